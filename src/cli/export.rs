@@ -1,0 +1,115 @@
+//! `stepscope export` / `convert`: write traces in another format with dataset or human labels.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
+use crate::trace::export::{self, ExportFormat};
+use crate::trace::store::replace_atomically;
+use crate::trace::{Label, Trace};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabelSource {
+    /// Labels that came with the data.
+    Dataset,
+    /// Human labels from the label store.
+    Human,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Trace files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format: processbench, prm800k, trl or jsonl.
+    #[arg(long, value_parser = ExportFormat::parse)]
+    pub to: ExportFormat,
+    /// Which first-error label to export.
+    #[arg(long, value_enum, default_value_t = LabelSource::Dataset)]
+    pub labels: LabelSource,
+    /// With `--labels human`: only this annotator's labels (default: the latest of anyone).
+    #[arg(long)]
+    pub annotator: Option<String>,
+    /// Output file (`-` for standard output). Written atomically.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Exit with status 1 when any record has a problem.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+pub fn run(args: ExportArgs) -> i32 {
+    match export_all(&args) {
+        Ok((written, skipped, problems)) => {
+            eprintln!("wrote {written} traces to {}", args.output.display());
+            if skipped > 0 {
+                eprintln!("skipped {skipped} traces without a {:?} label (the format needs one)", args.labels);
+            }
+            if args.strict && problems > 0 {
+                EXIT_PROBLEMS
+            } else {
+                EXIT_OK
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
+    refuse_overwriting_sources(&args.paths, &args.output)?;
+    let mut items: Vec<(Trace, Option<Label>)> = Vec::new();
+    let mut problems = 0;
+    for path in &args.paths {
+        let file = args.input.open(path).map_err(|e| e.to_string())?;
+        let store = match args.labels {
+            LabelSource::Human => Some(args.input.store_for(path)?),
+            LabelSource::Dataset => None,
+        };
+        let (traces, file_problems) = file.load_all();
+        for p in &file_problems {
+            eprintln!("{p}");
+        }
+        problems += file_problems.len();
+        for t in traces {
+            let label = match &store {
+                None => t.label,
+                Some(s) => match &args.annotator {
+                    Some(a) => s.label(&t.id, a),
+                    None => s.latest_label(&t.id).map(|(l, _)| l),
+                },
+            };
+            items.push((t, label));
+        }
+    }
+    let total = items.len();
+    if !args.to.allows_unlabelled() {
+        items.retain(|(_, l)| l.is_some());
+    }
+    let refs: Vec<(&Trace, Option<Label>)> = items.iter().map(|(t, l)| (t, *l)).collect();
+    let mut buf = Vec::new();
+    export::write(args.to, &refs, &mut buf).map_err(|e| e.to_string())?;
+    if args.output == Path::new("-") {
+        use std::io::Write;
+        std::io::stdout().write_all(&buf).map_err(|e| e.to_string())?;
+    } else {
+        replace_atomically(&args.output, &buf).map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
+    }
+    Ok((refs.len(), total - refs.len(), problems))
+}
+
+/// Source trace files are never written: refuse an output path that is one of them.
+fn refuse_overwriting_sources(paths: &[PathBuf], output: &Path) -> Result<(), String> {
+    let Ok(out) = std::fs::canonicalize(output) else { return Ok(()) };
+    for p in paths {
+        if std::fs::canonicalize(p).is_ok_and(|p| p == out) {
+            return Err(format!("refusing to overwrite the source file {}", p.display()));
+        }
+    }
+    Ok(())
+}

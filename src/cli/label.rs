@@ -1,0 +1,75 @@
+//! `stepscope label`: record one human label from a script.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args};
+
+use super::{annotator_name, InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::trace::Label;
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("verdict").required(true).args(["first_error", "no_error", "clear"])))]
+pub struct LabelArgs {
+    /// Trace file.
+    pub path: PathBuf,
+    /// Trace id.
+    #[arg(long)]
+    pub trace: String,
+    /// 0-based index of the first erroneous step (ProcessBench convention).
+    #[arg(long, value_name = "K")]
+    pub first_error: Option<usize>,
+    /// Every step is correct.
+    #[arg(long)]
+    pub no_error: bool,
+    /// Remove my label.
+    #[arg(long)]
+    pub clear: bool,
+    /// Annotator name (default: $STEPSCOPE_ANNOTATOR, else $USER).
+    #[arg(long)]
+    pub annotator: Option<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+pub fn run(args: LabelArgs) -> i32 {
+    match label(&args) {
+        Ok(msg) => {
+            println!("{msg}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn label(args: &LabelArgs) -> Result<String, String> {
+    let file = args.input.open(&args.path).map_err(|e| e.to_string())?;
+    let trace = file
+        .find(&args.trace)
+        .ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
+    let value = match (args.first_error, args.no_error) {
+        (Some(k), _) if k >= trace.steps.len() => {
+            return Err(format!("--first-error {k} is out of range: trace {} has steps 0..={}", trace.id, trace.steps.len() - 1))
+        }
+        (Some(k), _) => Some(Label::FirstError(k)),
+        (None, true) => Some(Label::NoError),
+        (None, false) => None,
+    };
+    let loc = args.input.journal(&args.path);
+    if let Some(note) = &loc.note {
+        eprintln!("note: {note}");
+    }
+    let mut store = args.input.store_for(&args.path)?;
+    let annotator = annotator_name(args.annotator.as_deref());
+    store
+        .set_label(&trace.id, &annotator, value)
+        .map_err(|e| format!("{}: cannot write label: {e}", loc.path.display()))?;
+    let what = match value {
+        Some(Label::FirstError(k)) => format!("first error at step {k}"),
+        Some(Label::NoError) => "no error".to_string(),
+        None => "label cleared".to_string(),
+    };
+    Ok(format!("{}: {what} (annotator {annotator}; journal {})", trace.id, loc.path.display()))
+}

@@ -1,0 +1,119 @@
+//! Command-line interface: one file per subcommand, shared loading helpers here.
+
+pub mod compact;
+pub mod export;
+pub mod label;
+pub mod open;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::trace::store::{locate_journal, JournalLocation};
+use crate::trace::{Format, OpenError, ReadOptions, Segmentation, Store, TraceFile};
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: problems were found and `--strict` was given.
+pub const EXIT_PROBLEMS: i32 = 1;
+/// Exit status: usage error or unreadable file.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "stepscope", version, about = "Step-level inspection of LLM reasoning traces")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Trace files to open in the TUI (same as `stepscope open PATH...`).
+    #[command(flatten)]
+    pub open: open::OpenArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open trace files in the interactive TUI.
+    Open(open::OpenArgs),
+    /// Open the bundled example traces in the TUI.
+    Demo(open::DemoArgs),
+    /// Count traces, steps, labels and final-answer correctness; report bad records.
+    Stats(stats::StatsArgs),
+    /// Record a human first-error label for one trace (durable before it returns).
+    Label(label::LabelArgs),
+    /// Write traces in another format with dataset or human labels.
+    Export(export::ExportArgs),
+    /// Alias of `export`.
+    Convert(export::ExportArgs),
+    /// Rewrite a label journal to its current state (temp file + fsync + atomic rename).
+    Compact(compact::CompactArgs),
+}
+
+/// Options shared by every command that reads trace files.
+#[derive(Args, Debug, Clone, Default)]
+pub struct InputArgs {
+    /// Input format; detected from the content when omitted.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Step segmentation for formats that segment text: blank, line, step or regex:PATTERN.
+    #[arg(long, value_parser = parse_segmentation)]
+    pub segment: Option<Segmentation>,
+    /// Folder for label journals (default: beside each trace file, or the per-user data folder
+    /// when that folder is read-only).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s)
+}
+
+fn parse_segmentation(s: &str) -> Result<Segmentation, String> {
+    Segmentation::parse(s)
+}
+
+impl InputArgs {
+    pub fn open(&self, path: &Path) -> Result<TraceFile, OpenError> {
+        TraceFile::open(path, self.format, ReadOptions { segmentation: self.segment.clone() })
+    }
+
+    /// The journal for a trace file, printing where it is when it is not beside the file.
+    pub fn journal(&self, path: &Path) -> JournalLocation {
+        locate_journal(path, self.store.as_deref())
+    }
+
+    /// Opens the label store of a trace file; warnings from replay go to stderr.
+    pub fn store_for(&self, path: &Path) -> Result<Store, String> {
+        let loc = self.journal(path);
+        let store = Store::open(&loc.path).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))?;
+        for w in &store.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(store)
+    }
+}
+
+/// The annotator name: the flag, else `$STEPSCOPE_ANNOTATOR`, else `$USER`, else "anonymous".
+pub fn annotator_name(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| std::env::var("STEPSCOPE_ANNOTATOR").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Some(Command::Open(args)) => open::run(args),
+        Some(Command::Demo(args)) => open::demo(args),
+        Some(Command::Stats(args)) => stats::run(args),
+        Some(Command::Label(args)) => label::run(args),
+        Some(Command::Export(args)) | Some(Command::Convert(args)) => export::run(args),
+        Some(Command::Compact(args)) => compact::run(args),
+        None if cli.open.paths.is_empty() => {
+            eprintln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
+            EXIT_USAGE
+        }
+        None => open::run(cli.open),
+    }
+}

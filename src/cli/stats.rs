@@ -1,0 +1,174 @@
+//! `stepscope stats`: counts per file set, streaming so a 1 GB file stays small in memory.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
+use crate::trace::{Label, Problem, Store, Trace};
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Trace files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Count only this annotator's human labels (default: the latest label of anyone).
+    #[arg(long)]
+    pub annotator: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with status 1 when any record has a problem.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct LabelCounts {
+    pub first_error: usize,
+    pub no_error: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub none: Option<usize>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct AnswerCounts {
+    pub correct: usize,
+    pub wrong: usize,
+    pub unknown: usize,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ProblemRow {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl From<&Problem> for ProblemRow {
+    fn from(p: &Problem) -> ProblemRow {
+        let message = match &p.field {
+            Some(f) => format!("field `{f}`: {}", p.message),
+            None => p.message.clone(),
+        };
+        ProblemRow { file: p.file.display().to_string(), line: p.line, message }
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct Stats {
+    pub traces: usize,
+    pub steps: usize,
+    pub dataset_labels: LabelCounts,
+    pub human_labels: LabelCounts,
+    pub final_answer: AnswerCounts,
+    pub reference_answers: usize,
+    pub problems: Vec<ProblemRow>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            traces: 0,
+            steps: 0,
+            dataset_labels: LabelCounts { none: Some(0), ..Default::default() },
+            human_labels: LabelCounts::default(),
+            final_answer: AnswerCounts::default(),
+            reference_answers: 0,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl Stats {
+    fn add(&mut self, t: &Trace, human: Option<Label>) {
+        self.traces += 1;
+        self.steps += t.steps.len();
+        match t.label {
+            Some(Label::FirstError(_)) => self.dataset_labels.first_error += 1,
+            Some(Label::NoError) => self.dataset_labels.no_error += 1,
+            None => *self.dataset_labels.none.get_or_insert(0) += 1,
+        }
+        match human {
+            Some(Label::FirstError(_)) => self.human_labels.first_error += 1,
+            Some(Label::NoError) => self.human_labels.no_error += 1,
+            None => {}
+        }
+        match t.answer_correct() {
+            Some(true) => self.final_answer.correct += 1,
+            Some(false) => self.final_answer.wrong += 1,
+            None => self.final_answer.unknown += 1,
+        }
+        self.reference_answers += usize::from(t.reference_answer.is_some());
+    }
+
+    fn print_text(&self) {
+        let d = &self.dataset_labels;
+        let h = &self.human_labels;
+        let a = &self.final_answer;
+        println!("traces            {}", self.traces);
+        println!("steps             {}", self.steps);
+        println!("dataset labels    first error {} · no error {} · none {}", d.first_error, d.no_error, d.none.unwrap_or(0));
+        println!("human labels      first error {} · no error {}", h.first_error, h.no_error);
+        println!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
+        println!("reference answers {}", self.reference_answers);
+        println!("problems          {}", self.problems.len());
+    }
+}
+
+pub fn run(args: StatsArgs) -> i32 {
+    let mut stats = Stats::default();
+    let mut unreadable = false;
+    for path in &args.paths {
+        let file = match args.input.open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                stats.problems.push(ProblemRow { file: path.display().to_string(), line: 0, message: e.message });
+                unreadable = true;
+                continue;
+            }
+        };
+        let store = match args.input.store_for(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                unreadable = true;
+                continue;
+            }
+        };
+        let mut problems = file.index_problems.clone();
+        for record in file.records() {
+            match record {
+                Ok(traces) => traces.iter().for_each(|t| stats.add(t, human_label(&store, t, args.annotator.as_deref()))),
+                Err(p) => problems.push(p),
+            }
+        }
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        stats.problems.extend(problems.iter().map(ProblemRow::from));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats).expect("stats serialise"));
+    } else {
+        stats.print_text();
+    }
+    if unreadable {
+        EXIT_USAGE
+    } else if args.strict && !stats.problems.is_empty() {
+        EXIT_PROBLEMS
+    } else {
+        EXIT_OK
+    }
+}
+
+fn human_label(store: &Store, t: &Trace, annotator: Option<&str>) -> Option<Label> {
+    match annotator {
+        Some(a) => store.label(&t.id, a),
+        None => store.latest_label(&t.id).map(|(l, _)| l),
+    }
+}

@@ -1,0 +1,4 @@
+//! stepscope: step-level inspection of LLM reasoning traces.
+
+pub mod cli;
+pub mod trace;

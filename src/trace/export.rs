@@ -1,0 +1,106 @@
+//! Writers: native JSONL, ProcessBench JSON, PRM800K-style JSONL, TRL stepwise rows.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+
+use super::formats::native;
+use super::model::{Label, Trace};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Jsonl,
+    ProcessBench,
+    Prm800k,
+    Trl,
+}
+
+impl ExportFormat {
+    pub fn parse(s: &str) -> Result<ExportFormat, String> {
+        match s {
+            "jsonl" | "native" => Ok(ExportFormat::Jsonl),
+            "processbench" => Ok(ExportFormat::ProcessBench),
+            "prm800k" => Ok(ExportFormat::Prm800k),
+            "trl" => Ok(ExportFormat::Trl),
+            _ => Err(format!("unknown export format '{s}' (expected processbench, prm800k, trl or jsonl)")),
+        }
+    }
+
+    /// Whether a trace without a label can still be written in this format.
+    pub fn allows_unlabelled(self) -> bool {
+        self == ExportFormat::Jsonl
+    }
+}
+
+/// Writes the traces with the chosen label per trace.
+pub fn write(format: ExportFormat, items: &[(&Trace, Option<Label>)], out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        ExportFormat::Jsonl => lines(items, out, |t, l| native::to_value(t, l)),
+        ExportFormat::Prm800k => lines(items, out, prm800k_row),
+        ExportFormat::Trl => lines(items, out, trl_row),
+        ExportFormat::ProcessBench => {
+            let rows: Vec<Value> = items.iter().map(|(t, l)| processbench_row(t, *l)).collect();
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
+            out.write_all(b"\n")
+        }
+    }
+}
+
+fn lines(items: &[(&Trace, Option<Label>)], out: &mut dyn Write, row: impl Fn(&Trace, Option<Label>) -> Value) -> io::Result<()> {
+    for (t, l) in items {
+        serde_json::to_writer(&mut *out, &row(t, *l))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// ProcessBench keys in the dataset's order, then any extra keys the source had.
+fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(t.id));
+    if let Some(g) = &t.generator {
+        o.insert("generator".into(), json!(g));
+    }
+    o.insert("problem".into(), json!(t.problem));
+    o.insert("steps".into(), json!(t.step_texts()));
+    if let Some(c) = t.answer_correct() {
+        o.insert("final_answer_correct".into(), json!(c));
+    }
+    o.insert("label".into(), json!(label.map_or(-1, Label::to_index)));
+    for (k, v) in &t.extra {
+        o.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Value::Object(o)
+}
+
+/// PRM800K shape: steps up to and including the first error, rated +1 before it and −1 at it.
+fn prm800k_row(t: &Trace, label: Option<Label>) -> Value {
+    let first_error = label.and_then(Label::first_error);
+    let last = first_error.unwrap_or(t.steps.len().saturating_sub(1));
+    let steps: Vec<Value> = t.steps[..=last.min(t.steps.len().saturating_sub(1))]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let rating = if Some(i) == first_error { -1 } else { 1 };
+            json!({"completions": [{"text": s.text, "rating": rating, "flagged": null}], "human_completion": null, "chosen_completion": 0})
+        })
+        .collect();
+    let finish = if first_error.is_some() { "found_error" } else { "solution" };
+    json!({
+        "question": {
+            "problem": t.problem,
+            "ground_truth_answer": t.reference_answer,
+            "pre_generated_steps": t.step_texts(),
+            "pre_generated_answer": t.final_answer,
+        },
+        "label": {"steps": steps, "finish_reason": finish},
+        "stepscope_id": t.id,
+    })
+}
+
+/// TRL stepwise supervision: every step, labelled true before the first error, false from it on.
+fn trl_row(t: &Trace, label: Option<Label>) -> Value {
+    let first_error = label.and_then(Label::first_error).unwrap_or(usize::MAX);
+    let labels: Vec<bool> = (0..t.steps.len()).map(|i| i < first_error).collect();
+    json!({"prompt": t.problem, "completions": t.step_texts(), "labels": labels, "id": t.id})
+}

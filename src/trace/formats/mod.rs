@@ -1,0 +1,207 @@
+//! Readers for the trace formats our users have. Each turns one parsed record into traces.
+
+pub mod gsm8k;
+pub mod native;
+pub mod openai;
+pub mod prm800k;
+pub mod processbench;
+pub mod text;
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::model::Trace;
+use super::segment::Segmentation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    ProcessBench,
+    Gsm8k,
+    Gsm8kSolutions,
+    Prm800k,
+    OpenAi,
+    Native,
+    Text,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::ProcessBench => "processbench",
+            Format::Gsm8k => "gsm8k",
+            Format::Gsm8kSolutions => "gsm8k-solutions",
+            Format::Prm800k => "prm800k",
+            Format::OpenAi => "openai",
+            Format::Native => "jsonl",
+            Format::Text => "text",
+        }
+    }
+
+    pub fn all_names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|f| f.name()).collect()
+    }
+
+    const ALL: [Format; 7] = [
+        Format::ProcessBench,
+        Format::Gsm8k,
+        Format::Gsm8kSolutions,
+        Format::Prm800k,
+        Format::OpenAi,
+        Format::Native,
+        Format::Text,
+    ];
+
+    pub fn parse(s: &str) -> Result<Format, String> {
+        let s = if s == "native" { "jsonl" } else { s };
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown format '{s}' (expected {})", Self::all_names().join(", ")))
+    }
+}
+
+/// Reader settings that come from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Overrides the segmentation of formats that segment text themselves (text, openai, native
+    /// records without a step list).
+    pub segmentation: Option<Segmentation>,
+}
+
+/// Where a record came from, for ids and messages.
+pub struct RecordContext<'a> {
+    pub index: usize,
+    pub line: usize,
+    pub file: &'a Path,
+    pub options: &'a ReadOptions,
+}
+
+impl RecordContext<'_> {
+    pub fn file_stem(&self) -> String {
+        self.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "trace".into())
+    }
+}
+
+/// A record that parsed as JSON but does not make a valid trace.
+#[derive(Debug, Clone)]
+pub struct FieldError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn field(field: &str, message: impl Into<String>) -> FieldError {
+        FieldError { field: Some(field.to_string()), message: message.into() }
+    }
+}
+
+/// Guesses the format of one parsed record.
+pub fn detect(v: &Value) -> Option<Format> {
+    let o = v.as_object()?;
+    let has = |k: &str| o.contains_key(k);
+    if has("stepscope") {
+        return Some(Format::Native);
+    }
+    if has("choices") {
+        return Some(Format::OpenAi);
+    }
+    if o.get("question").is_some_and(Value::is_object) || o.get("label").is_some_and(Value::is_object) {
+        return Some(Format::Prm800k);
+    }
+    if has("question") && has("answer") {
+        return Some(Format::Gsm8k);
+    }
+    if has("question") && o.values().any(|x| x.get("solution").is_some() && x.get("is_correct").is_some()) {
+        return Some(Format::Gsm8kSolutions);
+    }
+    if has("problem") && o.get("steps").and_then(Value::as_array).is_some_and(|s| s.iter().all(Value::is_string)) && has("label") {
+        return Some(Format::ProcessBench);
+    }
+    if has("steps") || has("solution") {
+        return Some(Format::Native);
+    }
+    None
+}
+
+/// Turns one record into traces in the given format.
+pub fn read(format: Format, v: Value, ctx: &RecordContext) -> Result<Vec<Trace>, FieldError> {
+    let Value::Object(o) = v else {
+        return Err(FieldError { field: None, message: format!("expected a JSON object, found {}", kind(&v)) });
+    };
+    match format {
+        Format::ProcessBench => processbench::read(o, ctx).map(|t| vec![t]),
+        Format::Gsm8k => gsm8k::read_test(o, ctx).map(|t| vec![t]),
+        Format::Gsm8kSolutions => gsm8k::read_solutions(o, ctx),
+        Format::Prm800k => prm800k::read(o, ctx).map(|t| vec![t]),
+        Format::OpenAi => openai::read(o, ctx),
+        Format::Native => native::read(o, ctx).map(|t| vec![t]),
+        Format::Text => Err(FieldError { field: None, message: "text records are not JSON".into() }),
+    }
+}
+
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Removes and returns a required string field.
+pub(crate) fn take_str(o: &mut Map<String, Value>, key: &str) -> Result<String, FieldError> {
+    match o.remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(FieldError::field(key, format!("expected a string, found {}", kind(&other)))),
+        None => Err(FieldError::field(key, "missing")),
+    }
+}
+
+/// Removes and returns an optional string field (numbers are accepted and printed).
+pub(crate) fn take_opt_str(o: &mut Map<String, Value>, key: &str) -> Result<Option<String>, FieldError> {
+    match o.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(FieldError::field(key, format!("expected a string, found {}", kind(&other)))),
+    }
+}
+
+pub(crate) fn take_opt_bool(o: &mut Map<String, Value>, key: &str) -> Result<Option<bool>, FieldError> {
+    match o.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(other) => Err(FieldError::field(key, format!("expected true or false, found {}", kind(&other)))),
+    }
+}
+
+/// Removes an optional ProcessBench-style label (-1 = no error).
+pub(crate) fn take_label(o: &mut Map<String, Value>, key: &str) -> Result<Option<super::model::Label>, FieldError> {
+    match o.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let k = n.as_i64().ok_or_else(|| FieldError::field(key, format!("expected an integer, found {n}")))?;
+            super::model::label_from_index(k).map(Some).map_err(|m| FieldError::field(key, m))
+        }
+        Some(other) => Err(FieldError::field(key, format!("expected an integer, found {}", kind(&other)))),
+    }
+}
+
+/// Removes a required array of strings.
+pub(crate) fn take_str_list(o: &mut Map<String, Value>, key: &str) -> Result<Vec<String>, FieldError> {
+    match o.remove(key) {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                other => Err(FieldError::field(&format!("{key}[{i}]"), format!("expected a string, found {}", kind(&other)))),
+            })
+            .collect(),
+        Some(other) => Err(FieldError::field(key, format!("expected an array of strings, found {}", kind(&other)))),
+        None => Err(FieldError::field(key, "missing")),
+    }
+}

@@ -1,0 +1,15 @@
+//! Traces: the data model, formats (import/export), segmentation and the durable label store.
+
+pub mod answer;
+pub mod export;
+pub mod formats;
+pub mod model;
+pub mod segment;
+pub mod source;
+pub mod store;
+
+pub use formats::{Format, ReadOptions};
+pub use model::{Label, Step, TokenInfo, TopToken, Trace};
+pub use segment::Segmentation;
+pub use source::{OpenError, Problem, TraceFile};
+pub use store::Store;

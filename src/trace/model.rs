@@ -1,0 +1,157 @@
+//! The trace data model shared by every format, the store and the TUI.
+
+use serde_json::{Map, Value};
+
+use super::segment::Segmentation;
+
+/// A dataset or human verdict about where a trace first goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// 0-based index of the earliest erroneous step.
+    FirstError(usize),
+    /// Every step is correct.
+    NoError,
+}
+
+impl Label {
+    /// ProcessBench encoding: step index, or -1 for "no error".
+    pub fn to_index(self) -> i64 {
+        match self {
+            Label::FirstError(k) => k as i64,
+            Label::NoError => -1,
+        }
+    }
+
+    pub fn first_error(self) -> Option<usize> {
+        match self {
+            Label::FirstError(k) => Some(k),
+            Label::NoError => None,
+        }
+    }
+
+    /// Short text for tables: the step number (0-based, as in the data) or "-1".
+    pub fn short(self) -> String {
+        self.to_index().to_string()
+    }
+}
+
+/// One reasoning step: its text and where it sits in [`Trace::solution`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub text: String,
+    /// Byte range `[start, end)` of the step inside the solution text. A separator that follows a
+    /// step is not part of it.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One alternative token with its log-probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopToken {
+    pub token: String,
+    pub logprob: f64,
+}
+
+/// Per-token generation data, stored so instability can be computed without the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub token: String,
+    pub logprob: f64,
+    /// Byte offset of the token's first byte in the solution text.
+    pub offset: usize,
+    pub top: Vec<TopToken>,
+}
+
+/// A problem with an ordered list of reasoning steps, plus whatever the source knew about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    pub id: String,
+    pub problem: String,
+    /// The solution text the step spans point into.
+    pub solution: String,
+    pub steps: Vec<Step>,
+    pub segmentation: Segmentation,
+    pub final_answer: Option<String>,
+    pub reference_answer: Option<String>,
+    /// What the source says about final-answer correctness (computed from the answers when absent).
+    pub final_answer_correct: Option<bool>,
+    pub generator: Option<String>,
+    /// The dataset's first-error label, when the source has one.
+    pub label: Option<Label>,
+    pub tokens: Option<Vec<TokenInfo>>,
+    /// Fields this version does not understand; written back unchanged by the native writer.
+    pub extra: Map<String, Value>,
+}
+
+impl Trace {
+    /// Builds a trace whose solution is the given steps joined by `"\n\n"`.
+    pub fn from_step_texts<S: AsRef<str>>(id: &str, problem: &str, steps: &[S]) -> Trace {
+        let (solution, steps) = join_steps(steps, "\n\n");
+        Trace {
+            id: id.to_string(),
+            problem: problem.to_string(),
+            solution,
+            steps,
+            segmentation: Segmentation::Given,
+            ..Trace::default()
+        }
+    }
+
+    pub fn step_texts(&self) -> Vec<&str> {
+        self.steps.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// Correctness of the final answer: the source's word, else a comparison of the answers.
+    pub fn answer_correct(&self) -> Option<bool> {
+        if self.final_answer_correct.is_some() {
+            return self.final_answer_correct;
+        }
+        let (final_answer, reference) = (self.final_answer.as_ref()?, self.reference_answer.as_ref()?);
+        Some(super::answer::same_answer(final_answer, reference))
+    }
+
+    /// Checks the invariants every reader must establish; returns `(field, message)` on failure.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.steps.is_empty() {
+            return Err(("steps", "no steps".to_string()));
+        }
+        if let Some(Label::FirstError(k)) = self.label {
+            if k >= self.steps.len() {
+                return Err((
+                    "label",
+                    format!("{k} is out of range (-1 or 0..={})", self.steps.len() - 1),
+                ));
+            }
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.start > s.end || s.end > self.solution.len() {
+                return Err(("steps", format!("step {i} span {}..{} is outside the solution", s.start, s.end)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Joins step texts with `sep`, returning the solution and the steps with their spans.
+pub fn join_steps<S: AsRef<str>>(texts: &[S], sep: &str) -> (String, Vec<Step>) {
+    let mut solution = String::new();
+    let mut steps = Vec::with_capacity(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        if i > 0 {
+            solution.push_str(sep);
+        }
+        let start = solution.len();
+        solution.push_str(t.as_ref());
+        steps.push(Step { text: t.as_ref().to_string(), start, end: solution.len() });
+    }
+    (solution, steps)
+}
+
+/// Converts a ProcessBench-style integer label (-1 = no error) into a [`Label`].
+pub fn label_from_index(index: i64) -> Result<Label, String> {
+    match index {
+        -1 => Ok(Label::NoError),
+        k if k >= 0 => Ok(Label::FirstError(k as usize)),
+        k => Err(format!("{k} is out of range (-1 means no error, 0.. a step index)")),
+    }
+}
