@@ -46,7 +46,8 @@ pub fn run(args: ExportArgs) -> i32 {
         Ok((written, skipped, problems)) => {
             eprintln!("wrote {written} traces to {}", args.output.display());
             if skipped > 0 {
-                eprintln!("skipped {skipped} traces without a {:?} label (the format needs one)", args.labels);
+                let which = if args.labels == LabelSource::Human { "human" } else { "dataset" };
+                eprintln!("skipped {skipped} traces without a {which} label (the format needs one)");
             }
             if args.strict && problems > 0 {
                 EXIT_PROBLEMS

@@ -46,12 +46,15 @@ pub fn run(args: LabelArgs) -> i32 {
 
 fn label(args: &LabelArgs) -> Result<String, String> {
     let file = args.input.open(&args.path).map_err(|e| e.to_string())?;
-    let trace = file
-        .find(&args.trace)
-        .ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
+    let trace =
+        file.find(&args.trace).ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
     let value = match (args.first_error, args.no_error) {
         (Some(k), _) if k >= trace.steps.len() => {
-            return Err(format!("--first-error {k} is out of range: trace {} has steps 0..={}", trace.id, trace.steps.len() - 1))
+            return Err(format!(
+                "--first-error {k} is out of range: trace {} has steps 0..={}",
+                trace.id,
+                trace.steps.len() - 1
+            ))
         }
         (Some(k), _) => Some(Label::FirstError(k)),
         (None, true) => Some(Label::NoError),

@@ -85,7 +85,8 @@ impl InputArgs {
     /// Opens the label store of a trace file; warnings from replay go to stderr.
     pub fn store_for(&self, path: &Path) -> Result<Store, String> {
         let loc = self.journal(path);
-        let store = Store::open(&loc.path).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))?;
+        let store =
+            Store::open(&loc.path).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))?;
         for w in &store.warnings {
             eprintln!("warning: {w}");
         }

@@ -111,7 +111,12 @@ impl Stats {
         let a = &self.final_answer;
         println!("traces            {}", self.traces);
         println!("steps             {}", self.steps);
-        println!("dataset labels    first error {} · no error {} · none {}", d.first_error, d.no_error, d.none.unwrap_or(0));
+        println!(
+            "dataset labels    first error {} · no error {} · none {}",
+            d.first_error,
+            d.no_error,
+            d.none.unwrap_or(0)
+        );
         println!("human labels      first error {} · no error {}", h.first_error, h.no_error);
         println!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
         println!("reference answers {}", self.reference_answers);
@@ -143,7 +148,9 @@ pub fn run(args: StatsArgs) -> i32 {
         let mut problems = file.index_problems.clone();
         for record in file.records() {
             match record {
-                Ok(traces) => traces.iter().for_each(|t| stats.add(t, human_label(&store, t, args.annotator.as_deref()))),
+                Ok(traces) => {
+                    traces.iter().for_each(|t| stats.add(t, human_label(&store, t, args.annotator.as_deref())))
+                }
                 Err(p) => problems.push(p),
             }
         }

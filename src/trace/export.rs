@@ -35,18 +35,23 @@ impl ExportFormat {
 /// Writes the traces with the chosen label per trace.
 pub fn write(format: ExportFormat, items: &[(&Trace, Option<Label>)], out: &mut dyn Write) -> io::Result<()> {
     match format {
-        ExportFormat::Jsonl => lines(items, out, |t, l| native::to_value(t, l)),
+        ExportFormat::Jsonl => lines(items, out, native::to_value),
         ExportFormat::Prm800k => lines(items, out, prm800k_row),
         ExportFormat::Trl => lines(items, out, trl_row),
         ExportFormat::ProcessBench => {
             let rows: Vec<Value> = items.iter().map(|(t, l)| processbench_row(t, *l)).collect();
+            // Same layout as Python's json.dump(indent=2, ensure_ascii=False): no final newline.
             serde_json::to_writer_pretty(&mut *out, &rows)?;
-            out.write_all(b"\n")
+            Ok(())
         }
     }
 }
 
-fn lines(items: &[(&Trace, Option<Label>)], out: &mut dyn Write, row: impl Fn(&Trace, Option<Label>) -> Value) -> io::Result<()> {
+fn lines(
+    items: &[(&Trace, Option<Label>)],
+    out: &mut dyn Write,
+    row: impl Fn(&Trace, Option<Label>) -> Value,
+) -> io::Result<()> {
     for (t, l) in items {
         serde_json::to_writer(&mut *out, &row(t, *l))?;
         out.write_all(b"\n")?;

@@ -117,10 +117,7 @@ impl Trace {
         }
         if let Some(Label::FirstError(k)) = self.label {
             if k >= self.steps.len() {
-                return Err((
-                    "label",
-                    format!("{k} is out of range (-1 or 0..={})", self.steps.len() - 1),
-                ));
+                return Err(("label", format!("{k} is out of range (-1 or 0..={})", self.steps.len() - 1)));
             }
         }
         for (i, s) in self.steps.iter().enumerate() {

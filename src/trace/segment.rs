@@ -33,9 +33,7 @@ impl Segmentation {
                     Regex::new(pat).map_err(|e| format!("bad segmentation regex: {e}"))?;
                     Ok(Segmentation::Regex(pat.to_string()))
                 }
-                None => Err(format!(
-                    "unknown segmentation '{other}' (expected blank, line, step or regex:PATTERN)"
-                )),
+                None => Err(format!("unknown segmentation '{other}' (expected blank, line, step or regex:PATTERN)")),
             },
         }
     }

@@ -206,12 +206,8 @@ impl TraceFile {
     /// Parses record `i` into its traces, or says what is wrong with it.
     pub fn record(&self, i: usize) -> Result<Vec<Trace>, Problem> {
         let line = self.records[i].line;
-        let problem = |field: Option<String>, message: String| Problem {
-            file: self.path.clone(),
-            line,
-            field,
-            message,
-        };
+        let problem =
+            |field: Option<String>, message: String| Problem { file: self.path.clone(), line, field, message };
         let bytes = self.record_bytes(i).map_err(|e| problem(None, format!("cannot read: {e}")))?;
         let ctx = formats::RecordContext { index: i, line, file: &self.path, options: &self.options };
         if self.format == Format::Text {
@@ -273,16 +269,15 @@ fn check_text(head: &[u8], more: bool) -> Result<(), String> {
     }
 }
 
-/// A `{` file is JSONL when its first non-blank line is a complete JSON value on its own.
+/// A `{` file is JSONL when its first non-blank line is a JSON value on its own, or at least looks
+/// like a one-line record (a broken first line of a JSONL file); a pretty-printed document starts
+/// with a line that does not close.
 fn looks_like_jsonl(head: &[u8]) -> bool {
     let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
     let rest = &head[start..];
-    let line = match memchr::memchr(b'\n', rest) {
-        Some(n) => &rest[..n],
-        None => return true,
-    };
-    serde_json::from_slice::<Value>(line).is_ok()
-        || !serde_json::from_slice::<Value>(rest).is_ok() && line.len() > 1 && line.ends_with(b"}")
+    let Some(n) = memchr::memchr(b'\n', rest) else { return true };
+    let line = rest[..n].trim_ascii();
+    serde_json::from_slice::<Value>(line).is_ok() || (line.len() > 1 && line.ends_with(b"}"))
 }
 
 /// Byte spans of the non-blank lines of a file, with 1-based line numbers.

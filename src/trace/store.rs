@@ -150,7 +150,9 @@ impl Store {
             match serde_json::from_str::<Value>(line) {
                 Ok(v) if v.get("kind").and_then(Value::as_str) == Some("label") => match LabelRecord::from_json(&v) {
                     Ok(r) => self.apply(&r),
-                    Err(e) => self.warnings.push(format!("{}:{}: skipped label record: {e}", self.path.display(), i + 1)),
+                    Err(e) => {
+                        self.warnings.push(format!("{}:{}: skipped label record: {e}", self.path.display(), i + 1))
+                    }
                 },
                 Ok(_) => self.other.push(line.to_string()),
                 Err(_) if last && torn_tail => self.warnings.push(format!(
@@ -158,7 +160,9 @@ impl Store {
                     self.path.display(),
                     i + 1
                 )),
-                Err(e) => self.warnings.push(format!("{}:{}: skipped unreadable record: {e}", self.path.display(), i + 1)),
+                Err(e) => {
+                    self.warnings.push(format!("{}:{}: skipped unreadable record: {e}", self.path.display(), i + 1))
+                }
             }
         }
     }
@@ -204,11 +208,8 @@ impl Store {
 
     /// Every annotator's current label for a trace.
     pub fn labels_for(&self, trace: &str) -> Vec<(&str, Label)> {
-        let mut out: Vec<(&str, Label)> = self
-            .labels
-            .iter()
-            .filter_map(|((t, a), (v, _))| (t == trace).then_some((a.as_str(), (*v)?)))
-            .collect();
+        let mut out: Vec<(&str, Label)> =
+            self.labels.iter().filter_map(|((t, a), (v, _))| (t == trace).then_some((a.as_str(), (*v)?))).collect();
         out.sort_by_key(|(a, _)| *a);
         out
     }
@@ -228,7 +229,13 @@ impl Store {
 
     /// Records a label (None clears it). Returns only after the record is on disk.
     pub fn set_label(&mut self, trace: &str, annotator: &str, value: Option<Label>) -> io::Result<()> {
-        self.write(LabelRecord { trace: trace.into(), annotator: annotator.into(), value, op: Op::Set, ts: now_rfc3339() })
+        self.write(LabelRecord {
+            trace: trace.into(),
+            annotator: annotator.into(),
+            value,
+            op: Op::Set,
+            ts: now_rfc3339(),
+        })
     }
 
     /// Reverts the annotator's last change; returns the trace it touched.
@@ -236,7 +243,13 @@ impl Store {
         let Some(c) = self.history.get(annotator).and_then(|h| h.undo.last()).cloned() else {
             return Ok(None);
         };
-        self.write(LabelRecord { trace: c.trace.clone(), annotator: annotator.into(), value: c.before, op: Op::Undo, ts: now_rfc3339() })?;
+        self.write(LabelRecord {
+            trace: c.trace.clone(),
+            annotator: annotator.into(),
+            value: c.before,
+            op: Op::Undo,
+            ts: now_rfc3339(),
+        })?;
         Ok(Some(c.trace))
     }
 
@@ -245,7 +258,13 @@ impl Store {
         let Some(c) = self.history.get(annotator).and_then(|h| h.redo.last()).cloned() else {
             return Ok(None);
         };
-        self.write(LabelRecord { trace: c.trace.clone(), annotator: annotator.into(), value: c.after, op: Op::Redo, ts: now_rfc3339() })?;
+        self.write(LabelRecord {
+            trace: c.trace.clone(),
+            annotator: annotator.into(),
+            value: c.after,
+            op: Op::Redo,
+            ts: now_rfc3339(),
+        })?;
         Ok(Some(c.trace))
     }
 
@@ -258,14 +277,20 @@ impl Store {
     /// Rewrites the journal to one record per (trace, annotator) holding a label, plus records of
     /// other kinds, via temp file + fsync + atomic rename. The undo history is not kept.
     pub fn compact(&mut self) -> io::Result<()> {
-        let mut current: Vec<(&(String, String), &(Option<Label>, u64))> = self.labels.iter().collect();
+        let mut current: Vec<_> = self.labels.iter().collect();
         current.sort_by_key(|(_, (_, seq))| *seq);
         let mut out = String::new();
         for ((trace, annotator), (value, _)) in current {
             if value.is_none() {
                 continue;
             }
-            let r = LabelRecord { trace: trace.clone(), annotator: annotator.clone(), value: *value, op: Op::Set, ts: now_rfc3339() };
+            let r = LabelRecord {
+                trace: trace.clone(),
+                annotator: annotator.clone(),
+                value: *value,
+                op: Op::Set,
+                ts: now_rfc3339(),
+            };
             out.push_str(&r.to_json().to_string());
             out.push('\n');
         }
@@ -347,11 +372,8 @@ pub fn locate_journal(trace_file: &Path, store_dir: Option<&Path>) -> JournalLoc
     }
     let beside = PathBuf::from(format!("{}{SUFFIX}", trace_file.display()));
     let fallback = user_data_dir().join("stores").join(format!("{name}-{:016x}{SUFFIX}", path_hash(trace_file)));
-    let note = Some(format!(
-        "the folder of {} is read-only: labels are kept in {}",
-        trace_file.display(),
-        fallback.display()
-    ));
+    let note =
+        Some(format!("the folder of {} is read-only: labels are kept in {}", trace_file.display(), fallback.display()));
     if beside.exists() {
         return JournalLocation { path: beside, note: None };
     }

@@ -11,8 +11,8 @@ use crate::trace::segment::Segmentation;
 pub fn read_test(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldError> {
     let question = take_str(&mut o, "question")?;
     let answer = take_str(&mut o, "answer")?;
-    let (solution, final_answer) = split_final_line(&answer, "####")
-        .ok_or_else(|| FieldError::field("answer", "no final '#### N' line"))?;
+    let (solution, final_answer) =
+        split_final_line(&answer, "####").ok_or_else(|| FieldError::field("answer", "no final '#### N' line"))?;
     let mut trace = line_trace(&format!("gsm8k-test-{}", ctx.index), &question, solution);
     trace.reference_answer = Some(final_answer.clone());
     trace.final_answer = Some(final_answer);
@@ -35,13 +35,20 @@ pub fn read_solutions(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<
         let field = |name: &str| format!("{model}.{name}");
         let solution = match entry.get("solution") {
             Some(Value::String(s)) => s,
-            Some(v) => return Err(FieldError::field(&field("solution"), format!("expected a string, found {}", kind(v)))),
+            Some(v) => {
+                return Err(FieldError::field(&field("solution"), format!("expected a string, found {}", kind(v))))
+            }
             None => unreachable!(),
         };
         let is_correct = match entry.get("is_correct") {
             Some(Value::Bool(b)) => Some(*b),
             None | Some(Value::Null) => None,
-            Some(v) => return Err(FieldError::field(&field("is_correct"), format!("expected true or false, found {}", kind(v)))),
+            Some(v) => {
+                return Err(FieldError::field(
+                    &field("is_correct"),
+                    format!("expected true or false, found {}", kind(v)),
+                ))
+            }
         };
         let (body, final_answer) = match split_final_line(solution, "A:") {
             Some((body, a)) => (body, Some(a)),
@@ -58,7 +65,10 @@ pub fn read_solutions(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<
         traces.push(trace);
     }
     if traces.is_empty() {
-        return Err(FieldError { field: None, message: "no model solutions (objects with `solution`) in this record".into() });
+        return Err(FieldError {
+            field: None,
+            message: "no model solutions (objects with `solution`) in this record".into(),
+        });
     }
     Ok(traces)
 }

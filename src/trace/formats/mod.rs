@@ -115,7 +115,10 @@ pub fn detect(v: &Value) -> Option<Format> {
     if has("question") && o.values().any(|x| x.get("solution").is_some() && x.get("is_correct").is_some()) {
         return Some(Format::Gsm8kSolutions);
     }
-    if has("problem") && o.get("steps").and_then(Value::as_array).is_some_and(|s| s.iter().all(Value::is_string)) && has("label") {
+    if has("problem")
+        && o.get("steps").and_then(Value::as_array).is_some_and(|s| s.iter().all(Value::is_string))
+        && has("label")
+    {
         return Some(Format::ProcessBench);
     }
     if has("steps") || has("solution") {
@@ -198,7 +201,9 @@ pub(crate) fn take_str_list(o: &mut Map<String, Value>, key: &str) -> Result<Vec
             .enumerate()
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s),
-                other => Err(FieldError::field(&format!("{key}[{i}]"), format!("expected a string, found {}", kind(&other)))),
+                other => {
+                    Err(FieldError::field(&format!("{key}[{i}]"), format!("expected a string, found {}", kind(&other))))
+                }
             })
             .collect(),
         Some(other) => Err(FieldError::field(key, format!("expected an array of strings, found {}", kind(&other)))),

@@ -41,10 +41,16 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
 
 type Steps = (String, Vec<Step>, Segmentation);
 
-fn steps(raw: Option<Value>, solution: Option<String>, seg: Option<Segmentation>, ctx: &RecordContext) -> Result<Steps, FieldError> {
+fn steps(
+    raw: Option<Value>,
+    solution: Option<String>,
+    seg: Option<Segmentation>,
+    ctx: &RecordContext,
+) -> Result<Steps, FieldError> {
     let items = match raw {
         None | Some(Value::Null) => {
-            let solution = solution.ok_or_else(|| FieldError::field("steps", "missing (and no `solution` to segment)"))?;
+            let solution =
+                solution.ok_or_else(|| FieldError::field("steps", "missing (and no `solution` to segment)"))?;
             let seg = ctx.options.segmentation.clone().or(seg).unwrap_or(Segmentation::BlankLine);
             let steps = seg.split(&solution);
             return Ok((solution, steps, seg));
@@ -71,7 +77,12 @@ fn steps(raw: Option<Value>, solution: Option<String>, seg: Option<Segmentation>
                 }
                 texts.push(text);
             }
-            other => return Err(FieldError::field(&field, format!("expected a string or an object, found {}", kind(&other)))),
+            other => {
+                return Err(FieldError::field(
+                    &field,
+                    format!("expected a string or an object, found {}", kind(&other)),
+                ))
+            }
         }
     }
     let Some(solution) = solution else {
@@ -91,9 +102,9 @@ fn locate(solution: &str, texts: Vec<String>) -> Result<Vec<Step>, FieldError> {
     let mut from = 0;
     let mut steps = Vec::with_capacity(texts.len());
     for (i, text) in texts.into_iter().enumerate() {
-        let at = solution[from..]
-            .find(text.as_str())
-            .ok_or_else(|| FieldError::field(&format!("steps[{i}]"), "text not found in `solution` (give start/end spans)"))?;
+        let at = solution[from..].find(text.as_str()).ok_or_else(|| {
+            FieldError::field(&format!("steps[{i}]"), "text not found in `solution` (give start/end spans)")
+        })?;
         let start = from + at;
         from = start + text.len();
         steps.push(Step { text, start, end: from });
@@ -118,7 +129,9 @@ fn read_tokens(v: Value) -> Result<Vec<TokenInfo>, FieldError> {
                 .and_then(Value::as_array)
                 .map(|alts| {
                     alts.iter()
-                        .filter_map(|a| Some(TopToken { token: a.get(0)?.as_str()?.to_string(), logprob: a.get(1)?.as_f64()? }))
+                        .filter_map(|a| {
+                            Some(TopToken { token: a.get(0)?.as_str()?.to_string(), logprob: a.get(1)?.as_f64()? })
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

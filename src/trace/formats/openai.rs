@@ -73,7 +73,12 @@ fn tokens(logprobs: &Value, field: &str) -> Result<Vec<TokenInfo>, FieldError> {
                 .and_then(Value::as_array)
                 .map(|alts| {
                     alts.iter()
-                        .filter_map(|a| Some(TopToken { token: a.get("token")?.as_str()?.to_string(), logprob: a.get("logprob")?.as_f64()? }))
+                        .filter_map(|a| {
+                            Some(TopToken {
+                                token: a.get("token")?.as_str()?.to_string(),
+                                logprob: a.get("logprob")?.as_f64()?,
+                            })
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

@@ -74,7 +74,10 @@ fn pre_generated(q: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
 
 /// The followed trajectory: per step the chosen completion, else the human one, else a −1 rated
 /// one (the rater stopped there), else the first.
-fn followed_steps(label: &Map<String, Value>) -> Result<(Vec<String>, Option<usize>, Option<String>), FieldError> {
+/// Step texts, the first error, and the rater's finish reason.
+type Followed = (Vec<String>, Option<usize>, Option<String>);
+
+fn followed_steps(label: &Map<String, Value>) -> Result<Followed, FieldError> {
     let finish = label.get("finish_reason").and_then(Value::as_str).map(str::to_string);
     let mut texts = Vec::new();
     let mut first_error = None;

@@ -37,7 +37,9 @@ fn split_problem(text: &str) -> (&str, &str) {
 
 fn guess_segmentation(solution: &str) -> Segmentation {
     let headers = Segmentation::StepHeaders.split(solution);
-    if headers.len() > 1 && headers.iter().skip(1).all(|s| s.text.to_lowercase().trim_start_matches(['*', '#', ' ']).starts_with("step")) {
+    if headers.len() > 1
+        && headers.iter().skip(1).all(|s| s.text.to_lowercase().trim_start_matches(['*', '#', ' ']).starts_with("step"))
+    {
         Segmentation::StepHeaders
     } else if solution.trim().contains("\n\n") {
         Segmentation::BlankLine

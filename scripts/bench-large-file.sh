@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: `stepscope stats` on a ~1 GB synthetic JSONL (~200k traces). Prints wall time and
+# peak resident memory. Not a test: run it by hand and record the numbers in the issue note.
+#   scripts/bench-large-file.sh [OUT_DIR]   (default /tmp/stepscope-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/stepscope-bench}
+mkdir -p "$out"
+big="$out/big.jsonl"
+if [ ! -s "$big" ]; then
+  python3 - "$big" <<'PY'
+import json, random, sys
+random.seed(7)
+words = "the total cost of apples is per box so we add multiply divide each then answer".split()
+def step():
+    a, b = random.randint(2, 999), random.randint(2, 999)
+    filler = " ".join(random.choice(words) for _ in range(80))
+    return f"{filler}. We compute {a} + {b} = {a + b}."
+with open(sys.argv[1], "w") as f:
+    size, i = 0, 0
+    while size < 1_000_000_000:
+        steps = [step() for _ in range(8)]
+        label = random.choice([-1, random.randrange(len(steps))])
+        row = {"id": f"synth-{i}", "generator": "synthetic", "problem": " ".join(random.choice(words) for _ in range(60)),
+               "steps": steps, "final_answer_correct": label == -1, "label": label}
+        line = json.dumps(row) + "\n"
+        f.write(line)
+        size += len(line)
+        i += 1
+print(f"wrote {i} traces", file=sys.stderr)
+PY
+fi
+ls -l "$big"
+cargo build --release -q
+/usr/bin/time -f "wall %e s, peak RSS %M KiB" target/release/stepscope stats "$big" --store "$out"
