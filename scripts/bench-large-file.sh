@@ -33,3 +33,25 @@ fi
 ls -l "$big"
 cargo build --release -q
 /usr/bin/time -f "wall %e s, peak RSS %M KiB" target/release/stepscope stats "$big" --store "$out"
+
+# Time to the first TUI screen on the same file (needs tmux): launch in a detached 120x36 window
+# and poll the screen until the first trace and its problem are drawn.
+if command -v tmux >/dev/null 2>&1; then
+  python3 - "$big" "$out" <<'PY'
+import subprocess, sys, time
+big, out = sys.argv[1], sys.argv[2]
+sock = ["tmux", "-L", "stepscope-bench"]
+start = time.time()
+subprocess.run(sock + ["new-session", "-d", "-s", "b", "-x", "120", "-y", "36",
+                       f"exec target/release/stepscope open {big} --store {out}"], check=True)
+while True:
+    screen = subprocess.run(sock + ["capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
+    if "synth-0" in screen and "Problem" in screen:
+        break
+    if time.time() - start > 60:
+        sys.exit("no first screen within 60 s")
+    time.sleep(0.01)
+print(f"TUI first screen after {time.time() - start:.2f} s")
+subprocess.run(sock + ["kill-server"])
+PY
+fi

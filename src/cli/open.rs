@@ -1,18 +1,23 @@
 //! `stepscope open` / `stepscope PATH...` / `stepscope demo`: the interactive TUI.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{InputArgs, EXIT_USAGE};
+use super::{annotator_name, InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::tui::{self, config, theme::Theme};
 
 #[derive(Args, Debug, Default)]
 pub struct OpenArgs {
     /// Trace files.
     pub paths: Vec<PathBuf>,
-    /// Annotator name for labels (default: $STEPSCOPE_ANNOTATOR, else $USER).
+    /// Annotator name for labels (default: config file, $STEPSCOPE_ANNOTATOR, else $USER).
     #[arg(long)]
     pub annotator: Option<String>,
+    /// Colour theme (default: the config file's, else dark).
+    #[arg(long, value_parser = ["dark", "light"])]
+    pub theme: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -27,11 +32,76 @@ pub struct DemoArgs {
     pub store: Option<PathBuf>,
 }
 
-pub fn run(_args: OpenArgs) -> i32 {
-    eprintln!("stepscope: the TUI is not yet available (issue 3 is open); use `stats`, `label` and `export`");
-    EXIT_USAGE
+pub fn run(args: OpenArgs) -> i32 {
+    if args.paths.is_empty() {
+        eprintln!("stepscope open: give one or more trace files (or run `stepscope demo`)");
+        return EXIT_USAGE;
+    }
+    if !std::io::stdout().is_terminal() {
+        eprintln!("stepscope: the TUI needs a terminal (use `stats`, `label` or `export` in scripts)");
+        return EXIT_USAGE;
+    }
+    let cfg = match config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: config: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let theme_name = match args.theme.as_deref() {
+        Some("light") => tui::theme::ThemeName::Light,
+        Some(_) => tui::theme::ThemeName::Dark,
+        None => cfg.theme,
+    };
+    let annotator = annotator_name(args.annotator.as_deref().or(cfg.annotator.as_deref()));
+    let theme = Theme::new(theme_name, Theme::color_allowed());
+    let app = tui::load_app(&args.paths, &args.input, annotator, theme, cfg.keymap);
+    if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
+        for p in &app.problems {
+            eprintln!("error: {}: {}", p.file.display(), p.message);
+        }
+        return EXIT_USAGE;
+    }
+    let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
+    match tui::run(app) {
+        Ok(()) => {
+            for n in notes {
+                eprintln!("note: {n}");
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
 }
 
-pub fn demo(_args: DemoArgs) -> i32 {
-    run(OpenArgs::default())
+/// The bundled traces shipped in `traces/` next to the crate.
+pub fn demo_paths() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.retain(|p| !p.to_string_lossy().ends_with(".stepscope.jsonl"));
+    paths.sort();
+    paths
+}
+
+pub fn demo(args: DemoArgs) -> i32 {
+    let paths = demo_paths();
+    if paths.is_empty() {
+        eprintln!("stepscope demo: no bundled traces found in {}/traces", env!("CARGO_MANIFEST_DIR"));
+        return EXIT_USAGE;
+    }
+    run(OpenArgs {
+        paths,
+        annotator: args.annotator,
+        theme: None,
+        input: InputArgs { store: args.store, ..InputArgs::default() },
+    })
 }

@@ -181,6 +181,11 @@ impl TraceFile {
         ))
     }
 
+    /// Whether records are read from disk on demand (JSONL) rather than held in memory.
+    pub fn is_on_disk(&self) -> bool {
+        matches!(self.body, Body::File(_))
+    }
+
     /// Number of records (a record may hold several traces, e.g. GSM8K model solutions).
     pub fn record_count(&self) -> usize {
         self.records.len()
@@ -217,6 +222,10 @@ impl TraceFile {
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| problem(None, json_message(&e)))?;
         let traces = formats::read(self.format, value, &ctx).map_err(|e| problem(e.field, e.message))?;
         for t in &traces {
+            // A native record whose generation produced nothing may have zero steps.
+            if self.format == Format::Native && t.steps.is_empty() && t.solution.trim().is_empty() {
+                continue;
+            }
             t.validate().map_err(|(field, msg)| problem(Some(field.to_string()), format!("{msg} (trace {})", t.id)))?;
         }
         Ok(traces)

@@ -1,0 +1,77 @@
+//! Everything the user (or an event) can ask the app to do. Keys map to these through the keymap.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Switch focus between the trace list and the steps.
+    SwitchFocus,
+    /// Open the selected trace and focus its steps.
+    Open,
+    /// The selected step is the first error.
+    MarkFirstError,
+    /// No step of this trace is wrong.
+    MarkNoError,
+    /// Remove my label from this trace.
+    ClearLabel,
+    Undo,
+    Redo,
+    NextUnlabelled,
+    StartSearch,
+    CycleFilter,
+    ToggleHelp,
+    /// Close an overlay or cancel the search being typed.
+    Cancel,
+    Quit,
+    /// Typed into the search field.
+    SearchInput(char),
+    SearchBackspace,
+    SearchCommit,
+    /// Mouse: click at a screen cell.
+    Click {
+        column: u16,
+        row: u16,
+    },
+    /// Mouse wheel at a screen cell: positive = down.
+    Scroll {
+        column: u16,
+        row: u16,
+        lines: i32,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
+}
+
+impl Action {
+    /// Names used in the config file's `[keys]` table.
+    pub fn from_name(name: &str) -> Option<Action> {
+        Some(match name {
+            "up" => Action::Up,
+            "down" => Action::Down,
+            "page_up" => Action::PageUp,
+            "page_down" => Action::PageDown,
+            "top" => Action::Top,
+            "bottom" => Action::Bottom,
+            "switch_focus" => Action::SwitchFocus,
+            "open" => Action::Open,
+            "first_error" => Action::MarkFirstError,
+            "no_error" => Action::MarkNoError,
+            "clear" => Action::ClearLabel,
+            "undo" => Action::Undo,
+            "redo" => Action::Redo,
+            "next_unlabelled" => Action::NextUnlabelled,
+            "search" => Action::StartSearch,
+            "filter" => Action::CycleFilter,
+            "help" => Action::ToggleHelp,
+            "cancel" => Action::Cancel,
+            "quit" => Action::Quit,
+            _ => return None,
+        })
+    }
+}

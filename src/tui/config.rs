@@ -1,0 +1,77 @@
+//! The optional TOML config: `theme = "dark" | "light"`, `annotator = "…"`, and a `[keys]` table
+//! mapping action names to keys (see the README).
+
+use std::path::PathBuf;
+
+use super::keymap::Keymap;
+use super::theme::ThemeName;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub theme: ThemeName,
+    pub annotator: Option<String>,
+    pub keymap: Keymap,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { theme: ThemeName::Dark, annotator: None, keymap: Keymap::default() }
+    }
+}
+
+/// `$STEPSCOPE_CONFIG`, else `$XDG_CONFIG_HOME/stepscope/config.toml`, else
+/// `~/.config/stepscope/config.toml`.
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("STEPSCOPE_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("stepscope/config.toml"))
+}
+
+/// Loads the config file if there is one; a broken file is an error naming the file.
+pub fn load() -> Result<Config, String> {
+    let Some(path) = config_path().filter(|p| p.exists()) else { return Ok(Config::default()) };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<Config, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut config = Config::default();
+    for (key, value) in &table {
+        match key.as_str() {
+            "theme" => {
+                config.theme = match value.as_str() {
+                    Some("dark") => ThemeName::Dark,
+                    Some("light") => ThemeName::Light,
+                    _ => return Err("theme: expected \"dark\" or \"light\"".into()),
+                }
+            }
+            "annotator" => config.annotator = value.as_str().map(str::to_string),
+            "keys" => {
+                let keys = value.as_table().ok_or("[keys] must be a table")?;
+                config.keymap = config.keymap.with_overrides(keys)?;
+            }
+            other => return Err(format!("unknown setting '{other}'")),
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_settings() {
+        let c = parse("theme = \"light\"\nannotator = \"ana\"\n[keys]\nquit = \"Q\"\n").unwrap();
+        assert_eq!(c.theme, ThemeName::Light);
+        assert_eq!(c.annotator.as_deref(), Some("ana"));
+        assert!(parse("theme = \"blue\"").is_err());
+        assert!(parse("colour = 1").is_err());
+    }
+}

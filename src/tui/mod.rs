@@ -1,0 +1,175 @@
+//! The interactive application: an event task feeds one channel, keys become `Action`s through
+//! the keymap, `update` changes the one owned `App`, and views render it. The terminal is
+//! restored on quit, on SIGTERM/SIGHUP and on a panic in any thread.
+
+pub mod action;
+pub mod config;
+pub mod event;
+pub mod keymap;
+pub mod state;
+pub mod text;
+pub mod theme;
+pub mod update;
+pub mod views;
+
+use std::io::{self, Stdout};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+use crate::cli::InputArgs;
+use crate::trace::{Problem, Store, TraceFile};
+use event::Event;
+use state::{App, Source, Summary, EAGER_LIMIT_BYTES};
+use theme::Theme;
+
+/// Opens every path as a source (unreadable files become problems) and builds the app state.
+pub fn load_app(paths: &[PathBuf], input: &InputArgs, annotator: String, theme: Theme, keymap: keymap::Keymap) -> App {
+    let mut sources = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let file = match input.open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(Problem { file: path.clone(), line: 0, field: None, message: e.message });
+                continue;
+            }
+        };
+        let loc = input.journal(path);
+        let store = match Store::open(&loc.path) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(Problem {
+                    file: loc.path.clone(),
+                    line: 0,
+                    field: None,
+                    message: format!("label journal: {e}"),
+                });
+                continue;
+            }
+        };
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let lazy = file.is_on_disk() && size > EAGER_LIMIT_BYTES;
+        sources.push(Source { file: Arc::new(file), store, journal_note: loc.note, lazy });
+    }
+    App::new(sources, problems, annotator, theme, keymap)
+}
+
+/// Runs the TUI until the user quits. Returns an error message for the caller to print.
+pub fn run(mut app: App) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    install_panic_hook();
+    let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let result = runtime.block_on(main_loop(&mut terminal, &mut app));
+    leave();
+    result
+}
+
+async fn main_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> Result<(), String> {
+    let (tx, mut rx) = unbounded_channel();
+    tokio::spawn(event::run(tx.clone()));
+    start_scans(app, &tx);
+    let size = terminal.size().map_err(|e| e.to_string())?;
+    app.size = (size.width, size.height);
+    loop {
+        terminal.draw(|f| views::render(f, app)).map_err(|e| format!("drawing failed: {e}"))?;
+        let Some(first) = rx.recv().await else { return Ok(()) };
+        handle(app, first);
+        // Coalesce: apply everything already queued, then draw once.
+        while let Ok(e) = rx.try_recv() {
+            handle(app, e);
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+fn handle(app: &mut App, e: Event) {
+    match e {
+        Event::Terminal(te) => {
+            if let Some(a) = event::to_action(&te, &app.keymap, app.searching) {
+                update::update(app, a);
+            }
+        }
+        Event::Summaries { first_entry, batch, problems } => {
+            app.problems.extend(problems);
+            app.add_summaries(first_entry, batch);
+        }
+        Event::Terminate => app.quit = true,
+    }
+}
+
+/// One background thread per lazy source parses every record into a summary.
+fn start_scans(app: &App, tx: &UnboundedSender<Event>) {
+    for (index, source) in app.sources.iter().enumerate().filter(|(_, s)| s.lazy) {
+        let base = app.entries.iter().position(|e| e.source == index).unwrap_or(0);
+        let (file, tx) = (source.file.clone(), tx.clone());
+        std::thread::Builder::new()
+            .name("stepscope-scan".into())
+            .spawn(move || scan(&file, base, &tx))
+            .expect("spawn scan thread");
+    }
+}
+
+fn scan(file: &TraceFile, first_entry: usize, tx: &UnboundedSender<Event>) {
+    const BATCH: usize = 2000;
+    let mut start = 0;
+    while start < file.record_count() {
+        let end = (start + BATCH).min(file.record_count());
+        let mut batch = Vec::with_capacity(end - start);
+        let mut problems = Vec::new();
+        for r in start..end {
+            match file.record(r) {
+                Ok(ts) => batch.push(ts.first().map(|t| Summary::of(t, false)).unwrap_or_else(|| empty_summary(r))),
+                Err(p) => {
+                    problems.push(p);
+                    batch.push(empty_summary(r));
+                }
+            }
+        }
+        if tx.send(Event::Summaries { first_entry: first_entry + start, batch, problems }).is_err() {
+            return; // the app has quit
+        }
+        start = end;
+    }
+}
+
+fn empty_summary(record: usize) -> Summary {
+    Summary { id: format!("(record {record}: unreadable)"), steps: 0, dataset: None, answer: None, haystack: None }
+}
+
+fn enter() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    let mut t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    t.clear()?;
+    Ok(t)
+}
+
+/// Puts the terminal back the way it was. Safe to call more than once.
+fn leave() {
+    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = disable_raw_mode();
+}
+
+/// A panic anywhere restores the terminal first, prints the report, and ends the process (a
+/// half-dead UI thread would leave the terminal unusable).
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        leave();
+        previous(info);
+        std::process::exit(101);
+    }));
+}

@@ -1,0 +1,331 @@
+//! The one owned application state. Views render from it; only `update` changes it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::trace::{Label, Problem, Store, Trace, TraceFile};
+
+use super::keymap::Keymap;
+use super::theme::Theme;
+
+/// Files larger than this are read lazily: rows are parsed when shown, summaries by a background scan.
+pub const EAGER_LIMIT_BYTES: u64 = 64 << 20;
+
+/// One opened trace file with its label store.
+pub struct Source {
+    pub file: Arc<TraceFile>,
+    pub store: Store,
+    /// Said when the journal is not beside the file (read-only folder).
+    pub journal_note: Option<String>,
+    /// Lazy sources show one entry per record (the record's first trace).
+    pub lazy: bool,
+}
+
+/// What the list and the filters need to know about a trace without holding it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: String,
+    pub steps: usize,
+    pub dataset: Option<Label>,
+    pub answer: Option<bool>,
+    /// Lower-cased id, problem and steps for search (eager sources only).
+    pub haystack: Option<String>,
+}
+
+impl Summary {
+    pub fn of(t: &Trace, with_text: bool) -> Summary {
+        let haystack = with_text.then(|| {
+            let mut h = format!("{}\n{}", t.id, t.problem);
+            for s in &t.steps {
+                h.push('\n');
+                h.push_str(&s.text);
+            }
+            h.to_lowercase()
+        });
+        Summary { id: t.id.clone(), steps: t.steps.len(), dataset: t.label, answer: t.answer_correct(), haystack }
+    }
+}
+
+/// One row of the trace list.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub source: usize,
+    pub record: usize,
+    pub sub: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    Steps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Unlabelled,
+    Labelled,
+    /// Human label differs from the dataset label.
+    Disagreement,
+    /// Final answer is wrong.
+    AnswerWrong,
+}
+
+impl Filter {
+    pub fn next(self) -> Filter {
+        match self {
+            Filter::All => Filter::Unlabelled,
+            Filter::Unlabelled => Filter::Labelled,
+            Filter::Labelled => Filter::Disagreement,
+            Filter::Disagreement => Filter::AnswerWrong,
+            Filter::AnswerWrong => Filter::All,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Filter::All => "all",
+            Filter::Unlabelled => "unlabelled",
+            Filter::Labelled => "labelled",
+            Filter::Disagreement => "human≠dataset",
+            Filter::AnswerWrong => "answer wrong",
+        }
+    }
+}
+
+/// Where the first-error highlight comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelOrigin {
+    Me,
+    Annotator(String),
+    Dataset,
+}
+
+pub struct App {
+    pub sources: Vec<Source>,
+    pub entries: Vec<Entry>,
+    pub summaries: Vec<Option<Summary>>,
+    /// Traces of eager sources, by entry.
+    pub loaded: Vec<Option<Rc<Trace>>>,
+    /// Parsed traces of lazy sources, by entry (bounded).
+    pub cache: RefCell<HashMap<usize, Rc<Trace>>>,
+    /// Entry indices that pass the filter and search, in order.
+    pub visible: Vec<usize>,
+    pub filter: Filter,
+    pub search: String,
+    pub searching: bool,
+    /// Index into `visible`.
+    pub selected: usize,
+    pub focus: Focus,
+    /// Selected step of the shown trace.
+    pub step: usize,
+    pub help: bool,
+    pub annotator: String,
+    pub message: Option<String>,
+    pub problems: Vec<Problem>,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub size: (u16, u16),
+    /// Background scan progress of lazy sources: (records done, total).
+    pub scan: Option<(usize, usize)>,
+    pub quit: bool,
+    /// Scroll positions, kept by the views so the selection stays in sight.
+    pub list_offset: Cell<usize>,
+    pub steps_offset: Cell<usize>,
+    /// Screen line → step index of the last steps render, for mouse clicks.
+    pub step_rows: RefCell<Vec<(u16, usize)>>,
+}
+
+const CACHE_LIMIT: usize = 512;
+
+impl App {
+    pub fn new(sources: Vec<Source>, problems: Vec<Problem>, annotator: String, theme: Theme, keymap: Keymap) -> App {
+        let mut app = App {
+            sources: Vec::new(),
+            entries: Vec::new(),
+            summaries: Vec::new(),
+            loaded: Vec::new(),
+            cache: RefCell::new(HashMap::new()),
+            visible: Vec::new(),
+            filter: Filter::All,
+            search: String::new(),
+            searching: false,
+            selected: 0,
+            focus: Focus::List,
+            step: 0,
+            help: false,
+            annotator,
+            message: None,
+            problems,
+            theme,
+            keymap,
+            size: (80, 24),
+            scan: None,
+            quit: false,
+            list_offset: Cell::new(0),
+            steps_offset: Cell::new(0),
+            step_rows: RefCell::new(Vec::new()),
+        };
+        for s in sources {
+            app.add_source(s);
+        }
+        let lazy_records: usize = app.sources.iter().filter(|s| s.lazy).map(|s| s.file.record_count()).sum();
+        if lazy_records > 0 {
+            app.scan = Some((0, lazy_records));
+        }
+        app.refresh_visible();
+        if !app.problems.is_empty() {
+            let p = &app.problems[0];
+            let name =
+                p.file.file_name().map_or_else(|| p.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let field = p.field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default();
+            app.message = Some(format!(
+                "{} records not loaded; first: {name}:{}: {field}{}",
+                app.problems.len(),
+                p.line,
+                p.message
+            ));
+        }
+        app
+    }
+
+    fn add_source(&mut self, source: Source) {
+        let index = self.sources.len();
+        if source.lazy {
+            for record in 0..source.file.record_count() {
+                self.entries.push(Entry { source: index, record, sub: 0 });
+                self.summaries.push(None);
+                self.loaded.push(None);
+            }
+        } else {
+            self.problems.extend(source.file.index_problems.iter().cloned());
+            for record in 0..source.file.record_count() {
+                let traces = match source.file.record(record) {
+                    Ok(t) => t,
+                    Err(p) => {
+                        self.problems.push(p);
+                        continue;
+                    }
+                };
+                for (sub, t) in traces.into_iter().enumerate() {
+                    self.entries.push(Entry { source: index, record, sub });
+                    self.summaries.push(Some(Summary::of(&t, true)));
+                    self.loaded.push(Some(Rc::new(t)));
+                }
+            }
+        }
+        self.sources.push(source);
+    }
+
+    /// The trace of an entry: held for eager sources, parsed (and cached) for lazy ones.
+    pub fn trace(&self, entry: usize) -> Option<Rc<Trace>> {
+        if let Some(t) = self.loaded.get(entry)? {
+            return Some(t.clone());
+        }
+        if let Some(t) = self.cache.borrow().get(&entry) {
+            return Some(t.clone());
+        }
+        let e = self.entries[entry];
+        let trace = Rc::new(self.sources[e.source].file.record(e.record).ok()?.into_iter().nth(e.sub)?);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(entry, trace.clone());
+        Some(trace)
+    }
+
+    /// The summary of an entry, computing it from the trace when the scan has not reached it.
+    pub fn summary(&self, entry: usize) -> Option<Summary> {
+        match &self.summaries[entry] {
+            Some(s) => Some(s.clone()),
+            None => self.trace(entry).map(|t| Summary::of(&t, false)),
+        }
+    }
+
+    pub fn selected_entry(&self) -> Option<usize> {
+        self.visible.get(self.selected).copied()
+    }
+
+    pub fn store_of(&self, entry: usize) -> &Store {
+        &self.sources[self.entries[entry].source].store
+    }
+
+    /// My label on an entry's trace.
+    pub fn my_label(&self, entry: usize, id: &str) -> Option<Label> {
+        self.store_of(entry).label(id, &self.annotator)
+    }
+
+    /// The human label to show: mine, else the latest of another annotator.
+    pub fn human_label(&self, entry: usize, id: &str) -> Option<(Label, LabelOrigin)> {
+        if let Some(l) = self.my_label(entry, id) {
+            return Some((l, LabelOrigin::Me));
+        }
+        self.store_of(entry).latest_label(id).map(|(l, a)| (l, LabelOrigin::Annotator(a.to_string())))
+    }
+
+    /// The first-error label that drives the highlight: human first, else the dataset's.
+    pub fn effective_label(&self, entry: usize, t: &Trace) -> Option<(Label, LabelOrigin)> {
+        self.human_label(entry, &t.id).or(t.label.map(|l| (l, LabelOrigin::Dataset)))
+    }
+
+    /// Traces I have labelled, over all sources.
+    pub fn labelled_count(&self) -> usize {
+        self.sources.iter().map(|s| s.store.labelled_traces(Some(&self.annotator))).sum()
+    }
+
+    fn passes(&self, entry: usize, needle: &str) -> bool {
+        let Some(s) = &self.summaries[entry] else {
+            return self.filter == Filter::All && needle.is_empty();
+        };
+        if !needle.is_empty() {
+            let hit = match &s.haystack {
+                Some(h) => h.contains(needle),
+                None => s.id.to_lowercase().contains(needle),
+            };
+            if !hit {
+                return false;
+            }
+        }
+        let mine = self.my_label(entry, &s.id);
+        match self.filter {
+            Filter::All => true,
+            Filter::Unlabelled => mine.is_none(),
+            Filter::Labelled => mine.is_some(),
+            Filter::Disagreement => {
+                let human = self.human_label(entry, &s.id).map(|(l, _)| l);
+                matches!((human, s.dataset), (Some(h), Some(d)) if h != d)
+            }
+            Filter::AnswerWrong => s.answer == Some(false),
+        }
+    }
+
+    /// Recomputes the visible rows, keeping the selected entry selected when it stays visible.
+    pub fn refresh_visible(&mut self) {
+        let keep = self.selected_entry();
+        let needle = self.search.to_lowercase();
+        self.visible = (0..self.entries.len()).filter(|&e| self.passes(e, &needle)).collect();
+        self.selected = keep.and_then(|k| self.visible.iter().position(|&e| e == k)).unwrap_or(0);
+        if keep != self.selected_entry() {
+            self.step = 0;
+        }
+    }
+
+    /// Stores summaries from the background scan of a lazy source.
+    pub fn add_summaries(&mut self, first_entry: usize, batch: Vec<Summary>) {
+        let n = batch.len();
+        for (i, s) in batch.into_iter().enumerate() {
+            if let Some(slot) = self.summaries.get_mut(first_entry + i) {
+                *slot = Some(s);
+            }
+        }
+        if let Some((done, total)) = self.scan {
+            self.scan = if done + n >= total { None } else { Some((done + n, total)) };
+        }
+        if self.filter != Filter::All || !self.search.is_empty() {
+            self.refresh_visible();
+        }
+    }
+}

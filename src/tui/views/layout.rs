@@ -1,0 +1,35 @@
+//! Where each pane goes for a terminal size. Shared by rendering and mouse hit-testing.
+
+use ratatui::layout::Rect;
+
+use crate::tui::state::Focus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub list: Option<Rect>,
+    pub steps: Option<Rect>,
+    pub signals: Option<Rect>,
+    pub status: Rect,
+}
+
+/// Two panes side by side from 70 columns; below that only the focused pane. The signals pane
+/// needs 16 rows.
+pub fn layout(width: u16, height: u16, focus: Focus) -> Areas {
+    let status = Rect { x: 0, y: height.saturating_sub(1), width, height: height.min(1) };
+    let mut body = Rect { x: 0, y: 0, width, height: height.saturating_sub(1) };
+    let signals = (body.height >= 16).then(|| {
+        let h = 5;
+        body.height -= h;
+        Rect { x: 0, y: body.height, width, height: h }
+    });
+    if width >= 70 {
+        let list_w = (width * 40 / 100).clamp(30, 48);
+        let list = Rect { width: list_w, ..body };
+        let steps = Rect { x: list_w, width: width - list_w, ..body };
+        return Areas { list: Some(list), steps: Some(steps), signals, status };
+    }
+    match focus {
+        Focus::List => Areas { list: Some(body), steps: None, signals, status },
+        Focus::Steps => Areas { list: None, steps: Some(body), signals, status },
+    }
+}

@@ -1,0 +1,101 @@
+//! The trace list: answer mark, id, steps, dataset label, my label.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use crate::trace::Label;
+use crate::tui::state::{App, Focus};
+use crate::tui::text::width;
+
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut title = format!(" Traces {} · {} ", app.visible.len(), app.filter.name());
+    if app.searching || !app.search.is_empty() {
+        title.push_str(&format!("· /{}{} ", app.search, if app.searching { "▏" } else { "" }));
+    }
+    let border = if app.focus == Focus::List { t.border_focus } else { t.border };
+    let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    if app.visible.is_empty() {
+        let msg = if app.entries.is_empty() { "no traces loaded" } else { "no trace matches" };
+        f.render_widget(Paragraph::new(Span::styled(msg, t.dim)), inner);
+        return;
+    }
+    let rows = inner.height as usize;
+    let offset = keep_in_view(app.list_offset.get(), app.selected, rows, app.visible.len());
+    app.list_offset.set(offset);
+    let lines: Vec<Line> = app.visible[offset..(offset + rows).min(app.visible.len())]
+        .iter()
+        .enumerate()
+        .map(|(i, &entry)| row(app, entry, offset + i == app.selected, inner.width as usize))
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// First row to show so that `selected` is visible, moving as little as possible.
+pub fn keep_in_view(offset: usize, selected: usize, rows: usize, len: usize) -> usize {
+    let rows = rows.max(1);
+    let offset = if selected < offset {
+        selected
+    } else if selected >= offset + rows {
+        selected + 1 - rows
+    } else {
+        offset
+    };
+    offset.min(len.saturating_sub(rows))
+}
+
+fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
+    let t = &app.theme;
+    let Some(s) = app.summary(entry) else {
+        return Line::from(Span::styled(" (unreadable record)", t.dim));
+    };
+    let (mark, mark_style) = match s.answer {
+        Some(true) => ("✓", t.good),
+        Some(false) => ("✗", t.bad),
+        None => ("·", t.dim),
+    };
+    let pointer = if selected { "▶" } else { " " };
+    let ds = s.dataset.map_or("–".into(), Label::short);
+    let me = app.my_label(entry, &s.id).map_or("–".into(), Label::short);
+    // Narrow lists drop the step count to keep room for the id.
+    let tail = if w >= 38 {
+        format!(" {:>3}st ds:{:<2} me:{:<2}", s.steps, ds, me)
+    } else {
+        format!(" ds:{ds:<2} me:{me:<2}")
+    };
+    let id_w = w.saturating_sub(3 + width(&tail)).max(1);
+    let id = fit(&s.id, id_w);
+    let base = if selected { t.selected } else { t.base };
+    Line::from(vec![
+        Span::styled(pointer.to_string(), base),
+        Span::styled(mark.to_string(), if selected { t.selected.patch(mark_style) } else { mark_style }),
+        Span::styled(format!(" {id}{}", " ".repeat(id_w.saturating_sub(width(&id)))), base),
+        Span::styled(tail, if selected { t.selected } else { t.dim }),
+    ])
+}
+
+/// Cuts a string to a display width, with an ellipsis when cut.
+pub fn fit(s: &str, w: usize) -> String {
+    if width(s) <= w {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = width(&c.to_string());
+        if used + cw + 1 > w {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    out
+}

@@ -1,0 +1,109 @@
+//! Per-step and per-token numeric series the trace carries: token surprisal from stored
+//! log-probs, and any per-step number list in the record (verifier scores land here).
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use crate::trace::Trace;
+use crate::tui::state::App;
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let block = Block::default().borders(Borders::ALL).border_style(t.border).title(Span::styled(" Signals ", t.title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let trace = app.selected_entry().and_then(|e| app.trace(e));
+    let series = trace.as_deref().map(series).unwrap_or_default();
+    let label_w = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(18);
+    let mut lines: Vec<Line> = series
+        .iter()
+        .take(inner.height as usize)
+        .map(|(name, values)| {
+            let room = (inner.width as usize).saturating_sub(label_w + 2);
+            Line::from(vec![
+                Span::styled(format!("{:<label_w$}  ", crate::tui::views::list::fit(name, label_w)), t.accent),
+                Span::raw(sparkline(values, room)),
+            ])
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "No per-step signals in this trace yet: verifier scores and instability appear here.",
+            t.dim,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Named numeric series: per-token surprisal (−log p) when tokens are stored, per-step mean
+/// surprisal, and every record field that is a list of numbers with one value per step.
+pub fn series(tr: &Trace) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    if let Some(tokens) = &tr.tokens {
+        if !tokens.is_empty() {
+            out.push(("token −log p".to_string(), tokens.iter().map(|k| -k.logprob).collect()));
+            let per_step: Vec<f64> = tr
+                .steps
+                .iter()
+                .map(|s| {
+                    let inside: Vec<f64> =
+                        tokens.iter().filter(|k| k.offset >= s.start && k.offset < s.end).map(|k| -k.logprob).collect();
+                    if inside.is_empty() {
+                        0.0
+                    } else {
+                        inside.iter().sum::<f64>() / inside.len() as f64
+                    }
+                })
+                .collect();
+            out.push(("step mean −log p".to_string(), per_step));
+        }
+    }
+    for (key, value) in &tr.extra {
+        let Some(items) = value.as_array() else { continue };
+        let nums: Option<Vec<f64>> = items.iter().map(|v| v.as_f64()).collect();
+        if let Some(nums) = nums.filter(|n| !n.is_empty() && n.len() == tr.steps.len()) {
+            out.push((key.clone(), nums));
+        }
+    }
+    out
+}
+
+/// A sparkline of at most `width` cells; longer series are averaged into buckets.
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let buckets = values.len().min(width);
+    let avg: Vec<f64> = (0..buckets)
+        .map(|b| {
+            let (lo, hi) =
+                (b * values.len() / buckets, ((b + 1) * values.len() / buckets).max(b * values.len() / buckets + 1));
+            let slice = &values[lo..hi.min(values.len())];
+            slice.iter().filter(|v| v.is_finite()).sum::<f64>() / slice.len().max(1) as f64
+        })
+        .collect();
+    let (min, max) = avg.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    avg.iter()
+        .map(|&v| {
+            let x = if max > min { (v - min) / (max - min) } else { 0.5 };
+            BARS[((x * 7.0).round() as usize).min(7)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_and_buckets() {
+        assert_eq!(sparkline(&[0.0, 1.0], 10), "▁█");
+        assert_eq!(sparkline(&[1.0; 3], 10), "▅▅▅");
+        assert_eq!(sparkline(&(0..100).map(f64::from).collect::<Vec<_>>(), 4).chars().count(), 4);
+        assert_eq!(sparkline(&[], 4), "");
+    }
+}

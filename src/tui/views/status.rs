@@ -1,0 +1,26 @@
+//! The status bar: progress, annotator, filter, the last message, help hint.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::tui::state::App;
+
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mode = if app.searching { " SEARCH " } else { " NORMAL " };
+    let mut parts = vec![
+        format!("labelled {}/{}", app.labelled_count(), app.entries.len()),
+        format!("annotator {}", app.annotator),
+    ];
+    if let Some((done, total)) = app.scan {
+        parts.push(format!("indexing {}%", done * 100 / total.max(1)));
+    }
+    if let Some(m) = &app.message {
+        parts.push(m.clone());
+    }
+    parts.push("? help".into());
+    let line = Line::from(vec![Span::styled(mode, t.status), Span::raw(" "), Span::raw(parts.join(" · "))]);
+    f.render_widget(Paragraph::new(line), area);
+}

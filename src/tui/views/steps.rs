@@ -1,0 +1,195 @@
+//! The open trace: problem, then each step numbered and wrapped. The first-error step (human
+//! label, else dataset label) is highlighted, later steps dimmed, earlier steps marked correct.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use crate::trace::{Label, Trace};
+use crate::tui::state::{App, Focus, LabelOrigin};
+use crate::tui::text::{blocks, highlight_code, prose_pieces, wrap, Block as TextBlock, Kind};
+use crate::tui::theme::Theme;
+
+/// Steps longer than this are cut for display (the data is untouched).
+const MAX_STEP_CHARS: usize = 20_000;
+
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let border = if app.focus == Focus::Steps { t.border_focus } else { t.border };
+    let entry = app.selected_entry();
+    let trace = entry.and_then(|e| app.trace(e));
+    let title = match (&trace, entry) {
+        (Some(tr), Some(e)) => title(app, e, tr),
+        _ => " no trace ".to_string(),
+    };
+    let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    app.step_rows.borrow_mut().clear();
+    let (Some(trace), Some(entry)) = (trace, entry) else {
+        let msg = if app.entries.is_empty() { "Nothing to show: no traces were loaded." } else { "" };
+        f.render_widget(Paragraph::new(Span::styled(msg, t.dim)), inner);
+        return;
+    };
+    if inner.width == 0 || inner.height == 0 {
+        return;
+    }
+    let (lines, step_starts) = content(app, entry, &trace, inner.width as usize);
+    let offset = scroll_for(app, &step_starts, lines.len(), inner.height as usize);
+    app.steps_offset.set(offset);
+    let mut rows = app.step_rows.borrow_mut();
+    for (step, &start) in step_starts.iter().enumerate() {
+        if start >= offset && start < offset + inner.height as usize {
+            rows.push((inner.y + (start - offset) as u16, step));
+        }
+    }
+    let shown: Vec<Line> = lines.into_iter().skip(offset).take(inner.height as usize).collect();
+    f.render_widget(Paragraph::new(shown), inner);
+}
+
+fn title(app: &App, entry: usize, tr: &Trace) -> String {
+    let mut parts = vec![tr.id.clone()];
+    if let Some(g) = &tr.generator {
+        parts.push(g.clone());
+    }
+    match (tr.answer_correct(), &tr.reference_answer) {
+        (Some(true), _) => parts.push("answer ✓".into()),
+        (Some(false), Some(r)) => parts.push(format!("answer ✗ (ref {r})")),
+        (Some(false), None) => parts.push("answer ✗".into()),
+        _ => {}
+    }
+    if let Some((l, origin)) = app.effective_label(entry, tr) {
+        let who = origin_name(&origin);
+        let what = match l {
+            Label::FirstError(k) => format!("first error {k} ({who})"),
+            Label::NoError => format!("no error ({who})"),
+        };
+        parts.push(what);
+        if origin != LabelOrigin::Dataset {
+            if let Some(d) = tr.label.filter(|d| *d != l) {
+                parts.push(format!("dataset {}", d.short()));
+            }
+        }
+    }
+    format!(" {} ", parts.join(" · "))
+}
+
+fn origin_name(o: &LabelOrigin) -> String {
+    match o {
+        LabelOrigin::Me => "me".into(),
+        LabelOrigin::Annotator(a) => a.clone(),
+        LabelOrigin::Dataset => "dataset".into(),
+    }
+}
+
+/// First line to show: the selected step's first line stays in view, and as much of the step
+/// as fits.
+fn scroll_for(app: &App, starts: &[usize], total: usize, rows: usize) -> usize {
+    let Some(&start) = starts.get(app.step) else { return 0 };
+    let end = starts.get(app.step + 1).copied().unwrap_or(total);
+    let mut offset = app.steps_offset.get();
+    if app.step == 0 {
+        offset = 0; // show the problem above the first step
+    } else if start < offset {
+        offset = start;
+    } else if end > offset + rows {
+        offset = (end.saturating_sub(rows)).min(start);
+    }
+    offset.min(total.saturating_sub(1))
+}
+
+/// All lines of the pane and the line where each step starts.
+fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>, Vec<usize>) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    let problem = if tr.problem.is_empty() { "(no problem text)" } else { tr.problem.as_str() };
+    lines.extend(wrap(&styled_prose(problem, t, t.base), w, vec![Span::styled("Problem  ", t.title)], 2));
+    lines.push(Line::default());
+    if tr.steps.is_empty() {
+        lines.push(Line::from(Span::styled("This trace has no steps.", t.dim)));
+        return (lines, Vec::new());
+    }
+    let first_error = app.effective_label(entry, tr).and_then(|(l, _)| l.first_error());
+    let labelled = app.effective_label(entry, tr).is_some();
+    let mut starts = Vec::with_capacity(tr.steps.len());
+    let num_w = (tr.steps.len() - 1).to_string().len();
+    for (i, step) in tr.steps.iter().enumerate() {
+        starts.push(lines.len());
+        let selected = i == app.step;
+        let (mark, mark_style, text_style) = match first_error {
+            Some(k) if i == k => ("✗", t.first_error, t.base),
+            Some(k) if i > k => ("·", t.dim, t.dim),
+            _ if labelled => ("✓", t.good, t.base),
+            _ => (" ", t.dim, t.base),
+        };
+        let pointer = if selected { "▶" } else { " " };
+        let num_style = if selected { t.selected } else { t.accent };
+        let prefix = vec![
+            Span::styled(format!("{pointer}{i:>num_w$}"), num_style),
+            Span::styled(format!(" {mark} "), mark_style),
+        ];
+        let indent = num_w + 4;
+        if first_error == Some(i) {
+            lines.push(Line::from(Span::styled(format!("{}FIRST ERROR", " ".repeat(indent)), t.first_error)));
+            starts[i] = lines.len() - 1;
+        }
+        lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
+    }
+    (lines, starts)
+}
+
+fn step_lines(
+    text: &str,
+    t: &Theme,
+    style: Style,
+    w: usize,
+    prefix: Vec<Span<'static>>,
+    indent: usize,
+) -> Vec<Line<'static>> {
+    let cut: String;
+    let text = if text.chars().count() > MAX_STEP_CHARS {
+        cut = text.chars().take(MAX_STEP_CHARS).collect::<String>() + " … (cut for display)";
+        cut.as_str()
+    } else {
+        text
+    };
+    let mut out = Vec::new();
+    let mut prefix = Some(prefix);
+    for b in blocks(text) {
+        let first = prefix.take();
+        match b {
+            TextBlock::Prose(p) => {
+                let first = first.unwrap_or_else(|| vec![Span::raw(" ".repeat(indent))]);
+                out.extend(wrap(&styled_prose(p.trim(), t, style), w, first, indent));
+            }
+            TextBlock::Code { lang, code } => {
+                if let Some(first) = first {
+                    out.push(Line::from(first)); // the step number above a step that opens with code
+                }
+                for pieces in highlight_code(lang, code, t) {
+                    out.extend(wrap(&pieces, w, vec![Span::raw(" ".repeat(indent + 2))], indent + 2));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Line::from(prefix.unwrap_or_default()));
+    }
+    out
+}
+
+fn styled_prose(text: &str, t: &Theme, style: Style) -> Vec<(String, Style)> {
+    prose_pieces(text)
+        .into_iter()
+        .map(|(s, kind)| {
+            let st = match kind {
+                Kind::Normal => style,
+                Kind::Dim => t.dim,
+                Kind::Emph => style.patch(t.emphasis),
+            };
+            (s, st)
+        })
+        .collect()
+}

@@ -1,0 +1,207 @@
+//! End-to-end: the real binary in tmux, driven by keys, checked through the label store.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{run, shared};
+use serde_json::Value;
+
+/// A tmux server of our own (its own socket), so tests never touch a user's sessions.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// `None` (with a visible skip) when tmux is missing; CI (`CI=true`) requires it.
+    fn new(name: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("tmux is required for the end-to-end tests in CI");
+            }
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIP: tmux not installed; TUI end-to-end test {name} not run");
+            return None;
+        }
+        Some(Tmux { socket: format!("stepscope-test-{}-{name}", std::process::id()) })
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).env("TERM", "xterm-256color").output().unwrap()
+    }
+
+    /// Starts the app in a detached 120×36 window.
+    fn start(&self, args: &[&str]) {
+        let mut line = format!("exec {}", env!("CARGO_BIN_EXE_stepscope"));
+        for a in args {
+            line.push_str(&format!(" '{a}'"));
+        }
+        let out = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "app",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "-e",
+            "STEPSCOPE_CONFIG=/nonexistent",
+            &line,
+        ]);
+        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "app"]).stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "screen never showed {text:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.cmd(&["send-keys", "-t", "app", k]);
+            // One key at a time, as a person types.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let out = self.cmd(&["list-panes", "-t", "app", "-F", "#{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    fn wait_exit(&self) {
+        let start = Instant::now();
+        while self.cmd(&["has-session", "-t", "app"]).status.success() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the app did not exit:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// Human labels per trace id, read back through `export --labels human`.
+fn human_labels(traces: &Path, store: &Path) -> Vec<(String, i64)> {
+    let out = store.join("export.json");
+    let (code, _, err) = run(&[
+        "export",
+        traces.to_str().unwrap(),
+        "--to",
+        "processbench",
+        "--labels",
+        "human",
+        "--store",
+        store.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    rows.iter().map(|r| (r["id"].as_str().unwrap().to_string(), r["label"].as_i64().unwrap())).collect()
+}
+
+fn processbench() -> Option<PathBuf> {
+    shared("data/processbench/gsm8k.json")
+}
+
+#[test]
+fn label_by_keys_then_stats() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("keys") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    tmux.start(&["open", pb.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["j", "Enter", "j", "j", "e"]);
+    tmux.wait_for("saved: gsm8k-1 first error at step 2");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let (code, out, _) = run(&["stats", "--json", pb.to_str().unwrap(), "--store", s]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["human_labels"]["first_error"], 1);
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-1".to_string(), 2)]);
+}
+
+#[test]
+fn label_survives_sigkill_of_the_app() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("kill") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    tmux.start(&["open", pb.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["j", "Enter", "j", "e"]);
+    tmux.wait_for("me:1");
+    let pid = tmux.pid();
+    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    tmux.wait_exit();
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-1".to_string(), 1)]);
+}
+
+#[test]
+fn undo_works_across_a_restart() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("undo") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let args = ["open", pb.to_str().unwrap(), "--store", s, "--annotator", "ana"];
+    // Label, undo right away: store and screen agree.
+    tmux.start(&args);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["j", "Enter", "e"]);
+    tmux.wait_for("me:0");
+    tmux.keys(&["u"]);
+    let screen = tmux.wait_for("undid the label change on gsm8k-1");
+    assert!(screen.contains("labelled 0/400"), "{screen}");
+    assert!(human_labels(&pb, store.path()).is_empty());
+    // Label again and quit; after a restart `u` still undoes it.
+    tmux.keys(&["e"]);
+    tmux.wait_for("me:0");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-1".to_string(), 0)]);
+    tmux.start(&args);
+    tmux.wait_for("labelled 1/400");
+    tmux.keys(&["u"]);
+    let screen = tmux.wait_for("undid the label change on gsm8k-1");
+    assert!(screen.contains("labelled 0/400"), "{screen}");
+    assert!(human_labels(&pb, store.path()).is_empty());
+    // And redo brings it back.
+    tmux.keys(&["U"]);
+    tmux.wait_for("labelled 1/400");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-1".to_string(), 0)]);
+}
+
+#[test]
+fn sigterm_restores_and_exits() {
+    let Some(tmux) = Tmux::new("term") else { return };
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let store = tempfile::tempdir().unwrap();
+    tmux.start(&["open", demo.to_str().unwrap(), "--store", store.path().to_str().unwrap()]);
+    tmux.wait_for("bakery-muffins");
+    let pid = tmux.pid();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    tmux.wait_exit();
+}

@@ -1,0 +1,99 @@
+//! Screens rendered into a TestBackend: layout, highlights, overlays and awkward input.
+
+use std::path::{Path, PathBuf};
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use stepscope::cli::InputArgs;
+use stepscope::tui::action::Action;
+use stepscope::tui::keymap::Keymap;
+use stepscope::tui::state::App;
+use stepscope::tui::theme::{Theme, ThemeName};
+use stepscope::tui::update::update;
+use stepscope::tui::{load_app, views};
+
+fn demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
+}
+
+fn app_for(paths: &[PathBuf], store: &Path) -> App {
+    let input = InputArgs { store: Some(store.to_path_buf()), ..InputArgs::default() };
+    load_app(paths, &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default())
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    update(app, Action::Resize { width: w, height: h });
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| views::render(f, app)).unwrap();
+    term.backend().to_string()
+}
+
+fn select(app: &mut App, id: &str) {
+    let pos = app.visible.iter().position(|&e| app.summary(e).unwrap().id == id).unwrap();
+    app.selected = pos;
+}
+
+#[test]
+fn list_and_steps() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    insta::assert_snapshot!("list_and_steps", screen(&mut app, 120, 36));
+}
+
+#[test]
+fn first_error_highlight_and_labels() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    select(&mut app, "books-weight");
+    insta::assert_snapshot!("first_error_dataset", screen(&mut app, 120, 36));
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Down);
+    update(&mut app, Action::MarkFirstError);
+    insta::assert_snapshot!("first_error_mine", screen(&mut app, 120, 36));
+}
+
+#[test]
+fn help_overlay() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    update(&mut app, Action::ToggleHelp);
+    insta::assert_snapshot!("help", screen(&mut app, 100, 30));
+    update(&mut app, Action::Down);
+    assert!(!app.help, "any key closes help");
+}
+
+#[test]
+fn small_terminal_layout() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    select(&mut app, "code-sum");
+    insta::assert_snapshot!("80x24", screen(&mut app, 80, 24));
+    update(&mut app, Action::SwitchFocus);
+    insta::assert_snapshot!("60x20_steps_only", screen(&mut app, 60, 20));
+}
+
+#[test]
+fn empty_input() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[], store.path());
+    insta::assert_snapshot!("empty", screen(&mut app, 80, 24));
+    for a in
+        [Action::Down, Action::Open, Action::MarkFirstError, Action::MarkNoError, Action::Undo, Action::NextUnlabelled]
+    {
+        update(&mut app, a);
+    }
+    screen(&mut app, 80, 24);
+}
+
+#[test]
+fn malformed_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    let good = r#"{"stepscope":1,"id":"ok-1","problem":"2+2?","steps":["2+2 = 4.","The answer is 4."],"label":-1}"#;
+    std::fs::write(&path, format!("{good}\n{{not json\n{}\n", good.replace("ok-1", "ok-2").replace("-1}", "7}")))
+        .unwrap();
+    let mut app = app_for(&[path], dir.path());
+    insta::assert_snapshot!("malformed", screen(&mut app, 100, 20));
+    assert_eq!(app.entries.len(), 1);
+    assert_eq!(app.problems.len(), 2);
+}
