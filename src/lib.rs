@@ -1,5 +1,6 @@
 //! stepscope: step-level inspection of LLM reasoning traces.
 
 pub mod cli;
+pub mod model;
 pub mod trace;
 pub mod tui;

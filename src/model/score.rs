@@ -1,0 +1,79 @@
+//! Teacher-forced scoring: per-token log-prob of the actual token, full-distribution entropy and
+//! top-k alternatives; and perplexity computed the way llama.cpp's `llama-perplexity` does.
+
+use anyhow::{bail, Result};
+use candle_core::Tensor;
+
+use super::forward::log_softmax;
+use super::sample::{entropy, top_k};
+use super::{KvCache, Model};
+
+/// What the model thought at one position, about the token that actually came next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenScore {
+    pub id: u32,
+    pub logprob: f64,
+    /// Entropy (nats) of the whole predicted distribution at this position.
+    pub entropy: f64,
+    pub top: Vec<(u32, f64)>,
+}
+
+/// Positions scored per forward call (bounds the memory of the logits).
+const CHUNK: usize = 256;
+
+impl Model {
+    /// Scores `tokens[1..]` given their prefixes, continuing `cache` (which may already hold a
+    /// shared prefix). Returns one score per token after the first.
+    pub fn score(&self, tokens: &[u32], cache: &mut KvCache, k: usize) -> Result<Vec<TokenScore>> {
+        if tokens.len() < 2 {
+            return Ok(Vec::new());
+        }
+        if cache.len() + tokens.len() > cache.max_len() {
+            bail!("{} tokens do not fit the model context of {} tokens", cache.len() + tokens.len(), cache.max_len());
+        }
+        let mut out = Vec::with_capacity(tokens.len() - 1);
+        for start in (0..tokens.len() - 1).step_by(CHUNK) {
+            let end = (start + CHUNK).min(tokens.len() - 1);
+            let logits = self.transformer.forward(&tokens[start..end], cache)?;
+            let lp = rows(&log_softmax(&logits)?)?;
+            for (i, row) in lp.iter().enumerate() {
+                let next = tokens[start + i + 1];
+                let top = top_k(row, k).into_iter().map(|(id, l)| (id, l as f64)).collect();
+                out.push(TokenScore { id: next, logprob: row[next as usize] as f64, entropy: entropy(row), top });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Perplexity over non-overlapping windows of `n_ctx` tokens, scoring only the second half of
+    /// each window, with BOS at the window start when the model wants one (llama-perplexity's
+    /// method). Returns (perplexity, windows).
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: usize) -> Result<(f64, usize)> {
+        let windows = tokens.len() / n_ctx;
+        if windows == 0 {
+            bail!("need at least {n_ctx} tokens for one window, have {}", tokens.len());
+        }
+        let first = n_ctx / 2;
+        let (mut nll, mut count) = (0.0f64, 0usize);
+        for w in 0..windows {
+            let mut chunk = tokens[w * n_ctx..(w + 1) * n_ctx].to_vec();
+            if self.add_bos {
+                if let Some(b) = self.bos_id {
+                    chunk[0] = b;
+                }
+            }
+            let mut cache = self.new_cache();
+            let logits = self.transformer.forward(&chunk, &mut cache)?;
+            let lp = rows(&log_softmax(&logits.narrow(0, first, n_ctx - 1 - first)?)?)?;
+            for (i, row) in lp.iter().enumerate() {
+                nll -= row[chunk[first + i + 1] as usize] as f64;
+                count += 1;
+            }
+        }
+        Ok(((nll / count as f64).exp(), windows))
+    }
+}
+
+fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(t.to_vec2::<f32>()?)
+}
