@@ -1,6 +1,7 @@
 //! stepscope: step-level inspection of LLM reasoning traces.
 
 pub mod cli;
+pub mod jobs;
 pub mod model;
 pub mod trace;
 pub mod tui;

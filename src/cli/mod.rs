@@ -1,8 +1,13 @@
 //! Command-line interface: one file per subcommand, shared loading helpers here.
 
+pub mod bench;
 pub mod compact;
 pub mod export;
+pub mod generate;
 pub mod label;
+pub mod logprobs;
+pub mod modelargs;
+pub mod models;
 pub mod open;
 pub mod stats;
 
@@ -47,6 +52,14 @@ pub enum Command {
     Convert(export::ExportArgs),
     /// Rewrite a label journal to its current state (temp file + fsync + atomic rename).
     Compact(compact::CompactArgs),
+    /// Fetch or list local models.
+    Models(models::ModelsArgs),
+    /// Per-token log-probs, entropies and perplexity of a text under a local model.
+    Logprobs(logprobs::LogprobsArgs),
+    /// Generate solutions with a local model, streaming, and save them as traces.
+    Generate(generate::GenerateArgs),
+    /// Prompt-processing and generation speed (llama-bench style).
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -111,10 +124,23 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Label(args)) => label::run(args),
         Some(Command::Export(args)) | Some(Command::Convert(args)) => export::run(args),
         Some(Command::Compact(args)) => compact::run(args),
+        Some(Command::Models(args)) => models::run(args),
+        Some(Command::Logprobs(args)) => logprobs::run(args),
+        Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         None if cli.open.paths.is_empty() => {
             eprintln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE
         }
         None => open::run(cli.open),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -19,25 +19,53 @@ use super::config::{Arch, Config, RopeStyle};
 pub enum WeightMode {
     /// Keep GGUF quantized blocks (least memory).
     Quantized,
-    /// Dequantize to f32 at load (fastest prefill on CPU for small models).
+    /// Dequantize to f32 at load.
     Dense,
+    /// Both: dense f32 for multi-token batches (prefill, scoring) and Q8_0 blocks for
+    /// single-token decode, where reading fewer bytes per token is what counts. Types without a
+    /// fast candle CPU kernel (Q4_1, Q5_x) are re-quantized to Q8_0 for that.
+    Mixed,
+}
+
+/// A linear layer (weights (out, in)) that picks its kernel by batch size.
+pub struct Linear {
+    dense: Option<QMatMul>,
+    quant: Option<QMatMul>,
+}
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let rows = x.dim(0)?;
+        match (&self.dense, &self.quant) {
+            (Some(d), Some(q)) => {
+                if rows > 1 {
+                    d.forward(x)
+                } else {
+                    q.forward(x)
+                }
+            }
+            (Some(d), None) => d.forward(x),
+            (None, Some(q)) => q.forward(x),
+            (None, None) => unreachable!("a linear layer has weights"),
+        }
+    }
 }
 
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     q_bias: Option<Tensor>,
     k_bias: Option<Tensor>,
     v_bias: Option<Tensor>,
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 pub struct Transformer {
@@ -45,7 +73,7 @@ pub struct Transformer {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    lm_head: QMatMul,
+    lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
     device: Device,
@@ -199,7 +227,7 @@ impl Transformer {
             if config.arch == Arch::Qwen3 && (q_norm.is_none() || k_norm.is_none()) {
                 bail!("qwen3 layer {i} lacks q/k norms");
             }
-            let mut lin = |p: &str| -> Result<QMatMul> {
+            let mut lin = |p: &str| -> Result<Linear> {
                 let q = src.get(&n(p))?.ok_or_else(|| anyhow!("missing tensor {}", n(p)))?;
                 linear(q, mode, device)
             };
@@ -289,7 +317,7 @@ impl Transformer {
     ) -> Result<Tensor> {
         let c = &self.config;
         let t = h.dim(0)?;
-        let project = |w: &QMatMul, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
+        let project = |w: &Linear, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
             let mut y = w.forward(h)?;
             if let Some(b) = b {
                 y = y.broadcast_add(b)?;
@@ -334,10 +362,28 @@ impl Transformer {
     }
 }
 
-fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<QMatMul> {
+fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
     use candle_core::quantized::GgmlDType;
-    let dense = mode == WeightMode::Dense || matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
-    Ok(if dense { QMatMul::Tensor(q.dequantize(device)?) } else { QMatMul::QTensor(Arc::new(q)) })
+    let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+    let dense = || -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
+    Ok(match mode {
+        _ if float => Linear { dense: Some(dense()?), quant: None },
+        WeightMode::Dense => Linear { dense: Some(dense()?), quant: None },
+        WeightMode::Quantized => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))) },
+        WeightMode::Mixed => {
+            let d = q.dequantize(device)?;
+            let fast = matches!(q.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K);
+            let blocks_fit = d.dim(1)? % 32 == 0;
+            let quant = if fast {
+                q
+            } else if blocks_fit {
+                QTensor::quantize(&d, GgmlDType::Q8_0)?
+            } else {
+                return Ok(Linear { dense: Some(QMatMul::Tensor(d)), quant: None });
+            };
+            Linear { dense: Some(QMatMul::Tensor(d)), quant: Some(QMatMul::QTensor(Arc::new(quant))) }
+        }
+    })
 }
 
 /// cos/sin tables (context, head_dim/2) computed in f32 (f64 angles) for every position.

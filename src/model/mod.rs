@@ -119,15 +119,17 @@ fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightM
     let config = Config::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let file_bytes = std::fs::metadata(path)?.len();
     let dense_bytes = config.approx_params() as u64 * 4;
+    // Small models get dense f32 for prefill plus Q8_0 for decode; large ones stay quantized.
     let mode = weights.unwrap_or(if dense_bytes < (3u64 << 30) && dense_bytes * 3 < available_memory() {
-        WeightMode::Dense
+        WeightMode::Mixed
     } else {
         WeightMode::Quantized
     });
-    let needed = if mode == WeightMode::Dense {
-        dense_bytes
-    } else {
-        file_bytes + config.vocab_size as u64 * config.hidden_size as u64 * 4
+    let embed_bytes = config.vocab_size as u64 * config.hidden_size as u64 * 4;
+    let needed = match mode {
+        WeightMode::Dense => dense_bytes,
+        WeightMode::Mixed => dense_bytes + dense_bytes / 3,
+        WeightMode::Quantized => file_bytes + embed_bytes,
     };
     check_memory(needed, path)?;
     let tokenizer = tokenizer::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;

@@ -1,0 +1,112 @@
+//! `stepscope bench`: prompt-processing and generation speed in the style of llama-bench
+//! (pp512 / tg128 rows, mean ± sd over repetitions, after one warm-up run).
+
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use super::modelargs::ModelArgs;
+use super::{EXIT_OK, EXIT_USAGE};
+use crate::model::{device_name, Model, WeightMode};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt tokens processed in one batch (pp test); 0 skips it.
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: usize,
+    /// Tokens generated one at a time (tg test); 0 skips it.
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: usize,
+    /// Repetitions per test.
+    #[arg(short = 'r', long, default_value_t = 3)]
+    pub repetitions: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: BenchArgs) -> i32 {
+    match bench(&args) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Pseudo-random token ids, as llama-bench uses.
+fn tokens(n: usize, vocab: usize) -> Vec<u32> {
+    let mut s = 12345u64;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % vocab as u64) as u32
+        })
+        .collect()
+}
+
+fn prompt_once(m: &Model, toks: &[u32]) -> anyhow::Result<f64> {
+    let mut cache = m.new_cache();
+    let t = Instant::now();
+    let h = m.transformer.forward_hidden(toks, &mut cache)?;
+    m.transformer.logits(&h.narrow(0, toks.len() - 1, 1)?)?.to_vec2::<f32>()?;
+    Ok(toks.len() as f64 / t.elapsed().as_secs_f64())
+}
+
+fn gen_once(m: &Model, n: usize, vocab: usize) -> anyhow::Result<f64> {
+    let mut cache = m.new_cache();
+    let mut next = tokens(1, vocab)[0];
+    let t = Instant::now();
+    for _ in 0..n {
+        let logits = m.transformer.forward(&[next], &mut cache)?;
+        let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+        next = crate::model::sample::argmax(&row);
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+fn stats(xs: &[f64]) -> (f64, f64) {
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64;
+    (mean, var.sqrt())
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let m = args.model.load()?;
+    let vocab = m.transformer.config.vocab_size;
+    let threads = candle_core::utils::get_num_threads();
+    let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
+    let weights = match m.weights {
+        WeightMode::Dense => "dense f32",
+        WeightMode::Mixed => "f32 prefill + q8_0 decode",
+        WeightMode::Quantized => "quantized",
+    };
+    let backend = format!("candle {} {weights}", device_name(m.transformer.device()));
+    let mut rows = Vec::new();
+    let mut tests: Vec<(String, Box<dyn Fn() -> anyhow::Result<f64>>)> = Vec::new();
+    if args.n_prompt > 0 {
+        let toks = tokens(args.n_prompt, vocab);
+        let m = &m;
+        tests.push((format!("pp{}", args.n_prompt), Box::new(move || prompt_once(m, &toks))));
+    }
+    if args.n_gen > 0 {
+        let m = &m;
+        tests.push((format!("tg{}", args.n_gen), Box::new(move || gen_once(m, args.n_gen, vocab))));
+    }
+    println!("| model | size | backend | threads | test | t/s |");
+    println!("| --- | ---: | --- | ---: | ---: | ---: |");
+    for (name, f) in &tests {
+        f()?; // warm-up
+        let runs: Vec<f64> = (0..args.repetitions.max(1)).map(|_| f()).collect::<anyhow::Result<_>>()?;
+        let (mean, sd) = stats(&runs);
+        println!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name);
+        rows.push(json!({"model": m.name, "backend": backend, "threads": threads, "test": name, "tokens_per_second": mean, "sd": sd, "runs": runs}));
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `stepscope logprobs`: per-token log-probs and entropies of a text, and perplexity.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::modelargs::ModelArgs;
+use super::{EXIT_OK, EXIT_USAGE};
+use crate::model::Model;
+
+#[derive(Args, Debug)]
+pub struct LogprobsArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Text file to score.
+    pub text: PathBuf,
+    /// Score in non-overlapping windows of N tokens like llama.cpp's llama-perplexity (second
+    /// half of each window scored) and print only the perplexity.
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<usize>,
+    /// Alternatives per position.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: LogprobsArgs) -> i32 {
+    match score(&args) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.text).map_err(|e| anyhow::anyhow!("{}: {e}", args.text.display()))?;
+    let model = args.model.load()?;
+    let mut tokens = model.encode(&text)?;
+    if model.add_bos {
+        if let Some(b) = model.bos_id {
+            tokens.insert(0, b);
+        }
+    }
+    if let Some(n_ctx) = args.ctx {
+        let (ppl, windows) = model.perplexity(&tokens, n_ctx)?;
+        if args.json {
+            println!(
+                "{}",
+                json!({"model": model.name, "tokens": tokens.len(), "n_ctx": n_ctx, "windows": windows, "perplexity": ppl})
+            );
+        } else {
+            println!(
+                "perplexity {ppl:.4} over {windows} windows of {n_ctx} tokens ({} tokens in the text)",
+                tokens.len()
+            );
+        }
+        return Ok(());
+    }
+    let context = model.transformer.config.context_length;
+    if tokens.len() > context {
+        anyhow::bail!(
+            "{}: {} tokens do not fit the model context of {context}; use --ctx N to score in windows",
+            args.text.display(),
+            tokens.len()
+        );
+    }
+    let mut cache = model.new_cache();
+    let scores = model.score(&tokens, &mut cache, args.top_k)?;
+    let nll: f64 = -scores.iter().map(|s| s.logprob).sum::<f64>() / scores.len().max(1) as f64;
+    if args.json {
+        print_json(&model, &tokens, &scores, nll);
+    } else {
+        println!("{:>6}  {:<20} {:>9} {:>8}", "pos", "token", "logprob", "entropy");
+        for (i, s) in scores.iter().enumerate() {
+            let t = model.decode(&[s.id]).unwrap_or_default();
+            println!("{:>6}  {:<20} {:>9.4} {:>8.4}", i + 1, format!("{t:?}"), s.logprob, s.entropy);
+        }
+        println!("tokens {} · mean NLL {nll:.4} · perplexity {:.4}", tokens.len(), nll.exp());
+    }
+    Ok(())
+}
+
+fn print_json(model: &Model, tokens: &[u32], scores: &[crate::model::score::TokenScore], nll: f64) {
+    let rows: Vec<serde_json::Value> = scores
+        .iter()
+        .map(|s| {
+            let top: Vec<serde_json::Value> =
+                s.top.iter().map(|(id, lp)| json!([model.decode(&[*id]).unwrap_or_default(), lp])).collect();
+            json!({"id": s.id, "token": model.decode(&[s.id]).unwrap_or_default(), "logprob": s.logprob, "entropy": s.entropy, "top": top})
+        })
+        .collect();
+    let first = model.decode(&tokens[..1]).unwrap_or_default();
+    println!(
+        "{}",
+        json!({"model": model.name, "first_token": first, "tokens": rows, "mean_nll": nll, "perplexity": nll.exp()})
+    );
+}

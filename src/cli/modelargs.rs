@@ -1,0 +1,50 @@
+//! Options shared by the commands that run a model.
+
+use clap::{Args, ValueEnum};
+
+use crate::model::{self, DeviceChoice, LoadOptions, Model, WeightMode};
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model: a short name (smollm2, qwen2.5-coder-0.5b; fetched on first use), a GGUF file, or
+    /// an HF model folder.
+    #[arg(long, short = 'm', default_value = "smollm2")]
+    pub model: String,
+    /// Device: auto (GPU if built with --features cuda and present), cpu, cuda:N.
+    #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
+    pub device: DeviceChoice,
+    /// How to hold GGUF weights.
+    #[arg(long, value_enum, default_value_t = Weights::Auto)]
+    pub weights: Weights,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Weights {
+    /// Mixed when the model is small enough, else quantized.
+    Auto,
+    /// Dense f32 for prefill and Q8_0 blocks for decode.
+    Mixed,
+    /// Dequantize to f32 (fastest on CPU for small models).
+    Dense,
+    /// Keep the GGUF's quantized blocks (least memory).
+    Quantized,
+}
+
+impl Weights {
+    pub fn mode(self) -> Option<WeightMode> {
+        match self {
+            Weights::Auto => None,
+            Weights::Dense => Some(WeightMode::Dense),
+            Weights::Mixed => Some(WeightMode::Mixed),
+            Weights::Quantized => Some(WeightMode::Quantized),
+        }
+    }
+}
+
+impl ModelArgs {
+    /// Loads the model, printing fetch/load progress to stderr.
+    pub fn load(&self) -> anyhow::Result<Model> {
+        let opts = LoadOptions { device: self.device, weights: self.weights.mode() };
+        model::load(&self.model, opts, &mut |line| eprintln!("{line}"))
+    }
+}

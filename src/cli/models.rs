@@ -1,0 +1,68 @@
+//! `stepscope models fetch NAME` and `stepscope models list`.
+
+use clap::{Args, Subcommand};
+
+use super::{EXIT_OK, EXIT_USAGE};
+use crate::model::config::Config;
+use crate::model::fetch;
+
+#[derive(Args, Debug)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Download a known model into the cache (again, if already there).
+    Fetch {
+        /// smollm2 or qwen2.5-coder-0.5b
+        name: String,
+    },
+    /// Known models and what is cached, with size and architecture.
+    List,
+}
+
+pub fn run(args: ModelsArgs) -> i32 {
+    match args.command {
+        ModelsCommand::Fetch { name } => {
+            let Some(m) = fetch::known(&name) else {
+                let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+                eprintln!("error: unknown model '{name}' (known: {})", names.join(", "));
+                return EXIT_USAGE;
+            };
+            match fetch::fetch(m, &mut |line| eprintln!("{line}")) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    EXIT_USAGE
+                }
+            }
+        }
+        ModelsCommand::List => {
+            println!("cache: {}", fetch::cache_dir().join("models").display());
+            for m in fetch::KNOWN {
+                let path = fetch::cached_path(m);
+                let state = match std::fs::metadata(&path) {
+                    Ok(meta) => {
+                        format!("{:>7.1} MiB  {:<6}  {}", meta.len() as f64 / 1048576.0, arch_of(&path), path.display())
+                    }
+                    Err(_) => "not fetched (`stepscope models fetch` or first use)".to_string(),
+                };
+                println!("{:<20} {state}\n{:<20} {}", m.name, "", m.about);
+            }
+            EXIT_OK
+        }
+    }
+}
+
+fn arch_of(path: &std::path::Path) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else { return "?".into() };
+    candle_core::quantized::gguf_file::Content::read(&mut f)
+        .ok()
+        .and_then(|ct| Config::from_gguf(&ct).ok())
+        .map_or("?".into(), |c| c.arch.name().to_string())
+}

@@ -1,0 +1,86 @@
+//! Bad models give a clear error through the CLI, never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use candle_core::quantized::{gguf_file, GgmlDType};
+use common::tiny::{write_gguf, write_gguf_with, write_hf, Family};
+
+fn logprobs_error(model: &Path, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "Two plus two is four.").unwrap();
+    let mut cmd = common::bin();
+    cmd.args(["logprobs", "--model", model.to_str().unwrap(), "--device", "cpu", text.to_str().unwrap()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn wrong_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.gguf");
+    std::fs::write(&p, b"NOTAGGUFFILE-------------------------------").unwrap();
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("bad.gguf: not a valid GGUF file"), "{err}");
+}
+
+#[test]
+fn truncated_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.gguf");
+    write_gguf(Family::Llama, &p, GgmlDType::F32);
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("truncated GGUF"), "{err}");
+}
+
+#[test]
+fn unsupported_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mamba.gguf");
+    let arch = [("general.architecture".to_string(), gguf_file::Value::String("mamba".into()))];
+    write_gguf_with(Family::Llama, &p, GgmlDType::F32, &arch);
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("unsupported architecture 'mamba'"), "{err}");
+}
+
+#[test]
+fn gguf_without_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notok.gguf");
+    write_gguf(Family::Qwen2, &p, GgmlDType::F32);
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("has no tokenizer"), "{err}");
+}
+
+#[test]
+fn folder_without_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    write_hf(Family::Qwen3, dir.path());
+    let err = logprobs_error(dir.path(), &[]);
+    assert!(err.contains("no tokenizer.json"), "{err}");
+}
+
+#[test]
+fn model_too_large_for_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.gguf");
+    write_gguf(Family::Llama, &p, GgmlDType::F32);
+    let err = logprobs_error(&p, &[("STEPSCOPE_MEMORY_LIMIT", "1000")]);
+    assert!(err.contains("the model needs about") && err.contains("available"), "{err}");
+}
+
+#[test]
+fn unknown_model_name() {
+    let err = logprobs_error(Path::new("no-such-model"), &[]);
+    assert!(err.contains("neither a file, a folder, nor a known name"), "{err}");
+}
