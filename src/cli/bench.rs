@@ -68,6 +68,9 @@ fn gen_once(m: &Model, n: usize, vocab: usize) -> anyhow::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
+/// One timed run returning tokens per second.
+type Test<'a> = dyn Fn() -> anyhow::Result<f64> + 'a;
+
 fn stats(xs: &[f64]) -> (f64, f64) {
     let mean = xs.iter().sum::<f64>() / xs.len() as f64;
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64;
@@ -86,7 +89,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     };
     let backend = format!("candle {} {weights}", device_name(m.transformer.device()));
     let mut rows = Vec::new();
-    let mut tests: Vec<(String, Box<dyn Fn() -> anyhow::Result<f64>>)> = Vec::new();
+    let mut tests: Vec<(String, Box<Test>)> = Vec::new();
     if args.n_prompt > 0 {
         let toks = tokens(args.n_prompt, vocab);
         let m = &m;
