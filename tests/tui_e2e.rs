@@ -65,7 +65,8 @@ impl Tmux {
             if s.contains(text) {
                 return s;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "screen never showed {text:?}:\n{s}");
+            // Generous: the first run of the demo may fetch the model.
+            assert!(start.elapsed() < Duration::from_secs(180), "screen never showed {text:?}:\n{s}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -203,5 +204,20 @@ fn sigterm_restores_and_exits() {
     tmux.wait_for("bakery-muffins");
     let pid = tmux.pid();
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    tmux.wait_exit();
+}
+
+#[test]
+fn demo_loads_the_default_model_in_the_background() {
+    let Some(tmux) = Tmux::new("demo") else { return };
+    let store = tempfile::tempdir().unwrap();
+    tmux.start(&["demo", "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
+    tmux.wait_for("bakery-muffins");
+    // Usable while the model loads: move and label right away.
+    tmux.keys(&["j", "c"]);
+    tmux.wait_for("saved: books-weight has no error");
+    let screen = tmux.wait_for("model smollm2 (llama, cpu) ready");
+    assert!(screen.contains("labelled 1/8"), "{screen}");
+    tmux.keys(&["q"]);
     tmux.wait_exit();
 }

@@ -21,17 +21,28 @@ pub enum ModelsCommand {
     },
     /// Known models and what is cached, with size and architecture.
     List,
+    /// Print the cached file of a known model (fetching it first if needed).
+    Path {
+        /// smollm2 or qwen2.5-coder-0.5b
+        name: String,
+    },
 }
 
 pub fn run(args: ModelsArgs) -> i32 {
     match args.command {
-        ModelsCommand::Fetch { name } => {
-            let Some(m) = fetch::known(&name) else {
+        ModelsCommand::Fetch { ref name } | ModelsCommand::Path { ref name } => {
+            let Some(m) = fetch::known(name) else {
                 let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
                 eprintln!("error: unknown model '{name}' (known: {})", names.join(", "));
                 return EXIT_USAGE;
             };
-            match fetch::fetch(m, &mut |line| eprintln!("{line}")) {
+            let mut progress = |line: &str| eprintln!("{line}");
+            let result = if matches!(args.command, ModelsCommand::Fetch { .. }) {
+                fetch::fetch(m, &mut progress)
+            } else {
+                fetch::ensure(m, &mut progress)
+            };
+            match result {
                 Ok(path) => {
                     println!("{}", path.display());
                     EXIT_OK

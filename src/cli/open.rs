@@ -15,6 +15,12 @@ pub struct OpenArgs {
     /// Annotator name for labels (default: config file, $STEPSCOPE_ANNOTATOR, else $USER).
     #[arg(long)]
     pub annotator: Option<String>,
+    /// Load this model in the background (a short name, GGUF file or HF folder).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Device for --model: auto, cpu, cuda:N.
+    #[arg(long, default_value = "auto", value_parser = crate::model::DeviceChoice::parse)]
+    pub device: crate::model::DeviceChoice,
     /// Colour theme (default: the config file's, else dark).
     #[arg(long, value_parser = ["dark", "light"])]
     pub theme: Option<String>,
@@ -24,6 +30,12 @@ pub struct OpenArgs {
 
 #[derive(Args, Debug, Default)]
 pub struct DemoArgs {
+    /// Model loaded in the background (fetched on first use).
+    #[arg(long, default_value = "smollm2")]
+    pub model: String,
+    /// Do not load a model.
+    #[arg(long)]
+    pub no_model: bool,
     /// Annotator name for labels.
     #[arg(long)]
     pub annotator: Option<String>,
@@ -63,7 +75,11 @@ pub fn run(args: OpenArgs) -> i32 {
         return EXIT_USAGE;
     }
     let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
-    match tui::run(app) {
+    let model = args.model.map(|spec| tui::LoadRequest {
+        spec,
+        options: crate::model::LoadOptions { device: args.device, weights: None },
+    });
+    match tui::run(app, model) {
         Ok(()) => {
             for n in notes {
                 eprintln!("note: {n}");
@@ -101,6 +117,8 @@ pub fn demo(args: DemoArgs) -> i32 {
     run(OpenArgs {
         paths,
         annotator: args.annotator,
+        model: (!args.no_model).then_some(args.model),
+        device: crate::model::DeviceChoice::Auto,
         theme: None,
         input: InputArgs { store: args.store, ..InputArgs::default() },
     })

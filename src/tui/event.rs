@@ -17,6 +17,8 @@ pub enum Event {
         batch: Vec<Summary>,
         problems: Vec<Problem>,
     },
+    /// Progress and results from the model worker thread.
+    Job(crate::jobs::JobEvent),
     /// SIGTERM, SIGHUP or the input stream ended: leave cleanly.
     Terminate,
 }

@@ -24,6 +24,7 @@ use ratatui::Terminal;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::cli::InputArgs;
+use crate::jobs::{Job, JobEvent, Worker};
 use crate::trace::{Problem, Store, TraceFile};
 use event::Event;
 use state::{App, Source, Summary, EAGER_LIMIT_BYTES};
@@ -61,8 +62,9 @@ pub fn load_app(paths: &[PathBuf], input: &InputArgs, annotator: String, theme: 
     App::new(sources, problems, annotator, theme, keymap)
 }
 
-/// Runs the TUI until the user quits. Returns an error message for the caller to print.
-pub fn run(mut app: App) -> Result<(), String> {
+/// Runs the TUI until the user quits; `model` (a model spec) is fetched and loaded on the model
+/// thread while the app is already usable. Returns an error message for the caller to print.
+pub fn run(mut app: App, model: Option<LoadRequest>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -70,15 +72,34 @@ pub fn run(mut app: App) -> Result<(), String> {
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     install_panic_hook();
     let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let result = runtime.block_on(main_loop(&mut terminal, &mut app));
+    let result = runtime.block_on(main_loop(&mut terminal, &mut app, model));
     leave();
     result
 }
 
-async fn main_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> Result<(), String> {
+/// A model to load in the background when the app starts.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub spec: String,
+    pub options: crate::model::LoadOptions,
+}
+
+async fn main_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    model: Option<LoadRequest>,
+) -> Result<(), String> {
     let (tx, mut rx) = unbounded_channel();
     tokio::spawn(event::run(tx.clone()));
     start_scans(app, &tx);
+    let job_tx = tx.clone();
+    let mut worker = Worker::spawn(move |e| {
+        let _ = job_tx.send(Event::Job(e));
+    });
+    if let Some(req) = model {
+        app.model_status = Some(format!("model {}: starting", req.spec));
+        worker.submit(Job::Load { spec: req.spec, options: req.options });
+    }
     let size = terminal.size().map_err(|e| e.to_string())?;
     app.size = (size.width, size.height);
     loop {
@@ -106,7 +127,22 @@ fn handle(app: &mut App, e: Event) {
             app.problems.extend(problems);
             app.add_summaries(first_entry, batch);
         }
+        Event::Job(e) => on_job_event(app, e),
         Event::Terminate => app.quit = true,
+    }
+}
+
+fn on_job_event(app: &mut App, e: JobEvent) {
+    match e {
+        JobEvent::Progress { message, .. } => app.model_status = Some(format!("model: {message}")),
+        JobEvent::Loaded { name, device, arch, .. } => {
+            app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
+        }
+        JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
+        JobEvent::Token { .. }
+        | JobEvent::Generated { .. }
+        | JobEvent::Finished { .. }
+        | JobEvent::Cancelled { .. } => {}
     }
 }
 

@@ -130,6 +130,8 @@ pub struct App {
     pub size: (u16, u16),
     /// Background scan progress of lazy sources: (records done, total).
     pub scan: Option<(usize, usize)>,
+    /// What the model worker is doing (fetching, loading, ready, failed).
+    pub model_status: Option<String>,
     pub quit: bool,
     /// Scroll positions, kept by the views so the selection stays in sight.
     pub list_offset: Cell<usize>,
@@ -163,6 +165,7 @@ impl App {
             keymap,
             size: (80, 24),
             scan: None,
+            model_status: None,
             quit: false,
             list_offset: Cell::new(0),
             steps_offset: Cell::new(0),

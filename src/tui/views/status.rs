@@ -14,6 +14,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         format!("labelled {}/{}", app.labelled_count(), app.entries.len()),
         format!("annotator {}", app.annotator),
     ];
+    if let Some(m) = &app.model_status {
+        parts.push(m.clone());
+    }
     if let Some((done, total)) = app.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
     }
