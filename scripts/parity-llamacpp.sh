@@ -18,7 +18,15 @@ mkdir -p "$work"
 if [ ! -x "$work/build/bin/llama-perplexity" ]; then
   command -v cmake >/dev/null || python3 -m pip install -q cmake
   if [ ! -d "$work/src" ]; then
-    python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$work"
+    # The sdist file itself from PyPI's simple index (pip download would try to build it).
+    python3 - "$version" "$work" <<'PY'
+import re, sys, urllib.request
+version, work = sys.argv[1], sys.argv[2]
+index = urllib.request.urlopen("https://pypi.org/simple/llama-cpp-python/").read().decode()
+name = f"llama_cpp_python-{version}.tar.gz"
+url = next(u for u in re.findall(r'href="([^"]+)"', index) if u.split("#")[0].endswith("/" + name))
+urllib.request.urlretrieve(url.split("#")[0], f"{work}/{name}")
+PY
     mkdir -p "$work/src"
     tar xzf "$work"/llama_cpp_python-*.tar.gz -C "$work/src" --strip-components=1
   fi
