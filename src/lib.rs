@@ -3,5 +3,7 @@
 pub mod cli;
 pub mod jobs;
 pub mod model;
+pub mod signals;
 pub mod trace;
 pub mod tui;
+pub mod verify;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod compact;
+pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod label;
@@ -60,6 +61,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Prompt-processing and generation speed (llama-bench style).
     Bench(bench::BenchArgs),
+    /// ProcessBench metrics of a verifier against dataset or human labels.
+    Eval(eval::EvalArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Logprobs(args)) => logprobs::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
         None if cli.open.paths.is_empty() => {
             eprintln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

@@ -1,0 +1,152 @@
+//! methods.md §11 golden vectors and the arithmetic checker's cases.
+
+mod common;
+
+use stepscope::signals::arith::{check_step, eval, first_wrong};
+use stepscope::signals::instability::{entropy, jsd, peak, renormalize, series};
+use stepscope::signals::metrics::{agreement, averages, f1, score};
+
+fn top(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+    pairs.iter().map(|(t, p)| (t.to_string(), p.ln())).collect()
+}
+
+#[test]
+fn entropy_jsd_instability_golden() {
+    let prev = top(&[("A", 0.6), ("B", 0.3), ("C", 0.05)]);
+    let cur = top(&[("A", 0.1), ("D", 0.7), ("E", 0.1)]);
+    let (p, q) = (renormalize(&prev), renormalize(&cur));
+    assert!((p["A"] - 0.6316).abs() < 1e-4 && (q["D"] - 0.7778).abs() < 1e-4);
+    assert!((entropy(&p) - 0.809205).abs() < 1e-6, "{}", entropy(&p));
+    assert!((entropy(&q) - 0.683739).abs() < 1e-6, "{}", entropy(&q));
+    assert!((jsd(&p, &q) - 0.536430).abs() < 1e-6, "{}", jsd(&p, &q));
+    let s = series(&[prev, cur], 1.0);
+    assert_eq!(s.jsd[0], 0.0);
+    assert!((s.instability[1] - 1.220169).abs() < 1e-6, "{}", s.instability[1]);
+    let (peak_value, t, r) = peak(&s.instability).unwrap();
+    assert_eq!(t, 1);
+    assert!((peak_value - 1.220169).abs() < 1e-6 && (r - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn processbench_metric_golden() {
+    assert!((f1(32.4, 91.7) - 47.88).abs() < 0.005, "{}", f1(32.4, 91.7));
+    // Math-Shepherd's subset F1s and sizes (GSM8K 400, MATH 1000, Olympiad 1000, Omni 1000).
+    let (unweighted, weighted) = averages(&[(400, 47.9), (1000, 29.5), (1000, 24.8), (1000, 23.8)]);
+    assert!((unweighted - 31.5).abs() < 0.001, "{unweighted}");
+    assert!((weighted - 28.606).abs() < 0.001, "{weighted}");
+    // Qwen PRM card example: scores [1.0, 0.1904, 0.9766, 1.0], τ 0.5 → first error 1.
+    assert_eq!(stepscope::signals::first_below(&[1.0, 0.1904, 0.9766, 1.0], 0.5), Some(1));
+    let s = score(&[(Some(1), Some(1)), (Some(0), Some(2)), (None, Some(1)), (Some(3), None), (None, None)]);
+    assert_eq!((s.confusion.exact, s.confusion.early, s.confusion.missed, s.confusion.false_alarm), (1, 1, 1, 1));
+    assert!((s.acc_err - 100.0 / 3.0).abs() < 1e-9 && (s.acc_corr - 50.0).abs() < 1e-9);
+    assert_eq!(agreement(&[(Some(1), Some(2)), (None, None), (Some(0), Some(3))]), (100.0 / 3.0, 200.0 / 3.0));
+}
+
+/// (step text, expected first wrong claim?) — true means the step has a wrong claim.
+const CASES: &[(&str, bool)] = &[
+    // Correct arithmetic in many notations.
+    ("3 + 4 = 7 apples", false),
+    ("She has 16 - 3 - 4 = 9 eggs left.", false),
+    ("Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.", false),
+    ("She makes 9 * 2 = $<<9*2=18>>18 every day.", false),
+    ("The cost is $1,200 + $300 = $1,500.", false),
+    ("\\(1/3 \\times 18 = 6\\) flamingos", false),
+    ("\\[ \\frac{24}{3} = 8 \\]", false),
+    ("\\( \\frac{3}{4} \\times 100 = 75\\% \\)", false),
+    ("2 x 0.5 = 1.0 bolts", false),
+    ("10 ÷ 4 = 2.5 hours", false),
+    ("12 × 1.5 = 18", false),
+    ("5 \\cdot 6 = 30", false),
+    ("20% of them: 50 * 20% = 10", false),
+    ("0.7 * 100 = 70%", false),
+    ("100% - 20% = 80%", false),
+    ("10 / 3 = 3.33 dollars", false),
+    ("10 / 3 = 3.333", false),
+    ("It takes 43 / 5 = 9 boxes (round up).", false),
+    ("(3 + 4) * 2 = 14", false),
+    ("2(3 + 4) = 14", false),
+    ("2^10 = 1024", false),
+    ("-5 + 3 = -2", false),
+    ("6 * 4 = 24 + 3 = 27", false),
+    ("12 + 0.5 \\times 12 = 12 + 6 = 18 pounds", false),
+    ("2 books \\times 2 pounds/book = 4 pounds", false),
+    ("495 students * $15/student = $7425", false),
+    ("6 (by her brother and sister) + 1 (by Doxa) = 7", false),
+    // Not claims: no evidence, so never an error.
+    ("x = 5", false),
+    ("Step 2 = the next part", false),
+    ("The meeting is on 2024-01-15 = Monday", false),
+    ("It takes 3-4 days.", false),
+    ("Call 555-123-4567 for details.", false),
+    ("6B + 7 = 37", false),
+    ("\\[ 10 - 1.5x = 4 \\] \\[ 10 - 4 = 1.5x \\]", false),
+    ("y - 2 = 10", false),
+    ("2t + 3r = 44", false),
+    ("6th + 2 = 8th", false),
+    ("At 5:30 + 2 = later", false),
+    ("Total = 20 + 4*x", false),
+    ("the ratio 3:2 = 1.5", false),
+    ("It costs about 7 / 3 ≈ 2", false),
+    // Wrong arithmetic.
+    ("2 × 3 = 5 pounds", true),
+    ("Total age = 19 + 8 + 16 + 8 = 41 years.", true),
+    ("\\[ 50 + 70 + 140 + 240 = 400 \\]", true),
+    ("$400,000 - $32,000 - $250,000 = $8,000", true),
+    ("Cost = $194/meter × 490 meters = $94,860.", true),
+    ("The total is 5000 + 10000 + 30000 = \\boxed{43000}.", true),
+    ("He buys <<3*4=13>>13 pens.", true),
+    ("So 2/5 * 4000 = 800", true),
+    ("10 / 4 = 2.4", true),
+    ("7 * 70 - 40 = 470", true),
+    ("50% * 80 = 45", true),
+];
+
+#[test]
+fn arithmetic_cases() {
+    assert!(CASES.len() >= 40);
+    for (text, wrong) in CASES {
+        let found = first_wrong(text);
+        assert_eq!(found.is_some(), *wrong, "{text:?}: claims {:?}", check_step(text));
+    }
+}
+
+#[test]
+fn exact_rational_evaluation() {
+    assert_eq!(eval("1/3 + 1/6").unwrap().to_f64(), 0.5);
+    assert_eq!(eval("0.1 + 0.2"), eval("0.3"));
+    assert!(eval("1 / 0").is_none());
+    assert!(eval("3 4").is_none());
+    assert!(
+        eval("99999999999999999999 * 99999999999999999999 * 99999999999999999999").is_none(),
+        "overflow is no evidence"
+    );
+}
+
+#[test]
+fn arith_eval_on_processbench() {
+    let Some(pb) = common::shared("data/processbench/gsm8k.json") else { return };
+    let (code, out, err) = common::run(&["eval", pb.to_str().unwrap(), "--verifier", "arith", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let file = &v["files"][0];
+    assert_eq!(file["n"], 400);
+    // Regression floor for the current rules (see the issue note for the numbers).
+    assert!(file["acc_corr"].as_f64().unwrap() >= 95.0, "{file}");
+    assert!(file["f1"].as_f64().unwrap() >= 17.0, "{file}");
+    assert!(v["average"]["unweighted_f1"].is_number() && v["average"]["weighted_f1"].is_number());
+}
+
+#[test]
+fn bad_verifier_specs_are_clear() {
+    let Some(pb) = common::shared("data/processbench/gsm8k.json") else { return };
+    for (spec, msg) in [
+        ("nonsense", "unknown verifier 'nonsense'"),
+        ("prm", "needs a model"),
+        ("arith:foo", "takes no model"),
+        ("judge:smollm2", "not available in this build yet"),
+    ] {
+        let (code, _, err) = common::run(&["eval", pb.to_str().unwrap(), "--verifier", spec]);
+        assert_eq!(code, 2, "{spec}");
+        assert!(err.contains(msg), "{spec}: {err}");
+    }
+}
