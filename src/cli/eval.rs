@@ -66,10 +66,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         for t in &traces {
             let label = match &store {
                 None => t.label,
-                Some(s) => match &args.annotator {
-                    Some(a) => s.label(&t.id, a),
-                    None => s.latest_label(&t.id).map(|(l, _)| l),
-                },
+                Some(s) => s.human_label(&t.id, args.annotator.as_deref()),
             };
             let Some(label) = label else { continue };
             let scores = verifier.score(t)?;

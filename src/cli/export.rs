@@ -80,10 +80,7 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
         for t in traces {
             let label = match &store {
                 None => t.label,
-                Some(s) => match &args.annotator {
-                    Some(a) => s.label(&t.id, a),
-                    None => s.latest_label(&t.id).map(|(l, _)| l),
-                },
+                Some(s) => s.human_label(&t.id, args.annotator.as_deref()),
             };
             items.push((t, label));
         }

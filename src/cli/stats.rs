@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
-use crate::trace::{Label, Problem, Store, Trace};
+use crate::trace::{Label, Problem, Trace};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
@@ -149,7 +149,7 @@ pub fn run(args: StatsArgs) -> i32 {
         for record in file.records() {
             match record {
                 Ok(traces) => {
-                    traces.iter().for_each(|t| stats.add(t, human_label(&store, t, args.annotator.as_deref())))
+                    traces.iter().for_each(|t| stats.add(t, store.human_label(&t.id, args.annotator.as_deref())))
                 }
                 Err(p) => problems.push(p),
             }
@@ -170,12 +170,5 @@ pub fn run(args: StatsArgs) -> i32 {
         EXIT_PROBLEMS
     } else {
         EXIT_OK
-    }
-}
-
-fn human_label(store: &Store, t: &Trace, annotator: Option<&str>) -> Option<Label> {
-    match annotator {
-        Some(a) => store.label(&t.id, a),
-        None => store.latest_label(&t.id).map(|(l, _)| l),
     }
 }

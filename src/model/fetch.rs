@@ -44,14 +44,7 @@ pub fn known(name: &str) -> Option<&'static KnownModel> {
 /// `$STEPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/stepscope`, else `~/.cache/stepscope`; models
 /// live under `models/<name>/`.
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("STEPSCOPE_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("stepscope");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".cache/stepscope")
+    crate::trace::store::user_dir("STEPSCOPE_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
 }
 
 /// Where a known model's GGUF file lives once fetched.

@@ -206,6 +206,14 @@ impl Store {
             .map(|((_, a), (v, _))| (v.unwrap(), a.as_str()))
     }
 
+    /// One annotator's label, or with `None` the latest label of anyone.
+    pub fn human_label(&self, trace: &str, annotator: Option<&str>) -> Option<Label> {
+        match annotator {
+            Some(a) => self.label(trace, a),
+            None => self.latest_label(trace).map(|(l, _)| l),
+        }
+    }
+
     /// Every annotator's current label for a trace.
     pub fn labels_for(&self, trace: &str) -> Vec<(&str, Label)> {
         let mut out: Vec<(&str, Label)> =
@@ -385,14 +393,19 @@ pub fn locate_journal(trace_file: &Path, store_dir: Option<&Path>) -> JournalLoc
 
 /// `$STEPSCOPE_DATA_DIR`, else `$XDG_DATA_HOME/stepscope`, else `~/.local/share/stepscope`.
 pub fn user_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("STEPSCOPE_DATA_DIR") {
+    user_dir("STEPSCOPE_DATA_DIR", "XDG_DATA_HOME", ".local/share")
+}
+
+/// `$override_var`, else `$xdg_var/stepscope`, else `~/<home_rel>/stepscope`.
+pub fn user_dir(override_var: &str, xdg_var: &str, home_rel: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os(override_var) {
         return PathBuf::from(d);
     }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+    if let Some(d) = std::env::var_os(xdg_var).filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("stepscope");
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".local/share/stepscope")
+    home.join(home_rel).join("stepscope")
 }
 
 /// A folder counts as writable only if its mode allows writing (so root still respects a
