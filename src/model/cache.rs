@@ -15,7 +15,6 @@ struct LayerCache {
 pub struct KvCache {
     layers: Vec<Option<LayerCache>>,
     len: usize,
-    capacity: usize,
     max_len: usize,
 }
 
@@ -23,7 +22,7 @@ const INITIAL_CAPACITY: usize = 256;
 
 impl KvCache {
     pub fn new(num_layers: usize, max_len: usize) -> KvCache {
-        KvCache { layers: (0..num_layers).map(|_| None).collect(), len: 0, capacity: 0, max_len }
+        KvCache { layers: (0..num_layers).map(|_| None).collect(), len: 0, max_len }
     }
 
     /// Number of cached positions.
@@ -55,7 +54,7 @@ impl KvCache {
                 None => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache { layers, len: self.len, capacity: self.capacity, max_len: self.max_len })
+        Ok(KvCache { layers, len: self.len, max_len: self.max_len })
     }
 
     /// Appends `k`, `v` of shape (kv_heads, t, head_dim) for `layer` at the current length and
@@ -100,7 +99,6 @@ impl KvCache {
             }
         }
         self.layers[layer] = Some(LayerCache { k, v });
-        self.capacity = self.capacity.max(cap);
         Ok(())
     }
 }

@@ -56,7 +56,7 @@ fn annotation_claims(text: &str) -> Vec<Claim> {
     static ANN: OnceLock<Regex> = OnceLock::new();
     re(&ANN, r"<<([^<>=]+)=([^<>=]+)>>")
         .captures_iter(text)
-        .filter_map(|c| compare(&normalize(&c[1]), &normalize(&c[2]), true))
+        .filter_map(|c| compare(&normalize(&c[1]), &normalize(&c[2])))
         .collect()
 }
 
@@ -161,7 +161,7 @@ fn equation_claims(s: &str) -> Vec<Claim> {
     for &eq in &eqs {
         let Some(lhs) = left_span(&chars, eq) else { continue };
         let Some(rhs) = right_span(&chars, eq) else { continue };
-        if let Some(c) = compare(&lhs, &rhs, false) {
+        if let Some(c) = compare(&lhs, &rhs) {
             claims.push(c);
         }
     }
@@ -233,7 +233,7 @@ fn has_operator(s: &str) -> bool {
 }
 
 /// Evaluates both sides and compares them with the rounding tolerance of the stated value.
-fn compare(lhs: &str, rhs: &str, annotation: bool) -> Option<Claim> {
+fn compare(lhs: &str, rhs: &str) -> Option<Claim> {
     let computed = eval(lhs)?;
     let stated = eval(rhs)?;
     let rhs_is_number = !has_operator(rhs);
@@ -246,7 +246,6 @@ fn compare(lhs: &str, rhs: &str, annotation: bool) -> Option<Claim> {
         // "6*4 = 24 + 3 = 27" reads as a running total: accept the first number too.
         computed == stated || first_number(rhs).is_some_and(|n| close_enough(computed, n, rhs))
     };
-    let _ = annotation;
     Some(Claim { text: format!("{} = {}", lhs.trim(), rhs.trim()), computed, stated, ok })
 }
 
