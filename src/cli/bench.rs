@@ -82,10 +82,11 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let vocab = m.transformer.config.vocab_size;
     let threads = candle_core::utils::get_num_threads();
     let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
+    let decode = m.transformer.decode_kernels();
     let weights = match m.weights {
-        WeightMode::Dense => "dense f32",
-        WeightMode::Mixed => "f32 prefill + q8_0 decode",
-        WeightMode::Quantized => "quantized",
+        WeightMode::Dense => "dense f32".to_string(),
+        WeightMode::Mixed => format!("f32 prefill + {decode} decode"),
+        WeightMode::Quantized => format!("{decode} weights"),
     };
     let backend = format!("candle {} {weights}", device_name(m.transformer.device()));
     let mut rows = Vec::new();

@@ -22,7 +22,7 @@ pub struct ModelArgs {
 pub enum Weights {
     /// Mixed when the model is small enough, else quantized.
     Auto,
-    /// Dense f32 for prefill and Q8_0 blocks for decode.
+    /// Dense f32 for prefill and quantized blocks for decode.
     Mixed,
     /// Dequantize to f32 (fastest on CPU for small models).
     Dense,

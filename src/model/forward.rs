@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 use super::cache::KvCache;
 use super::config::{Arch, Config, RopeStyle};
+use super::matvec::QuantMatrix;
 
 /// How linear-layer weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +32,28 @@ pub enum WeightMode {
 pub struct Linear {
     dense: Option<QMatMul>,
     quant: Option<QMatMul>,
+    /// GGUF blocks our own CPU kernel reads for single-token rows.
+    blocks: Option<QuantMatrix>,
 }
 
 impl Linear {
+    /// Which weights serve a single-token row, e.g. "q4_1" (our kernel) or "candle q6k".
+    fn decode_kernel(&self) -> String {
+        match (&self.blocks, &self.quant) {
+            (Some(b), _) => format!("{:?}", b.blocks()).to_lowercase(),
+            (None, Some(QMatMul::QTensor(q))) => format!("candle {:?}", q.dtype()).to_lowercase(),
+            _ => "f32".to_string(),
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.dim(0)?;
+        if let (1, Some(m)) = (rows, &self.blocks) {
+            let input: Vec<f32> = x.flatten_all()?.to_vec1()?;
+            let mut out = vec![0f32; m.rows()];
+            m.matvec(&input, &mut out);
+            return Tensor::from_vec(out, (1, m.rows()), x.device());
+        }
         match (&self.dense, &self.quant) {
             (Some(d), Some(q)) => {
                 if rows > 1 {
@@ -252,6 +270,20 @@ impl Transformer {
         Ok(Transformer { config, embed, layers, norm, lm_head, cos, sin, device: device.clone() })
     }
 
+    /// The distinct single-token kernels of the linear layers, e.g. "q4_1+q8_0".
+    pub fn decode_kernels(&self) -> String {
+        let mut kinds: Vec<String> = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+            .chain([&self.lm_head])
+            .map(Linear::decode_kernel)
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds.join("+")
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -365,13 +397,28 @@ impl Transformer {
 fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
     use candle_core::quantized::GgmlDType;
     let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
-    let dense = || -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
+    let dense = |q: &QTensor| -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
+    // Our kernel reads Q4_1/Q8_0 blocks directly; it runs on the CPU only.
+    let blocks = |q: &QTensor| -> Result<Option<QuantMatrix>> {
+        if device.is_cpu() {
+            Ok(QuantMatrix::from_qtensor(q)?)
+        } else {
+            Ok(None)
+        }
+    };
     Ok(match mode {
-        _ if float => Linear { dense: Some(dense()?), quant: None },
-        WeightMode::Dense => Linear { dense: Some(dense()?), quant: None },
-        WeightMode::Quantized => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))) },
+        _ if float => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
+        WeightMode::Dense => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
+        WeightMode::Quantized => match blocks(&q)? {
+            Some(b) => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: Some(b) },
+            None => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: None },
+        },
         WeightMode::Mixed => {
             let d = q.dequantize(device)?;
+            if let Some(b) = blocks(&q)? {
+                return Ok(Linear { dense: Some(QMatMul::Tensor(d)), quant: None, blocks: Some(b) });
+            }
+            // candle has fast CPU kernels for these; other types are re-quantized to Q8_0.
             let fast = matches!(q.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K);
             let blocks_fit = d.dim(1)? % 32 == 0;
             let quant = if fast {
@@ -379,9 +426,16 @@ fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
             } else if blocks_fit {
                 QTensor::quantize(&d, GgmlDType::Q8_0)?
             } else {
-                return Ok(Linear { dense: Some(QMatMul::Tensor(d)), quant: None });
+                return Ok(Linear { dense: Some(QMatMul::Tensor(d)), quant: None, blocks: None });
             };
-            Linear { dense: Some(QMatMul::Tensor(d)), quant: Some(QMatMul::QTensor(Arc::new(quant))) }
+            match blocks(&quant)? {
+                Some(b) => Linear { dense: Some(QMatMul::Tensor(d)), quant: None, blocks: Some(b) },
+                None => Linear {
+                    dense: Some(QMatMul::Tensor(d)),
+                    quant: Some(QMatMul::QTensor(Arc::new(quant))),
+                    blocks: None,
+                },
+            }
         }
     })
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod fetch;
 pub mod forward;
 pub mod generate;
+pub mod matvec;
 pub mod sample;
 pub mod score;
 pub mod tokenizer;
@@ -119,7 +120,7 @@ fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightM
     let config = Config::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let file_bytes = std::fs::metadata(path)?.len();
     let dense_bytes = config.approx_params() as u64 * 4;
-    // Small models get dense f32 for prefill plus Q8_0 for decode; large ones stay quantized.
+    // Small models get dense f32 for prefill plus quantized blocks for decode; large ones stay quantized.
     let mode = weights.unwrap_or(if dense_bytes < (3u64 << 30) && dense_bytes * 3 < available_memory() {
         WeightMode::Mixed
     } else {
