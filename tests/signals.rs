@@ -98,6 +98,15 @@ const CASES: &[(&str, bool)] = &[
     ("So 2/5 * 4000 = 800", true),
     ("10 / 4 = 2.4", true),
     ("7 * 70 - 40 = 470", true),
+    // calculator float noise is not an error
+    ("Allen is 11/18*162 = <<11/18*162=99.00000000000001>>99 years old.", false),
+    ("$0.10/dime * 7 dimes = $<<0.10*7=0.7000000000000001>>0.70", false),
+    // a signed number after prose starts its own arithmetic
+    ("The total of these 3 countries is -48+21+-3=-30 degrees.", false),
+    // equations inside one step must agree on their unknown
+    ("150 + x = 500. So x = 350 - 150. Therefore x = 200.", true),
+    ("3B + 6 = 28, so 3B = 22 and B = 22/3.", false),
+    ("Total cost = $450 + $75 + $120 = $645. Total cost = $645.", false),
     ("50% * 80 = 45", true),
 ];
 
@@ -132,8 +141,29 @@ fn arith_eval_on_processbench() {
     assert_eq!(file["n"], 400);
     // Regression floor for the current rules (see the issue note for the numbers).
     assert!(file["acc_corr"].as_f64().unwrap() >= 95.0, "{file}");
-    assert!(file["f1"].as_f64().unwrap() >= 17.0, "{file}");
+    assert!(file["f1"].as_f64().unwrap() >= 20.0, "{file}");
     assert!(v["average"]["unweighted_f1"].is_number() && v["average"]["weighted_f1"].is_number());
+}
+
+/// The rules were written against ProcessBench; on another split (5,276 real GSM8K model
+/// solutions) the ones with a right final answer must rarely be flagged: a precision check on
+/// data the rules never saw.
+#[test]
+fn arith_rarely_flags_right_answers_on_another_split() {
+    let Some(path) = common::shared("data/gsm8k/example_model_solutions.jsonl") else { return };
+    let file = stepscope::trace::source::TraceFile::open(&path, None, Default::default()).unwrap();
+    let (traces, problems) = file.load_all();
+    assert!(problems.is_empty(), "{problems:?}");
+    let right: Vec<_> = traces.iter().filter(|t| t.final_answer_correct == Some(true)).collect();
+    assert!(right.len() > 1500, "{}", right.len());
+    let flagged: Vec<&str> = right
+        .iter()
+        .filter(|t| t.steps.iter().any(|s| first_wrong(&s.text).is_some()))
+        .map(|t| t.id.as_str())
+        .collect();
+    let rate = flagged.len() as f64 / right.len() as f64;
+    eprintln!("arith flags {} of {} right-answer solutions ({:.1}%)", flagged.len(), right.len(), rate * 100.0);
+    assert!(rate < 0.03, "{:.1}% flagged: {:?}", rate * 100.0, &flagged[..flagged.len().min(20)]);
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub fn check_step(text: &str) -> Vec<Claim> {
     let mut claims = annotation_claims(text);
     let plain = normalize(&strip_annotations(text));
     claims.extend(equation_claims(&plain));
+    claims.extend(super::linear::claims(&strip_annotations(text)));
     claims
 }
 
@@ -66,7 +67,7 @@ fn strip_annotations(text: &str) -> String {
 }
 
 /// Rewrites notation into plain `+ - * / ^ ( ) %` arithmetic.
-fn normalize(text: &str) -> String {
+pub(super) fn normalize(text: &str) -> String {
     static FRAC: OnceLock<Regex> = OnceLock::new();
     static THOUSANDS: OnceLock<Regex> = OnceLock::new();
     static TIMES_X: OnceLock<Regex> = OnceLock::new();
@@ -132,6 +133,12 @@ fn strip_units(s: &str) -> String {
     for _ in 0..4 {
         let next = unit.replace_all(&s, |c: &regex::Captures| {
             let words = &c[0][c[1].len()..c[0].len() - c[2].len()];
+            // "3 countries is -48 + 21": a sign glued to the next number starts new arithmetic.
+            let end = c.get(0).map_or(0, |m| m.end());
+            let signed = &c[2] == "-" && words.ends_with(' ') && s[end..].starts_with(|ch: char| ch.is_ascii_digit());
+            if signed {
+                return c[0].to_string();
+            }
             // `2 x 3` is multiplication, not a unit.
             if words.trim().eq_ignore_ascii_case("x") {
                 c[0].to_string()
@@ -268,6 +275,10 @@ fn close_enough(computed: Ratio, stated: Ratio, literal: &str) -> bool {
         half_unit = half_unit.over(Ratio::int(100)).unwrap_or(half_unit);
     }
     if diff <= half_unit {
+        return true;
+    }
+    // A calculator's float noise ("99.00000000000001", "14.999999999999998") is not a claim.
+    if decimals >= 12 && diff.to_f64() <= 1e-9 * computed.to_f64().abs().max(1.0) {
         return true;
     }
     // Whole items: an integer result may be rounded down or up.

@@ -2,6 +2,7 @@
 
 pub mod arith;
 pub mod instability;
+pub mod linear;
 pub mod metrics;
 pub mod rational;
 
