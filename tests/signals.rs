@@ -173,7 +173,8 @@ fn bad_verifier_specs_are_clear() {
         ("nonsense", "unknown verifier 'nonsense'"),
         ("prm", "needs a model"),
         ("arith:foo", "takes no model"),
-        ("judge:smollm2", "not available in this build yet"),
+        ("prm:/no/such/folder", "no such folder"),
+        ("judge:/no/such/model.gguf", "neither a file, a folder, nor a known name"),
     ] {
         let (code, _, err) = common::run(&["eval", pb.to_str().unwrap(), "--verifier", spec]);
         assert_eq!(code, 2, "{spec}");

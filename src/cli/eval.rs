@@ -1,5 +1,7 @@
-//! `stepscope eval`: ProcessBench metrics of a verifier against dataset or human labels.
+//! `stepscope eval`: ProcessBench metrics of verifiers against dataset or human labels, plus the
+//! agreement of each verifier with human labels and between annotators.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -7,27 +9,27 @@ use clap::Args;
 use serde_json::json;
 
 use super::export::LabelSource;
+use super::verifyargs::{judge_labelled, Judged, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
-use crate::signals::metrics::{averages, score};
-use crate::verify::{first_error, from_spec};
+use crate::signals::metrics::{agreement, averages, score, Scores};
+use crate::trace::{Store, Trace};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Trace files with labels.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Verifier spec: arith, prm:PATH, critic:MODEL, judge:MODEL, rollout:MODEL.
-    #[arg(long)]
-    pub verifier: String,
-    /// First-error threshold τ (default: the verifier's).
-    #[arg(long)]
-    pub threshold: Option<f64>,
+    #[command(flatten)]
+    pub verify: VerifierArgs,
     /// Which labels are the truth.
     #[arg(long, value_enum, default_value_t = LabelSource::Dataset)]
     pub labels: LabelSource,
     /// With --labels human: only this annotator's labels.
     #[arg(long)]
     pub annotator: Option<String>,
+    /// Only the first N labelled traces of each file.
+    #[arg(long)]
+    pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
     /// Print each trace's prediction, label and the verifier's detail at both steps.
@@ -47,77 +49,163 @@ pub fn run(args: EvalArgs) -> i32 {
     }
 }
 
-fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let mut verifier = from_spec(&args.verifier)?;
-    let tau = args.threshold.unwrap_or_else(|| verifier.default_threshold());
-    let started = Instant::now();
-    let mut files = Vec::new();
-    for path in &args.paths {
-        let file = args.input.open(path)?;
-        let store = match args.labels {
-            LabelSource::Human => Some(args.input.store_for(path).map_err(anyhow::Error::msg)?),
-            LabelSource::Dataset => None,
-        };
-        let (traces, problems) = file.load_all();
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        let mut pairs = Vec::new();
-        for t in &traces {
-            let label = match &store {
-                None => t.label,
-                Some(s) => s.human_label(&t.id, args.annotator.as_deref()),
-            };
-            let Some(label) = label else { continue };
-            let scores = verifier.score(t)?;
-            let pred = first_error(&scores, tau);
-            if args.explain && pred != label.first_error() {
-                let at = |k: Option<usize>| k.map_or("-".to_string(), |k| format!("{k}: {}", scores[k].detail));
-                println!(
-                    "{} pred {:?} label {:?}\n  pred  {}\n  label {}",
-                    t.id,
-                    pred,
-                    label.first_error(),
-                    at(pred),
-                    at(label.first_error())
-                );
-                if let Some(k) = label.first_error() {
-                    println!("  text  {}", t.steps[k].text.replace('\n', " "));
-                }
-            }
-            pairs.push((pred, label.first_error()));
-        }
-        files.push((path.display().to_string(), score(&pairs)));
+/// The label of a trace under the chosen source: Some(first error or None) when labelled.
+pub fn label_of(source: LabelSource, store: &Store, annotator: Option<&str>, t: &Trace) -> Option<Option<usize>> {
+    match source {
+        LabelSource::Dataset => t.label.map(|l| l.first_error()),
+        LabelSource::Human => store.human_label(&t.id, annotator).map(|l| l.first_error()),
     }
-    let sizes: Vec<(usize, f64)> = files.iter().map(|(_, s)| (s.n, s.f1)).collect();
-    let (unweighted, weighted) = averages(&sizes);
-    if args.json {
-        let rows: Vec<serde_json::Value> = files
-            .iter()
-            .map(|(f, s)| json!({"file": f, "n": s.n, "acc_err": s.acc_err, "acc_corr": s.acc_corr, "f1": s.f1, "confusion": s.confusion}))
-            .collect();
+}
+
+struct FileResult {
+    file: String,
+    scores: Scores,
+    /// Verifier vs human labels (exact, within one step) when humans labelled any of the traces.
+    human_agreement: Option<(usize, f64, f64)>,
+    /// Between annotators, over traces two or more labelled.
+    annotators: Option<(usize, f64, f64)>,
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let mut verifiers = args.verify.build()?;
+    let started = Instant::now();
+    let mut report = Vec::new();
+    for v in verifiers.iter_mut() {
+        let tau = args.verify.threshold.unwrap_or_else(|| v.default_threshold());
+        let mut files = Vec::new();
+        for path in &args.paths {
+            let file = args.input.open(path)?;
+            let (traces, problems) = file.load_all();
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+            let label_map: HashMap<String, Option<usize>> = traces
+                .iter()
+                .filter_map(|t| label_of(args.labels, &store, args.annotator.as_deref(), t).map(|l| (t.id.clone(), l)))
+                .collect();
+            let lookup = |t: &Trace| label_map.get(&t.id).copied();
+            let judged = judge_labelled(
+                v.as_mut(),
+                &traces,
+                &lookup,
+                Some(&mut store),
+                args.verify.threshold,
+                args.verify.rescore,
+                args.limit,
+            );
+            if args.explain {
+                explain(&judged);
+            }
+            let pairs: Vec<(Option<usize>, Option<usize>)> =
+                judged.iter().map(|j| (j.record.first_error, j.label)).collect();
+            files.push(FileResult {
+                file: path.display().to_string(),
+                scores: score(&pairs),
+                human_agreement: human_agreement(&judged, &store),
+                annotators: annotator_agreement(&traces, &store),
+            });
+        }
+        report.push((v.spec(), tau, files));
+    }
+    print_report(args, &report)?;
+    eprintln!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn human_agreement(judged: &[Judged], store: &Store) -> Option<(usize, f64, f64)> {
+    let pairs: Vec<(Option<usize>, Option<usize>)> = judged
+        .iter()
+        .filter_map(|j| store.human_label(&j.trace.id, None).map(|h| (j.record.first_error, h.first_error())))
+        .collect();
+    (!pairs.is_empty()).then(|| {
+        let (exact, near) = agreement(&pairs);
+        (pairs.len(), exact, near)
+    })
+}
+
+fn annotator_agreement(traces: &[Trace], store: &Store) -> Option<(usize, f64, f64)> {
+    let mut pairs = Vec::new();
+    for t in traces {
+        let labels = store.labels_for(&t.id);
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[i + 1..] {
+                pairs.push((a.1.first_error(), b.1.first_error()));
+            }
+        }
+    }
+    (!pairs.is_empty()).then(|| {
+        let (exact, near) = agreement(&pairs);
+        (pairs.len(), exact, near)
+    })
+}
+
+fn explain(judged: &[Judged]) {
+    for j in judged.iter().filter(|j| j.record.first_error != j.label) {
+        let at = |k: Option<usize>| k.map_or("-".to_string(), |k| format!("{k}: {}", j.record.details[k]));
         println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "verifier": verifier.spec(), "threshold": tau, "labels": format!("{:?}", args.labels).to_lowercase(),
-                "files": rows, "average": {"unweighted_f1": unweighted, "weighted_f1": weighted}
-            }))?
+            "{} pred {:?} label {:?}\n  pred  {}\n  label {}",
+            j.trace.id,
+            j.record.first_error,
+            j.label,
+            at(j.record.first_error),
+            at(j.label)
         );
-    } else {
-        println!("verifier {} · τ {tau} · labels {:?}", verifier.spec(), args.labels);
+        if let Some(k) = j.label {
+            println!("  text  {}", j.trace.steps[k].text.replace('\n', " "));
+        }
+    }
+}
+
+type Report = Vec<(String, f64, Vec<FileResult>)>;
+
+fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
+    let labels = format!("{:?}", args.labels).to_lowercase();
+    let agree = |a: &Option<(usize, f64, f64)>| a.map(|(n, e, w)| json!({"pairs": n, "exact": e, "within_one": w}));
+    if args.json {
+        let mut out = Vec::new();
+        for (spec, tau, files) in report {
+            let sizes: Vec<(usize, f64)> = files.iter().map(|f| (f.scores.n, f.scores.f1)).collect();
+            let (unweighted, weighted) = averages(&sizes);
+            let rows: Vec<serde_json::Value> = files
+                .iter()
+                .map(|f| {
+                    let s = &f.scores;
+                    json!({"file": f.file, "n": s.n, "acc_err": s.acc_err, "acc_corr": s.acc_corr, "f1": s.f1,
+                           "confusion": s.confusion, "agreement_with_humans": agree(&f.human_agreement),
+                           "agreement_between_annotators": agree(&f.annotators)})
+                })
+                .collect();
+            out.push(json!({"verifier": spec, "threshold": tau, "labels": labels, "files": rows,
+                            "average": {"unweighted_f1": unweighted, "weighted_f1": weighted}}));
+        }
+        // One verifier prints its object (the documented shape); several print an array.
+        let v = if out.len() == 1 { out.remove(0) } else { serde_json::Value::Array(out) };
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    for (spec, tau, files) in report {
+        println!("verifier {spec} · τ {tau} · labels {labels}");
         println!(
             "{:<40} {:>5} {:>8} {:>8} {:>6}  early/exact/late/missed/false alarm",
             "file", "n", "acc_err", "acc_corr", "F1"
         );
-        for (f, s) in &files {
-            let c = &s.confusion;
+        for f in files {
+            let (s, c) = (&f.scores, &f.scores.confusion);
             println!(
-                "{f:<40} {:>5} {:>8.1} {:>8.1} {:>6.1}  {}/{}/{}/{}/{}",
-                s.n, s.acc_err, s.acc_corr, s.f1, c.early, c.exact, c.late, c.missed, c.false_alarm
+                "{:<40} {:>5} {:>8.1} {:>8.1} {:>6.1}  {}/{}/{}/{}/{}",
+                f.file, s.n, s.acc_err, s.acc_corr, s.f1, c.early, c.exact, c.late, c.missed, c.false_alarm
             );
+            if let Some((n, e, w)) = f.human_agreement {
+                println!("  agreement with human labels: {e:.1}% exact, {w:.1}% within ±1 step ({n} traces)");
+            }
+            if let Some((n, e, w)) = f.annotators {
+                println!("  agreement between annotators: {e:.1}% exact, {w:.1}% within ±1 step ({n} pairs)");
+            }
         }
+        let sizes: Vec<(usize, f64)> = files.iter().map(|f| (f.scores.n, f.scores.f1)).collect();
+        let (unweighted, weighted) = averages(&sizes);
         println!("average F1: unweighted (paper) {unweighted:.1} · size-weighted {weighted:.1}");
     }
-    eprintln!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }

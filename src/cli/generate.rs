@@ -137,7 +137,13 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             JobEvent::Generated { sample, generation, .. } => {
                 let q = &qs[qi];
                 println!("\n--- {} sample {sample}: {:?}, {} tokens", q.id, generation.stop, generation.tokens.len());
-                let trace = to_trace(q, sample, &generation, &model_name, &args.segment);
+                let mut trace = to_trace(q, sample, &generation, &model_name, &args.segment);
+                // What teacher-forcing needs to reproduce the generation exactly.
+                let chat = [("system", args.system.as_str()), ("user", q.problem.as_str())]
+                    .map(|(role, content)| serde_json::json!({"role": role, "content": content}));
+                trace.extra.insert("chat".into(), serde_json::json!(chat));
+                let ids: Vec<u32> = generation.tokens.iter().map(|t| t.id).collect();
+                trace.extra.insert("token_ids".into(), serde_json::json!(ids));
                 if let Some(f) = out.as_mut() {
                     writeln!(f, "{}", native::to_value(&trace, None))?;
                     f.sync_data()?;

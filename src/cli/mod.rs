@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, shared loading helpers here.
 
 pub mod bench;
+pub mod calibrate;
 pub mod compact;
 pub mod eval;
 pub mod export;
@@ -10,7 +11,9 @@ pub mod logprobs;
 pub mod modelargs;
 pub mod models;
 pub mod open;
+pub mod score;
 pub mod stats;
+pub mod verifyargs;
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +66,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// ProcessBench metrics of a verifier against dataset or human labels.
     Eval(eval::EvalArgs),
+    /// Run verifiers and signals over traces and store the results beside the labels.
+    Score(score::ScoreArgs),
+    /// Sweep the first-error threshold τ on labelled traces: F1 curve and best τ.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -132,6 +139,8 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Score(args)) => score::run(args),
+        Some(Command::Calibrate(args)) => calibrate::run(args),
         None if cli.open.paths.is_empty() => {
             eprintln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

@@ -120,11 +120,39 @@ impl<R: Read + Seek> WeightSource for GgufWeights<'_, R> {
 
 struct DenseWeights {
     tensors: HashMap<String, Tensor>,
+    /// Where the body's tensors live: `model.` usually, `pretrained_model.model.` in value-head
+    /// checkpoints that wrap a causal LM.
+    body: String,
+}
+
+impl DenseWeights {
+    fn new(tensors: HashMap<String, Tensor>) -> DenseWeights {
+        const EMBED: &str = "embed_tokens.weight";
+        let mut keys: Vec<&String> = tensors.keys().filter(|k| k.ends_with(EMBED)).collect();
+        keys.sort_by_key(|k| k.len());
+        let body = keys.first().map_or("model.".to_string(), |k| k[..k.len() - EMBED.len()].to_string());
+        DenseWeights { tensors, body }
+    }
+
+    /// The stored name of a standard HF name (`model.X` → body + X; `lm_head.weight` beside the body).
+    fn stored_name(&self, name: &str) -> String {
+        if let Some(rest) = name.strip_prefix("model.") {
+            return format!("{}{rest}", self.body);
+        }
+        let outer = self.body.strip_suffix("model.").unwrap_or("");
+        let wrapped = format!("{outer}{name}");
+        if self.tensors.contains_key(&wrapped) {
+            wrapped
+        } else {
+            name.to_string()
+        }
+    }
 }
 
 impl WeightSource for DenseWeights {
     fn get(&mut self, name: &str) -> Result<Option<QTensor>> {
-        match self.tensors.remove(name) {
+        let name = self.stored_name(name);
+        match self.tensors.remove(&name) {
             Some(t) => Ok(Some(QTensor::quantize(&t.to_dtype(DType::F32)?, candle_core::quantized::GgmlDType::F32)?)),
             None => Ok(None),
         }
@@ -206,14 +234,20 @@ impl Transformer {
 
     /// Loads an HF folder's weights (one file or a sharded index) with its `config.json`.
     pub fn from_hf_dir(dir: &Path, device: &Device) -> Result<Self> {
+        Ok(Self::from_hf_dir_with_rest(dir, device)?.0)
+    }
+
+    /// Like `from_hf_dir`, also returning the tensors the body did not use (reward heads).
+    pub fn from_hf_dir_with_rest(dir: &Path, device: &Device) -> Result<(Self, HashMap<String, Tensor>)> {
         let cfg_path = dir.join("config.json");
         let cfg_text = std::fs::read_to_string(&cfg_path).with_context(|| format!("{}", cfg_path.display()))?;
         let cfg_json: serde_json::Value =
             serde_json::from_str(&cfg_text).with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
         let config = Config::from_hf_json(&cfg_json).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
         let tensors = load_safetensors(dir, device)?;
-        let mut src = DenseWeights { tensors };
-        Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense)
+        let mut src = DenseWeights::new(tensors);
+        let t = Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense)?;
+        Ok((t, src.tensors))
     }
 
     fn build(

@@ -150,6 +150,15 @@ fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightM
 }
 
 fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
+    Ok(load_hf_dir_with_rest(name, dir, device)?.0)
+}
+
+/// Loads an HF folder, also returning the tensors the transformer did not use (reward heads).
+pub fn load_hf_dir_with_rest(
+    name: String,
+    dir: &Path,
+    device: &Device,
+) -> Result<(Model, std::collections::HashMap<String, candle_core::Tensor>)> {
     let tokenizer = tokenizer::from_dir(dir)?;
     let cfg: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("config.json"))
@@ -157,7 +166,7 @@ fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
     )?;
     let config = Config::from_hf_json(&cfg).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
     check_memory(config.approx_params() as u64 * 4, dir)?;
-    let transformer = Transformer::from_hf_dir(dir, device)?;
+    let (transformer, rest) = Transformer::from_hf_dir_with_rest(dir, device)?;
     let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
@@ -182,7 +191,7 @@ fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
     };
     let add_bos = tc.get("add_bos_token").and_then(|v| v.as_bool()).unwrap_or(false);
     let eos_ids = end_tokens(&tokenizer, eos_id);
-    Ok(Model {
+    let model = Model {
         name,
         path: dir.to_path_buf(),
         transformer,
@@ -192,7 +201,8 @@ fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
         bos_id,
         add_bos,
         weights: WeightMode::Dense,
-    })
+    };
+    Ok((model, rest))
 }
 
 /// The EOS id plus the usual end-of-turn tokens the vocabulary has.
@@ -277,4 +287,44 @@ impl Model {
     pub fn new_cache(&self) -> KvCache {
         self.transformer.new_cache()
     }
+}
+
+/// A cheap content fingerprint of a model file or folder: size plus FNV-1a of the first and last
+/// MiB of each weight file (and config.json), as hex. Enough to tell model files apart in
+/// provenance without reading gigabytes.
+pub fn fingerprint(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> =
+            std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+        v.retain(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            n.ends_with(".safetensors") || n == "config.json"
+        });
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    const EDGE: u64 = 1 << 20;
+    for f in files {
+        let Ok(mut file) = std::fs::File::open(&f) else { continue };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        feed(&len.to_le_bytes());
+        let mut buf = vec![0u8; EDGE.min(len) as usize];
+        if file.read_exact(&mut buf).is_ok() {
+            feed(&buf);
+        }
+        if len > 2 * EDGE && file.seek(SeekFrom::Start(len - EDGE)).is_ok() && file.read_exact(&mut buf).is_ok() {
+            feed(&buf);
+        }
+    }
+    format!("{h:016x}")
 }

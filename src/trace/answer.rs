@@ -118,6 +118,17 @@ fn format_fraction(num: i128, den: i128) -> String {
     }
 }
 
+/// A final answer for grading: a marked one (`\boxed{}`, `####`, `A:`, "the answer is"), else
+/// the last number in the text (commas and `$` dropped).
+pub fn extract_answer(text: &str) -> Option<String> {
+    if let Some(a) = extract_marked(text) {
+        return Some(a);
+    }
+    static NUMBER: OnceLock<Regex> = OnceLock::new();
+    let re = NUMBER.get_or_init(|| Regex::new(r"-?\$?\d[\d,]*(?:\.\d+)?").unwrap());
+    re.find_iter(text).last().map(|m| m.as_str().replace([',', '$'], ""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,116 @@ impl LabelRecord {
     }
 }
 
+/// One verifier run on one trace: scores, details, first error and provenance. The latest record
+/// per (trace, spec) is the current result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyRecord {
+    pub trace: String,
+    pub spec: String,
+    pub model: Option<String>,
+    pub model_hash: Option<String>,
+    pub threshold: f64,
+    pub segmentation: String,
+    pub scores: Vec<Option<f64>>,
+    pub details: Vec<String>,
+    pub first_error: Option<usize>,
+    /// Why some steps were left unscored (the input did not fit the model), if they were.
+    pub truncated: Option<String>,
+    pub forward_passes: usize,
+    pub seconds: f64,
+    pub ts: String,
+}
+
+impl VerifyRecord {
+    fn to_json(&self) -> Value {
+        json!({
+            "v": RECORD_VERSION,
+            "kind": "verify",
+            "trace": self.trace,
+            "spec": self.spec,
+            "model": self.model,
+            "model_hash": self.model_hash,
+            "threshold": self.threshold,
+            "segmentation": self.segmentation,
+            "scores": self.scores,
+            "details": self.details,
+            "first_error": self.first_error,
+            "truncated": self.truncated,
+            "forward_passes": self.forward_passes,
+            "seconds": self.seconds,
+            "ts": self.ts,
+        })
+    }
+
+    fn from_json(v: &Value) -> Result<VerifyRecord, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let need = |k: &str| s(k).ok_or(format!("missing `{k}`"));
+        let scores = v
+            .get("scores")
+            .and_then(Value::as_array)
+            .ok_or("missing `scores`")?
+            .iter()
+            .map(|x| if x.is_null() { Ok(None) } else { x.as_f64().map(Some).ok_or("a score is not a number") })
+            .collect::<Result<Vec<_>, _>>()?;
+        let details = v
+            .get("details")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|d| d.as_str().unwrap_or_default().to_string()).collect())
+            .unwrap_or_else(|| vec![String::new(); scores.len()]);
+        Ok(VerifyRecord {
+            trace: need("trace")?,
+            spec: need("spec")?,
+            model: s("model"),
+            model_hash: s("model_hash"),
+            threshold: v.get("threshold").and_then(Value::as_f64).ok_or("missing `threshold`")?,
+            segmentation: s("segmentation").unwrap_or_default(),
+            first_error: v.get("first_error").and_then(Value::as_u64).map(|n| n as usize),
+            scores,
+            details,
+            truncated: s("truncated"),
+            forward_passes: v.get("forward_passes").and_then(Value::as_u64).unwrap_or(0) as usize,
+            seconds: v.get("seconds").and_then(Value::as_f64).unwrap_or(0.0),
+            ts: s("ts").unwrap_or_default(),
+        })
+    }
+}
+
+/// Per-step signals of one trace (instability, answer entropy) and where they came from. The
+/// latest record per (trace, signal) is current; `data` is the signal's own JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRecord {
+    pub trace: String,
+    pub signal: String,
+    pub source: String,
+    pub data: Value,
+    pub ts: String,
+}
+
+impl SignalRecord {
+    fn to_json(&self) -> Value {
+        json!({
+            "v": RECORD_VERSION,
+            "kind": "signal",
+            "trace": self.trace,
+            "signal": self.signal,
+            "source": self.source,
+            "data": self.data,
+            "ts": self.ts,
+        })
+    }
+
+    fn from_json(v: &Value) -> Result<SignalRecord, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or(format!("missing `{k}`"));
+        Ok(SignalRecord {
+            trace: s("trace")?,
+            signal: s("signal")?,
+            source: s("source")?,
+            data: v.get("data").cloned().ok_or("missing `data`")?,
+            ts: s("ts").unwrap_or_default(),
+        })
+    }
+}
+
 /// One undoable change: which trace, and the value before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Change {
@@ -103,6 +213,10 @@ pub struct Store {
     path: PathBuf,
     labels: HashMap<(String, String), (Option<Label>, u64)>,
     history: HashMap<String, History>,
+    /// Latest verifier result per (trace, spec), with its sequence number.
+    results: HashMap<(String, String), (VerifyRecord, u64)>,
+    /// Latest signal per (trace, signal name).
+    signals: HashMap<(String, String), (SignalRecord, u64)>,
     /// Records of kinds this build does not handle, kept for compaction.
     other: Vec<String>,
     seq: u64,
@@ -117,6 +231,8 @@ impl Store {
             path: path.to_path_buf(),
             labels: HashMap::new(),
             history: HashMap::new(),
+            results: HashMap::new(),
+            signals: HashMap::new(),
             other: Vec::new(),
             seq: 0,
             warnings: Vec::new(),
@@ -152,6 +268,18 @@ impl Store {
                     Ok(r) => self.apply(&r),
                     Err(e) => {
                         self.warnings.push(format!("{}:{}: skipped label record: {e}", self.path.display(), i + 1))
+                    }
+                },
+                Ok(v) if v.get("kind").and_then(Value::as_str) == Some("verify") => match VerifyRecord::from_json(&v) {
+                    Ok(r) => self.apply_result(r),
+                    Err(e) => {
+                        self.warnings.push(format!("{}:{}: skipped verifier record: {e}", self.path.display(), i + 1))
+                    }
+                },
+                Ok(v) if v.get("kind").and_then(Value::as_str) == Some("signal") => match SignalRecord::from_json(&v) {
+                    Ok(r) => self.apply_signal(r),
+                    Err(e) => {
+                        self.warnings.push(format!("{}:{}: skipped signal record: {e}", self.path.display(), i + 1))
                     }
                 },
                 Ok(_) => self.other.push(line.to_string()),
@@ -190,6 +318,56 @@ impl Store {
             }
         }
         self.labels.insert(key, (r.value, self.seq));
+    }
+
+    fn apply_result(&mut self, r: VerifyRecord) {
+        self.seq += 1;
+        self.results.insert((r.trace.clone(), r.spec.clone()), (r, self.seq));
+    }
+
+    fn apply_signal(&mut self, r: SignalRecord) {
+        self.seq += 1;
+        self.signals.insert((r.trace.clone(), r.signal.clone()), (r, self.seq));
+    }
+
+    /// Stores a verifier result durably (it replaces the earlier one for the same spec).
+    pub fn put_result(&mut self, r: VerifyRecord) -> io::Result<()> {
+        append_durably(&self.path, &r.to_json().to_string())?;
+        self.apply_result(r);
+        Ok(())
+    }
+
+    /// Stores a signal durably.
+    pub fn put_signal(&mut self, r: SignalRecord) -> io::Result<()> {
+        append_durably(&self.path, &r.to_json().to_string())?;
+        self.apply_signal(r);
+        Ok(())
+    }
+
+    /// The current result of a verifier spec on a trace.
+    pub fn result(&self, trace: &str, spec: &str) -> Option<&VerifyRecord> {
+        self.results.get(&(trace.to_string(), spec.to_string())).map(|(r, _)| r)
+    }
+
+    /// Every verifier's current result on a trace, sorted by spec.
+    pub fn results_for(&self, trace: &str) -> Vec<&VerifyRecord> {
+        let mut out: Vec<&VerifyRecord> =
+            self.results.iter().filter(|((t, _), _)| t == trace).map(|(_, (r, _))| r).collect();
+        out.sort_by(|a, b| a.spec.cmp(&b.spec));
+        out
+    }
+
+    /// The specs with at least one stored result.
+    pub fn result_specs(&self) -> Vec<String> {
+        let mut specs: Vec<String> = self.results.keys().map(|(_, s)| s.clone()).collect();
+        specs.sort();
+        specs.dedup();
+        specs
+    }
+
+    /// The current value of a signal on a trace.
+    pub fn signal(&self, trace: &str, signal: &str) -> Option<&SignalRecord> {
+        self.signals.get(&(trace.to_string(), signal.to_string())).map(|(r, _)| r)
     }
 
     /// The annotator's current label for a trace.
@@ -299,6 +477,18 @@ impl Store {
                 op: Op::Set,
                 ts: now_rfc3339(),
             };
+            out.push_str(&r.to_json().to_string());
+            out.push('\n');
+        }
+        let mut results: Vec<_> = self.results.values().collect();
+        results.sort_by_key(|(_, seq)| *seq);
+        for (r, _) in results {
+            out.push_str(&r.to_json().to_string());
+            out.push('\n');
+        }
+        let mut signals: Vec<_> = self.signals.values().collect();
+        signals.sort_by_key(|(_, seq)| *seq);
+        for (r, _) in signals {
             out.push_str(&r.to_json().to_string());
             out.push('\n');
         }

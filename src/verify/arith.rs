@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::{StepScore, Verifier};
+use super::{Ctx, Scored, StepScore, Verifier};
 use crate::signals::arith::check_step;
 use crate::trace::Trace;
 
@@ -18,21 +18,20 @@ impl Verifier for ArithVerifier {
         0.5
     }
 
-    fn score(&mut self, trace: &Trace) -> Result<Vec<StepScore>> {
-        Ok(trace
-            .steps
-            .iter()
-            .map(|s| {
-                let claims = check_step(&s.text);
-                match claims.iter().find(|c| !c.ok) {
-                    Some(bad) => StepScore { score: Some(0.0), detail: bad.describe() },
-                    None if claims.is_empty() => StepScore { score: None, detail: "no arithmetic claim".into() },
-                    None => StepScore {
-                        score: Some(1.0),
-                        detail: claims.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; "),
-                    },
-                }
-            })
-            .collect())
+    fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
+        Ok(Scored::new(
+            trace
+                .steps
+                .iter()
+                .map(|s| {
+                    let claims = check_step(&s.text);
+                    match claims.iter().find(|c| !c.ok) {
+                        Some(bad) => StepScore::new(0.0, bad.describe()),
+                        None if claims.is_empty() => StepScore::none("no arithmetic claim"),
+                        None => StepScore::new(1.0, claims.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; ")),
+                    }
+                })
+                .collect(),
+        ))
     }
 }

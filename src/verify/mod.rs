@@ -1,10 +1,22 @@
-//! Verifiers: per-step scores in [0, 1] (higher = more likely correct) with detail text, and a
-//! first-error rule with a threshold. Adapters are chosen with a spec string `KIND[:MODEL]`.
+//! Verifiers: per-step scores in [0, 1] (higher = more likely correct) with detail text, a
+//! first-error rule with a threshold, and provenance. Adapters are chosen with a spec string
+//! `KIND[:MODEL]`: `arith`, `prm:PATH`, `judge:MODEL`, `critic:MODEL`, `rollout:MODEL`.
 
 pub mod arith;
+pub mod critic;
+pub mod judge;
+pub mod prm;
+pub mod rollout;
+pub mod signals;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use crate::model::{LoadOptions, Model};
+use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
 
 /// A verifier's view of one step. `score == None` means no evidence either way.
@@ -14,12 +26,65 @@ pub struct StepScore {
     pub detail: String,
 }
 
+impl StepScore {
+    pub fn new(score: f64, detail: impl Into<String>) -> StepScore {
+        StepScore { score: Some(score), detail: detail.into() }
+    }
+    pub fn none(detail: impl Into<String>) -> StepScore {
+        StepScore { score: None, detail: detail.into() }
+    }
+}
+
+/// The scores of one trace, with what limited them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub steps: Vec<StepScore>,
+    /// Set when the input did not fit the model: says which steps were left unscored.
+    pub truncated: Option<String>,
+    /// Model forward calls used (a PRM scores every step in one).
+    pub forward_passes: usize,
+}
+
+impl Scored {
+    pub fn new(steps: Vec<StepScore>) -> Scored {
+        Scored { steps, truncated: None, forward_passes: 0 }
+    }
+}
+
+/// What a running verifier may look at: a cancel flag (checked between model calls) and a
+/// progress line.
+pub struct Ctx<'a> {
+    pub cancel: &'a AtomicBool,
+    pub progress: &'a mut dyn FnMut(&str),
+}
+
+impl Ctx<'_> {
+    pub fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            bail!("cancelled");
+        }
+        Ok(())
+    }
+}
+
+/// Where a verifier's model came from: path and a content fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub path: String,
+    pub hash: String,
+}
+
 pub trait Verifier {
-    /// The spec string that recreates this verifier (provenance).
+    /// The spec string that recreates this verifier.
     fn spec(&self) -> String;
+    /// The model behind it, if any (provenance).
+    fn model(&self) -> Option<ModelInfo> {
+        None
+    }
     /// Default first-error threshold τ: a step scoring below it is an error.
     fn default_threshold(&self) -> f64;
-    fn score(&mut self, trace: &Trace) -> Result<Vec<StepScore>>;
+    /// Scores every step of a trace (the trace has at least one step).
+    fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored>;
 }
 
 /// First step scoring below τ; steps without evidence never count.
@@ -27,18 +92,103 @@ pub fn first_error(scores: &[StepScore], tau: f64) -> Option<usize> {
     scores.iter().position(|s| s.score.is_some_and(|v| v < tau))
 }
 
+/// Options of the model-based verifiers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub load: LoadOptions,
+    /// Critic: samples for the majority vote (1 = greedy).
+    pub votes: usize,
+    /// Rollout: continuations per step prefix.
+    pub rollouts: usize,
+    /// Critic and rollout: most tokens generated per sample.
+    pub max_tokens: usize,
+    pub seed: u64,
+    /// PRM: the input/head format when detection cannot tell (`--prm-format`).
+    pub prm_format: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { load: LoadOptions::default(), votes: 1, rollouts: 4, max_tokens: 256, seed: 42, prm_format: None }
+    }
+}
+
 const KINDS: &str = "arith, prm:PATH, critic:MODEL, judge:MODEL, rollout:MODEL";
 
-/// Builds a verifier from `KIND[:MODEL]`.
-pub fn from_spec(spec: &str) -> Result<Box<dyn Verifier>> {
+/// Splits `KIND[:MODEL]`, checking the kind and whether it takes a model.
+pub fn parse_spec(spec: &str) -> Result<(&str, Option<&str>)> {
     let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
     match (kind, arg) {
-        ("arith", None) => Ok(Box::new(arith::ArithVerifier)),
+        ("arith", None) => Ok((kind, None)),
         ("arith", Some(_)) => bail!("verifier 'arith' takes no model (got '{spec}')"),
-        ("prm" | "critic" | "judge" | "rollout", None) => bail!("verifier '{kind}' needs a model: {kind}:MODEL"),
-        ("prm" | "critic" | "judge" | "rollout", Some(_)) => {
-            bail!("verifier '{kind}' is not available in this build yet (available: arith)")
+        ("prm" | "critic" | "judge" | "rollout", None | Some("")) => {
+            bail!("verifier '{kind}' needs a model: {kind}:MODEL")
         }
+        ("prm" | "critic" | "judge" | "rollout", Some(m)) => Ok((kind, Some(m))),
         _ => bail!("unknown verifier '{spec}' (expected one of {KINDS})"),
     }
+}
+
+/// Builds a verifier from its spec; `load` supplies causal-LM models (shared between verifiers).
+pub fn from_spec(
+    spec: &str,
+    opts: &Options,
+    load: &mut dyn FnMut(&str) -> Result<Arc<Model>>,
+) -> Result<Box<dyn Verifier>> {
+    let (kind, arg) = parse_spec(spec)?;
+    Ok(match (kind, arg) {
+        ("arith", _) => Box::new(arith::ArithVerifier),
+        ("prm", Some(path)) => Box::new(prm::PrmVerifier::load(path, opts)?),
+        ("judge", Some(m)) => Box::new(judge::JudgeVerifier::new(load(m)?, m)),
+        ("critic", Some(m)) => Box::new(critic::CriticVerifier::new(load(m)?, m, opts)),
+        ("rollout", Some(m)) => Box::new(rollout::RolloutVerifier::new(load(m)?, m, opts)),
+        _ => unreachable!("parse_spec checked the kind"),
+    })
+}
+
+/// A loader that loads each model once per process.
+pub fn caching_loader(opts: LoadOptions) -> impl FnMut(&str) -> Result<Arc<Model>> {
+    let mut loaded: Vec<(String, Arc<Model>)> = Vec::new();
+    move |spec: &str| {
+        if let Some((_, m)) = loaded.iter().find(|(s, _)| s == spec) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(crate::model::load(spec, opts, &mut |line| eprintln!("{line}"))?);
+        loaded.push((spec.to_string(), m.clone()));
+        Ok(m)
+    }
+}
+
+/// Scores a trace and wraps the result with its provenance as a store record.
+pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx) -> Result<VerifyRecord> {
+    if trace.steps.is_empty() {
+        bail!("trace {} has no steps to verify", trace.id);
+    }
+    let started = Instant::now();
+    let scored = v.score(trace, ctx)?;
+    if scored.steps.len() != trace.steps.len() {
+        bail!("verifier {} returned {} scores for {} steps", v.spec(), scored.steps.len(), trace.steps.len());
+    }
+    let threshold = tau.unwrap_or_else(|| v.default_threshold());
+    let model = v.model();
+    Ok(VerifyRecord {
+        trace: trace.id.clone(),
+        spec: v.spec(),
+        model: model.as_ref().map(|m| m.path.clone()),
+        model_hash: model.map(|m| m.hash),
+        threshold,
+        segmentation: trace.segmentation.name(),
+        first_error: first_error(&scored.steps, threshold),
+        scores: scored.steps.iter().map(|s| s.score).collect(),
+        details: scored.steps.into_iter().map(|s| s.detail).collect(),
+        truncated: scored.truncated,
+        forward_passes: scored.forward_passes,
+        seconds: started.elapsed().as_secs_f64(),
+        ts: crate::trace::store::now_rfc3339(),
+    })
+}
+
+/// Model info for a loaded model.
+pub fn model_info(m: &Model) -> ModelInfo {
+    ModelInfo { path: m.path.display().to_string(), hash: crate::model::fingerprint(&m.path) }
 }

@@ -1,0 +1,148 @@
+//! `stepscope calibrate`: sweeps the first-error threshold τ over [0, 1] on labelled traces and
+//! prints the F1 curve (a plot in the terminal) and the τ with the best F1.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::eval::label_of;
+use super::export::LabelSource;
+use super::verifyargs::{first_below, judge_labelled, Judged, VerifierArgs};
+use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::signals::metrics::{score, Scores};
+use crate::trace::Trace;
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Labelled trace files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifierArgs,
+    #[arg(long, value_enum, default_value_t = LabelSource::Dataset)]
+    pub labels: LabelSource,
+    #[arg(long)]
+    pub annotator: Option<String>,
+    /// Sweep step for τ.
+    #[arg(long, default_value_t = 0.01)]
+    pub step: f64,
+    /// Only the first N labelled traces of each file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+pub fn run(args: CalibrateArgs) -> i32 {
+    match calibrate(&args) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// F1 (and the rest) at each τ = 0, step, 2·step, …, 1.
+pub fn sweep(judged: &[Judged], step: f64) -> Vec<(f64, Scores)> {
+    let n = (1.0 / step).round() as usize;
+    (0..=n)
+        .map(|i| {
+            let tau = (i as f64 * step).min(1.0);
+            let pairs: Vec<_> = judged.iter().map(|j| (first_below(&j.record.scores, tau), j.label)).collect();
+            (tau, score(&pairs))
+        })
+        .collect()
+}
+
+/// The best τ: highest F1, ties to the τ nearest 0.5 (the middle of a flat optimum is safer).
+pub fn best(curve: &[(f64, Scores)]) -> Option<&(f64, Scores)> {
+    curve.iter().max_by(|a, b| a.1.f1.total_cmp(&b.1.f1).then((b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs())))
+}
+
+/// A text plot of F1 against τ: `rows` lines high, one column per sweep point (sampled to `cols`).
+pub fn plot(curve: &[(f64, Scores)], rows: usize, cols: usize) -> Vec<String> {
+    let max = curve.iter().map(|(_, s)| s.f1).fold(1.0f64, f64::max);
+    let pick: Vec<f64> = (0..cols).map(|c| curve[c * (curve.len() - 1) / (cols - 1).max(1)].1.f1).collect();
+    let mut lines = Vec::new();
+    for r in (0..rows).rev() {
+        let level = max * (r as f64 + 0.5) / rows as f64;
+        let bar: String = pick.iter().map(|&f| if f >= level { '█' } else { ' ' }).collect();
+        let axis = if r == rows - 1 {
+            format!("{max:>5.1} ")
+        } else if r == 0 {
+            format!("{:>5.1} ", 0.0)
+        } else {
+            "      ".into()
+        };
+        lines.push(format!("{axis}│{bar}"));
+    }
+    lines.push(format!("      └{}", "─".repeat(cols)));
+    lines.push(format!("       τ=0{}τ=1", " ".repeat(cols.saturating_sub(6))));
+    lines
+}
+
+fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
+    let mut verifiers = args.verify.build()?;
+    for v in verifiers.iter_mut() {
+        let mut judged = Vec::new();
+        for path in &args.paths {
+            let file = args.input.open(path)?;
+            let (traces, problems) = file.load_all();
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+            let label_map: HashMap<String, Option<usize>> = traces
+                .iter()
+                .filter_map(|t| label_of(args.labels, &store, args.annotator.as_deref(), t).map(|l| (t.id.clone(), l)))
+                .collect();
+            let lookup = |t: &Trace| label_map.get(&t.id).copied();
+            judged.extend(judge_labelled(
+                v.as_mut(),
+                &traces,
+                &lookup,
+                Some(&mut store),
+                None,
+                args.verify.rescore,
+                args.limit,
+            ));
+        }
+        if judged.is_empty() {
+            anyhow::bail!("no labelled traces to calibrate {} on", v.spec());
+        }
+        let curve = sweep(&judged, args.step);
+        let (tau, s) = best(&curve).expect("a non-empty sweep");
+        if args.json {
+            let points: Vec<_> = curve
+                .iter()
+                .map(|(t, s)| json!({"tau": t, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}))
+                .collect();
+            println!(
+                "{}",
+                json!({"verifier": v.spec(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "curve": points})
+            );
+        } else {
+            println!(
+                "verifier {} · {} labelled traces · F1 by threshold τ (error = first step scoring below τ)",
+                v.spec(),
+                judged.len()
+            );
+            for line in plot(&curve, 10, 60) {
+                println!("{line}");
+            }
+            println!(
+                "best τ {tau:.2}: F1 {:.1} (acc_err {:.1}, acc_corr {:.1}); default τ {:.2}",
+                s.f1,
+                s.acc_err,
+                s.acc_corr,
+                v.default_threshold()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `stepscope score`: runs verifiers (and signals) over trace files and stores the results in
+//! each file's journal, with a progress bar. Stored results are reused unless `--rescore`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::verifyargs::{result_for, Progress, VerifierArgs};
+use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
+use crate::verify::signals::{SignalKind, SignalRunner};
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Trace files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifierArgs,
+    /// Signals to compute too: instability, answer-entropy (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub signals: Vec<String>,
+    /// Model for teacher-forced signals (traces without stored log-probs, and answer entropy).
+    #[arg(long, default_value = "smollm2")]
+    pub signal_model: String,
+    /// Instability weight λ in I_t = D_t + λ·H_t.
+    #[arg(long, default_value_t = 1.0)]
+    pub lambda: f64,
+    /// Only the first N traces of each file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+pub fn run(args: ScoreArgs) -> i32 {
+    match score(&args) {
+        Ok(0) => EXIT_OK,
+        Ok(_) => EXIT_PROBLEMS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
+    let signals: Vec<SignalKind> = args.signals.iter().map(|s| SignalKind::parse(s)).collect::<Result<_, _>>()?;
+    let mut verifiers = args.verify.build()?;
+    let mut signal_runner = if signals.is_empty() {
+        None
+    } else {
+        Some(SignalRunner::new(&args.signal_model, args.verify.options().load, args.lambda))
+    };
+    let mut failures = 0;
+    for path in &args.paths {
+        let file = args.input.open(path)?;
+        let (traces, problems) = file.load_all();
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        let traces = &traces[..args.limit.unwrap_or(traces.len()).min(traces.len())];
+        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+        let total = traces.len() * (verifiers.len() + signals.len());
+        let bar = Progress::new(total);
+        let mut done = 0;
+        for v in verifiers.iter_mut() {
+            let started = Instant::now();
+            let (mut computed, mut reused, mut errors, mut truncated) = (0, 0, 0, 0);
+            let mut first_errors = 0;
+            for t in traces {
+                bar.show(done, &format!("{} {}", v.spec(), t.id));
+                let mut progress = |line: &str| bar.show(done, line);
+                match result_for(
+                    v.as_mut(),
+                    t,
+                    Some(&mut store),
+                    args.verify.threshold,
+                    args.verify.rescore,
+                    &mut progress,
+                ) {
+                    Ok((r, fresh)) => {
+                        if fresh {
+                            computed += 1
+                        } else {
+                            reused += 1
+                        }
+                        if let Some(why) = &r.truncated {
+                            truncated += 1;
+                            eprintln!("\n{}: {}: truncated: {why}", path.display(), t.id);
+                        }
+                        first_errors += r.first_error.is_some() as usize;
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        eprintln!("\n{}: {}: {e:#}", path.display(), t.id);
+                    }
+                }
+                done += 1;
+            }
+            bar.finish();
+            failures += errors;
+            println!(
+                "{}: {} · {} traces: {computed} scored, {reused} reused from the store, {errors} failed, \
+                 {truncated} truncated · first error found in {first_errors} · {:.1} s",
+                path.display(),
+                v.spec(),
+                traces.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if let Some(runner) = signal_runner.as_mut() {
+            for kind in &signals {
+                let (mut ok, mut errors) = (0, 0);
+                for t in traces {
+                    bar.show(done, &format!("{} {}", kind.name(), t.id));
+                    match runner.compute(*kind, t) {
+                        Ok(record) => {
+                            store.put_signal(record)?;
+                            ok += 1;
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("\n{}: {}: {}: {e:#}", path.display(), t.id, kind.name());
+                        }
+                    }
+                    done += 1;
+                }
+                bar.finish();
+                failures += errors;
+                println!("{}: {} · {ok} traces stored, {errors} failed", path.display(), kind.name());
+            }
+        }
+        println!("results stored in {}", store.path().display());
+    }
+    Ok(failures)
+}

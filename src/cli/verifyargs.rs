@@ -1,0 +1,180 @@
+//! Options and the run-or-reuse logic shared by `score`, `eval` and `calibrate`.
+
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::modelargs::Weights;
+use crate::model::{DeviceChoice, LoadOptions};
+use crate::trace::store::{Store, VerifyRecord};
+use crate::trace::Trace;
+use crate::verify::{self, caching_loader, Ctx, Options, Verifier};
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifierArgs {
+    /// Verifier spec (repeatable): arith, prm:PATH, judge:MODEL, critic:MODEL, rollout:MODEL.
+    /// MODEL is a short name (smollm2), a GGUF file or an HF folder.
+    #[arg(long = "verifier", short = 'v', required = true)]
+    pub verifiers: Vec<String>,
+    /// First-error threshold τ (default: each verifier's own).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Critic: samples for a majority vote (1 = greedy).
+    #[arg(long, default_value_t = 1)]
+    pub votes: usize,
+    /// Rollout: continuations per step prefix (K).
+    #[arg(long, default_value_t = 4)]
+    pub rollouts: usize,
+    /// Critic and rollout: most tokens generated per sample.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// PRM input/head format when it cannot be detected: qwen, skywork, trl, math-shepherd, rlhflow.
+    #[arg(long)]
+    pub prm_format: Option<String>,
+    /// Device for model verifiers: auto, cpu, cuda:N.
+    #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
+    pub device: DeviceChoice,
+    /// How to hold GGUF weights.
+    #[arg(long, value_enum, default_value_t = Weights::Auto)]
+    pub weights: Weights,
+    /// Recompute results already in the store (otherwise they are reused).
+    #[arg(long)]
+    pub rescore: bool,
+}
+
+impl VerifierArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            load: LoadOptions { device: self.device, weights: self.weights.mode() },
+            votes: self.votes,
+            rollouts: self.rollouts,
+            max_tokens: self.max_tokens,
+            seed: 42,
+            prm_format: self.prm_format.clone(),
+        }
+    }
+
+    /// Builds every verifier, loading each model once.
+    pub fn build(&self) -> Result<Vec<Box<dyn Verifier>>> {
+        let opts = self.options();
+        let mut load = caching_loader(opts.load);
+        // Check every spec before loading any model, so a typo fails fast.
+        for s in &self.verifiers {
+            verify::parse_spec(s)?;
+        }
+        self.verifiers.iter().map(|s| verify::from_spec(s, &opts, &mut load)).collect()
+    }
+}
+
+/// Whether a stored result may stand in for running `v` now.
+fn reusable(r: &VerifyRecord, v: &dyn Verifier) -> bool {
+    r.model_hash == v.model().map(|m| m.hash)
+}
+
+/// The result of `v` on `trace`: the stored one when it is from the same verifier and model
+/// (unless `rescore`), else a fresh run, stored when a store is given. Returns (record, computed).
+pub fn result_for(
+    v: &mut dyn Verifier,
+    trace: &Trace,
+    store: Option<&mut Store>,
+    tau: Option<f64>,
+    rescore: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(VerifyRecord, bool)> {
+    if let Some(s) = store.as_deref() {
+        if let Some(r) = s.result(&trace.id, &v.spec()).filter(|r| !rescore && reusable(r, v)) {
+            let mut r = r.clone();
+            if let Some(t) = tau {
+                r.first_error = first_below(&r.scores, t);
+                r.threshold = t;
+            }
+            return Ok((r, false));
+        }
+    }
+    let cancel = AtomicBool::new(false);
+    let mut ctx = Ctx { cancel: &cancel, progress };
+    let r = verify::run(v, trace, tau, &mut ctx)?;
+    if let Some(s) = store {
+        s.put_result(r.clone()).map_err(|e| anyhow::anyhow!("{}: cannot store the result: {e}", s.path().display()))?;
+    }
+    Ok((r, true))
+}
+
+/// First step scoring below τ; unscored steps never count.
+pub fn first_below(scores: &[Option<f64>], tau: f64) -> Option<usize> {
+    scores.iter().position(|s| s.is_some_and(|v| v < tau))
+}
+
+/// A one-line progress bar on stderr (redrawn in place on a terminal, one line per update in logs).
+pub struct Progress {
+    total: usize,
+    tty: bool,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Progress {
+        Progress { total, tty: std::io::stderr().is_terminal() }
+    }
+
+    pub fn show(&self, done: usize, what: &str) {
+        let width = 24;
+        let filled = (done * width).checked_div(self.total).unwrap_or(width);
+        let bar = format!("[{}{}] {done}/{}", "#".repeat(filled), "-".repeat(width - filled), self.total);
+        if self.tty {
+            let line: String = format!("{bar} {what}").chars().take(100).collect();
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{bar} {what}");
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+/// One labelled trace as a verifier saw it.
+pub struct Judged {
+    pub trace: Trace,
+    pub label: Option<usize>,
+    pub record: VerifyRecord,
+}
+
+/// Runs (or reuses) `v` on every trace of `file` that has a label of the chosen kind. Results of
+/// model verifiers go to the store; model-free ones are recomputed (they are cheap). Traces that
+/// fail are reported on stderr and left out.
+#[allow(clippy::too_many_arguments)]
+pub fn judge_labelled(
+    v: &mut dyn Verifier,
+    traces: &[Trace],
+    labels: &dyn Fn(&Trace) -> Option<Option<usize>>,
+    mut store: Option<&mut Store>,
+    tau: Option<f64>,
+    rescore: bool,
+    limit: Option<usize>,
+) -> Vec<Judged> {
+    let labelled: Vec<(&Trace, Option<usize>)> =
+        traces.iter().filter_map(|t| labels(t).map(|l| (t, l))).take(limit.unwrap_or(usize::MAX)).collect();
+    let uses_model = v.model().is_some();
+    let bar = Progress::new(labelled.len());
+    let mut out = Vec::new();
+    for (i, (t, label)) in labelled.iter().enumerate() {
+        if uses_model {
+            bar.show(i, &format!("{} {}", v.spec(), t.id));
+        }
+        let st = if uses_model { store.as_deref_mut() } else { None };
+        let mut quiet = |_: &str| {};
+        match result_for(v, t, st, tau, rescore, &mut quiet) {
+            Ok((record, _)) => out.push(Judged { trace: (*t).clone(), label: *label, record }),
+            Err(e) => eprintln!("{}: {e:#}", t.id),
+        }
+    }
+    if uses_model {
+        bar.finish();
+    }
+    out
+}

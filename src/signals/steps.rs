@@ -1,0 +1,111 @@
+//! Per-step summaries of token-level signals (methods.md §5.4–5.5, §6): instability peak and
+//! mean per reasoning step, the trace peak with its timing tag, and the answer-entropy trend.
+
+use serde_json::{json, Value};
+
+use super::instability::{peak, series};
+
+/// Step index of every token: the step whose span holds the token's first byte; a separator
+/// belongs to the step before it, and tokens before the first step to the first.
+pub fn token_steps(offsets: &[usize], step_starts: &[usize]) -> Vec<usize> {
+    offsets.iter().map(|&o| step_starts.iter().rposition(|&s| s <= o).unwrap_or(0)).collect()
+}
+
+/// Timing tag of a peak at relative position r (tertiles).
+pub fn peak_tag(r: f64) -> &'static str {
+    if r < 1.0 / 3.0 {
+        "corrective?"
+    } else if r >= 2.0 / 3.0 {
+        "destructive?"
+    } else {
+        "middle"
+    }
+}
+
+/// Instability of one trace from per-token top-k lists: per-token series, per-step peak/mean,
+/// and the trace peak. `steps` = number of reasoning steps.
+pub fn instability_summary(
+    tops: &[Vec<(String, f64)>],
+    offsets: &[usize],
+    step_starts: &[usize],
+    lambda: f64,
+) -> Value {
+    let s = series(tops, lambda);
+    let owner = token_steps(offsets, step_starts);
+    let n = step_starts.len();
+    let mut step_peak = vec![None::<f64>; n];
+    let mut sums = vec![(0.0f64, 0usize); n];
+    let mut ent = vec![(0.0f64, 0usize); n];
+    let mut jsd_peak = vec![None::<f64>; n];
+    for (t, &i) in owner.iter().enumerate() {
+        let v = s.instability[t];
+        step_peak[i] = Some(step_peak[i].map_or(v, |p: f64| p.max(v)));
+        jsd_peak[i] = Some(jsd_peak[i].map_or(s.jsd[t], |p: f64| p.max(s.jsd[t])));
+        sums[i].0 += v;
+        sums[i].1 += 1;
+        ent[i].0 += s.entropy[t];
+        ent[i].1 += 1;
+    }
+    let mean = |(sum, c): (f64, usize)| (c > 0).then(|| sum / c as f64);
+    let trace_peak = peak(&s.instability)
+        .map(|(value, t, r)| json!({"value": value, "token": t, "r": r, "step": owner[t], "tag": peak_tag(r)}));
+    json!({
+        "lambda": lambda,
+        "tokens": s.instability.len(),
+        "per_token": s.instability,
+        "step_peak": step_peak,
+        "step_mean": sums.into_iter().map(mean).collect::<Vec<_>>(),
+        "step_jsd_peak": jsd_peak,
+        "step_entropy_mean": ent.into_iter().map(mean).collect::<Vec<_>>(),
+        "peak": trace_peak,
+    })
+}
+
+/// Trend of H(Y|C_k) over k = 0..n: OLS slope β, class (ε = 0.01 nats/step) and the number of
+/// steps that raised the entropy.
+pub fn entropy_trend(h: &[f64]) -> (f64, &'static str, usize) {
+    let n = h.len() as f64;
+    if h.len() < 2 {
+        return (0.0, "flat", 0);
+    }
+    let mean_k = (n - 1.0) / 2.0;
+    let mean_h = h.iter().sum::<f64>() / n;
+    let cov: f64 = h.iter().enumerate().map(|(k, v)| (k as f64 - mean_k) * (v - mean_h)).sum();
+    let var: f64 = (0..h.len()).map(|k| (k as f64 - mean_k).powi(2)).sum();
+    let beta = cov / var;
+    let class = if beta < -0.01 {
+        "decreasing"
+    } else if beta <= 0.01 {
+        "flat"
+    } else {
+        "increasing"
+    };
+    let violations = h.windows(2).filter(|w| w[0] - w[1] < 0.0).count();
+    (beta, class, violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_to_steps_with_separators_before() {
+        // steps start at bytes 0, 10, 25; a token at 9 (the separator) belongs to step 0
+        assert_eq!(token_steps(&[0, 5, 9, 10, 24, 25, 40], &[0, 10, 25]), vec![0, 0, 0, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn trend_classes() {
+        assert_eq!(entropy_trend(&[2.0, 1.5, 1.0, 0.5]).1, "decreasing");
+        assert_eq!(entropy_trend(&[1.0, 1.0, 1.0]).1, "flat");
+        let (b, c, v) = entropy_trend(&[0.5, 1.0, 0.8, 1.5]);
+        assert!(b > 0.0 && c == "increasing" && v == 2);
+    }
+
+    #[test]
+    fn peak_tags_are_tertiles() {
+        assert_eq!(peak_tag(0.1), "corrective?");
+        assert_eq!(peak_tag(0.5), "middle");
+        assert_eq!(peak_tag(0.9), "destructive?");
+    }
+}

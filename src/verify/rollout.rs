@@ -1,0 +1,126 @@
+//! `rollout:MODEL`: GLoRe SORM labels by Monte Carlo (methods.md §1.2). From the prefix ending at
+//! each step, K continuations are sampled; the step's value is the share that reaches the
+//! reference answer, and its hard label is whether any does. The default threshold makes the
+//! first step from which no continuation recovers the first error. The KV cache of each prefix
+//! is computed once and forked for its K samples.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+
+use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
+use crate::model::generate::GenerateParams;
+use crate::model::sample::SamplingParams;
+use crate::model::{Message, Model};
+use crate::trace::answer::{extract_answer, same_answer};
+use crate::trace::Trace;
+
+pub struct RolloutVerifier {
+    model: Arc<Model>,
+    name: String,
+    k: usize,
+    max_tokens: usize,
+    seed: u64,
+}
+
+pub const ROLLOUT_INSTRUCTION: &str = "Solve the problem step by step. End with \"The answer is N\".";
+
+impl RolloutVerifier {
+    pub fn new(model: Arc<Model>, name: &str, opts: &Options) -> RolloutVerifier {
+        RolloutVerifier {
+            model,
+            name: name.to_string(),
+            k: opts.rollouts.max(1),
+            max_tokens: opts.max_tokens,
+            seed: opts.seed,
+        }
+    }
+}
+
+impl Verifier for RolloutVerifier {
+    fn spec(&self) -> String {
+        format!("rollout:{}@{}", self.name, self.k)
+    }
+
+    fn model(&self) -> Option<ModelInfo> {
+        Some(model_info(&self.model))
+    }
+
+    /// Below one success in K: the hard SORM label.
+    fn default_threshold(&self) -> f64 {
+        0.5 / self.k as f64
+    }
+
+    fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
+        let Some(reference) = trace.reference_answer.clone() else {
+            bail!("rollout needs a reference answer and trace {} has none", trace.id);
+        };
+        let m = &self.model;
+        let steps = trace.step_texts();
+        let question = format!("{}\n\n{ROLLOUT_INSTRUCTION}", trace.problem);
+        let mut base = m.new_cache();
+        let mut fed = m.chat_prompt(&[Message::new("user", &question)])?;
+        let mut pending = fed.clone();
+        let mut prefix_text = String::new();
+        let mut out = Vec::new();
+        let mut truncated = None;
+        let mut passes = 0;
+        for (i, step) in steps.iter().enumerate() {
+            prefix_text.push_str(step.trim());
+            prefix_text.push_str("\n\n");
+            // Encode the growing assistant text whole (token boundaries can shift at the join),
+            // then feed only what the cache does not hold yet.
+            let prompt = m.chat_prompt(&[Message::new("user", &question)])?;
+            let mut ids = prompt.clone();
+            ids.extend(m.encode(&prefix_text)?);
+            if ids.len() + self.max_tokens > base.max_len() {
+                truncated = Some(format!(
+                    "steps {}–{} not scored: prefix of {} tokens plus {} generated exceeds the model context {}",
+                    i + 1,
+                    steps.len(),
+                    ids.len(),
+                    self.max_tokens,
+                    base.max_len()
+                ));
+                break;
+            }
+            let keep = fed.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+            base.truncate(keep.min(base.len()));
+            pending.clear();
+            pending.extend_from_slice(&ids[base.len()..ids.len() - 1]);
+            if !pending.is_empty() {
+                m.transformer.forward(&pending, &mut base)?;
+                passes += 1;
+            }
+            fed = ids[..ids.len() - 1].to_vec();
+            let last = ids[ids.len() - 1];
+            let mut hits = 0;
+            let mut answers = Vec::new();
+            for s in 0..self.k {
+                ctx.check_cancel()?;
+                (ctx.progress)(&format!("{}: step {}/{} rollout {}/{}", trace.id, i + 1, steps.len(), s + 1, self.k));
+                let mut cache = base.fork()?;
+                let sampling =
+                    SamplingParams { temperature: 0.7, top_p: 0.95, seed: self.seed + (i * self.k + s) as u64 };
+                let params = GenerateParams { max_tokens: self.max_tokens, sampling, stop: Vec::new(), top_k: 1 };
+                let g = m.generate(&[last], &mut cache, &params, ctx.cancel, &mut |_| {})?;
+                passes += 1;
+                ctx.check_cancel()?;
+                let answer = extract_answer(&format!("{prefix_text}{}", g.text));
+                if answer.as_deref().is_some_and(|a| same_answer(a, &reference)) {
+                    hits += 1;
+                }
+                answers.push(answer.unwrap_or_else(|| "?".into()));
+            }
+            let value = hits as f64 / self.k as f64;
+            out.push(StepScore::new(
+                value,
+                format!("{hits}/{} rollouts reach {reference} (answers: {})", self.k, answers.join(", ")),
+            ));
+        }
+        while out.len() < steps.len() {
+            out.push(StepScore::none("beyond the model context"));
+        }
+        Ok(Scored { steps: out, truncated, forward_passes: passes })
+    }
+}
