@@ -189,7 +189,13 @@ impl PrmVerifier {
                 b: take(&mut rest, "score.bias", &dir).ok(),
             },
             PrmFormat::MathShepherd => {
-                let pair = model.encode("+ -")?;
+                // The model card's `encode("+ -")[1:]`: the two tokens after BOS; a tokenizer that
+                // gives the space its own token is read the same way.
+                let pair: Vec<u32> = model
+                    .encode("+ -")?
+                    .into_iter()
+                    .filter(|&id| model.decode(&[id]).is_ok_and(|t| !t.trim().is_empty()))
+                    .collect();
                 let [plus, minus] = pair[..] else {
                     bail!("{}: `+ -` does not tokenize to two tokens ({pair:?})", dir.display());
                 };
@@ -268,14 +274,20 @@ impl PrmVerifier {
             PrmFormat::RlhFlow => {
                 let mut messages = Vec::new();
                 let mut positions = Vec::new();
+                let mut prefixes = Vec::new();
                 for (k, s) in steps.iter().enumerate() {
                     let content = if k == 0 { format!("{problem}\n\n{s}") } else { s.to_string() };
                     messages.push(Message::new("user", &content));
                     let prefix = m.encode(&m.chat.render(&messages, true)?)?;
                     positions.push(prefix.len() - 1);
+                    prefixes.push(prefix);
                     messages.push(Message::new("assistant", "+"));
                 }
                 let ids = m.encode(&m.chat.render(&messages, false)?)?;
+                // Each scoring position must see exactly the tokens its prefix had.
+                if prefixes.iter().any(|p| !ids.starts_with(p)) {
+                    bail!("the chat template does not render turns as a growing prefix; RLHFlow scoring needs that");
+                }
                 Ok(PrmInput { ids, positions })
             }
         }

@@ -209,6 +209,17 @@ pub fn write_hf(f: Family, dir: &Path) {
 
 /// A plain-loops forward written from the architecture description, independent of candle.
 pub fn reference_logits(f: Family, interleaved: bool, tokens: &[u32]) -> Vec<Vec<f32>> {
+    let w: HashMap<String, Vec<f32>> = tensors(f).into_iter().map(|(n, _, v)| (n, v)).collect();
+    let cols = SHAPE.hidden;
+    let lm = &w["lm_head"];
+    reference_hidden(f, interleaved, tokens)
+        .iter()
+        .map(|x| (0..lm.len() / cols).map(|o| (0..cols).map(|i| lm[o * cols + i] * x[i]).sum()).collect())
+        .collect()
+}
+
+/// Hidden states after the final norm, per position, from the same plain-loops forward.
+pub fn reference_hidden(f: Family, interleaved: bool, tokens: &[u32]) -> Vec<Vec<f32>> {
     let s = SHAPE;
     let w: HashMap<String, Vec<f32>> = tensors(f).into_iter().map(|(n, _, v)| (n, v)).collect();
     let matvec = |name: &str, x: &[f32]| -> Vec<f32> {
@@ -291,5 +302,5 @@ pub fn reference_logits(f: Family, interleaved: bool, tokens: &[u32]) -> Vec<Vec
             xs[t].iter_mut().zip(d).for_each(|(a, b)| *a += b);
         }
     }
-    xs.iter().map(|x| matvec("lm_head", &rms(x, &w["norm"]))).collect()
+    xs.iter().map(|x| rms(x, &w["norm"])).collect()
 }
