@@ -221,3 +221,25 @@ fn demo_loads_the_default_model_in_the_background() {
     tmux.keys(&["q"]);
     tmux.wait_exit();
 }
+
+#[test]
+fn score_key_runs_the_verifier_in_the_background_and_stores_it() {
+    let Some(tmux) = Tmux::new("score") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    tmux.start(&["open", demo.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("bakery-muffins");
+    tmux.keys(&["V"]);
+    tmux.wait_for("scoring done: 8/8 results stored");
+    tmux.keys(&["j"]);
+    tmux.wait_for("[◆arith 0.00]");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let journal = std::fs::read_dir(store.path()).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    let verify: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|v| v["kind"] == "verify").collect();
+    assert_eq!(verify.len(), 8, "{text}");
+    assert!(verify.iter().all(|v| v["spec"] == "arith"));
+}

@@ -97,3 +97,80 @@ fn malformed_input() {
     assert_eq!(app.entries.len(), 1);
     assert_eq!(app.problems.len(), 2);
 }
+
+/// Stores an arith result and an instability signal for a trace, as `score` would.
+fn store_results(app: &mut App, id: &str) {
+    use std::sync::atomic::AtomicBool;
+    use stepscope::signals::steps::instability_summary;
+    use stepscope::trace::store::{now_rfc3339, SignalRecord};
+    let entry = app.visible.iter().copied().find(|&e| app.summary(e).unwrap().id == id).unwrap();
+    let trace = app.trace(entry).unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut ctx = stepscope::verify::Ctx { cancel: &cancel, progress: &mut |_| {} };
+    let record = stepscope::verify::run(&mut stepscope::verify::arith::ArithVerifier, &trace, None, &mut ctx).unwrap();
+    // Three tokens per step, the middle step's distribution flipping sharply.
+    let mut tops = Vec::new();
+    let mut offsets = Vec::new();
+    for (i, s) in trace.steps.iter().enumerate() {
+        for k in 0..3 {
+            let sharp = i == 1 && k == 1;
+            tops.push(vec![
+                ("a".to_string(), if sharp { -3.0 } else { -0.1 }),
+                ("b".to_string(), if sharp { -0.1 } else { -3.0 }),
+            ]);
+            offsets.push(s.start + k);
+        }
+    }
+    let starts: Vec<usize> = trace.steps.iter().map(|s| s.start).collect();
+    let data = instability_summary(&tops, &offsets, &starts, 1.0);
+    let source = app.entries[entry].source;
+    let store = &mut app.sources[source].store;
+    store.put_result(record).unwrap();
+    store
+        .put_signal(SignalRecord {
+            trace: id.into(),
+            signal: "instability".into(),
+            source: "stored top-k".into(),
+            data,
+            ts: now_rfc3339(),
+        })
+        .unwrap();
+}
+
+#[test]
+fn verifier_badges_and_signals() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    store_results(&mut app, "books-weight");
+    select(&mut app, "books-weight");
+    let screen = screen(&mut app, 120, 36);
+    assert!(screen.contains("[◆arith 0.00]"), "{screen}");
+    assert!(screen.contains("instability I_t"), "{screen}");
+    insta::assert_snapshot!("verifier_badges", screen);
+    // The verifier filter shows traces where a verifier disagrees with the label.
+    for _ in 0..4 {
+        update(&mut app, Action::CycleFilter);
+    }
+    assert_eq!(app.filter.name(), "verifier disagrees");
+}
+
+#[test]
+fn verifier_menu_and_scoring_requests() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    update(&mut app, Action::VerifierMenu);
+    insta::assert_snapshot!("verifier_menu", screen(&mut app, 100, 30));
+    update(&mut app, Action::Down);
+    update(&mut app, Action::Toggle); // judge:smollm2 on
+    update(&mut app, Action::Cancel);
+    assert!(app.menu.is_none());
+    assert_eq!(app.chosen_verifiers(), ["arith", "judge:smollm2"]);
+    update(&mut app, Action::ScoreVisible);
+    let [stepscope::tui::state::Request::Score { items, specs }] = &app.requests[..] else { panic!("one request") };
+    assert_eq!(items.len(), app.visible.len());
+    assert_eq!(specs.len(), 2);
+    assert!(app.scoring.is_some());
+    update(&mut app, Action::ScoreTrace);
+    assert_eq!(app.requests.len(), 1, "one scoring job at a time");
+    assert!(app.message.as_deref().unwrap().contains("already running"));
+}

@@ -157,6 +157,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             }
             JobEvent::Failed { error, .. } => anyhow::bail!(error),
             JobEvent::Cancelled { .. } => pending -= 1,
+            JobEvent::Scored { .. } | JobEvent::ScoreFailed { .. } => {}
         }
     }
     worker.shutdown();

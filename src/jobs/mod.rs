@@ -9,6 +9,9 @@ use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
 use crate::model::{self, device_name, LoadOptions, Message, Model};
+use crate::trace::store::VerifyRecord;
+use crate::trace::Trace;
+use crate::verify;
 
 pub type JobId = u64;
 
@@ -19,18 +22,57 @@ pub enum Job {
     Load { spec: String, options: LoadOptions },
     /// Generate `n` samples for a chat conversation (seed + i for sample i).
     Generate { messages: Vec<Message>, params: GenerateParams, n: usize },
+    /// Run verifiers over traces; each item carries a caller tag (e.g. its source) echoed back.
+    Score { items: Vec<(usize, Trace)>, specs: Vec<String>, options: verify::Options },
 }
 
 /// What the model thread reports.
 #[derive(Debug, Clone)]
 pub enum JobEvent {
-    Progress { job: JobId, message: String },
-    Loaded { job: JobId, name: String, device: String, arch: String },
-    Token { job: JobId, sample: usize, token: GeneratedToken },
-    Generated { job: JobId, sample: usize, generation: Generation },
-    Finished { job: JobId },
-    Failed { job: JobId, error: String },
-    Cancelled { job: JobId },
+    Progress {
+        job: JobId,
+        message: String,
+    },
+    Loaded {
+        job: JobId,
+        name: String,
+        device: String,
+        arch: String,
+    },
+    Token {
+        job: JobId,
+        sample: usize,
+        token: GeneratedToken,
+    },
+    Generated {
+        job: JobId,
+        sample: usize,
+        generation: Generation,
+    },
+    /// One verifier result (tag = the item's tag); `done` of `total` results so far.
+    Scored {
+        job: JobId,
+        tag: usize,
+        record: Box<VerifyRecord>,
+        done: usize,
+        total: usize,
+    },
+    /// One trace a verifier could not score; the job goes on.
+    ScoreFailed {
+        job: JobId,
+        trace: String,
+        error: String,
+    },
+    Finished {
+        job: JobId,
+    },
+    Failed {
+        job: JobId,
+        error: String,
+    },
+    Cancelled {
+        job: JobId,
+    },
 }
 
 struct Envelope {
@@ -66,9 +108,9 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("stepscope-model".into())
             .spawn(move || {
-                let mut model: Option<Model> = None;
+                let mut models = Models::default();
                 for env in rx {
-                    run_job(&mut model, env, &sink);
+                    run_job(&mut models, env, &sink);
                 }
             })
             .expect("spawn model thread");
@@ -94,7 +136,31 @@ impl Worker {
     }
 }
 
-fn run_job(model: &mut Option<Model>, env: Envelope, sink: &impl Fn(JobEvent)) {
+/// The models the thread owns: the one loaded for the app, and any a verifier asked for.
+#[derive(Default)]
+struct Models {
+    main: Option<(String, Arc<Model>)>,
+    extra: Vec<(String, Arc<Model>)>,
+}
+
+impl Models {
+    /// A model by spec: the app's model when the spec names it, else loaded once and kept.
+    fn get(&mut self, spec: &str, options: LoadOptions, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Arc<Model>> {
+        if let Some((s, m)) = &self.main {
+            if s == spec || m.name == spec {
+                return Ok(m.clone());
+            }
+        }
+        if let Some((_, m)) = self.extra.iter().find(|(s, _)| s == spec) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(model::load(spec, options, progress)?);
+        self.extra.push((spec.to_string(), m.clone()));
+        Ok(m)
+    }
+}
+
+fn run_job(models: &mut Models, env: Envelope, sink: &impl Fn(JobEvent)) {
     let id = env.id;
     if env.cancel.load(Ordering::Relaxed) {
         sink(JobEvent::Cancelled { job: id });
@@ -102,7 +168,7 @@ fn run_job(model: &mut Option<Model>, env: Envelope, sink: &impl Fn(JobEvent)) {
     }
     let result = match env.job {
         Job::Load { spec, options } => {
-            *model = None; // free the old model before loading the next
+            models.main = None; // free the old model before loading the next
             let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
             model::load(&spec, options, &mut progress).map(|m| {
                 sink(JobEvent::Loaded {
@@ -111,19 +177,60 @@ fn run_job(model: &mut Option<Model>, env: Envelope, sink: &impl Fn(JobEvent)) {
                     device: device_name(m.transformer.device()),
                     arch: m.transformer.config.arch.name().into(),
                 });
-                *model = Some(m);
+                models.main = Some((spec, Arc::new(m)));
             })
         }
-        Job::Generate { messages, params, n } => match model.as_ref() {
+        Job::Generate { messages, params, n } => match models.main.as_ref() {
             None => Err(anyhow::anyhow!("no model is loaded")),
-            Some(m) => generate(m, id, &messages, &params, n, &env.cancel, sink),
+            Some((_, m)) => generate(m, id, &messages, &params, n, &env.cancel, sink),
         },
+        Job::Score { items, specs, options } => score(models, id, &items, &specs, &options, &env.cancel, sink),
     };
     match result {
         Err(e) => sink(JobEvent::Failed { job: id, error: format!("{e:#}") }),
         Ok(()) if env.cancel.load(Ordering::Relaxed) => sink(JobEvent::Cancelled { job: id }),
         Ok(()) => sink(JobEvent::Finished { job: id }),
     }
+}
+
+/// Runs each verifier over every item, reporting each result as it lands; a trace that fails
+/// is reported and skipped, cancellation stops between (and inside) verifier calls.
+fn score(
+    models: &mut Models,
+    id: JobId,
+    items: &[(usize, Trace)],
+    specs: &[String],
+    options: &verify::Options,
+    cancel: &AtomicBool,
+    sink: &impl Fn(JobEvent),
+) -> anyhow::Result<()> {
+    let total = items.len() * specs.len();
+    let mut done = 0;
+    for spec in specs {
+        let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
+        let mut load = |s: &str| {
+            models.get(s, options.load, &mut |m| sink(JobEvent::Progress { job: id, message: m.to_string() }))
+        };
+        let mut v = verify::from_spec(spec, options, &mut load)?;
+        for (tag, trace) in items {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let mut ctx = verify::Ctx { cancel, progress: &mut progress };
+            match verify::run(v.as_mut(), trace, None, &mut ctx) {
+                Ok(record) => {
+                    done += 1;
+                    sink(JobEvent::Scored { job: id, tag: *tag, record: Box::new(record), done, total });
+                }
+                Err(_) if cancel.load(Ordering::Relaxed) => return Ok(()),
+                Err(e) => {
+                    done += 1;
+                    sink(JobEvent::ScoreFailed { job: id, trace: trace.id.clone(), error: format!("{e:#}") });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Samples share the prompt: it is run once and each sample continues a fork of its cache.

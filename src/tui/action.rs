@@ -24,8 +24,16 @@ pub enum Action {
     StartSearch,
     CycleFilter,
     ToggleHelp,
-    /// Close an overlay or cancel the search being typed.
+    /// Close an overlay, cancel the search being typed, or cancel running scoring.
     Cancel,
+    /// Run the chosen verifiers on the open trace (in the background).
+    ScoreTrace,
+    /// Run the chosen verifiers on every trace the filter shows.
+    ScoreVisible,
+    /// Open the menu of verifiers to run.
+    VerifierMenu,
+    /// In the verifier menu: switch the verifier under the cursor on or off.
+    Toggle,
     Quit,
     /// Typed into the search field.
     SearchInput(char),
@@ -70,6 +78,10 @@ impl Action {
             "filter" => Action::CycleFilter,
             "help" => Action::ToggleHelp,
             "cancel" => Action::Cancel,
+            "score" => Action::ScoreTrace,
+            "score_all" => Action::ScoreVisible,
+            "verifiers" => Action::VerifierMenu,
+            "toggle" => Action::Toggle,
             "quit" => Action::Quit,
             _ => return None,
         })

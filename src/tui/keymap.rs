@@ -117,6 +117,10 @@ const DEFAULTS: &[(&str, &[&str])] = &[
     ("filter", &["f"]),
     ("help", &["?"]),
     ("cancel", &["esc"]),
+    ("score", &["v"]),
+    ("score_all", &["V"]),
+    ("verifiers", &["m"]),
+    ("toggle", &["space"]),
     ("quit", &["q", "ctrl-c"]),
 ];
 

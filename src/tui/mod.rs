@@ -98,6 +98,7 @@ async fn main_loop(
     });
     if let Some(req) = model {
         app.model_status = Some(format!("model {}: starting", req.spec));
+        app.verify_options.load = req.options;
         worker.submit(Job::Load { spec: req.spec, options: req.options });
     }
     let size = terminal.size().map_err(|e| e.to_string())?;
@@ -110,6 +111,7 @@ async fn main_loop(
         while let Ok(e) = rx.try_recv() {
             handle(app, e);
         }
+        submit_requests(app, &mut worker);
         if app.quit {
             return Ok(());
         }
@@ -132,8 +134,53 @@ fn handle(app: &mut App, e: Event) {
     }
 }
 
+/// Hands queued work to the model thread; the scoring job's handle lets `Esc` cancel it.
+fn submit_requests(app: &mut App, worker: &mut Worker) {
+    for req in std::mem::take(&mut app.requests) {
+        match req {
+            state::Request::Score { items, specs } => {
+                let handle = worker.submit(Job::Score { items, specs, options: app.verify_options.clone() });
+                if let Some(s) = app.scoring.as_mut() {
+                    s.handle = Some(handle);
+                }
+            }
+        }
+    }
+}
+
+fn is_scoring_job(app: &App, job: u64) -> bool {
+    app.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job)
+}
+
 fn on_job_event(app: &mut App, e: JobEvent) {
     match e {
+        JobEvent::Scored { tag, record, done, total, .. } => {
+            let id = record.trace.clone();
+            let spec = record.spec.clone();
+            let saved = app.sources.get_mut(tag).map(|s| s.store.put_result(*record));
+            app.message = Some(match saved {
+                Some(Ok(())) => format!("scored {id} with {spec} ({done}/{total})"),
+                Some(Err(e)) => format!("result NOT saved ({e})"),
+                None => "result for an unknown source".into(),
+            });
+            if let Some(s) = app.scoring.as_mut() {
+                s.done = done;
+                s.total = total;
+            }
+            if app.filter != state::Filter::All {
+                app.refresh_visible();
+            }
+        }
+        JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
+        JobEvent::Progress { job, message } if is_scoring_job(app, job) => app.message = Some(message),
+        JobEvent::Finished { job } | JobEvent::Cancelled { job } if is_scoring_job(app, job) => {
+            let s = app.scoring.take().expect("scoring job");
+            app.message = Some(format!("scoring done: {}/{} results stored", s.done, s.total));
+        }
+        JobEvent::Failed { job, error } if is_scoring_job(app, job) => {
+            app.scoring = None;
+            app.message = Some(format!("scoring failed: {error}"));
+        }
         JobEvent::Progress { message, .. } => app.model_status = Some(format!("model: {message}")),
         JobEvent::Loaded { name, device, arch, .. } => {
             app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::jobs::JobHandle;
 use crate::trace::{Label, Problem, Store, Trace, TraceFile};
 
 use super::keymap::Keymap;
@@ -69,6 +70,9 @@ pub enum Filter {
     Labelled,
     /// Human label differs from the dataset label.
     Disagreement,
+    /// A verifier's first error differs from the label (human, else dataset), or a verifier
+    /// finds no error in a trace whose final answer is wrong.
+    VerifierDisagrees,
     /// Final answer is wrong.
     AnswerWrong,
 }
@@ -79,7 +83,8 @@ impl Filter {
             Filter::All => Filter::Unlabelled,
             Filter::Unlabelled => Filter::Labelled,
             Filter::Labelled => Filter::Disagreement,
-            Filter::Disagreement => Filter::AnswerWrong,
+            Filter::Disagreement => Filter::VerifierDisagrees,
+            Filter::VerifierDisagrees => Filter::AnswerWrong,
             Filter::AnswerWrong => Filter::All,
         }
     }
@@ -90,6 +95,7 @@ impl Filter {
             Filter::Unlabelled => "unlabelled",
             Filter::Labelled => "labelled",
             Filter::Disagreement => "human≠dataset",
+            Filter::VerifierDisagrees => "verifier disagrees",
             Filter::AnswerWrong => "answer wrong",
         }
     }
@@ -102,6 +108,22 @@ pub enum LabelOrigin {
     Annotator(String),
     Dataset,
 }
+
+/// Background scoring in progress.
+pub struct Scoring {
+    /// Set by the loop once the job is submitted; `Esc` cancels through it.
+    pub handle: Option<JobHandle>,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Work the update asks the event loop to hand to the model thread.
+pub enum Request {
+    Score { items: Vec<(usize, Trace)>, specs: Vec<String> },
+}
+
+/// Verifiers offered in the menu when nothing else is known.
+pub const DEFAULT_VERIFIERS: [&str; 4] = ["arith", "judge:smollm2", "critic:smollm2", "rollout:smollm2"];
 
 pub struct App {
     pub sources: Vec<Source>,
@@ -132,6 +154,13 @@ pub struct App {
     pub scan: Option<(usize, usize)>,
     /// What the model worker is doing (fetching, loading, ready, failed).
     pub model_status: Option<String>,
+    /// Verifiers the menu offers, and which are switched on.
+    pub verifier_choices: Vec<(String, bool)>,
+    /// The verifier menu is open, with its cursor.
+    pub menu: Option<usize>,
+    pub scoring: Option<Scoring>,
+    pub requests: Vec<Request>,
+    pub verify_options: crate::verify::Options,
     pub quit: bool,
     /// Scroll positions, kept by the views so the selection stays in sight.
     pub list_offset: Cell<usize>,
@@ -166,6 +195,11 @@ impl App {
             size: (80, 24),
             scan: None,
             model_status: None,
+            verifier_choices: Vec::new(),
+            menu: None,
+            scoring: None,
+            requests: Vec::new(),
+            verify_options: crate::verify::Options::default(),
             quit: false,
             list_offset: Cell::new(0),
             steps_offset: Cell::new(0),
@@ -178,6 +212,7 @@ impl App {
         if lazy_records > 0 {
             app.scan = Some((0, lazy_records));
         }
+        app.verifier_choices = app.initial_verifiers();
         app.refresh_visible();
         if !app.problems.is_empty() {
             let p = &app.problems[0];
@@ -240,6 +275,24 @@ impl App {
         Some(trace)
     }
 
+    /// The menu's verifiers: the defaults plus every spec already in a store; arith starts on.
+    fn initial_verifiers(&self) -> Vec<(String, bool)> {
+        let mut specs: Vec<String> = DEFAULT_VERIFIERS.iter().map(|s| s.to_string()).collect();
+        for src in &self.sources {
+            for spec in src.store.result_specs() {
+                if !specs.contains(&spec) {
+                    specs.push(spec);
+                }
+            }
+        }
+        specs.into_iter().map(|s| (s.clone(), s == "arith")).collect()
+    }
+
+    /// The specs switched on in the menu.
+    pub fn chosen_verifiers(&self) -> Vec<String> {
+        self.verifier_choices.iter().filter(|(_, on)| *on).map(|(s, _)| s.clone()).collect()
+    }
+
     /// The summary of an entry, computing it from the trace when the scan has not reached it.
     pub fn summary(&self, entry: usize) -> Option<Summary> {
         match &self.summaries[entry] {
@@ -300,6 +353,13 @@ impl App {
             Filter::Disagreement => {
                 let human = self.human_label(entry, &s.id).map(|(l, _)| l);
                 matches!((human, s.dataset), (Some(h), Some(d)) if h != d)
+            }
+            Filter::VerifierDisagrees => {
+                let label = self.human_label(entry, &s.id).map(|(l, _)| l).or(s.dataset).map(|l| l.first_error());
+                self.store_of(entry).results_for(&s.id).iter().any(|r| match label {
+                    Some(l) => r.first_error != l,
+                    None => r.first_error.is_none() && s.answer == Some(false),
+                })
             }
             Filter::AnswerWrong => s.answer == Some(false),
         }

@@ -13,6 +13,9 @@ pub fn update(app: &mut App, action: Action) {
     if app.searching && search_input(app, &action) {
         return;
     }
+    if app.menu.is_some() && menu_input(app, &action) {
+        return;
+    }
     if app.help && !matches!(action, Action::Resize { .. } | Action::Quit) {
         // Any key closes the help overlay.
         app.help = false;
@@ -52,13 +55,82 @@ pub fn update(app: &mut App, action: Action) {
             app.message = Some(format!("filter: {} ({} traces)", app.filter.name(), app.visible.len()));
         }
         Action::ToggleHelp => app.help = true,
-        Action::Cancel => app.message = None,
+        Action::Cancel => cancel(app),
+        Action::ScoreTrace => score(app, false),
+        Action::ScoreVisible => score(app, true),
+        Action::VerifierMenu => app.menu = Some(0),
+        Action::Toggle => {}
         Action::Quit => app.quit = true,
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
         Action::Resize { width, height } => app.size = (width, height),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
     }
+}
+
+/// Keys while the verifier menu is open; returns true when consumed.
+fn menu_input(app: &mut App, action: &Action) -> bool {
+    let n = app.verifier_choices.len();
+    let Some(at) = app.menu else { return false };
+    match action {
+        Action::Up => app.menu = Some(at.saturating_sub(1)),
+        Action::Down => app.menu = Some((at + 1).min(n.saturating_sub(1))),
+        Action::Toggle | Action::Open => {
+            if let Some(c) = app.verifier_choices.get_mut(at) {
+                c.1 = !c.1;
+            }
+        }
+        Action::Cancel | Action::VerifierMenu | Action::Quit => {
+            app.menu = None;
+            let chosen = app.chosen_verifiers();
+            app.message = Some(if chosen.is_empty() {
+                "no verifier chosen (m opens the menu)".into()
+            } else {
+                format!("verifiers: {} (v scores this trace, V every shown trace)", chosen.join(", "))
+            });
+        }
+        Action::Resize { width, height } => app.size = (*width, *height),
+        _ => {}
+    }
+    true
+}
+
+/// Esc: cancel running scoring first, else clear the message.
+fn cancel(app: &mut App) {
+    match app.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
+        Some(h) => {
+            h.cancel();
+            app.message = Some("cancelling scoring…".into());
+        }
+        None => app.message = None,
+    }
+}
+
+/// Queues the chosen verifiers over the open trace or every shown trace.
+fn score(app: &mut App, all: bool) {
+    if app.scoring.is_some() {
+        app.message = Some("scoring is already running (Esc cancels it)".into());
+        return;
+    }
+    let specs = app.chosen_verifiers();
+    if specs.is_empty() {
+        app.message = Some("no verifier chosen: m opens the menu".into());
+        return;
+    }
+    let entries: Vec<usize> = if all { app.visible.clone() } else { app.selected_entry().into_iter().collect() };
+    let items: Vec<(usize, crate::trace::Trace)> = entries
+        .iter()
+        .filter_map(|&e| app.trace(e).map(|t| (app.entries[e].source, (*t).clone())))
+        .filter(|(_, t)| !t.steps.is_empty())
+        .collect();
+    if items.is_empty() {
+        app.message = Some("nothing to score (no trace with steps selected)".into());
+        return;
+    }
+    let total = items.len() * specs.len();
+    app.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
+    app.scoring = Some(crate::tui::state::Scoring { handle: None, done: 0, total });
+    app.requests.push(crate::tui::state::Request::Score { items, specs });
 }
 
 /// Handles typing into the search field; returns true when the action was consumed.

@@ -24,7 +24,11 @@ const ROWS: &[(Action, &str)] = &[
     (Action::Redo, "redo"),
     (Action::NextUnlabelled, "next trace I have not labelled"),
     (Action::StartSearch, "search ids, problems and steps"),
-    (Action::CycleFilter, "cycle filters: all, unlabelled, labelled, disagree, wrong"),
+    (Action::CycleFilter, "cycle filters: all, unlabelled, labelled, disagree, verifier, wrong"),
+    (Action::ScoreTrace, "run the chosen verifiers on this trace (background)"),
+    (Action::ScoreVisible, "run them on every trace the filter shows"),
+    (Action::VerifierMenu, "choose verifiers (space toggles)"),
+    (Action::Cancel, "cancel scoring / close / clear message"),
     (Action::ToggleHelp, "this help"),
     (Action::Quit, "quit (labels are already saved)"),
 ];

@@ -3,6 +3,7 @@
 pub mod help;
 pub mod layout;
 pub mod list;
+pub mod menu;
 pub mod signals;
 pub mod status;
 pub mod steps;
@@ -24,6 +25,9 @@ pub fn render(f: &mut Frame, app: &App) {
         signals::render(f, app, r);
     }
     status::render(f, app, areas.status);
+    if app.menu.is_some() {
+        menu::render(f, app, area);
+    }
     if app.help {
         help::render(f, app, area);
     }

@@ -16,8 +16,12 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::default().borders(Borders::ALL).border_style(t.border).title(Span::styled(" Signals ", t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let trace = app.selected_entry().and_then(|e| app.trace(e));
-    let series = trace.as_deref().map(series).unwrap_or_default();
+    let entry = app.selected_entry();
+    let trace = entry.and_then(|e| app.trace(e));
+    let mut series = trace.as_deref().map(series).unwrap_or_default();
+    if let (Some(e), Some(tr)) = (entry, trace.as_deref()) {
+        series.extend(stored_series(app.store_of(e), tr));
+    }
     let label_w = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(18);
     let mut lines: Vec<Line> = series
         .iter()
@@ -72,6 +76,28 @@ pub fn series(tr: &Trace) -> Vec<(String, Vec<f64>)> {
     out
 }
 
+/// Series from the store: each verifier's step scores, per-token instability and its step
+/// peaks, and the answer entropy after each step.
+pub fn stored_series(store: &crate::trace::Store, tr: &Trace) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    for r in store.results_for(&tr.id) {
+        let scores: Vec<f64> = r.scores.iter().map(|s| s.unwrap_or(f64::NAN)).collect();
+        out.push((crate::tui::views::steps::short_spec(&r.spec), scores));
+    }
+    let nums = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()).unwrap_or_default()
+    };
+    if let Some(sig) = store.signal(&tr.id, "instability") {
+        out.push(("instability I_t".into(), nums(&sig.data["per_token"])));
+        out.push(("step peak I".into(), nums(&sig.data["step_peak"])));
+    }
+    if let Some(sig) = store.signal(&tr.id, "answer-entropy") {
+        let trend = sig.data["trend"].as_str().unwrap_or("");
+        out.push((format!("H(answer) {trend}"), nums(&sig.data["h"])));
+    }
+    out
+}
+
 /// A sparkline of at most `width` cells; longer series are averaged into buckets.
 pub fn sparkline(values: &[f64], width: usize) -> String {
     if values.is_empty() || width == 0 {
@@ -83,12 +109,23 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
             let (lo, hi) =
                 (b * values.len() / buckets, ((b + 1) * values.len() / buckets).max(b * values.len() / buckets + 1));
             let slice = &values[lo..hi.min(values.len())];
-            slice.iter().filter(|v| v.is_finite()).sum::<f64>() / slice.len().max(1) as f64
+            let finite: Vec<f64> = slice.iter().copied().filter(|v| v.is_finite()).collect();
+            if finite.is_empty() {
+                f64::NAN
+            } else {
+                finite.iter().sum::<f64>() / finite.len() as f64
+            }
         })
         .collect();
-    let (min, max) = avg.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (min, max) = avg
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     avg.iter()
         .map(|&v| {
+            if !v.is_finite() {
+                return ' '; // no evidence
+            }
             let x = if max > min { (v - min) / (max - min) } else { 0.5 };
             BARS[((x * 7.0).round() as usize).min(7)]
         })

@@ -17,6 +17,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     if let Some(m) = &app.model_status {
         parts.push(m.clone());
     }
+    if let Some(sc) = &app.scoring {
+        parts.push(format!("scoring {}/{} (Esc cancels)", sc.done, sc.total));
+    }
     if let Some((done, total)) = app.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
     }

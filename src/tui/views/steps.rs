@@ -73,7 +73,67 @@ fn title(app: &App, entry: usize, tr: &Trace) -> String {
             }
         }
     }
+    for r in app.store_of(entry).results_for(&tr.id) {
+        let short = short_spec(&r.spec);
+        parts.push(match r.first_error {
+            Some(k) => format!("{short}: first error {k}"),
+            None => format!("{short}: no error"),
+        });
+    }
     format!(" {} ", parts.join(" · "))
+}
+
+/// A verifier spec without folder paths (`prm:/m/qwen-prm` → `prm:qwen-prm`).
+pub fn short_spec(spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((kind, arg)) => {
+            let name = arg.trim_end_matches('/').rsplit('/').next().unwrap_or(arg);
+            format!("{kind}:{name}")
+        }
+        None => spec.to_string(),
+    }
+}
+
+/// One line of verifier badges for a step: each stored verifier's score, red below its τ, and
+/// a ◆ where that verifier puts the first error; plus a ⚡ on an instability peak step.
+fn badges(app: &App, entry: usize, tr: &Trace, i: usize, indent: usize) -> Option<Line<'static>> {
+    let t = &app.theme;
+    let store = app.store_of(entry);
+    let results = store.results_for(&tr.id);
+    let mut spans = vec![Span::raw(" ".repeat(indent))];
+    for r in &results {
+        let (text, style) = match r.scores.get(i).copied().flatten() {
+            Some(s) if s < r.threshold => (format!("{} {s:.2}", short_spec(&r.spec)), t.first_error),
+            Some(s) => (format!("{} {s:.2}", short_spec(&r.spec)), t.good),
+            None => (format!("{} –", short_spec(&r.spec)), t.dim),
+        };
+        let diamond = if r.first_error == Some(i) { "◆" } else { "" };
+        spans.push(Span::styled(format!("[{diamond}{text}] "), style));
+    }
+    if let Some(sig) = store.signal(&tr.id, "instability") {
+        if let Some(p) = sig.data["step_peak"].get(i).and_then(|v| v.as_f64()) {
+            let hot = instability_hot(&sig.data, p);
+            let style = if hot { t.first_error } else { t.dim };
+            let tag = if sig.data["peak"]["step"].as_u64() == Some(i as u64) {
+                format!(" {}", sig.data["peak"]["tag"].as_str().unwrap_or(""))
+            } else {
+                String::new()
+            };
+            spans.push(Span::styled(format!("{}I {p:.2}{tag} ", if hot { "⚡" } else { "" }), style));
+        }
+    }
+    (spans.len() > 1).then(|| Line::from(spans))
+}
+
+/// A step peak at or above the trace's 90th percentile of per-token instability (methods §5.5).
+fn instability_hot(data: &serde_json::Value, peak: f64) -> bool {
+    let mut v: Vec<f64> =
+        data["per_token"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+    if v.is_empty() {
+        return false;
+    }
+    v.sort_by(f64::total_cmp);
+    peak >= v[((v.len() - 1) as f64 * 0.9).round() as usize]
 }
 
 fn origin_name(o: &LabelOrigin) -> String {
@@ -136,6 +196,7 @@ fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>
             starts[i] = lines.len() - 1;
         }
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
+        lines.extend(badges(app, entry, tr, i, indent));
     }
     (lines, starts)
 }
