@@ -133,3 +133,115 @@ fn generate_and_logprobs_cli() {
     assert!(rows.len() >= 5);
     assert!(rows.iter().all(|r| r["logprob"].as_f64().unwrap() <= 0.0 && r["entropy"].as_f64().unwrap() >= 0.0));
 }
+
+/// Verify records of one spec in a trace file's journal (in `store`).
+fn stored_results(store: &std::path::Path, spec: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(store).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["kind"] == "verify" && v["spec"] == spec {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// judge, critic and rollout on the demo model run end to end, store their results with
+/// provenance, and a second run reuses them instead of recomputing.
+#[test]
+fn model_verifiers_end_to_end() {
+    if model("smollm2").is_none() {
+        return;
+    }
+    let Some(pb) = common::shared("data/processbench/gsm8k.json") else { return };
+    let Some(solutions) = common::shared("data/gsm8k/example_model_solutions.jsonl") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let pb = pb.to_str().unwrap();
+    let runs: [(&str, &str, &[&str]); 3] = [
+        ("judge:smollm2", pb, &["--limit", "2"]),
+        ("critic:smollm2", pb, &["--limit", "1", "--max-tokens", "24"]),
+        ("rollout:smollm2", solutions.to_str().unwrap(), &["--limit", "1", "--rollouts", "2", "--max-tokens", "16"]),
+    ];
+    for (spec, file, extra) in runs {
+        let mut args = vec!["score", file, "--verifier", spec, "--store", s];
+        args.extend_from_slice(extra);
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{spec}: {err}");
+        assert!(out.contains("0 failed"), "{spec}: {out}");
+        let stored_spec = if spec.starts_with("rollout") { "rollout:smollm2@2" } else { spec };
+        let records = stored_results(store.path(), stored_spec);
+        assert!(!records.is_empty(), "{spec}: nothing stored");
+        for r in &records {
+            assert!(r["model_hash"].as_str().is_some_and(|h| h.len() == 16), "{r}");
+            assert!(r["model"].as_str().unwrap().ends_with(".gguf"), "{r}");
+            let scores = r["scores"].as_array().unwrap();
+            assert!(scores.iter().all(|x| x.is_null() || (0.0..=1.0).contains(&x.as_f64().unwrap())), "{r}");
+        }
+        // Scoring again reuses the stored results.
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("0 scored") && out.contains("reused from the store"), "{spec}: {out}");
+    }
+    // The judge reused its cached prefix between steps: later steps forward fewer tokens.
+    let judge = stored_results(store.path(), "judge:smollm2");
+    assert!(judge[0]["details"][1].as_str().unwrap().contains("reused"), "{}", judge[0]);
+}
+
+/// Instability computed from the top-k log-probs `generate` stored equals the value from
+/// teacher-forcing the same tokens through the same model (dense weights on both sides), and
+/// `score --signals instability` stores it per step.
+#[test]
+fn instability_from_stored_logprobs_matches_teacher_forcing() {
+    if model("smollm2").is_none() {
+        return;
+    }
+    use stepscope::verify::signals::{stored_tops, teacher_forced_tops};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gen.jsonl");
+    let (code, _, err) = common::run(&[
+        "generate",
+        "--model",
+        "smollm2",
+        "--weights",
+        "dense",
+        "--question",
+        "A box holds 6 eggs. How many eggs are in 4 boxes? Explain step by step.",
+        "--max-tokens",
+        "48",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let file = stepscope::trace::TraceFile::open(&out, None, Default::default()).unwrap();
+    let trace = file.record(0).unwrap().remove(0);
+    let dense = LoadOptions { weights: Some(stepscope::model::WeightMode::Dense), ..LoadOptions::default() };
+    let m = model::load("smollm2", dense, &mut |_| {}).unwrap();
+    let (stored, stored_offsets) = stored_tops(&trace).expect("generate stores top-k");
+    let (forced, forced_offsets) = teacher_forced_tops(&m, &trace).unwrap();
+    assert_eq!(stored.len(), forced.len());
+    assert_eq!(stored_offsets, forced_offsets);
+    let a = stepscope::signals::instability::series(&stored, 1.0).instability;
+    let b = stepscope::signals::instability::series(&forced, 1.0).instability;
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-3, "instability differs by {worst}");
+    // The score command stores it, per step, from the stored log-probs.
+    let (code, stdout, err) =
+        common::run(&["score", out.to_str().unwrap(), "--verifier", "arith", "--signals", "instability"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("instability · 1 traces stored"), "{stdout}");
+    let journal = std::fs::read_to_string(dir.path().join("gen.jsonl.stepscope.jsonl")).unwrap();
+    let sig: serde_json::Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "signal")
+        .unwrap();
+    assert_eq!(sig["source"], "stored top-k");
+    assert_eq!(sig["data"]["step_peak"].as_array().unwrap().len(), trace.steps.len());
+    let per_token: Vec<f64> =
+        sig["data"]["per_token"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(per_token.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
+}

@@ -315,3 +315,49 @@ fn unknown_and_outcome_models_are_refused_clearly() {
     let err = PrmVerifier::load(dir.path().to_str().unwrap(), &Options::default()).err().unwrap().to_string();
     assert!(err.contains("not a process reward model"), "{err}");
 }
+
+#[test]
+fn input_longer_than_the_context_is_reported_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SHAPE.hidden;
+    checkpoint(
+        dir.path(),
+        Family::Qwen2,
+        "Qwen2ForTokenClassification",
+        json!({"num_labels": 2}),
+        &[("score.weight", vec![2, h]), ("score.bias", vec![2])],
+        true,
+    );
+    // The tiny model has a 128-token context; 30 steps of ~10 tokens do not fit.
+    let steps: Vec<String> = (0..30).map(|i| format!("He buys {} more , so 3 + 4 = 7 .", i % 5)).collect();
+    let trace = Trace::from_step_texts("long", PROBLEM, &steps);
+    let mut v = PrmVerifier::load(dir.path().to_str().unwrap(), &Options::default()).unwrap();
+    let cancel = AtomicBool::new(false);
+    let scored = v.score(&trace, &mut Ctx { cancel: &cancel, progress: &mut |_| {} }).unwrap();
+    let why = scored.truncated.expect("truncation is reported");
+    assert!(why.contains("not scored") && why.contains("context 128"), "{why}");
+    let scored_steps = scored.steps.iter().filter(|s| s.score.is_some()).count();
+    assert!(scored_steps > 0 && scored_steps < 30, "{scored_steps}");
+    assert!(scored.steps[29].score.is_none() && scored.steps[29].detail.contains("context"));
+    // Through the CLI the truncation is printed and stored with the result.
+    let traces = dir.path().join("long.jsonl");
+    std::fs::write(&traces, format!("{}\n", stepscope::trace::formats::native::to_value(&trace, None))).unwrap();
+    let (code, out, err) =
+        common::run(&["score", traces.to_str().unwrap(), "--verifier", &format!("prm:{}", dir.path().display())]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("truncated: steps") && out.contains("1 truncated"), "{out}\n{err}");
+}
+
+#[test]
+fn zero_step_traces_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("empty.jsonl");
+    let empty = Trace::from_step_texts::<&str>("empty-1", PROBLEM, &[]);
+    let full = trace();
+    let lines = [&empty, &full].map(|t| stepscope::trace::formats::native::to_value(t, None).to_string()).join("\n");
+    std::fs::write(&traces, lines + "\n").unwrap();
+    let (code, out, err) = common::run(&["score", traces.to_str().unwrap(), "--verifier", "arith"]);
+    assert_eq!(code, 1, "a failed trace makes the exit status 1");
+    assert!(err.contains("empty-1: trace empty-1 has no steps to verify"), "{err}");
+    assert!(out.contains("1 scored") && out.contains("1 failed"), "{out}");
+}

@@ -23,7 +23,7 @@ pub struct RolloutVerifier {
     seed: u64,
 }
 
-pub const ROLLOUT_INSTRUCTION: &str = "Solve the problem step by step. End with \"The answer is N\".";
+pub const ROLLOUT_INSTRUCTION: &str = "Solve the problem step by step. End with \"The answer is\" and the number.";
 
 impl RolloutVerifier {
     pub fn new(model: Arc<Model>, name: &str, opts: &Options) -> RolloutVerifier {
