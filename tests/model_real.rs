@@ -186,6 +186,36 @@ fn model_verifiers_end_to_end() {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("0 scored") && out.contains("reused from the store"), "{spec}: {out}");
     }
+    // Answer entropy per step (k = 0..n steps) with its trend, teacher-forced on the same model.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let (code, out, err) = common::run(&[
+        "score",
+        demo.to_str().unwrap(),
+        "--verifier",
+        "arith",
+        "--signals",
+        "answer-entropy",
+        "--limit",
+        "2",
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("answer-entropy · 2 traces stored, 0 failed"), "{out}");
+    let journal = std::fs::read_dir(store.path())
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("demo"))
+        .unwrap();
+    let first: serde_json::Value = std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["signal"] == "answer-entropy")
+        .unwrap();
+    assert_eq!(first["data"]["answer_source"], "reference");
+    assert_eq!(first["data"]["h"].as_array().unwrap().len(), 5, "bakery-muffins has 4 steps: H for k = 0..4");
+    assert!(["decreasing", "flat", "increasing"].contains(&first["data"]["trend"].as_str().unwrap()));
     // The judge reused its cached prefix between steps: later steps forward fewer tokens.
     let judge = stored_results(store.path(), "judge:smollm2");
     assert!(judge[0]["details"][1].as_str().unwrap().contains("reused"), "{}", judge[0]);

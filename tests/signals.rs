@@ -166,6 +166,38 @@ fn arith_rarely_flags_right_answers_on_another_split() {
     assert!(rate < 0.03, "{:.1}% flagged: {:?}", rate * 100.0, &flagged[..flagged.len().min(20)]);
 }
 
+/// eval reports how often a verifier agrees with human labels and how often annotators agree.
+#[test]
+fn eval_reports_agreement_with_humans_and_between_annotators() {
+    let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let demo = demo.to_str().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    for (annotator, trace, label) in [
+        ("ana", "books-weight", "--first-error=2"),
+        ("bo", "books-weight", "--first-error=3"),
+        ("ana", "garden-fence", "--no-error"),
+    ] {
+        let (code, _, err) =
+            common::run(&["label", demo, "--trace", trace, label, "--annotator", annotator, "--store", s]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) =
+        common::run(&["eval", demo, "--verifier", "arith", "--labels", "human", "--store", s, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let file = &v["files"][0];
+    assert_eq!(file["n"], 2, "{v}");
+    // arith puts books-weight's error at step 2 and the latest human label there is bo's 3, so
+    // only garden-fence (no error on both sides) agrees exactly; both agree within one step.
+    assert_eq!(file["agreement_with_humans"]["pairs"], 2, "{v}");
+    assert_eq!(file["agreement_with_humans"]["exact"], 50.0, "{v}");
+    assert_eq!(file["agreement_with_humans"]["within_one"], 100.0, "{v}");
+    assert_eq!(file["agreement_between_annotators"]["pairs"], 1, "{v}");
+    assert_eq!(file["agreement_between_annotators"]["exact"], 0.0, "{v}");
+    assert_eq!(file["agreement_between_annotators"]["within_one"], 100.0, "{v}");
+}
+
 #[test]
 fn bad_verifier_specs_are_clear() {
     let Some(pb) = common::shared("data/processbench/gsm8k.json") else { return };
