@@ -94,6 +94,8 @@ fn search_filter_and_mouse() {
     assert_eq!(app.visible.len(), 1);
     update(&mut app, Action::CycleFilter); // disagreement: mine -1 vs dataset 1
     assert_eq!(app.visible.len(), 1);
+    update(&mut app, Action::CycleFilter); // verifier disagrees: nothing scored yet
+    assert_eq!(app.visible.len(), 0);
     for _ in 0..2 {
         update(&mut app, Action::CycleFilter);
     }
