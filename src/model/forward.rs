@@ -37,6 +37,15 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// Like `forward`, but always on the dense weights when the layer has them: scoring wants
+    /// f32 activations even for a single row (the decode kernel rounds them to 8 bits).
+    pub fn forward_exact(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.dense {
+            Some(d) => d.forward(x),
+            None => self.forward(x),
+        }
+    }
+
     /// Which weights serve a single-token row, e.g. "q4_1" (our kernel) or "candle q6k".
     fn decode_kernel(&self) -> String {
         match (&self.blocks, &self.quant) {
@@ -329,6 +338,17 @@ impl Transformer {
     /// Runs `tokens` after what the cache holds; returns hidden states after the final norm,
     /// shape (t, hidden), and appends the tokens to the cache.
     pub fn forward_hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        self.forward_hidden_with(tokens, cache, false)
+    }
+
+    /// `forward_hidden` on the dense weights even for a single token, so scores do not depend
+    /// on how a sequence was split into calls (the decode kernel rounds activations to 8 bits).
+    pub fn forward_hidden_exact(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        self.forward_hidden_with(tokens, cache, true)
+    }
+
+    fn forward_hidden_with(&self, tokens: &[u32], cache: &mut KvCache, exact: bool) -> Result<Tensor> {
+        let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
         let t = tokens.len();
         if t == 0 {
             bail!("forward needs at least one token");
@@ -348,11 +368,11 @@ impl Transformer {
         let mask = causal_mask(t, offset, &self.device)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.config.rms_eps as f32)?;
-            let a = self.attention(layer, i, &h, &cos, &sin, mask.as_ref(), cache)?;
+            let a = self.attention(layer, i, &h, (&cos, &sin), mask.as_ref(), cache, exact)?;
             x = (x + a)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.config.rms_eps as f32)?;
-            let gate = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
-            let m = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let gate = candle_nn::ops::silu(&lin(&layer.gate, &h)?)?;
+            let m = lin(&layer.down, &(gate * lin(&layer.up, &h)?)?)?;
             x = (x + m)?;
         }
         cache.advance(t);
@@ -362,6 +382,11 @@ impl Transformer {
     /// Logits (t, vocab) from hidden states (t, hidden).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         Ok(self.lm_head.forward(hidden)?)
+    }
+
+    /// Logits from hidden states on the dense LM head when there is one, also for one row.
+    pub fn logits_exact(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward_exact(hidden)?)
     }
 
     /// Logits for every position of `tokens` (teacher forcing), continuing the cache.
@@ -376,15 +401,16 @@ impl Transformer {
         layer: &Layer,
         index: usize,
         h: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
         mask: Option<&Tensor>,
         cache: &mut KvCache,
+        exact: bool,
     ) -> Result<Tensor> {
+        let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
         let c = &self.config;
         let t = h.dim(0)?;
         let project = |w: &Linear, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
-            let mut y = w.forward(h)?;
+            let mut y = lin(w, h)?;
             if let Some(b) = b {
                 y = y.broadcast_add(b)?;
             }
@@ -424,7 +450,7 @@ impl Transformer {
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let out = probs.matmul(&v_all.contiguous()?)?; // (kv, rep*t, hd)
         let out = out.reshape((c.num_heads, t, c.head_dim))?.transpose(0, 1)?.reshape((t, c.num_heads * c.head_dim))?;
-        Ok(layer.o.forward(&out)?)
+        Ok(lin(&layer.o, &out)?)
     }
 }
 

@@ -34,7 +34,8 @@ impl Model {
         let mut out = Vec::with_capacity(tokens.len() - 1);
         for start in (0..tokens.len() - 1).step_by(CHUNK) {
             let end = (start + CHUNK).min(tokens.len() - 1);
-            let logits = self.transformer.forward(&tokens[start..end], cache)?;
+            let hidden = self.transformer.forward_hidden_exact(&tokens[start..end], cache)?;
+            let logits = self.transformer.logits_exact(&hidden)?;
             let lp = rows(&log_softmax(&logits)?)?;
             for (i, row) in lp.iter().enumerate() {
                 let next = tokens[start + i + 1];

@@ -29,9 +29,14 @@ pub fn judge_prompt(problem: &str, steps: &[&str], k: usize) -> String {
     s
 }
 
-/// First token ids of the spellings of a word a model may start its answer with.
+/// First token ids of the spellings of a word a model may start its answer with (a token that
+/// is only whitespace would count for both words, so it is skipped).
 fn first_ids(model: &Model, spellings: &[&str]) -> Vec<u32> {
-    let mut ids: Vec<u32> = spellings.iter().filter_map(|w| model.encode(w).ok()?.first().copied()).collect();
+    let word_start = |w: &&str| -> Option<u32> {
+        let ids = model.encode(w).ok()?;
+        ids.into_iter().find(|&id| model.decode(&[id]).is_ok_and(|t| !t.trim().is_empty()))
+    };
+    let mut ids: Vec<u32> = spellings.iter().filter_map(word_start).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -88,10 +93,11 @@ impl Verifier for JudgeVerifier {
             // Keep the shared prefix in the cache; at least the last token is recomputed for its logits.
             let keep = common_prefix(&cached, &ids).min(ids.len() - 1);
             cache.truncate(keep);
-            let logits = m.transformer.forward(&ids[keep..], &mut cache)?;
+            // Only the last position's logits are needed: the LM head runs on that row alone.
+            let hidden = m.transformer.forward_hidden_exact(&ids[keep..], &mut cache)?;
             passes += 1;
-            let last = logits.dim(0)? - 1;
-            let lp: Vec<f32> = log_softmax(&logits.narrow(0, last, 1)?)?.squeeze(0)?.to_vec1()?;
+            let last = hidden.narrow(0, hidden.dim(0)? - 1, 1)?;
+            let lp: Vec<f32> = log_softmax(&m.transformer.logits_exact(&last)?)?.squeeze(0)?.to_vec1()?;
             let mass = |ids: &[u32]| ids.iter().map(|&i| (lp[i as usize] as f64).exp()).sum::<f64>();
             let (yes, no) = (mass(&self.yes), mass(&self.no));
             let p = if yes + no > 0.0 { yes / (yes + no) } else { 0.5 };

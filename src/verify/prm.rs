@@ -314,7 +314,7 @@ impl PrmVerifier {
                 p.narrow(1, 1, 1)?.squeeze(1)?
             }
             Head::Candidates { plus, minus } => {
-                let logits = self.model.transformer.logits(rows)?;
+                let logits = self.model.transformer.logits_exact(rows)?;
                 let pair = logits.index_select(&Tensor::new(&[*plus, *minus], rows.device())?, 1)?;
                 candle_nn::ops::softmax(&pair, D::Minus1)?.narrow(1, 0, 1)?.squeeze(1)?
             }
@@ -358,7 +358,7 @@ impl Verifier for PrmVerifier {
         let end = input.ids.len().min(context);
         (ctx.progress)(&format!("{}: {} tokens, one forward pass", trace.id, end));
         let mut cache = self.model.new_cache();
-        let hidden = self.model.transformer.forward_hidden(&input.ids[..end], &mut cache)?;
+        let hidden = self.model.transformer.forward_hidden_exact(&input.ids[..end], &mut cache)?;
         let idx: Vec<u32> = input.positions[..fits].iter().map(|&p| p as u32).collect();
         let mut out: Vec<StepScore> = if idx.is_empty() {
             Vec::new()

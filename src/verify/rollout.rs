@@ -58,9 +58,11 @@ impl Verifier for RolloutVerifier {
         let m = &self.model;
         let steps = trace.step_texts();
         let question = format!("{}\n\n{ROLLOUT_INSTRUCTION}", trace.problem);
+        let prompt = m.chat_prompt(&[Message::new("user", &question)])?;
         let mut base = m.new_cache();
-        let mut fed = m.chat_prompt(&[Message::new("user", &question)])?;
-        let mut pending = fed.clone();
+        // The tokens `base` holds: the prompt and the steps so far, minus the last token, which
+        // each rollout feeds itself to get its first logits.
+        let mut fed: Vec<u32> = Vec::new();
         let mut prefix_text = String::new();
         let mut out = Vec::new();
         let mut truncated = None;
@@ -70,7 +72,6 @@ impl Verifier for RolloutVerifier {
             prefix_text.push_str("\n\n");
             // Encode the growing assistant text whole (token boundaries can shift at the join),
             // then feed only what the cache does not hold yet.
-            let prompt = m.chat_prompt(&[Message::new("user", &question)])?;
             let mut ids = prompt.clone();
             ids.extend(m.encode(&prefix_text)?);
             if ids.len() + self.max_tokens > base.max_len() {
@@ -85,11 +86,10 @@ impl Verifier for RolloutVerifier {
                 break;
             }
             let keep = fed.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
-            base.truncate(keep.min(base.len()));
-            pending.clear();
-            pending.extend_from_slice(&ids[base.len()..ids.len() - 1]);
+            base.truncate(keep);
+            let pending = &ids[base.len()..ids.len() - 1];
             if !pending.is_empty() {
-                m.transformer.forward(&pending, &mut base)?;
+                m.transformer.forward_hidden(pending, &mut base)?;
                 passes += 1;
             }
             fed = ids[..ids.len() - 1].to_vec();

@@ -193,9 +193,11 @@ pub fn answer_entropy(m: &Model, trace: &Trace) -> Result<serde_json::Value> {
         }
         let keep = cached.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(answer_at - 1);
         cache.truncate(keep);
-        let logits = m.transformer.forward(&ids[keep..], &mut cache)?;
-        // Row r predicts ids[keep + r + 1]; answer token j sits at answer_at + j.
-        let rows = log_softmax(&logits.narrow(0, answer_at - 1 - keep, y.len())?)?.to_vec2::<f32>()?;
+        let hidden = m.transformer.forward_hidden_exact(&ids[keep..], &mut cache)?;
+        // Row r predicts ids[keep + r + 1]; answer token j sits at answer_at + j. Only those
+        // rows go through the LM head.
+        let answer_rows = hidden.narrow(0, answer_at - 1 - keep, y.len())?;
+        let rows = log_softmax(&m.transformer.logits_exact(&answer_rows)?)?.to_vec2::<f32>()?;
         h.push(rows.iter().map(|r| entropy(r)).sum::<f64>() / y.len() as f64);
         cached = ids;
     }
