@@ -15,18 +15,18 @@ use regex::Regex;
 use super::arith::{normalize, Claim};
 use super::rational::Ratio;
 
-/// c0 + c1·v for the unknown v (None: a constant).
+/// c0 + c1·v for the unknown v (c1 = 0: a constant).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Linear {
-    c0: Ratio,
-    c1: Ratio,
+pub struct Linear {
+    pub c0: Ratio,
+    pub c1: Ratio,
 }
 
 impl Linear {
     fn constant(c: Ratio) -> Linear {
         Linear { c0: c, c1: Ratio::int(0) }
     }
-    fn is_constant(&self) -> bool {
+    pub fn is_constant(&self) -> bool {
         self.c1 == Ratio::int(0)
     }
     fn plus(self, o: Linear) -> Option<Linear> {
@@ -273,9 +273,20 @@ fn parse_side(span: &str, algebra: &[char]) -> Option<Side> {
             }
         }
     }
+    let form = parse_tokens(tokens)?;
+    Some(Side { text: span.to_string(), form, unknown: unknown.map(String::from) })
+}
+
+/// Parses an expression whose only unknowns are the `algebra` letters (all read as one unknown;
+/// `parse_side` refuses two different ones). With no letters it is exact arithmetic.
+pub fn parse_expression(s: &str, algebra: &[char]) -> Option<Linear> {
+    parse_tokens(tokenize(s, algebra)?)
+}
+
+fn parse_tokens(tokens: Vec<Tok>) -> Option<Linear> {
     let mut p = Parser { tokens, pos: 0 };
-    let form = p.sum()?;
-    (p.pos == p.tokens.len()).then(|| Side { text: span.to_string(), form, unknown: unknown.map(String::from) })
+    let v = p.sum()?;
+    (p.pos == p.tokens.len()).then_some(v)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -320,7 +331,7 @@ fn tokenize(s: &str, algebra: &[char]) -> Option<Vec<Tok>> {
             implicit(&mut out);
             out.push(Tok::Var(c));
             i += 1;
-        } else if "+-*/".contains(c) {
+        } else if "+-*/^".contains(c) {
             out.push(Tok::Op(c));
             i += 1;
         } else if c == '(' {
@@ -358,13 +369,27 @@ impl Parser {
     }
 
     fn product(&mut self) -> Option<Linear> {
-        let mut v = self.unary()?;
+        let mut v = self.power()?;
         while let Some(Tok::Op(op @ ('*' | '/'))) = self.peek() {
             self.pos += 1;
-            let r = self.unary()?;
+            let r = self.power()?;
             v = if op == '*' { v.times(r)? } else { v.over(r)? };
         }
         Some(v)
+    }
+
+    /// `a ^ b`, right-associative; only constants have powers (anything else is not linear).
+    fn power(&mut self) -> Option<Linear> {
+        let base = self.unary()?;
+        if let Some(Tok::Op('^')) = self.peek() {
+            self.pos += 1;
+            let e = self.power()?;
+            if !base.is_constant() || !e.is_constant() {
+                return None;
+            }
+            return Some(Linear::constant(base.c0.pow(e.c0)?));
+        }
+        Some(base)
     }
 
     fn unary(&mut self) -> Option<Linear> {
