@@ -1,18 +1,16 @@
 //! `stepscope calibrate`: sweeps the first-error threshold τ over [0, 1] on labelled traces and
 //! prints the F1 curve (a plot in the terminal) and the τ with the best F1.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
 
-use super::eval::label_of;
 use super::export::LabelSource;
-use super::verifyargs::{first_below, judge_labelled, Judged, VerifierArgs};
+use super::verifyargs::{judge_file, Judged, Truth, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::signals::first_below;
 use crate::signals::metrics::{score, Scores};
-use crate::trace::Trace;
 
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
@@ -91,26 +89,10 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     for v in verifiers.iter_mut() {
         let mut judged = Vec::new();
         for path in &args.paths {
-            let file = args.input.open(path)?;
-            let (traces, problems) = file.load_all();
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
-            let label_map: HashMap<String, Option<usize>> = traces
-                .iter()
-                .filter_map(|t| label_of(args.labels, &store, args.annotator.as_deref(), t).map(|l| (t.id.clone(), l)))
-                .collect();
-            let lookup = |t: &Trace| label_map.get(&t.id).copied();
-            judged.extend(judge_labelled(
-                v.as_mut(),
-                &traces,
-                &lookup,
-                Some(&mut store),
-                None,
-                args.verify.rescore,
-                args.limit,
-            ));
+            let truth = Truth { source: args.labels, annotator: args.annotator.as_deref() };
+            // Calibration sweeps τ itself: the stored scores are read at every threshold.
+            let verify = VerifierArgs { threshold: None, ..args.verify.clone() };
+            judged.extend(judge_file(v.as_mut(), &args.input, path, truth, &verify, args.limit)?.judged);
         }
         if judged.is_empty() {
             anyhow::bail!("no labelled traces to calibrate {} on", v.spec());

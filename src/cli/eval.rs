@@ -1,7 +1,6 @@
 //! `stepscope eval`: ProcessBench metrics of verifiers against dataset or human labels, plus the
 //! agreement of each verifier with human labels and between annotators.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -9,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::export::LabelSource;
-use super::verifyargs::{judge_labelled, Judged, VerifierArgs};
+use super::verifyargs::{judge_file, Judged, JudgedFile, Truth, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::signals::metrics::{agreement, averages, score, Scores};
 use crate::trace::{Store, Trace};
@@ -49,14 +48,6 @@ pub fn run(args: EvalArgs) -> i32 {
     }
 }
 
-/// The label of a trace under the chosen source: Some(first error or None) when labelled.
-pub fn label_of(source: LabelSource, store: &Store, annotator: Option<&str>, t: &Trace) -> Option<Option<usize>> {
-    match source {
-        LabelSource::Dataset => t.label.map(|l| l.first_error()),
-        LabelSource::Human => store.human_label(&t.id, annotator).map(|l| l.first_error()),
-    }
-}
-
 struct FileResult {
     file: String,
     scores: Scores,
@@ -74,26 +65,9 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         let tau = args.verify.threshold.unwrap_or_else(|| v.default_threshold());
         let mut files = Vec::new();
         for path in &args.paths {
-            let file = args.input.open(path)?;
-            let (traces, problems) = file.load_all();
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
-            let label_map: HashMap<String, Option<usize>> = traces
-                .iter()
-                .filter_map(|t| label_of(args.labels, &store, args.annotator.as_deref(), t).map(|l| (t.id.clone(), l)))
-                .collect();
-            let lookup = |t: &Trace| label_map.get(&t.id).copied();
-            let judged = judge_labelled(
-                v.as_mut(),
-                &traces,
-                &lookup,
-                Some(&mut store),
-                args.verify.threshold,
-                args.verify.rescore,
-                args.limit,
-            );
+            let truth = Truth { source: args.labels, annotator: args.annotator.as_deref() };
+            let JudgedFile { traces, store, judged } =
+                judge_file(v.as_mut(), &args.input, path, truth, &args.verify, args.limit)?;
             if args.explain {
                 explain(&judged);
             }

@@ -1,13 +1,17 @@
 //! Options and the run-or-reuse logic shared by `score`, `eval` and `calibrate`.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use clap::Args;
 
+use super::export::LabelSource;
 use super::modelargs::Weights;
+use super::InputArgs;
 use crate::model::{DeviceChoice, LoadOptions};
+use crate::signals::first_below;
 use crate::trace::store::{Store, VerifyRecord};
 use crate::trace::Trace;
 use crate::verify::{self, caching_loader, Ctx, Options, Verifier};
@@ -102,11 +106,6 @@ pub fn result_for(
     Ok((r, true))
 }
 
-/// First step scoring below τ; unscored steps never count.
-pub fn first_below(scores: &[Option<f64>], tau: f64) -> Option<usize> {
-    scores.iter().position(|s| s.is_some_and(|v| v < tau))
-}
-
 /// A one-line progress bar on stderr (redrawn in place on a terminal, one line per update in logs).
 pub struct Progress {
     total: usize,
@@ -144,37 +143,71 @@ pub struct Judged {
     pub record: VerifyRecord,
 }
 
-/// Runs (or reuses) `v` on every trace of `file` that has a label of the chosen kind. Results of
-/// model verifiers go to the store; model-free ones are recomputed (they are cheap). Traces that
-/// fail are reported on stderr and left out.
-#[allow(clippy::too_many_arguments)]
-pub fn judge_labelled(
+/// Which labels are the truth, for `eval` and `calibrate`.
+#[derive(Debug, Clone, Copy)]
+pub struct Truth<'a> {
+    pub source: LabelSource,
+    /// With human labels: only this annotator's (else the latest of anyone).
+    pub annotator: Option<&'a str>,
+}
+
+impl Truth<'_> {
+    /// The label of a trace: Some(first error or None) when it has one of the chosen kind.
+    pub fn of(&self, store: &Store, t: &Trace) -> Option<Option<usize>> {
+        match self.source {
+            LabelSource::Dataset => t.label.map(|l| l.first_error()),
+            LabelSource::Human => store.human_label(&t.id, self.annotator).map(|l| l.first_error()),
+        }
+    }
+}
+
+/// One labelled file as a verifier saw it.
+pub struct JudgedFile {
+    pub traces: Vec<Trace>,
+    pub store: Store,
+    pub judged: Vec<Judged>,
+}
+
+/// Reads a trace file and its store, then runs (or reuses) `v` on every trace that has a label
+/// of the chosen kind (the first `limit` of them). Results of model verifiers go to the store;
+/// model-free ones are recomputed (they are cheap). Traces that fail are reported on stderr and
+/// left out.
+pub fn judge_file(
     v: &mut dyn Verifier,
-    traces: &[Trace],
-    labels: &dyn Fn(&Trace) -> Option<Option<usize>>,
-    mut store: Option<&mut Store>,
-    tau: Option<f64>,
-    rescore: bool,
+    input: &InputArgs,
+    path: &Path,
+    truth: Truth,
+    args: &VerifierArgs,
     limit: Option<usize>,
-) -> Vec<Judged> {
-    let labelled: Vec<(&Trace, Option<usize>)> =
-        traces.iter().filter_map(|t| labels(t).map(|l| (t, l))).take(limit.unwrap_or(usize::MAX)).collect();
+) -> Result<JudgedFile> {
+    let file = input.open(path)?;
+    let (traces, problems) = file.load_all();
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    let mut store = input.store_for(path).map_err(anyhow::Error::msg)?;
+    let labelled: Vec<(usize, Option<usize>)> = traces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| truth.of(&store, t).map(|l| (i, l)))
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     let uses_model = v.model().is_some();
     let bar = Progress::new(labelled.len());
-    let mut out = Vec::new();
-    for (i, (t, label)) in labelled.iter().enumerate() {
+    let mut judged = Vec::new();
+    for (n, &(i, label)) in labelled.iter().enumerate() {
+        let t = &traces[i];
         if uses_model {
-            bar.show(i, &format!("{} {}", v.spec(), t.id));
+            bar.show(n, &format!("{} {}", v.spec(), t.id));
         }
-        let st = if uses_model { store.as_deref_mut() } else { None };
-        let mut quiet = |_: &str| {};
-        match result_for(v, t, st, tau, rescore, &mut quiet) {
-            Ok((record, _)) => out.push(Judged { trace: (*t).clone(), label: *label, record }),
+        let st = if uses_model { Some(&mut store) } else { None };
+        match result_for(v, t, st, args.threshold, args.rescore, &mut |_| {}) {
+            Ok((record, _)) => judged.push(Judged { trace: t.clone(), label, record }),
             Err(e) => eprintln!("{}: {e:#}", t.id),
         }
     }
     if uses_model {
         bar.finish();
     }
-    out
+    Ok(JudgedFile { traces, store, judged })
 }

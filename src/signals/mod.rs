@@ -8,6 +8,7 @@ pub mod rational;
 pub mod steps;
 
 /// First step whose score is below τ (scores: higher = more likely correct); None = no error.
-pub fn first_below(scores: &[f64], tau: f64) -> Option<usize> {
-    scores.iter().position(|&s| s < tau)
+/// Scores may be `f64` or `Option<f64>`: a step without evidence never counts.
+pub fn first_below<S: Copy + Into<Option<f64>>>(scores: &[S], tau: f64) -> Option<usize> {
+    scores.iter().position(|&s| s.into().is_some_and(|v| v < tau))
 }

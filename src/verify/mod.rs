@@ -89,7 +89,7 @@ pub trait Verifier {
 
 /// First step scoring below τ; steps without evidence never count.
 pub fn first_error(scores: &[StepScore], tau: f64) -> Option<usize> {
-    scores.iter().position(|s| s.score.is_some_and(|v| v < tau))
+    crate::signals::first_below(&scores.iter().map(|s| s.score).collect::<Vec<_>>(), tau)
 }
 
 /// Options of the model-based verifiers.
