@@ -47,6 +47,10 @@ pub fn instability_summary(
         ent[i].1 += 1;
     }
     let mean = |(sum, c): (f64, usize)| (c > 0).then(|| sum / c as f64);
+    // τ_I default (methods §5.5): the 90th percentile of I_t over the trace.
+    let mut sorted = s.instability.clone();
+    sorted.sort_by(f64::total_cmp);
+    let p90 = sorted.get(((sorted.len().max(1) - 1) as f64 * 0.9).round() as usize).copied();
     let trace_peak = peak(&s.instability)
         .map(|(value, t, r)| json!({"value": value, "token": t, "r": r, "step": owner[t], "tag": peak_tag(r)}));
     json!({
@@ -58,6 +62,7 @@ pub fn instability_summary(
         "step_jsd_peak": jsd_peak,
         "step_entropy_mean": ent.into_iter().map(mean).collect::<Vec<_>>(),
         "peak": trace_peak,
+        "p90": p90,
     })
 }
 

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use crate::trace::store::{SignalRecord, VerifyRecord};
 use crate::trace::{Label, Trace};
 use crate::tui::state::{App, Focus, LabelOrigin};
 use crate::tui::text::{blocks, highlight_code, prose_pieces, wrap, Block as TextBlock, Kind};
@@ -96,12 +97,15 @@ pub fn short_spec(spec: &str) -> String {
 
 /// One line of verifier badges for a step: each stored verifier's score, red below its τ, and
 /// a ◆ where that verifier puts the first error; plus a ⚡ on an instability peak step.
-fn badges(app: &App, entry: usize, tr: &Trace, i: usize, indent: usize) -> Option<Line<'static>> {
-    let t = &app.theme;
-    let store = app.store_of(entry);
-    let results = store.results_for(&tr.id);
+fn badges(
+    t: &Theme,
+    results: &[&VerifyRecord],
+    instability: Option<&SignalRecord>,
+    i: usize,
+    indent: usize,
+) -> Option<Line<'static>> {
     let mut spans = vec![Span::raw(" ".repeat(indent))];
-    for r in &results {
+    for r in results {
         let (text, style) = match r.scores.get(i).copied().flatten() {
             Some(s) if s < r.threshold => (format!("{} {s:.2}", short_spec(&r.spec)), t.first_error),
             Some(s) => (format!("{} {s:.2}", short_spec(&r.spec)), t.good),
@@ -110,9 +114,10 @@ fn badges(app: &App, entry: usize, tr: &Trace, i: usize, indent: usize) -> Optio
         let diamond = if r.first_error == Some(i) { "◆" } else { "" };
         spans.push(Span::styled(format!("[{diamond}{text}] "), style));
     }
-    if let Some(sig) = store.signal(&tr.id, "instability") {
+    if let Some(sig) = instability {
         if let Some(p) = sig.data["step_peak"].get(i).and_then(|v| v.as_f64()) {
-            let hot = instability_hot(&sig.data, p);
+            // Hot: the step's peak reaches the trace's 90th percentile of I_t (methods §5.5).
+            let hot = sig.data["p90"].as_f64().is_some_and(|p90| p >= p90);
             let style = if hot { t.first_error } else { t.dim };
             let tag = if sig.data["peak"]["step"].as_u64() == Some(i as u64) {
                 format!(" {}", sig.data["peak"]["tag"].as_str().unwrap_or(""))
@@ -123,17 +128,6 @@ fn badges(app: &App, entry: usize, tr: &Trace, i: usize, indent: usize) -> Optio
         }
     }
     (spans.len() > 1).then(|| Line::from(spans))
-}
-
-/// A step peak at or above the trace's 90th percentile of per-token instability (methods §5.5).
-fn instability_hot(data: &serde_json::Value, peak: f64) -> bool {
-    let mut v: Vec<f64> =
-        data["per_token"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
-    if v.is_empty() {
-        return false;
-    }
-    v.sort_by(f64::total_cmp);
-    peak >= v[((v.len() - 1) as f64 * 0.9).round() as usize]
 }
 
 fn origin_name(o: &LabelOrigin) -> String {
@@ -173,6 +167,9 @@ fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>
     }
     let first_error = app.effective_label(entry, tr).and_then(|(l, _)| l.first_error());
     let labelled = app.effective_label(entry, tr).is_some();
+    let store = app.store_of(entry);
+    let results = store.results_for(&tr.id);
+    let instability = store.signal(&tr.id, "instability");
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
@@ -196,7 +193,7 @@ fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>
             starts[i] = lines.len() - 1;
         }
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
-        lines.extend(badges(app, entry, tr, i, indent));
+        lines.extend(badges(t, &results, instability, i, indent));
     }
     (lines, starts)
 }
