@@ -140,7 +140,7 @@ impl Worker {
 #[derive(Default)]
 struct Models {
     main: Option<(String, Arc<Model>)>,
-    extra: Vec<(String, Arc<Model>)>,
+    extra: verify::ModelCache,
 }
 
 impl Models {
@@ -151,12 +151,7 @@ impl Models {
                 return Ok(m.clone());
             }
         }
-        if let Some((_, m)) = self.extra.iter().find(|(s, _)| s == spec) {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(model::load(spec, options, progress)?);
-        self.extra.push((spec.to_string(), m.clone()));
-        Ok(m)
+        self.extra.get(spec, options, progress)
     }
 }
 

@@ -469,10 +469,11 @@ fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
     Ok(match mode {
         _ if float => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
         WeightMode::Dense => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
-        WeightMode::Quantized => match blocks(&q)? {
-            Some(b) => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: Some(b) },
-            None => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: None },
-        },
+        WeightMode::Quantized => {
+            // candle's kernels serve batches; ours (when the type allows) single tokens.
+            let b = blocks(&q)?;
+            Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: b }
+        }
         WeightMode::Mixed => {
             let d = q.dequantize(device)?;
             if let Some(b) = blocks(&q)? {

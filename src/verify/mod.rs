@@ -146,17 +146,27 @@ pub fn from_spec(
     })
 }
 
-/// A loader that loads each model once per process.
-pub fn caching_loader(opts: LoadOptions) -> impl FnMut(&str) -> Result<Arc<Model>> {
-    let mut loaded: Vec<(String, Arc<Model>)> = Vec::new();
-    move |spec: &str| {
-        if let Some((_, m)) = loaded.iter().find(|(s, _)| s == spec) {
+/// Models loaded by spec, each once, shared by the verifiers that ask for it.
+#[derive(Default)]
+pub struct ModelCache {
+    loaded: Vec<(String, Arc<Model>)>,
+}
+
+impl ModelCache {
+    pub fn get(&mut self, spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Arc<Model>> {
+        if let Some((_, m)) = self.loaded.iter().find(|(s, _)| s == spec) {
             return Ok(m.clone());
         }
-        let m = Arc::new(crate::model::load(spec, opts, &mut |line| eprintln!("{line}"))?);
-        loaded.push((spec.to_string(), m.clone()));
+        let m = Arc::new(crate::model::load(spec, opts, progress)?);
+        self.loaded.push((spec.to_string(), m.clone()));
         Ok(m)
     }
+}
+
+/// A loader for the CLI: each model once per process, progress on stderr.
+pub fn caching_loader(opts: LoadOptions) -> impl FnMut(&str) -> Result<Arc<Model>> {
+    let mut cache = ModelCache::default();
+    move |spec: &str| cache.get(spec, opts, &mut |line| eprintln!("{line}"))
 }
 
 /// Scores a trace and wraps the result with its provenance as a store record.
