@@ -84,3 +84,53 @@ fn unknown_model_name() {
     let err = logprobs_error(Path::new("no-such-model"), &[]);
     assert!(err.contains("neither a file, a folder, nor a known name"), "{err}");
 }
+
+/// Metadata no real model has is refused by name before anything is allocated for it.
+#[test]
+fn absurd_gguf_metadata_is_refused_by_name() {
+    use gguf_file::Value as V;
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, V, &str)> = vec![
+        ("llama.context_length", V::U32(u32::MAX), "llama.context_length"),
+        ("llama.block_count", V::U32(1 << 31), "llama.block_count"),
+        ("llama.attention.head_count", V::U32(0), "llama.attention.head_count"),
+        ("llama.embedding_length", V::U64(1 << 40), "llama.embedding_length"),
+    ];
+    for (key, value, named) in cases {
+        let p = dir.path().join("crafted.gguf");
+        write_gguf_with(Family::Llama, &p, GgmlDType::F32, &[(key.to_string(), value)]);
+        let err = logprobs_error(&p, &[]);
+        assert!(err.contains(named), "{key}: {err}");
+    }
+}
+
+/// A config that does not match the tensors is caught at load, naming the tensor.
+#[test]
+fn metadata_that_does_not_match_the_tensors_names_the_tensor() {
+    use gguf_file::Value as V;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mismatch.gguf");
+    write_gguf_with(Family::Llama, &p, GgmlDType::F32, &[("llama.attention.head_count_kv".into(), V::U32(4))]);
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("blk.0.attn_k.weight") && err.contains("shape"), "{err}");
+    let p = dir.path().join("ffn.gguf");
+    write_gguf_with(Family::Llama, &p, GgmlDType::F32, &[("llama.feed_forward_length".into(), V::U32(50))]);
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("blk.0.ffn_gate.weight"), "{err}");
+}
+
+#[test]
+fn hf_config_problems_name_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write_hf(Family::Qwen2, dir.path());
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, "{\"model_type\": \"qwen2\", broken").unwrap();
+    let err = logprobs_error(dir.path(), &[]);
+    assert!(err.contains("config.json") && err.contains("invalid JSON"), "{err}");
+    write_hf(Family::Qwen2, dir.path());
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["max_position_embeddings"] = serde_json::json!(4_000_000_000u64);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let err = logprobs_error(dir.path(), &[]);
+    assert!(err.contains("config.json") && err.contains("max_position_embeddings"), "{err}");
+}

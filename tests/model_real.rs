@@ -132,6 +132,13 @@ fn generate_and_logprobs_cli() {
     let rows = v["tokens"].as_array().unwrap();
     assert!(rows.len() >= 5);
     assert!(rows.iter().all(|r| r["logprob"].as_f64().unwrap() <= 0.0 && r["entropy"].as_f64().unwrap() >= 0.0));
+    // Nothing to score is an error, not a perplexity of 1.0.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let (code, stdout, err) = common::run(&["logprobs", "--model", "smollm2", empty.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("empty.txt") && err.contains("no tokens to score"), "{err}");
+    assert!(!stdout.contains("perplexity"), "{stdout}");
 }
 
 /// Verify records of one spec in a trace file's journal (in `store`).

@@ -149,3 +149,30 @@ fn exact_scoring_does_not_depend_on_how_tokens_are_split() {
     // The fast path really is the quantized kernel (otherwise this test would prove nothing).
     assert!(worst_fast > worst_exact, "fast {worst_fast} vs exact {worst_exact}");
 }
+
+/// A long advertised context costs nothing until it is used: RoPE tables and the KV cache grow
+/// with the sequence, and the numbers are those of the same model with a short context.
+#[test]
+fn rope_tables_and_cache_grow_with_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, long) = (dir.path().join("short.gguf"), dir.path().join("long.gguf"));
+    write_gguf(Family::Llama, &short, GgmlDType::F32);
+    let ctx = [("llama.context_length".to_string(), gguf_file::Value::U32(10_000_000))];
+    common::tiny::write_gguf_with(Family::Llama, &long, GgmlDType::F32, &ctx);
+    let (a, b) = (load_gguf(&short, WeightMode::Dense), load_gguf(&long, WeightMode::Dense));
+    assert_eq!(b.config.context_length, 10_000_000);
+    assert!(b.rope_positions() <= 4096, "tables for {} positions at load", b.rope_positions());
+    let mut cache = b.new_cache();
+    let long_logits = b.forward(&TOKENS, &mut cache).unwrap();
+    assert!(cache.capacity() <= 4096, "cache capacity {}", cache.capacity());
+    let short_logits = a.forward(&TOKENS, &mut a.new_cache()).unwrap();
+    assert!(max_diff(&long_logits, &short_logits) <= 1e-6);
+    // Past the initial tables: positions 0..5000 one chunk at a time.
+    let mut cache = b.new_cache();
+    for chunk in (0..5000u32).collect::<Vec<_>>().chunks(1000) {
+        let ids: Vec<u32> = chunk.iter().map(|i| i % SHAPE.vocab as u32).collect();
+        b.forward(&ids, &mut cache).unwrap();
+    }
+    assert!(b.rope_positions() >= 5000);
+    assert_eq!(cache.len(), 5000);
+}

@@ -31,7 +31,7 @@ pub fn run(args: LogprobsArgs) -> i32 {
     match score(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -39,6 +39,9 @@ pub fn run(args: LogprobsArgs) -> i32 {
 
 fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.text).map_err(|e| anyhow::anyhow!("{}: {e}", args.text.display()))?;
+    if text.is_empty() {
+        anyhow::bail!("{}: the file is empty: no tokens to score", args.text.display());
+    }
     let model = args.model.load()?;
     let mut tokens = model.encode(&text)?;
     if model.add_bos {
@@ -46,15 +49,19 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
             tokens.insert(0, b);
         }
     }
+    // The first token has no prediction: a score needs at least two.
+    if tokens.len() < 2 {
+        anyhow::bail!("{}: no tokens to score (the text is {} token long)", args.text.display(), tokens.len());
+    }
     if let Some(n_ctx) = args.ctx {
         let (ppl, windows) = model.perplexity(&tokens, n_ctx)?;
         if args.json {
-            println!(
+            crate::outln!(
                 "{}",
                 json!({"model": model.name, "tokens": tokens.len(), "n_ctx": n_ctx, "windows": windows, "perplexity": ppl})
             );
         } else {
-            println!(
+            crate::outln!(
                 "perplexity {ppl:.4} over {windows} windows of {n_ctx} tokens ({} tokens in the text)",
                 tokens.len()
             );
@@ -75,12 +82,12 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
     if args.json {
         print_json(&model, &tokens, &scores, nll);
     } else {
-        println!("{:>6}  {:<20} {:>9} {:>8}", "pos", "token", "logprob", "entropy");
+        crate::outln!("{:>6}  {:<20} {:>9} {:>8}", "pos", "token", "logprob", "entropy");
         for (i, s) in scores.iter().enumerate() {
             let t = model.decode(&[s.id]).unwrap_or_default();
-            println!("{:>6}  {:<20} {:>9.4} {:>8.4}", i + 1, format!("{t:?}"), s.logprob, s.entropy);
+            crate::outln!("{:>6}  {:<20} {:>9.4} {:>8.4}", i + 1, format!("{t:?}"), s.logprob, s.entropy);
         }
-        println!("tokens {} · mean NLL {nll:.4} · perplexity {:.4}", tokens.len(), nll.exp());
+        crate::outln!("tokens {} · mean NLL {nll:.4} · perplexity {:.4}", tokens.len(), nll.exp());
     }
     Ok(())
 }
@@ -95,7 +102,7 @@ fn print_json(model: &Model, tokens: &[u32], scores: &[crate::model::score::Toke
         })
         .collect();
     let first = model.decode(&tokens[..1]).unwrap_or_default();
-    println!(
+    crate::outln!(
         "{}",
         json!({"model": model.name, "first_token": first, "tokens": rows, "mean_nll": nll, "perplexity": nll.exp()})
     );

@@ -34,6 +34,11 @@ impl KvCache {
         self.len == 0
     }
 
+    /// Positions the buffers can hold before they grow (the largest over layers).
+    pub fn capacity(&self) -> usize {
+        (0..self.layers.len()).map(|l| self.capacity_for(l)).max().unwrap_or(0)
+    }
+
     /// Largest number of positions the model supports.
     pub fn max_len(&self) -> usize {
         self.max_len

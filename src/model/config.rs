@@ -82,7 +82,7 @@ impl Config {
                 .map(Vec::len)
                 .unwrap_or_else(|| ct.tensor_infos.get("token_embd.weight").map_or(0, |t| t.shape.dims()[0])),
         };
-        Ok(Config {
+        let c = Config {
             arch,
             vocab_size,
             hidden_size,
@@ -95,7 +95,59 @@ impl Config {
             rms_eps: f("attention.layer_norm_rms_epsilon", 1e-6),
             context_length: u("context_length").unwrap_or(4096),
             rope_style: if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Halves },
-        })
+        };
+        let key = |k: &str| match k {
+            "vocab_size" => format!("{arch_name}.vocab_size (or the tokenizer's token list)"),
+            "hidden_size" => format!("{arch_name}.embedding_length"),
+            "intermediate_size" => format!("{arch_name}.feed_forward_length"),
+            "num_layers" => format!("{arch_name}.block_count"),
+            "num_heads" => format!("{arch_name}.attention.head_count"),
+            "num_kv_heads" => format!("{arch_name}.attention.head_count_kv"),
+            "head_dim" => format!("{arch_name}.attention.key_length"),
+            "rope_theta" => format!("{arch_name}.rope.freq_base"),
+            "rms_eps" => format!("{arch_name}.attention.layer_norm_rms_epsilon"),
+            _ => format!("{arch_name}.context_length"),
+        };
+        c.check(key)?;
+        Ok(c)
+    }
+
+    /// Checks every hyper-parameter against what real models have, before anything is sized by
+    /// it; `key` names a field the way the source (GGUF metadata, config.json) spells it.
+    pub fn check(&self, key: impl Fn(&str) -> String) -> Result<(), String> {
+        let range = |field: &str, v: usize, max: usize| -> Result<(), String> {
+            if v == 0 || v > max {
+                return Err(format!("{} = {v} is outside the range real models have (1..={max})", key(field)));
+            }
+            Ok(())
+        };
+        range("vocab_size", self.vocab_size, 1 << 22)?;
+        range("hidden_size", self.hidden_size, 1 << 16)?;
+        range("intermediate_size", self.intermediate_size, 1 << 20)?;
+        range("num_layers", self.num_layers, 1024)?;
+        range("num_heads", self.num_heads, 1024)?;
+        range("num_kv_heads", self.num_kv_heads, self.num_heads)?;
+        range("head_dim", self.head_dim, 1024)?;
+        range("context_length", self.context_length, MAX_CONTEXT)?;
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
+            return Err(format!(
+                "{} = {} does not divide {} = {}",
+                key("num_kv_heads"),
+                self.num_kv_heads,
+                key("num_heads"),
+                self.num_heads
+            ));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(format!("{} = {} is odd (rotary embeddings pair dimensions)", key("head_dim"), self.head_dim));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(format!("{} = {} is not a positive number", key("rope_theta"), self.rope_theta));
+        }
+        if !(self.rms_eps.is_finite() && self.rms_eps > 0.0) {
+            return Err(format!("{} = {} is not a positive number", key("rms_eps"), self.rms_eps));
+        }
+        Ok(())
     }
 
     /// Reads an HF `config.json`.
@@ -106,7 +158,7 @@ impl Config {
             |k: &str| v.get(k).and_then(Value::as_u64).map(|n| n as usize).ok_or(format!("config.json: missing `{k}`"));
         let hidden_size = u("hidden_size")?;
         let num_heads = u("num_attention_heads")?;
-        Ok(Config {
+        let c = Config {
             arch,
             vocab_size: u("vocab_size")?,
             hidden_size,
@@ -119,16 +171,37 @@ impl Config {
             rms_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
             context_length: u("max_position_embeddings").unwrap_or(4096),
             rope_style: RopeStyle::Halves,
-        })
+        };
+        let key = |k: &str| {
+            let name = match k {
+                "num_layers" => "num_hidden_layers",
+                "num_heads" => "num_attention_heads",
+                "num_kv_heads" => "num_key_value_heads",
+                "rms_eps" => "rms_norm_eps",
+                "context_length" => "max_position_embeddings",
+                other => other,
+            };
+            format!("config.json: `{name}`")
+        };
+        c.check(key)?;
+        Ok(c)
     }
 
-    /// Rough f32 size of all weights, for the memory check.
+    /// Rough f32 size of all weights, for the memory check (saturating: a checked config
+    /// cannot overflow, but this is also used for messages).
     pub fn approx_params(&self) -> usize {
-        let attn = self.hidden_size * self.head_dim * (2 * self.num_heads + 2 * self.num_kv_heads);
-        let mlp = 3 * self.hidden_size * self.intermediate_size;
-        self.num_layers * (attn + mlp) + 2 * self.vocab_size * self.hidden_size
+        let attn =
+            self.hidden_size.saturating_mul(self.head_dim).saturating_mul(2 * self.num_heads + 2 * self.num_kv_heads);
+        let mlp = self.hidden_size.saturating_mul(self.intermediate_size).saturating_mul(3);
+        self.num_layers
+            .saturating_mul(attn.saturating_add(mlp))
+            .saturating_add(self.vocab_size.saturating_mul(self.hidden_size).saturating_mul(2))
     }
 }
+
+/// The longest context a model may declare (16 Mi positions; the longest real ones are 10M).
+/// Nothing is allocated by it: RoPE tables and the KV cache grow with the sequence.
+pub const MAX_CONTEXT: usize = 1 << 24;
 
 fn gguf_usize(md: &HashMap<String, gguf_file::Value>, key: &str) -> Result<usize, String> {
     let v = md.get(key).ok_or(format!("GGUF metadata has no {key}"))?;

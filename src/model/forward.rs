@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
@@ -101,10 +101,20 @@ pub struct Transformer {
     layers: Vec<Layer>,
     norm: Tensor,
     lm_head: Linear,
-    cos: Tensor,
-    sin: Tensor,
+    /// cos/sin tables for the positions used so far; they grow with the sequence, so a model
+    /// that declares a long context costs nothing until the context is used.
+    rope: RwLock<Rope>,
     device: Device,
 }
+
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    positions: usize,
+}
+
+/// Positions the RoPE tables start with (they double from there, up to the model's context).
+const ROPE_START: usize = 1024;
 
 /// Where weights come from: a GGUF reader or a map of dense tensors (safetensors).
 trait WeightSource {
@@ -228,6 +238,71 @@ const HF_NAMES: Names = Names {
     },
 };
 
+/// The tensors a checkpoint of this config has, with their shapes and whether they are required.
+/// The vocabulary dimension is not checked (some checkpoints pad the embedding).
+fn expected_tensors(c: &Config, names: &Names) -> Vec<(String, Vec<Option<usize>>, bool)> {
+    let (h, hd, ff) = (Some(c.hidden_size), Some(c.head_dim), Some(c.intermediate_size));
+    let (q, kv) = (Some(c.num_heads * c.head_dim), Some(c.num_kv_heads * c.head_dim));
+    let mut out = vec![
+        (names.embed.to_string(), vec![None, h], true),
+        (names.norm.to_string(), vec![h], true),
+        (names.lm_head.to_string(), vec![None, h], false),
+    ];
+    for i in 0..c.num_layers {
+        let n = |p: &str| (names.layer)(i, p);
+        out.extend([
+            (n("attn_norm"), vec![h], true),
+            (n("ffn_norm"), vec![h], true),
+            (n("q"), vec![q, h], true),
+            (n("k"), vec![kv, h], true),
+            (n("v"), vec![kv, h], true),
+            (n("o"), vec![h, q], true),
+            (n("gate"), vec![ff, h], true),
+            (n("up"), vec![ff, h], true),
+            (n("down"), vec![h, ff], true),
+            (n("q_bias"), vec![q], false),
+            (n("k_bias"), vec![kv], false),
+            (n("v_bias"), vec![kv], false),
+            (n("q_norm"), vec![hd], false),
+            (n("k_norm"), vec![hd], false),
+        ]);
+    }
+    out
+}
+
+/// Checks the tensors' shapes against the hyper-parameters, naming the first tensor that does
+/// not match (`shape_of` gives a stored tensor's shape by name).
+fn check_shapes(c: &Config, names: &Names, shape_of: impl Fn(&str) -> Option<Vec<usize>>) -> Result<()> {
+    for (name, expected, required) in expected_tensors(c, names) {
+        let Some(actual) = shape_of(&name) else {
+            if required {
+                bail!("missing tensor {name}");
+            }
+            continue;
+        };
+        let fits =
+            actual.len() == expected.len() && actual.iter().zip(&expected).all(|(a, e)| e.is_none_or(|e| *a == e));
+        if !fits {
+            let want: Vec<String> = expected.iter().map(|e| e.map_or("_".to_string(), |e| e.to_string())).collect();
+            bail!(
+                "tensor {name} has shape {actual:?}, but the model's hyper-parameters (hidden size {}, {} heads and {} KV heads of {} dims, feed-forward {}) need [{}]",
+                c.hidden_size,
+                c.num_heads,
+                c.num_kv_heads,
+                c.head_dim,
+                c.intermediate_size,
+                want.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks a GGUF's tensor table against its metadata before any tensor is read.
+pub fn check_gguf_tensors(c: &Config, ct: &gguf_file::Content) -> Result<()> {
+    check_shapes(c, &GGUF_NAMES, |name| ct.tensor_infos.get(name).map(|t| t.shape.dims().to_vec()))
+}
+
 impl Transformer {
     /// Loads the weights of a GGUF file whose metadata was already read.
     pub fn from_gguf<R: Read + Seek>(
@@ -237,6 +312,7 @@ impl Transformer {
         mode: WeightMode,
     ) -> Result<Self> {
         let config = Config::from_gguf(ct).map_err(|e| anyhow!(e))?;
+        check_gguf_tensors(&config, ct)?;
         let mut src = GgufWeights { ct, reader, device: device.clone() };
         Self::build(config, &mut src, &GGUF_NAMES, device, mode)
     }
@@ -255,6 +331,7 @@ impl Transformer {
         let config = Config::from_hf_json(&cfg_json).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
         let tensors = load_safetensors(dir, device)?;
         let mut src = DenseWeights::new(tensors);
+        check_shapes(&config, &HF_NAMES, |name| src.tensors.get(&src.stored_name(name)).map(|t| t.dims().to_vec()))?;
         let t = Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense)?;
         Ok((t, src.tensors))
     }
@@ -309,8 +386,32 @@ impl Transformer {
                 down: lin("down")?,
             });
         }
-        let (cos, sin) = rope_tables(&config, device)?;
-        Ok(Transformer { config, embed, layers, norm, lm_head, cos, sin, device: device.clone() })
+        let empty = Tensor::zeros((0, config.head_dim / 2), DType::F32, device)?;
+        let rope = RwLock::new(Rope { cos: empty.clone(), sin: empty, positions: 0 });
+        Ok(Transformer { config, embed, layers, norm, lm_head, rope, device: device.clone() })
+    }
+
+    /// Positions the RoPE tables cover now.
+    pub fn rope_positions(&self) -> usize {
+        self.rope.read().map_or(0, |r| r.positions)
+    }
+
+    /// cos/sin rows for positions `offset..offset + t`, growing the tables when needed.
+    fn rope_rows(&self, offset: usize, t: usize) -> Result<(Tensor, Tensor)> {
+        let needed = offset + t;
+        {
+            let r = self.rope.read().map_err(|_| anyhow!("RoPE tables poisoned"))?;
+            if needed <= r.positions {
+                return Ok((r.cos.narrow(0, offset, t)?, r.sin.narrow(0, offset, t)?));
+            }
+        }
+        let mut r = self.rope.write().map_err(|_| anyhow!("RoPE tables poisoned"))?;
+        if needed > r.positions {
+            let positions = needed.next_power_of_two().max(ROPE_START).min(self.config.context_length.max(needed));
+            let (cos, sin) = rope_tables(&self.config, positions, &self.device)?;
+            *r = Rope { cos, sin, positions };
+        }
+        Ok((r.cos.narrow(0, offset, t)?, r.sin.narrow(0, offset, t)?))
     }
 
     /// The distinct single-token kernels of the linear layers, e.g. "q4_1+q8_0".
@@ -363,8 +464,7 @@ impl Transformer {
         }
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?;
-        let cos = self.cos.narrow(0, offset, t)?;
-        let sin = self.sin.narrow(0, offset, t)?;
+        let (cos, sin) = self.rope_rows(offset, t)?;
         let mask = causal_mask(t, offset, &self.device)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.config.rms_eps as f32)?;
@@ -501,12 +601,12 @@ fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
     })
 }
 
-/// cos/sin tables (context, head_dim/2) computed in f32 (f64 angles) for every position.
-fn rope_tables(c: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
+/// cos/sin tables (positions, head_dim/2) computed in f32 (f64 angles).
+fn rope_tables(c: &Config, positions: usize, device: &Device) -> Result<(Tensor, Tensor)> {
     let half = c.head_dim / 2;
-    let mut cos = Vec::with_capacity(c.context_length * half);
-    let mut sin = Vec::with_capacity(c.context_length * half);
-    for pos in 0..c.context_length {
+    let mut cos = Vec::with_capacity(positions * half);
+    let mut sin = Vec::with_capacity(positions * half);
+    for pos in 0..positions {
         for i in 0..half {
             let freq = 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64);
             let angle = pos as f64 * freq;
@@ -514,10 +614,7 @@ fn rope_tables(c: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
             sin.push(angle.sin() as f32);
         }
     }
-    Ok((
-        Tensor::from_vec(cos, (c.context_length, half), device)?,
-        Tensor::from_vec(sin, (c.context_length, half), device)?,
-    ))
+    Ok((Tensor::from_vec(cos, (positions, half), device)?, Tensor::from_vec(sin, (positions, half), device)?))
 }
 
 /// Additive mask (t, offset + t): position i sees cached positions and itself, not later ones.

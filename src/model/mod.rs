@@ -118,8 +118,9 @@ fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightM
     let ct = gguf_file::Content::read(&mut f).map_err(|e| anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
     check_gguf_complete(&ct, path)?;
     let config = Config::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    forward::check_gguf_tensors(&config, &ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let file_bytes = std::fs::metadata(path)?.len();
-    let dense_bytes = config.approx_params() as u64 * 4;
+    let dense_bytes = (config.approx_params() as u64).saturating_mul(4);
     // Small models get dense f32 for prefill plus quantized blocks for decode; large ones stay quantized.
     let mode = weights.unwrap_or(if dense_bytes < (3u64 << 30) && dense_bytes * 3 < available_memory() {
         WeightMode::Mixed
@@ -159,13 +160,14 @@ pub fn load_hf_dir_with_rest(
     dir: &Path,
     device: &Device,
 ) -> Result<(Model, std::collections::HashMap<String, candle_core::Tensor>)> {
-    let tokenizer = tokenizer::from_dir(dir)?;
-    let cfg: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("config.json"))
-            .with_context(|| format!("{}: no config.json in the model folder", dir.display()))?,
-    )?;
+    let cfg_path = dir.join("config.json");
+    let cfg_text = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("{}: no config.json in the model folder", dir.display()))?;
+    let cfg: serde_json::Value =
+        serde_json::from_str(&cfg_text).map_err(|e| anyhow!("{}: invalid JSON: {e}", cfg_path.display()))?;
     let config = Config::from_hf_json(&cfg).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-    check_memory(config.approx_params() as u64 * 4, dir)?;
+    check_memory((config.approx_params() as u64).saturating_mul(4), dir)?;
+    let tokenizer = tokenizer::from_dir(dir)?;
     let (transformer, rest) = Transformer::from_hf_dir_with_rest(dir, device)?;
     let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
         .ok()
