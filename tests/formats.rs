@@ -100,7 +100,7 @@ fn native_keeps_unknown_fields_and_spans() {
     let f = open(
         dir.path(),
         "n.jsonl",
-        &format!("{rec}\n{{\"id\":\"n2\",\"solution\":\"a\\nb\",\"segmentation\":\"line\"}}\n"),
+        &format!("{rec}\n{{\"id\":\"n2\",\"problem\":\"q\",\"solution\":\"a\\nb\",\"segmentation\":\"line\"}}\n"),
     );
     assert_eq!(f.format, Format::Native);
     let t = &f.record(0).unwrap()[0];

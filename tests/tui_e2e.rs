@@ -12,6 +12,8 @@ use serde_json::Value;
 /// A tmux server of our own (its own socket), so tests never touch a user's sessions.
 struct Tmux {
     socket: String,
+    /// An empty config file, so a user's own config never changes what the tests see.
+    config: tempfile::NamedTempFile,
 }
 
 impl Tmux {
@@ -25,7 +27,8 @@ impl Tmux {
             let _ = writeln!(std::io::stderr(), "SKIP: tmux not installed; TUI end-to-end test {name} not run");
             return None;
         }
-        Some(Tmux { socket: format!("stepscope-test-{}-{name}", std::process::id()) })
+        let config = tempfile::NamedTempFile::new().unwrap();
+        Some(Tmux { socket: format!("stepscope-test-{}-{name}", std::process::id()), config })
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
@@ -48,7 +51,7 @@ impl Tmux {
             "-y",
             "36",
             "-e",
-            "STEPSCOPE_CONFIG=/nonexistent",
+            &format!("STEPSCOPE_CONFIG={}", self.config.path().display()),
             &line,
         ]);
         assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
@@ -59,14 +62,49 @@ impl Tmux {
     }
 
     fn wait_for(&self, text: &str) -> String {
+        // Generous: the first run of the demo may fetch the model.
+        self.wait_for_within(text, Duration::from_secs(180))
+    }
+
+    fn wait_for_within(&self, text: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
             if s.contains(text) {
                 return s;
             }
-            // Generous: the first run of the demo may fetch the model.
-            assert!(start.elapsed() < Duration::from_secs(180), "screen never showed {text:?}:\n{s}");
+            assert!(start.elapsed() < limit, "screen never showed {text:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Keeps the pane (and its terminal state) after the app exits.
+    fn remain_on_exit(&self) {
+        self.cmd(&["set-option", "-t", "app", "remain-on-exit", "on"]);
+    }
+
+    /// tmux's view of the pane: (dead, alternate screen on, mouse reporting on).
+    fn pane_state(&self) -> (bool, bool, bool) {
+        let out = self.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            "app",
+            "#{pane_dead} #{alternate_on} #{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        (parts[0] == "1", parts[1] == "1", parts.get(2).is_some_and(|m| m.contains('1')))
+    }
+
+    fn wait_dead(&self) -> (bool, bool, bool) {
+        let start = Instant::now();
+        loop {
+            let state = self.pane_state();
+            if state.0 {
+                return state;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "the app did not exit:\n{}", self.screen());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -242,4 +280,90 @@ fn score_key_runs_the_verifier_in_the_background_and_stores_it() {
         text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|v| v["kind"] == "verify").collect();
     assert_eq!(verify.len(), 8, "{text}");
     assert!(verify.iter().all(|v| v["spec"] == "arith"));
+}
+
+/// SIGINT and SIGQUIT end the app like SIGTERM: alternate screen left, mouse reporting off.
+#[test]
+fn sigint_and_sigquit_restore_the_terminal() {
+    for sig in ["-INT", "-QUIT", "-TERM"] {
+        let Some(tmux) = Tmux::new(&format!("sig{}", &sig[1..])) else { return };
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+        let store = tempfile::tempdir().unwrap();
+        tmux.start(&["open", demo.to_str().unwrap(), "--store", store.path().to_str().unwrap()]);
+        tmux.remain_on_exit();
+        tmux.wait_for("bakery-muffins");
+        assert_eq!(tmux.pane_state(), (false, true, true), "the app runs in the alternate screen with the mouse on");
+        let pid = tmux.pid();
+        assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+        let (_, alternate, mouse) = tmux.wait_dead();
+        assert!(!alternate && !mouse, "{sig}: terminal left with alternate screen {alternate}, mouse {mouse}");
+    }
+}
+
+/// A large paste is read to its end at once, so the keys after it act right away (and a label
+/// made after a paste is on disk before a kill).
+#[test]
+fn keys_after_a_large_paste_are_not_stranded() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("paste") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    tmux.start(&["open", pb.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["j", "Enter", "/"]);
+    let paste = "z".repeat(3000);
+    tmux.cmd(&["send-keys", "-t", "app", "-l", &paste]);
+    tmux.keys(&["Escape", "e"]);
+    tmux.wait_for_within("me:0", Duration::from_secs(10));
+    let pid = tmux.pid();
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    tmux.wait_exit();
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-1".to_string(), 0)]);
+}
+
+/// Bracketed paste goes into the search box as text.
+#[test]
+fn paste_into_search() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("bracketed") else { return };
+    let store = tempfile::tempdir().unwrap();
+    tmux.start(&["open", pb.to_str().unwrap(), "--store", store.path().to_str().unwrap()]);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["/"]);
+    tmux.cmd(&["set-buffer", "-b", "p", "gsm8k-17"]);
+    tmux.cmd(&["paste-buffer", "-p", "-b", "p", "-t", "app"]);
+    let screen = tmux.wait_for_within("/gsm8k-17", Duration::from_secs(10));
+    assert!(screen.contains("gsm8k-17") && !screen.contains("gsm8k-0 "), "{screen}");
+}
+
+/// A label written by another process appears without a restart.
+#[test]
+fn labels_from_another_process_appear() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("reload") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    tmux.start(&["open", pb.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("labelled 0/400");
+    let (code, _, err) = run(&[
+        "label",
+        pb.to_str().unwrap(),
+        "--trace",
+        "gsm8k-2",
+        "--first-error",
+        "3",
+        "--annotator",
+        "ana",
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let screen = tmux.wait_for_within("labelled 1/400", Duration::from_secs(10));
+    assert!(screen.contains("me:3"), "{screen}");
+    // And the app's own next label lands beside it.
+    tmux.keys(&["Enter", "e"]);
+    tmux.wait_for("labelled 2/400");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    assert_eq!(human_labels(&pb, store.path()), [("gsm8k-0".to_string(), 0), ("gsm8k-2".to_string(), 3)]);
 }

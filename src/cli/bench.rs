@@ -31,7 +31,7 @@ pub fn run(args: BenchArgs) -> i32 {
     match bench(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -100,17 +100,17 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let m = &m;
         tests.push((format!("tg{}", args.n_gen), Box::new(move || gen_once(m, args.n_gen, vocab))));
     }
-    println!("| model | size | backend | threads | test | t/s |");
-    println!("| --- | ---: | --- | ---: | ---: | ---: |");
+    crate::outln!("| model | size | backend | threads | test | t/s |");
+    crate::outln!("| --- | ---: | --- | ---: | ---: | ---: |");
     for (name, f) in &tests {
         f()?; // warm-up
         let runs: Vec<f64> = (0..args.repetitions.max(1)).map(|_| f()).collect::<anyhow::Result<_>>()?;
         let (mean, sd) = stats(&runs);
-        println!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name);
+        crate::outln!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name);
         rows.push(json!({"model": m.name, "backend": backend, "threads": threads, "test": name, "tokens_per_second": mean, "sd": sd, "runs": runs}));
     }
     if args.json {
-        println!("{}", serde_json::Value::Array(rows));
+        crate::outln!("{}", serde_json::Value::Array(rows));
     }
     Ok(())
 }

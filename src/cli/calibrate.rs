@@ -39,7 +39,7 @@ pub fn run(args: CalibrateArgs) -> i32 {
     match calibrate(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -104,20 +104,20 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|(t, s)| json!({"tau": t, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}))
                 .collect();
-            println!(
+            crate::outln!(
                 "{}",
                 json!({"verifier": v.spec(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "curve": points})
             );
         } else {
-            println!(
+            crate::outln!(
                 "verifier {} · {} labelled traces · F1 by threshold τ (error = first step scoring below τ)",
                 v.spec(),
                 judged.len()
             );
             for line in plot(&curve, 10, 60) {
-                println!("{line}");
+                crate::outln!("{line}");
             }
-            println!(
+            crate::outln!(
                 "best τ {tau:.2}: F1 {:.1} (acc_err {:.1}, acc_corr {:.1}); default τ {:.2}",
                 s.f1,
                 s.acc_err,

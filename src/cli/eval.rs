@@ -42,7 +42,7 @@ pub fn run(args: EvalArgs) -> i32 {
     match eval(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -83,7 +83,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         report.push((v.spec(), tau, files));
     }
     print_report(args, &report)?;
-    eprintln!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
+    crate::errln!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -117,7 +117,7 @@ fn annotator_agreement(traces: &[Trace], store: &Store) -> Option<(usize, f64, f
 fn explain(judged: &[Judged]) {
     for j in judged.iter().filter(|j| j.record.first_error != j.label) {
         let at = |k: Option<usize>| k.map_or("-".to_string(), |k| format!("{k}: {}", j.record.details[k]));
-        println!(
+        crate::outln!(
             "{} pred {:?} label {:?}\n  pred  {}\n  label {}",
             j.trace.id,
             j.record.first_error,
@@ -126,12 +126,34 @@ fn explain(judged: &[Judged]) {
             at(j.label)
         );
         if let Some(k) = j.label {
-            println!("  text  {}", j.trace.steps[k].text.replace('\n', " "));
+            crate::outln!("  text  {}", j.trace.steps[k].text.replace('\n', " "));
         }
     }
 }
 
 type Report = Vec<(String, f64, Vec<FileResult>)>;
+
+/// acc_err, acc_corr and F1 where they are defined: acc_err needs labelled errors, acc_corr
+/// labelled clean traces, F1 both. A file without labelled traces has none of them.
+fn defined(s: &Scores) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let c = &s.confusion;
+    let errors = c.early + c.exact + c.late + c.missed;
+    let clean = c.false_alarm + c.correct_clean;
+    let acc_err = (errors > 0).then_some(s.acc_err);
+    let acc_corr = (clean > 0).then_some(s.acc_corr);
+    (acc_err, acc_corr, acc_err.and(acc_corr).map(|_| s.f1))
+}
+
+/// The averages over files where F1 is defined (None when there is none).
+fn defined_averages(files: &[FileResult]) -> Option<(f64, f64)> {
+    let sizes: Vec<(usize, f64)> = files.iter().filter_map(|f| Some((f.scores.n, defined(&f.scores).2?))).collect();
+    (!sizes.is_empty()).then(|| averages(&sizes))
+}
+
+/// A percentage for the text table, or n/a.
+fn pct(v: Option<f64>, width: usize) -> String {
+    v.map_or_else(|| format!("{:>width$}", "n/a"), |x| format!("{x:>width$.1}"))
+}
 
 fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
     let labels = format!("{:?}", args.labels).to_lowercase();
@@ -139,13 +161,14 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
     if args.json {
         let mut out = Vec::new();
         for (spec, tau, files) in report {
-            let sizes: Vec<(usize, f64)> = files.iter().map(|f| (f.scores.n, f.scores.f1)).collect();
-            let (unweighted, weighted) = averages(&sizes);
+            let avg = defined_averages(files);
+            let (unweighted, weighted) = (avg.map(|a| a.0), avg.map(|a| a.1));
             let rows: Vec<serde_json::Value> = files
                 .iter()
                 .map(|f| {
                     let s = &f.scores;
-                    json!({"file": f.file, "n": s.n, "acc_err": s.acc_err, "acc_corr": s.acc_corr, "f1": s.f1,
+                    let (acc_err, acc_corr, f1) = defined(s);
+                    json!({"file": f.file, "n": s.n, "acc_err": acc_err, "acc_corr": acc_corr, "f1": f1,
                            "confusion": s.confusion, "agreement_with_humans": agree(&f.human_agreement),
                            "agreement_between_annotators": agree(&f.annotators)})
                 })
@@ -155,31 +178,48 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
         }
         // One verifier prints its object (the documented shape); several print an array.
         let v = if out.len() == 1 { out.remove(0) } else { serde_json::Value::Array(out) };
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     for (spec, tau, files) in report {
-        println!("verifier {spec} · τ {tau} · labels {labels}");
-        println!(
+        crate::outln!("verifier {spec} · τ {tau} · labels {labels}");
+        crate::outln!(
             "{:<40} {:>5} {:>8} {:>8} {:>6}  early/exact/late/missed/false alarm",
-            "file", "n", "acc_err", "acc_corr", "F1"
+            "file",
+            "n",
+            "acc_err",
+            "acc_corr",
+            "F1"
         );
         for f in files {
             let (s, c) = (&f.scores, &f.scores.confusion);
-            println!(
-                "{:<40} {:>5} {:>8.1} {:>8.1} {:>6.1}  {}/{}/{}/{}/{}",
-                f.file, s.n, s.acc_err, s.acc_corr, s.f1, c.early, c.exact, c.late, c.missed, c.false_alarm
+            let (acc_err, acc_corr, f1) = defined(s);
+            crate::outln!(
+                "{:<40} {:>5} {} {} {}  {}/{}/{}/{}/{}",
+                f.file,
+                s.n,
+                pct(acc_err, 8),
+                pct(acc_corr, 8),
+                pct(f1, 6),
+                c.early,
+                c.exact,
+                c.late,
+                c.missed,
+                c.false_alarm
             );
             if let Some((n, e, w)) = f.human_agreement {
-                println!("  agreement with human labels: {e:.1}% exact, {w:.1}% within ±1 step ({n} traces)");
+                crate::outln!("  agreement with human labels: {e:.1}% exact, {w:.1}% within ±1 step ({n} traces)");
             }
             if let Some((n, e, w)) = f.annotators {
-                println!("  agreement between annotators: {e:.1}% exact, {w:.1}% within ±1 step ({n} pairs)");
+                crate::outln!("  agreement between annotators: {e:.1}% exact, {w:.1}% within ±1 step ({n} pairs)");
             }
         }
-        let sizes: Vec<(usize, f64)> = files.iter().map(|f| (f.scores.n, f.scores.f1)).collect();
-        let (unweighted, weighted) = averages(&sizes);
-        println!("average F1: unweighted (paper) {unweighted:.1} · size-weighted {weighted:.1}");
+        match defined_averages(files) {
+            Some((unweighted, weighted)) => {
+                crate::outln!("average F1: unweighted (paper) {unweighted:.1} · size-weighted {weighted:.1}")
+            }
+            None => crate::outln!("average F1: n/a (no file has both erroneous and correct labelled traces)"),
+        }
     }
     Ok(())
 }

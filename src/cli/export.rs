@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::trace::export::{self, ExportFormat};
-use crate::trace::store::replace_atomically;
+use crate::trace::output::write_file;
 use crate::trace::{Label, Trace};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -44,10 +44,10 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> i32 {
     match export_all(&args) {
         Ok((written, skipped, problems)) => {
-            eprintln!("wrote {written} traces to {}", args.output.display());
+            crate::errln!("wrote {written} traces to {}", args.output.display());
             if skipped > 0 {
                 let which = if args.labels == LabelSource::Human { "human" } else { "dataset" };
-                eprintln!("skipped {skipped} traces without a {which} label (the format needs one)");
+                crate::errln!("skipped {skipped} traces without a {which} label (the format needs one)");
             }
             if args.strict && problems > 0 {
                 EXIT_PROBLEMS
@@ -56,7 +56,7 @@ pub fn run(args: ExportArgs) -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             EXIT_USAGE
         }
     }
@@ -74,7 +74,7 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
         };
         let (traces, file_problems) = file.load_all();
         for p in &file_problems {
-            eprintln!("{p}");
+            crate::errln!("{p}");
         }
         problems += file_problems.len();
         for t in traces {
@@ -93,10 +93,9 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
     let mut buf = Vec::new();
     export::write(args.to, &refs, &mut buf).map_err(|e| e.to_string())?;
     if args.output == Path::new("-") {
-        use std::io::Write;
-        std::io::stdout().write_all(&buf).map_err(|e| e.to_string())?;
+        super::output::write_out_bytes(&buf);
     } else {
-        replace_atomically(&args.output, &buf).map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
+        write_file(&args.output, &buf).map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
     }
     Ok((refs.len(), total - refs.len(), problems))
 }

@@ -71,7 +71,7 @@ pub fn run(args: GenerateArgs) -> i32 {
     match generate_all(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -85,7 +85,7 @@ fn questions(args: &GenerateArgs) -> anyhow::Result<Vec<Question>> {
     let file = TraceFile::open(path, None, ReadOptions::default())?;
     let (traces, problems) = file.load_all();
     for p in &problems {
-        eprintln!("{p}");
+        crate::errln!("{p}");
     }
     let mut out: Vec<Question> =
         traces.into_iter().map(|t| Question { id: t.id, problem: t.problem, reference: t.reference_answer }).collect();
@@ -120,23 +120,26 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
         pending += 1;
     }
     let mut qi = 0;
-    let stdout = std::io::stdout();
     while pending > 0 {
         let Ok(event) = rx.recv() else { break };
         match event {
-            JobEvent::Progress { message, .. } => eprintln!("{message}"),
+            JobEvent::Progress { message, .. } => crate::errln!("{message}"),
             JobEvent::Loaded { name, device, arch, .. } => {
-                eprintln!("loaded {name} ({arch}) on {device}");
+                crate::errln!("loaded {name} ({arch}) on {device}");
                 model_name = name;
             }
             JobEvent::Token { token, .. } => {
-                let mut lock = stdout.lock();
-                let _ = write!(lock, "{}", token.text);
-                let _ = lock.flush();
+                crate::out!("{}", token.text);
+                super::output::flush_out();
             }
             JobEvent::Generated { sample, generation, .. } => {
                 let q = &qs[qi];
-                println!("\n--- {} sample {sample}: {:?}, {} tokens", q.id, generation.stop, generation.tokens.len());
+                crate::outln!(
+                    "\n--- {} sample {sample}: {:?}, {} tokens",
+                    q.id,
+                    generation.stop,
+                    generation.tokens.len()
+                );
                 let mut trace = to_trace(q, sample, &generation, &model_name, &args.segment);
                 // What teacher-forcing needs to reproduce the generation exactly.
                 let chat = [("system", args.system.as_str()), ("user", q.problem.as_str())]
@@ -162,7 +165,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     }
     worker.shutdown();
     if let Some(p) = &args.output {
-        eprintln!("saved traces to {}", p.display());
+        crate::errln!("saved traces to {}", p.display());
     }
     Ok(())
 }

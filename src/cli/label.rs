@@ -34,11 +34,11 @@ pub struct LabelArgs {
 pub fn run(args: LabelArgs) -> i32 {
     match label(&args) {
         Ok(msg) => {
-            println!("{msg}");
+            crate::outln!("{msg}");
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             EXIT_USAGE
         }
     }
@@ -46,8 +46,9 @@ pub fn run(args: LabelArgs) -> i32 {
 
 fn label(args: &LabelArgs) -> Result<String, String> {
     let file = args.input.open(&args.path).map_err(|e| e.to_string())?;
-    let trace =
-        file.find(&args.trace).ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
+    let trace = file
+        .find_unique(&args.trace)?
+        .ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
     let value = match (args.first_error, args.no_error) {
         (Some(k), _) if k >= trace.steps.len() => {
             return Err(format!(
@@ -62,7 +63,7 @@ fn label(args: &LabelArgs) -> Result<String, String> {
     };
     let loc = args.input.journal(&args.path);
     if let Some(note) = &loc.note {
-        eprintln!("note: {note}");
+        crate::errln!("note: {note}");
     }
     let mut store = args.input.store_for(&args.path)?;
     let annotator = annotator_name(args.annotator.as_deref());

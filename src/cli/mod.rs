@@ -11,6 +11,7 @@ pub mod logprobs;
 pub mod modelargs;
 pub mod models;
 pub mod open;
+pub mod output;
 pub mod score;
 pub mod stats;
 pub mod verifyargs;
@@ -107,13 +108,17 @@ impl InputArgs {
 
     /// Opens the label store of a trace file; warnings from replay go to stderr.
     pub fn store_for(&self, path: &Path) -> Result<Store, String> {
-        let loc = self.journal(path);
-        let store =
-            Store::open(&loc.path).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))?;
+        let store = self.store_quiet(path)?;
         for w in &store.warnings {
-            eprintln!("warning: {w}");
+            crate::errln!("warning: {w}");
         }
         Ok(store)
+    }
+
+    /// Opens the label store of a trace file, leaving its warnings to the caller.
+    pub fn store_quiet(&self, path: &Path) -> Result<Store, String> {
+        let loc = self.journal(path);
+        Store::open_location(&loc).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))
     }
 }
 
@@ -125,8 +130,14 @@ pub fn annotator_name(flag: Option<&str>) -> String {
         .unwrap_or_else(|| "anonymous".into())
 }
 
-/// Runs the parsed command line and returns the process exit code.
+/// Runs the parsed command line and returns the process exit code (standard output flushed).
 pub fn run(cli: Cli) -> i32 {
+    let code = dispatch(cli);
+    output::flush_out();
+    code
+}
+
+fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Some(Command::Open(args)) => open::run(args),
         Some(Command::Demo(args)) => open::demo(args),
@@ -142,7 +153,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         None if cli.open.paths.is_empty() => {
-            eprintln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
+            crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE
         }
         None => open::run(cli.open),

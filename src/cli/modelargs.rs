@@ -45,6 +45,6 @@ impl ModelArgs {
     /// Loads the model, printing fetch/load progress to stderr.
     pub fn load(&self) -> anyhow::Result<Model> {
         let opts = LoadOptions { device: self.device, weights: self.weights.mode() };
-        model::load(&self.model, opts, &mut |line| eprintln!("{line}"))
+        model::load(&self.model, opts, &mut |line| crate::errln!("{line}"))
     }
 }

@@ -33,10 +33,10 @@ pub fn run(args: ModelsArgs) -> i32 {
         ModelsCommand::Fetch { ref name } | ModelsCommand::Path { ref name } => {
             let Some(m) = fetch::known(name) else {
                 let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
-                eprintln!("error: unknown model '{name}' (known: {})", names.join(", "));
+                crate::errln!("error: unknown model '{name}' (known: {})", names.join(", "));
                 return EXIT_USAGE;
             };
-            let mut progress = |line: &str| eprintln!("{line}");
+            let mut progress = |line: &str| crate::errln!("{line}");
             let result = if matches!(args.command, ModelsCommand::Fetch { .. }) {
                 fetch::fetch(m, &mut progress)
             } else {
@@ -44,17 +44,17 @@ pub fn run(args: ModelsArgs) -> i32 {
             };
             match result {
                 Ok(path) => {
-                    println!("{}", path.display());
+                    crate::outln!("{}", path.display());
                     EXIT_OK
                 }
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    crate::errln!("error: {e:#}");
                     EXIT_USAGE
                 }
             }
         }
         ModelsCommand::List => {
-            println!("cache: {}", fetch::cache_dir().join("models").display());
+            crate::outln!("cache: {}", fetch::cache_dir().join("models").display());
             for m in fetch::KNOWN {
                 let path = fetch::cached_path(m);
                 let state = match std::fs::metadata(&path) {
@@ -63,7 +63,7 @@ pub fn run(args: ModelsArgs) -> i32 {
                     }
                     Err(_) => "not fetched (`stepscope models fetch` or first use)".to_string(),
                 };
-                println!("{:<20} {state}\n{:<20} {}", m.name, "", m.about);
+                crate::outln!("{:<20} {state}\n{:<20} {}", m.name, "", m.about);
             }
             EXIT_OK
         }

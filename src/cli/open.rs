@@ -46,20 +46,20 @@ pub struct DemoArgs {
 
 pub fn run(args: OpenArgs) -> i32 {
     if args.paths.is_empty() {
-        eprintln!("stepscope open: give one or more trace files (or run `stepscope demo`)");
-        return EXIT_USAGE;
-    }
-    if !std::io::stdout().is_terminal() {
-        eprintln!("stepscope: the TUI needs a terminal (use `stats`, `label` or `export` in scripts)");
+        crate::errln!("stepscope open: give one or more trace files (or run `stepscope demo`)");
         return EXIT_USAGE;
     }
     let cfg = match config::load() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: config: {e}");
+            crate::errln!("error: config: {e}");
             return EXIT_USAGE;
         }
     };
+    if !std::io::stdout().is_terminal() {
+        crate::errln!("stepscope: the TUI needs a terminal (use `stats`, `label` or `export` in scripts)");
+        return EXIT_USAGE;
+    }
     let theme_name = match args.theme.as_deref() {
         Some("light") => tui::theme::ThemeName::Light,
         Some(_) => tui::theme::ThemeName::Dark,
@@ -70,7 +70,7 @@ pub fn run(args: OpenArgs) -> i32 {
     let app = tui::load_app(&args.paths, &args.input, annotator, theme, cfg.keymap);
     if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
         for p in &app.problems {
-            eprintln!("error: {}: {}", p.file.display(), p.message);
+            crate::errln!("error: {}: {}", p.file.display(), p.message);
         }
         return EXIT_USAGE;
     }
@@ -82,12 +82,12 @@ pub fn run(args: OpenArgs) -> i32 {
     match tui::run(app, model) {
         Ok(()) => {
             for n in notes {
-                eprintln!("note: {n}");
+                crate::errln!("note: {n}");
             }
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             EXIT_USAGE
         }
     }
@@ -111,7 +111,7 @@ pub fn demo_paths() -> Vec<PathBuf> {
 pub fn demo(args: DemoArgs) -> i32 {
     let paths = demo_paths();
     if paths.is_empty() {
-        eprintln!("stepscope demo: no bundled traces found in {}/traces", env!("CARGO_MANIFEST_DIR"));
+        crate::errln!("stepscope demo: no bundled traces found in {}/traces", env!("CARGO_MANIFEST_DIR"));
         return EXIT_USAGE;
     }
     run(OpenArgs {

@@ -38,7 +38,7 @@ pub fn run(args: ScoreArgs) -> i32 {
         Ok(0) => EXIT_OK,
         Ok(_) => EXIT_PROBLEMS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             EXIT_USAGE
         }
     }
@@ -57,7 +57,7 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
         let file = args.input.open(path)?;
         let (traces, problems) = file.load_all();
         for p in &problems {
-            eprintln!("{p}");
+            crate::errln!("{p}");
         }
         let traces = &traces[..args.limit.unwrap_or(traces.len()).min(traces.len())];
         let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
@@ -87,20 +87,20 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                         }
                         if let Some(why) = &r.truncated {
                             truncated += 1;
-                            eprintln!("\n{}: {}: truncated: {why}", path.display(), t.id);
+                            crate::errln!("\n{}: {}: truncated: {why}", path.display(), t.id);
                         }
                         first_errors += r.first_error.is_some() as usize;
                     }
                     Err(e) => {
                         errors += 1;
-                        eprintln!("\n{}: {}: {e:#}", path.display(), t.id);
+                        crate::errln!("\n{}: {}: {e:#}", path.display(), t.id);
                     }
                 }
                 done += 1;
             }
             bar.finish();
             failures += errors;
-            println!(
+            crate::outln!(
                 "{}: {} · {} traces: {computed} scored, {reused} reused from the store, {errors} failed, \
                  {truncated} truncated · first error found in {first_errors} · {:.1} s",
                 path.display(),
@@ -121,17 +121,17 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                         }
                         Err(e) => {
                             errors += 1;
-                            eprintln!("\n{}: {}: {}: {e:#}", path.display(), t.id, kind.name());
+                            crate::errln!("\n{}: {}: {}: {e:#}", path.display(), t.id, kind.name());
                         }
                     }
                     done += 1;
                 }
                 bar.finish();
                 failures += errors;
-                println!("{}: {} · {ok} traces stored, {errors} failed", path.display(), kind.name());
+                crate::outln!("{}: {} · {ok} traces stored, {errors} failed", path.display(), kind.name());
             }
         }
-        println!("results stored in {}", store.path().display());
+        crate::outln!("results stored in {}", store.path().display());
     }
     Ok(failures)
 }

@@ -6,6 +6,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
+use std::collections::HashMap;
+
+use crate::trace::source::DuplicateIds;
 use crate::trace::{Label, Problem, Trace};
 
 #[derive(Args, Debug)]
@@ -109,18 +112,18 @@ impl Stats {
         let d = &self.dataset_labels;
         let h = &self.human_labels;
         let a = &self.final_answer;
-        println!("traces            {}", self.traces);
-        println!("steps             {}", self.steps);
-        println!(
+        crate::outln!("traces            {}", self.traces);
+        crate::outln!("steps             {}", self.steps);
+        crate::outln!(
             "dataset labels    first error {} · no error {} · none {}",
             d.first_error,
             d.no_error,
             d.none.unwrap_or(0)
         );
-        println!("human labels      first error {} · no error {}", h.first_error, h.no_error);
-        println!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
-        println!("reference answers {}", self.reference_answers);
-        println!("problems          {}", self.problems.len());
+        crate::outln!("human labels      first error {} · no error {}", h.first_error, h.no_error);
+        crate::outln!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
+        crate::outln!("reference answers {}", self.reference_answers);
+        crate::outln!("problems          {}", self.problems.len());
     }
 }
 
@@ -131,36 +134,53 @@ pub fn run(args: StatsArgs) -> i32 {
         let file = match args.input.open(path) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 stats.problems.push(ProblemRow { file: path.display().to_string(), line: 0, message: e.message });
                 unreadable = true;
                 continue;
             }
         };
-        let store = match args.input.store_for(path) {
+        let store = match args.input.store_quiet(path) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
+                stats.problems.push(ProblemRow { file: path.display().to_string(), line: 0, message: e });
                 unreadable = true;
                 continue;
             }
         };
         let mut problems = file.index_problems.clone();
-        for record in file.records() {
+        let mut ids = DuplicateIds::default();
+        // Step counts by id, only needed to check stored labels against the traces.
+        let mut steps_by_id: HashMap<String, usize> = HashMap::new();
+        let has_labels = !store.all_labels().is_empty();
+        for (i, record) in file.records().enumerate() {
             match record {
                 Ok(traces) => {
-                    traces.iter().for_each(|t| stats.add(t, store.human_label(&t.id, args.annotator.as_deref())))
+                    for t in &traces {
+                        problems.extend(ids.check(&file.path, &t.id, file.record_line(i)));
+                        stats.add(t, store.human_label(&t.id, args.annotator.as_deref()));
+                        if has_labels {
+                            steps_by_id.insert(t.id.clone(), t.steps.len());
+                        }
+                    }
                 }
                 Err(p) => problems.push(p),
             }
         }
         for p in &problems {
-            eprintln!("{p}");
+            crate::errln!("{p}");
         }
         stats.problems.extend(problems.iter().map(ProblemRow::from));
+        let mut journal = store.warnings.clone();
+        journal.extend(store.check_labels(path, |id| steps_by_id.get(id).copied()));
+        for w in journal {
+            crate::errln!("{w}");
+            stats.problems.push(ProblemRow { file: w.file.display().to_string(), line: w.line, message: w.message });
+        }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats).expect("stats serialise"));
+        crate::outln!("{}", serde_json::to_string_pretty(&stats).expect("stats serialise"));
     } else {
         stats.print_text();
     }

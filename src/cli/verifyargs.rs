@@ -123,15 +123,15 @@ impl Progress {
         let bar = format!("[{}{}] {done}/{}", "#".repeat(filled), "-".repeat(width - filled), self.total);
         if self.tty {
             let line: String = format!("{bar} {what}").chars().take(100).collect();
-            eprint!("\r\x1b[2K{line}");
+            crate::cli::output::write_err(format_args!("\r\x1b[2K{line}"));
         } else {
-            eprintln!("{bar} {what}");
+            crate::errln!("{bar} {what}");
         }
     }
 
     pub fn finish(&self) {
         if self.tty {
-            eprintln!();
+            crate::errln!();
         }
     }
 }
@@ -183,7 +183,7 @@ pub fn judge_file(
     let file = input.open(path)?;
     let (traces, problems) = file.load_all();
     for p in &problems {
-        eprintln!("{p}");
+        crate::errln!("{p}");
     }
     let mut store = input.store_for(path).map_err(anyhow::Error::msg)?;
     let labelled: Vec<(usize, Option<usize>)> = traces
@@ -203,7 +203,7 @@ pub fn judge_file(
         let st = if uses_model { Some(&mut store) } else { None };
         match result_for(v, t, st, args.threshold, args.rescore, &mut |_| {}) {
             Ok((record, _)) => judged.push(Judged { trace: t.clone(), label, record }),
-            Err(e) => eprintln!("{}: {e:#}", t.id),
+            Err(e) => crate::errln!("{}: {e:#}", t.id),
         }
     }
     if uses_model {

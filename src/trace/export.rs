@@ -72,11 +72,17 @@ fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
         o.insert("final_answer_correct".into(), json!(c));
     }
     o.insert("label".into(), json!(label.map_or(-1, Label::to_index)));
+    // Extra keys that would make the row read as another format (PRM800K's `question` object)
+    // are kept under another name, so the file reads back as ProcessBench.
     for (k, v) in &t.extra {
-        o.entry(k.clone()).or_insert_with(|| v.clone());
+        let key = if OTHER_FORMATS_KEYS.contains(&k.as_str()) { format!("source_{k}") } else { k.clone() };
+        o.entry(key).or_insert_with(|| v.clone());
     }
     Value::Object(o)
 }
+
+/// Keys by which the readers recognise other formats.
+const OTHER_FORMATS_KEYS: [&str; 7] = ["stepscope", "choices", "question", "answer", "prompt", "completions", "labels"];
 
 /// PRM800K shape: steps up to and including the first error, rated +1 before it and −1 at it.
 fn prm800k_row(t: &Trace, label: Option<Label>) -> Value {

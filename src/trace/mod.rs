@@ -4,6 +4,7 @@ pub mod answer;
 pub mod export;
 pub mod formats;
 pub mod model;
+pub mod output;
 pub mod segment;
 pub mod source;
 pub mod store;

@@ -112,6 +112,9 @@ impl Trace {
 
     /// Checks the invariants every reader must establish; returns `(field, message)` on failure.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.id.trim().is_empty() {
+            return Err(("id", "empty (every trace needs an id to be labelled)".to_string()));
+        }
         if self.steps.is_empty() {
             return Err(("steps", "no steps".to_string()));
         }
@@ -123,6 +126,9 @@ impl Trace {
         for (i, s) in self.steps.iter().enumerate() {
             if s.start > s.end || s.end > self.solution.len() {
                 return Err(("steps", format!("step {i} span {}..{} is outside the solution", s.start, s.end)));
+            }
+            if !self.solution.is_char_boundary(s.start) || !self.solution.is_char_boundary(s.end) {
+                return Err(("steps", format!("step {i} span {}..{} cuts a character in two", s.start, s.end)));
             }
         }
         Ok(())

@@ -77,27 +77,47 @@ pub struct TraceFile {
 const SNIFF_BYTES: usize = 64 * 1024;
 
 impl TraceFile {
-    /// Opens and indexes a file, detecting its format unless `format` is given.
+    /// Opens and indexes a file, detecting its format unless `format` is given. A pipe, FIFO or
+    /// other non-regular file (`<(cmd)`, `/dev/stdin`) is read to its end as a stream first.
     pub fn open(path: &Path, format: Option<Format>, options: ReadOptions) -> Result<TraceFile, OpenError> {
         let err = |message: String| OpenError { file: path.to_path_buf(), message };
-        let mut file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let meta = file.metadata().map_err(|e| err(format!("cannot read: {e}")))?;
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot open: {e}")))?;
         if meta.is_dir() {
             return Err(err("is a directory, not a trace file".into()));
         }
-        let mut head = vec![0u8; SNIFF_BYTES.min(meta.len() as usize)];
-        file.read_exact(&mut head).map_err(|e| err(format!("cannot read: {e}")))?;
-        check_text(&head, meta.len() as usize > head.len()).map_err(err)?;
+        let mut file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let streamed = if meta.is_file() {
+            None
+        } else {
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).map_err(|e| err(format!("cannot read: {e}")))?;
+            Some(data)
+        };
+        let len = streamed.as_ref().map_or(meta.len() as usize, Vec::len);
+        let mut head = vec![0u8; SNIFF_BYTES.min(len)];
+        match &streamed {
+            Some(data) => {
+                let n = head.len();
+                head.copy_from_slice(&data[..n])
+            }
+            None => file.read_exact(&mut head).map_err(|e| err(format!("cannot read: {e}")))?,
+        }
         let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         let first = head[bom..].iter().find(|b| !b.is_ascii_whitespace()).copied();
+        // JSON records are checked for UTF-8 one by one, so one bad byte costs one record.
+        check_text(&head, len > head.len(), !matches!(first, Some(b'[' | b'{'))).map_err(err)?;
         let Some(first) = first else {
             return Err(err("file is empty (no traces)".into()));
         };
+        let whole = |streamed: Option<Vec<u8>>| streamed.map_or_else(|| read_all(path), Ok);
         let mut tf = match first {
-            b'[' => Self::open_array(path, read_all(path).map_err(err)?, bom),
-            b'{' if looks_like_jsonl(&head[bom..]) => Self::open_jsonl(path, file, bom).map_err(err)?,
-            b'{' => Self::open_single_json(path, read_all(path).map_err(err)?),
-            _ => Self::open_text(path, read_all(path).map_err(err)?, bom).map_err(err)?,
+            b'[' => Self::open_array(path, whole(streamed).map_err(err)?, bom),
+            b'{' if looks_like_jsonl(&head[bom..]) => match streamed {
+                Some(data) => Self::open_jsonl_in_memory(path, data, bom),
+                None => Self::open_jsonl(path, file, bom).map_err(err)?,
+            },
+            b'{' => Self::open_single_json(path, whole(streamed).map_err(err)?),
+            _ => Self::open_text(path, whole(streamed).map_err(err)?, bom).map_err(err)?,
         };
         tf.options = options;
         tf.format = match format {
@@ -124,6 +144,13 @@ impl TraceFile {
         let mut tf = Self::empty(path, Body::File(file), Format::Native);
         tf.records = records;
         Ok(tf)
+    }
+
+    fn open_jsonl_in_memory(path: &Path, data: Vec<u8>, bom: usize) -> TraceFile {
+        let mut tf = Self::empty(path, Body::Memory(Vec::new()), Format::Native);
+        tf.records = index_lines_in(&data, bom);
+        tf.body = Body::Memory(data);
+        tf
     }
 
     fn open_array(path: &Path, data: Vec<u8>, bom: usize) -> TraceFile {
@@ -219,14 +246,24 @@ impl TraceFile {
             let text = String::from_utf8_lossy(&bytes);
             return formats::text::read(&text, &ctx).map(|t| vec![t]).map_err(|e| problem(e.field, e.message));
         }
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            // Point at the line and column of the bad byte inside a multi-line record.
+            let good = &bytes[..e.valid_up_to()];
+            let column = good.iter().rposition(|&b| b == b'\n').map_or(good.len(), |nl| good.len() - nl - 1) + 1;
+            let at = line + good.iter().filter(|&&b| b == b'\n').count();
+            let message = format!("not valid UTF-8 (bad byte at column {column}); convert the file to UTF-8");
+            return Err(Problem { file: self.path.clone(), line: at, field: None, message });
+        }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| problem(None, json_message(&e)))?;
         let traces = formats::read(self.format, value, &ctx).map_err(|e| problem(e.field, e.message))?;
         for t in &traces {
             // A native record whose generation produced nothing may have zero steps.
-            if self.format == Format::Native && t.steps.is_empty() && t.solution.trim().is_empty() {
-                continue;
+            let empty_generation = self.format == Format::Native && t.steps.is_empty() && t.solution.trim().is_empty();
+            match t.validate() {
+                Err(("steps", _)) if empty_generation => {}
+                Err((field, msg)) => return Err(problem(Some(field.to_string()), format!("{msg} (trace {})", t.id))),
+                Ok(()) => {}
             }
-            t.validate().map_err(|(field, msg)| problem(Some(field.to_string()), format!("{msg} (trace {})", t.id)))?;
         }
         Ok(traces)
     }
@@ -236,13 +273,19 @@ impl TraceFile {
         (0..self.record_count()).map(|i| self.record(i))
     }
 
-    /// Loads everything that loads; problems are collected, never fatal.
+    /// Loads everything that loads; problems (duplicate ids among them) are collected, never fatal.
     pub fn load_all(&self) -> (Vec<Trace>, Vec<Problem>) {
         let mut traces = Vec::new();
         let mut problems = self.index_problems.clone();
-        for r in self.records() {
+        let mut ids = DuplicateIds::default();
+        for (i, r) in self.records().enumerate() {
             match r {
-                Ok(ts) => traces.extend(ts),
+                Ok(ts) => {
+                    for t in &ts {
+                        problems.extend(ids.check(&self.path, &t.id, self.record_line(i)));
+                    }
+                    traces.extend(ts)
+                }
                 Err(p) => problems.push(p),
             }
         }
@@ -253,14 +296,80 @@ impl TraceFile {
     pub fn find(&self, id: &str) -> Option<Trace> {
         self.records().filter_map(Result::ok).flatten().find(|t| t.id == id)
     }
+
+    /// Finds the one trace with this id; an id that appears more than once is an error (labels
+    /// are keyed by id, so a label could not say which trace it means).
+    pub fn find_unique(&self, id: &str) -> Result<Option<Trace>, String> {
+        let mut found: Vec<(usize, Trace)> = Vec::new();
+        for (i, r) in self.records().enumerate() {
+            let Ok(ts) = r else { continue };
+            found.extend(ts.into_iter().filter(|t| t.id == id).map(|t| (self.record_line(i), t)));
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop().map(|(_, t)| t)),
+            _ => {
+                let lines: Vec<String> = found.iter().map(|(l, _)| l.to_string()).collect();
+                Err(format!(
+                    "{}: trace id '{id}' is ambiguous: it appears at lines {} (labels are keyed by id; give each trace its own id)",
+                    self.path.display(),
+                    join_and(&lines)
+                ))
+            }
+        }
+    }
+}
+
+/// "1", "1 and 3", "1, 3 and 7".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Remembers the first line of each trace id in a file and reports repeats.
+#[derive(Debug, Default)]
+pub struct DuplicateIds {
+    first: std::collections::HashMap<String, usize>,
+    repeated: std::collections::HashSet<String>,
+}
+
+impl DuplicateIds {
+    /// A problem when `id` was seen before in this file.
+    pub fn check(&mut self, file: &Path, id: &str, line: usize) -> Option<Problem> {
+        match self.first.get(id) {
+            Some(&first) if first != line => {
+                self.repeated.insert(id.to_string());
+                Some(Problem {
+                    file: file.to_path_buf(),
+                    line,
+                    field: Some("id".into()),
+                    message: format!("duplicate id {id}, first at line {first}"),
+                })
+            }
+            Some(_) => None,
+            None => {
+                self.first.insert(id.to_string(), line);
+                None
+            }
+        }
+    }
+
+    /// The ids seen more than once.
+    pub fn repeated(&self) -> &std::collections::HashSet<String> {
+        &self.repeated
+    }
 }
 
 fn read_all(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
 }
 
-/// Rejects binary and non-UTF-8 encodings early with a message a person can act on.
-fn check_text(head: &[u8], more: bool) -> Result<(), String> {
+/// Rejects binary files and UTF-16 early with a message a person can act on; `whole_text`
+/// files (one trace) must be UTF-8 throughout, JSON files are checked record by record.
+fn check_text(head: &[u8], more: bool, whole_text: bool) -> Result<(), String> {
     if head.is_empty() {
         return Err("file is empty (no traces)".into());
     }
@@ -269,6 +378,9 @@ fn check_text(head: &[u8], more: bool) -> Result<(), String> {
     }
     if head.contains(&0) {
         return Err("binary file (contains NUL bytes), not a trace file".into());
+    }
+    if !whole_text {
+        return Ok(());
     }
     match std::str::from_utf8(head) {
         Ok(_) => Ok(()),
@@ -321,6 +433,20 @@ fn index_lines(file: &File, from: u64) -> std::io::Result<Vec<Span>> {
         records.push(Span { start: line_start, end: pos, line });
     }
     Ok(records)
+}
+
+/// Byte spans of the non-blank lines of data in memory, with 1-based line numbers.
+fn index_lines_in(data: &[u8], from: usize) -> Vec<Span> {
+    let mut records = Vec::new();
+    let mut start = from;
+    let ends = memchr::memchr_iter(b'\n', data).filter(|&nl| nl >= from).chain([data.len()]);
+    for (line, end) in (1usize..).zip(ends) {
+        if !data[start..end].iter().all(u8::is_ascii_whitespace) {
+            records.push(Span { start: start as u64, end: end as u64, line });
+        }
+        start = (end + 1).min(data.len());
+    }
+    records
 }
 
 /// Spans of the top-level elements of a JSON array, and whether the array was closed.
@@ -403,10 +529,21 @@ mod tests {
 
     #[test]
     fn text_checks() {
-        assert!(check_text(b"", false).is_err());
-        assert!(check_text(b"ab\0cd", false).unwrap_err().contains("binary"));
-        assert!(check_text(b"\xFF\xFEa\0", false).unwrap_err().contains("UTF-16"));
-        assert!(check_text("héllo".as_bytes(), false).is_ok());
-        assert!(check_text(&"é".as_bytes()[..1], true).is_ok());
+        assert!(check_text(b"", false, true).is_err());
+        assert!(check_text(b"ab\0cd", false, true).unwrap_err().contains("binary"));
+        assert!(check_text(b"\xFF\xFEa\0", false, true).unwrap_err().contains("UTF-16"));
+        assert!(check_text("héllo".as_bytes(), false, true).is_ok());
+        assert!(check_text(&"é".as_bytes()[..1], true, true).is_ok());
+        assert!(check_text(b"{\"a\": \"\xe9\"}", false, true).is_err());
+        assert!(check_text(b"{\"a\": \"\xe9\"}", false, false).is_ok());
+    }
+
+    #[test]
+    fn lines_in_memory() {
+        let data = b"a\n\n  \nbb\ncc";
+        let spans = index_lines_in(data, 0);
+        let got: Vec<(&[u8], usize)> =
+            spans.iter().map(|s| (&data[s.start as usize..s.end as usize], s.line)).collect();
+        assert_eq!(got, [(&b"a"[..], 1), (b"bb", 4), (b"cc", 5)]);
     }
 }

@@ -37,6 +37,10 @@ pub enum Action {
     Quit,
     /// Typed into the search field.
     SearchInput(char),
+    /// Text pasted (bracketed paste): goes into the search field while searching.
+    Paste(String),
+    /// Read what other processes wrote to the label journals (a periodic tick).
+    RefreshJournals,
     SearchBackspace,
     SearchCommit,
     /// Mouse: click at a screen cell.

@@ -32,8 +32,15 @@ pub fn config_path() -> Option<PathBuf> {
     Some(base.join("stepscope/config.toml"))
 }
 
-/// Loads the config file if there is one; a broken file is an error naming the file.
+/// Loads the config file if there is one; a broken file is an error naming the file, and so is
+/// a `$STEPSCOPE_CONFIG` that names no file (a typo there would otherwise go unnoticed).
 pub fn load() -> Result<Config, String> {
+    if let Some(p) = std::env::var_os("STEPSCOPE_CONFIG") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(format!("{}: no such file (named by $STEPSCOPE_CONFIG)", p.display()));
+        }
+    }
     let Some(path) = config_path().filter(|p| p.exists()) else { return Ok(Config::default()) };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(&text).map_err(|e| format!("{}: {e}", path.display()))

@@ -16,27 +16,54 @@ pub enum Event {
         first_entry: usize,
         batch: Vec<Summary>,
         problems: Vec<Problem>,
+        /// Trace ids found more than once so far.
+        duplicates: Vec<String>,
     },
     /// Progress and results from the model worker thread.
     Job(crate::jobs::JobEvent),
-    /// SIGTERM, SIGHUP or the input stream ended: leave cleanly.
+    /// A periodic tick: the app looks for labels other processes wrote.
+    Tick,
+    /// SIGTERM, SIGHUP, SIGINT, SIGQUIT or the input stream ended: leave cleanly.
     Terminate,
 }
+
+/// How often the app looks for labels written by other processes.
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads terminal events and signals until the receiver goes away.
 pub async fn run(tx: UnboundedSender<Event>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut input = EventStream::new();
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
+    // In raw mode ctrl-c is a key, but `kill -INT` / `kill -QUIT` still arrive as signals: every
+    // one of these ends the app through the same path as `q`, restoring the terminal.
+    for kind in [SignalKind::terminate(), SignalKind::hangup(), SignalKind::interrupt(), SignalKind::quit()] {
+        if let Ok(mut s) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if s.recv().await.is_some() {
+                    let _ = tx.send(Event::Terminate);
+                }
+            });
+        }
+    }
+    let ticks = tx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tick.tick().await;
+            if ticks.send(Event::Tick).is_err() {
+                return;
+            }
+        }
+    });
     loop {
         let event = tokio::select! {
             e = input.next() => match e {
                 Some(Ok(e)) => Event::Terminal(e),
                 Some(Err(_)) | None => Event::Terminate,
             },
-            _ = async { term.as_mut()?.recv().await }, if term.is_some() => Event::Terminate,
-            _ = async { hup.as_mut()?.recv().await }, if hup.is_some() => Event::Terminate,
             _ = tx.closed() => return,
         };
         let stop = matches!(event, Event::Terminate);
@@ -69,6 +96,7 @@ pub fn to_action(e: &TermEvent, keymap: &Keymap, searching: bool) -> Option<Acti
             _ => None,
         },
         TermEvent::Resize(w, h) => Some(Action::Resize { width: *w, height: *h }),
+        TermEvent::Paste(text) => Some(Action::Paste(text.clone())),
         _ => None,
     }
 }

@@ -16,7 +16,7 @@ use std::io::{self, Stdout};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
@@ -25,6 +25,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::cli::InputArgs;
 use crate::jobs::{Job, JobEvent, Worker};
+use crate::trace::source::DuplicateIds;
 use crate::trace::{Problem, Store, TraceFile};
 use event::Event;
 use state::{App, Source, Summary, EAGER_LIMIT_BYTES};
@@ -43,7 +44,7 @@ pub fn load_app(paths: &[PathBuf], input: &InputArgs, annotator: String, theme: 
             }
         };
         let loc = input.journal(path);
-        let store = match Store::open(&loc.path) {
+        let store = match Store::open_location(&loc) {
             Ok(s) => s,
             Err(e) => {
                 problems.push(Problem {
@@ -57,7 +58,13 @@ pub fn load_app(paths: &[PathBuf], input: &InputArgs, annotator: String, theme: 
         };
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
         let lazy = file.is_on_disk() && size > EAGER_LIMIT_BYTES;
-        sources.push(Source { file: Arc::new(file), store, journal_note: loc.note, lazy });
+        sources.push(Source {
+            file: Arc::new(file),
+            store,
+            journal_note: loc.note,
+            lazy,
+            ambiguous: Default::default(),
+        });
     }
     App::new(sources, problems, annotator, theme, keymap)
 }
@@ -125,11 +132,15 @@ fn handle(app: &mut App, e: Event) {
                 update::update(app, a);
             }
         }
-        Event::Summaries { first_entry, batch, problems } => {
+        Event::Summaries { first_entry, batch, problems, duplicates } => {
             app.problems.extend(problems);
+            if let Some(source) = app.entries.get(first_entry).map(|e| e.source) {
+                app.sources[source].ambiguous.extend(duplicates);
+            }
             app.add_summaries(first_entry, batch);
         }
         Event::Job(e) => on_job_event(app, e),
+        Event::Tick => update::update(app, action::Action::RefreshJournals),
         Event::Terminate => app.quit = true,
     }
 }
@@ -207,21 +218,30 @@ fn start_scans(app: &App, tx: &UnboundedSender<Event>) {
 
 fn scan(file: &TraceFile, first_entry: usize, tx: &UnboundedSender<Event>) {
     const BATCH: usize = 2000;
+    let mut ids = DuplicateIds::default();
     let mut start = 0;
     while start < file.record_count() {
         let end = (start + BATCH).min(file.record_count());
         let mut batch = Vec::with_capacity(end - start);
         let mut problems = Vec::new();
+        let repeated_before = ids.repeated().len();
         for r in start..end {
             match file.record(r) {
-                Ok(ts) => batch.push(ts.first().map(|t| Summary::of(t, false)).unwrap_or_else(|| empty_summary(r))),
+                Ok(ts) => {
+                    for t in &ts {
+                        problems.extend(ids.check(&file.path, &t.id, file.record_line(r)));
+                    }
+                    batch.push(ts.first().map(|t| Summary::of(t, false)).unwrap_or_else(|| empty_summary(r)))
+                }
                 Err(p) => {
                     problems.push(p);
                     batch.push(empty_summary(r));
                 }
             }
         }
-        if tx.send(Event::Summaries { first_entry: first_entry + start, batch, problems }).is_err() {
+        let duplicates =
+            if ids.repeated().len() > repeated_before { ids.repeated().iter().cloned().collect() } else { Vec::new() };
+        if tx.send(Event::Summaries { first_entry: first_entry + start, batch, problems, duplicates }).is_err() {
             return; // the app has quit
         }
         start = end;
@@ -234,7 +254,7 @@ fn empty_summary(record: usize) -> Summary {
 
 fn enter() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
     enable_raw_mode()?;
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste)?;
     let mut t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     t.clear()?;
     Ok(t)
@@ -242,7 +262,13 @@ fn enter() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
 
 /// Puts the terminal back the way it was. Safe to call more than once.
 fn leave() {
-    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
     let _ = disable_raw_mode();
 }
 

@@ -1,11 +1,13 @@
 //! The one owned application state. Views render from it; only `update` changes it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::jobs::JobHandle;
+use crate::trace::source::DuplicateIds;
+use crate::trace::store::JournalIssue;
 use crate::trace::{Label, Problem, Store, Trace, TraceFile};
 
 use super::keymap::Keymap;
@@ -22,6 +24,9 @@ pub struct Source {
     pub journal_note: Option<String>,
     /// Lazy sources show one entry per record (the record's first trace).
     pub lazy: bool,
+    /// Trace ids that appear more than once in the file: labels are keyed by id, so these
+    /// cannot be labelled.
+    pub ambiguous: HashSet<String>,
 }
 
 /// What the list and the filters need to know about a trace without holding it.
@@ -138,6 +143,8 @@ pub struct App {
     pub filter: Filter,
     pub search: String,
     pub searching: bool,
+    /// The entry selected when the search began: Esc goes back to it.
+    pub search_origin: Option<usize>,
     /// Index into `visible`.
     pub selected: usize,
     pub focus: Focus,
@@ -147,6 +154,8 @@ pub struct App {
     pub annotator: String,
     pub message: Option<String>,
     pub problems: Vec<Problem>,
+    /// Problems of the label journals: unreadable lines, labels that do not fit their trace.
+    pub journal_problems: Vec<Problem>,
     pub theme: Theme,
     pub keymap: Keymap,
     pub size: (u16, u16),
@@ -171,6 +180,17 @@ pub struct App {
 
 const CACHE_LIMIT: usize = 512;
 
+/// `name:line: field: message` of a problem, with the file's name only.
+fn short(p: &Problem) -> String {
+    let name = p.file.file_name().map_or_else(|| p.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let field = p.field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default();
+    format!("{name}:{}: {field}{}", p.line, p.message)
+}
+
+fn journal_problem(w: &JournalIssue) -> Problem {
+    Problem { file: w.file.clone(), line: w.line, field: None, message: w.message.clone() }
+}
+
 impl App {
     pub fn new(sources: Vec<Source>, problems: Vec<Problem>, annotator: String, theme: Theme, keymap: Keymap) -> App {
         let mut app = App {
@@ -183,6 +203,7 @@ impl App {
             filter: Filter::All,
             search: String::new(),
             searching: false,
+            search_origin: None,
             selected: 0,
             focus: Focus::List,
             step: 0,
@@ -190,6 +211,7 @@ impl App {
             annotator,
             message: None,
             problems,
+            journal_problems: Vec::new(),
             theme,
             keymap,
             size: (80, 24),
@@ -214,23 +236,17 @@ impl App {
         }
         app.verifier_choices = app.initial_verifiers();
         app.refresh_visible();
-        if !app.problems.is_empty() {
-            let p = &app.problems[0];
-            let name =
-                p.file.file_name().map_or_else(|| p.file.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let field = p.field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default();
-            app.message = Some(format!(
-                "{} records not loaded; first: {name}:{}: {field}{}",
-                app.problems.len(),
-                p.line,
-                p.message
-            ));
+        if let Some(p) = app.problems.first() {
+            app.message = Some(format!("{} records not loaded; first: {}", app.problems.len(), short(p)));
+        } else if let Some(p) = app.journal_problems.first() {
+            app.message = Some(format!("label journal: {} problems; first: {}", app.journal_problems.len(), short(p)));
         }
         app
     }
 
-    fn add_source(&mut self, source: Source) {
+    fn add_source(&mut self, mut source: Source) {
         let index = self.sources.len();
+        self.journal_problems.extend(source.store.warnings.iter().map(journal_problem));
         if source.lazy {
             for record in 0..source.file.record_count() {
                 self.entries.push(Entry { source: index, record, sub: 0 });
@@ -239,6 +255,8 @@ impl App {
             }
         } else {
             self.problems.extend(source.file.index_problems.iter().cloned());
+            let mut ids = DuplicateIds::default();
+            let mut steps_by_id = HashMap::new();
             for record in 0..source.file.record_count() {
                 let traces = match source.file.record(record) {
                     Ok(t) => t,
@@ -248,11 +266,17 @@ impl App {
                     }
                 };
                 for (sub, t) in traces.into_iter().enumerate() {
+                    self.problems.extend(ids.check(&source.file.path, &t.id, source.file.record_line(record)));
+                    steps_by_id.insert(t.id.clone(), t.steps.len());
                     self.entries.push(Entry { source: index, record, sub });
                     self.summaries.push(Some(Summary::of(&t, true)));
                     self.loaded.push(Some(Rc::new(t)));
                 }
             }
+            source.ambiguous = ids.repeated().clone();
+            let path = source.file.path.clone();
+            let issues = source.store.check_labels(&path, |id| steps_by_id.get(id).copied());
+            self.journal_problems.extend(issues.iter().map(journal_problem));
         }
         self.sources.push(source);
     }

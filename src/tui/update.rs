@@ -10,6 +10,10 @@ use super::views::layout::{layout, Areas};
 const PAGE: usize = 10;
 
 pub fn update(app: &mut App, action: Action) {
+    if action == Action::RefreshJournals {
+        refresh_journals(app);
+        return;
+    }
     if app.searching && search_input(app, &action) {
         return;
     }
@@ -47,6 +51,7 @@ pub fn update(app: &mut App, action: Action) {
         Action::NextUnlabelled => next_unlabelled(app),
         Action::StartSearch => {
             app.searching = true;
+            app.search_origin = app.selected_entry();
             app.message = None;
         }
         Action::CycleFilter => {
@@ -65,6 +70,24 @@ pub fn update(app: &mut App, action: Action) {
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
         Action::Resize { width, height } => app.size = (width, height),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
+        Action::Paste(_) => app.message = Some("paste ignored (press / to search, then paste)".into()),
+        Action::RefreshJournals => refresh_journals(app),
+    }
+}
+
+/// Takes in labels and results other processes wrote to the journals.
+fn refresh_journals(app: &mut App) {
+    let mut changed = false;
+    for source in &mut app.sources {
+        match source.store.refresh() {
+            Ok(c) => changed |= c,
+            Err(e) => {
+                app.message = Some(format!("{}: cannot read the label journal: {e}", source.store.path().display()))
+            }
+        }
+    }
+    if changed {
+        app.refresh_visible();
     }
 }
 
@@ -137,6 +160,8 @@ fn score(app: &mut App, all: bool) {
 fn search_input(app: &mut App, action: &Action) -> bool {
     match action {
         Action::SearchInput(c) => app.search.push(*c),
+        // One line of a pasted text: line breaks become spaces.
+        Action::Paste(text) => app.search.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c })),
         Action::SearchBackspace => {
             app.search.pop();
         }
@@ -144,6 +169,11 @@ fn search_input(app: &mut App, action: &Action) -> bool {
         Action::Cancel => {
             app.searching = false;
             app.search.clear();
+            app.refresh_visible();
+            if let Some(pos) = app.search_origin.and_then(|e| app.visible.iter().position(|&v| v == e)) {
+                app.selected = pos;
+            }
+            return true;
         }
         _ => return false,
     }
@@ -188,6 +218,13 @@ fn set_label(app: &mut App, value: Option<Label>) {
     }
     let annotator = app.annotator.clone();
     let source = app.entries[entry].source;
+    if app.sources[source].ambiguous.contains(&trace.id) {
+        app.message = Some(format!(
+            "NOT saved: trace id {} appears more than once in this file, so a label could not say which one it means",
+            trace.id
+        ));
+        return;
+    }
     match app.sources[source].store.set_label(&trace.id, &annotator, value) {
         Ok(()) => {
             app.message = Some(match value {

@@ -166,7 +166,12 @@ impl ModelCache {
 /// A loader for the CLI: each model once per process, progress on stderr.
 pub fn caching_loader(opts: LoadOptions) -> impl FnMut(&str) -> Result<Arc<Model>> {
     let mut cache = ModelCache::default();
-    move |spec: &str| cache.get(spec, opts, &mut |line| eprintln!("{line}"))
+    move |spec: &str| {
+        cache.get(spec, opts, &mut |line| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{line}");
+        })
+    }
 }
 
 /// Scores a trace and wraps the result with its provenance as a store record.

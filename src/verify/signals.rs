@@ -63,7 +63,10 @@ impl SignalRunner {
 
     fn model(&mut self) -> Result<Arc<Model>> {
         if self.model.is_none() {
-            let m = crate::model::load(&self.spec, self.load, &mut |l| eprintln!("{l}"))?;
+            let m = crate::model::load(&self.spec, self.load, &mut |l| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{l}");
+            })?;
             self.model = Some(Arc::new(m));
         }
         Ok(self.model.clone().expect("loaded"))

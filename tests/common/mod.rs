@@ -46,3 +46,59 @@ pub fn stats_json(args: &[&str]) -> (i32, serde_json::Value) {
     let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("stats output is not JSON ({e}): {out}\n{err}"));
     (code, v)
 }
+
+/// Runs the binary with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = bin();
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run stepscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `stats --json` with extra environment variables.
+pub fn stats_json_env(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value) {
+    let mut all = vec!["stats", "--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run_env(&all, env);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("stats output is not JSON ({e}): {out}\n{err}"));
+    (code, v)
+}
+
+/// Runs the binary, killing it when it takes longer than `limit` (a hang is a failure, with
+/// exit code -9).
+pub fn run_with_timeout(args: &[&str], limit: std::time::Duration) -> (i32, String, String) {
+    use std::process::Stdio;
+    let mut child =
+        bin().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            return (-9, String::from_utf8_lossy(&out.stdout).into(), "timed out".to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Makes a named pipe (FIFO) at `path`.
+pub fn mkfifo(path: &std::path::Path) {
+    let ok = Command::new("mkfifo").arg(path).status().expect("run mkfifo").success();
+    assert!(ok, "mkfifo {}", path.display());
+}

@@ -6,6 +6,7 @@ pub mod openai;
 pub mod prm800k;
 pub mod processbench;
 pub mod text;
+pub mod trl;
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ pub enum Format {
     Gsm8kSolutions,
     Prm800k,
     OpenAi,
+    Trl,
     Native,
     Text,
 }
@@ -33,6 +35,7 @@ impl Format {
             Format::Gsm8kSolutions => "gsm8k-solutions",
             Format::Prm800k => "prm800k",
             Format::OpenAi => "openai",
+            Format::Trl => "trl",
             Format::Native => "jsonl",
             Format::Text => "text",
         }
@@ -42,12 +45,13 @@ impl Format {
         Self::ALL.iter().map(|f| f.name()).collect()
     }
 
-    const ALL: [Format; 7] = [
+    const ALL: [Format; 8] = [
         Format::ProcessBench,
         Format::Gsm8k,
         Format::Gsm8kSolutions,
         Format::Prm800k,
         Format::OpenAi,
+        Format::Trl,
         Format::Native,
         Format::Text,
     ];
@@ -109,6 +113,9 @@ pub fn detect(v: &Value) -> Option<Format> {
     if o.get("question").is_some_and(Value::is_object) || o.get("label").is_some_and(Value::is_object) {
         return Some(Format::Prm800k);
     }
+    if has("prompt") && has("completions") && has("labels") {
+        return Some(Format::Trl);
+    }
     if has("question") && has("answer") {
         return Some(Format::Gsm8k);
     }
@@ -138,6 +145,7 @@ pub fn read(format: Format, v: Value, ctx: &RecordContext) -> Result<Vec<Trace>,
         Format::Gsm8kSolutions => gsm8k::read_solutions(o, ctx),
         Format::Prm800k => prm800k::read(o, ctx).map(|t| vec![t]),
         Format::OpenAi => openai::read(o, ctx),
+        Format::Trl => trl::read(o, ctx).map(|t| vec![t]),
         Format::Native => native::read(o, ctx).map(|t| vec![t]),
         Format::Text => Err(FieldError { field: None, message: "text records are not JSON".into() }),
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{kind, take_label, take_opt_bool, take_opt_str, FieldError, RecordContext};
+use super::{kind, take_label, take_opt_bool, take_opt_str, take_str, FieldError, RecordContext};
 use crate::trace::model::{join_steps, Step, TokenInfo, TopToken, Trace};
 use crate::trace::segment::Segmentation;
 
@@ -17,7 +17,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         }
     }
     let id = take_opt_str(&mut o, "id")?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
-    let problem = take_opt_str(&mut o, "problem")?.unwrap_or_default();
+    let problem = take_str(&mut o, "problem")?;
     let solution = take_opt_str(&mut o, "solution")?;
     let seg_name = take_opt_str(&mut o, "segmentation")?;
     let seg = match seg_name {
@@ -54,6 +54,10 @@ fn steps(
             let seg = ctx.options.segmentation.clone().or(seg).unwrap_or(Segmentation::BlankLine);
             let steps = seg.split(&solution);
             return Ok((solution, steps, seg));
+        }
+        // An empty list is only a trace when a (blank) solution says the generation produced nothing.
+        Some(Value::Array(items)) if items.is_empty() && solution.is_none() => {
+            return Err(FieldError::field("steps", "no steps"))
         }
         Some(Value::Array(items)) => items,
         Some(other) => return Err(FieldError::field("steps", format!("expected an array, found {}", kind(&other)))),
@@ -172,8 +176,27 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
             .collect();
         o.insert("tokens".into(), Value::Array(tokens));
     }
+    // Keys the source had that mean something else here (PRM800K's `label` object) are kept
+    // under another name, so the file always reads back.
     for (k, v) in &t.extra {
-        o.entry(k.clone()).or_insert_with(|| v.clone());
+        let key = if NATIVE_KEYS.contains(&k.as_str()) { format!("source_{k}") } else { k.clone() };
+        o.entry(key).or_insert_with(|| v.clone());
     }
     Value::Object(o)
 }
+
+/// The keys of the native schema.
+const NATIVE_KEYS: [&str; 12] = [
+    "stepscope",
+    "id",
+    "problem",
+    "solution",
+    "steps",
+    "segmentation",
+    "final_answer",
+    "reference_answer",
+    "final_answer_correct",
+    "generator",
+    "label",
+    "tokens",
+];

@@ -1,6 +1,8 @@
 //! PRM800K JSONL: `question.{problem, pre_generated_steps, …}` and `label.steps[].completions[]`
-//! with ratings −1/0/+1. The trajectory follows the chosen completion of each step; the first
-//! error is the first step whose followed completion is rated −1.
+//! with ratings −1/0/+1. The trajectory follows the chosen completion of each step (else the
+//! human one, else a −1 rated one: the rater stopped there, else the first); the first error is
+//! the first followed step rated −1. Every field is checked for the shape the dataset has, so a
+//! row of the wrong shape is a problem with its field named, never a silent guess.
 
 use serde_json::{Map, Value};
 
@@ -9,21 +11,40 @@ use crate::trace::answer;
 use crate::trace::model::{join_steps, Label, Trace};
 use crate::trace::segment::Segmentation;
 
+const FINISH_REASONS: [&str; 4] = ["solution", "found_error", "give_up", "bad_problem"];
+
 pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldError> {
     let question = match o.remove("question") {
         Some(Value::Object(q)) => q,
         Some(v) => return Err(FieldError::field("question", format!("expected an object, found {}", kind(&v)))),
         None => return Err(FieldError::field("question", "missing")),
     };
-    let problem = question
-        .get("problem")
-        .and_then(Value::as_str)
-        .ok_or_else(|| FieldError::field("question.problem", "missing or not a string"))?
-        .to_string();
+    let problem = match question.get("problem") {
+        Some(Value::String(p)) => p.clone(),
+        Some(v) => return Err(FieldError::field("question.problem", format!("expected a string, found {}", kind(v)))),
+        None => return Err(FieldError::field("question.problem", "missing")),
+    };
     let label = o.remove("label");
     let (steps, first_error, finish) = match &label {
-        Some(Value::Object(l)) if l.get("steps").is_some_and(Value::is_array) => followed_steps(l)?,
-        _ => (pre_generated(&question)?, None, None),
+        None | Some(Value::Null) => (pre_generated(&question)?, None, None),
+        Some(Value::Object(l)) => {
+            let finish = finish_reason(l)?;
+            let rows = match l.get("steps") {
+                Some(Value::Array(a)) => a.as_slice(),
+                None | Some(Value::Null) => &[],
+                Some(v) => {
+                    return Err(FieldError::field("label.steps", format!("expected an array, found {}", kind(v))))
+                }
+            };
+            if rows.is_empty() {
+                // A rater who stopped at once (bad_problem) leaves the pre-generated solution unlabelled.
+                (pre_generated(&question)?, None, finish)
+            } else {
+                let (texts, first_error) = followed_steps(rows)?;
+                (texts, first_error, finish)
+            }
+        }
+        Some(v) => return Err(FieldError::field("label", format!("expected an object, found {}", kind(v)))),
     };
     let (solution, spans) = join_steps(&steps, "\n");
     let mut trace = Trace {
@@ -56,11 +77,22 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
     Ok(trace)
 }
 
+fn finish_reason(label: &Map<String, Value>) -> Result<Option<String>, FieldError> {
+    match label.get("finish_reason") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if FINISH_REASONS.contains(&s.as_str()) => Ok(Some(s.clone())),
+        Some(v) => Err(FieldError::field(
+            "label.finish_reason",
+            format!("is {v}, expected one of {}", FINISH_REASONS.join(", ")),
+        )),
+    }
+}
+
 fn pre_generated(q: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
-    let steps = q
-        .get("pre_generated_steps")
-        .and_then(Value::as_array)
-        .ok_or_else(|| FieldError::field("label.steps", "missing (and no question.pre_generated_steps)"))?;
+    let steps = match q.get("pre_generated_steps") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        _ => return Err(FieldError::field("label.steps", "missing (and no question.pre_generated_steps)")),
+    };
     steps
         .iter()
         .enumerate()
@@ -72,39 +104,86 @@ fn pre_generated(q: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
         .collect()
 }
 
-/// The followed trajectory: per step the chosen completion, else the human one, else a −1 rated
-/// one (the rater stopped there), else the first.
-/// Step texts, the first error, and the rater's finish reason.
-type Followed = (Vec<String>, Option<usize>, Option<String>);
-
-fn followed_steps(label: &Map<String, Value>) -> Result<Followed, FieldError> {
-    let finish = label.get("finish_reason").and_then(Value::as_str).map(str::to_string);
-    let mut texts = Vec::new();
-    let mut first_error = None;
-    for (i, step) in label["steps"].as_array().into_iter().flatten().enumerate() {
-        let field = format!("label.steps[{i}]");
-        let completions = step.get("completions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let chosen = step.get("chosen_completion").and_then(Value::as_u64).and_then(|c| completions.get(c as usize));
-        let human = step.get("human_completion").filter(|h| h.is_object());
-        let rated_bad = completions.iter().find(|c| rating(c) == Some(-1));
-        let Some(taken) = chosen.or(human).or(rated_bad).or(completions.first()) else {
-            return Err(FieldError::field(&field, "no completions"));
-        };
-        let text = taken
-            .get("text")
-            .and_then(Value::as_str)
-            .ok_or_else(|| FieldError::field(&format!("{field}.completions"), "completion without text"))?;
-        if first_error.is_none() && rating(taken) == Some(-1) {
-            first_error = Some(i);
-        }
-        texts.push(text.to_string());
-    }
-    if texts.is_empty() {
-        return Err(FieldError::field("label.steps", "no steps"));
-    }
-    Ok((texts, first_error, finish))
+/// One completion: its text and rating (−1, 0, +1 or none).
+#[derive(Clone)]
+struct Completion {
+    text: String,
+    rating: Option<i64>,
 }
 
-fn rating(completion: &Value) -> Option<i64> {
-    completion.get("rating").and_then(Value::as_i64)
+fn completion(v: &Value, field: &str) -> Result<Completion, FieldError> {
+    let Value::Object(c) = v else {
+        return Err(FieldError::field(field, format!("expected an object, found {}", kind(v))));
+    };
+    let text = match c.get("text") {
+        Some(Value::String(t)) => t.clone(),
+        Some(v) => {
+            return Err(FieldError::field(&format!("{field}.text"), format!("expected a string, found {}", kind(v))))
+        }
+        None => return Err(FieldError::field(&format!("{field}.text"), "missing")),
+    };
+    let rating = match c.get("rating") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|r| (-1..=1).contains(&r)) => n.as_i64(),
+        Some(v) => {
+            return Err(FieldError::field(&format!("{field}.rating"), format!("is {v}, expected -1, 0, 1 or null")))
+        }
+    };
+    Ok(Completion { text, rating })
+}
+
+/// The followed trajectory's step texts and its first step rated −1.
+fn followed_steps(rows: &[Value]) -> Result<(Vec<String>, Option<usize>), FieldError> {
+    let mut texts = Vec::new();
+    let mut first_error = None;
+    for (i, step) in rows.iter().enumerate() {
+        let field = format!("label.steps[{i}]");
+        let Value::Object(step) = step else {
+            return Err(FieldError::field(&field, format!("expected an object, found {}", kind(step))));
+        };
+        let completions = match step.get("completions") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(j, c)| completion(c, &format!("{field}.completions[{j}]")))
+                .collect::<Result<Vec<_>, _>>()?,
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => {
+                return Err(FieldError::field(
+                    &format!("{field}.completions"),
+                    format!("expected an array, found {}", kind(v)),
+                ))
+            }
+        };
+        let chosen = match step.get("chosen_completion") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|c| (c as usize) < completions.len()) => {
+                n.as_u64().map(|c| c as usize)
+            }
+            Some(v) => {
+                return Err(FieldError::field(
+                    &format!("{field}.chosen_completion"),
+                    format!("is {v}, expected null or an index below {} (the step's completions)", completions.len()),
+                ))
+            }
+        };
+        let human = match step.get("human_completion") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(completion(v, &format!("{field}.human_completion"))?),
+        };
+        let rated_bad = completions.iter().position(|c| c.rating == Some(-1));
+        let taken = match (chosen, human) {
+            (Some(c), _) => completions[c].clone(),
+            (None, Some(h)) => h,
+            (None, None) => match rated_bad.or((!completions.is_empty()).then_some(0)) {
+                Some(c) => completions[c].clone(),
+                None => return Err(FieldError::field(&format!("{field}.completions"), "no completions to follow")),
+            },
+        };
+        if first_error.is_none() && taken.rating == Some(-1) {
+            first_error = Some(i);
+        }
+        texts.push(taken.text);
+    }
+    Ok((texts, first_error))
 }

@@ -1,196 +1,47 @@
-//! The durable label store: an append-only JSONL journal beside the trace file.
+//! The durable label store: append-only JSONL journals of typed, versioned records (human
+//! labels, verifier results, signals).
 //!
-//! Every record is typed (`kind`) and versioned (`v`), written in one `write` and fsync'd before
-//! the call returns, so a label that was reported written survives a crash. Replay gives the latest
-//! value per (trace, annotator) and rebuilds the undo/redo history. Compaction rewrites the journal
-//! through a temp file, fsync and an atomic rename. Records of kinds this build does not know are
-//! kept verbatim by compaction.
+//! Every record is written in one `write` and fsync'd under an exclusive lock before the call
+//! returns, so a label that was reported written survives a crash and a concurrent compaction.
+//! Before each write the store reads what other processes appended since it last looked, and
+//! `refresh` does the same on demand, so two apps on one file see each other's labels. A trace
+//! file may have two journals (beside it, and in the per-user folder for the time its folder was
+//! read-only); both are read and merged by time stamp.
+
+mod journal;
+mod location;
+mod records;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use crate::trace::model::Label;
 
-use super::model::Label;
+pub use journal::{compact as compact_file, sync_dir, temp_beside, Compacted};
+pub use location::{locate_journal, user_data_dir, user_dir, JournalLocation};
+pub use records::{now_rfc3339, LabelRecord, Op, Record, SignalRecord, VerifyRecord, RECORD_VERSION};
 
-/// Journal record schema version written by this build.
-pub const RECORD_VERSION: u64 = 1;
-const SUFFIX: &str = ".stepscope.jsonl";
-
-/// How a label record came about; undo/redo records restore a value from the history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Set,
-    Undo,
-    Redo,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Set => "set",
-            Op::Undo => "undo",
-            Op::Redo => "redo",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Op> {
-        match s {
-            "set" => Some(Op::Set),
-            "undo" => Some(Op::Undo),
-            "redo" => Some(Op::Redo),
-            _ => None,
-        }
-    }
-}
-
-/// One human label change. `value == None` means the annotator cleared their label.
+/// A journal line that could not be used, located by file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelRecord {
-    pub trace: String,
-    pub annotator: String,
-    pub value: Option<Label>,
-    pub op: Op,
-    pub ts: String,
+pub struct JournalIssue {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
 }
 
-impl LabelRecord {
-    fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "label",
-            "trace": self.trace,
-            "annotator": self.annotator,
-            "value": self.value.map(Label::to_index),
-            "op": self.op.name(),
-            "ts": self.ts,
-        })
-    }
-
-    fn from_json(v: &Value) -> Result<LabelRecord, String> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or(format!("missing `{k}`"));
-        let value = match v.get("value") {
-            None | Some(Value::Null) => None,
-            Some(x) => {
-                let k = x.as_i64().ok_or("`value` is not an integer")?;
-                Some(super::model::label_from_index(k)?)
-            }
-        };
-        let op = Op::parse(v.get("op").and_then(Value::as_str).unwrap_or("set")).ok_or("unknown `op`")?;
-        Ok(LabelRecord { trace: s("trace")?, annotator: s("annotator")?, value, op, ts: s("ts")? })
+impl fmt::Display for JournalIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
     }
 }
 
-/// One verifier run on one trace: scores, details, first error and provenance. The latest record
-/// per (trace, spec) is the current result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifyRecord {
-    pub trace: String,
-    pub spec: String,
-    pub model: Option<String>,
-    pub model_hash: Option<String>,
-    pub threshold: f64,
-    pub segmentation: String,
-    pub scores: Vec<Option<f64>>,
-    pub details: Vec<String>,
-    pub first_error: Option<usize>,
-    /// Why some steps were left unscored (the input did not fit the model), if they were.
-    pub truncated: Option<String>,
-    pub forward_passes: usize,
-    pub seconds: f64,
-    pub ts: String,
-}
-
-impl VerifyRecord {
-    fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "verify",
-            "trace": self.trace,
-            "spec": self.spec,
-            "model": self.model,
-            "model_hash": self.model_hash,
-            "threshold": self.threshold,
-            "segmentation": self.segmentation,
-            "scores": self.scores,
-            "details": self.details,
-            "first_error": self.first_error,
-            "truncated": self.truncated,
-            "forward_passes": self.forward_passes,
-            "seconds": self.seconds,
-            "ts": self.ts,
-        })
-    }
-
-    fn from_json(v: &Value) -> Result<VerifyRecord, String> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let need = |k: &str| s(k).ok_or(format!("missing `{k}`"));
-        let scores = v
-            .get("scores")
-            .and_then(Value::as_array)
-            .ok_or("missing `scores`")?
-            .iter()
-            .map(|x| if x.is_null() { Ok(None) } else { x.as_f64().map(Some).ok_or("a score is not a number") })
-            .collect::<Result<Vec<_>, _>>()?;
-        let details = v
-            .get("details")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(|d| d.as_str().unwrap_or_default().to_string()).collect())
-            .unwrap_or_else(|| vec![String::new(); scores.len()]);
-        Ok(VerifyRecord {
-            trace: need("trace")?,
-            spec: need("spec")?,
-            model: s("model"),
-            model_hash: s("model_hash"),
-            threshold: v.get("threshold").and_then(Value::as_f64).ok_or("missing `threshold`")?,
-            segmentation: s("segmentation").unwrap_or_default(),
-            first_error: v.get("first_error").and_then(Value::as_u64).map(|n| n as usize),
-            scores,
-            details,
-            truncated: s("truncated"),
-            forward_passes: v.get("forward_passes").and_then(Value::as_u64).unwrap_or(0) as usize,
-            seconds: v.get("seconds").and_then(Value::as_f64).unwrap_or(0.0),
-            ts: s("ts").unwrap_or_default(),
-        })
-    }
-}
-
-/// Per-step signals of one trace (instability, answer entropy) and where they came from. The
-/// latest record per (trace, signal) is current; `data` is the signal's own JSON object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignalRecord {
-    pub trace: String,
-    pub signal: String,
-    pub source: String,
-    pub data: Value,
-    pub ts: String,
-}
-
-impl SignalRecord {
-    fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "signal",
-            "trace": self.trace,
-            "signal": self.signal,
-            "source": self.source,
-            "data": self.data,
-            "ts": self.ts,
-        })
-    }
-
-    fn from_json(v: &Value) -> Result<SignalRecord, String> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or(format!("missing `{k}`"));
-        Ok(SignalRecord {
-            trace: s("trace")?,
-            signal: s("signal")?,
-            source: s("source")?,
-            data: v.get("data").cloned().ok_or("missing `data`")?,
-            ts: s("ts").unwrap_or_default(),
-        })
-    }
+/// Where a record came from: journal index in the store and 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub journal: usize,
+    pub line: usize,
 }
 
 /// One undoable change: which trace, and the value before and after.
@@ -207,99 +58,44 @@ struct History {
     redo: Vec<Change>,
 }
 
-/// The replayed state of a journal plus an append handle.
-#[derive(Debug)]
-pub struct Store {
-    path: PathBuf,
-    labels: HashMap<(String, String), (Option<Label>, u64)>,
+/// One annotator's current label on a trace.
+#[derive(Debug, Clone)]
+struct Current {
+    value: Option<Label>,
+    seq: u64,
+    origin: Origin,
+}
+
+/// The replayed records.
+#[derive(Debug, Default)]
+struct State {
+    labels: HashMap<(String, String), Current>,
     history: HashMap<String, History>,
     /// Latest verifier result per (trace, spec), with its sequence number.
     results: HashMap<(String, String), (VerifyRecord, u64)>,
     /// Latest signal per (trace, signal name).
     signals: HashMap<(String, String), (SignalRecord, u64)>,
-    /// Records of kinds this build does not handle, kept for compaction.
-    other: Vec<String>,
     seq: u64,
-    /// Non-fatal findings of replay (torn last record, unreadable lines).
-    pub warnings: Vec<String>,
 }
 
-impl Store {
-    /// Opens a journal, replaying it if it exists (nothing is created until the first write).
-    pub fn open(path: &Path) -> io::Result<Store> {
-        let mut store = Store {
-            path: path.to_path_buf(),
-            labels: HashMap::new(),
-            history: HashMap::new(),
-            results: HashMap::new(),
-            signals: HashMap::new(),
-            other: Vec::new(),
-            seq: 0,
-            warnings: Vec::new(),
-        };
-        let mut text = String::new();
-        match File::open(path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes)?;
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        store.replay(&text);
-        Ok(store)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn replay(&mut self, text: &str) {
-        let torn_tail = !text.is_empty() && !text.ends_with('\n');
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let last = i + 1 == lines.len();
-            match serde_json::from_str::<Value>(line) {
-                Ok(v) if v.get("kind").and_then(Value::as_str) == Some("label") => match LabelRecord::from_json(&v) {
-                    Ok(r) => self.apply(&r),
-                    Err(e) => {
-                        self.warnings.push(format!("{}:{}: skipped label record: {e}", self.path.display(), i + 1))
-                    }
-                },
-                Ok(v) if v.get("kind").and_then(Value::as_str) == Some("verify") => match VerifyRecord::from_json(&v) {
-                    Ok(r) => self.apply_result(r),
-                    Err(e) => {
-                        self.warnings.push(format!("{}:{}: skipped verifier record: {e}", self.path.display(), i + 1))
-                    }
-                },
-                Ok(v) if v.get("kind").and_then(Value::as_str) == Some("signal") => match SignalRecord::from_json(&v) {
-                    Ok(r) => self.apply_signal(r),
-                    Err(e) => {
-                        self.warnings.push(format!("{}:{}: skipped signal record: {e}", self.path.display(), i + 1))
-                    }
-                },
-                Ok(_) => self.other.push(line.to_string()),
-                Err(_) if last && torn_tail => self.warnings.push(format!(
-                    "{}:{}: ignored an incomplete last record (an interrupted write)",
-                    self.path.display(),
-                    i + 1
-                )),
-                Err(e) => {
-                    self.warnings.push(format!("{}:{}: skipped unreadable record: {e}", self.path.display(), i + 1))
-                }
-            }
-        }
-    }
-
-    /// Updates the in-memory state and history for one record (used by replay and by writes).
-    fn apply(&mut self, r: &LabelRecord) {
+impl State {
+    fn apply(&mut self, record: Record, origin: Origin) {
         self.seq += 1;
+        match record {
+            Record::Label(r) => self.apply_label(&r, origin),
+            Record::Verify(r) => {
+                self.results.insert((r.trace.clone(), r.spec.clone()), (r, self.seq));
+            }
+            Record::Signal(r) => {
+                self.signals.insert((r.trace.clone(), r.signal.clone()), (r, self.seq));
+            }
+            Record::Other | Record::Newer(_) => {}
+        }
+    }
+
+    fn apply_label(&mut self, r: &LabelRecord, origin: Origin) {
         let key = (r.trace.clone(), r.annotator.clone());
-        let before = self.labels.get(&key).and_then(|(v, _)| *v);
+        let before = self.labels.get(&key).and_then(|c| c.value);
         let history = self.history.entry(r.annotator.clone()).or_default();
         match r.op {
             Op::Set => {
@@ -317,49 +113,247 @@ impl Store {
                 }
             }
         }
-        self.labels.insert(key, (r.value, self.seq));
+        self.labels.insert(key, Current { value: r.value, seq: self.seq, origin });
+    }
+}
+
+/// One journal file the store reads, and how far.
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
+    /// The file read last time; a different one means it was replaced (compacted).
+    id: Option<journal::FileId>,
+    /// Bytes consumed: the end of the last complete line.
+    read_to: u64,
+    /// Complete lines consumed, for line numbers.
+    lines: usize,
+}
+
+/// A parsed line waiting to be applied (merging several journals orders them by time).
+struct Pending {
+    record: Record,
+    origin: Origin,
+}
+
+/// The replayed state of a trace file's journals plus an append handle.
+#[derive(Debug)]
+pub struct Store {
+    journals: Vec<Journal>,
+    /// Index of the journal new records go to.
+    write: usize,
+    state: State,
+    /// Lines that could not be used (unreadable, torn, newer versions), with file and line.
+    pub warnings: Vec<JournalIssue>,
+}
+
+impl Store {
+    /// Opens a single journal, replaying it if it exists (nothing is created until the first write).
+    pub fn open(path: &Path) -> io::Result<Store> {
+        Store::open_at(path, &[path.to_path_buf()])
     }
 
-    fn apply_result(&mut self, r: VerifyRecord) {
-        self.seq += 1;
-        self.results.insert((r.trace.clone(), r.spec.clone()), (r, self.seq));
+    /// Opens the journals of a located trace file.
+    pub fn open_location(loc: &JournalLocation) -> io::Result<Store> {
+        Store::open_at(&loc.path, &loc.read)
     }
 
-    fn apply_signal(&mut self, r: SignalRecord) {
-        self.seq += 1;
-        self.signals.insert((r.trace.clone(), r.signal.clone()), (r, self.seq));
+    /// Opens journals `read` (which should include `write`), appending to `write`.
+    pub fn open_at(write: &Path, read: &[PathBuf]) -> io::Result<Store> {
+        let mut paths: Vec<PathBuf> = read.to_vec();
+        if !paths.iter().any(|p| p == write) {
+            paths.push(write.to_path_buf());
+        }
+        let write = paths.iter().position(|p| p == write).expect("added above");
+        let journals = paths.into_iter().map(|path| Journal { path, id: None, read_to: 0, lines: 0 }).collect();
+        let mut store = Store { journals, write, state: State::default(), warnings: Vec::new() };
+        store.reload()?;
+        Ok(store)
+    }
+
+    /// The journal new records go to.
+    pub fn path(&self) -> &Path {
+        &self.journals[self.write].path
+    }
+
+    /// Every journal this store reads.
+    pub fn paths(&self) -> Vec<&Path> {
+        self.journals.iter().map(|j| j.path.as_path()).collect()
+    }
+
+    /// Replays every journal from the start.
+    fn reload(&mut self) -> io::Result<()> {
+        self.state = State::default();
+        self.warnings.clear();
+        let mut streams = Vec::new();
+        for i in 0..self.journals.len() {
+            self.journals[i].id = None;
+            self.journals[i].read_to = 0;
+            self.journals[i].lines = 0;
+            let snapshot = journal::read_from(&self.journals[i].path.clone(), 0)?;
+            streams.push(match snapshot {
+                Some(s) => self.take(i, s.id, &s.bytes),
+                None => Vec::new(),
+            });
+        }
+        for p in merge_by_time(streams) {
+            self.state.apply(p.record, p.origin);
+        }
+        Ok(())
+    }
+
+    /// Parses new bytes of journal `i` (read from its `read_to`), advancing past complete lines.
+    fn take(&mut self, i: usize, id: journal::FileId, bytes: &[u8]) -> Vec<Pending> {
+        let (lines, torn) = journal::split_lines(bytes);
+        let j = &mut self.journals[i];
+        j.id = Some(id);
+        let mut out = Vec::new();
+        let mut consumed = 0;
+        for (line, end) in lines {
+            j.lines += 1;
+            consumed = end;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let origin = Origin { journal: i, line: j.lines };
+            match records::parse_line(line) {
+                Ok(Record::Newer(v)) => self.warnings.push(JournalIssue {
+                    file: j.path.clone(),
+                    line: j.lines,
+                    message: format!("record version {v} was written by a newer stepscope: kept, not applied"),
+                }),
+                Ok(record) => out.push(Pending { record, origin }),
+                Err(e) => self.warnings.push(JournalIssue {
+                    file: j.path.clone(),
+                    line: j.lines,
+                    message: format!("skipped unreadable record: {e}"),
+                }),
+            }
+        }
+        j.read_to += consumed as u64;
+        if torn.is_some() {
+            self.warnings.push(JournalIssue {
+                file: j.path.clone(),
+                line: j.lines + 1,
+                message: "ignored an incomplete last record (an interrupted write)".into(),
+            });
+        }
+        out
+    }
+
+    /// Reads what other processes appended (or replays everything when a journal was replaced).
+    /// Returns whether anything changed.
+    pub fn refresh(&mut self) -> io::Result<bool> {
+        let mut changed = false;
+        for i in 0..self.journals.len() {
+            let j = &self.journals[i];
+            match journal::stat(&j.path)? {
+                None if j.id.is_none() => {}
+                Some((id, len)) if Some(id) == j.id && len == j.read_to => {}
+                Some((id, len)) if Some(id) == j.id && len > j.read_to => {
+                    let Some(s) = journal::read_from(&j.path.clone(), j.read_to)? else { continue };
+                    if s.id != id {
+                        self.reload()?;
+                        return Ok(true);
+                    }
+                    let before = self.warnings.len();
+                    let pending = self.take(i, s.id, &s.bytes);
+                    // A torn tail is re-read with the rest next time; warn about it only once.
+                    dedup_torn(&mut self.warnings, before);
+                    changed |= !pending.is_empty();
+                    for p in pending {
+                        self.state.apply(p.record, p.origin);
+                    }
+                }
+                _ => {
+                    self.reload()?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Appends a record durably under the journal lock, first taking in whatever others wrote.
+    fn append(&mut self, record: Record, line: String) -> io::Result<()> {
+        let i = self.write;
+        let mut locked = journal::lock_for_append(&self.journals[i].path)?;
+        let j = &self.journals[i];
+        let len = locked.len()?;
+        if j.id.is_some_and(|id| id != locked.id) || len < j.read_to {
+            // Replaced since we read it: replay it from the locked file, the others as usual.
+            self.journals[i].id = Some(locked.id);
+            self.journals[i].read_to = 0;
+            self.journals[i].lines = 0;
+            let bytes = locked.read_from(0)?;
+            self.reload_with(i, locked.id, &bytes)?;
+        } else if len > j.read_to {
+            let bytes = locked.read_from(j.read_to)?;
+            for p in self.take(i, locked.id, &bytes) {
+                self.state.apply(p.record, p.origin);
+            }
+        }
+        let new_len = locked.append_line(&line)?;
+        let j = &mut self.journals[i];
+        j.id = Some(locked.id);
+        j.read_to = new_len;
+        j.lines += 1;
+        let origin = Origin { journal: i, line: j.lines };
+        self.state.apply(record, origin);
+        Ok(())
+    }
+
+    /// Full replay where journal `locked` is read from bytes we already hold (under our own lock).
+    fn reload_with(&mut self, locked: usize, id: journal::FileId, bytes: &[u8]) -> io::Result<()> {
+        self.state = State::default();
+        self.warnings.clear();
+        let mut streams = Vec::new();
+        for i in 0..self.journals.len() {
+            self.journals[i].read_to = 0;
+            self.journals[i].lines = 0;
+            if i == locked {
+                streams.push(self.take(i, id, bytes));
+                continue;
+            }
+            let snapshot = journal::read_from(&self.journals[i].path.clone(), 0)?;
+            streams.push(match snapshot {
+                Some(s) => self.take(i, s.id, &s.bytes),
+                None => Vec::new(),
+            });
+        }
+        for p in merge_by_time(streams) {
+            self.state.apply(p.record, p.origin);
+        }
+        Ok(())
     }
 
     /// Stores a verifier result durably (it replaces the earlier one for the same spec).
     pub fn put_result(&mut self, r: VerifyRecord) -> io::Result<()> {
-        append_durably(&self.path, &r.to_json().to_string())?;
-        self.apply_result(r);
-        Ok(())
+        let line = r.to_json().to_string();
+        self.append(Record::Verify(r), line)
     }
 
     /// Stores a signal durably.
     pub fn put_signal(&mut self, r: SignalRecord) -> io::Result<()> {
-        append_durably(&self.path, &r.to_json().to_string())?;
-        self.apply_signal(r);
-        Ok(())
+        let line = r.to_json().to_string();
+        self.append(Record::Signal(r), line)
     }
 
     /// The current result of a verifier spec on a trace.
     pub fn result(&self, trace: &str, spec: &str) -> Option<&VerifyRecord> {
-        self.results.get(&(trace.to_string(), spec.to_string())).map(|(r, _)| r)
+        self.state.results.get(&(trace.to_string(), spec.to_string())).map(|(r, _)| r)
     }
 
     /// Every verifier's current result on a trace, sorted by spec.
     pub fn results_for(&self, trace: &str) -> Vec<&VerifyRecord> {
         let mut out: Vec<&VerifyRecord> =
-            self.results.iter().filter(|((t, _), _)| t == trace).map(|(_, (r, _))| r).collect();
+            self.state.results.iter().filter(|((t, _), _)| t == trace).map(|(_, (r, _))| r).collect();
         out.sort_by(|a, b| a.spec.cmp(&b.spec));
         out
     }
 
     /// The specs with at least one stored result.
     pub fn result_specs(&self) -> Vec<String> {
-        let mut specs: Vec<String> = self.results.keys().map(|(_, s)| s.clone()).collect();
+        let mut specs: Vec<String> = self.state.results.keys().map(|(_, s)| s.clone()).collect();
         specs.sort();
         specs.dedup();
         specs
@@ -367,21 +361,22 @@ impl Store {
 
     /// The current value of a signal on a trace.
     pub fn signal(&self, trace: &str, signal: &str) -> Option<&SignalRecord> {
-        self.signals.get(&(trace.to_string(), signal.to_string())).map(|(r, _)| r)
+        self.state.signals.get(&(trace.to_string(), signal.to_string())).map(|(r, _)| r)
     }
 
     /// The annotator's current label for a trace.
     pub fn label(&self, trace: &str, annotator: &str) -> Option<Label> {
-        self.labels.get(&(trace.to_string(), annotator.to_string())).and_then(|(v, _)| *v)
+        self.state.labels.get(&(trace.to_string(), annotator.to_string())).and_then(|c| c.value)
     }
 
     /// The most recent label any annotator gave the trace, with that annotator.
     pub fn latest_label(&self, trace: &str) -> Option<(Label, &str)> {
-        self.labels
+        self.state
+            .labels
             .iter()
-            .filter(|((t, _), (v, _))| t == trace && v.is_some())
-            .max_by_key(|(_, (_, seq))| *seq)
-            .map(|((_, a), (v, _))| (v.unwrap(), a.as_str()))
+            .filter(|((t, _), c)| t == trace && c.value.is_some())
+            .max_by_key(|(_, c)| c.seq)
+            .and_then(|((_, a), c)| Some((c.value?, a.as_str())))
     }
 
     /// One annotator's label, or with `None` the latest label of anyone.
@@ -395,17 +390,51 @@ impl Store {
     /// Every annotator's current label for a trace.
     pub fn labels_for(&self, trace: &str) -> Vec<(&str, Label)> {
         let mut out: Vec<(&str, Label)> =
-            self.labels.iter().filter_map(|((t, a), (v, _))| (t == trace).then_some((a.as_str(), (*v)?))).collect();
+            self.state.labels.iter().filter_map(|((t, a), c)| (t == trace).then_some((a.as_str(), c.value?))).collect();
         out.sort_by_key(|(a, _)| *a);
+        out
+    }
+
+    /// Every current label: (trace, annotator, label, where its record is).
+    pub fn all_labels(&self) -> Vec<(&str, &str, Label, RecordAt<'_>)> {
+        let mut out: Vec<_> = self
+            .state
+            .labels
+            .iter()
+            .filter_map(|((t, a), c)| {
+                let at = RecordAt { file: &self.journals[c.origin.journal].path, line: c.origin.line };
+                Some((t.as_str(), a.as_str(), c.value?, at))
+            })
+            .collect();
+        out.sort_by(|x, y| (x.3.file, x.3.line).cmp(&(y.3.file, y.3.line)));
+        out
+    }
+
+    /// Labels that do not fit the traces of `file`: a first error past the last step, or an id
+    /// the file does not have. `steps_of` gives a trace's step count by id.
+    pub fn check_labels(&self, file: &Path, steps_of: impl Fn(&str) -> Option<usize>) -> Vec<JournalIssue> {
+        let mut out = Vec::new();
+        for (trace, annotator, label, at) in self.all_labels() {
+            let message = match (steps_of(trace), label) {
+                (None, _) => format!("label by {annotator} for trace {trace}, which {} does not have", file.display()),
+                (Some(n), Label::FirstError(k)) if k >= n => {
+                    let range = if n == 0 { "no steps".to_string() } else { format!("steps 0..={}", n - 1) };
+                    format!("label by {annotator} puts the first error at step {k}, but trace {trace} has {range}")
+                }
+                _ => continue,
+            };
+            out.push(JournalIssue { file: at.file.to_path_buf(), line: at.line, message });
+        }
         out
     }
 
     /// Number of traces the annotator (or anyone, with `None`) has a label on.
     pub fn labelled_traces(&self, annotator: Option<&str>) -> usize {
         let mut traces: Vec<&str> = self
+            .state
             .labels
             .iter()
-            .filter(|((_, a), (v, _))| v.is_some() && annotator.is_none_or(|x| x == a))
+            .filter(|((_, a), c)| c.value.is_some() && annotator.is_none_or(|x| x == a))
             .map(|((t, _), _)| t.as_str())
             .collect();
         traces.sort_unstable();
@@ -426,7 +455,8 @@ impl Store {
 
     /// Reverts the annotator's last change; returns the trace it touched.
     pub fn undo(&mut self, annotator: &str) -> io::Result<Option<String>> {
-        let Some(c) = self.history.get(annotator).and_then(|h| h.undo.last()).cloned() else {
+        self.refresh()?;
+        let Some(c) = self.state.history.get(annotator).and_then(|h| h.undo.last()).cloned() else {
             return Ok(None);
         };
         self.write(LabelRecord {
@@ -441,7 +471,8 @@ impl Store {
 
     /// Re-applies the annotator's last undone change; returns the trace it touched.
     pub fn redo(&mut self, annotator: &str) -> io::Result<Option<String>> {
-        let Some(c) = self.history.get(annotator).and_then(|h| h.redo.last()).cloned() else {
+        self.refresh()?;
+        let Some(c) = self.state.history.get(annotator).and_then(|h| h.redo.last()).cloned() else {
             return Ok(None);
         };
         self.write(LabelRecord {
@@ -455,203 +486,76 @@ impl Store {
     }
 
     fn write(&mut self, r: LabelRecord) -> io::Result<()> {
-        append_durably(&self.path, &r.to_json().to_string())?;
-        self.apply(&r);
-        Ok(())
+        let line = r.to_json().to_string();
+        self.append(Record::Label(r), line)
     }
 
-    /// Rewrites the journal to one record per (trace, annotator) holding a label, plus records of
-    /// other kinds, via temp file + fsync + atomic rename. The undo history is not kept.
-    pub fn compact(&mut self) -> io::Result<()> {
-        let mut current: Vec<_> = self.labels.iter().collect();
-        current.sort_by_key(|(_, (_, seq))| *seq);
-        let mut out = String::new();
-        for ((trace, annotator), (value, _)) in current {
-            if value.is_none() {
-                continue;
-            }
-            let r = LabelRecord {
-                trace: trace.clone(),
-                annotator: annotator.clone(),
-                value: *value,
-                op: Op::Set,
-                ts: now_rfc3339(),
-            };
-            out.push_str(&r.to_json().to_string());
-            out.push('\n');
+    /// Compacts the journal new records go to (see [`compact_file`]) and replays the result.
+    pub fn compact(&mut self) -> io::Result<Compacted> {
+        let report = compact_file(self.path())?;
+        self.reload()?;
+        Ok(report)
+    }
+}
+
+/// Where a label's record is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAt<'a> {
+    pub file: &'a Path,
+    pub line: usize,
+}
+
+/// Keeps one "incomplete last record" warning per file and line when a torn tail is re-read.
+fn dedup_torn(warnings: &mut Vec<JournalIssue>, new_from: usize) {
+    let mut i = new_from;
+    while i < warnings.len() {
+        let w = &warnings[i];
+        let seen = warnings[..new_from].iter().any(|o| o == w);
+        if seen {
+            warnings.remove(i);
+        } else {
+            i += 1;
         }
-        let mut results: Vec<_> = self.results.values().collect();
-        results.sort_by_key(|(_, seq)| *seq);
-        for (r, _) in results {
-            out.push_str(&r.to_json().to_string());
-            out.push('\n');
-        }
-        let mut signals: Vec<_> = self.signals.values().collect();
-        signals.sort_by_key(|(_, seq)| *seq);
-        for (r, _) in signals {
-            out.push_str(&r.to_json().to_string());
-            out.push('\n');
-        }
-        for line in &self.other {
-            out.push_str(line);
-            out.push('\n');
-        }
-        replace_atomically(&self.path, out.as_bytes())?;
-        *self = Store::open(&self.path.clone())?;
-        Ok(())
     }
 }
 
-/// Appends one line and fsyncs it (and the folder when the file is new).
-fn append_durably(path: &Path, line: &str) -> io::Result<()> {
-    let existed = path.exists();
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+/// Merges per-journal record streams into one by time stamp; within a journal order is kept,
+/// and a record without a readable time stamp goes with the one before it.
+fn merge_by_time(streams: Vec<Vec<Pending>>) -> Vec<Pending> {
+    if streams.iter().filter(|s| !s.is_empty()).count() <= 1 {
+        return streams.into_iter().flatten().collect();
     }
-    let mut f = OpenOptions::new().create(true).append(true).read(true).open(path)?;
-    let mut buf = Vec::with_capacity(line.len() + 2);
-    if existed && !ends_with_newline(&f)? {
-        buf.push(b'\n'); // close a torn record so this one starts on its own line
+    let keyed: Vec<Vec<((i64, u32), Pending)>> = streams
+        .into_iter()
+        .map(|s| {
+            let mut last = (i64::MIN, 0);
+            s.into_iter()
+                .map(|p| {
+                    if let Some(k) = p.record.ts().and_then(records::ts_key) {
+                        last = last.max(k);
+                    }
+                    (last, p)
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = Vec::new();
+    type Stream = std::iter::Peekable<std::vec::IntoIter<((i64, u32), Pending)>>;
+    let mut iters: Vec<Stream> = keyed.into_iter().map(|v| v.into_iter().peekable()).collect();
+    loop {
+        let next =
+            iters.iter_mut().enumerate().filter_map(|(i, it)| it.peek().map(|(k, _)| (*k, i))).min().map(|(_, i)| i);
+        let Some(i) = next else { break };
+        out.push(iters[i].next().expect("peeked").1);
     }
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
-    f.write_all(&buf)?;
-    f.sync_data()?;
-    if !existed {
-        sync_dir(path)?;
-    }
-    Ok(())
-}
-
-fn ends_with_newline(f: &File) -> io::Result<bool> {
-    use std::os::unix::fs::FileExt;
-    let len = f.metadata()?.len();
-    if len == 0 {
-        return Ok(true);
-    }
-    let mut last = [0u8];
-    f.read_exact_at(&mut last, len - 1)?;
-    Ok(last[0] == b'\n')
-}
-
-fn sync_dir(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
-        _ => File::open(".")?.sync_all(),
-    }
-}
-
-/// Writes `data` to `path` through a temp file, fsync and rename, then fsyncs the folder.
-pub fn replace_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(path)
-}
-
-/// Where the journal for a trace file lives, and a note when it is not beside the file.
-#[derive(Debug, Clone)]
-pub struct JournalLocation {
-    pub path: PathBuf,
-    pub note: Option<String>,
-}
-
-/// Chooses the journal for `trace_file`: `--store DIR` if given; else an existing journal beside
-/// the file or in the per-user data folder; else beside the file when its folder is writable,
-/// otherwise the per-user data folder.
-pub fn locate_journal(trace_file: &Path, store_dir: Option<&Path>) -> JournalLocation {
-    let name = trace_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "traces".into());
-    if let Some(dir) = store_dir {
-        return JournalLocation { path: dir.join(format!("{name}{SUFFIX}")), note: None };
-    }
-    let beside = PathBuf::from(format!("{}{SUFFIX}", trace_file.display()));
-    let fallback = user_data_dir().join("stores").join(format!("{name}-{:016x}{SUFFIX}", path_hash(trace_file)));
-    let note =
-        Some(format!("the folder of {} is read-only: labels are kept in {}", trace_file.display(), fallback.display()));
-    if beside.exists() {
-        return JournalLocation { path: beside, note: None };
-    }
-    if fallback.exists() || !folder_writable(trace_file) {
-        return JournalLocation { path: fallback, note };
-    }
-    JournalLocation { path: beside, note: None }
-}
-
-/// `$STEPSCOPE_DATA_DIR`, else `$XDG_DATA_HOME/stepscope`, else `~/.local/share/stepscope`.
-pub fn user_data_dir() -> PathBuf {
-    user_dir("STEPSCOPE_DATA_DIR", "XDG_DATA_HOME", ".local/share")
-}
-
-/// `$override_var`, else `$xdg_var/stepscope`, else `~/<home_rel>/stepscope`.
-pub fn user_dir(override_var: &str, xdg_var: &str, home_rel: &str) -> PathBuf {
-    if let Some(d) = std::env::var_os(override_var) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os(xdg_var).filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("stepscope");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(home_rel).join("stepscope")
-}
-
-/// A folder counts as writable only if its mode allows writing (so root still respects a
-/// read-only dataset folder) and a probe file can be created there.
-fn folder_writable(file: &Path) -> bool {
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let Ok(meta) = fs::metadata(&dir) else { return false };
-    if meta.permissions().readonly() {
-        return false;
-    }
-    let probe = dir.join(format!(".stepscope-probe-{}", std::process::id()));
-    let ok = File::create(&probe).is_ok();
-    let _ = fs::remove_file(&probe);
-    ok
-}
-
-/// FNV-1a of the absolute path: stable across runs and builds.
-fn path_hash(p: &Path) -> u64 {
-    let abs = fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    abs.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
-}
-
-/// Current UTC time as RFC 3339 with seconds.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format_rfc3339(secs)
-}
-
-fn format_rfc3339(secs: u64) -> String {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm), valid for dates after 1970.
-    let z = days as i64 + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
-        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
 
     #[test]
     fn set_undo_redo_replay() {
@@ -690,22 +594,63 @@ mod tests {
         assert_eq!(s.label("a", "ana"), Some(Label::FirstError(1)));
         assert_eq!(s.label("b", "ana"), Some(Label::NoError));
         assert_eq!(s.warnings.len(), 1);
+        assert_eq!(s.warnings[0].line, 2);
     }
 
     #[test]
     fn compaction_keeps_state_and_unknown_kinds() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.stepscope.jsonl");
-        fs::write(&path, "{\"v\":2,\"kind\":\"score\",\"x\":1}\n").unwrap();
+        fs::write(&path, "{\"v\":2,\"kind\":\"score\",\"x\":1}\n{\"v\":1,\"kind\":\"note\"}\n").unwrap();
         let mut s = Store::open(&path).unwrap();
         for k in 0..5 {
             s.set_label("a", "ana", Some(Label::FirstError(k))).unwrap();
         }
         s.set_label("b", "ana", None).unwrap();
-        s.compact().unwrap();
+        let report = s.compact().unwrap();
+        assert_eq!((report.records, report.rejected), (3, 0));
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.contains("\"kind\":\"score\""));
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("\"kind\":\"score\"") && text.contains("\"kind\":\"note\""));
         assert_eq!(Store::open(&path).unwrap().label("a", "ana"), Some(Label::FirstError(4)));
+    }
+
+    #[test]
+    fn another_writer_is_seen_on_refresh_and_before_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.stepscope.jsonl");
+        let mut a = Store::open(&path).unwrap();
+        let mut b = Store::open(&path).unwrap();
+        a.set_label("t1", "ana", Some(Label::FirstError(1))).unwrap();
+        assert!(b.refresh().unwrap());
+        assert_eq!(b.label("t1", "ana"), Some(Label::FirstError(1)));
+        assert!(!b.refresh().unwrap());
+        a.set_label("t2", "ana", Some(Label::NoError)).unwrap();
+        b.set_label("t3", "ana", Some(Label::NoError)).unwrap();
+        assert_eq!(b.label("t2", "ana"), Some(Label::NoError), "read before b's own write");
+        // b undoes its own last change, not a's.
+        assert_eq!(b.undo("ana").unwrap().as_deref(), Some("t3"));
+        // A compaction by someone else: the next refresh replays the new file.
+        let mut c = Store::open(&path).unwrap();
+        c.compact().unwrap();
+        a.set_label("t4", "ana", Some(Label::NoError)).unwrap();
+        b.refresh().unwrap();
+        assert_eq!(b.labelled_traces(Some("ana")), 3, "t1, t2, t4");
+    }
+
+    #[test]
+    fn journals_merge_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
+        let rec = |v: i64, ts: &str| {
+            format!("{{\"v\":1,\"kind\":\"label\",\"trace\":\"t\",\"annotator\":\"ana\",\"value\":{v},\"op\":\"set\",\"ts\":\"{ts}\"}}\n")
+        };
+        fs::write(&one, rec(0, "2026-01-01T00:00:00Z") + &rec(2, "2026-01-03T00:00:00.500Z")).unwrap();
+        fs::write(&two, rec(1, "2026-01-02T00:00:00Z")).unwrap();
+        let s = Store::open_at(&two, &[one.clone(), two.clone()]).unwrap();
+        assert_eq!(s.label("t", "ana"), Some(Label::FirstError(2)));
+        fs::write(&two, rec(1, "2026-01-03T00:00:01Z")).unwrap();
+        let s = Store::open_at(&two, &[one, two.clone()]).unwrap();
+        assert_eq!(s.label("t", "ana"), Some(Label::FirstError(1)));
     }
 }
