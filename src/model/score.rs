@@ -49,7 +49,7 @@ impl Model {
     /// Perplexity over non-overlapping windows of `n_ctx` tokens, scoring only the second half of
     /// each window, with BOS at the window start when the model wants one (llama-perplexity's
     /// method). Returns (perplexity, windows).
-    pub fn perplexity(&self, tokens: &[u32], n_ctx: usize) -> Result<(f64, usize)> {
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: usize) -> Result<Perplexity> {
         let windows = tokens.len() / n_ctx;
         if windows == 0 {
             bail!("need at least {n_ctx} tokens for one window, have {}", tokens.len());
@@ -71,8 +71,18 @@ impl Model {
                 count += 1;
             }
         }
-        Ok(((nll / count as f64).exp(), windows))
+        Ok(Perplexity { value: (nll / count as f64).exp(), windows, scored: count })
     }
+}
+
+/// Windowed perplexity the way llama.cpp's llama-perplexity computes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Perplexity {
+    pub value: f64,
+    /// Windows of n_ctx tokens.
+    pub windows: usize,
+    /// Tokens scored: the second half of each window but its last (n_ctx/2 - 1 each).
+    pub scored: usize,
 }
 
 fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {

@@ -184,9 +184,13 @@ fn on_job_event(app: &mut App, e: JobEvent) {
         }
         JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
         JobEvent::Progress { job, message } if is_scoring_job(app, job) => app.message = Some(message),
-        JobEvent::Finished { job } | JobEvent::Cancelled { job } if is_scoring_job(app, job) => {
+        JobEvent::Finished { job } if is_scoring_job(app, job) => {
             let s = app.scoring.take().expect("scoring job");
             app.message = Some(format!("scoring done: {}/{} results stored", s.done, s.total));
+        }
+        JobEvent::Cancelled { job } if is_scoring_job(app, job) => {
+            let s = app.scoring.take().expect("scoring job");
+            app.message = Some(format!("scoring cancelled: {}/{} results stored", s.done, s.total));
         }
         JobEvent::Failed { job, error } if is_scoring_job(app, job) => {
             app.scoring = None;

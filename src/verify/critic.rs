@@ -58,11 +58,9 @@ impl CriticVerifier {
 
 impl Verifier for CriticVerifier {
     fn spec(&self) -> String {
-        if self.votes > 1 {
-            format!("critic:{}@{}", self.name, self.votes)
-        } else {
-            format!("critic:{}", self.name)
-        }
+        // Greedy (one vote) keeps the plain spec, as journals have always stored it.
+        let votes = (self.votes > 1).then_some(self.votes);
+        super::VerifierSpec::Critic { model: self.name.clone(), votes }.to_string()
     }
 
     fn model(&self) -> Option<ModelInfo> {

@@ -1,6 +1,7 @@
 //! Verifiers: per-step scores in [0, 1] (higher = more likely correct) with detail text, a
 //! first-error rule with a threshold, and provenance. Adapters are chosen with a spec string
-//! `KIND[:MODEL]`: `arith`, `prm:PATH`, `judge:MODEL`, `critic:MODEL`, `rollout:MODEL`.
+//! `KIND[:MODEL][@N]` ([`VerifierSpec`]): `arith`, `prm:PATH`, `judge:MODEL`, `critic:MODEL[@VOTES]`,
+//! `rollout:MODEL[@ROLLOUTS]`.
 
 pub mod arith;
 pub mod critic;
@@ -8,6 +9,7 @@ pub mod judge;
 pub mod prm;
 pub mod rollout;
 pub mod signals;
+pub mod spec;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -113,36 +115,32 @@ impl Default for Options {
     }
 }
 
-const KINDS: &str = "arith, prm:PATH, critic:MODEL, judge:MODEL, rollout:MODEL";
+pub use spec::VerifierSpec;
 
-/// Splits `KIND[:MODEL]`, checking the kind and whether it takes a model.
-pub fn parse_spec(spec: &str) -> Result<(&str, Option<&str>)> {
-    let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
-    match (kind, arg) {
-        ("arith", None) => Ok((kind, None)),
-        ("arith", Some(_)) => bail!("verifier 'arith' takes no model (got '{spec}')"),
-        ("prm" | "critic" | "judge" | "rollout", None | Some("")) => {
-            bail!("verifier '{kind}' needs a model: {kind}:MODEL")
-        }
-        ("prm" | "critic" | "judge" | "rollout", Some(m)) => Ok((kind, Some(m))),
-        _ => bail!("unknown verifier '{spec}' (expected one of {KINDS})"),
-    }
+/// Parses a spec string, checking the kind and whether it takes a model.
+pub fn parse_spec(spec: &str) -> Result<VerifierSpec> {
+    VerifierSpec::parse(spec).map_err(anyhow::Error::msg)
 }
 
 /// Builds a verifier from its spec; `load` supplies causal-LM models (shared between verifiers).
+/// A count in the spec (`critic:M@5`, `rollout:M@4`) overrides the options' votes or rollouts.
 pub fn from_spec(
     spec: &str,
     opts: &Options,
     load: &mut dyn FnMut(&str) -> Result<Arc<Model>>,
 ) -> Result<Box<dyn Verifier>> {
-    let (kind, arg) = parse_spec(spec)?;
-    Ok(match (kind, arg) {
-        ("arith", _) => Box::new(arith::ArithVerifier),
-        ("prm", Some(path)) => Box::new(prm::PrmVerifier::load(path, opts)?),
-        ("judge", Some(m)) => Box::new(judge::JudgeVerifier::new(load(m)?, m)),
-        ("critic", Some(m)) => Box::new(critic::CriticVerifier::new(load(m)?, m, opts)),
-        ("rollout", Some(m)) => Box::new(rollout::RolloutVerifier::new(load(m)?, m, opts)),
-        _ => unreachable!("parse_spec checked the kind"),
+    Ok(match parse_spec(spec)? {
+        VerifierSpec::Arith => Box::new(arith::ArithVerifier),
+        VerifierSpec::Prm { path } => Box::new(prm::PrmVerifier::load(&path, opts)?),
+        VerifierSpec::Judge { model } => Box::new(judge::JudgeVerifier::new(load(&model)?, &model)),
+        VerifierSpec::Critic { model, votes } => {
+            let opts = Options { votes: votes.unwrap_or(opts.votes), ..opts.clone() };
+            Box::new(critic::CriticVerifier::new(load(&model)?, &model, &opts))
+        }
+        VerifierSpec::Rollout { model, rollouts } => {
+            let opts = Options { rollouts: rollouts.unwrap_or(opts.rollouts), ..opts.clone() };
+            Box::new(rollout::RolloutVerifier::new(load(&model)?, &model, &opts))
+        }
     })
 }
 
@@ -185,6 +183,16 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
         bail!("verifier {} returned {} scores for {} steps", v.spec(), scored.steps.len(), trace.steps.len());
     }
     let threshold = tau.unwrap_or_else(|| v.default_threshold());
+    if !threshold.is_finite() {
+        bail!("threshold {threshold} is not a number");
+    }
+    let mut scored = scored;
+    for s in &mut scored.steps {
+        if s.score.is_some_and(|x| !x.is_finite()) {
+            s.score = None;
+            s.detail = format!("non-finite score: no evidence ({})", s.detail);
+        }
+    }
     let model = v.model();
     Ok(VerifyRecord {
         trace: trace.id.clone(),

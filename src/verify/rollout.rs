@@ -39,7 +39,7 @@ impl RolloutVerifier {
 
 impl Verifier for RolloutVerifier {
     fn spec(&self) -> String {
-        format!("rollout:{}@{}", self.name, self.k)
+        super::VerifierSpec::Rollout { model: self.name.clone(), rollouts: Some(self.k) }.to_string()
     }
 
     fn model(&self) -> Option<ModelInfo> {

@@ -14,12 +14,19 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    if std::env::var("STEPSCOPE_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+    if required() {
         panic!("{} is missing and STEPSCOPE_REQUIRE_SHARED=1", path.display());
     }
     // Written straight to stderr so the test harness does not swallow it.
     let _ = writeln!(std::io::stderr(), "SKIP: {} not found (no ../shared beside this checkout)", path.display());
     None
+}
+
+/// Whether everything a test needs must be there (`.ci/run` sets `STEPSCOPE_REQUIRE_SHARED=1`):
+/// then the datasets, the real models and tmux are required, and a missing one fails the test
+/// instead of skipping it.
+pub fn required() -> bool {
+    std::env::var("STEPSCOPE_REQUIRE_SHARED").is_ok_and(|v| v == "1")
 }
 
 pub fn bin() -> Command {

@@ -47,8 +47,14 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         Some(v) => return Err(FieldError::field("label", format!("expected an object, found {}", kind(v)))),
     };
     let (solution, spans) = join_steps(&steps, "\n");
+    // `export --to prm800k` keeps the trace id here; the dataset itself has none.
+    let id = match o.remove("stepscope_id") {
+        Some(Value::String(id)) => id,
+        Some(v) => return Err(FieldError::field("stepscope_id", format!("expected a string, found {}", kind(&v)))),
+        None => format!("prm800k-{}", ctx.index),
+    };
     let mut trace = Trace {
-        id: format!("prm800k-{}", ctx.index),
+        id,
         problem,
         solution,
         steps: spans,

@@ -1,0 +1,123 @@
+//! The verifier spec: the typed form of `KIND[:MODEL][@N]` strings. What `Display` writes,
+//! `parse` reads back, so a spec stored in the journal (and offered again by the TUI menu)
+//! recreates the same verifier: `rollout:smollm2@4` is model `smollm2` with 4 rollouts.
+
+use std::fmt;
+
+/// A verifier and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VerifierSpec {
+    Arith,
+    Prm { path: String },
+    Judge { model: String },
+    /// `votes`: samples for a majority vote (absent: the command's `--votes`, else greedy).
+    Critic { model: String, votes: Option<usize> },
+    /// `rollouts`: continuations per step (absent: the command's `--rollouts`).
+    Rollout { model: String, rollouts: Option<usize> },
+}
+
+pub const KINDS: &str = "arith, prm:PATH, judge:MODEL, critic:MODEL[@VOTES], rollout:MODEL[@ROLLOUTS]";
+
+impl VerifierSpec {
+    /// Parses a spec string. A trailing `@N` (N a positive integer) on a critic or rollout model is
+    /// the count, so such a model name cannot itself end in `@N`.
+    pub fn parse(spec: &str) -> Result<VerifierSpec, String> {
+        let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
+        let model = |arg: Option<&str>| -> Result<String, String> {
+            match arg {
+                Some(m) if !m.is_empty() => Ok(m.to_string()),
+                _ => Err(format!("verifier '{kind}' needs a model: {kind}:MODEL")),
+            }
+        };
+        match kind {
+            "arith" if arg.is_some() => Err(format!("verifier 'arith' takes no model (got '{spec}')")),
+            "arith" => Ok(VerifierSpec::Arith),
+            "prm" => Ok(VerifierSpec::Prm { path: model(arg)? }),
+            "judge" => Ok(VerifierSpec::Judge { model: model(arg)? }),
+            "critic" => {
+                let (m, votes) = split_count(&model(arg)?)?;
+                Ok(VerifierSpec::Critic { model: m, votes })
+            }
+            "rollout" => {
+                let (m, rollouts) = split_count(&model(arg)?)?;
+                Ok(VerifierSpec::Rollout { model: m, rollouts })
+            }
+            _ => Err(format!("unknown verifier '{spec}' (expected one of {KINDS})")),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifierSpec::Arith => "arith",
+            VerifierSpec::Prm { .. } => "prm",
+            VerifierSpec::Judge { .. } => "judge",
+            VerifierSpec::Critic { .. } => "critic",
+            VerifierSpec::Rollout { .. } => "rollout",
+        }
+    }
+
+    /// The causal language model the verifier runs, if it runs one (a PRM loads its own).
+    pub fn language_model(&self) -> Option<&str> {
+        match self {
+            VerifierSpec::Judge { model } | VerifierSpec::Critic { model, .. } | VerifierSpec::Rollout { model, .. } => {
+                Some(model)
+            }
+            VerifierSpec::Arith | VerifierSpec::Prm { .. } => None,
+        }
+    }
+}
+
+/// `MODEL@N` → (MODEL, Some(N)); `MODEL` → (MODEL, None).
+fn split_count(s: &str) -> Result<(String, Option<usize>), String> {
+    if let Some((model, n)) = s.rsplit_once('@') {
+        if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+            let count: usize = n.parse().map_err(|_| format!("'{n}' is too large a count"))?;
+            if count == 0 || model.is_empty() {
+                return Err(format!("'{s}': expected MODEL@N with N at least 1"));
+            }
+            return Ok((model.to_string(), Some(count)));
+        }
+    }
+    Ok((s.to_string(), None))
+}
+
+impl fmt::Display for VerifierSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifierSpec::Arith => write!(f, "arith"),
+            VerifierSpec::Prm { path } => write!(f, "prm:{path}"),
+            VerifierSpec::Judge { model } => write!(f, "judge:{model}"),
+            VerifierSpec::Critic { model, votes: None } => write!(f, "critic:{model}"),
+            VerifierSpec::Critic { model, votes: Some(n) } => write!(f, "critic:{model}@{n}"),
+            VerifierSpec::Rollout { model, rollouts: None } => write!(f, "rollout:{model}"),
+            VerifierSpec::Rollout { model, rollouts: Some(n) } => write!(f, "rollout:{model}@{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for VerifierSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<VerifierSpec, String> {
+        VerifierSpec::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_specs_recreate_their_verifier() {
+        let s = VerifierSpec::parse("rollout:smollm2@4").unwrap();
+        assert_eq!(s, VerifierSpec::Rollout { model: "smollm2".into(), rollouts: Some(4) });
+        assert_eq!(s.to_string(), "rollout:smollm2@4");
+        assert_eq!(
+            VerifierSpec::parse("critic:/m/a@b/x.gguf").unwrap(),
+            VerifierSpec::Critic { model: "/m/a@b/x.gguf".into(), votes: None }
+        );
+        assert!(VerifierSpec::parse("critic:m@0").is_err());
+        assert!(VerifierSpec::parse("judge:").unwrap_err().contains("needs a model"));
+        assert!(VerifierSpec::parse("arith:x").unwrap_err().contains("takes no model"));
+        assert!(VerifierSpec::parse("prmx:y").unwrap_err().contains("unknown verifier"));
+    }
+}

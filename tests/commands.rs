@@ -1,0 +1,47 @@
+//! Commands that had no test of their own: calibrate (text and JSON) and compact's report.
+
+mod common;
+
+use common::{run, shared};
+
+#[test]
+fn calibrate_sweeps_tau_and_finds_the_best() {
+    let Some(pb) = shared("data/processbench/gsm8k.json") else { return };
+    let pb = pb.to_str().unwrap();
+    let (code, out, err) = run(&["calibrate", pb, "--verifier", "arith", "--step", "0.25", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verifier"], "arith");
+    assert_eq!(v["n"], 400);
+    let curve = v["curve"].as_array().unwrap();
+    let taus: Vec<f64> = curve.iter().map(|p| p["tau"].as_f64().unwrap()).collect();
+    assert_eq!(taus, [0.0, 0.25, 0.5, 0.75, 1.0], "{out}");
+    // arith scores steps 0 or 1: every τ in (0, 1] gives the same split, τ = 0 flags nothing.
+    assert_eq!(curve[0]["f1"].as_f64().unwrap(), 0.0);
+    let best = &v["best"];
+    let best_f1 = best["f1"].as_f64().unwrap();
+    assert!(curve.iter().all(|p| p["f1"].as_f64().unwrap() <= best_f1));
+    assert!(best_f1 >= 21.55, "the same F1 as eval at the default τ: {best}");
+    let (code, out, err) = run(&["calibrate", pb, "--verifier", "arith"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("best τ"), "{out}");
+}
+
+#[test]
+fn compact_reports_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.jsonl");
+    std::fs::write(&file, "{\"stepscope\": 1, \"id\": \"a\", \"problem\": \"p\", \"steps\": [\"x\", \"y\"]}\n").unwrap();
+    let f = file.to_str().unwrap();
+    let (code, out, _) = run(&["compact", f]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to compact"), "{out}");
+    for k in ["0", "1", "0"] {
+        assert_eq!(run(&["label", f, "--trace", "a", "--first-error", k, "--annotator", "ana"]).0, 0);
+    }
+    let (code, out, err) = run(&["compact", f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("compacted") && out.contains(": 1 records"), "{out}");
+    let (_, v) = common::stats_json(&[f]);
+    assert_eq!(v["human_labels"]["first_error"], 1);
+}
