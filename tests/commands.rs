@@ -31,7 +31,8 @@ fn calibrate_sweeps_tau_and_finds_the_best() {
 fn compact_reports_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.jsonl");
-    std::fs::write(&file, "{\"stepscope\": 1, \"id\": \"a\", \"problem\": \"p\", \"steps\": [\"x\", \"y\"]}\n").unwrap();
+    std::fs::write(&file, "{\"stepscope\": 1, \"id\": \"a\", \"problem\": \"p\", \"steps\": [\"x\", \"y\"]}\n")
+        .unwrap();
     let f = file.to_str().unwrap();
     let (code, out, _) = run(&["compact", f]);
     assert_eq!(code, 0);

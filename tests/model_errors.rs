@@ -134,3 +134,14 @@ fn hf_config_problems_name_the_file_and_key() {
     let err = logprobs_error(dir.path(), &[]);
     assert!(err.contains("config.json") && err.contains("max_position_embeddings"), "{err}");
 }
+
+/// candle's GGUF parser divides by `general.alignment`; an alignment of 0 is a clean error.
+#[test]
+fn zero_alignment_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("align.gguf");
+    let md = [("general.alignment".to_string(), gguf_file::Value::U32(0))];
+    write_gguf_with(Family::Llama, &p, GgmlDType::F32, &md);
+    let err = logprobs_error(&p, &[]);
+    assert!(err.contains("not a valid GGUF file") && err.contains("parser failed"), "{err}");
+}

@@ -72,7 +72,7 @@ pub fn run(args: ModelsArgs) -> i32 {
 
 fn arch_of(path: &std::path::Path) -> String {
     let Ok(mut f) = std::fs::File::open(path) else { return "?".into() };
-    candle_core::quantized::gguf_file::Content::read(&mut f)
+    crate::model::read_gguf_header(&mut f)
         .ok()
         .and_then(|ct| Config::from_gguf(&ct).ok())
         .map_or("?".into(), |c| c.arch.name().to_string())

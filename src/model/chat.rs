@@ -24,6 +24,9 @@ pub struct ChatTemplate {
     pub eos: String,
 }
 
+/// Template instructions one render may execute (real chat templates need a few thousand).
+const TEMPLATE_FUEL: u64 = 1_000_000;
+
 const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
@@ -31,6 +34,8 @@ impl ChatTemplate {
     /// Renders the conversation; with `add_generation_prompt` it ends where the assistant speaks.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let mut env = Environment::new();
+        // A template comes from a model file: bound its work so a hostile one cannot hang us.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
         });
@@ -65,5 +70,13 @@ mod tests {
             eos: String::new(),
         };
         assert_eq!(t.render(&[Message::new("user", " hi ")], false).unwrap(), "<s>[USER] hi");
+    }
+
+    #[test]
+    fn a_template_that_never_ends_is_stopped() {
+        let source = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let t = ChatTemplate { source: Some(source.into()), bos: String::new(), eos: String::new() };
+        let e = t.render(&[Message::new("user", "hi")], true).unwrap_err().to_string();
+        assert!(e.contains("fuel"), "{e}");
     }
 }

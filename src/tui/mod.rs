@@ -281,6 +281,9 @@ fn leave() {
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if crate::model::guard::in_guard() {
+            return; // a parser's panic that its caller turns into an error
+        }
         leave();
         previous(info);
         std::process::exit(101);

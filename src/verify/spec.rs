@@ -8,12 +8,22 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VerifierSpec {
     Arith,
-    Prm { path: String },
-    Judge { model: String },
+    Prm {
+        path: String,
+    },
+    Judge {
+        model: String,
+    },
     /// `votes`: samples for a majority vote (absent: the command's `--votes`, else greedy).
-    Critic { model: String, votes: Option<usize> },
+    Critic {
+        model: String,
+        votes: Option<usize>,
+    },
     /// `rollouts`: continuations per step (absent: the command's `--rollouts`).
-    Rollout { model: String, rollouts: Option<usize> },
+    Rollout {
+        model: String,
+        rollouts: Option<usize>,
+    },
 }
 
 pub const KINDS: &str = "arith, prm:PATH, judge:MODEL, critic:MODEL[@VOTES], rollout:MODEL[@ROLLOUTS]";
@@ -59,9 +69,9 @@ impl VerifierSpec {
     /// The causal language model the verifier runs, if it runs one (a PRM loads its own).
     pub fn language_model(&self) -> Option<&str> {
         match self {
-            VerifierSpec::Judge { model } | VerifierSpec::Critic { model, .. } | VerifierSpec::Rollout { model, .. } => {
-                Some(model)
-            }
+            VerifierSpec::Judge { model }
+            | VerifierSpec::Critic { model, .. }
+            | VerifierSpec::Rollout { model, .. } => Some(model),
             VerifierSpec::Arith | VerifierSpec::Prm { .. } => None,
         }
     }

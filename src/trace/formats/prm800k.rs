@@ -53,14 +53,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         Some(v) => return Err(FieldError::field("stepscope_id", format!("expected a string, found {}", kind(&v)))),
         None => format!("prm800k-{}", ctx.index),
     };
-    let mut trace = Trace {
-        id,
-        problem,
-        solution,
-        steps: spans,
-        segmentation: Segmentation::Line,
-        ..Trace::default()
-    };
+    let mut trace = Trace { id, problem, solution, steps: spans, segmentation: Segmentation::Line, ..Trace::default() };
     trace.label = match (first_error, finish.as_deref()) {
         (Some(k), _) => Some(Label::FirstError(k)),
         (None, Some("solution")) => Some(Label::NoError),
