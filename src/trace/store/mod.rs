@@ -182,6 +182,12 @@ impl Store {
 
     /// Replays every journal from the start.
     fn reload(&mut self) -> io::Result<()> {
+        self.replay_all(None)
+    }
+
+    /// Replays every journal from the start; `held` is a journal whose bytes the caller already
+    /// read under its own exclusive lock (reading it again would wait on that lock).
+    fn replay_all(&mut self, held: Option<(usize, journal::FileId, &[u8])>) -> io::Result<()> {
         self.state = State::default();
         self.warnings.clear();
         let mut streams = Vec::new();
@@ -189,11 +195,14 @@ impl Store {
             self.journals[i].id = None;
             self.journals[i].read_to = 0;
             self.journals[i].lines = 0;
-            let snapshot = journal::read_from(&self.journals[i].path.clone(), 0)?;
-            streams.push(match snapshot {
-                Some(s) => self.take(i, s.id, &s.bytes),
-                None => Vec::new(),
-            });
+            let pending = match held {
+                Some((h, id, bytes)) if h == i => self.take(i, id, bytes),
+                _ => match journal::read_from(&self.journals[i].path.clone(), 0)? {
+                    Some(s) => self.take(i, s.id, &s.bytes),
+                    None => Vec::new(),
+                },
+            };
+            streams.push(pending);
         }
         for p in merge_by_time(streams) {
             self.state.apply(p.record, p.origin);
@@ -281,11 +290,8 @@ impl Store {
         let len = locked.len()?;
         if j.id.is_some_and(|id| id != locked.id) || len < j.read_to {
             // Replaced since we read it: replay it from the locked file, the others as usual.
-            self.journals[i].id = Some(locked.id);
-            self.journals[i].read_to = 0;
-            self.journals[i].lines = 0;
             let bytes = locked.read_from(0)?;
-            self.reload_with(i, locked.id, &bytes)?;
+            self.replay_all(Some((i, locked.id, &bytes)))?;
         } else if len > j.read_to {
             let bytes = locked.read_from(j.read_to)?;
             for p in self.take(i, locked.id, &bytes) {
@@ -299,30 +305,6 @@ impl Store {
         j.lines += 1;
         let origin = Origin { journal: i, line: j.lines };
         self.state.apply(record, origin);
-        Ok(())
-    }
-
-    /// Full replay where journal `locked` is read from bytes we already hold (under our own lock).
-    fn reload_with(&mut self, locked: usize, id: journal::FileId, bytes: &[u8]) -> io::Result<()> {
-        self.state = State::default();
-        self.warnings.clear();
-        let mut streams = Vec::new();
-        for i in 0..self.journals.len() {
-            self.journals[i].read_to = 0;
-            self.journals[i].lines = 0;
-            if i == locked {
-                streams.push(self.take(i, id, bytes));
-                continue;
-            }
-            let snapshot = journal::read_from(&self.journals[i].path.clone(), 0)?;
-            streams.push(match snapshot {
-                Some(s) => self.take(i, s.id, &s.bytes),
-                None => Vec::new(),
-            });
-        }
-        for p in merge_by_time(streams) {
-            self.state.apply(p.record, p.origin);
-        }
         Ok(())
     }
 

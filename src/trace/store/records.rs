@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::trace::formats::kind;
 use crate::trace::model::{label_from_index, Label};
 
 /// Journal record schema version written (and fully understood) by this build.
@@ -241,17 +242,6 @@ pub fn parse_line(line: &[u8]) -> Result<Record, String> {
         "verify" => VerifyRecord::from_json(&o).map(Record::Verify).map_err(|e| format!("verifier record: {e}")),
         "signal" => SignalRecord::from_json(&o).map(Record::Signal).map_err(|e| format!("signal record: {e}")),
         _ => Ok(Record::Other),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
