@@ -51,23 +51,31 @@ impl Segmentation {
     /// Splits `text` into steps with byte spans into `text`. `Given` behaves like `BlankLine`.
     pub fn split(&self, text: &str) -> Vec<Step> {
         match self {
-            Segmentation::Given | Segmentation::BlankLine => split_on(text, &blank_line_regex()),
-            Segmentation::Line => split_on(text, &Regex::new(r"\n").unwrap()),
-            Segmentation::StepHeaders => split_before(text, &step_header_regex()),
+            Segmentation::Given | Segmentation::BlankLine => split_on(text, blank_line_regex()),
+            Segmentation::Line => split_on(text, line_regex()),
+            Segmentation::StepHeaders => split_before(text, step_header_regex()),
             Segmentation::Regex(p) => match Regex::new(p) {
                 Ok(re) => split_on(text, &re),
-                Err(_) => split_on(text, &blank_line_regex()),
+                Err(_) => split_on(text, blank_line_regex()),
             },
         }
     }
 }
 
-fn blank_line_regex() -> Regex {
-    Regex::new(r"\n[ \t]*\n\s*").unwrap()
+// Compiled once: segmentation runs for every record of a file.
+fn blank_line_regex() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\n[ \t]*\n\s*").unwrap())
 }
 
-fn step_header_regex() -> Regex {
-    Regex::new(r"(?mi)^[ \t]*(?:#+[ \t]*)?\**step[ \t]*\d+[ \t]*\**[:.)]").unwrap()
+fn line_regex() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\n").unwrap())
+}
+
+fn step_header_regex() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?mi)^[ \t]*(?:#+[ \t]*)?\**step[ \t]*\d+[ \t]*\**[:.)]").unwrap())
 }
 
 /// Pieces between matches of `sep`, trimmed, empty pieces dropped.
@@ -86,7 +94,7 @@ fn split_on(text: &str, sep: &Regex) -> Vec<Step> {
 fn split_before(text: &str, header: &Regex) -> Vec<Step> {
     let starts: Vec<usize> = header.find_iter(text).map(|m| m.start()).collect();
     if starts.is_empty() {
-        return split_on(text, &blank_line_regex());
+        return split_on(text, blank_line_regex());
     }
     let mut steps = Vec::new();
     let mut bounds = vec![0];
