@@ -74,7 +74,7 @@ fn pinned_fetch_accepts_the_right_file_and_keeps_nothing_else() {
     let right = model(sha, whole.len() as u64);
     let path = fetch::fetch(&right, &mut |_| {}).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), whole);
-    assert_eq!(walk(cache.path()), [path.clone()]);
+    assert_eq!(walk(cache.path()), std::slice::from_ref(&path));
     // A damaged cached file (wrong size) is fetched again.
     std::fs::write(&path, b"damaged").unwrap();
     assert_eq!(std::fs::read(fetch::ensure(&right, &mut |_| {}).unwrap()).unwrap(), whole);
