@@ -76,11 +76,12 @@ impl Config {
         let num_heads = u("attention.head_count")?;
         let vocab_size = match u("vocab_size") {
             Ok(v) => v,
-            Err(_) => md
-                .get("tokenizer.ggml.tokens")
-                .and_then(|v| v.to_vec().ok())
-                .map(Vec::len)
-                .unwrap_or_else(|| ct.tensor_infos.get("token_embd.weight").map_or(0, |t| t.shape.dims()[0])),
+            Err(_) => {
+                md.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map(Vec::len).unwrap_or_else(|| {
+                    // A hostile file may give the embedding no dimensions at all (found by fuzzing).
+                    ct.tensor_infos.get("token_embd.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0)
+                })
+            }
         };
         let c = Config {
             arch,
@@ -210,4 +211,30 @@ fn gguf_usize(md: &HashMap<String, gguf_file::Value>, key: &str) -> Result<usize
         .or_else(|_| v.to_i32().map(|x| x as u64))
         .map(|x| x as usize)
         .map_err(|e| format!("GGUF {key}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file::{Content, TensorInfo, Value, VersionedMagic};
+    use candle_core::quantized::GgmlDType;
+
+    /// The fuzzer's first crash: no vocab_size, no token list, and an embedding tensor of zero
+    /// dimensions. A clear error now, an index panic before.
+    #[test]
+    fn an_embedding_without_dimensions_is_an_error() {
+        let mut metadata = HashMap::new();
+        metadata.insert("general.architecture".to_string(), Value::String("llama".into()));
+        for (k, v) in
+            [("embedding_length", 8u32), ("attention.head_count", 2), ("feed_forward_length", 16), ("block_count", 1)]
+        {
+            metadata.insert(format!("llama.{k}"), Value::U32(v));
+        }
+        let mut tensor_infos = HashMap::new();
+        let info = TensorInfo { ggml_dtype: GgmlDType::F32, shape: candle_core::Shape::from(()), offset: 0 };
+        tensor_infos.insert("token_embd.weight".to_string(), info);
+        let ct = Content { magic: VersionedMagic::GgufV3, metadata, tensor_infos, tensor_data_offset: 0 };
+        let e = Config::from_gguf(&ct).unwrap_err();
+        assert!(e.contains("vocab_size") && e.contains("= 0"), "{e}");
+    }
 }
