@@ -27,12 +27,38 @@ pub struct ChatTemplate {
 /// Template instructions one render may execute (real chat templates need a few thousand).
 const TEMPLATE_FUEL: u64 = 1_000_000;
 
+/// Wall time one render may take (real chat templates render in well under a millisecond).
+const TEMPLATE_SECONDS: u64 = 5;
+
 const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 impl ChatTemplate {
     /// Renders the conversation; with `add_generation_prompt` it ends where the assistant speaks.
+    ///
+    /// A template comes from a model file. Fuel bounds its instructions, but one instruction can
+    /// still loop for minutes (`{{ 3333340000 * () }}` iterates an empty list 3e9 times, found by
+    /// fuzzing), so the render runs on its own thread and gives up after `TEMPLATE_SECONDS`: the
+    /// caller never hangs (a runaway thread finishes on its own in the background).
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (this, messages) = (self.clone(), messages.to_vec());
+        std::thread::Builder::new()
+            .name("stepscope-template".into())
+            .spawn(move || {
+                let _ = tx.send(this.render_here(&messages, add_generation_prompt));
+            })
+            .map_err(|e| anyhow!("chat template: cannot start a thread: {e}"))?;
+        match rx.recv_timeout(std::time::Duration::from_secs(TEMPLATE_SECONDS)) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(anyhow!("chat template: rendering did not finish in {TEMPLATE_SECONDS} s; the template is refused"))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(anyhow!("chat template: rendering failed")),
+        }
+    }
+
+    fn render_here(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let mut env = Environment::new();
         // A template comes from a model file: bound its work so a hostile one cannot hang us.
         env.set_fuel(Some(TEMPLATE_FUEL));
@@ -78,5 +104,13 @@ mod tests {
         let t = ChatTemplate { source: Some(source.into()), bos: String::new(), eos: String::new() };
         let e = t.render(&[Message::new("user", "hi")], true).unwrap_err().to_string();
         assert!(e.contains("fuel"), "{e}");
+    }
+
+    /// One instruction that loops for minutes: the render gives up after its time limit.
+    #[test]
+    fn a_template_stuck_in_one_instruction_is_given_up() {
+        let t = ChatTemplate { source: Some("{{ 3333340000 * () }}".into()), bos: String::new(), eos: String::new() };
+        let e = t.render(&[Message::new("user", "hi")], true).unwrap_err().to_string();
+        assert!(e.contains("did not finish"), "{e}");
     }
 }

@@ -15,8 +15,10 @@ pub fn from_gguf(ct: &gguf_file::Content) -> Result<Tokenizer> {
     if !ct.metadata.contains_key("tokenizer.ggml.tokens") {
         return Err(anyhow!("the GGUF file has no tokenizer (no tokenizer.ggml.tokens)"));
     }
-    let mut tok =
-        Tokenizer::from_gguf(ct).map_err(|e| anyhow!("cannot build the tokenizer from GGUF metadata: {e}"))?;
+    // tokenizers' BPE builder can panic on hostile merges (found by fuzzing): an error here.
+    let mut tok = super::guard::catching(|| Tokenizer::from_gguf(ct))
+        .map_err(|p| anyhow!("cannot build the tokenizer from GGUF metadata (the builder failed: {p})"))?
+        .map_err(|e| anyhow!("cannot build the tokenizer from GGUF metadata: {e}"))?;
     let pre = ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
     if pre == "smollm" || pre == "starcoder" {
         // candle maps unknown `pre` values to ByteLevel with a prefix space and no digit split;
@@ -33,7 +35,9 @@ pub fn from_dir(dir: &Path) -> Result<Tokenizer> {
     if !path.exists() {
         return Err(anyhow!("{}: no tokenizer.json in the model folder", dir.display()));
     }
-    Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
+    super::guard::catching(|| Tokenizer::from_file(&path))
+        .map_err(|p| anyhow!("{}: the tokenizer builder failed: {p}", path.display()))?
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 /// Token ids of `text` without added special tokens.
@@ -44,4 +48,18 @@ pub fn encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
 /// Text of the given ids, special tokens kept.
 pub fn decode(tok: &Tokenizer, ids: &[u32]) -> Result<String> {
     tok.decode(ids, false).map_err(|e| anyhow!("detokenize: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A GGUF header the fuzzer made (from our own seed): its merges make tokenizers' BPE
+    /// builder index past a token. An error now; a panic before.
+    #[test]
+    fn hostile_merges_are_an_error() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fuzz-bpe-merges-panic.gguf");
+        let mut f = std::fs::File::open(path).unwrap();
+        let ct = crate::model::read_gguf_header(&mut f).unwrap();
+        let e = super::from_gguf(&ct).unwrap_err().to_string();
+        assert!(e.contains("cannot build the tokenizer"), "{e}");
+    }
 }
