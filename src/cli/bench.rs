@@ -100,13 +100,15 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let m = &m;
         tests.push((format!("tg{}", args.n_gen), Box::new(move || gen_once(m, args.n_gen, vocab))));
     }
-    crate::outln!("| model | size | backend | threads | test | t/s |");
-    crate::outln!("| --- | ---: | --- | ---: | ---: | ---: |");
+    // With --json, standard output carries the JSON only; the table goes to standard error.
+    let table = |line: String| if args.json { crate::errln!("{line}") } else { crate::outln!("{line}") };
+    table("| model | size | backend | threads | test | t/s |".into());
+    table("| --- | ---: | --- | ---: | ---: | ---: |".into());
     for (name, f) in &tests {
         f()?; // warm-up
         let runs: Vec<f64> = (0..args.repetitions.max(1)).map(|_| f()).collect::<anyhow::Result<_>>()?;
         let (mean, sd) = stats(&runs);
-        crate::outln!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name);
+        table(format!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name));
         rows.push(json!({"model": m.name, "backend": backend, "threads": threads, "test": name, "tokens_per_second": mean, "sd": sd, "runs": runs}));
     }
     if args.json {
