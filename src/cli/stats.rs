@@ -153,7 +153,7 @@ pub fn run(args: StatsArgs) -> i32 {
         let mut ids = DuplicateIds::default();
         // Step counts by id, only needed to check stored labels against the traces.
         let mut steps_by_id: HashMap<String, usize> = HashMap::new();
-        let has_labels = !store.all_labels().is_empty();
+        let has_labels = store.labelled_traces(None) > 0;
         for (i, record) in file.records().enumerate() {
             match record {
                 Ok(traces) => {

@@ -72,12 +72,8 @@ fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
         o.insert("final_answer_correct".into(), json!(c));
     }
     o.insert("label".into(), json!(label.map_or(-1, Label::to_index)));
-    // Extra keys that would make the row read as another format (PRM800K's `question` object)
-    // are kept under another name, so the file reads back as ProcessBench.
-    for (k, v) in &t.extra {
-        let key = if OTHER_FORMATS_KEYS.contains(&k.as_str()) { format!("source_{k}") } else { k.clone() };
-        o.entry(key).or_insert_with(|| v.clone());
-    }
+    // Keys that would make the row read as another format (PRM800K's `question` object).
+    super::formats::put_extra(&mut o, &t.extra, &OTHER_FORMATS_KEYS);
     Value::Object(o)
 }
 

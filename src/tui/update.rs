@@ -71,7 +71,7 @@ pub fn update(app: &mut App, action: Action) {
         Action::Resize { width, height } => app.size = (width, height),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
         Action::Paste(_) => app.message = Some("paste ignored (press / to search, then paste)".into()),
-        Action::RefreshJournals => refresh_journals(app),
+        Action::RefreshJournals => {} // handled first, above: no overlay may swallow it
     }
 }
 

@@ -151,6 +151,16 @@ pub fn read(format: Format, v: Value, ctx: &RecordContext) -> Result<Vec<Trace>,
     }
 }
 
+/// Copies a trace's extra keys into a record being written; a key in `reserved` (one the format
+/// itself uses, or one that would make the row read as another format) is kept as
+/// `source_<key>`, so the written file always reads back.
+pub(crate) fn put_extra(o: &mut Map<String, Value>, extra: &Map<String, Value>, reserved: &[&str]) {
+    for (k, v) in extra {
+        let key = if reserved.contains(&k.as_str()) { format!("source_{k}") } else { k.clone() };
+        o.entry(key).or_insert_with(|| v.clone());
+    }
+}
+
 pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

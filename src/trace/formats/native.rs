@@ -176,12 +176,8 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
             .collect();
         o.insert("tokens".into(), Value::Array(tokens));
     }
-    // Keys the source had that mean something else here (PRM800K's `label` object) are kept
-    // under another name, so the file always reads back.
-    for (k, v) in &t.extra {
-        let key = if NATIVE_KEYS.contains(&k.as_str()) { format!("source_{k}") } else { k.clone() };
-        o.entry(key).or_insert_with(|| v.clone());
-    }
+    // Keys the source had that mean something else here (PRM800K's `label` object).
+    super::put_extra(&mut o, &t.extra, &NATIVE_KEYS);
     Value::Object(o)
 }
 

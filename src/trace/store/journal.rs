@@ -90,17 +90,23 @@ pub struct Locked {
 
 /// Opens (creating when missing) and exclusively locks the file `path` names now.
 pub fn lock_for_append(path: &Path) -> io::Result<Locked> {
+    let existed = stat(path)?.is_some();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
+    let (file, id) = open_locked(path, OpenOptions::new().create(true).append(true).read(true))?;
+    Ok(Locked { file, id, path: path.to_path_buf(), created: !existed })
+}
+
+/// Opens `path` with `options` and takes its exclusive lock, retrying while compaction renames
+/// a new file over the name during the wait (the lock would be on the replaced file).
+fn open_locked(path: &Path, options: &OpenOptions) -> io::Result<(File, FileId)> {
     loop {
-        let existed = stat(path)?.is_some();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let file = options.open(path)?;
         file.lock()?;
         let id = FileId::of(&file.metadata()?);
-        // Compaction may have renamed a new file over the name while we waited for the lock.
         if stat(path)?.map(|(now, _)| now) == Some(id) {
-            return Ok(Locked { file, id, path: path.to_path_buf(), created: !existed });
+            return Ok((file, id));
         }
     }
 }
@@ -115,9 +121,8 @@ impl Locked {
     }
 
     /// Appends one record line in one write and fsyncs it (and the folder for a new file).
-    /// A torn last record is closed first so this one starts on its own line. Returns the new
-    /// length of the file.
-    pub fn append_line(&mut self, line: &str) -> io::Result<u64> {
+    /// A torn last record is closed first so this one starts on its own line.
+    pub fn append_line(&mut self, line: &str) -> io::Result<()> {
         let len = self.len()?;
         let mut buf = Vec::with_capacity(line.len() + 2);
         if len > 0 {
@@ -135,7 +140,7 @@ impl Locked {
             sync_dir(&self.path)?;
             self.created = false;
         }
-        self.len()
+        Ok(())
     }
 }
 
@@ -176,15 +181,7 @@ pub fn compact(path: &Path) -> io::Result<Compacted> {
     if meta.permissions().readonly() {
         return Err(io::Error::other(format!("{} is read-only: not compacted", path.display())));
     }
-    let (file, id) = loop {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
-        file.lock()?;
-        let id = FileId::of(&file.metadata()?);
-        if stat(path)?.map(|(now, _)| now) == Some(id) {
-            break (file, id);
-        }
-    };
-    let _ = id;
+    let (file, _) = open_locked(path, OpenOptions::new().read(true))?;
     let bytes = read_to_end_at(&file, 0)?;
     let (kept, rejected) = compacted_lines(&bytes);
     let rejected_path = PathBuf::from(format!("{}.rejected", path.display()));

@@ -282,42 +282,34 @@ impl Store {
         Ok(changed)
     }
 
-    /// Appends a record durably under the journal lock, first taking in whatever others wrote.
-    fn append(&mut self, record: Record, line: String) -> io::Result<()> {
+    /// Appends a record line durably under the journal lock, then takes in everything from where
+    /// this store had read to the end: what others appended meanwhile, a torn line the append
+    /// closed, and the record itself, so the state is always that of a fresh replay.
+    fn append(&mut self, line: String) -> io::Result<()> {
         let i = self.write;
         let mut locked = journal::lock_for_append(&self.journals[i].path)?;
         let j = &self.journals[i];
-        let len = locked.len()?;
-        if j.id.is_some_and(|id| id != locked.id) || len < j.read_to {
-            // Replaced since we read it: replay it from the locked file, the others as usual.
+        if j.id.is_some_and(|id| id != locked.id) || locked.len()? < j.read_to {
+            // Replaced since we read it (compacted): replay from the locked file, the others as usual.
             let bytes = locked.read_from(0)?;
             self.replay_all(Some((i, locked.id, &bytes)))?;
-        } else if len > j.read_to {
-            let bytes = locked.read_from(j.read_to)?;
-            for p in self.take(i, locked.id, &bytes) {
-                self.state.apply(p.record, p.origin);
-            }
         }
-        let new_len = locked.append_line(&line)?;
-        let j = &mut self.journals[i];
-        j.id = Some(locked.id);
-        j.read_to = new_len;
-        j.lines += 1;
-        let origin = Origin { journal: i, line: j.lines };
-        self.state.apply(record, origin);
+        locked.append_line(&line)?;
+        let bytes = locked.read_from(self.journals[i].read_to)?;
+        for p in self.take(i, locked.id, &bytes) {
+            self.state.apply(p.record, p.origin);
+        }
         Ok(())
     }
 
     /// Stores a verifier result durably (it replaces the earlier one for the same spec).
     pub fn put_result(&mut self, r: VerifyRecord) -> io::Result<()> {
-        let line = r.to_json().to_string();
-        self.append(Record::Verify(r), line)
+        self.append(r.to_json().to_string())
     }
 
     /// Stores a signal durably.
     pub fn put_signal(&mut self, r: SignalRecord) -> io::Result<()> {
-        let line = r.to_json().to_string();
-        self.append(Record::Signal(r), line)
+        self.append(r.to_json().to_string())
     }
 
     /// The current result of a verifier spec on a trace.
@@ -437,39 +429,30 @@ impl Store {
 
     /// Reverts the annotator's last change; returns the trace it touched.
     pub fn undo(&mut self, annotator: &str) -> io::Result<Option<String>> {
-        self.refresh()?;
-        let Some(c) = self.state.history.get(annotator).and_then(|h| h.undo.last()).cloned() else {
-            return Ok(None);
-        };
-        self.write(LabelRecord {
-            trace: c.trace.clone(),
-            annotator: annotator.into(),
-            value: c.before,
-            op: Op::Undo,
-            ts: now_rfc3339(),
-        })?;
-        Ok(Some(c.trace))
+        self.replay_change(annotator, Op::Undo)
     }
 
     /// Re-applies the annotator's last undone change; returns the trace it touched.
     pub fn redo(&mut self, annotator: &str) -> io::Result<Option<String>> {
+        self.replay_change(annotator, Op::Redo)
+    }
+
+    /// Writes the record that undoes (the value before) or redoes (the value after) the top change
+    /// of the annotator's undo or redo stack, after taking in what others wrote.
+    fn replay_change(&mut self, annotator: &str, op: Op) -> io::Result<Option<String>> {
         self.refresh()?;
-        let Some(c) = self.state.history.get(annotator).and_then(|h| h.redo.last()).cloned() else {
-            return Ok(None);
+        let history = self.state.history.get(annotator);
+        let top = match op {
+            Op::Undo => history.and_then(|h| h.undo.last()).map(|c| (c.trace.clone(), c.before)),
+            _ => history.and_then(|h| h.redo.last()).map(|c| (c.trace.clone(), c.after)),
         };
-        self.write(LabelRecord {
-            trace: c.trace.clone(),
-            annotator: annotator.into(),
-            value: c.after,
-            op: Op::Redo,
-            ts: now_rfc3339(),
-        })?;
-        Ok(Some(c.trace))
+        let Some((trace, value)) = top else { return Ok(None) };
+        self.write(LabelRecord { trace: trace.clone(), annotator: annotator.into(), value, op, ts: now_rfc3339() })?;
+        Ok(Some(trace))
     }
 
     fn write(&mut self, r: LabelRecord) -> io::Result<()> {
-        let line = r.to_json().to_string();
-        self.append(Record::Label(r), line)
+        self.append(r.to_json().to_string())
     }
 
     /// Compacts the journal new records go to (see [`compact_file`]) and replays the result.
