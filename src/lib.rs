@@ -1,6 +1,7 @@
 //! stepscope: step-level inspection of LLM reasoning traces.
 
 pub mod cli;
+pub mod dirs;
 pub mod jobs;
 pub mod model;
 pub mod signals;

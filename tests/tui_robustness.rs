@@ -6,7 +6,7 @@ use std::path::Path;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde_json::json;
-use stepscope::cli::InputArgs;
+use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
 use stepscope::tui::state::App;
@@ -39,7 +39,7 @@ fn awkward_file(dir: &Path) -> std::path::PathBuf {
 fn awkward_traces_render_at_any_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = awkward_file(dir.path());
-    let input = InputArgs { store: Some(dir.path().to_path_buf()), ..InputArgs::default() };
+    let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
     let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Light, true), Keymap::default());
     assert_eq!(app.entries.len(), 3, "{:?}", app.problems);
     let sizes = [(120, 36), (80, 24), (20, 5), (1, 1), (200, 60), (20, 5), (80, 24)];
@@ -72,7 +72,7 @@ fn awkward_traces_render_at_any_size() {
 fn search_filter_and_mouse() {
     let dir = tempfile::tempdir().unwrap();
     let path = awkward_file(dir.path());
-    let input = InputArgs { store: Some(dir.path().to_path_buf()), ..InputArgs::default() };
+    let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
     let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
     draw(&mut app, 120, 36);
     update(&mut app, Action::StartSearch);

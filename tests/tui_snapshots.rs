@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use stepscope::cli::InputArgs;
+use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
 use stepscope::tui::state::App;
@@ -17,7 +17,7 @@ fn demo() -> PathBuf {
 }
 
 fn app_for(paths: &[PathBuf], store: &Path) -> App {
-    let input = InputArgs { store: Some(store.to_path_buf()), ..InputArgs::default() };
+    let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
     load_app(paths, &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default())
 }
 

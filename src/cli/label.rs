@@ -61,7 +61,7 @@ fn label(args: &LabelArgs) -> Result<String, String> {
         (None, true) => Some(Label::NoError),
         (None, false) => None,
     };
-    let loc = args.input.journal(&args.path);
+    let loc = args.input.opener().journal(&args.path);
     if let Some(note) = &loc.note {
         crate::errln!("note: {note}");
     }

@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::trace::store::{locate_journal, JournalLocation};
-use crate::trace::{Format, OpenError, ReadOptions, Segmentation, Store, TraceFile};
+use crate::trace::{Format, OpenError, Opener, Segmentation, Store, TraceFile};
 
 /// Exit status: success.
 pub const EXIT_OK: i32 = 0;
@@ -97,13 +96,13 @@ fn parse_segmentation(s: &str) -> Result<Segmentation, String> {
 }
 
 impl InputArgs {
-    pub fn open(&self, path: &Path) -> Result<TraceFile, OpenError> {
-        TraceFile::open(path, self.format, ReadOptions { segmentation: self.segment.clone() })
+    /// The trace-level opener these options describe.
+    pub fn opener(&self) -> Opener {
+        Opener { format: self.format, segment: self.segment.clone(), store_dir: self.store.clone() }
     }
 
-    /// The journal for a trace file, printing where it is when it is not beside the file.
-    pub fn journal(&self, path: &Path) -> JournalLocation {
-        locate_journal(path, self.store.as_deref())
+    pub fn open(&self, path: &Path) -> Result<TraceFile, OpenError> {
+        self.opener().open(path)
     }
 
     /// Opens the label store of a trace file; warnings from replay go to stderr.
@@ -117,8 +116,7 @@ impl InputArgs {
 
     /// Opens the label store of a trace file, leaving its warnings to the caller.
     pub fn store_quiet(&self, path: &Path) -> Result<Store, String> {
-        let loc = self.journal(path);
-        Store::open_location(&loc).map_err(|e| format!("{}: cannot read label journal: {e}", loc.path.display()))
+        self.opener().store(path)
     }
 }
 

@@ -67,7 +67,7 @@ pub fn run(args: OpenArgs) -> i32 {
     };
     let annotator = annotator_name(args.annotator.as_deref().or(cfg.annotator.as_deref()));
     let theme = Theme::new(theme_name, Theme::color_allowed());
-    let app = tui::load_app(&args.paths, &args.input, annotator, theme, cfg.keymap);
+    let app = tui::load_app(&args.paths, &args.input.opener(), annotator, theme, cfg.keymap);
     if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
         for p in &app.problems {
             crate::errln!("error: {}: {}", p.file.display(), p.message);

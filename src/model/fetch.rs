@@ -62,7 +62,7 @@ pub fn known(name: &str) -> Option<&'static KnownModel> {
 /// `$STEPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/stepscope`, else `~/.cache/stepscope`; models
 /// live under `models/<name>/`.
 pub fn cache_dir() -> PathBuf {
-    crate::trace::store::user_dir("STEPSCOPE_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
+    crate::dirs::cache_dir()
 }
 
 /// Where a known model's GGUF file lives once fetched.

@@ -4,12 +4,14 @@ pub mod answer;
 pub mod export;
 pub mod formats;
 pub mod model;
+pub mod opener;
 pub mod output;
 pub mod segment;
 pub mod source;
 pub mod store;
 
 pub use formats::{Format, ReadOptions};
+pub use opener::Opener;
 pub use model::{Label, Step, TokenInfo, TopToken, Trace};
 pub use segment::Segmentation;
 pub use source::{OpenError, Problem, TraceFile};

@@ -19,17 +19,9 @@ impl Default for Config {
     }
 }
 
-/// `$STEPSCOPE_CONFIG`, else `$XDG_CONFIG_HOME/stepscope/config.toml`, else
-/// `~/.config/stepscope/config.toml`.
+/// The config file's path (see [`crate::dirs::config_file`]).
 pub fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("STEPSCOPE_CONFIG") {
-        return Some(PathBuf::from(p));
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("stepscope/config.toml"))
+    Some(crate::dirs::config_file())
 }
 
 /// Loads the config file if there is one; a broken file is an error naming the file, and so is

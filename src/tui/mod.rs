@@ -23,16 +23,15 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::cli::InputArgs;
 use crate::jobs::{Job, JobEvent, Worker};
 use crate::trace::source::DuplicateIds;
-use crate::trace::{Problem, Store, TraceFile};
+use crate::trace::{Opener, Problem, Store, TraceFile};
 use event::Event;
 use state::{App, Source, Summary, EAGER_LIMIT_BYTES};
 use theme::Theme;
 
 /// Opens every path as a source (unreadable files become problems) and builds the app state.
-pub fn load_app(paths: &[PathBuf], input: &InputArgs, annotator: String, theme: Theme, keymap: keymap::Keymap) -> App {
+pub fn load_app(paths: &[PathBuf], input: &Opener, annotator: String, theme: Theme, keymap: keymap::Keymap) -> App {
     let mut sources = Vec::new();
     let mut problems = Vec::new();
     for path in paths {

@@ -43,7 +43,7 @@ pub fn locate_journal(trace_file: &Path, store_dir: Option<&Path>) -> JournalLoc
         return JournalLocation { read: vec![path.clone()], path, note };
     }
     let beside = PathBuf::from(format!("{}{SUFFIX}", canonical.display()));
-    let fallback = user_data_dir().join("stores").join(keyed);
+    let fallback = crate::dirs::data_dir().join("stores").join(keyed);
     let path = if beside_writable(&beside, &canonical) { beside.clone() } else { fallback.clone() };
     let mut read: Vec<PathBuf> = [&beside, &fallback].into_iter().filter(|p| p.exists()).cloned().collect();
     if !read.contains(&path) {
@@ -63,23 +63,6 @@ fn beside_writable(beside: &Path, trace_file: &Path) -> bool {
         Ok(m) => m.is_file() && !m.permissions().readonly() && fs::OpenOptions::new().append(true).open(beside).is_ok(),
         Err(_) => folder_writable(trace_file),
     }
-}
-
-/// `$STEPSCOPE_DATA_DIR`, else `$XDG_DATA_HOME/stepscope`, else `~/.local/share/stepscope`.
-pub fn user_data_dir() -> PathBuf {
-    user_dir("STEPSCOPE_DATA_DIR", "XDG_DATA_HOME", ".local/share")
-}
-
-/// `$override_var`, else `$xdg_var/stepscope`, else `~/<home_rel>/stepscope`.
-pub fn user_dir(override_var: &str, xdg_var: &str, home_rel: &str) -> PathBuf {
-    if let Some(d) = std::env::var_os(override_var).filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os(xdg_var).filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("stepscope");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(home_rel).join("stepscope")
 }
 
 /// A folder counts as writable only if its mode allows writing and a probe file can be created.
