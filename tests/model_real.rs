@@ -69,10 +69,7 @@ fn greedy_twice(m: &Model) {
 /// 0.5%, over the same number of windows, each scoring n_ctx/2 - 1 tokens like llama.cpp.
 fn perplexity_close(m: &Model, llamacpp: f64, windows: usize) {
     let Some(text) = gsm8k_questions(50) else { return };
-    let mut tokens = m.encode(&text).unwrap();
-    if m.add_bos {
-        tokens.insert(0, m.bos_id.unwrap());
-    }
+    let tokens = m.with_bos(m.encode(&text).unwrap());
     let p = m.perplexity(&tokens, 256).unwrap();
     assert_eq!(p.windows, windows, "{}: {} tokens in the text", m.name, tokens.len());
     assert_eq!(p.scored, windows * 127, "{}", m.name);

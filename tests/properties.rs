@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::json;
 use stepscope::trace::export::{self, ExportFormat};
-use stepscope::trace::store::{parse_line, LabelRecord, Op, Record, SignalRecord, VerifyRecord};
+use stepscope::trace::store::{parse_line, LabelRecord, Op, Record, SignalData, SignalRecord, VerifyRecord};
 use stepscope::trace::{Label, Trace, TraceFile};
 use stepscope::verify::VerifierSpec;
 
@@ -50,7 +50,7 @@ proptest! {
     #[test]
     fn signal_records_read_back(trace in "\\PC{1,12}", signal in "[a-z-]{1,12}", source in "\\PC{0,12}",
                                 values in proptest::collection::vec(number(), 0..10)) {
-        let r = SignalRecord { trace, signal, source, data: json!({"values": values}), ts: "t".into() };
+        let r = SignalRecord { trace, signal, source, data: SignalData::Other(json!({"values": values})), ts: "t".into() };
         let line = r.to_json().to_string();
         prop_assert_eq!(parse_line(line.as_bytes()), Ok(Record::Signal(r)));
     }

@@ -131,7 +131,7 @@ fn store_results(app: &mut App, id: &str) {
             trace: id.into(),
             signal: "instability".into(),
             source: "stored top-k".into(),
-            data,
+            data: data.into(),
             ts: now_rfc3339(),
         })
         .unwrap();

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::modelargs::ModelArgs;
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::model::{device_name, Model, WeightMode};
+use crate::model::{Model, WeightMode};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -49,10 +49,8 @@ fn tokens(n: usize, vocab: usize) -> Vec<u32> {
 }
 
 fn prompt_once(m: &Model, toks: &[u32]) -> anyhow::Result<f64> {
-    let mut cache = m.new_cache();
     let t = Instant::now();
-    let h = m.transformer.forward_hidden(toks, &mut cache)?;
-    m.transformer.logits(&h.narrow(0, toks.len() - 1, 1)?)?.to_vec2::<f32>()?;
+    m.prompt_logits(toks)?;
     Ok(toks.len() as f64 / t.elapsed().as_secs_f64())
 }
 
@@ -61,9 +59,7 @@ fn gen_once(m: &Model, n: usize, vocab: usize) -> anyhow::Result<f64> {
     let mut next = tokens(1, vocab)[0];
     let t = Instant::now();
     for _ in 0..n {
-        let logits = m.transformer.forward(&[next], &mut cache)?;
-        let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
-        next = crate::model::sample::argmax(&row);
+        next = m.greedy_step(next, &mut cache)?;
     }
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
@@ -79,16 +75,16 @@ fn stats(xs: &[f64]) -> (f64, f64) {
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let m = args.model.load()?;
-    let vocab = m.transformer.config.vocab_size;
+    let vocab = m.vocab_size();
     let threads = candle_core::utils::get_num_threads();
     let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
-    let decode = m.transformer.decode_kernels();
-    let weights = match m.weights {
+    let decode = m.decode_kernels();
+    let weights = match m.weights() {
         WeightMode::Dense => "dense f32".to_string(),
         WeightMode::Mixed => format!("f32 prefill + {decode} decode"),
         WeightMode::Quantized => format!("{decode} weights"),
     };
-    let backend = format!("candle {} {weights}", device_name(m.transformer.device()));
+    let backend = format!("candle {} {weights}", m.device_name());
     let mut rows = Vec::new();
     let mut tests: Vec<(String, Box<Test>)> = Vec::new();
     if args.n_prompt > 0 {

@@ -7,8 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::export::LabelSource;
-use super::verifyargs::{judge_file, Judged, Truth, VerifierArgs};
+use super::verifyargs::{judge_file_shown, truth, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::service::judge::Judged;
 use crate::signals::first_below;
 use crate::signals::metrics::{score, Scores};
 
@@ -85,17 +86,17 @@ pub fn plot(curve: &[(f64, Scores)], rows: usize, cols: usize) -> Vec<String> {
 }
 
 fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
-    let mut verifiers = args.verify.build()?;
-    for v in verifiers.iter_mut() {
+    let (mut scorer, mut models) = args.verify.service();
+    for spec in args.verify.specs(&scorer)? {
         let mut judged = Vec::new();
         for path in &args.paths {
-            let truth = Truth { source: args.labels, annotator: args.annotator.as_deref() };
+            let truth = truth(args.labels, args.annotator.as_deref());
             // Calibration sweeps τ itself: the stored scores are read at every threshold.
-            let verify = VerifierArgs { threshold: None, ..args.verify.clone() };
-            judged.extend(judge_file(v.as_mut(), &args.input, path, truth, &verify, args.limit)?.judged);
+            let opts = VerifierArgs { threshold: None, ..args.verify.clone() }.judge_options(args.limit);
+            judged.extend(judge_file_shown(&mut scorer, &mut models, &spec, &args.input, path, truth, opts)?.judged);
         }
         if judged.is_empty() {
-            anyhow::bail!("no labelled traces to calibrate {} on", v.spec());
+            anyhow::bail!("no labelled traces to calibrate {} on", spec);
         }
         let curve = sweep(&judged, args.step);
         let (tau, s) = best(&curve).expect("a non-empty sweep");
@@ -106,12 +107,12 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                 .collect();
             crate::outln!(
                 "{}",
-                json!({"verifier": v.spec(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "curve": points})
+                json!({"verifier": spec.to_string(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "curve": points})
             );
         } else {
             crate::outln!(
                 "verifier {} · {} labelled traces · F1 by threshold τ (error = first step scoring below τ)",
-                v.spec(),
+                spec,
                 judged.len()
             );
             for line in plot(&curve, 10, 60) {
@@ -122,7 +123,7 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                 s.f1,
                 s.acc_err,
                 s.acc_corr,
-                v.default_threshold()
+                scorer.default_threshold(&spec)
             );
         }
     }

@@ -8,8 +8,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::export::LabelSource;
-use super::verifyargs::{judge_file, Judged, JudgedFile, Truth, VerifierArgs};
+use super::verifyargs::{judge_file_shown, truth, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::service::judge::{Judged, JudgedFile};
 use crate::signals::metrics::{agreement, averages, score, Scores};
 use crate::trace::{Store, Trace};
 
@@ -58,16 +59,18 @@ struct FileResult {
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let mut verifiers = args.verify.build()?;
+    let (mut scorer, mut models) = args.verify.service();
+    let specs = args.verify.specs(&scorer)?;
     let started = Instant::now();
     let mut report = Vec::new();
-    for v in verifiers.iter_mut() {
-        let tau = args.verify.threshold.unwrap_or_else(|| v.default_threshold());
+    for spec in &specs {
+        let tau = args.verify.threshold.unwrap_or_else(|| scorer.default_threshold(spec));
         let mut files = Vec::new();
         for path in &args.paths {
-            let truth = Truth { source: args.labels, annotator: args.annotator.as_deref() };
-            let JudgedFile { traces, store, judged } =
-                judge_file(v.as_mut(), &args.input, path, truth, &args.verify, args.limit)?;
+            let truth = truth(args.labels, args.annotator.as_deref());
+            let opts = args.verify.judge_options(args.limit);
+            let JudgedFile { traces, store, judged, .. } =
+                judge_file_shown(&mut scorer, &mut models, spec, &args.input, path, truth, opts)?;
             if args.explain {
                 explain(&judged);
             }
@@ -80,7 +83,7 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                 annotators: annotator_agreement(&traces, &store),
             });
         }
-        report.push((v.spec(), tau, files));
+        report.push((spec.to_string(), tau, files));
     }
     print_report(args, &report)?;
     crate::errln!("evaluated in {:.2} s", started.elapsed().as_secs_f64());

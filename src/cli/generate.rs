@@ -10,11 +10,12 @@ use clap::Args;
 use super::modelargs::ModelArgs;
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::jobs::{Job, JobEvent, Worker};
-use crate::model::generate::{GenerateParams, Generation};
+use crate::model::generate::GenerateParams;
 use crate::model::sample::SamplingParams;
 use crate::model::{LoadOptions, Message};
+use crate::service::generation::{to_trace, Question};
 use crate::trace::formats::native;
-use crate::trace::{answer, ReadOptions, Segmentation, TokenInfo, TopToken, Trace, TraceFile};
+use crate::trace::{ReadOptions, Segmentation, TraceFile};
 
 pub const DEFAULT_SYSTEM: &str = "Please reason step by step, and put your final answer within \\boxed{}.";
 
@@ -61,12 +62,6 @@ pub struct GenerateArgs {
     pub segment: Segmentation,
 }
 
-struct Question {
-    id: String,
-    problem: String,
-    reference: Option<String>,
-}
-
 pub fn run(args: GenerateArgs) -> i32 {
     match generate_all(&args) {
         Ok(()) => EXIT_OK,
@@ -94,6 +89,11 @@ fn questions(args: &GenerateArgs) -> anyhow::Result<Vec<Question>> {
     Ok(out)
 }
 
+/// The conversation a question is asked in.
+fn chat_of(args: &GenerateArgs, q: &Question) -> Vec<Message> {
+    vec![Message::new("system", &args.system), Message::new("user", &q.problem)]
+}
+
 fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     let qs = questions(args)?;
     let (tx, rx) = channel();
@@ -115,8 +115,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     };
     let mut pending = 1; // the load job
     for q in &qs {
-        let messages = vec![Message::new("system", &args.system), Message::new("user", &q.problem)];
-        worker.submit(Job::Generate { messages, params: params.clone(), n: args.n });
+        worker.submit(Job::Generate { messages: chat_of(args, q), params: params.clone(), n: args.n });
         pending += 1;
     }
     let mut qi = 0;
@@ -140,13 +139,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
                     generation.stop,
                     generation.tokens.len()
                 );
-                let mut trace = to_trace(q, sample, &generation, &model_name, &args.segment);
-                // What teacher-forcing needs to reproduce the generation exactly.
-                let chat = [("system", args.system.as_str()), ("user", q.problem.as_str())]
-                    .map(|(role, content)| serde_json::json!({"role": role, "content": content}));
-                trace.extra.insert("chat".into(), serde_json::json!(chat));
-                let ids: Vec<u32> = generation.tokens.iter().map(|t| t.id).collect();
-                trace.extra.insert("token_ids".into(), serde_json::json!(ids));
+                let trace = to_trace(q, sample, &chat_of(args, q), &generation, &model_name, &args.segment);
                 if let Some(f) = out.as_mut() {
                     writeln!(f, "{}", native::to_value(&trace, None))?;
                     f.sync_data()?;
@@ -160,7 +153,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             }
             JobEvent::Failed { error, .. } => anyhow::bail!(error),
             JobEvent::Cancelled { .. } => pending -= 1,
-            JobEvent::Scored { .. } | JobEvent::ScoreFailed { .. } => {}
+            JobEvent::Scored { .. } | JobEvent::ScoreFailed { .. } | JobEvent::ScoreTally { .. } => {}
         }
     }
     worker.shutdown();
@@ -168,31 +161,4 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
         crate::errln!("saved traces to {}", p.display());
     }
     Ok(())
-}
-
-fn to_trace(q: &Question, sample: usize, g: &Generation, model: &str, seg: &Segmentation) -> Trace {
-    let tokens: Vec<TokenInfo> = g
-        .tokens
-        .iter()
-        .map(|t| TokenInfo {
-            token: t.text.clone(),
-            logprob: t.logprob,
-            offset: t.offset,
-            top: t.top.iter().map(|(s, lp)| TopToken { token: s.clone(), logprob: *lp }).collect(),
-        })
-        .collect();
-    let mut trace = Trace {
-        id: format!("{}-s{sample}", q.id),
-        problem: q.problem.clone(),
-        solution: g.text.clone(),
-        steps: seg.split(&g.text),
-        segmentation: seg.clone(),
-        final_answer: answer::extract_marked(&g.text),
-        reference_answer: q.reference.clone(),
-        generator: Some(model.to_string()),
-        tokens: Some(tokens),
-        ..Trace::default()
-    };
-    trace.extra.insert("stop_reason".into(), serde_json::json!(format!("{:?}", g.stop)));
-    trace
 }

@@ -43,12 +43,7 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
         anyhow::bail!("{}: the file is empty: no tokens to score", args.text.display());
     }
     let model = args.model.load()?;
-    let mut tokens = model.encode(&text)?;
-    if model.add_bos {
-        if let Some(b) = model.bos_id {
-            tokens.insert(0, b);
-        }
-    }
+    let tokens = model.with_bos(model.encode(&text)?);
     // The first token has no prediction: a score needs at least two.
     if tokens.len() < 2 {
         anyhow::bail!("{}: no tokens to score (the text is {} token long)", args.text.display(), tokens.len());
@@ -72,7 +67,7 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let context = model.transformer.config.context_length;
+    let context = crate::model::LanguageModel::context_length(&model);
     if tokens.len() > context {
         anyhow::bail!(
             "{}: {} tokens do not fit the model context of {context}; use --ctx N to score in windows",

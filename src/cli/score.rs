@@ -6,9 +6,15 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::verifyargs::{result_for, Progress, VerifierArgs};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::verifyargs::{Progress, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
+use crate::model::LanguageModel;
+use crate::service::score::{is_unavailable, score_into, Outcome};
 use crate::verify::signals::{SignalKind, SignalRunner};
+use crate::verify::Ctx;
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -46,12 +52,10 @@ pub fn run(args: ScoreArgs) -> i32 {
 
 fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
     let signals: Vec<SignalKind> = args.signals.iter().map(|s| SignalKind::parse(s)).collect::<Result<_, _>>()?;
-    let mut verifiers = args.verify.build()?;
-    let mut signal_runner = if signals.is_empty() {
-        None
-    } else {
-        Some(SignalRunner::new(&args.signal_model, args.verify.options().load, args.lambda))
-    };
+    let (mut scorer, mut models) = args.verify.service();
+    let specs = args.verify.specs(&scorer)?;
+    let signal_runner = SignalRunner::new(&args.signal_model, args.lambda);
+    let cancel = AtomicBool::new(false);
     let mut failures = 0;
     for path in &args.paths {
         let file = args.input.open(path)?;
@@ -61,26 +65,21 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
         }
         let traces = &traces[..args.limit.unwrap_or(traces.len()).min(traces.len())];
         let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
-        let total = traces.len() * (verifiers.len() + signals.len());
+        let total = traces.len() * (specs.len() + signals.len());
         let bar = Progress::new(total);
         let mut done = 0;
-        for v in verifiers.iter_mut() {
+        for spec in &specs {
             let started = Instant::now();
             let (mut computed, mut reused, mut errors, mut truncated) = (0, 0, 0, 0);
             let mut first_errors = 0;
             for t in traces {
-                bar.show(done, &format!("{} {}", v.spec(), t.id));
+                bar.show(done, &format!("{spec} {}", t.id));
                 let mut progress = |line: &str| bar.show(done, line);
-                match result_for(
-                    v.as_mut(),
-                    t,
-                    Some(&mut store),
-                    args.verify.threshold,
-                    args.verify.rescore,
-                    &mut progress,
-                ) {
-                    Ok((r, fresh)) => {
-                        if fresh {
+                let mut ctx = Ctx { cancel: &cancel, progress: &mut progress };
+                let (tau, rescore) = (args.verify.threshold, args.verify.rescore);
+                match score_into(&mut scorer, &mut models, spec, t, &mut store, tau, rescore, &mut ctx) {
+                    Ok((r, outcome)) => {
+                        if outcome == Outcome::Computed {
                             computed += 1
                         } else {
                             reused += 1
@@ -90,6 +89,10 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                             crate::errln!("\n{}: {}: truncated: {why}", path.display(), t.id);
                         }
                         first_errors += r.first_error.is_some() as usize;
+                    }
+                    Err(e) if is_unavailable(&e) => {
+                        bar.finish();
+                        return Err(e);
                     }
                     Err(e) => {
                         errors += 1;
@@ -104,17 +107,20 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                 "{}: {} · {} traces: {computed} scored, {reused} reused from the store, {errors} failed, \
                  {truncated} truncated · first error found in {first_errors} · {:.1} s",
                 path.display(),
-                v.spec(),
+                spec,
                 traces.len(),
                 started.elapsed().as_secs_f64()
             );
         }
-        if let Some(runner) = signal_runner.as_mut() {
+        {
             for kind in &signals {
                 let (mut ok, mut errors) = (0, 0);
                 for t in traces {
                     bar.show(done, &format!("{} {}", kind.name(), t.id));
-                    match runner.compute(*kind, t) {
+                    let mut load = |spec: &str| -> anyhow::Result<Arc<dyn LanguageModel>> {
+                        Ok(models.language_model(spec, &mut |line| crate::errln!("{line}"))?)
+                    };
+                    match signal_runner.compute(*kind, t, &mut load) {
                         Ok(record) => {
                             store.put_signal(record)?;
                             ok += 1;

@@ -1,8 +1,8 @@
-//! Options and the run-or-reuse logic shared by `score`, `eval` and `calibrate`.
+//! Verifier options shared by `score`, `eval` and `calibrate`, and their progress bar; the
+//! run-or-reuse policy itself is in `service`.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use clap::Args;
@@ -11,10 +11,9 @@ use super::export::LabelSource;
 use super::modelargs::Weights;
 use super::InputArgs;
 use crate::model::{DeviceChoice, LoadOptions};
-use crate::signals::first_below;
-use crate::trace::store::{Store, VerifyRecord};
-use crate::trace::Trace;
-use crate::verify::{self, caching_loader, Ctx, Options, Verifier};
+use crate::service::judge::{judge_file, JudgeOptions, JudgedFile, Truth, TruthSource};
+use crate::service::{Models, Scorer};
+use crate::verify::{Options, VerifierSpec};
 
 #[derive(Args, Debug, Clone)]
 pub struct VerifierArgs {
@@ -60,50 +59,55 @@ impl VerifierArgs {
         }
     }
 
-    /// Builds every verifier, loading each model once.
-    pub fn build(&self) -> Result<Vec<Box<dyn Verifier>>> {
+    /// The scorer and the (empty) model cache for these options.
+    pub fn service(&self) -> (Scorer, Models) {
         let opts = self.options();
-        let mut load = caching_loader(opts.load);
-        // Check every spec before loading any model, so a typo fails fast.
-        for s in &self.verifiers {
-            verify::parse_spec(s)?;
-        }
-        self.verifiers.iter().map(|s| verify::from_spec(s, &opts, &mut load)).collect()
+        (Scorer::new(opts.clone()), Models::new(opts.load))
+    }
+
+    /// Every spec, checked before any model is loaded (a typo fails fast), in canonical form.
+    pub fn specs(&self, scorer: &Scorer) -> Result<Vec<VerifierSpec>> {
+        self.verifiers.iter().map(|s| scorer.spec(s)).collect()
+    }
+
+    pub fn judge_options(&self, limit: Option<usize>) -> JudgeOptions {
+        JudgeOptions { threshold: self.threshold, rescore: self.rescore, limit }
     }
 }
 
-/// Whether a stored result may stand in for running `v` now.
-fn reusable(r: &VerifyRecord, v: &dyn Verifier) -> bool {
-    r.model_hash == v.model().map(|m| m.hash)
+/// The truth of `eval` and `calibrate`.
+pub fn truth(source: LabelSource, annotator: Option<&str>) -> Truth<'_> {
+    let source = match source {
+        LabelSource::Dataset => TruthSource::Dataset,
+        LabelSource::Human => TruthSource::Human,
+    };
+    Truth { source, annotator }
 }
 
-/// The result of `v` on `trace`: the stored one when it is from the same verifier and model
-/// (unless `rescore`), else a fresh run, stored when a store is given. Returns (record, computed).
-pub fn result_for(
-    v: &mut dyn Verifier,
-    trace: &Trace,
-    store: Option<&mut Store>,
-    tau: Option<f64>,
-    rescore: bool,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(VerifyRecord, bool)> {
-    if let Some(s) = store.as_deref() {
-        if let Some(r) = s.result(&trace.id, &v.spec()).filter(|r| !rescore && reusable(r, v)) {
-            let mut r = r.clone();
-            if let Some(t) = tau {
-                r.first_error = first_below(&r.scores, t);
-                r.threshold = t;
-            }
-            return Ok((r, false));
+/// [`judge_file`] with a progress bar and its problems on stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn judge_file_shown(
+    scorer: &mut Scorer,
+    models: &mut Models,
+    spec: &VerifierSpec,
+    input: &InputArgs,
+    path: &Path,
+    truth: Truth,
+    opts: JudgeOptions,
+) -> Result<JudgedFile> {
+    let mut bar: Option<Progress> = None;
+    let judged = judge_file(scorer, models, spec, &input.opener(), path, truth, opts, &mut |done, total, what| {
+        let b = bar.get_or_insert_with(|| Progress::new(total));
+        if done == total {
+            b.finish();
+        } else {
+            b.show(done, what);
         }
+    })?;
+    for p in &judged.problems {
+        crate::errln!("{p}");
     }
-    let cancel = AtomicBool::new(false);
-    let mut ctx = Ctx { cancel: &cancel, progress };
-    let r = verify::run(v, trace, tau, &mut ctx)?;
-    if let Some(s) = store {
-        s.put_result(r.clone()).map_err(|e| anyhow::anyhow!("{}: cannot store the result: {e}", s.path().display()))?;
-    }
-    Ok((r, true))
+    Ok(judged)
 }
 
 /// A one-line progress bar on stderr (redrawn in place on a terminal, one line per update in logs).
@@ -134,80 +138,4 @@ impl Progress {
             crate::errln!();
         }
     }
-}
-
-/// One labelled trace as a verifier saw it.
-pub struct Judged {
-    pub trace: Trace,
-    pub label: Option<usize>,
-    pub record: VerifyRecord,
-}
-
-/// Which labels are the truth, for `eval` and `calibrate`.
-#[derive(Debug, Clone, Copy)]
-pub struct Truth<'a> {
-    pub source: LabelSource,
-    /// With human labels: only this annotator's (else the latest of anyone).
-    pub annotator: Option<&'a str>,
-}
-
-impl Truth<'_> {
-    /// The label of a trace: Some(first error or None) when it has one of the chosen kind.
-    pub fn of(&self, store: &Store, t: &Trace) -> Option<Option<usize>> {
-        match self.source {
-            LabelSource::Dataset => t.label.map(|l| l.first_error()),
-            LabelSource::Human => store.human_label(&t.id, self.annotator).map(|l| l.first_error()),
-        }
-    }
-}
-
-/// One labelled file as a verifier saw it.
-pub struct JudgedFile {
-    pub traces: Vec<Trace>,
-    pub store: Store,
-    pub judged: Vec<Judged>,
-}
-
-/// Reads a trace file and its store, then runs (or reuses) `v` on every trace that has a label
-/// of the chosen kind (the first `limit` of them). Results of model verifiers go to the store;
-/// model-free ones are recomputed (they are cheap). Traces that fail are reported on stderr and
-/// left out.
-pub fn judge_file(
-    v: &mut dyn Verifier,
-    input: &InputArgs,
-    path: &Path,
-    truth: Truth,
-    args: &VerifierArgs,
-    limit: Option<usize>,
-) -> Result<JudgedFile> {
-    let file = input.open(path)?;
-    let (traces, problems) = file.load_all();
-    for p in &problems {
-        crate::errln!("{p}");
-    }
-    let mut store = input.store_for(path).map_err(anyhow::Error::msg)?;
-    let labelled: Vec<(usize, Option<usize>)> = traces
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| truth.of(&store, t).map(|l| (i, l)))
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
-    let uses_model = v.model().is_some();
-    let bar = Progress::new(labelled.len());
-    let mut judged = Vec::new();
-    for (n, &(i, label)) in labelled.iter().enumerate() {
-        let t = &traces[i];
-        if uses_model {
-            bar.show(n, &format!("{} {}", v.spec(), t.id));
-        }
-        let st = if uses_model { Some(&mut store) } else { None };
-        match result_for(v, t, st, args.threshold, args.rescore, &mut |_| {}) {
-            Ok((record, _)) => judged.push(Judged { trace: t.clone(), label, record }),
-            Err(e) => crate::errln!("{}: {e:#}", t.id),
-        }
-    }
-    if uses_model {
-        bar.finish();
-    }
-    Ok(JudgedFile { traces, store, judged })
 }

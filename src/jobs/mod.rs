@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
-use crate::model::{self, device_name, LoadOptions, Message, Model};
+use crate::model::{LanguageModel, LoadOptions, Message};
+use crate::service::{Models, Outcome, Scorer};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
-use crate::verify;
+use crate::verify::{self, VerifierSpec};
 
 pub type JobId = u64;
 
@@ -22,8 +23,9 @@ pub enum Job {
     Load { spec: String, options: LoadOptions },
     /// Generate `n` samples for a chat conversation (seed + i for sample i).
     Generate { messages: Vec<Message>, params: GenerateParams, n: usize },
-    /// Run verifiers over traces; each item carries a caller tag (e.g. its source) echoed back.
-    Score { items: Vec<(usize, Trace)>, specs: Vec<String>, options: verify::Options },
+    /// Run verifiers over traces (score-or-reuse: a stored result of the same verifier and model
+    /// is returned as it is, without loading the model).
+    Score { items: Vec<ScoreItem>, specs: Vec<String>, options: verify::Options },
 }
 
 /// What the model thread reports.
@@ -49,13 +51,22 @@ pub enum JobEvent {
         sample: usize,
         generation: Generation,
     },
-    /// One verifier result (tag = the item's tag); `done` of `total` results so far.
+    /// One verifier result (tag = the item's tag); `done` of `total` results so far. A reused
+    /// result is already stored; a computed one is for the caller to store.
     Scored {
         job: JobId,
         tag: usize,
         record: Box<VerifyRecord>,
+        outcome: Outcome,
         done: usize,
         total: usize,
+    },
+    /// What a scoring job did, sent before it ends: results computed and reused, and models loaded.
+    ScoreTally {
+        job: JobId,
+        computed: usize,
+        reused: usize,
+        models_loaded: usize,
     },
     /// One trace a verifier could not score; the job goes on.
     ScoreFailed {
@@ -73,6 +84,15 @@ pub enum JobEvent {
     Cancelled {
         job: JobId,
     },
+}
+
+/// One trace to score: a caller tag echoed back in results, the trace, and the results already
+/// stored for it (the ones the caller has; reused when they match).
+#[derive(Debug, Clone)]
+pub struct ScoreItem {
+    pub tag: usize,
+    pub trace: Trace,
+    pub stored: Vec<VerifyRecord>,
 }
 
 struct Envelope {
@@ -109,8 +129,9 @@ impl Worker {
             .name("stepscope-model".into())
             .spawn(move || {
                 let mut models = Models::default();
+                let mut scorer: Option<Scorer> = None;
                 for env in rx {
-                    run_job(&mut models, env, &sink);
+                    run_job(&mut models, &mut scorer, env, &sink);
                 }
             })
             .expect("spawn model thread");
@@ -136,26 +157,7 @@ impl Worker {
     }
 }
 
-/// The models the thread owns: the one loaded for the app, and any a verifier asked for.
-#[derive(Default)]
-struct Models {
-    main: Option<(String, Arc<Model>)>,
-    extra: verify::ModelCache,
-}
-
-impl Models {
-    /// A model by spec: the app's model when the spec names it, else loaded once and kept.
-    fn get(&mut self, spec: &str, options: LoadOptions, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Arc<Model>> {
-        if let Some((s, m)) = &self.main {
-            if s == spec || m.name == spec {
-                return Ok(m.clone());
-            }
-        }
-        self.extra.get(spec, options, progress)
-    }
-}
-
-fn run_job(models: &mut Models, env: Envelope, sink: &impl Fn(JobEvent)) {
+fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink: &impl Fn(JobEvent)) {
     let id = env.id;
     if env.cancel.load(Ordering::Relaxed) {
         sink(JobEvent::Cancelled { job: id });
@@ -163,23 +165,30 @@ fn run_job(models: &mut Models, env: Envelope, sink: &impl Fn(JobEvent)) {
     }
     let result = match env.job {
         Job::Load { spec, options } => {
-            models.main = None; // free the old model before loading the next
             let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
-            model::load(&spec, options, &mut progress).map(|m| {
+            models.load_main(&spec, options, &mut progress).map(|m| {
                 sink(JobEvent::Loaded {
                     job: id,
                     name: m.name.clone(),
-                    device: device_name(m.transformer.device()),
-                    arch: m.transformer.config.arch.name().into(),
-                });
-                models.main = Some((spec, Arc::new(m)));
+                    device: m.device_name(),
+                    arch: m.arch_name().into(),
+                })
             })
         }
-        Job::Generate { messages, params, n } => match models.main.as_ref() {
+        Job::Generate { messages, params, n } => match models.main() {
             None => Err(anyhow::anyhow!("no model is loaded")),
-            Some((_, m)) => generate(m, id, &messages, &params, n, &env.cancel, sink),
+            Some(m) => generate(m.as_ref(), id, &messages, &params, n, &env.cancel, sink),
         },
-        Job::Score { items, specs, options } => score(models, id, &items, &specs, &options, &env.cancel, sink),
+        Job::Score { items, specs, options } => {
+            // Built verifiers are kept between jobs with the same options.
+            let same = scorer.as_ref().is_some_and(|s| *s.options() == options);
+            if !same {
+                models.options = options.load;
+                *scorer = Some(Scorer::new(options));
+            }
+            let scorer = scorer.as_mut().expect("set above");
+            score(models, scorer, id, &items, &specs, &env.cancel, sink)
+        }
     };
     match result {
         Err(e) => sink(JobEvent::Failed { job: id, error: format!("{e:#}") }),
@@ -188,49 +197,66 @@ fn run_job(models: &mut Models, env: Envelope, sink: &impl Fn(JobEvent)) {
     }
 }
 
-/// Runs each verifier over every item, reporting each result as it lands; a trace that fails
-/// is reported and skipped, cancellation stops between (and inside) verifier calls.
+/// Runs each verifier over every item through the service (score-or-reuse), reporting each
+/// result as it lands; a trace that fails is reported and skipped, cancellation stops between
+/// (and inside) verifier calls.
 fn score(
     models: &mut Models,
+    scorer: &mut Scorer,
     id: JobId,
-    items: &[(usize, Trace)],
+    items: &[ScoreItem],
     specs: &[String],
-    options: &verify::Options,
     cancel: &AtomicBool,
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
+    let specs: Vec<VerifierSpec> = specs.iter().map(|s| scorer.spec(s)).collect::<anyhow::Result<_>>()?;
     let total = items.len() * specs.len();
-    let mut done = 0;
-    for spec in specs {
-        let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
-        let mut load = |s: &str| {
-            models.get(s, options.load, &mut |m| sink(JobEvent::Progress { job: id, message: m.to_string() }))
-        };
-        let mut v = verify::from_spec(spec, options, &mut load)?;
-        for (tag, trace) in items {
+    let loads_before = models.loads();
+    let (mut done, mut computed, mut reused) = (0, 0, 0);
+    let tally = |computed, reused, models: &Models| JobEvent::ScoreTally {
+        job: id,
+        computed,
+        reused,
+        models_loaded: models.loads() - loads_before,
+    };
+    for spec in &specs {
+        let key = spec.to_string();
+        for item in items {
             if cancel.load(Ordering::Relaxed) {
+                sink(tally(computed, reused, models));
                 return Ok(());
             }
+            let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
             let mut ctx = verify::Ctx { cancel, progress: &mut progress };
-            match verify::run(v.as_mut(), trace, None, &mut ctx) {
-                Ok(record) => {
+            let stored = item.stored.iter().find(|r| r.spec == key);
+            match scorer.result_for(models, spec, &item.trace, stored, None, false, &mut ctx) {
+                Ok((record, outcome)) => {
                     done += 1;
-                    sink(JobEvent::Scored { job: id, tag: *tag, record: Box::new(record), done, total });
+                    match outcome {
+                        Outcome::Computed => computed += 1,
+                        Outcome::Reused => reused += 1,
+                    }
+                    sink(JobEvent::Scored { job: id, tag: item.tag, record: Box::new(record), outcome, done, total });
                 }
-                Err(_) if cancel.load(Ordering::Relaxed) => return Ok(()),
+                Err(_) if cancel.load(Ordering::Relaxed) => break,
+                Err(e) if crate::service::score::is_unavailable(&e) => {
+                    sink(tally(computed, reused, models));
+                    return Err(e);
+                }
                 Err(e) => {
                     done += 1;
-                    sink(JobEvent::ScoreFailed { job: id, trace: trace.id.clone(), error: format!("{e:#}") });
+                    sink(JobEvent::ScoreFailed { job: id, trace: item.trace.id.clone(), error: format!("{e:#}") });
                 }
             }
         }
     }
+    sink(tally(computed, reused, models));
     Ok(())
 }
 
-/// Samples share the prompt: it is run once and each sample continues a fork of its cache.
+/// Samples share the prompt: it is read once and each sample continues a fork of that prefix.
 fn generate(
-    m: &Model,
+    m: &dyn LanguageModel,
     id: JobId,
     messages: &[Message],
     params: &GenerateParams,
@@ -239,22 +265,19 @@ fn generate(
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
     let prompt = m.chat_prompt(messages)?;
-    let mut prefix = m.new_cache();
-    if prompt.len() > 1 {
-        m.transformer.forward_hidden(&prompt[..prompt.len() - 1], &mut prefix)?;
-    }
+    let mut prefix = m.start();
+    m.extend(&mut prefix, &prompt[..prompt.len().saturating_sub(1)])?;
     for sample in 0..n {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let mut cache = prefix.fork()?;
+        let mut fork = prefix.fork()?;
         let mut p = params.clone();
         p.sampling.seed = params.sampling.seed.wrapping_add(sample as u64);
-        let last = &prompt[prompt.len() - 1..];
-        let generation = m.generate(last, &mut cache, &p, cancel, &mut |t| {
+        let last = &prompt[prompt.len().saturating_sub(1)..];
+        let mut generation = m.generate(&mut fork, last, &p, cancel, &mut |t| {
             sink(JobEvent::Token { job: id, sample, token: t.clone() });
         })?;
-        let mut generation = generation;
         generation.prompt_tokens = prompt.len();
         sink(JobEvent::Generated { job: id, sample, generation });
     }

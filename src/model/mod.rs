@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod forward;
 pub mod generate;
 pub mod guard;
+pub mod lm;
 pub mod matvec;
 pub mod sample;
 pub mod score;
@@ -24,6 +25,7 @@ pub use cache::KvCache;
 pub use chat::{ChatTemplate, Message};
 pub use config::{Arch, Config};
 pub use forward::{Transformer, WeightMode};
+pub use lm::{HiddenStates, LanguageModel, Prefix};
 
 /// Which device runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,7 +68,7 @@ pub fn device_name(d: &Device) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadOptions {
     pub device: DeviceChoice,
     /// `None`: dense f32 when that fits comfortably, else quantized.
@@ -74,17 +76,19 @@ pub struct LoadOptions {
 }
 
 /// A loaded model with everything needed to tokenize, score and generate.
+/// Its parts stay inside `src/model/`: the rest of stepscope goes through [`LanguageModel`],
+/// [`HiddenStates`] and the describing methods below.
 pub struct Model {
     pub name: String,
     pub path: PathBuf,
-    pub transformer: Transformer,
-    pub tokenizer: Tokenizer,
-    pub chat: ChatTemplate,
-    pub eos_ids: Vec<u32>,
-    pub bos_id: Option<u32>,
+    pub(in crate::model) transformer: Transformer,
+    pub(in crate::model) tokenizer: Tokenizer,
+    pub(in crate::model) chat: ChatTemplate,
+    pub(in crate::model) eos_ids: Vec<u32>,
+    pub(in crate::model) bos_id: Option<u32>,
     /// Whether the model expects a BOS token at the start of a sequence.
-    pub add_bos: bool,
-    pub weights: WeightMode,
+    pub(in crate::model) add_bos: bool,
+    pub(in crate::model) weights: WeightMode,
 }
 
 /// Turns a model spec (a short name, a GGUF path or an HF folder) into a path, fetching known
@@ -285,19 +289,64 @@ impl Model {
     /// Tokens of a chat prompt ready for the assistant's answer.
     pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
         let text = self.chat.render(messages, true)?;
-        let mut ids = self.encode(&text)?;
-        if self.add_bos {
-            if let Some(b) = self.bos_id {
-                if ids.first() != Some(&b) {
-                    ids.insert(0, b);
-                }
-            }
-        }
-        Ok(ids)
+        Ok(self.with_bos(self.encode(&text)?))
     }
 
     pub fn new_cache(&self) -> KvCache {
         self.transformer.new_cache()
+    }
+
+    /// `ids` with the BOS token in front when the model wants one.
+    pub fn with_bos(&self, mut ids: Vec<u32>) -> Vec<u32> {
+        if let (true, Some(b)) = (self.add_bos, self.bos_id) {
+            if ids.first() != Some(&b) {
+                ids.insert(0, b);
+            }
+        }
+        ids
+    }
+
+    /// The BOS token's text ("" when the model has none).
+    pub fn bos_text(&self) -> &str {
+        &self.chat.bos
+    }
+
+    pub fn weights(&self) -> WeightMode {
+        self.weights
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.transformer.config.vocab_size
+    }
+
+    /// "cpu", "cuda" or "metal".
+    pub fn device_name(&self) -> String {
+        device_name(self.transformer.device())
+    }
+
+    /// The architecture's name (llama, qwen2, …).
+    pub fn arch_name(&self) -> &'static str {
+        self.transformer.config.arch.name()
+    }
+
+    /// Prompt processing as `bench` times it: every token through the model, the LM head on the
+    /// last row only.
+    pub fn prompt_logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let mut cache = self.new_cache();
+        let h = self.transformer.forward_hidden(ids, &mut cache)?;
+        let logits = self.transformer.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
+        Ok(logits.squeeze(0)?.to_vec1::<f32>()?)
+    }
+
+    /// One decode step as `bench` times it: feed `token`, return the greedy next one.
+    pub fn greedy_step(&self, token: u32, cache: &mut KvCache) -> Result<u32> {
+        let logits = self.transformer.forward(&[token], cache)?;
+        Ok(sample::argmax(&logits.squeeze(0)?.to_vec1::<f32>()?))
+    }
+
+    /// Which kernels decode uses (for `bench`).
+    pub fn decode_kernels(&self) -> String {
+        self.transformer.decode_kernels()
     }
 }
 

@@ -1,9 +1,60 @@
 //! Per-step summaries of token-level signals (methods.md §5.4–5.5, §6): instability peak and
 //! mean per reasoning step, the trace peak with its timing tag, and the answer-entropy trend.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::instability::{peak, series};
+
+/// The trace's highest instability: where it is and when (relative position r in [0, 1]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peak {
+    pub value: f64,
+    pub token: usize,
+    pub r: f64,
+    pub step: usize,
+    /// `corrective?`, `middle` or `destructive?` (tertiles of r).
+    pub tag: String,
+}
+
+/// Instability of one trace (the `instability` signal's data, stored in journals as this JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instability {
+    pub lambda: f64,
+    pub tokens: usize,
+    /// I_t per token.
+    pub per_token: Vec<f64>,
+    pub step_peak: Vec<Option<f64>>,
+    pub step_mean: Vec<Option<f64>>,
+    pub step_jsd_peak: Vec<Option<f64>>,
+    pub step_entropy_mean: Vec<Option<f64>>,
+    pub peak: Option<Peak>,
+    /// τ_I: the 90th percentile of I_t over the trace.
+    pub p90: Option<f64>,
+}
+
+/// H(Y|C_k) of the answer after k = 0..n steps (the `answer-entropy` signal's data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerEntropy {
+    pub answer: String,
+    /// `reference` or `self` (the trace's own final answer).
+    pub answer_source: String,
+    pub h: Vec<f64>,
+    /// ΔH_k = H_{k-1} − H_k.
+    pub delta: Vec<f64>,
+    pub slope: f64,
+    /// `decreasing`, `flat` or `increasing`.
+    pub trend: String,
+    pub violations: usize,
+}
+
+impl AnswerEntropy {
+    /// Builds the summary from the entropy series.
+    pub fn from_series(answer: String, answer_source: &str, h: Vec<f64>) -> AnswerEntropy {
+        let delta = h.windows(2).map(|w| w[0] - w[1]).collect();
+        let (slope, trend, violations) = entropy_trend(&h);
+        AnswerEntropy { answer, answer_source: answer_source.into(), h, delta, slope, trend: trend.into(), violations }
+    }
+}
 
 /// Step index of every token: the step whose span holds the token's first byte; a separator
 /// belongs to the step before it, and tokens before the first step to the first.
@@ -29,7 +80,7 @@ pub fn instability_summary(
     offsets: &[usize],
     step_starts: &[usize],
     lambda: f64,
-) -> Value {
+) -> Instability {
     let s = series(tops, lambda);
     let owner = token_steps(offsets, step_starts);
     let n = step_starts.len();
@@ -51,19 +102,24 @@ pub fn instability_summary(
     let mut sorted = s.instability.clone();
     sorted.sort_by(f64::total_cmp);
     let p90 = sorted.get(((sorted.len().max(1) - 1) as f64 * 0.9).round() as usize).copied();
-    let trace_peak = peak(&s.instability)
-        .map(|(value, t, r)| json!({"value": value, "token": t, "r": r, "step": owner[t], "tag": peak_tag(r)}));
-    json!({
-        "lambda": lambda,
-        "tokens": s.instability.len(),
-        "per_token": s.instability,
-        "step_peak": step_peak,
-        "step_mean": sums.into_iter().map(mean).collect::<Vec<_>>(),
-        "step_jsd_peak": jsd_peak,
-        "step_entropy_mean": ent.into_iter().map(mean).collect::<Vec<_>>(),
-        "peak": trace_peak,
-        "p90": p90,
-    })
+    let trace_peak = peak(&s.instability).map(|(value, token, r)| Peak {
+        value,
+        token,
+        r,
+        step: owner[token],
+        tag: peak_tag(r).into(),
+    });
+    Instability {
+        lambda,
+        tokens: s.instability.len(),
+        step_peak,
+        step_mean: sums.into_iter().map(mean).collect(),
+        step_jsd_peak: jsd_peak,
+        step_entropy_mean: ent.into_iter().map(mean).collect(),
+        peak: trace_peak,
+        p90,
+        per_token: s.instability,
+    }
 }
 
 /// Trend of H(Y|C_k) over k = 0..n: OLS slope β, class (ε = 0.01 nats/step) and the number of

@@ -72,6 +72,11 @@ fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
         o.insert("final_answer_correct".into(), json!(c));
     }
     o.insert("label".into(), json!(label.map_or(-1, Label::to_index)));
+    if let Some(r) = &t.replay {
+        for (k, v) in super::formats::native::replay_keys(r) {
+            o.insert(k.into(), v);
+        }
+    }
     // Keys that would make the row read as another format (PRM800K's `question` object).
     super::formats::put_extra(&mut o, &t.extra, &OTHER_FORMATS_KEYS);
     Value::Object(o)

@@ -11,8 +11,8 @@ pub mod source;
 pub mod store;
 
 pub use formats::{Format, ReadOptions};
+pub use model::{ChatTurn, Label, Replay, Step, TokenInfo, TopToken, Trace};
 pub use opener::Opener;
-pub use model::{Label, Step, TokenInfo, TopToken, Trace};
 pub use segment::Segmentation;
 pub use source::{OpenError, Problem, TraceFile};
 pub use store::Store;

@@ -62,6 +62,23 @@ pub struct TokenInfo {
     pub top: Vec<TopToken>,
 }
 
+/// One turn of the conversation a trace was generated from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTurn {
+    pub role: String,
+    pub content: String,
+}
+
+/// What teacher-forcing needs to replay a generation exactly: the conversation it answered and
+/// the token ids the model produced. Stored by `generate` under the keys `chat` and `token_ids`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// Empty: the problem is replayed as one user turn.
+    pub chat: Vec<ChatTurn>,
+    /// Empty: the solution is tokenized again.
+    pub token_ids: Vec<u32>,
+}
+
 /// A problem with an ordered list of reasoning steps, plus whatever the source knew about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
@@ -79,6 +96,8 @@ pub struct Trace {
     /// The dataset's first-error label, when the source has one.
     pub label: Option<Label>,
     pub tokens: Option<Vec<TokenInfo>>,
+    /// The prompt and token ids of a generated trace.
+    pub replay: Option<Replay>,
     /// Fields this version does not understand; written back unchanged by the native writer.
     pub extra: Map<String, Value>,
 }

@@ -24,6 +24,7 @@ use ratatui::Terminal;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::jobs::{Job, JobEvent, Worker};
+use crate::service::Outcome;
 use crate::trace::source::DuplicateIds;
 use crate::trace::{Opener, Problem, Store, TraceFile};
 use event::Event;
@@ -164,12 +165,17 @@ fn is_scoring_job(app: &App, job: u64) -> bool {
 
 fn on_job_event(app: &mut App, e: JobEvent) {
     match e {
-        JobEvent::Scored { tag, record, done, total, .. } => {
+        JobEvent::Scored { tag, record, outcome, done, total, .. } => {
             let id = record.trace.clone();
             let spec = record.spec.clone();
-            let saved = app.sources.get_mut(tag).map(|s| s.store.put_result(*record));
+            let saved = match outcome {
+                // Already in the store: nothing to write.
+                Outcome::Reused => Some(Ok(())),
+                Outcome::Computed => app.sources.get_mut(tag).map(|s| s.store.put_result(*record)),
+            };
+            let how = if outcome == Outcome::Reused { "reused" } else { "scored" };
             app.message = Some(match saved {
-                Some(Ok(())) => format!("scored {id} with {spec} ({done}/{total})"),
+                Some(Ok(())) => format!("{how} {id} with {spec} ({done}/{total})"),
                 Some(Err(e)) => format!("result NOT saved ({e})"),
                 None => "result for an unknown source".into(),
             });
@@ -183,9 +189,17 @@ fn on_job_event(app: &mut App, e: JobEvent) {
         }
         JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
         JobEvent::Progress { job, message } if is_scoring_job(app, job) => app.message = Some(message),
+        JobEvent::ScoreTally { job, computed, reused, models_loaded } if is_scoring_job(app, job) => {
+            if let Some(s) = app.scoring.as_mut() {
+                s.tally = Some((computed, reused, models_loaded));
+            }
+        }
         JobEvent::Finished { job } if is_scoring_job(app, job) => {
             let s = app.scoring.take().expect("scoring job");
-            app.message = Some(format!("scoring done: {}/{} results stored", s.done, s.total));
+            let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
+                format!(" ({computed} computed, {reused} reused from the store; models loaded: {loaded})")
+            });
+            app.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
         }
         JobEvent::Cancelled { job } if is_scoring_job(app, job) => {
             let s = app.scoring.take().expect("scoring job");
@@ -201,6 +215,7 @@ fn on_job_event(app: &mut App, e: JobEvent) {
         }
         JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
         JobEvent::Token { .. }
+        | JobEvent::ScoreTally { .. }
         | JobEvent::Generated { .. }
         | JobEvent::Finished { .. }
         | JobEvent::Cancelled { .. } => {}

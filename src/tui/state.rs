@@ -120,11 +120,13 @@ pub struct Scoring {
     pub handle: Option<JobHandle>,
     pub done: usize,
     pub total: usize,
+    /// (computed, reused, models loaded), reported by the worker before the job ends.
+    pub tally: Option<(usize, usize, usize)>,
 }
 
 /// Work the update asks the event loop to hand to the model thread.
 pub enum Request {
-    Score { items: Vec<(usize, Trace)>, specs: Vec<String> },
+    Score { items: Vec<crate::jobs::ScoreItem>, specs: Vec<String> },
 }
 
 /// Verifiers offered in the menu when nothing else is known.

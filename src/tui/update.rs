@@ -1,6 +1,7 @@
 //! `update(state, action)`: the only place the app state changes. Label actions write to the
 //! store first and change what the screen shows only after the write returned.
 
+use crate::jobs::ScoreItem;
 use crate::trace::Label;
 
 use super::action::Action;
@@ -141,10 +142,15 @@ fn score(app: &mut App, all: bool) {
         return;
     }
     let entries: Vec<usize> = if all { app.visible.clone() } else { app.selected_entry().into_iter().collect() };
-    let items: Vec<(usize, crate::trace::Trace)> = entries
+    // Each trace travels with its stored results: the worker reuses those that match.
+    let items: Vec<ScoreItem> = entries
         .iter()
-        .filter_map(|&e| app.trace(e).map(|t| (app.entries[e].source, (*t).clone())))
-        .filter(|(_, t)| !t.steps.is_empty())
+        .filter_map(|&e| {
+            let trace = app.trace(e)?;
+            let stored = app.store_of(e).results_for(&trace.id).into_iter().cloned().collect();
+            Some(ScoreItem { tag: app.entries[e].source, trace: (*trace).clone(), stored })
+        })
+        .filter(|item| !item.trace.steps.is_empty())
         .collect();
     if items.is_empty() {
         app.message = Some("nothing to score (no trace with steps selected)".into());
@@ -152,7 +158,7 @@ fn score(app: &mut App, all: bool) {
     }
     let total = items.len() * specs.len();
     app.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
-    app.scoring = Some(crate::tui::state::Scoring { handle: None, done: 0, total });
+    app.scoring = Some(crate::tui::state::Scoring { handle: None, done: 0, total, tally: None });
     app.requests.push(crate::tui::state::Request::Score { items, specs });
 }
 

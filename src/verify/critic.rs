@@ -12,12 +12,12 @@ use anyhow::Result;
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
 use crate::model::sample::SamplingParams;
-use crate::model::{Message, Model};
+use crate::model::{LanguageModel, Message};
 use crate::trace::answer::last_boxed;
 use crate::trace::Trace;
 
 pub struct CriticVerifier {
-    model: Arc<Model>,
+    model: Arc<dyn LanguageModel>,
     name: String,
     votes: usize,
     max_tokens: usize,
@@ -45,7 +45,7 @@ pub fn parse_index(output: &str, steps: usize) -> Option<i64> {
 }
 
 impl CriticVerifier {
-    pub fn new(model: Arc<Model>, name: &str, opts: &Options) -> CriticVerifier {
+    pub fn new(model: Arc<dyn LanguageModel>, name: &str, opts: &Options) -> CriticVerifier {
         CriticVerifier {
             model,
             name: name.to_string(),
@@ -64,7 +64,7 @@ impl Verifier for CriticVerifier {
     }
 
     fn model(&self) -> Option<ModelInfo> {
-        Some(model_info(&self.model))
+        Some(model_info(self.model.as_ref()))
     }
 
     fn default_threshold(&self) -> f64 {
@@ -75,11 +75,11 @@ impl Verifier for CriticVerifier {
         let steps = trace.step_texts();
         let prompt = self.model.chat_prompt(&[Message::new("user", &critic_prompt(&trace.problem, &steps))])?;
         let n = steps.len();
-        if prompt.len() >= self.model.transformer.config.context_length {
+        if prompt.len() >= self.model.context_length() {
             let why = format!(
                 "no step scored: the critic prompt has {} tokens, the model context {}",
                 prompt.len(),
-                self.model.transformer.config.context_length
+                self.model.context_length()
             );
             let steps = (0..n).map(|_| StepScore::none("beyond the model context")).collect();
             return Ok(Scored { steps, truncated: Some(why), forward_passes: 0 });
@@ -95,8 +95,8 @@ impl Verifier for CriticVerifier {
                 SamplingParams { temperature: 1.0, top_p: 0.9, seed: self.seed + v as u64 }
             };
             let params = GenerateParams { max_tokens: self.max_tokens, sampling, stop: Vec::new(), top_k: 1 };
-            let mut cache = self.model.new_cache();
-            let g = self.model.generate(&prompt, &mut cache, &params, ctx.cancel, &mut |_| {})?;
+            let mut cache = self.model.start();
+            let g = self.model.generate(&mut cache, &prompt, &params, ctx.cancel, &mut |_| {})?;
             ctx.check_cancel()?;
             if let Some(i) = parse_index(&g.text, n) {
                 *counts.entry(i).or_default() += 1;

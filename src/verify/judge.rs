@@ -8,12 +8,11 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::{model_info, Ctx, ModelInfo, Scored, StepScore, Verifier};
-use crate::model::forward::log_softmax;
-use crate::model::{Message, Model};
+use crate::model::{LanguageModel, Message};
 use crate::trace::Trace;
 
 pub struct JudgeVerifier {
-    model: Arc<Model>,
+    model: Arc<dyn LanguageModel>,
     name: String,
     yes: Vec<u32>,
     no: Vec<u32>,
@@ -31,7 +30,7 @@ pub fn judge_prompt(problem: &str, steps: &[&str], k: usize) -> String {
 
 /// First token ids of the spellings of a word a model may start its answer with (a token that
 /// is only whitespace would count for both words, so it is skipped).
-fn first_ids(model: &Model, spellings: &[&str]) -> Vec<u32> {
+fn first_ids(model: &dyn LanguageModel, spellings: &[&str]) -> Vec<u32> {
     let word_start = |w: &&str| -> Option<u32> {
         let ids = model.encode(w).ok()?;
         ids.into_iter().find(|&id| model.decode(&[id]).is_ok_and(|t| !t.trim().is_empty()))
@@ -43,9 +42,9 @@ fn first_ids(model: &Model, spellings: &[&str]) -> Vec<u32> {
 }
 
 impl JudgeVerifier {
-    pub fn new(model: Arc<Model>, name: &str) -> JudgeVerifier {
-        let yes = first_ids(&model, &["Yes", " Yes", "yes"]);
-        let no = first_ids(&model, &["No", " No", "no"]);
+    pub fn new(model: Arc<dyn LanguageModel>, name: &str) -> JudgeVerifier {
+        let yes = first_ids(model.as_ref(), &["Yes", " Yes", "yes"]);
+        let no = first_ids(model.as_ref(), &["No", " No", "no"]);
         JudgeVerifier { model, name: name.to_string(), yes, no }
     }
 }
@@ -60,7 +59,7 @@ impl Verifier for JudgeVerifier {
     }
 
     fn model(&self) -> Option<ModelInfo> {
-        Some(model_info(&self.model))
+        Some(model_info(self.model.as_ref()))
     }
 
     fn default_threshold(&self) -> f64 {
@@ -70,7 +69,7 @@ impl Verifier for JudgeVerifier {
     fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
         let m = &self.model;
         let steps = trace.step_texts();
-        let mut cache = m.new_cache();
+        let mut cache = m.start();
         let mut cached: Vec<u32> = Vec::new();
         let mut out = Vec::new();
         let mut truncated = None;
@@ -94,10 +93,9 @@ impl Verifier for JudgeVerifier {
             let keep = common_prefix(&cached, &ids).min(ids.len() - 1);
             cache.truncate(keep);
             // Only the last position's logits are needed: the LM head runs on that row alone.
-            let hidden = m.transformer.forward_hidden_exact(&ids[keep..], &mut cache)?;
+            let fresh = ids.len() - keep;
+            let lp = m.log_probs(&mut cache, &ids[keep..], fresh - 1..fresh)?.remove(0);
             passes += 1;
-            let last = hidden.narrow(0, hidden.dim(0)? - 1, 1)?;
-            let lp: Vec<f32> = log_softmax(&m.transformer.logits_exact(&last)?)?.squeeze(0)?.to_vec1()?;
             let mass = |ids: &[u32]| ids.iter().map(|&i| (lp[i as usize] as f64).exp()).sum::<f64>();
             let (yes, no) = (mass(&self.yes), mass(&self.no));
             let p = if yes + no > 0.0 { yes / (yes + no) } else { 0.5 };

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use crate::model::{LoadOptions, Model};
+use crate::model::{LanguageModel, LoadOptions};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
 
@@ -95,7 +95,7 @@ pub fn first_error(scores: &[StepScore], tau: f64) -> Option<usize> {
 }
 
 /// Options of the model-based verifiers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub load: LoadOptions,
     /// Critic: samples for the majority vote (1 = greedy).
@@ -122,54 +122,29 @@ pub fn parse_spec(spec: &str) -> Result<VerifierSpec> {
     VerifierSpec::parse(spec).map_err(anyhow::Error::msg)
 }
 
-/// Builds a verifier from its spec; `load` supplies causal-LM models (shared between verifiers).
-/// A count in the spec (`critic:M@5`, `rollout:M@4`) overrides the options' votes or rollouts.
-pub fn from_spec(
-    spec: &str,
-    opts: &Options,
-    load: &mut dyn FnMut(&str) -> Result<Arc<Model>>,
-) -> Result<Box<dyn Verifier>> {
-    Ok(match parse_spec(spec)? {
+/// Where verifiers get their models: the caller's one cache (the model door), which loads each
+/// model once and reports progress its own way.
+pub trait ModelSource {
+    fn language_model(&mut self, spec: &str) -> Result<Arc<dyn LanguageModel>>;
+    fn prm(&mut self, path: &str, opts: &Options) -> Result<Arc<prm::PrmVerifier>>;
+}
+
+/// Builds a verifier from its spec, its models from `models`. A count in the spec
+/// (`critic:M@5`, `rollout:M@4`) overrides the options' votes or rollouts.
+pub fn from_spec(spec: &VerifierSpec, opts: &Options, models: &mut dyn ModelSource) -> Result<Box<dyn Verifier>> {
+    Ok(match spec {
         VerifierSpec::Arith => Box::new(arith::ArithVerifier),
-        VerifierSpec::Prm { path } => Box::new(prm::PrmVerifier::load(&path, opts)?),
-        VerifierSpec::Judge { model } => Box::new(judge::JudgeVerifier::new(load(&model)?, &model)),
+        VerifierSpec::Prm { path } => Box::new(models.prm(path, opts)?),
+        VerifierSpec::Judge { model } => Box::new(judge::JudgeVerifier::new(models.language_model(model)?, model)),
         VerifierSpec::Critic { model, votes } => {
             let opts = Options { votes: votes.unwrap_or(opts.votes), ..opts.clone() };
-            Box::new(critic::CriticVerifier::new(load(&model)?, &model, &opts))
+            Box::new(critic::CriticVerifier::new(models.language_model(model)?, model, &opts))
         }
         VerifierSpec::Rollout { model, rollouts } => {
             let opts = Options { rollouts: rollouts.unwrap_or(opts.rollouts), ..opts.clone() };
-            Box::new(rollout::RolloutVerifier::new(load(&model)?, &model, &opts))
+            Box::new(rollout::RolloutVerifier::new(models.language_model(model)?, model, &opts))
         }
     })
-}
-
-/// Models loaded by spec, each once, shared by the verifiers that ask for it.
-#[derive(Default)]
-pub struct ModelCache {
-    loaded: Vec<(String, Arc<Model>)>,
-}
-
-impl ModelCache {
-    pub fn get(&mut self, spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Arc<Model>> {
-        if let Some((_, m)) = self.loaded.iter().find(|(s, _)| s == spec) {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(crate::model::load(spec, opts, progress)?);
-        self.loaded.push((spec.to_string(), m.clone()));
-        Ok(m)
-    }
-}
-
-/// A loader for the CLI: each model once per process, progress on stderr.
-pub fn caching_loader(opts: LoadOptions) -> impl FnMut(&str) -> Result<Arc<Model>> {
-    let mut cache = ModelCache::default();
-    move |spec: &str| {
-        cache.get(spec, opts, &mut |line| {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "{line}");
-        })
-    }
 }
 
 /// Scores a trace and wraps the result with its provenance as a store record.
@@ -212,6 +187,6 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
 }
 
 /// Model info for a loaded model.
-pub fn model_info(m: &Model) -> ModelInfo {
-    ModelInfo { path: m.path.display().to_string(), hash: crate::model::fingerprint(&m.path) }
+pub fn model_info(m: &dyn LanguageModel) -> ModelInfo {
+    ModelInfo { path: m.source().display().to_string(), hash: crate::model::fingerprint(m.source()) }
 }

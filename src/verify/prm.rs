@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
-use crate::model::{load_hf_dir_with_rest, Message, Model};
+use crate::model::{load_hf_dir_with_rest, HiddenStates, LanguageModel, Message, Model};
 use crate::trace::Trace;
 
 /// The PRM input and head conventions.
@@ -148,6 +148,15 @@ fn take(rest: &mut HashMap<String, Tensor>, suffix: &str, dir: &Path) -> Result<
     Ok(rest.remove(&key).expect("key exists").to_dtype(DType::F32)?)
 }
 
+/// A PRM is an HF model folder: the folder, or an error naming the spec.
+pub fn check_folder(path: &str) -> Result<PathBuf> {
+    let dir = PathBuf::from(path);
+    if !dir.is_dir() {
+        bail!("prm:{path}: a PRM is an HF model folder (config.json, *.safetensors, tokenizer.json); no such folder");
+    }
+    Ok(dir)
+}
+
 fn single_id(model: &Model, text: &str, what: &str) -> Result<u32> {
     let ids = model.encode(text)?;
     ids.last().copied().ok_or_else(|| anyhow!("the tokenizer has no token for {what} `{text}`"))
@@ -155,12 +164,7 @@ fn single_id(model: &Model, text: &str, what: &str) -> Result<u32> {
 
 impl PrmVerifier {
     pub fn load(path: &str, opts: &Options) -> Result<PrmVerifier> {
-        let dir = PathBuf::from(path);
-        if !dir.is_dir() {
-            bail!(
-                "prm:{path}: a PRM is an HF model folder (config.json, *.safetensors, tokenizer.json); no such folder"
-            );
-        }
+        let dir = check_folder(path)?;
         let config = read_config(&dir)?;
         let device = opts.load.device.device()?;
         let name = dir.file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
@@ -169,7 +173,7 @@ impl PrmVerifier {
         let format = detect_format(&dir, &config, &rest, &model, forced)?;
         let head = match format {
             PrmFormat::Qwen => {
-                let id = model.tokenizer.token_to_id(QWEN_SEPARATOR);
+                let id = LanguageModel::token_id(&model, QWEN_SEPARATOR);
                 if id.is_none() {
                     bail!("{}: the tokenizer lacks the step separator {QWEN_SEPARATOR}", dir.display());
                 }
@@ -223,20 +227,20 @@ impl PrmVerifier {
         let m = &self.model;
         match self.format {
             PrmFormat::Qwen => {
-                let sep = m.tokenizer.token_to_id(QWEN_SEPARATOR).expect("checked at load");
+                let sep = m.token_id(QWEN_SEPARATOR).expect("checked at load");
                 let answer = steps.iter().map(|s| format!("{s}{QWEN_SEPARATOR}")).collect::<String>();
                 let messages = [
                     Message::new("system", QWEN_SYSTEM),
                     Message::new("user", problem),
                     Message::new("assistant", &answer),
                 ];
-                let ids = m.encode(&m.chat.render(&messages, false)?)?;
+                let ids = m.encode(&m.render_chat(&messages, false)?)?;
                 let positions = positions_of(&ids, sep);
                 Ok(PrmInput { ids, positions })
             }
             PrmFormat::Skywork => {
                 let step_token = single_id(m, "\n", "the step token")?;
-                let bos = if m.chat.bos.is_empty() { String::new() } else { m.chat.bos.clone() };
+                let bos = m.bos_text().to_string();
                 let mut ids = m.encode(&format!("{bos}{problem}\n"))?;
                 let mut positions = Vec::new();
                 for s in steps {
@@ -262,12 +266,7 @@ impl PrmVerifier {
                 let tag = single_id(m, SHEPHERD_TAG, "the step tag")?;
                 let lines: Vec<String> =
                     steps.iter().enumerate().map(|(k, s)| format!("Step {}: {} {SHEPHERD_TAG}", k + 1, s)).collect();
-                let mut ids = m.encode(&format!("{problem} {}", lines.join("\n")))?;
-                if m.add_bos {
-                    if let Some(b) = m.bos_id {
-                        ids.insert(0, b);
-                    }
-                }
+                let ids = m.with_bos(m.encode(&format!("{problem} {}", lines.join("\n")))?);
                 let positions = positions_of(&ids, tag);
                 Ok(PrmInput { ids, positions })
             }
@@ -278,12 +277,12 @@ impl PrmVerifier {
                 for (k, s) in steps.iter().enumerate() {
                     let content = if k == 0 { format!("{problem}\n\n{s}") } else { s.to_string() };
                     messages.push(Message::new("user", &content));
-                    let prefix = m.encode(&m.chat.render(&messages, true)?)?;
+                    let prefix = m.encode(&m.render_chat(&messages, true)?)?;
                     positions.push(prefix.len() - 1);
                     prefixes.push(prefix);
                     messages.push(Message::new("assistant", "+"));
                 }
-                let ids = m.encode(&m.chat.render(&messages, false)?)?;
+                let ids = m.encode(&m.render_chat(&messages, false)?)?;
                 // Each scoring position must see exactly the tokens its prefix had.
                 if prefixes.iter().any(|p| !ids.starts_with(p)) {
                     bail!("the chat template does not render turns as a growing prefix; RLHFlow scoring needs that");
@@ -314,7 +313,7 @@ impl PrmVerifier {
                 p.narrow(1, 1, 1)?.squeeze(1)?
             }
             Head::Candidates { plus, minus } => {
-                let logits = self.model.transformer.logits_exact(rows)?;
+                let logits = self.model.lm_head(rows)?;
                 let pair = logits.index_select(&Tensor::new(&[*plus, *minus], rows.device())?, 1)?;
                 candle_nn::ops::softmax(&pair, D::Minus1)?.narrow(1, 0, 1)?.squeeze(1)?
             }
@@ -341,6 +340,32 @@ impl Verifier for PrmVerifier {
     }
 
     fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
+        self.score_trace(trace, ctx)
+    }
+}
+
+/// A PRM held by the model cache is shared by the verifiers built from it.
+impl Verifier for std::sync::Arc<PrmVerifier> {
+    fn spec(&self) -> String {
+        Verifier::spec(&**self)
+    }
+
+    fn model(&self) -> Option<ModelInfo> {
+        Some(self.info.clone())
+    }
+
+    fn default_threshold(&self) -> f64 {
+        0.5
+    }
+
+    fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
+        self.score_trace(trace, ctx)
+    }
+}
+
+impl PrmVerifier {
+    /// Scores every step in one forward pass (scoring does not change the verifier).
+    pub fn score_trace(&self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
         ctx.check_cancel()?;
         let steps = trace.step_texts();
         let input = self.input(&trace.problem, &steps)?;
@@ -353,12 +378,12 @@ impl Verifier for PrmVerifier {
                 self.format.name()
             );
         }
-        let context = self.model.transformer.config.context_length;
+        let context = self.model.context_length();
         let fits = input.positions.iter().filter(|&&p| p < context).count();
         let end = input.ids.len().min(context);
         (ctx.progress)(&format!("{}: {} tokens, one forward pass", trace.id, end));
-        let mut cache = self.model.new_cache();
-        let hidden = self.model.transformer.forward_hidden_exact(&input.ids[..end], &mut cache)?;
+        let mut prefix = self.model.start();
+        let hidden = self.model.hidden_states(&mut prefix, &input.ids[..end])?;
         let idx: Vec<u32> = input.positions[..fits].iter().map(|&p| p as u32).collect();
         let mut out: Vec<StepScore> = if idx.is_empty() {
             Vec::new()

@@ -11,12 +11,12 @@ use anyhow::{bail, Result};
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
 use crate::model::sample::SamplingParams;
-use crate::model::{Message, Model};
+use crate::model::{LanguageModel, Message};
 use crate::trace::answer::{extract_answer, same_answer};
 use crate::trace::Trace;
 
 pub struct RolloutVerifier {
-    model: Arc<Model>,
+    model: Arc<dyn LanguageModel>,
     name: String,
     k: usize,
     max_tokens: usize,
@@ -26,7 +26,7 @@ pub struct RolloutVerifier {
 pub const ROLLOUT_INSTRUCTION: &str = "Solve the problem step by step. End with \"The answer is\" and the number.";
 
 impl RolloutVerifier {
-    pub fn new(model: Arc<Model>, name: &str, opts: &Options) -> RolloutVerifier {
+    pub fn new(model: Arc<dyn LanguageModel>, name: &str, opts: &Options) -> RolloutVerifier {
         RolloutVerifier {
             model,
             name: name.to_string(),
@@ -43,7 +43,7 @@ impl Verifier for RolloutVerifier {
     }
 
     fn model(&self) -> Option<ModelInfo> {
-        Some(model_info(&self.model))
+        Some(model_info(self.model.as_ref()))
     }
 
     /// Below one success in K: the hard SORM label.
@@ -59,7 +59,7 @@ impl Verifier for RolloutVerifier {
         let steps = trace.step_texts();
         let question = format!("{}\n\n{ROLLOUT_INSTRUCTION}", trace.problem);
         let prompt = m.chat_prompt(&[Message::new("user", &question)])?;
-        let mut base = m.new_cache();
+        let mut base = m.start();
         // The tokens `base` holds: the prompt and the steps so far, minus the last token, which
         // each rollout feeds itself to get its first logits.
         let mut fed: Vec<u32> = Vec::new();
@@ -89,7 +89,7 @@ impl Verifier for RolloutVerifier {
             base.truncate(keep);
             let pending = &ids[base.len()..ids.len() - 1];
             if !pending.is_empty() {
-                m.transformer.forward_hidden(pending, &mut base)?;
+                m.extend(&mut base, pending)?;
                 passes += 1;
             }
             fed = ids[..ids.len() - 1].to_vec();
@@ -103,7 +103,7 @@ impl Verifier for RolloutVerifier {
                 let sampling =
                     SamplingParams { temperature: 0.7, top_p: 0.95, seed: self.seed + (i * self.k + s) as u64 };
                 let params = GenerateParams { max_tokens: self.max_tokens, sampling, stop: Vec::new(), top_k: 1 };
-                let g = m.generate(&[last], &mut cache, &params, ctx.cancel, &mut |_| {})?;
+                let g = m.generate(&mut cache, &[last], &params, ctx.cancel, &mut |_| {})?;
                 passes += 1;
                 ctx.check_cancel()?;
                 let answer = extract_answer(&format!("{prefix_text}{}", g.text));

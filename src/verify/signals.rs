@@ -4,13 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
-use serde_json::json;
 
-use crate::model::forward::log_softmax;
 use crate::model::sample::entropy;
-use crate::model::{LoadOptions, Message, Model};
-use crate::signals::steps::{entropy_trend, instability_summary};
-use crate::trace::store::{now_rfc3339, SignalRecord};
+use crate::model::{LanguageModel, Message};
+use crate::signals::steps::{instability_summary, AnswerEntropy, Instability};
+use crate::trace::store::{now_rfc3339, SignalData, SignalRecord};
 use crate::trace::Trace;
 
 /// Per-token top-k lists: (token text, log-prob).
@@ -44,56 +42,47 @@ impl SignalKind {
     }
 }
 
-/// Computes signals, loading the model on first need.
+/// A loader of language models by spec (the caller's model door: it caches and reports).
+pub type Loader<'a> = dyn FnMut(&str) -> Result<Arc<dyn LanguageModel>> + 'a;
+
+/// Computes signals; the model (`spec`) is asked of the loader only when a signal needs one.
 pub struct SignalRunner {
     spec: String,
-    load: LoadOptions,
     lambda: f64,
-    model: Option<Arc<Model>>,
 }
 
 impl SignalRunner {
-    pub fn new(spec: &str, load: LoadOptions, lambda: f64) -> SignalRunner {
-        SignalRunner { spec: spec.to_string(), load, lambda, model: None }
+    pub fn new(spec: &str, lambda: f64) -> SignalRunner {
+        SignalRunner { spec: spec.to_string(), lambda }
     }
 
-    pub fn with_model(model: Arc<Model>, spec: &str, lambda: f64) -> SignalRunner {
-        SignalRunner { spec: spec.to_string(), load: LoadOptions::default(), lambda, model: Some(model) }
+    /// The model signals are teacher-forced through.
+    pub fn model_spec(&self) -> &str {
+        &self.spec
     }
 
-    fn model(&mut self) -> Result<Arc<Model>> {
-        if self.model.is_none() {
-            let m = crate::model::load(&self.spec, self.load, &mut |l| {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "{l}");
-            })?;
-            self.model = Some(Arc::new(m));
-        }
-        Ok(self.model.clone().expect("loaded"))
-    }
-
-    pub fn compute(&mut self, kind: SignalKind, trace: &Trace) -> Result<SignalRecord> {
+    pub fn compute(&self, kind: SignalKind, trace: &Trace, load: &mut Loader) -> Result<SignalRecord> {
         if trace.steps.is_empty() {
             bail!("trace {} has no steps", trace.id);
         }
-        let (source, data) = match kind {
+        let (source, data): (String, SignalData) = match kind {
             SignalKind::Instability => match stored_tops(trace) {
-                Some((tops, offsets)) => ("stored top-k".to_string(), self.summary(trace, &tops, &offsets)),
+                Some((tops, offsets)) => ("stored top-k".to_string(), self.summary(trace, &tops, &offsets).into()),
                 None => {
-                    let m = self.model()?;
-                    let (tops, offsets) = teacher_forced_tops(&m, trace)?;
-                    (format!("teacher-forced:{}", m.name), self.summary(trace, &tops, &offsets))
+                    let m = load(&self.spec)?;
+                    let (tops, offsets) = teacher_forced_tops(m.as_ref(), trace)?;
+                    (format!("teacher-forced:{}", m.name()), self.summary(trace, &tops, &offsets).into())
                 }
             },
             SignalKind::AnswerEntropy => {
-                let m = self.model()?;
-                (format!("teacher-forced:{}", m.name), answer_entropy(&m, trace)?)
+                let m = load(&self.spec)?;
+                (format!("teacher-forced:{}", m.name()), answer_entropy(m.as_ref(), trace)?.into())
             }
         };
         Ok(SignalRecord { trace: trace.id.clone(), signal: kind.name().into(), source, data, ts: now_rfc3339() })
     }
 
-    fn summary(&self, trace: &Trace, tops: &[Vec<(String, f64)>], offsets: &[usize]) -> serde_json::Value {
+    fn summary(&self, trace: &Trace, tops: &[Vec<(String, f64)>], offsets: &[usize]) -> Instability {
         let starts: Vec<usize> = trace.steps.iter().map(|s| s.start).collect();
         instability_summary(tops, offsets, &starts, self.lambda)
     }
@@ -108,25 +97,17 @@ pub fn stored_tops(trace: &Trace) -> Option<(Tops, Vec<usize>)> {
 
 /// The prompt a trace was generated from (stored by `generate`), else the problem as one user turn.
 fn prompt_messages(trace: &Trace) -> Vec<Message> {
-    let stored = trace.extra.get("chat").and_then(|c| c.as_array()).map(|turns| {
-        turns
-            .iter()
-            .filter_map(|t| Some(Message::new(t.get("role")?.as_str()?, t.get("content")?.as_str()?)))
-            .collect::<Vec<_>>()
-    });
-    stored.filter(|m| !m.is_empty()).unwrap_or_else(|| vec![Message::new("user", &trace.problem)])
+    match &trace.replay {
+        Some(r) if !r.chat.is_empty() => r.chat.iter().map(|t| Message::new(&t.role, &t.content)).collect(),
+        _ => vec![Message::new("user", &trace.problem)],
+    }
 }
 
 /// Solution token ids: the generated ids when stored, else the tokenized solution; with the
 /// byte offset of each token in the solution.
-fn solution_tokens(m: &Model, trace: &Trace) -> Result<(Vec<u32>, Vec<usize>)> {
-    let stored: Option<Vec<u32>> = trace
-        .extra
-        .get("token_ids")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_u64().map(|n| n as u32)).collect());
-    let ids = match stored {
-        Some(ids) if !ids.is_empty() => ids,
+fn solution_tokens(m: &dyn LanguageModel, trace: &Trace) -> Result<(Vec<u32>, Vec<usize>)> {
+    let ids = match &trace.replay {
+        Some(r) if !r.token_ids.is_empty() => r.token_ids.clone(),
         _ => m.encode(&trace.solution)?,
     };
     let mut offsets = Vec::with_capacity(ids.len());
@@ -141,12 +122,12 @@ fn solution_tokens(m: &Model, trace: &Trace) -> Result<(Vec<u32>, Vec<usize>)> {
 /// Top-k lists the model gives at each solution token when the trace is teacher-forced after
 /// its prompt, with token offsets. Reports truncation as an error: a partial series would hide
 /// the end of the trace.
-pub fn teacher_forced_tops(m: &Model, trace: &Trace) -> Result<(Tops, Vec<usize>)> {
+pub fn teacher_forced_tops(m: &dyn LanguageModel, trace: &Trace) -> Result<(Tops, Vec<usize>)> {
     let mut ids = m.chat_prompt(&prompt_messages(trace))?;
     let prompt_len = ids.len();
     let (sol, offsets) = solution_tokens(m, trace)?;
     ids.extend(&sol);
-    let context = m.transformer.config.context_length;
+    let context = m.context_length();
     if ids.len() > context {
         bail!(
             "trace {}: prompt + solution is {} tokens, more than the model context of {context}; \
@@ -155,8 +136,8 @@ pub fn teacher_forced_tops(m: &Model, trace: &Trace) -> Result<(Tops, Vec<usize>
             ids.len()
         );
     }
-    let mut cache = m.new_cache();
-    let scores = m.score(&ids, &mut cache, TOP_K)?;
+    let mut prefix = m.start();
+    let scores = m.score(&mut prefix, &ids, TOP_K)?;
     let tops = scores[prompt_len - 1..]
         .iter()
         .map(|s| s.top.iter().map(|(id, lp)| (m.decode(&[*id]).unwrap_or_default(), *lp)).collect())
@@ -166,7 +147,7 @@ pub fn teacher_forced_tops(m: &Model, trace: &Trace) -> Result<(Tops, Vec<usize>
 
 /// H(Y|C_k) for k = 0..n steps: mean full-vocabulary entropy of the answer tokens teacher-forced
 /// after the problem and the first k steps. Consecutive contexts share their prefix in the cache.
-pub fn answer_entropy(m: &Model, trace: &Trace) -> Result<serde_json::Value> {
+pub fn answer_entropy(m: &dyn LanguageModel, trace: &Trace) -> Result<AnswerEntropy> {
     let (answer, source) = match (&trace.reference_answer, &trace.final_answer) {
         (Some(r), _) => (r.clone(), "reference"),
         (None, Some(f)) => (f.clone(), "self"),
@@ -177,7 +158,7 @@ pub fn answer_entropy(m: &Model, trace: &Trace) -> Result<serde_json::Value> {
     if y.is_empty() {
         bail!("trace {}: the answer `{answer}` has no tokens", trace.id);
     }
-    let mut cache = m.new_cache();
+    let mut cache = m.start();
     let mut cached: Vec<u32> = Vec::new();
     let mut h = Vec::new();
     for k in 0..=trace.steps.len() {
@@ -196,18 +177,12 @@ pub fn answer_entropy(m: &Model, trace: &Trace) -> Result<serde_json::Value> {
         }
         let keep = cached.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(answer_at - 1);
         cache.truncate(keep);
-        let hidden = m.transformer.forward_hidden_exact(&ids[keep..], &mut cache)?;
         // Row r predicts ids[keep + r + 1]; answer token j sits at answer_at + j. Only those
         // rows go through the LM head.
-        let answer_rows = hidden.narrow(0, answer_at - 1 - keep, y.len())?;
-        let rows = log_softmax(&m.transformer.logits_exact(&answer_rows)?)?.to_vec2::<f32>()?;
+        let first = answer_at - 1 - keep;
+        let rows = m.log_probs(&mut cache, &ids[keep..], first..first + y.len())?;
         h.push(rows.iter().map(|r| entropy(r)).sum::<f64>() / y.len() as f64);
         cached = ids;
     }
-    let delta: Vec<f64> = h.windows(2).map(|w| w[0] - w[1]).collect();
-    let (slope, trend, violations) = entropy_trend(&h);
-    Ok(json!({
-        "answer": answer, "answer_source": source, "h": h, "delta": delta,
-        "slope": slope, "trend": trend, "violations": violations,
-    }))
+    Ok(AnswerEntropy::from_series(answer, source, h))
 }

@@ -66,6 +66,38 @@ impl VerifierSpec {
         }
     }
 
+    /// The spec as the verifier built from it (with these options' defaults) writes it into
+    /// results: a rollout always names its count, a greedy critic never does.
+    pub fn canonical(&self, votes: usize, rollouts: usize) -> VerifierSpec {
+        match self {
+            VerifierSpec::Critic { model, votes: v } => {
+                let n = v.unwrap_or(votes);
+                VerifierSpec::Critic { model: model.clone(), votes: (n > 1).then_some(n) }
+            }
+            VerifierSpec::Rollout { model, rollouts: r } => {
+                VerifierSpec::Rollout { model: model.clone(), rollouts: Some(r.unwrap_or(rollouts)) }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The first-error threshold τ the verifier uses unless told otherwise (methods.md §4):
+    /// 0.5 for probabilities, half of one rollout's share for rollouts.
+    pub fn default_threshold(&self, rollouts: usize) -> f64 {
+        match self {
+            VerifierSpec::Rollout { rollouts: r, .. } => 0.5 / r.unwrap_or(rollouts).max(1) as f64,
+            _ => 0.5,
+        }
+    }
+
+    /// The model file or folder the verifier's results depend on, as the spec names it.
+    pub fn model_spec(&self) -> Option<&str> {
+        match self {
+            VerifierSpec::Prm { path } => Some(path),
+            other => other.language_model(),
+        }
+    }
+
     /// The causal language model the verifier runs, if it runs one (a PRM loads its own).
     pub fn language_model(&self) -> Option<&str> {
         match self {

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{kind, take_label, take_opt_bool, take_opt_str, take_str, FieldError, RecordContext};
-use crate::trace::model::{join_steps, Step, TokenInfo, TopToken, Trace};
+use crate::trace::model::{join_steps, ChatTurn, Replay, Step, TokenInfo, TopToken, Trace};
 use crate::trace::segment::Segmentation;
 
 /// Schema version written in the `stepscope` key.
@@ -35,8 +35,51 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         None | Some(Value::Null) => None,
         Some(v) => Some(read_tokens(v)?),
     };
+    trace.replay = read_replay(o.remove("chat"), o.remove("token_ids"))?;
     trace.extra = o;
     Ok(trace)
+}
+
+/// `chat` (a list of `{role, content}`) and `token_ids` (a list of token ids), both optional.
+fn read_replay(chat: Option<Value>, ids: Option<Value>) -> Result<Option<Replay>, FieldError> {
+    let chat = match chat {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(turns)) => Some(
+            turns
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let text = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+                    match (text("role"), text("content")) {
+                        (Some(role), Some(content)) => Ok(ChatTurn { role, content }),
+                        _ => Err(FieldError::field("chat", format!("turn {i} needs string `role` and `content`"))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(v) => return Err(FieldError::field("chat", format!("expected a list of turns, got {}", kind(&v)))),
+    };
+    let token_ids = match ids {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| FieldError::field("token_ids", "expected a list of token ids (integers)"))?,
+        ),
+        Some(v) => return Err(FieldError::field("token_ids", format!("expected a list, got {}", kind(&v)))),
+    };
+    if chat.is_none() && token_ids.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Replay { chat: chat.unwrap_or_default(), token_ids: token_ids.unwrap_or_default() }))
+}
+
+/// The replay keys of a trace, as `generate` writes them.
+pub(crate) fn replay_keys(r: &Replay) -> [(&'static str, Value); 2] {
+    let chat: Vec<Value> = r.chat.iter().map(|t| json!({"role": t.role, "content": t.content})).collect();
+    [("chat", Value::Array(chat)), ("token_ids", json!(r.token_ids))]
 }
 
 type Steps = (String, Vec<Step>, Segmentation);
@@ -176,13 +219,18 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
             .collect();
         o.insert("tokens".into(), Value::Array(tokens));
     }
+    if let Some(r) = &t.replay {
+        for (k, v) in replay_keys(r) {
+            o.insert(k.into(), v);
+        }
+    }
     // Keys the source had that mean something else here (PRM800K's `label` object).
     super::put_extra(&mut o, &t.extra, &NATIVE_KEYS);
     Value::Object(o)
 }
 
 /// The keys of the native schema.
-const NATIVE_KEYS: [&str; 12] = [
+const NATIVE_KEYS: [&str; 14] = [
     "stepscope",
     "id",
     "problem",
@@ -195,4 +243,6 @@ const NATIVE_KEYS: [&str; 12] = [
     "generator",
     "label",
     "tokens",
+    "chat",
+    "token_ids",
 ];

@@ -21,7 +21,9 @@ use crate::trace::model::Label;
 
 pub use journal::{compact as compact_file, sync_dir, temp_beside, Compacted};
 pub use location::{locate_journal, JournalLocation};
-pub use records::{now_rfc3339, parse_line, LabelRecord, Op, Record, SignalRecord, VerifyRecord, RECORD_VERSION};
+pub use records::{
+    now_rfc3339, parse_line, LabelRecord, Op, Record, SignalData, SignalRecord, VerifyRecord, RECORD_VERSION,
+};
 
 /// A journal line that could not be used, located by file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::signals::steps::{AnswerEntropy, Instability};
 use crate::trace::formats::kind;
 use crate::trace::model::{label_from_index, Label};
 
@@ -162,14 +163,72 @@ impl VerifyRecord {
 }
 
 /// Per-step signals of one trace (instability, answer entropy) and where they came from. The
-/// latest record per (trace, signal) is current; `data` is the signal's own JSON object.
+/// latest record per (trace, signal) is current.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalRecord {
     pub trace: String,
     pub signal: String,
     pub source: String,
-    pub data: Value,
+    pub data: SignalData,
     pub ts: String,
+}
+
+/// A signal's data: typed for the signals this build computes, kept as JSON otherwise (a newer
+/// signal, or one whose data this build cannot read), so compaction writes it back unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalData {
+    Instability(Instability),
+    AnswerEntropy(AnswerEntropy),
+    Other(Value),
+}
+
+impl From<Instability> for SignalData {
+    fn from(v: Instability) -> SignalData {
+        SignalData::Instability(v)
+    }
+}
+
+impl From<AnswerEntropy> for SignalData {
+    fn from(v: AnswerEntropy) -> SignalData {
+        SignalData::AnswerEntropy(v)
+    }
+}
+
+impl SignalData {
+    /// Reads the data of the signal `name`.
+    pub fn read(name: &str, data: Value) -> SignalData {
+        let typed = match name {
+            "instability" => serde_json::from_value(data.clone()).map(SignalData::Instability).ok(),
+            "answer-entropy" => serde_json::from_value(data.clone()).map(SignalData::AnswerEntropy).ok(),
+            _ => None,
+        };
+        typed.unwrap_or(SignalData::Other(data))
+    }
+
+    pub fn to_json(&self) -> Value {
+        let typed = match self {
+            SignalData::Instability(v) => serde_json::to_value(v),
+            SignalData::AnswerEntropy(v) => serde_json::to_value(v),
+            SignalData::Other(v) => return v.clone(),
+        };
+        typed.unwrap_or(Value::Null)
+    }
+}
+
+impl SignalRecord {
+    pub fn instability(&self) -> Option<&Instability> {
+        match &self.data {
+            SignalData::Instability(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn answer_entropy(&self) -> Option<&AnswerEntropy> {
+        match &self.data {
+            SignalData::AnswerEntropy(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 impl SignalRecord {
@@ -180,17 +239,19 @@ impl SignalRecord {
             "trace": self.trace,
             "signal": self.signal,
             "source": self.source,
-            "data": self.data,
+            "data": self.data.to_json(),
             "ts": self.ts,
         })
     }
 
     fn from_json(o: &Map<String, Value>) -> Result<SignalRecord, String> {
+        let signal = need_str(o, "signal")?;
+        let data = o.get("data").cloned().ok_or("missing `data`")?;
         Ok(SignalRecord {
             trace: need_str(o, "trace")?,
-            signal: need_str(o, "signal")?,
+            data: SignalData::read(&signal, data),
+            signal,
             source: need_str(o, "source")?,
-            data: o.get("data").cloned().ok_or("missing `data`")?,
             ts: opt_str(o, "ts")?.unwrap_or_default(),
         })
     }

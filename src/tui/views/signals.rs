@@ -84,16 +84,13 @@ pub fn stored_series(store: &crate::trace::Store, tr: &Trace) -> Vec<(String, Ve
         let scores: Vec<f64> = r.scores.iter().map(|s| s.unwrap_or(f64::NAN)).collect();
         out.push((crate::tui::views::steps::short_spec(&r.spec), scores));
     }
-    let nums = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()).unwrap_or_default()
-    };
-    if let Some(sig) = store.signal(&tr.id, "instability") {
-        out.push(("instability I_t".into(), nums(&sig.data["per_token"])));
-        out.push(("step peak I".into(), nums(&sig.data["step_peak"])));
+    let gaps = |v: &[Option<f64>]| -> Vec<f64> { v.iter().map(|x| x.unwrap_or(f64::NAN)).collect() };
+    if let Some(sig) = store.signal(&tr.id, "instability").and_then(|s| s.instability()) {
+        out.push(("instability I_t".into(), sig.per_token.clone()));
+        out.push(("step peak I".into(), gaps(&sig.step_peak)));
     }
-    if let Some(sig) = store.signal(&tr.id, "answer-entropy") {
-        let trend = sig.data["trend"].as_str().unwrap_or("");
-        out.push((format!("H(answer) {trend}"), nums(&sig.data["h"])));
+    if let Some(sig) = store.signal(&tr.id, "answer-entropy").and_then(|s| s.answer_entropy()) {
+        out.push((format!("H(answer) {}", sig.trend), sig.h.clone()));
     }
     out
 }

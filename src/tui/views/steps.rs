@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::trace::store::{SignalRecord, VerifyRecord};
+use crate::signals::steps::Instability;
+use crate::trace::store::VerifyRecord;
 use crate::trace::{Label, Trace};
 use crate::tui::state::{App, Focus, LabelOrigin};
 use crate::tui::text::{blocks, highlight_code, prose_pieces, wrap, Block as TextBlock, Kind};
@@ -100,7 +101,7 @@ pub fn short_spec(spec: &str) -> String {
 fn badges(
     t: &Theme,
     results: &[&VerifyRecord],
-    instability: Option<&SignalRecord>,
+    instability: Option<&Instability>,
     i: usize,
     indent: usize,
 ) -> Option<Line<'static>> {
@@ -115,14 +116,13 @@ fn badges(
         spans.push(Span::styled(format!("[{diamond}{text}] "), style));
     }
     if let Some(sig) = instability {
-        if let Some(p) = sig.data["step_peak"].get(i).and_then(|v| v.as_f64()) {
+        if let Some(p) = sig.step_peak.get(i).copied().flatten() {
             // Hot: the step's peak reaches the trace's 90th percentile of I_t (methods §5.5).
-            let hot = sig.data["p90"].as_f64().is_some_and(|p90| p >= p90);
+            let hot = sig.p90.is_some_and(|p90| p >= p90);
             let style = if hot { t.first_error } else { t.dim };
-            let tag = if sig.data["peak"]["step"].as_u64() == Some(i as u64) {
-                format!(" {}", sig.data["peak"]["tag"].as_str().unwrap_or(""))
-            } else {
-                String::new()
+            let tag = match &sig.peak {
+                Some(peak) if peak.step == i => format!(" {}", peak.tag),
+                _ => String::new(),
             };
             spans.push(Span::styled(format!("{}I {p:.2}{tag} ", if hot { "⚡" } else { "" }), style));
         }
@@ -169,7 +169,7 @@ fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>
     let labelled = app.effective_label(entry, tr).is_some();
     let store = app.store_of(entry);
     let results = store.results_for(&tr.id);
-    let instability = store.signal(&tr.id, "instability");
+    let instability = store.signal(&tr.id, "instability").and_then(|s| s.instability());
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {

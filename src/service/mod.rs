@@ -1,0 +1,18 @@
+//! Application policy that every face calls (the CLI commands, the model worker behind the TUI,
+//! and later refinement and servers), so they all behave alike:
+//!
+//! - [`models`]: the one model cache (main, verifier, PRM and signal models), counting loads.
+//! - [`score`]: score-or-reuse — a stored result of the same verifier and model file stands in
+//!   for running it, without loading the model.
+//! - [`judge`]: judge a labelled file (what `eval` and `calibrate` measure).
+//! - [`generation`]: a generation becomes a trace that can be replayed exactly.
+//!
+//! Nothing here prints: progress goes to the callers' callbacks.
+
+pub mod generation;
+pub mod judge;
+pub mod models;
+pub mod score;
+
+pub use models::Models;
+pub use score::{Outcome, Scorer};
