@@ -11,8 +11,8 @@
 mod journal;
 mod location;
 mod records;
+mod state;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub use location::{locate_journal, JournalLocation};
 pub use records::{
     now_rfc3339, parse_line, LabelRecord, Op, Record, SignalData, SignalRecord, VerifyRecord, RECORD_VERSION,
 };
+pub use state::Origin;
+use state::State;
 
 /// A journal line that could not be used, located by file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,86 +38,6 @@ pub struct JournalIssue {
 impl fmt::Display for JournalIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-    }
-}
-
-/// Where a record came from: journal index in the store and 1-based line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Origin {
-    pub journal: usize,
-    pub line: usize,
-}
-
-/// One undoable change: which trace, and the value before and after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Change {
-    trace: String,
-    before: Option<Label>,
-    after: Option<Label>,
-}
-
-#[derive(Debug, Default)]
-struct History {
-    undo: Vec<Change>,
-    redo: Vec<Change>,
-}
-
-/// One annotator's current label on a trace.
-#[derive(Debug, Clone)]
-struct Current {
-    value: Option<Label>,
-    seq: u64,
-    origin: Origin,
-}
-
-/// The replayed records.
-#[derive(Debug, Default)]
-struct State {
-    labels: HashMap<(String, String), Current>,
-    history: HashMap<String, History>,
-    /// Latest verifier result per (trace, spec), with its sequence number.
-    results: HashMap<(String, String), (VerifyRecord, u64)>,
-    /// Latest signal per (trace, signal name).
-    signals: HashMap<(String, String), (SignalRecord, u64)>,
-    seq: u64,
-}
-
-impl State {
-    fn apply(&mut self, record: Record, origin: Origin) {
-        self.seq += 1;
-        match record {
-            Record::Label(r) => self.apply_label(&r, origin),
-            Record::Verify(r) => {
-                self.results.insert((r.trace.clone(), r.spec.clone()), (r, self.seq));
-            }
-            Record::Signal(r) => {
-                self.signals.insert((r.trace.clone(), r.signal.clone()), (r, self.seq));
-            }
-            Record::Other | Record::Newer(_) => {}
-        }
-    }
-
-    fn apply_label(&mut self, r: &LabelRecord, origin: Origin) {
-        let key = (r.trace.clone(), r.annotator.clone());
-        let before = self.labels.get(&key).and_then(|c| c.value);
-        let history = self.history.entry(r.annotator.clone()).or_default();
-        match r.op {
-            Op::Set => {
-                history.undo.push(Change { trace: r.trace.clone(), before, after: r.value });
-                history.redo.clear();
-            }
-            Op::Undo => {
-                if let Some(c) = history.undo.pop() {
-                    history.redo.push(c);
-                }
-            }
-            Op::Redo => {
-                if let Some(c) = history.redo.pop() {
-                    history.undo.push(c);
-                }
-            }
-        }
-        self.labels.insert(key, Current { value: r.value, seq: self.seq, origin });
     }
 }
 
@@ -316,43 +238,32 @@ impl Store {
 
     /// The current result of a verifier spec on a trace.
     pub fn result(&self, trace: &str, spec: &str) -> Option<&VerifyRecord> {
-        self.state.results.get(&(trace.to_string(), spec.to_string())).map(|(r, _)| r)
+        self.state.result(trace, spec)
     }
 
     /// Every verifier's current result on a trace, sorted by spec.
     pub fn results_for(&self, trace: &str) -> Vec<&VerifyRecord> {
-        let mut out: Vec<&VerifyRecord> =
-            self.state.results.iter().filter(|((t, _), _)| t == trace).map(|(_, (r, _))| r).collect();
-        out.sort_by(|a, b| a.spec.cmp(&b.spec));
-        out
+        self.state.results_for(trace)
     }
 
-    /// The specs with at least one stored result.
+    /// The specs with at least one stored result, sorted.
     pub fn result_specs(&self) -> Vec<String> {
-        let mut specs: Vec<String> = self.state.results.keys().map(|(_, s)| s.clone()).collect();
-        specs.sort();
-        specs.dedup();
-        specs
+        self.state.result_specs()
     }
 
     /// The current value of a signal on a trace.
     pub fn signal(&self, trace: &str, signal: &str) -> Option<&SignalRecord> {
-        self.state.signals.get(&(trace.to_string(), signal.to_string())).map(|(r, _)| r)
+        self.state.signal(trace, signal)
     }
 
     /// The annotator's current label for a trace.
     pub fn label(&self, trace: &str, annotator: &str) -> Option<Label> {
-        self.state.labels.get(&(trace.to_string(), annotator.to_string())).and_then(|c| c.value)
+        self.state.label(trace, annotator)
     }
 
     /// The most recent label any annotator gave the trace, with that annotator.
     pub fn latest_label(&self, trace: &str) -> Option<(Label, &str)> {
-        self.state
-            .labels
-            .iter()
-            .filter(|((t, _), c)| t == trace && c.value.is_some())
-            .max_by_key(|(_, c)| c.seq)
-            .and_then(|((_, a), c)| Some((c.value?, a.as_str())))
+        self.state.latest_label(trace)
     }
 
     /// One annotator's label, or with `None` the latest label of anyone.
@@ -363,24 +274,17 @@ impl Store {
         }
     }
 
-    /// Every annotator's current label for a trace.
+    /// Every annotator's current label for a trace, sorted by annotator.
     pub fn labels_for(&self, trace: &str) -> Vec<(&str, Label)> {
-        let mut out: Vec<(&str, Label)> =
-            self.state.labels.iter().filter_map(|((t, a), c)| (t == trace).then_some((a.as_str(), c.value?))).collect();
-        out.sort_by_key(|(a, _)| *a);
-        out
+        self.state.labels_for(trace)
     }
 
-    /// Every current label: (trace, annotator, label, where its record is).
+    /// Every current label: (trace, annotator, label, where its record is), in journal order.
     pub fn all_labels(&self) -> Vec<(&str, &str, Label, RecordAt<'_>)> {
         let mut out: Vec<_> = self
             .state
-            .labels
-            .iter()
-            .filter_map(|((t, a), c)| {
-                let at = RecordAt { file: &self.journals[c.origin.journal].path, line: c.origin.line };
-                Some((t.as_str(), a.as_str(), c.value?, at))
-            })
+            .all_labels()
+            .map(|(t, a, l, o)| (t, a, l, RecordAt { file: &self.journals[o.journal].path, line: o.line }))
             .collect();
         out.sort_by(|x, y| (x.3.file, x.3.line).cmp(&(y.3.file, y.3.line)));
         out
@@ -404,18 +308,10 @@ impl Store {
         out
     }
 
-    /// Number of traces the annotator (or anyone, with `None`) has a label on.
+    /// Number of traces the annotator (or anyone, with `None`) has a label on (a counter kept
+    /// as records are applied).
     pub fn labelled_traces(&self, annotator: Option<&str>) -> usize {
-        let mut traces: Vec<&str> = self
-            .state
-            .labels
-            .iter()
-            .filter(|((_, a), c)| c.value.is_some() && annotator.is_none_or(|x| x == a))
-            .map(|((t, _), _)| t.as_str())
-            .collect();
-        traces.sort_unstable();
-        traces.dedup();
-        traces.len()
+        self.state.labelled_traces(annotator)
     }
 
     /// Records a label (None clears it). Returns only after the record is on disk.

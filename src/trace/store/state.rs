@@ -1,0 +1,178 @@
+//! The replayed state of a store, indexed by trace, and the queries on it. Every query the TUI
+//! makes while drawing a frame looks up one trace (or reads a counter): its cost does not grow
+//! with the number of records in the journal.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::records::{LabelRecord, Op, Record, SignalRecord, VerifyRecord};
+use crate::trace::model::Label;
+
+/// Where a record came from: journal index in the store and 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub journal: usize,
+    pub line: usize,
+}
+
+/// One undoable change: which trace, and the value before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Change {
+    pub trace: String,
+    pub before: Option<Label>,
+    pub after: Option<Label>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct History {
+    pub undo: Vec<Change>,
+    pub redo: Vec<Change>,
+}
+
+/// One annotator's current label on a trace.
+#[derive(Debug, Clone)]
+pub(super) struct Current {
+    pub value: Option<Label>,
+    pub seq: u64,
+    pub origin: Origin,
+}
+
+/// Everything the journals say about one trace.
+#[derive(Debug, Default)]
+pub(super) struct TraceState {
+    /// By annotator (sorted, so listings need no sort).
+    pub labels: BTreeMap<String, Current>,
+    /// Latest result per verifier spec, with its sequence number.
+    pub results: BTreeMap<String, (VerifyRecord, u64)>,
+    /// Latest record per signal name.
+    pub signals: HashMap<String, (SignalRecord, u64)>,
+    /// Annotators whose current label is set (not cleared).
+    pub set_labels: usize,
+}
+
+/// The replayed records.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub traces: HashMap<String, TraceState>,
+    pub history: HashMap<String, History>,
+    /// Traces each annotator has a label on.
+    pub labelled_by: HashMap<String, usize>,
+    /// Traces anyone has a label on.
+    pub labelled_any: usize,
+    /// Results stored per spec (for the verifier menu).
+    pub specs: BTreeMap<String, usize>,
+    pub seq: u64,
+}
+
+impl State {
+    pub fn apply(&mut self, record: Record, origin: Origin) {
+        self.seq += 1;
+        match record {
+            Record::Label(r) => self.apply_label(&r, origin),
+            Record::Verify(r) => {
+                let seq = self.seq;
+                let t = self.traces.entry(r.trace.clone()).or_default();
+                if t.results.insert(r.spec.clone(), (r.clone(), seq)).is_none() {
+                    *self.specs.entry(r.spec).or_default() += 1;
+                }
+            }
+            Record::Signal(r) => {
+                let seq = self.seq;
+                let t = self.traces.entry(r.trace.clone()).or_default();
+                t.signals.insert(r.signal.clone(), (r, seq));
+            }
+            Record::Other | Record::Newer(_) => {}
+        }
+    }
+
+    fn apply_label(&mut self, r: &LabelRecord, origin: Origin) {
+        let t = self.traces.entry(r.trace.clone()).or_default();
+        let before = t.labels.get(&r.annotator).and_then(|c| c.value);
+        let history = self.history.entry(r.annotator.clone()).or_default();
+        match r.op {
+            Op::Set => {
+                history.undo.push(Change { trace: r.trace.clone(), before, after: r.value });
+                history.redo.clear();
+            }
+            Op::Undo => {
+                if let Some(c) = history.undo.pop() {
+                    history.redo.push(c);
+                }
+            }
+            Op::Redo => {
+                if let Some(c) = history.redo.pop() {
+                    history.undo.push(c);
+                }
+            }
+        }
+        t.labels.insert(r.annotator.clone(), Current { value: r.value, seq: self.seq, origin });
+        // Keep the counters the title bar reads in step with the change.
+        match (before.is_some(), r.value.is_some()) {
+            (false, true) => {
+                *self.labelled_by.entry(r.annotator.clone()).or_default() += 1;
+                t.set_labels += 1;
+                if t.set_labels == 1 {
+                    self.labelled_any += 1;
+                }
+            }
+            (true, false) => {
+                if let Some(n) = self.labelled_by.get_mut(&r.annotator) {
+                    *n -= 1;
+                }
+                t.set_labels -= 1;
+                if t.set_labels == 0 {
+                    self.labelled_any -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn trace(&self, id: &str) -> Option<&TraceState> {
+        self.traces.get(id)
+    }
+
+    pub fn result(&self, trace: &str, spec: &str) -> Option<&VerifyRecord> {
+        self.trace(trace)?.results.get(spec).map(|(r, _)| r)
+    }
+
+    pub fn results_for(&self, trace: &str) -> Vec<&VerifyRecord> {
+        self.trace(trace).map_or_else(Vec::new, |t| t.results.values().map(|(r, _)| r).collect())
+    }
+
+    pub fn result_specs(&self) -> Vec<String> {
+        self.specs.keys().cloned().collect()
+    }
+
+    pub fn signal(&self, trace: &str, signal: &str) -> Option<&SignalRecord> {
+        self.trace(trace)?.signals.get(signal).map(|(r, _)| r)
+    }
+
+    pub fn label(&self, trace: &str, annotator: &str) -> Option<Label> {
+        self.trace(trace)?.labels.get(annotator)?.value
+    }
+
+    pub fn latest_label(&self, trace: &str) -> Option<(Label, &str)> {
+        let t = self.trace(trace)?;
+        let (a, c) = t.labels.iter().filter(|(_, c)| c.value.is_some()).max_by_key(|(_, c)| c.seq)?;
+        Some((c.value?, a.as_str()))
+    }
+
+    pub fn labels_for(&self, trace: &str) -> Vec<(&str, Label)> {
+        self.trace(trace)
+            .map_or_else(Vec::new, |t| t.labels.iter().filter_map(|(a, c)| Some((a.as_str(), c.value?))).collect())
+    }
+
+    /// Every current label: (trace, annotator, label, where its record is), unsorted.
+    pub fn all_labels(&self) -> impl Iterator<Item = (&str, &str, Label, Origin)> {
+        self.traces.iter().flat_map(|(id, t)| {
+            t.labels.iter().filter_map(move |(a, c)| Some((id.as_str(), a.as_str(), c.value?, c.origin)))
+        })
+    }
+
+    pub fn labelled_traces(&self, annotator: Option<&str>) -> usize {
+        match annotator {
+            Some(a) => self.labelled_by.get(a).copied().unwrap_or(0),
+            None => self.labelled_any,
+        }
+    }
+}
