@@ -382,7 +382,8 @@ fn score_with_a_model_and_cancel() {
     // Menu: arith off, judge:smollm2 on.
     tmux.keys(&["m", "Space", "Down", "Space", "m"]);
     tmux.wait_for("verifiers: judge:smollm2");
-    tmux.keys(&["v"]);
+    // `v` on the last trace, so the `V` below (which reuses stored results) starts with new work.
+    tmux.keys(&["G", "v"]);
     tmux.wait_for("scoring done: 1/1 results stored");
     tmux.keys(&["V"]);
     // The status bar counts results as they are stored; cancel after the first.
@@ -402,4 +403,75 @@ fn score_with_a_model_and_cancel() {
         .filter(|v| v["kind"] == "verify" && v["spec"] == "judge:smollm2")
         .count();
     assert_eq!(judged, 1 + done, "one from v, {done} from the cancelled V:\n{text}");
+}
+
+/// Journal lines of the one journal in a `--store` folder.
+fn journal_lines(store: &Path) -> Vec<String> {
+    let journal = std::fs::read_dir(store).unwrap().next().unwrap().unwrap().path();
+    std::fs::read_to_string(journal).unwrap().lines().map(str::to_string).collect()
+}
+
+/// A trace file of our own: a two-step solution with its reference answer.
+fn two_step_trace(dir: &Path) -> PathBuf {
+    let path = dir.join("two.jsonl");
+    let row = serde_json::json!({"stepscope": 1, "id": "add", "problem": "What is 2 + 3?",
+        "steps": ["2 + 3 = 5.", "The answer is \\boxed{5}."], "reference_answer": "5", "final_answer": "5"});
+    std::fs::write(&path, format!("{row}\n")).unwrap();
+    path
+}
+
+/// Issue 10's spec bug: `rollout:smollm2@2` stored by `stepscope score` is offered again by the
+/// TUI menu after a restart, and choosing it takes the stored result: no model is loaded.
+#[test]
+fn stored_rollout_spec_is_offered_and_reused_without_a_model() {
+    let Some(tmux) = Tmux::new("rollout-spec") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = two_step_trace(dir.path());
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    let (code, out, err) = run(&["score", f, "--verifier", "rollout:smollm2@2", "--max-tokens", "4", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rollout:smollm2@2 · 1 traces: 1 scored"), "{out}");
+    let before = journal_lines(store.path());
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("add");
+    // The menu: the four defaults (arith on), then the stored spec.
+    tmux.keys(&["m"]);
+    tmux.wait_for_within("rollout:smollm2@2", Duration::from_secs(10));
+    tmux.keys(&["Space", "Down", "Down", "Down", "Down", "Space", "m"]);
+    tmux.wait_for_within("verifiers: rollout:smollm2@2 ", Duration::from_secs(10));
+    tmux.keys(&["v"]);
+    tmux.wait_for("scoring done: 1/1 results stored (0 new, 1 reused; 0 models loaded)");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    assert_eq!(journal_lines(store.path()), before, "nothing new is stored");
+}
+
+/// `V` on traces `stepscope score` already scored stores nothing and loads no model: the TUI
+/// goes through the same score-or-reuse service as the command.
+#[test]
+fn score_all_reuses_what_the_score_command_stored() {
+    let Some(tmux) = Tmux::new("reuse") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let text = std::fs::read_to_string(&demo).unwrap();
+    let file = dir.path().join("three.jsonl");
+    std::fs::write(&file, text.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    let (code, out, err) = run(&["score", f, "--verifier", "judge:smollm2", "--verifier", "arith", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("judge:smollm2 · 3 traces: 3 scored"), "{out}");
+    let before = journal_lines(store.path());
+    assert_eq!(before.len(), 6, "3 judge and 3 arith results");
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("bakery-muffins");
+    // Menu: arith stays on, judge:smollm2 on too.
+    tmux.keys(&["m", "Down", "Space", "m"]);
+    tmux.wait_for_within("verifiers: arith, judge:smollm2", Duration::from_secs(10));
+    tmux.keys(&["V"]);
+    tmux.wait_for("scoring done: 6/6 results stored (0 new, 6 reused; 0 models loaded)");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    assert_eq!(journal_lines(store.path()), before, "nothing new is stored");
 }

@@ -197,7 +197,7 @@ fn on_job_event(app: &mut App, e: JobEvent) {
         JobEvent::Finished { job } if is_scoring_job(app, job) => {
             let s = app.scoring.take().expect("scoring job");
             let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
-                format!(" ({computed} computed, {reused} reused from the store; models loaded: {loaded})")
+                format!(" ({computed} new, {reused} reused; {loaded} models loaded)")
             });
             app.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
         }
