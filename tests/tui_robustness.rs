@@ -105,7 +105,7 @@ fn search_filter_and_mouse() {
     update(&mut app, Action::Click { column: 5, row: 2 });
     assert_eq!(app.selected, 1);
     draw(&mut app, 120, 36);
-    let (row, step) = *app.step_rows.borrow().last().unwrap();
+    let (row, step) = *app.step_rows().last().unwrap();
     update(&mut app, Action::Click { column: 60, row });
     assert_eq!(app.step, step);
     update(&mut app, Action::Scroll { column: 5, row: 3, lines: 3 });

@@ -59,7 +59,7 @@ fn help_overlay() {
     update(&mut app, Action::ToggleHelp);
     insta::assert_snapshot!("help", screen(&mut app, 100, 30));
     update(&mut app, Action::Down);
-    assert!(!app.help, "any key closes help");
+    assert!(!app.help_open(), "any key closes help");
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn verifier_menu_and_scoring_requests() {
     update(&mut app, Action::Down);
     update(&mut app, Action::Toggle); // judge:smollm2 on
     update(&mut app, Action::Cancel);
-    assert!(app.menu.is_none());
+    assert!(app.menu_cursor().is_none());
     assert_eq!(app.chosen_verifiers(), ["arith", "judge:smollm2"]);
     update(&mut app, Action::ScoreVisible);
     let [stepscope::tui::state::Request::Score { items, specs }] = &app.requests[..] else { panic!("one request") };

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod config;
+pub mod effects;
 pub mod event;
 pub mod keymap;
 pub mod state;
@@ -23,8 +24,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::jobs::{Job, JobEvent, Worker};
-use crate::service::Outcome;
+use crate::jobs::{Job, Worker};
 use crate::trace::source::DuplicateIds;
 use crate::trace::{Opener, Problem, Store, TraceFile};
 use event::Event;
@@ -125,23 +125,20 @@ async fn main_loop(
     }
 }
 
+/// Every event becomes a message for `update`.
 fn handle(app: &mut App, e: Event) {
     match e {
         Event::Terminal(te) => {
-            if let Some(a) = event::to_action(&te, &app.keymap, app.searching) {
+            if let Some(a) = event::to_action(&te, &app.keymap, app.searching()) {
                 update::update(app, a);
             }
         }
         Event::Summaries { first_entry, batch, problems, duplicates } => {
-            app.problems.extend(problems);
-            if let Some(source) = app.entries.get(first_entry).map(|e| e.source) {
-                app.sources[source].ambiguous.extend(duplicates);
-            }
-            app.add_summaries(first_entry, batch);
+            update::update(app, update::Msg::Summaries { first_entry, batch, problems, duplicates })
         }
-        Event::Job(e) => on_job_event(app, e),
+        Event::Job(e) => update::update(app, update::Msg::Job(e)),
         Event::Tick => update::update(app, action::Action::RefreshJournals),
-        Event::Terminate => app.quit = true,
+        Event::Terminate => update::update(app, action::Action::Quit),
     }
 }
 
@@ -156,69 +153,6 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
                 }
             }
         }
-    }
-}
-
-fn is_scoring_job(app: &App, job: u64) -> bool {
-    app.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job)
-}
-
-fn on_job_event(app: &mut App, e: JobEvent) {
-    match e {
-        JobEvent::Scored { tag, record, outcome, done, total, .. } => {
-            let id = record.trace.clone();
-            let spec = record.spec.clone();
-            let saved = match outcome {
-                // Already in the store: nothing to write.
-                Outcome::Reused => Some(Ok(())),
-                Outcome::Computed => app.sources.get_mut(tag).map(|s| s.store.put_result(*record)),
-            };
-            let how = if outcome == Outcome::Reused { "reused" } else { "scored" };
-            app.message = Some(match saved {
-                Some(Ok(())) => format!("{how} {id} with {spec} ({done}/{total})"),
-                Some(Err(e)) => format!("result NOT saved ({e})"),
-                None => "result for an unknown source".into(),
-            });
-            if let Some(s) = app.scoring.as_mut() {
-                s.done = done;
-                s.total = total;
-            }
-            if app.filter != state::Filter::All {
-                app.refresh_visible();
-            }
-        }
-        JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
-        JobEvent::Progress { job, message } if is_scoring_job(app, job) => app.message = Some(message),
-        JobEvent::ScoreTally { job, computed, reused, models_loaded } if is_scoring_job(app, job) => {
-            if let Some(s) = app.scoring.as_mut() {
-                s.tally = Some((computed, reused, models_loaded));
-            }
-        }
-        JobEvent::Finished { job } if is_scoring_job(app, job) => {
-            let s = app.scoring.take().expect("scoring job");
-            let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
-                format!(" ({computed} new, {reused} reused; {loaded} models loaded)")
-            });
-            app.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
-        }
-        JobEvent::Cancelled { job } if is_scoring_job(app, job) => {
-            let s = app.scoring.take().expect("scoring job");
-            app.message = Some(format!("scoring cancelled: {}/{} results stored", s.done, s.total));
-        }
-        JobEvent::Failed { job, error } if is_scoring_job(app, job) => {
-            app.scoring = None;
-            app.message = Some(format!("scoring failed: {error}"));
-        }
-        JobEvent::Progress { message, .. } => app.model_status = Some(format!("model: {message}")),
-        JobEvent::Loaded { name, device, arch, .. } => {
-            app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
-        }
-        JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
-        JobEvent::Token { .. }
-        | JobEvent::ScoreTally { .. }
-        | JobEvent::Generated { .. }
-        | JobEvent::Finished { .. }
-        | JobEvent::Cancelled { .. } => {}
     }
 }
 

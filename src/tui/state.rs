@@ -1,6 +1,7 @@
-//! The one owned application state. Views render from it; only `update` changes it.
+//! The one owned application state: which screen, which overlays on top of it, the selection
+//! and scroll positions. Views render from it and never change it; only `update` does.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -114,6 +115,27 @@ pub enum LabelOrigin {
     Dataset,
 }
 
+/// The screen under the overlays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The trace list, the selected trace's steps and its signals.
+    Browse,
+}
+
+/// A layer drawn over the screen that takes the keys while it is open (the last one opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    /// The verifier menu, with its cursor.
+    VerifierMenu {
+        cursor: usize,
+    },
+    /// Typing a search; `origin` is the entry selected when it began (Esc goes back to it).
+    Search {
+        origin: Option<usize>,
+    },
+}
+
 /// Background scoring in progress.
 pub struct Scoring {
     /// Set by the loop once the job is submitted; `Esc` cancels through it.
@@ -142,17 +164,16 @@ pub struct App {
     pub cache: RefCell<HashMap<usize, Rc<Trace>>>,
     /// Entry indices that pass the filter and search, in order.
     pub visible: Vec<usize>,
+    pub screen: Screen,
+    /// Open overlays, the top one last.
+    pub overlays: Vec<Overlay>,
     pub filter: Filter,
     pub search: String,
-    pub searching: bool,
-    /// The entry selected when the search began: Esc goes back to it.
-    pub search_origin: Option<usize>,
     /// Index into `visible`.
     pub selected: usize,
     pub focus: Focus,
     /// Selected step of the shown trace.
     pub step: usize,
-    pub help: bool,
     pub annotator: String,
     pub message: Option<String>,
     pub problems: Vec<Problem>,
@@ -167,17 +188,14 @@ pub struct App {
     pub model_status: Option<String>,
     /// Verifiers the menu offers, and which are switched on.
     pub verifier_choices: Vec<(String, bool)>,
-    /// The verifier menu is open, with its cursor.
-    pub menu: Option<usize>,
     pub scoring: Option<Scoring>,
     pub requests: Vec<Request>,
     pub verify_options: crate::verify::Options,
     pub quit: bool,
-    /// Scroll positions, kept by the views so the selection stays in sight.
-    pub list_offset: Cell<usize>,
-    pub steps_offset: Cell<usize>,
-    /// Screen line → step index of the last steps render, for mouse clicks.
-    pub step_rows: RefCell<Vec<(u16, usize)>>,
+    /// First list row and first steps-pane line shown: set by `update` so the selection stays
+    /// in sight.
+    pub list_offset: usize,
+    pub steps_offset: usize,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -202,14 +220,13 @@ impl App {
             loaded: Vec::new(),
             cache: RefCell::new(HashMap::new()),
             visible: Vec::new(),
+            screen: Screen::Browse,
+            overlays: Vec::new(),
             filter: Filter::All,
             search: String::new(),
-            searching: false,
-            search_origin: None,
             selected: 0,
             focus: Focus::List,
             step: 0,
-            help: false,
             annotator,
             message: None,
             problems,
@@ -220,14 +237,12 @@ impl App {
             scan: None,
             model_status: None,
             verifier_choices: Vec::new(),
-            menu: None,
             scoring: None,
             requests: Vec::new(),
             verify_options: crate::verify::Options::default(),
             quit: false,
-            list_offset: Cell::new(0),
-            steps_offset: Cell::new(0),
-            step_rows: RefCell::new(Vec::new()),
+            list_offset: 0,
+            steps_offset: 0,
         };
         for s in sources {
             app.add_source(s);
@@ -281,6 +296,28 @@ impl App {
             self.journal_problems.extend(issues.iter().map(journal_problem));
         }
         self.sources.push(source);
+    }
+
+    /// The overlay that takes the keys, if any.
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlays.last()
+    }
+
+    /// Whether a search is being typed (keys go into the search field).
+    pub fn searching(&self) -> bool {
+        matches!(self.overlay(), Some(Overlay::Search { .. }))
+    }
+
+    pub fn help_open(&self) -> bool {
+        self.overlays.contains(&Overlay::Help)
+    }
+
+    /// The verifier menu's cursor when the menu is open.
+    pub fn menu_cursor(&self) -> Option<usize> {
+        self.overlays.iter().find_map(|o| match o {
+            Overlay::VerifierMenu { cursor } => Some(*cursor),
+            _ => None,
+        })
     }
 
     /// The trace of an entry: held for eager sources, parsed (and cached) for lazy ones.

@@ -1,30 +1,162 @@
-//! `update(state, action)`: the only place the app state changes. Label actions write to the
-//! store first and change what the screen shows only after the write returned.
+//! `update(state, msg)`: the only place the app state changes. `reduce` applies one message
+//! and returns the side effects it needs (label writes, storing results, reading journals);
+//! `update` runs those through `effects::run` and feeds each outcome back as a message, so a
+//! label is shown as saved only after its write returned. Work for the model thread is queued
+//! in `App::requests` for the event loop to hand over.
 
-use crate::jobs::ScoreItem;
-use crate::trace::Label;
+use std::collections::VecDeque;
+
+use crate::jobs::{JobEvent, ScoreItem};
+use crate::service::Outcome;
+use crate::trace::store::VerifyRecord;
+use crate::trace::{Label, Problem};
 
 use super::action::Action;
-use super::state::{App, Focus};
+use super::effects::{self, Effect};
+use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Summary};
 use super::views::layout::{layout, Areas};
 
 const PAGE: usize = 10;
 
-pub fn update(app: &mut App, action: Action) {
+/// Everything that can change the state: user actions, background results, and the outcomes
+/// of effects.
+#[derive(Debug)]
+pub enum Msg {
+    Action(Action),
+    /// Progress and results from the model thread.
+    Job(JobEvent),
+    /// Summaries of lazy-source entries from the background scan.
+    Summaries {
+        first_entry: usize,
+        batch: Vec<Summary>,
+        problems: Vec<Problem>,
+        duplicates: Vec<String>,
+    },
+    /// A label write returned.
+    LabelWritten {
+        trace: String,
+        value: Option<Label>,
+        result: Result<(), String>,
+    },
+    /// An undo or redo write returned: the trace it touched, if any.
+    UndoneRedone {
+        source: usize,
+        undo: bool,
+        result: Result<Option<String>, String>,
+    },
+    /// A computed verifier result was stored (or not).
+    ResultStored {
+        trace: String,
+        spec: String,
+        done: usize,
+        total: usize,
+        result: Result<(), String>,
+    },
+    /// The journals were read again; errors name the journal.
+    JournalsRefreshed {
+        changed: bool,
+        errors: Vec<String>,
+    },
+}
+
+impl From<Action> for Msg {
+    fn from(a: Action) -> Msg {
+        Msg::Action(a)
+    }
+}
+
+/// Applies a message and every effect it leads to.
+pub fn update(app: &mut App, msg: impl Into<Msg>) {
+    let mut queue = VecDeque::from([msg.into()]);
+    while let Some(m) = queue.pop_front() {
+        for effect in reduce(app, m) {
+            queue.push_back(effects::run(app, effect));
+        }
+    }
+}
+
+/// Applies one message to the state; returns the effects to run.
+pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
+    let effects = match msg {
+        Msg::Action(a) => action(app, a),
+        Msg::Job(e) => job_event(app, e),
+        Msg::Summaries { first_entry, batch, problems, duplicates } => {
+            app.problems.extend(problems);
+            if let Some(source) = app.entries.get(first_entry).map(|e| e.source) {
+                app.sources[source].ambiguous.extend(duplicates);
+            }
+            app.add_summaries(first_entry, batch);
+            Vec::new()
+        }
+        Msg::LabelWritten { trace, value, result } => {
+            app.message = Some(match (result, value) {
+                (Ok(()), Some(Label::FirstError(k))) => format!("saved: {trace} first error at step {k}"),
+                (Ok(()), Some(Label::NoError)) => format!("saved: {trace} has no error"),
+                (Ok(()), None) => format!("saved: cleared my label on {trace}"),
+                (Err(e), _) => format!("NOT saved ({e}): label unchanged"),
+            });
+            app.refresh_visible();
+            Vec::new()
+        }
+        Msg::UndoneRedone { source, undo, result } => {
+            let verb = if undo { "undid" } else { "redid" };
+            app.message = Some(match result {
+                Ok(Some(trace)) => {
+                    select_trace(app, source, &trace);
+                    format!("{verb} the label change on {trace}")
+                }
+                Ok(None) => format!("nothing to {}", if undo { "undo" } else { "redo" }),
+                Err(e) => format!("NOT saved ({e})"),
+            });
+            app.refresh_visible();
+            Vec::new()
+        }
+        Msg::ResultStored { trace, spec, done, total, result } => {
+            app.message = Some(match result {
+                Ok(()) => format!("scored {trace} with {spec} ({done}/{total})"),
+                Err(e) => format!("result NOT saved ({e})"),
+            });
+            if app.filter != Filter::All {
+                app.refresh_visible();
+            }
+            Vec::new()
+        }
+        Msg::JournalsRefreshed { changed, errors } => {
+            if let Some(e) = errors.into_iter().last() {
+                app.message = Some(e);
+            }
+            if changed {
+                app.refresh_visible();
+            }
+            Vec::new()
+        }
+    };
+    keep_in_view(app);
+    effects
+}
+
+fn action(app: &mut App, action: Action) -> Vec<Effect> {
     if action == Action::RefreshJournals {
-        refresh_journals(app);
-        return;
+        // Handled before any overlay: none may swallow it.
+        return vec![Effect::RefreshJournals];
     }
-    if app.searching && search_input(app, &action) {
-        return;
+    if let Action::Resize { width, height } = action {
+        app.size = (width, height);
+        return Vec::new();
     }
-    if app.menu.is_some() && menu_input(app, &action) {
-        return;
-    }
-    if app.help && !matches!(action, Action::Resize { .. } | Action::Quit) {
-        // Any key closes the help overlay.
-        app.help = false;
-        return;
+    match app.overlay().cloned() {
+        Some(Overlay::Search { origin }) => {
+            if let Some(done) = search_input(app, &action, origin) {
+                return done;
+            }
+        }
+        Some(Overlay::VerifierMenu { cursor }) => return menu_input(app, &action, cursor),
+        Some(Overlay::Help) if action != Action::Quit => {
+            // Any key closes the help overlay.
+            app.overlays.pop();
+            return Vec::new();
+        }
+        _ => {}
     }
     match action {
         Action::Up => move_by(app, -1),
@@ -43,16 +175,15 @@ pub fn update(app: &mut App, action: Action) {
         }
         Action::MarkFirstError => {
             let step = app.step;
-            set_label(app, Some(Label::FirstError(step)));
+            return set_label(app, Some(Label::FirstError(step)));
         }
-        Action::MarkNoError => set_label(app, Some(Label::NoError)),
-        Action::ClearLabel => set_label(app, None),
-        Action::Undo => undo_redo(app, true),
-        Action::Redo => undo_redo(app, false),
+        Action::MarkNoError => return set_label(app, Some(Label::NoError)),
+        Action::ClearLabel => return set_label(app, None),
+        Action::Undo => return undo_redo(app, true),
+        Action::Redo => return undo_redo(app, false),
         Action::NextUnlabelled => next_unlabelled(app),
         Action::StartSearch => {
-            app.searching = true;
-            app.search_origin = app.selected_entry();
+            app.overlays.push(Overlay::Search { origin: app.selected_entry() });
             app.message = None;
         }
         Action::CycleFilter => {
@@ -60,52 +191,96 @@ pub fn update(app: &mut App, action: Action) {
             app.refresh_visible();
             app.message = Some(format!("filter: {} ({} traces)", app.filter.name(), app.visible.len()));
         }
-        Action::ToggleHelp => app.help = true,
+        Action::ToggleHelp => app.overlays.push(Overlay::Help),
         Action::Cancel => cancel(app),
         Action::ScoreTrace => score(app, false),
         Action::ScoreVisible => score(app, true),
-        Action::VerifierMenu => app.menu = Some(0),
+        Action::VerifierMenu => app.overlays.push(Overlay::VerifierMenu { cursor: 0 }),
         Action::Toggle => {}
         Action::Quit => app.quit = true,
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
-        Action::Resize { width, height } => app.size = (width, height),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
         Action::Paste(_) => app.message = Some("paste ignored (press / to search, then paste)".into()),
-        Action::RefreshJournals => {} // handled first, above: no overlay may swallow it
+        Action::Resize { .. } | Action::RefreshJournals => {} // handled first, above
     }
+    Vec::new()
 }
 
-/// Takes in labels and results other processes wrote to the journals.
-fn refresh_journals(app: &mut App) {
-    let mut changed = false;
-    for source in &mut app.sources {
-        match source.store.refresh() {
-            Ok(c) => changed |= c,
-            Err(e) => {
-                app.message = Some(format!("{}: cannot read the label journal: {e}", source.store.path().display()))
+/// Results and progress from the model thread. A computed result is stored (an effect); a
+/// reused one is already in the store.
+fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
+    let scoring_job =
+        |app: &App, job: u64| app.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job);
+    match e {
+        JobEvent::Scored { tag, record, outcome, done, total, .. } => {
+            if let Some(s) = app.scoring.as_mut() {
+                s.done = done;
+                s.total = total;
+            }
+            match outcome {
+                Outcome::Computed => return vec![Effect::StoreResult { source: tag, record, done, total }],
+                Outcome::Reused => reused(app, &record, done, total),
             }
         }
+        JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
+        JobEvent::ScoreTally { job, computed, reused, models_loaded } if scoring_job(app, job) => {
+            if let Some(s) = app.scoring.as_mut() {
+                s.tally = Some((computed, reused, models_loaded));
+            }
+        }
+        JobEvent::Progress { job, message } if scoring_job(app, job) => app.message = Some(message),
+        JobEvent::Finished { job } if scoring_job(app, job) => {
+            let s = app.scoring.take().expect("scoring job");
+            let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
+                format!(" ({computed} new, {reused} reused; {loaded} models loaded)")
+            });
+            app.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
+        }
+        JobEvent::Cancelled { job } if scoring_job(app, job) => {
+            let s = app.scoring.take().expect("scoring job");
+            app.message = Some(format!("scoring cancelled: {}/{} results stored", s.done, s.total));
+        }
+        JobEvent::Failed { job, error } if scoring_job(app, job) => {
+            app.scoring = None;
+            app.message = Some(format!("scoring failed: {error}"));
+        }
+        JobEvent::Progress { message, .. } => app.model_status = Some(format!("model: {message}")),
+        JobEvent::Loaded { name, device, arch, .. } => {
+            app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
+        }
+        JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
+        JobEvent::Token { .. }
+        | JobEvent::ScoreTally { .. }
+        | JobEvent::Generated { .. }
+        | JobEvent::Finished { .. }
+        | JobEvent::Cancelled { .. } => {}
     }
-    if changed {
-        app.refresh_visible();
-    }
+    Vec::new()
 }
 
-/// Keys while the verifier menu is open; returns true when consumed.
-fn menu_input(app: &mut App, action: &Action) -> bool {
+fn reused(app: &mut App, record: &VerifyRecord, done: usize, total: usize) {
+    app.message = Some(format!("reused {} with {} ({done}/{total})", record.trace, record.spec));
+}
+
+/// Keys while the verifier menu is open (it takes every key).
+fn menu_input(app: &mut App, action: &Action, at: usize) -> Vec<Effect> {
     let n = app.verifier_choices.len();
-    let Some(at) = app.menu else { return false };
+    let set_cursor = |app: &mut App, c: usize| {
+        if let Some(Overlay::VerifierMenu { cursor }) = app.overlays.last_mut() {
+            *cursor = c;
+        }
+    };
     match action {
-        Action::Up => app.menu = Some(at.saturating_sub(1)),
-        Action::Down => app.menu = Some((at + 1).min(n.saturating_sub(1))),
+        Action::Up => set_cursor(app, at.saturating_sub(1)),
+        Action::Down => set_cursor(app, (at + 1).min(n.saturating_sub(1))),
         Action::Toggle | Action::Open => {
             if let Some(c) = app.verifier_choices.get_mut(at) {
                 c.1 = !c.1;
             }
         }
         Action::Cancel | Action::VerifierMenu | Action::Quit => {
-            app.menu = None;
+            app.overlays.pop();
             let chosen = app.chosen_verifiers();
             app.message = Some(if chosen.is_empty() {
                 "no verifier chosen (m opens the menu)".into()
@@ -113,10 +288,9 @@ fn menu_input(app: &mut App, action: &Action) -> bool {
                 format!("verifiers: {} (v scores this trace, V every shown trace)", chosen.join(", "))
             });
         }
-        Action::Resize { width, height } => app.size = (*width, *height),
         _ => {}
     }
-    true
+    Vec::new()
 }
 
 /// Esc: cancel running scoring first, else clear the message.
@@ -158,12 +332,12 @@ fn score(app: &mut App, all: bool) {
     }
     let total = items.len() * specs.len();
     app.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
-    app.scoring = Some(crate::tui::state::Scoring { handle: None, done: 0, total, tally: None });
-    app.requests.push(crate::tui::state::Request::Score { items, specs });
+    app.scoring = Some(Scoring { handle: None, done: 0, total, tally: None });
+    app.requests.push(Request::Score { items, specs });
 }
 
-/// Handles typing into the search field; returns true when the action was consumed.
-fn search_input(app: &mut App, action: &Action) -> bool {
+/// Handles typing into the search field; `Some` when the action was consumed.
+fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option<Vec<Effect>> {
     match action {
         Action::SearchInput(c) => app.search.push(*c),
         // One line of a pasted text: line breaks become spaces.
@@ -171,20 +345,22 @@ fn search_input(app: &mut App, action: &Action) -> bool {
         Action::SearchBackspace => {
             app.search.pop();
         }
-        Action::SearchCommit => app.searching = false,
+        Action::SearchCommit => {
+            app.overlays.pop();
+        }
         Action::Cancel => {
-            app.searching = false;
+            app.overlays.pop();
             app.search.clear();
             app.refresh_visible();
-            if let Some(pos) = app.search_origin.and_then(|e| app.visible.iter().position(|&v| v == e)) {
+            if let Some(pos) = origin.and_then(|e| app.visible.iter().position(|&v| v == e)) {
                 app.selected = pos;
             }
-            return true;
+            return Some(Vec::new());
         }
-        _ => return false,
+        _ => return None,
     }
     app.refresh_visible();
-    true
+    Some(Vec::new())
 }
 
 fn move_by(app: &mut App, delta: i64) {
@@ -210,55 +386,35 @@ fn clamp_add(at: usize, delta: i64, len: usize) -> usize {
     (at as i64).saturating_add(delta).clamp(0, len as i64 - 1) as usize
 }
 
-fn set_label(app: &mut App, value: Option<Label>) {
+fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
     let Some(entry) = app.selected_entry() else {
         app.message = Some("no trace selected".into());
-        return;
+        return Vec::new();
     };
-    let Some(trace) = app.trace(entry) else { return };
+    let Some(trace) = app.trace(entry) else { return Vec::new() };
     if let Some(Label::FirstError(k)) = value {
         if k >= trace.steps.len() {
             app.message = Some("this trace has no steps to mark".into());
-            return;
+            return Vec::new();
         }
     }
-    let annotator = app.annotator.clone();
     let source = app.entries[entry].source;
     if app.sources[source].ambiguous.contains(&trace.id) {
         app.message = Some(format!(
             "NOT saved: trace id {} appears more than once in this file, so a label could not say which one it means",
             trace.id
         ));
-        return;
+        return Vec::new();
     }
-    match app.sources[source].store.set_label(&trace.id, &annotator, value) {
-        Ok(()) => {
-            app.message = Some(match value {
-                Some(Label::FirstError(k)) => format!("saved: {} first error at step {k}", trace.id),
-                Some(Label::NoError) => format!("saved: {} has no error", trace.id),
-                None => format!("saved: cleared my label on {}", trace.id),
-            });
-        }
-        Err(e) => app.message = Some(format!("NOT saved ({e}): label unchanged")),
-    }
-    app.refresh_visible();
+    vec![Effect::WriteLabel { source, trace: trace.id.clone(), annotator: app.annotator.clone(), value }]
 }
 
-fn undo_redo(app: &mut App, undo: bool) {
-    let annotator = app.annotator.clone();
+fn undo_redo(app: &mut App, undo: bool) -> Vec<Effect> {
     let source = app.selected_entry().map_or(0, |e| app.entries[e].source);
-    let Some(store) = app.sources.get_mut(source).map(|s| &mut s.store) else { return };
-    let result = if undo { store.undo(&annotator) } else { store.redo(&annotator) };
-    let verb = if undo { "undid" } else { "redid" };
-    app.message = Some(match result {
-        Ok(Some(trace)) => {
-            select_trace(app, source, &trace);
-            format!("{verb} the label change on {trace}")
-        }
-        Ok(None) => format!("nothing to {}", if undo { "undo" } else { "redo" }),
-        Err(e) => format!("NOT saved ({e})"),
-    });
-    app.refresh_visible();
+    if source >= app.sources.len() {
+        return Vec::new();
+    }
+    vec![Effect::UndoRedo { source, annotator: app.annotator.clone(), undo }]
 }
 
 fn select_trace(app: &mut App, source: usize, id: &str) {
@@ -292,10 +448,10 @@ fn next_unlabelled(app: &mut App) {
 fn click(app: &mut App, column: u16, row: u16) {
     let areas: Areas = layout(app.size.0, app.size.1, app.focus);
     if let Some(list) = areas.list.filter(|r| r.contains((column, row).into())) {
-        app.focus = crate::tui::state::Focus::List;
+        app.focus = Focus::List;
         let first_row = list.y + 1;
         if row >= first_row {
-            let pos = app.list_offset.get() + (row - first_row) as usize;
+            let pos = app.list_offset + (row - first_row) as usize;
             if pos < app.visible.len() && pos != app.selected {
                 app.selected = pos;
                 app.step = 0;
@@ -303,7 +459,7 @@ fn click(app: &mut App, column: u16, row: u16) {
         }
     } else if areas.steps.is_some_and(|r| r.contains((column, row).into())) {
         app.focus = Focus::Steps;
-        let hit = app.step_rows.borrow().iter().rev().find(|(y, _)| *y <= row).map(|(_, s)| *s);
+        let hit = app.step_rows().into_iter().rev().find(|(y, _)| *y <= row).map(|(_, s)| s);
         if let Some(step) = hit {
             app.step = step;
         }
@@ -320,4 +476,14 @@ fn scroll(app: &mut App, column: u16, row: u16, lines: i32) {
     }
     move_by(app, lines as i64);
     app.focus = saved;
+}
+
+/// Scrolls the list and the steps pane so the selection stays in sight (what the views show).
+fn keep_in_view(app: &mut App) {
+    let areas = layout(app.size.0, app.size.1, app.focus);
+    if let Some(list) = areas.list {
+        let rows = list.height.saturating_sub(2) as usize;
+        app.list_offset = super::views::list::keep_in_view(app.list_offset, app.selected, rows, app.visible.len());
+    }
+    app.steps_offset = super::views::steps::offset_for(app, areas.steps);
 }

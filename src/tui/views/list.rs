@@ -12,8 +12,8 @@ use crate::tui::text::width;
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut title = format!(" Traces {} · {} ", app.visible.len(), app.filter.name());
-    if app.searching || !app.search.is_empty() {
-        title.push_str(&format!("· /{}{} ", app.search, if app.searching { "▏" } else { "" }));
+    if app.searching() || !app.search.is_empty() {
+        title.push_str(&format!("· /{}{} ", app.search, if app.searching() { "▏" } else { "" }));
     }
     let border = if app.focus == Focus::List { t.border_focus } else { t.border };
     let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
@@ -28,8 +28,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let rows = inner.height as usize;
-    let offset = keep_in_view(app.list_offset.get(), app.selected, rows, app.visible.len());
-    app.list_offset.set(offset);
+    // `update` keeps the offset in view; the clamp only matters for an area of another size.
+    let offset = keep_in_view(app.list_offset, app.selected, rows, app.visible.len());
     let lines: Vec<Line> = app.visible[offset..(offset + rows).min(app.visible.len())]
         .iter()
         .enumerate()

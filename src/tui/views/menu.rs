@@ -8,7 +8,7 @@ use ratatui::Frame;
 use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
-    let Some(cursor) = app.menu else { return };
+    let Some(cursor) = app.menu_cursor() else { return };
     let t = &app.theme;
     let w = area.width.min(60);
     let h = area.height.min(app.verifier_choices.len() as u16 + 4);

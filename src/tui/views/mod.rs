@@ -10,25 +10,37 @@ pub mod steps;
 
 use ratatui::Frame;
 
-use super::state::App;
+use super::state::{App, Overlay, Screen};
+use steps::TraceView;
 
+/// Draws the screen, then the overlays in the order they were opened.
 pub fn render(f: &mut Frame, app: &App) {
+    let area = f.area();
+    match app.screen {
+        Screen::Browse => browse(f, app),
+    }
+    for overlay in &app.overlays {
+        match overlay {
+            Overlay::VerifierMenu { .. } => menu::render(f, app, area),
+            Overlay::Help => help::render(f, app, area),
+            Overlay::Search { .. } => {} // typed into the list's title
+        }
+    }
+}
+
+/// The list, the selected trace and its signals.
+fn browse(f: &mut Frame, app: &App) {
     let area = f.area();
     let areas = layout::layout(area.width, area.height, app.focus);
     if let Some(r) = areas.list {
         list::render(f, app, r);
     }
+    let view = TraceView::selected(app);
     if let Some(r) = areas.steps {
-        steps::render(f, app, r);
+        steps::render(f, app, r, view.as_ref());
     }
     if let Some(r) = areas.signals {
-        signals::render(f, app, r);
+        signals::render(f, app, r, view.as_ref());
     }
     status::render(f, app, areas.status);
-    if app.menu.is_some() {
-        menu::render(f, app, area);
-    }
-    if app.help {
-        help::render(f, app, area);
-    }
 }

@@ -8,19 +8,19 @@ use ratatui::Frame;
 
 use crate::trace::Trace;
 use crate::tui::state::App;
+use crate::tui::views::steps::TraceView;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-pub fn render(f: &mut Frame, app: &App, area: Rect) {
+/// The signals of the trace `view` shows.
+pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     let t = &app.theme;
     let block = Block::default().borders(Borders::ALL).border_style(t.border).title(Span::styled(" Signals ", t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let entry = app.selected_entry();
-    let trace = entry.and_then(|e| app.trace(e));
-    let mut series = trace.as_deref().map(series).unwrap_or_default();
-    if let (Some(e), Some(tr)) = (entry, trace.as_deref()) {
-        series.extend(stored_series(app.store_of(e), tr));
+    let mut series = view.map(|v| series(&v.trace)).unwrap_or_default();
+    if let Some(v) = view {
+        series.extend(stored_series(app.store_of(v.entry), &v.trace));
     }
     let label_w = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(18);
     let mut lines: Vec<Line> = series

@@ -9,7 +9,7 @@ use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let mode = if app.searching { " SEARCH " } else { " NORMAL " };
+    let mode = if app.searching() { " SEARCH " } else { " NORMAL " };
     let mut parts = vec![
         format!("labelled {}/{}", app.labelled_count(), app.entries.len()),
         format!("annotator {}", app.annotator),

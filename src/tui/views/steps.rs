@@ -1,6 +1,8 @@
 //! The open trace: problem, then each step numbered and wrapped. The first-error step (human
 //! label, else dataset label) is highlighted, later steps dimmed, earlier steps marked correct.
 
+use std::rc::Rc;
+
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -13,24 +15,39 @@ use crate::trace::{Label, Trace};
 use crate::tui::state::{App, Focus, LabelOrigin};
 use crate::tui::text::{blocks, highlight_code, prose_pieces, wrap, Block as TextBlock, Kind};
 use crate::tui::theme::Theme;
+use crate::tui::views::layout::layout;
 
 /// Steps longer than this are cut for display (the data is untouched).
 const MAX_STEP_CHARS: usize = 20_000;
 
-pub fn render(f: &mut Frame, app: &App, area: Rect) {
+/// One trace as the steps pane draws it: which entry, the step under the cursor, the first
+/// line shown. The browse screen draws the selected trace; a compare screen can draw two.
+#[derive(Debug, Clone)]
+pub struct TraceView {
+    pub entry: usize,
+    pub trace: Rc<Trace>,
+    pub step: usize,
+    pub offset: usize,
+    pub focused: bool,
+}
+
+impl TraceView {
+    /// The selected trace with the app's step cursor and scroll position.
+    pub fn selected(app: &App) -> Option<TraceView> {
+        let entry = app.selected_entry()?;
+        let trace = app.trace(entry)?;
+        Some(TraceView { entry, trace, step: app.step, offset: app.steps_offset, focused: app.focus == Focus::Steps })
+    }
+}
+
+pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     let t = &app.theme;
-    let border = if app.focus == Focus::Steps { t.border_focus } else { t.border };
-    let entry = app.selected_entry();
-    let trace = entry.and_then(|e| app.trace(e));
-    let title = match (&trace, entry) {
-        (Some(tr), Some(e)) => title(app, e, tr),
-        _ => " no trace ".to_string(),
-    };
+    let border = if view.is_some_and(|v| v.focused) { t.border_focus } else { t.border };
+    let title = view.map_or_else(|| " no trace ".to_string(), |v| title(app, v.entry, &v.trace));
     let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    app.step_rows.borrow_mut().clear();
-    let (Some(trace), Some(entry)) = (trace, entry) else {
+    let Some(view) = view else {
         let msg = if app.entries.is_empty() { "Nothing to show: no traces were loaded." } else { "" };
         f.render_widget(Paragraph::new(Span::styled(msg, t.dim)), inner);
         return;
@@ -38,17 +55,42 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     if inner.width == 0 || inner.height == 0 {
         return;
     }
-    let (lines, step_starts) = content(app, entry, &trace, inner.width as usize);
-    let offset = scroll_for(app, &step_starts, lines.len(), inner.height as usize);
-    app.steps_offset.set(offset);
-    let mut rows = app.step_rows.borrow_mut();
-    for (step, &start) in step_starts.iter().enumerate() {
-        if start >= offset && start < offset + inner.height as usize {
-            rows.push((inner.y + (start - offset) as u16, step));
-        }
-    }
+    let (lines, _) = content(app, view, inner.width as usize);
+    let offset = view.offset.min(lines.len().saturating_sub(1));
     let shown: Vec<Line> = lines.into_iter().skip(offset).take(inner.height as usize).collect();
     f.render_widget(Paragraph::new(shown), inner);
+}
+
+/// The scroll offset that keeps the selected step in sight in the steps pane `area`, moving as
+/// little as possible from the current one.
+pub fn offset_for(app: &App, area: Option<Rect>) -> usize {
+    let (Some(area), Some(view)) = (area, TraceView::selected(app)) else { return 0 };
+    let inner = Block::default().borders(Borders::ALL).inner(area);
+    if inner.width == 0 || inner.height == 0 {
+        return view.offset;
+    }
+    let (lines, starts) = content(app, &view, inner.width as usize);
+    scroll_for(&view, &starts, lines.len(), inner.height as usize)
+}
+
+impl App {
+    /// Screen row → step for the step starts visible in the steps pane (for mouse clicks).
+    pub fn step_rows(&self) -> Vec<(u16, usize)> {
+        let areas = layout(self.size.0, self.size.1, self.focus);
+        let (Some(area), Some(view)) = (areas.steps, TraceView::selected(self)) else { return Vec::new() };
+        let inner = Block::default().borders(Borders::ALL).inner(area);
+        if inner.width == 0 || inner.height == 0 {
+            return Vec::new();
+        }
+        let (_, starts) = content(self, &view, inner.width as usize);
+        let visible = view.offset..view.offset + inner.height as usize;
+        starts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| visible.contains(s))
+            .map(|(step, &s)| (inner.y + (s - view.offset) as u16, step))
+            .collect()
+    }
 }
 
 fn title(app: &App, entry: usize, tr: &Trace) -> String {
@@ -140,11 +182,11 @@ fn origin_name(o: &LabelOrigin) -> String {
 
 /// First line to show: the selected step's first line stays in view, and as much of the step
 /// as fits.
-fn scroll_for(app: &App, starts: &[usize], total: usize, rows: usize) -> usize {
-    let Some(&start) = starts.get(app.step) else { return 0 };
-    let end = starts.get(app.step + 1).copied().unwrap_or(total);
-    let mut offset = app.steps_offset.get();
-    if app.step == 0 {
+fn scroll_for(view: &TraceView, starts: &[usize], total: usize, rows: usize) -> usize {
+    let Some(&start) = starts.get(view.step) else { return 0 };
+    let end = starts.get(view.step + 1).copied().unwrap_or(total);
+    let mut offset = view.offset;
+    if view.step == 0 {
         offset = 0; // show the problem above the first step
     } else if start < offset {
         offset = start;
@@ -155,8 +197,8 @@ fn scroll_for(app: &App, starts: &[usize], total: usize, rows: usize) -> usize {
 }
 
 /// All lines of the pane and the line where each step starts.
-fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>, Vec<usize>) {
-    let t = &app.theme;
+fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<usize>) {
+    let (t, entry, tr) = (&app.theme, view.entry, view.trace.as_ref());
     let mut lines = Vec::new();
     let problem = if tr.problem.is_empty() { "(no problem text)" } else { tr.problem.as_str() };
     lines.extend(wrap(&styled_prose(problem, t, t.base), w, vec![Span::styled("Problem  ", t.title)], 2));
@@ -174,7 +216,7 @@ fn content(app: &App, entry: usize, tr: &Trace, w: usize) -> (Vec<Line<'static>>
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
         starts.push(lines.len());
-        let selected = i == app.step;
+        let selected = i == view.step;
         let (mark, mark_style, text_style) = match first_error {
             Some(k) if i == k => ("✗", t.first_error, t.base),
             Some(k) if i > k => ("·", t.dim, t.dim),

@@ -1,0 +1,62 @@
+//! The side effects `update` asks for, and how they run: each touches a label store (a durable
+//! write or a read of what others wrote) and comes back as a message describing what happened.
+
+use crate::trace::store::VerifyRecord;
+use crate::trace::Label;
+
+use super::state::App;
+use super::update::Msg;
+
+#[derive(Debug)]
+pub enum Effect {
+    /// Write my label on a trace (None clears it).
+    WriteLabel { source: usize, trace: String, annotator: String, value: Option<Label> },
+    /// Undo (or redo) my last label change in a source.
+    UndoRedo { source: usize, annotator: String, undo: bool },
+    /// Store a verifier result the model thread computed.
+    StoreResult { source: usize, record: Box<VerifyRecord>, done: usize, total: usize },
+    /// Read what other processes appended to the journals.
+    RefreshJournals,
+}
+
+/// Runs one effect; the returned message says how it went.
+pub fn run(app: &mut App, effect: Effect) -> Msg {
+    match effect {
+        Effect::WriteLabel { source, trace, annotator, value } => {
+            let result = match app.sources.get_mut(source) {
+                Some(s) => s.store.set_label(&trace, &annotator, value).map_err(|e| e.to_string()),
+                None => Err("no such source".into()),
+            };
+            Msg::LabelWritten { trace, value, result }
+        }
+        Effect::UndoRedo { source, annotator, undo } => {
+            let result = match app.sources.get_mut(source).map(|s| &mut s.store) {
+                Some(store) if undo => store.undo(&annotator).map_err(|e| e.to_string()),
+                Some(store) => store.redo(&annotator).map_err(|e| e.to_string()),
+                None => Err("no such source".into()),
+            };
+            Msg::UndoneRedone { source, undo, result }
+        }
+        Effect::StoreResult { source, record, done, total } => {
+            let (trace, spec) = (record.trace.clone(), record.spec.clone());
+            let result = match app.sources.get_mut(source) {
+                Some(s) => s.store.put_result(*record).map_err(|e| e.to_string()),
+                None => Err("result for an unknown source".into()),
+            };
+            Msg::ResultStored { trace, spec, done, total, result }
+        }
+        Effect::RefreshJournals => {
+            let mut changed = false;
+            let mut errors = Vec::new();
+            for source in &mut app.sources {
+                match source.store.refresh() {
+                    Ok(c) => changed |= c,
+                    Err(e) => {
+                        errors.push(format!("{}: cannot read the label journal: {e}", source.store.path().display()))
+                    }
+                }
+            }
+            Msg::JournalsRefreshed { changed, errors }
+        }
+    }
+}
