@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::modelargs::ModelArgs;
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::model::{Model, WeightMode};
+use crate::model::{LanguageModel, Model, WeightMode};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -55,7 +55,7 @@ fn prompt_once(m: &Model, toks: &[u32]) -> anyhow::Result<f64> {
 }
 
 fn gen_once(m: &Model, n: usize, vocab: usize) -> anyhow::Result<f64> {
-    let mut cache = m.new_cache();
+    let mut cache = m.start();
     let mut next = tokens(1, vocab)[0];
     let t = Instant::now();
     for _ in 0..n {

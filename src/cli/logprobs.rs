@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::modelargs::ModelArgs;
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::model::Model;
+use crate::model::{LanguageModel, Model};
 
 #[derive(Args, Debug)]
 pub struct LogprobsArgs {
@@ -67,7 +67,7 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let context = crate::model::LanguageModel::context_length(&model);
+    let context = model.context_length();
     if tokens.len() > context {
         anyhow::bail!(
             "{}: {} tokens do not fit the model context of {context}; use --ctx N to score in windows",
@@ -75,8 +75,8 @@ fn score(args: &LogprobsArgs) -> anyhow::Result<()> {
             tokens.len()
         );
     }
-    let mut cache = model.new_cache();
-    let scores = model.score(&tokens, &mut cache, args.top_k)?;
+    let mut prefix = model.start();
+    let scores = LanguageModel::score(&model, &mut prefix, &tokens, args.top_k)?;
     let nll: f64 = -scores.iter().map(|s| s.logprob).sum::<f64>() / scores.len().max(1) as f64;
     if args.json {
         print_json(&model, &tokens, &scores, nll);

@@ -15,7 +15,7 @@ use super::{KvCache, Message, Model};
 /// What a model has already read: a prefix that can be extended, cut back or forked. For the
 /// local runtime it holds the KV cache.
 pub struct Prefix {
-    cache: KvCache,
+    pub(in crate::model) cache: KvCache,
 }
 
 impl Prefix {

@@ -1,18 +1,21 @@
 //! The journal's record types and their JSON form. Every record is one JSON line, typed (`kind`)
 //! and versioned (`v`); a field of the wrong type is named with the type it has.
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::signals::steps::{AnswerEntropy, Instability};
 use crate::trace::formats::kind;
-use crate::trace::model::{label_from_index, Label};
+use crate::trace::model::Label;
 
 /// Journal record schema version written (and fully understood) by this build.
 pub const RECORD_VERSION: u64 = 1;
 
 /// How a label record came about; undo/redo records restore a value from the history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Op {
+    #[default]
     Set,
     Undo,
     Redo,
@@ -26,151 +29,84 @@ impl Op {
             Op::Redo => "redo",
         }
     }
-
-    fn parse(s: &str) -> Option<Op> {
-        match s {
-            "set" => Some(Op::Set),
-            "undo" => Some(Op::Undo),
-            "redo" => Some(Op::Redo),
-            _ => None,
-        }
-    }
 }
 
 /// One human label change. `value == None` means the annotator cleared their label.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelRecord {
     pub trace: String,
     pub annotator: String,
+    /// ProcessBench encoding on disk: the step index, −1 for no error, null for cleared.
+    #[serde(default, with = "label_index")]
     pub value: Option<Label>,
+    #[serde(default, deserialize_with = "op_or_set")]
     pub op: Op,
     pub ts: String,
 }
 
-impl LabelRecord {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "label",
-            "trace": self.trace,
-            "annotator": self.annotator,
-            "value": self.value.map(Label::to_index),
-            "op": self.op.name(),
-            "ts": self.ts,
-        })
-    }
-
-    fn from_json(o: &Map<String, Value>) -> Result<LabelRecord, String> {
-        let value = match o.get("value") {
-            None | Some(Value::Null) => None,
-            Some(x) => {
-                let k = x.as_i64().ok_or_else(|| format!("`value` is {}, expected an integer", kind(x)))?;
-                Some(label_from_index(k).map_err(|e| format!("`value` {e}"))?)
-            }
-        };
-        let op = match opt_str(o, "op")? {
-            None => Op::Set,
-            Some(s) => Op::parse(&s).ok_or_else(|| format!("`op` is '{s}', expected set, undo or redo"))?,
-        };
-        Ok(LabelRecord {
-            trace: need_str(o, "trace")?,
-            annotator: need_str(o, "annotator")?,
-            value,
-            op,
-            ts: need_str(o, "ts")?,
-        })
-    }
-}
-
 /// One verifier run on one trace: scores, details, first error and provenance. The latest record
 /// per (trace, spec) is the current result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyRecord {
     pub trace: String,
     pub spec: String,
+    #[serde(default)]
     pub model: Option<String>,
+    #[serde(default)]
     pub model_hash: Option<String>,
     pub threshold: f64,
+    #[serde(default)]
     pub segmentation: String,
     pub scores: Vec<Option<f64>>,
+    #[serde(default)]
     pub details: Vec<String>,
+    #[serde(default)]
     pub first_error: Option<usize>,
     /// Why some steps were left unscored (the input did not fit the model), if they were.
+    #[serde(default)]
     pub truncated: Option<String>,
+    #[serde(default)]
     pub forward_passes: usize,
+    #[serde(default)]
     pub seconds: f64,
+    #[serde(default)]
     pub ts: String,
-}
-
-impl VerifyRecord {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "verify",
-            "trace": self.trace,
-            "spec": self.spec,
-            "model": self.model,
-            "model_hash": self.model_hash,
-            "threshold": self.threshold,
-            "segmentation": self.segmentation,
-            "scores": self.scores,
-            "details": self.details,
-            "first_error": self.first_error,
-            "truncated": self.truncated,
-            "forward_passes": self.forward_passes,
-            "seconds": self.seconds,
-            "ts": self.ts,
-        })
-    }
-
-    fn from_json(o: &Map<String, Value>) -> Result<VerifyRecord, String> {
-        let scores = match o.get("scores") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| match x {
-                    Value::Null => Ok(None),
-                    x => x.as_f64().map(Some).ok_or_else(|| format!("`scores[{i}]` is {}, expected a number", kind(x))),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(x) => return Err(format!("`scores` is {}, expected an array", kind(x))),
-            None => return Err("missing `scores`".into()),
-        };
-        let details = match o.get("details") {
-            Some(Value::Array(a)) => a.iter().map(|d| d.as_str().unwrap_or_default().to_string()).collect(),
-            _ => vec![String::new(); scores.len()],
-        };
-        let threshold = match o.get("threshold") {
-            Some(x) => x.as_f64().ok_or_else(|| format!("`threshold` is {}, expected a number", kind(x)))?,
-            None => return Err("missing `threshold`".into()),
-        };
-        Ok(VerifyRecord {
-            trace: need_str(o, "trace")?,
-            spec: need_str(o, "spec")?,
-            model: opt_str(o, "model")?,
-            model_hash: opt_str(o, "model_hash")?,
-            threshold,
-            segmentation: opt_str(o, "segmentation")?.unwrap_or_default(),
-            first_error: o.get("first_error").and_then(Value::as_u64).map(|n| n as usize),
-            scores,
-            details,
-            truncated: opt_str(o, "truncated")?,
-            forward_passes: o.get("forward_passes").and_then(Value::as_u64).unwrap_or(0) as usize,
-            seconds: o.get("seconds").and_then(Value::as_f64).unwrap_or(0.0),
-            ts: opt_str(o, "ts")?.unwrap_or_default(),
-        })
-    }
 }
 
 /// Per-step signals of one trace (instability, answer entropy) and where they came from. The
 /// latest record per (trace, signal) is current.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawSignal", into = "RawSignal")]
 pub struct SignalRecord {
     pub trace: String,
     pub signal: String,
     pub source: String,
     pub data: SignalData,
     pub ts: String,
+}
+
+/// A signal record as it is on disk: `data` is read by the signal's name.
+#[derive(Serialize, Deserialize)]
+struct RawSignal {
+    trace: String,
+    signal: String,
+    source: String,
+    data: Value,
+    #[serde(default)]
+    ts: String,
+}
+
+impl From<RawSignal> for SignalRecord {
+    fn from(r: RawSignal) -> SignalRecord {
+        let data = SignalData::read(&r.signal, r.data);
+        SignalRecord { trace: r.trace, signal: r.signal, source: r.source, data, ts: r.ts }
+    }
+}
+
+impl From<SignalRecord> for RawSignal {
+    fn from(r: SignalRecord) -> RawSignal {
+        RawSignal { data: r.data.to_json(), trace: r.trace, signal: r.signal, source: r.source, ts: r.ts }
+    }
 }
 
 /// A signal's data: typed for the signals this build computes, kept as JSON otherwise (a newer
@@ -231,29 +167,111 @@ impl SignalRecord {
     }
 }
 
+/// A record with its version and kind in front: the journal line.
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    v: u64,
+    kind: &'a str,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
+fn line<T: Serialize>(kind: &str, record: &T) -> Value {
+    serde_json::to_value(Line { v: RECORD_VERSION, kind, record }).expect("records serialize to JSON")
+}
+
+impl LabelRecord {
+    pub fn to_json(&self) -> Value {
+        line("label", self)
+    }
+}
+
+impl VerifyRecord {
+    pub fn to_json(&self) -> Value {
+        line("verify", self)
+    }
+}
+
 impl SignalRecord {
     pub fn to_json(&self) -> Value {
-        json!({
-            "v": RECORD_VERSION,
-            "kind": "signal",
-            "trace": self.trace,
-            "signal": self.signal,
-            "source": self.source,
-            "data": self.data.to_json(),
-            "ts": self.ts,
-        })
+        line("signal", self)
+    }
+}
+
+/// `Option<Label>` as its ProcessBench index (or null).
+mod label_index {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::trace::model::{label_from_index, Label};
+
+    pub fn serialize<S: Serializer>(v: &Option<Label>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(l) => s.serialize_i64(l.to_index()),
+            None => s.serialize_none(),
+        }
     }
 
-    fn from_json(o: &Map<String, Value>) -> Result<SignalRecord, String> {
-        let signal = need_str(o, "signal")?;
-        let data = o.get("data").cloned().ok_or("missing `data`")?;
-        Ok(SignalRecord {
-            trace: need_str(o, "trace")?,
-            data: SignalData::read(&signal, data),
-            signal,
-            source: need_str(o, "source")?,
-            ts: opt_str(o, "ts")?.unwrap_or_default(),
-        })
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Label>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            None => Ok(None),
+            Some(k) => label_from_index(k).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `op` names one of set, undo, redo; absent or null means set.
+fn op_or_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("set") => Ok(Op::Set),
+        Some("undo") => Ok(Op::Undo),
+        Some("redo") => Ok(Op::Redo),
+        Some(other) => Err(serde::de::Error::custom(format!("is '{other}', expected set, undo or redo"))),
+    }
+}
+
+/// Reads a record's fields; an error names the field and, for a wrong type, the type it has.
+fn read<T: serde::de::DeserializeOwned>(o: Map<String, Value>) -> Result<T, String> {
+    let value = Value::Object(o);
+    serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            return format!("missing `{field}`");
+        }
+        match message.split_once(", expected ") {
+            Some((got, expected)) if got.starts_with("invalid type") => {
+                let found = value_at(&value, &path).map_or("something else", kind);
+                format!("`{path}` is {found}, expected {}", plain_type(expected))
+            }
+            _ => format!("`{path}` {message}"),
+        }
+    })
+}
+
+/// The value at a path such as `scores[2]` or `trace`.
+fn value_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut at = root;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        at = at.get(key)?;
+        if let Some(i) = index {
+            at = at.get(i)?;
+        }
+    }
+    Some(at)
+}
+
+/// serde's name of an expected type in plain words.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "f64" | "f32" => "a number",
+        "i64" | "u64" | "usize" | "i32" | "u32" => "an integer",
+        "a sequence" => "an array",
+        "a map" => "an object",
+        other => other,
     }
 }
 
@@ -299,22 +317,20 @@ pub fn parse_line(line: &[u8]) -> Result<Record, String> {
         None => return Err("missing `kind`".into()),
     };
     match what {
-        "label" => LabelRecord::from_json(&o).map(Record::Label).map_err(|e| format!("label record: {e}")),
-        "verify" => VerifyRecord::from_json(&o).map(Record::Verify).map_err(|e| format!("verifier record: {e}")),
-        "signal" => SignalRecord::from_json(&o).map(Record::Signal).map_err(|e| format!("signal record: {e}")),
+        "label" => read(o).map(Record::Label).map_err(|e| format!("label record: {e}")),
+        "verify" => {
+            read(o).map(|r: VerifyRecord| Record::Verify(r.with_details())).map_err(|e| format!("verifier record: {e}"))
+        }
+        "signal" => read(o).map(Record::Signal).map_err(|e| format!("signal record: {e}")),
         _ => Ok(Record::Other),
     }
 }
 
-fn need_str(o: &Map<String, Value>, key: &str) -> Result<String, String> {
-    opt_str(o, key)?.ok_or_else(|| format!("missing `{key}`"))
-}
-
-fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(x) => Err(format!("`{key}` is {}, expected a string", kind(x))),
+impl VerifyRecord {
+    /// One detail per score (older or hand-made records may lack them).
+    fn with_details(mut self) -> VerifyRecord {
+        self.details.resize(self.scores.len(), String::new());
+        self
     }
 }
 
