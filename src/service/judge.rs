@@ -98,8 +98,10 @@ pub fn judge_file(
             progress(n, labelled.len(), &format!("{spec} {}", t.id));
         }
         let stored = if uses_model { store.result(&t.id, &spec.to_string()).cloned() } else { None };
-        let mut quiet = |_: &str| {};
-        let mut ctx = Ctx { cancel: &cancel, progress: &mut quiet };
+        // Model loading and the verifier's own progress show on the same line.
+        let total = labelled.len();
+        let mut report = |line: &str| progress(n, total, line);
+        let mut ctx = Ctx { cancel: &cancel, progress: &mut report };
         match scorer.result_for(models, spec, t, stored.as_ref(), opts.threshold, opts.rescore, &mut ctx) {
             Ok((record, outcome)) => {
                 if uses_model && outcome == Outcome::Computed {

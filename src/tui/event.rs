@@ -30,10 +30,11 @@ pub enum Event {
 /// How often the app looks for labels written by other processes.
 pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Reads terminal events and signals until the receiver goes away.
-pub async fn run(tx: UnboundedSender<Event>) {
+/// Takes over SIGTERM, SIGHUP, SIGINT and SIGQUIT: each becomes `Event::Terminate`. Call it
+/// (inside the runtime) before the first frame is drawn, so a signal that arrives at once still
+/// restores the terminal instead of killing the process with the screen in raw mode.
+pub fn watch_signals(tx: &UnboundedSender<Event>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut input = EventStream::new();
     // In raw mode ctrl-c is a key, but `kill -INT` / `kill -QUIT` still arrive as signals: every
     // one of these ends the app through the same path as `q`, restoring the terminal.
     for kind in [SignalKind::terminate(), SignalKind::hangup(), SignalKind::interrupt(), SignalKind::quit()] {
@@ -46,6 +47,11 @@ pub async fn run(tx: UnboundedSender<Event>) {
             });
         }
     }
+}
+
+/// Reads terminal events and ticks until the receiver goes away.
+pub async fn run(tx: UnboundedSender<Event>) {
+    let mut input = EventStream::new();
     let ticks = tx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);

@@ -22,7 +22,7 @@ use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::jobs::{Job, Worker};
 use crate::trace::source::DuplicateIds;
@@ -78,8 +78,14 @@ pub fn run(mut app: App, model: Option<LoadRequest>) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     install_panic_hook();
+    // Signals are taken over before the terminal goes raw, so none can leave it that way.
+    let (tx, rx) = unbounded_channel();
+    {
+        let _context = runtime.enter();
+        event::watch_signals(&tx);
+    }
     let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let result = runtime.block_on(main_loop(&mut terminal, &mut app, model));
+    let result = runtime.block_on(main_loop(&mut terminal, &mut app, model, tx, rx));
     leave();
     result
 }
@@ -95,8 +101,9 @@ async fn main_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     model: Option<LoadRequest>,
+    tx: UnboundedSender<Event>,
+    mut rx: UnboundedReceiver<Event>,
 ) -> Result<(), String> {
-    let (tx, mut rx) = unbounded_channel();
     tokio::spawn(event::run(tx.clone()));
     start_scans(app, &tx);
     let job_tx = tx.clone();
@@ -104,12 +111,11 @@ async fn main_loop(
         let _ = job_tx.send(Event::Job(e));
     });
     if let Some(req) = model {
-        app.model_status = Some(format!("model {}: starting", req.spec));
-        app.verify_options.load = req.options;
+        update::update(app, update::Msg::ModelRequested { spec: req.spec.clone(), options: req.options });
         worker.submit(Job::Load { spec: req.spec, options: req.options });
     }
     let size = terminal.size().map_err(|e| e.to_string())?;
-    app.size = (size.width, size.height);
+    update::update(app, action::Action::Resize { width: size.width, height: size.height });
     loop {
         terminal.draw(|f| views::render(f, app)).map_err(|e| format!("drawing failed: {e}"))?;
         let Some(first) = rx.recv().await else { return Ok(()) };
@@ -148,9 +154,7 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
         match req {
             state::Request::Score { items, specs } => {
                 let handle = worker.submit(Job::Score { items, specs, options: app.verify_options.clone() });
-                if let Some(s) = app.scoring.as_mut() {
-                    s.handle = Some(handle);
-                }
+                update::update(app, update::Msg::Submitted(handle));
             }
         }
     }

@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 
-use crate::jobs::{JobEvent, ScoreItem};
+use crate::jobs::{JobEvent, JobHandle, ScoreItem};
+use crate::model::LoadOptions;
 use crate::service::Outcome;
 use crate::trace::store::VerifyRecord;
 use crate::trace::{Label, Problem};
@@ -57,6 +58,13 @@ pub enum Msg {
         changed: bool,
         errors: Vec<String>,
     },
+    /// A model is being loaded for the app (its load options apply to verifiers too).
+    ModelRequested {
+        spec: String,
+        options: LoadOptions,
+    },
+    /// The scoring request went to the model thread: its handle lets Esc cancel it.
+    Submitted(JobHandle),
 }
 
 impl From<Action> for Msg {
@@ -118,6 +126,17 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             });
             if app.filter != Filter::All {
                 app.refresh_visible();
+            }
+            Vec::new()
+        }
+        Msg::ModelRequested { spec, options } => {
+            app.model_status = Some(format!("model {spec}: starting"));
+            app.verify_options.load = options;
+            Vec::new()
+        }
+        Msg::Submitted(handle) => {
+            if let Some(s) = app.scoring.as_mut() {
+                s.handle = Some(handle);
             }
             Vec::new()
         }
