@@ -4,6 +4,7 @@ pub mod cli;
 pub mod dirs;
 pub mod jobs;
 pub mod model;
+pub mod refine;
 pub mod service;
 pub mod signals;
 pub mod trace;

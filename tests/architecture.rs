@@ -10,9 +10,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("trace", &["dirs", "signals"]),
     ("model", &["dirs"]),
     ("verify", &["model", "trace", "signals"]),
-    ("service", &["verify", "model", "trace", "signals"]),
-    ("jobs", &["service", "verify", "model", "trace", "signals"]),
-    ("tui", &["jobs", "service", "verify", "model", "trace", "signals", "dirs"]),
+    ("refine", &["verify", "model", "trace", "signals"]),
+    ("service", &["refine", "verify", "model", "trace", "signals"]),
+    ("jobs", &["service", "refine", "verify", "model", "trace", "signals"]),
+    ("tui", &["jobs", "service", "refine", "verify", "model", "trace", "signals", "dirs"]),
 ];
 
 /// Rooms a source file names through `crate::ROOM` (plain or in a `use crate::{…}` group).

@@ -39,6 +39,12 @@ pub fn last_boxed(text: &str) -> Option<String> {
 /// Canonical text of an answer: no `$`, thousands separators, surrounding spaces or final period;
 /// numbers printed in lowest form (`18.00` → `18`, `\frac{1}{2}` → `1/2`).
 pub fn normalize(answer: &str) -> String {
+    let answer = answer.trim();
+    // A whole answer in `\boxed{…}` is its content.
+    let answer = match last_boxed(answer) {
+        Some(inner) if answer.starts_with("\\boxed{") && answer.ends_with('}') => inner,
+        _ => answer.to_string(),
+    };
     let mut s = answer.trim().trim_end_matches('.').trim().to_string();
     for junk in ["\\$", "$", "\\%", "%", "\\!", "\\,", "{,}"] {
         s = s.replace(junk, "");
@@ -47,10 +53,25 @@ pub fn normalize(answer: &str) -> String {
         s = inner.to_string();
     }
     let s = s.trim();
-    match parse_number(s) {
+    match parse_number(s).or_else(|| parse_number(number_before_unit(s)?)) {
         Some((num, den)) => format_fraction(num, den),
         None => s.to_lowercase(),
     }
+}
+
+/// The number of an answer written with a unit after it (`18 dollars`, `5 eggs per day`,
+/// `18 cm`): only when everything after the number is words, so `18 dollars and 50 cents` or
+/// `3 + 4` stay as they are.
+fn number_before_unit(s: &str) -> Option<&str> {
+    static UNIT: OnceLock<Regex> = OnceLock::new();
+    let re = UNIT.get_or_init(|| Regex::new(r"^(-?\d[\d,]*(?:\.\d+)?)\s*([A-Za-z][A-Za-z ./]*)$").unwrap());
+    let c = re.captures(s)?;
+    let unit = c.get(2)?.as_str();
+    // A second quantity ("and 50 cents") is not a unit.
+    if unit.split_whitespace().any(|w| w == "and" || w == "plus") {
+        return None;
+    }
+    Some(c.get(1)?.as_str())
 }
 
 /// True when two answers are the same after normalisation (numbers compared exactly).
