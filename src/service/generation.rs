@@ -6,7 +6,7 @@ use crate::model::Message;
 use crate::trace::{answer, ChatTurn, Replay, Segmentation, TokenInfo, TopToken, Trace};
 
 /// What was asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Question {
     pub id: String,
     pub problem: String,
@@ -44,8 +44,44 @@ pub fn to_trace(
         tokens: Some(tokens),
         ..Trace::default()
     };
+    // With a reference, a solution without a final answer is wrong.
+    trace.final_answer_correct = trace
+        .reference_answer
+        .as_deref()
+        .map(|r| trace.final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
     trace.extra.insert("stop_reason".into(), serde_json::json!(format!("{:?}", g.stop)));
     let chat = chat.iter().map(|m| ChatTurn { role: m.role.clone(), content: m.content.clone() }).collect();
     trace.replay = Some(Replay { chat, token_ids: g.tokens.iter().map(|t| t.id).collect() });
     trace
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::generate::{GeneratedToken, StopReason};
+
+    fn generation(text: &str) -> Generation {
+        let token =
+            GeneratedToken { id: 7, text: text.into(), logprob: -0.5, offset: 0, top: vec![(text.into(), -0.5)] };
+        Generation { text: text.into(), tokens: vec![token], stop: StopReason::Eos, prompt_tokens: 3 }
+    }
+
+    #[test]
+    fn a_generation_becomes_a_graded_replayable_trace() {
+        let q = Question { id: "q1".into(), problem: "2 + 3?".into(), reference: Some("5".into()) };
+        let chat = [Message::new("user", "2 + 3?")];
+        let seg = Segmentation::BlankLine;
+        let t = to_trace(&q, 2, &chat, &generation("2 + 3 = 5.\n\nThe answer is 5."), "m", &seg);
+        assert_eq!(t.id, "q1-s2");
+        assert_eq!(t.steps.len(), 2);
+        assert_eq!(t.final_answer.as_deref(), Some("5"));
+        assert_eq!(t.final_answer_correct, Some(true));
+        let replay = t.replay.as_ref().unwrap();
+        assert_eq!(replay.token_ids, [7]);
+        assert_eq!(replay.chat[0].content, "2 + 3?");
+        let wrong = to_trace(&q, 0, &chat, &generation("2 + 3 = 6."), "m", &seg);
+        assert_eq!(wrong.final_answer_correct, Some(false), "no answer, or a wrong one, against a reference");
+        let open = Question { reference: None, ..q };
+        assert_eq!(to_trace(&open, 0, &chat, &generation("5"), "m", &seg).final_answer_correct, None);
+    }
 }
