@@ -3,4 +3,5 @@
 
 pub mod diff;
 pub mod metrics;
+pub mod prompts;
 pub mod rerank;
