@@ -5,3 +5,4 @@ pub mod diff;
 pub mod metrics;
 pub mod prompts;
 pub mod rerank;
+pub mod strategy;

@@ -12,6 +12,7 @@
 pub mod generation;
 pub mod judge;
 pub mod models;
+pub mod refine;
 pub mod score;
 
 pub use models::Models;

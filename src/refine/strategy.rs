@@ -1,0 +1,196 @@
+//! What each refinement strategy asks of the generator (docs/methods.md §8): the conversation,
+//! the steps of the draft kept verbatim at the start of the answer, and where it starts.
+//!
+//! - `global`: the question and the draft; a whole new solution.
+//! - `local`: the draft with `[BAD]` before step k; steps before k are kept and the model
+//!   continues from there (their tokens are read once and forked for each sample).
+//! - `intervene`: first one replacement for step k, written with the reference answer in view;
+//!   then a plain continuation from the kept steps plus that replacement.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+
+use super::prompts::{template, PromptInput};
+use crate::model::Message;
+use crate::trace::Trace;
+
+/// The system turn of every generation (the one `generate` uses by default).
+pub const SYSTEM: &str = "Please reason step by step, and put your final answer within \\boxed{}.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    Global,
+    Local,
+    Intervene,
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        match s {
+            "global" => Ok(Strategy::Global),
+            "local" => Ok(Strategy::Local),
+            "intervene" => Ok(Strategy::Intervene),
+            other => Err(format!("unknown strategy '{other}' (expected global, local or intervene)")),
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::Global => "global",
+            Strategy::Local => "local",
+            Strategy::Intervene => "intervene",
+        })
+    }
+}
+
+/// One generation to run: the conversation and the answer's start (kept steps, verbatim).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub messages: Vec<Message>,
+    pub kept: Vec<String>,
+}
+
+impl Ask {
+    /// The text the answer starts with: the kept steps, each followed by a blank line.
+    pub fn answer_start(&self) -> String {
+        self.kept.iter().map(|s| format!("{}\n\n", s.trim())).collect()
+    }
+}
+
+/// A strategy applied to one draft: what to ask, and provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub strategy: Strategy,
+    /// The first wrong step it starts from (global: the one it was told of, if any).
+    pub from_step: Option<usize>,
+    /// `NAME@hash` of the prompt template used.
+    pub prompt_version: String,
+    pub ask: Ask,
+}
+
+/// Plans a strategy for `draft` with first error `k`. `prompts` is the user's prompts folder.
+/// Local and intervene need a first error; intervene also needs the reference answer.
+pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option<&Path>) -> Result<Plan> {
+    let steps = draft.step_texts();
+    if let Some(k) = k.filter(|&k| k >= steps.len()) {
+        bail!("trace {}: step {k} does not exist (the trace has {} steps)", draft.id, steps.len());
+    }
+    let needs_k = || {
+        match k {
+        Some(k) => Ok(k),
+        None => bail!(
+            "trace {}: {strategy} refinement needs a first error (a label, a verifier's first error, or a step you choose)",
+            draft.id
+        ),
+    }
+    };
+    let input = PromptInput {
+        problem: &draft.problem,
+        steps: steps.clone(),
+        bad: k,
+        reference: draft.reference_answer.as_deref(),
+        reference_solution: None,
+    };
+    let (name, kept) = match strategy {
+        Strategy::Global => ("global", Vec::new()),
+        Strategy::Local => ("local", steps[..needs_k()?].iter().map(|s| s.to_string()).collect()),
+        Strategy::Intervene => {
+            let k = needs_k()?;
+            if draft.reference_answer.is_none() {
+                bail!("trace {}: intervene needs the reference answer, and the trace has none", draft.id);
+            }
+            ("intervene", steps[..k].iter().map(|s| s.to_string()).collect())
+        }
+    };
+    let t = template(name, prompts)?;
+    let prompt = t.render(&input)?;
+    // Intervene first asks for the replacement step alone; `continuation` then builds the rest.
+    let messages = vec![Message::new("system", SYSTEM), Message::new("user", &prompt)];
+    let ask = match strategy {
+        Strategy::Intervene => Ask { messages, kept: Vec::new() },
+        _ => Ask { messages, kept },
+    };
+    Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask })
+}
+
+/// Intervene's second generation: the problem as asked originally, the answer starting with the
+/// kept steps and the replacement step.
+pub fn continuation(draft: &Trace, k: usize, replacement: &str) -> Ask {
+    let mut kept: Vec<String> = draft.step_texts()[..k].iter().map(|s| s.to_string()).collect();
+    kept.push(first_paragraph(replacement).to_string());
+    Ask { messages: vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)], kept }
+}
+
+/// The replacement step: the first paragraph of what the model wrote, without a `Step k:` head.
+pub fn first_paragraph(text: &str) -> &str {
+    let text = text.trim();
+    let para = text.split("\n\n").next().unwrap_or(text).trim();
+    match para.split_once(':') {
+        Some((head, rest)) if head.trim().starts_with("Step") && head.len() < 12 => rest.trim(),
+        _ => para,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> Trace {
+        let mut t = Trace::from_step_texts(
+            "eggs",
+            "A box holds 6 eggs. How many eggs are in 4 boxes?",
+            &["Each box holds 6 eggs.", "4 × 6 = 26.", "The answer is \\boxed{26}."],
+        );
+        t.reference_answer = Some("24".into());
+        t
+    }
+
+    #[test]
+    fn local_keeps_the_steps_before_the_error() {
+        let p = plan(Strategy::Local, &draft(), Some(1), None).unwrap();
+        assert_eq!(p.ask.kept, ["Each box holds 6 eggs."]);
+        assert_eq!(p.ask.answer_start(), "Each box holds 6 eggs.\n\n");
+        assert!(p.ask.messages[1].content.contains("[BAD] 4 × 6 = 26."));
+        assert!(p.prompt_version.starts_with("local@"));
+        assert_eq!(p.from_step, Some(1));
+        // The first error at step 0 keeps nothing.
+        assert!(plan(Strategy::Local, &draft(), Some(0), None).unwrap().ask.kept.is_empty());
+    }
+
+    #[test]
+    fn global_keeps_nothing_and_needs_no_error() {
+        let p = plan(Strategy::Global, &draft(), None, None).unwrap();
+        assert!(p.ask.kept.is_empty());
+        assert!(p.ask.messages[1].content.contains("4 × 6 = 26."));
+    }
+
+    #[test]
+    fn intervene_asks_for_one_step_then_continues_after_it() {
+        let p = plan(Strategy::Intervene, &draft(), Some(1), None).unwrap();
+        assert!(p.ask.kept.is_empty(), "the first generation writes the replacement alone");
+        assert!(p.ask.messages[1].content.contains("Correct final answer: 24"));
+        let c = continuation(&draft(), 1, "Step 1: 4 × 6 = 24.\n\nThen the rest.");
+        assert_eq!(c.kept, ["Each box holds 6 eggs.", "4 × 6 = 24."]);
+        assert_eq!(c.messages[1].content, draft().problem);
+    }
+
+    #[test]
+    fn what_is_missing_is_named() {
+        let e = plan(Strategy::Local, &draft(), None, None).unwrap_err().to_string();
+        assert!(e.contains("local refinement needs a first error"), "{e}");
+        let mut no_ref = draft();
+        no_ref.reference_answer = None;
+        let e = plan(Strategy::Intervene, &no_ref, Some(1), None).unwrap_err().to_string();
+        assert!(e.contains("intervene needs the reference answer"), "{e}");
+        let e = plan(Strategy::Local, &draft(), Some(3), None).unwrap_err().to_string();
+        assert!(e.contains("step 3 does not exist"), "{e}");
+        assert_eq!("local".parse::<Strategy>().unwrap().to_string(), "local");
+        assert!("fix".parse::<Strategy>().is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Running a refinement plan with a generator model: the kept steps are read once into a prefix
+//! that each sample forks, the model continues, and the result becomes a candidate trace that
+//! keeps the kept steps verbatim and records where it came from.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::models::Models;
+use crate::model::generate::{GenerateParams, GeneratedToken, Generation, StopReason};
+use crate::model::{LanguageModel, Prefix};
+use crate::refine::strategy::{continuation, first_paragraph, Ask, Plan, Strategy};
+use crate::trace::{answer, ChatTurn, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
+
+/// An ask read into a model, ready to be continued (forked per sample).
+pub struct Prepared {
+    prefix: Prefix,
+    /// The last prompt token: each sample feeds it to get its first logits.
+    last: u32,
+    /// Token ids of the kept steps (the answer's start).
+    answer_ids: Vec<u32>,
+}
+
+/// Reads the conversation and the kept steps into a prefix.
+pub fn prepare(m: &dyn LanguageModel, ask: &Ask) -> Result<Prepared> {
+    let mut ids = m.chat_prompt(&ask.messages)?;
+    let start = ask.answer_start();
+    let answer_ids = if start.is_empty() { Vec::new() } else { m.encode(&start)? };
+    ids.extend(&answer_ids);
+    let last = *ids.last().ok_or_else(|| anyhow::anyhow!("the prompt has no tokens"))?;
+    let mut prefix = m.start();
+    m.extend(&mut prefix, &ids[..ids.len() - 1])?;
+    Ok(Prepared { prefix, last, answer_ids })
+}
+
+/// One sample continuing a prepared ask (the prefix is forked, not recomputed).
+pub fn continue_from(
+    m: &dyn LanguageModel,
+    p: &Prepared,
+    params: &GenerateParams,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(&GeneratedToken),
+) -> Result<Generation> {
+    let mut fork = p.prefix.fork()?;
+    m.generate(&mut fork, &[p.last], params, cancel, on_token)
+}
+
+/// A refined solution with its provenance.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub trace: Trace,
+    pub strategy: Strategy,
+    pub generated_tokens: usize,
+    pub seconds: f64,
+    pub stop: StopReason,
+}
+
+/// Runs `plan` on `draft` with the generator `generator` (one sample, `params.sampling.seed`).
+/// Intervene generates its replacement step first, then continues after it. Tokens of the
+/// generation that becomes the candidate stream to `on_token`; cancelling keeps what was made,
+/// marked cancelled.
+#[allow(clippy::too_many_arguments)]
+pub fn refine(
+    models: &mut Models,
+    generator: &str,
+    draft: &Trace,
+    plan: &Plan,
+    params: &GenerateParams,
+    seg: &Segmentation,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(&GeneratedToken),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Candidate> {
+    let m = models.language_model(generator, progress)?;
+    let started = Instant::now();
+    let mut generated = 0;
+    let (ask, prepared, g) = match (plan.strategy, plan.from_step) {
+        (Strategy::Intervene, Some(k)) => {
+            progress(&format!("{}: writing a replacement for step {k}", draft.id));
+            let first = prepare(m.as_ref(), &plan.ask)?;
+            let one_step = GenerateParams { stop: vec!["\n\n".into()], ..params.clone() };
+            let r = continue_from(m.as_ref(), &first, &one_step, cancel, &mut |_| {})?;
+            generated += r.tokens.len();
+            let ask = continuation(draft, k, first_paragraph(&r.text));
+            let p = prepare(m.as_ref(), &ask)?;
+            let g = continue_from(m.as_ref(), &p, params, cancel, on_token)?;
+            (ask, p, g)
+        }
+        _ => {
+            let p = prepare(m.as_ref(), &plan.ask)?;
+            let g = continue_from(m.as_ref(), &p, params, cancel, on_token)?;
+            (plan.ask.clone(), p, g)
+        }
+    };
+    generated += g.tokens.len();
+    let trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
+    Ok(Candidate {
+        trace,
+        strategy: plan.strategy,
+        generated_tokens: generated,
+        seconds: started.elapsed().as_secs_f64(),
+        stop: g.stop,
+    })
+}
+
+/// The candidate as a trace: the kept steps verbatim, then the generated text segmented; the
+/// replay record holds the conversation and every answer token (kept and generated).
+#[allow(clippy::too_many_arguments)]
+fn candidate_trace(
+    draft: &Trace,
+    plan: &Plan,
+    ask: &Ask,
+    answer_ids: &[u32],
+    g: &Generation,
+    generator: &str,
+    seed: u64,
+    seg: &Segmentation,
+) -> Trace {
+    let start = ask.answer_start();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut at = 0;
+    for kept in &ask.kept {
+        let text = kept.trim().to_string();
+        steps.push(Step { start: at, end: at + text.len(), text });
+        at += steps.last().expect("pushed").text.len() + 2;
+    }
+    for s in seg.split(&g.text) {
+        steps.push(Step { text: s.text, start: s.start + start.len(), end: s.end + start.len() });
+    }
+    let solution = format!("{start}{}", g.text);
+    let tokens = g
+        .tokens
+        .iter()
+        .map(|t| TokenInfo {
+            token: t.text.clone(),
+            logprob: t.logprob,
+            offset: t.offset + start.len(),
+            top: t.top.iter().map(|(s, lp)| TopToken { token: s.clone(), logprob: *lp }).collect(),
+        })
+        .collect();
+    let final_answer = answer::extract_marked(&g.text);
+    let final_answer_correct =
+        draft.reference_answer.as_deref().map(|r| final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
+    let mut token_ids = answer_ids.to_vec();
+    token_ids.extend(g.tokens.iter().map(|t| t.id));
+    let chat = ask.messages.iter().map(|m| ChatTurn { role: m.role.clone(), content: m.content.clone() }).collect();
+    let mut trace = Trace {
+        id: format!("{}~{}-s{seed}", draft.id, plan.strategy),
+        problem: draft.problem.clone(),
+        solution,
+        steps,
+        segmentation: seg.clone(),
+        final_answer,
+        reference_answer: draft.reference_answer.clone(),
+        final_answer_correct,
+        generator: Some(generator.to_string()),
+        tokens: Some(tokens),
+        replay: Some(Replay { chat, token_ids }),
+        ..Trace::default()
+    };
+    trace.extra.insert(
+        "refinement".into(),
+        json!({
+            "parent": draft.id,
+            "strategy": plan.strategy.to_string(),
+            "from_step": plan.from_step,
+            "prompt": plan.prompt_version,
+            "generator": generator,
+            "seed": seed,
+            "stop": format!("{:?}", g.stop),
+            "cancelled": g.stop == StopReason::Cancelled,
+        }),
+    );
+    trace
+}
