@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use stepscope::model::generate::{GenerateParams, StopReason};
 use stepscope::model::sample::SamplingParams;
-use stepscope::model::{fetch, LanguageModel, LoadOptions};
+use stepscope::model::{fetch, LoadOptions};
 use stepscope::refine::strategy::{plan, Strategy};
 use stepscope::service::refine::{continue_from, prepare, refine};
 use stepscope::service::Models;
