@@ -162,3 +162,95 @@ fn samples_fork_one_prepared_prefix() {
     assert_eq!(a.text, b.text, "a fork leaves the prepared prefix as it was");
     assert_eq!(a.text, fresh.text, "and continues exactly as a freshly read prefix");
 }
+
+/// `stepscope refine` on two traces: keys of the JSON report, provenance of the stored
+/// candidate, and a rerun that generates nothing (it resumes from the refinements file).
+#[test]
+fn refine_command_stores_reports_and_resumes() {
+    if !fetched("smollm2") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let text = std::fs::read_to_string(&demo).unwrap();
+    // bakery-muffins is right (nothing to refine locally), books-weight has a first error.
+    let file = dir.path().join("two.jsonl");
+    std::fs::write(&file, text.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let f = file.to_str().unwrap();
+    let args = ["refine", f, "--generator", "smollm2", "--strategy", "local", "--max-tokens", "8", "--json"];
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("skipped:") && err.contains("bakery-muffins"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["generated"], 1, "{out}");
+    let row = &v["strategies"][0];
+    for key in [
+        "strategy",
+        "drafts",
+        "candidates",
+        "transitions",
+        "fix_rate",
+        "harm_rate",
+        "cl",
+        "cs",
+        "rss",
+        "acc_before",
+        "acc_after",
+        "acc_rerank",
+        "acc_oracle",
+        "mean_tokens",
+        "mean_seconds",
+    ] {
+        assert!(row.get(key).is_some(), "{key} missing: {out}");
+    }
+    assert_eq!(row["strategy"], "local");
+    assert_eq!(row["candidates"], 1);
+    let refined = dir.path().join("two.jsonl.refined.jsonl");
+    let stored = std::fs::read_to_string(&refined).unwrap();
+    let c: serde_json::Value = serde_json::from_str(stored.lines().next().unwrap()).unwrap();
+    let meta = &c["refinement"];
+    assert_eq!(meta["parent"], "books-weight");
+    assert_eq!(meta["strategy"], "local");
+    assert_eq!(meta["generator"], "smollm2");
+    assert_eq!(meta["seed"], 42);
+    assert!(meta["prompt"].as_str().unwrap().starts_with("local@") && meta["from_step"].is_u64(), "{meta}");
+    // Again: everything is already there.
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["generated"].as_u64(), v["reused"].as_u64()), (Some(0), Some(1)), "{out}");
+    assert_eq!(std::fs::read_to_string(&refined).unwrap(), stored, "nothing new stored");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+}
+
+/// What a refinement cannot run without is named, with exit 2 and nothing stored.
+#[test]
+fn refine_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No reference, no label, and arithmetic that checks: no first error, nothing to compare with.
+    let file = dir.path().join("t.jsonl");
+    let row = serde_json::json!({"stepscope": 1, "id": "t", "problem": "What is 2 + 3?", "steps": ["2 + 3 = 5."]});
+    std::fs::write(&file, format!("{row}\n")).unwrap();
+    let f = file.to_str().unwrap();
+    let (code, _, err) = common::run(&["refine", f, "--generator", "/no/such/model.gguf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("generator") && err.contains("/no/such/model.gguf"), "{err}");
+    if !fetched("smollm2") {
+        return;
+    }
+    let (code, _, err) = common::run(&["refine", f, "--generator", "smollm2", "--strategy", "local,intervene"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("local refinement needs a first error"), "{err}");
+    assert!(err.contains("nothing to refine"), "{err}");
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    std::fs::write(prompts.join("global.j2"), "{{ missing_variable }}").unwrap();
+    let p = prompts.to_str().unwrap();
+    let (code, _, err) = common::run(&["refine", f, "--generator", "smollm2", "--strategy", "global", "--prompts", p]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("prompt template 'global'") && err.contains("global.j2"), "{err}");
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("refined")), "nothing stored: {names:?}");
+}

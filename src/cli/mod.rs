@@ -12,6 +12,7 @@ pub mod modelargs;
 pub mod models;
 pub mod open;
 pub mod output;
+pub mod refine;
 pub mod score;
 pub mod stats;
 pub mod verifyargs;
@@ -70,6 +71,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Sweep the first-error threshold τ on labelled traces: F1 curve and best τ.
     Calibrate(calibrate::CalibrateArgs),
+    /// Rewrite traces from their first error (local), whole (global) or after one corrected step
+    /// (intervene) with a generator model; store every candidate; compare how correctness changed.
+    Refine(refine::RefineArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -150,6 +154,7 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
+        Some(Command::Refine(args)) => refine::run(args),
         None if cli.open.paths.is_empty() => {
             crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

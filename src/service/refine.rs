@@ -95,14 +95,13 @@ pub fn refine(
         }
     };
     generated += g.tokens.len();
-    let trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
-    Ok(Candidate {
-        trace,
-        strategy: plan.strategy,
-        generated_tokens: generated,
-        seconds: started.elapsed().as_secs_f64(),
-        stop: g.stop,
-    })
+    let mut trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(r) = trace.extra.get_mut("refinement") {
+        r["generated_tokens"] = json!(generated);
+        r["seconds"] = json!(seconds);
+    }
+    Ok(Candidate { trace, strategy: plan.strategy, generated_tokens: generated, seconds, stop: g.stop })
 }
 
 /// The candidate as a trace: the kept steps verbatim, then the generated text segmented; the
@@ -174,4 +173,56 @@ fn candidate_trace(
         }),
     );
     trace
+}
+
+/// Where a trace file's refinements go: beside its label journal, `<file>.refined.jsonl`
+/// (so a read-only dataset folder sends both to the per-user folder, and `--store` both to it).
+pub fn refinements_path(journal: &std::path::Path) -> std::path::PathBuf {
+    let text = journal.display().to_string();
+    let base = text.strip_suffix(".stepscope.jsonl").unwrap_or(&text);
+    std::path::PathBuf::from(format!("{base}.refined.jsonl"))
+}
+
+/// The refinements already stored for a file: (parent, strategy, seed) of every finished one.
+pub fn done_refinements(path: &std::path::Path) -> Result<Vec<(String, String, u64)>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let file = crate::trace::TraceFile::open(path, Some(crate::trace::Format::Native), Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+    let (traces, _) = file.load_all();
+    Ok(traces
+        .iter()
+        .filter_map(|t| {
+            let r = t.extra.get("refinement")?;
+            if r["cancelled"].as_bool() == Some(true) {
+                return None; // a cancelled one is done again
+            }
+            Some((r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?))
+        })
+        .collect())
+}
+
+/// Appends a candidate to the refinements file, on disk before this returns.
+pub fn store_candidate(path: &std::path::Path, c: &Candidate) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let line = crate::trace::formats::native::to_value(&c.trace, None).to_string();
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_data()?;
+    Ok(())
+}
+
+/// The first wrong step to refine from: a human label, else the verifier's first error, else the
+/// dataset label. `Some(None)` when they say the trace has no error; `None` when nothing is known.
+pub fn first_error(
+    human: Option<crate::trace::Label>,
+    verifier: Option<Option<usize>>,
+    dataset: Option<crate::trace::Label>,
+) -> Option<Option<usize>> {
+    human.map(|l| l.first_error()).or(verifier).or(dataset.map(|l| l.first_error()))
 }

@@ -1,0 +1,332 @@
+//! `stepscope refine`: rewrites traces with a generator model by one or more strategies, stores
+//! every candidate as it lands (a rerun skips what is done), reranks each draft with its
+//! candidates, and prints per strategy how correctness changed (docs/methods.md §9).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+use serde_json::json;
+
+use super::verifyargs::Progress;
+use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::model::generate::GenerateParams;
+use crate::model::sample::SamplingParams;
+use crate::model::LoadOptions;
+use crate::refine::metrics::Transitions;
+use crate::refine::rerank::{pick, Aggregate, Ranked};
+use crate::refine::strategy::{plan, Plan, Strategy};
+use crate::service::refine::{done_refinements, first_error, refine, refinements_path, store_candidate};
+use crate::service::score::{is_unavailable, score_into};
+use crate::service::{Models, Scorer};
+use crate::trace::{Store, Trace};
+use crate::verify::{Ctx, Options};
+
+#[derive(Args, Debug)]
+pub struct RefineArgs {
+    /// Trace files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Strategies, comma-separated: local, global, intervene.
+    #[arg(long, value_delimiter = ',', default_value = "local,global")]
+    pub strategy: Vec<Strategy>,
+    /// The model that writes the refinements (a short name, GGUF file or HF folder).
+    #[arg(long, default_value = "qwen2.5-coder-1.5b")]
+    pub generator: String,
+    /// The verifier that finds the first error (when no human label says) and reranks.
+    #[arg(long, default_value = "arith")]
+    pub verifier: String,
+    /// Candidates per strategy and draft (seeds seed, seed+1, …; sampled at temperature 0.7
+    /// when more than one, else greedy).
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    /// Only the first N traces of each file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// How the reranker turns step scores into one: min, product or last.
+    #[arg(long, default_value = "min")]
+    pub aggregate: Aggregate,
+    /// Folder of prompt templates overriding the built-in ones (NAME.j2).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+pub fn run(args: RefineArgs) -> i32 {
+    match refine_all(&args) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            crate::errln!("error: {e:#}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// One draft with what each strategy made of it.
+struct Draft {
+    trace: Trace,
+    correct: Option<bool>,
+    /// The verifier's step scores of the draft (for reranking).
+    scores: Vec<Option<f64>>,
+    /// What each strategy made of it.
+    candidates: HashMap<Strategy, Vec<Made>>,
+}
+
+/// One candidate as the report needs it.
+struct Made {
+    correct: Option<bool>,
+    /// The verifier's step scores (for reranking).
+    scores: Vec<Option<f64>>,
+    tokens: usize,
+    seconds: f64,
+}
+
+/// The work of one trace file: its drafts and the plans that could be made.
+struct Work {
+    path: PathBuf,
+    drafts: Vec<Draft>,
+    plans: Vec<(usize, Plan)>,
+}
+
+fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
+    // A missing generator is an error before anything runs (a known name is fetched here).
+    crate::model::resolve(&args.generator, &mut |line| crate::errln!("{line}"))
+        .map_err(|e| anyhow::anyhow!("generator: {e:#}"))?;
+    let opts = Options::default();
+    let mut scorer = Scorer::new(opts.clone());
+    let mut models = Models::new(LoadOptions::default());
+    let spec = scorer.spec(&args.verifier)?;
+    let cancel = AtomicBool::new(false);
+    let mut works = Vec::new();
+    let mut skipped = Vec::new();
+    for path in &args.paths {
+        let file = args.input.open(path)?;
+        let (traces, problems) = file.load_all();
+        for p in &problems {
+            crate::errln!("{p}");
+        }
+        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+        let mut work = Work { path: path.clone(), drafts: Vec::new(), plans: Vec::new() };
+        for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
+            let mut quiet = |_: &str| {};
+            let mut ctx = Ctx { cancel: &cancel, progress: &mut quiet };
+            let (record, _) = match score_into(&mut scorer, &mut models, &spec, &t, &mut store, None, false, &mut ctx) {
+                Ok(r) => r,
+                Err(e) if is_unavailable(&e) => return Err(e),
+                Err(e) => {
+                    skipped.push(format!("{}: {}: {e:#}", path.display(), t.id));
+                    continue;
+                }
+            };
+            let human = store.latest_label(&t.id).map(|(l, _)| l);
+            let k = first_error(human, Some(record.first_error), t.label).flatten();
+            let index = work.drafts.len();
+            for &strategy in &args.strategy {
+                match plan(strategy, &t, k, args.prompts.as_deref()) {
+                    Ok(p) => work.plans.push((index, p)),
+                    Err(e) => skipped.push(format!("{}: {e:#}", path.display())),
+                }
+            }
+            let correct = t.answer_correct();
+            work.drafts.push(Draft { trace: t, correct, scores: record.scores, candidates: HashMap::new() });
+        }
+        works.push(work);
+    }
+    for s in &skipped {
+        crate::errln!("skipped: {s}");
+    }
+    let total: usize = works.iter().map(|w| w.plans.len()).sum::<usize>() * args.samples;
+    if total == 0 {
+        anyhow::bail!("nothing to refine ({} skipped; see above)", skipped.len());
+    }
+    let bar = Progress::new(total);
+    let mut done = 0;
+    let (mut generated, mut reused) = (0, 0);
+    for work in &mut works {
+        let loc = args.input.opener().journal(&work.path);
+        let out = refinements_path(&loc.path);
+        let finished = done_refinements(&out)?;
+        let stored = stored_candidates(&out)?;
+        let mut cand_store = Store::open(&crate::trace::store::locate_journal(&out, None).path)?;
+        for (index, p) in &work.plans {
+            for s in 0..args.samples {
+                let seed = args.seed + s as u64;
+                let draft = &work.drafts[*index].trace;
+                bar.show(done, &format!("{} {} s{seed}", draft.id, p.strategy));
+                let key = (draft.id.clone(), p.strategy.to_string(), seed);
+                let cand = if finished.contains(&key) {
+                    reused += 1;
+                    stored.get(&key).cloned().expect("a finished candidate is stored")
+                } else {
+                    let params = params(args, seed);
+                    let mut progress = |line: &str| bar.show(done, line);
+                    let c = refine(
+                        &mut models,
+                        &args.generator,
+                        draft,
+                        p,
+                        &params,
+                        &draft.segmentation,
+                        &cancel,
+                        &mut |_| {},
+                        &mut progress,
+                    )?;
+                    store_candidate(&out, &c)?;
+                    generated += 1;
+                    c.trace
+                };
+                let mut quiet = |_: &str| {};
+                let mut ctx = Ctx { cancel: &cancel, progress: &mut quiet };
+                let (r, _) =
+                    score_into(&mut scorer, &mut models, &spec, &cand, &mut cand_store, None, false, &mut ctx)?;
+                let meta = &cand.extra["refinement"];
+                let tokens = meta["generated_tokens"].as_u64().unwrap_or(0) as usize;
+                let seconds = meta["seconds"].as_f64().unwrap_or(0.0);
+                let entry = work.drafts[*index].candidates.entry(p.strategy).or_default();
+                entry.push(Made { correct: cand.final_answer_correct, scores: r.scores, tokens, seconds });
+                done += 1;
+            }
+        }
+        crate::errln!();
+        crate::errln!("candidates stored in {}", out.display());
+    }
+    bar.finish();
+    report(args, &works, generated, reused, skipped.len())
+}
+
+fn params(args: &RefineArgs, seed: u64) -> GenerateParams {
+    let temperature = if args.samples > 1 { 0.7 } else { 0.0 };
+    GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: SamplingParams { temperature, top_p: 0.95, seed },
+        stop: Vec::new(),
+        top_k: 20,
+    }
+}
+
+/// Stored candidates by (parent, strategy, seed).
+fn stored_candidates(path: &std::path::Path) -> anyhow::Result<HashMap<(String, String, u64), Trace>> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let file = crate::trace::TraceFile::open(path, Some(crate::trace::Format::Native), Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+    let (traces, _) = file.load_all();
+    Ok(traces
+        .into_iter()
+        .filter_map(|t| {
+            let r = t.extra.get("refinement")?;
+            let key = (r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?);
+            Some((key, t))
+        })
+        .collect())
+}
+
+/// Per strategy: transitions over graded drafts it refined, and accuracies over all graded
+/// drafts (a draft a strategy did not refine stays as it was).
+fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, skipped: usize) -> anyhow::Result<()> {
+    let drafts: Vec<&Draft> = works.iter().flat_map(|w| &w.drafts).filter(|d| d.correct.is_some()).collect();
+    let mut rows = Vec::new();
+    for &strategy in &args.strategy {
+        let mut pairs = Vec::new();
+        let (mut after, mut reranked, mut oracle) = (0usize, 0usize, 0usize);
+        let (mut tokens, mut seconds, mut made) = (0usize, 0.0f64, 0usize);
+        for d in &drafts {
+            let before = d.correct == Some(true);
+            let cands = d.candidates.get(&strategy).map(Vec::as_slice).unwrap_or(&[]);
+            for c in cands {
+                pairs.push((before, c.correct == Some(true)));
+                tokens += c.tokens;
+                seconds += c.seconds;
+                made += 1;
+            }
+            after += cands.first().map_or(before, |c| c.correct == Some(true)) as usize;
+            let mut pool = vec![Ranked { orm: None, steps: d.scores.clone() }];
+            pool.extend(cands.iter().map(|c| Ranked { orm: None, steps: c.scores.clone() }));
+            let right = |i: usize| if i == 0 { before } else { cands[i - 1].correct == Some(true) };
+            reranked += pick(&pool, args.aggregate).is_some_and(|(i, _)| right(i)) as usize;
+            oracle += (0..pool.len()).any(right) as usize;
+        }
+        let t = Transitions::from_pairs(&pairs);
+        let n = drafts.len().max(1) as f64;
+        let acc_before = drafts.iter().filter(|d| d.correct == Some(true)).count() as f64 / n;
+        let mean = |x: f64| (made > 0).then(|| x / made as f64);
+        rows.push(json!({
+            "strategy": strategy.to_string(),
+            "drafts": drafts.len(),
+            "candidates": made,
+            "transitions": {"right_right": t.confident, "right_wrong": t.unconfident,
+                            "wrong_right": t.critical, "wrong_wrong": t.stubborn},
+            "fix_rate": t.fix_rate(), "harm_rate": t.harm_rate(),
+            "cl": t.cl(), "cs": t.cs(), "rss": t.rss(),
+            "acc_before": acc_before, "acc_after": after as f64 / n,
+            "acc_rerank": reranked as f64 / n, "acc_oracle": oracle as f64 / n,
+            "mean_tokens": mean(tokens as f64), "mean_seconds": mean(seconds),
+        }));
+    }
+    let summary = json!({
+        "generator": args.generator, "verifier": args.verifier, "aggregate": args.aggregate.to_string(),
+        "samples": args.samples, "generated": generated, "reused": reused, "skipped": skipped,
+        "strategies": rows,
+    });
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    crate::outln!(
+        "generator {} · verifier {} (rerank by {}) · {generated} generated, {reused} reused, {skipped} skipped",
+        args.generator,
+        args.verifier,
+        args.aggregate
+    );
+    let pct = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{:.1}", x * 100.0));
+    let num = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
+    crate::outln!(
+        "{:<10} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "strategy",
+        "drafts",
+        "cands",
+        "✓✓/✓✗/✗✓/✗✗",
+        "fix%",
+        "harm%",
+        "CL",
+        "CS",
+        "RSS",
+        "before%",
+        "after%",
+        "rerank%",
+        "oracle%",
+        "tokens",
+        "s/cand"
+    );
+    for r in &rows {
+        let tr = &r["transitions"];
+        crate::outln!(
+            "{:<10} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            r["strategy"].as_str().unwrap_or(""),
+            r["drafts"].as_u64().unwrap_or(0),
+            r["candidates"].as_u64().unwrap_or(0),
+            format!("{}/{}/{}/{}", tr["right_right"], tr["right_wrong"], tr["wrong_right"], tr["wrong_wrong"]),
+            pct(&r["fix_rate"]),
+            pct(&r["harm_rate"]),
+            num(&r["cl"]),
+            num(&r["cs"]),
+            num(&r["rss"]),
+            pct(&r["acc_before"]),
+            pct(&r["acc_after"]),
+            pct(&r["acc_rerank"]),
+            pct(&r["acc_oracle"]),
+            r["mean_tokens"].as_f64().map_or("n/a".into(), |x| format!("{x:.0}")),
+            r["mean_seconds"].as_f64().map_or("n/a".into(), |x| format!("{x:.1}")),
+        );
+    }
+    Ok(())
+}
