@@ -254,3 +254,20 @@ fn refine_names_what_is_missing() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n.contains("refined")), "nothing stored: {names:?}");
 }
+
+/// The prefix-reuse benchmark runs and reports both timings and their ratio (the numbers
+/// themselves are for `stepscope bench`, not for a test).
+#[test]
+fn refine_prefix_bench_reports_its_ratio() {
+    if !fetched("smollm2") {
+        return;
+    }
+    let (code, out, err) = common::run(&["bench", "--model", "smollm2", "--refine-prefix", "3", "-r", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["prefix_tokens"].as_u64().unwrap() > 100, "{out}");
+    for key in ["forked_mean", "reread_mean", "ratio"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {out}");
+    }
+    assert!(err.contains("| ratio |"), "the table goes to stderr with --json: {err}");
+}

@@ -25,6 +25,10 @@ pub struct BenchArgs {
     pub repetitions: usize,
     #[arg(long)]
     pub json: bool,
+    /// Instead: time to the first token of a local refinement continuing a prefix read once and
+    /// forked, against reading the prefix again (a draft of N steps, refined from its last step).
+    #[arg(long, value_name = "STEPS")]
+    pub refine_prefix: Option<usize>,
 }
 
 pub fn run(args: BenchArgs) -> i32 {
@@ -75,6 +79,9 @@ fn stats(xs: &[f64]) -> (f64, f64) {
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let m = args.model.load()?;
+    if let Some(steps) = args.refine_prefix {
+        return refine_prefix(args, &m, steps);
+    }
     let vocab = m.vocab_size();
     let threads = candle_core::utils::get_num_threads();
     let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
@@ -109,6 +116,79 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if args.json {
         crate::outln!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
+}
+
+/// A draft of `steps` arithmetic steps about one problem, refined locally from its last step:
+/// the prompt holds the whole draft and the answer starts with every step but the last.
+fn long_draft(steps: usize) -> crate::trace::Trace {
+    let texts: Vec<String> = (0..steps)
+        .map(|i| {
+            format!(
+                "On day {} the shop sells {} boxes of {} apples, so it sells {} apples that day.",
+                i + 1,
+                i + 3,
+                12,
+                (i + 3) * 12
+            )
+        })
+        .collect();
+    let mut t = crate::trace::Trace::from_step_texts(
+        "bench",
+        "A shop sells boxes of 12 apples. On day d it sells d + 2 boxes. How many apples does it sell in total?",
+        &texts,
+    );
+    t.reference_answer = Some("0".into());
+    t
+}
+
+/// Time to first token of a local refinement: continuing the prepared prefix (forked) versus
+/// reading it again; reported with their ratio.
+fn refine_prefix(args: &BenchArgs, m: &Model, steps: usize) -> anyhow::Result<()> {
+    use crate::refine::strategy::{plan, Strategy};
+    use crate::service::refine::{continue_from, prepare};
+    let draft = long_draft(steps.max(2));
+    let p = plan(Strategy::Local, &draft, Some(draft.steps.len() - 1), None)?;
+    let params = crate::model::generate::GenerateParams { max_tokens: 1, top_k: 1, ..Default::default() };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let prepared = prepare(m, &p.ask)?;
+    let cached = || -> anyhow::Result<f64> {
+        let t = Instant::now();
+        continue_from(m, &prepared, &params, &cancel, &mut |_| {})?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let fresh = || -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let again = prepare(m, &p.ask)?;
+        continue_from(m, &again, &params, &cancel, &mut |_| {})?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    cached()?; // warm-up
+    fresh()?;
+    let reps = args.repetitions.max(1);
+    let a: Vec<f64> = (0..reps).map(|_| cached()).collect::<anyhow::Result<_>>()?;
+    let b: Vec<f64> = (0..reps).map(|_| fresh()).collect::<anyhow::Result<_>>()?;
+    let ((ma, sa), (mb, sb)) = (stats(&a), stats(&b));
+    let ratio = ma / mb;
+    let table = |line: String| if args.json { crate::errln!("{line}") } else { crate::outln!("{line}") };
+    table("| model | prefix tokens | forked prefix: first token | re-read prefix: first token | ratio |".into());
+    table("| --- | ---: | ---: | ---: | ---: |".into());
+    table(format!(
+        "| {} | {} | {:.1} ± {:.1} ms | {:.1} ± {:.1} ms | {ratio:.3} |",
+        m.name,
+        prepared.tokens(),
+        ma * 1e3,
+        sa * 1e3,
+        mb * 1e3,
+        sb * 1e3
+    ));
+    if args.json {
+        crate::outln!(
+            "{}",
+            json!({"model": m.name, "prefix_tokens": prepared.tokens(), "forked_seconds": a, "reread_seconds": b,
+                   "forked_mean": ma, "reread_mean": mb, "ratio": ratio})
+        );
     }
     Ok(())
 }

@@ -23,6 +23,13 @@ pub struct Prepared {
     answer_ids: Vec<u32>,
 }
 
+impl Prepared {
+    /// Tokens of the prompt and the kept steps.
+    pub fn tokens(&self) -> usize {
+        self.prefix.len() + 1
+    }
+}
+
 /// Reads the conversation and the kept steps into a prefix.
 pub fn prepare(m: &dyn LanguageModel, ask: &Ask) -> Result<Prepared> {
     let mut ids = m.chat_prompt(&ask.messages)?;
