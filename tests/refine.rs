@@ -271,3 +271,56 @@ fn refine_prefix_bench_reports_its_ratio() {
     }
     assert!(err.contains("| ratio |"), "the table goes to stderr with --json: {err}");
 }
+
+/// The model thread runs a refinement: its tokens stream as events, the candidate arrives, and
+/// cancelling part-way still delivers the partial candidate, marked, before `Cancelled`.
+#[test]
+fn the_worker_streams_a_refinement_and_can_cancel_it() {
+    use stepscope::jobs::{Job, JobEvent, Worker};
+    if !fetched("smollm2") {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut worker = Worker::spawn(move |e| {
+        let _ = tx.send(e);
+    });
+    let draft = draft();
+    let p = plan(Strategy::Local, &draft, Some(2), None).unwrap();
+    let job = |max_tokens| Job::Refine {
+        draft: Box::new(draft.clone()),
+        plan: Box::new(p.clone()),
+        generator: "smollm2".into(),
+        params: greedy(max_tokens),
+        segmentation: Segmentation::BlankLine,
+    };
+    let first = worker.submit(job(6));
+    let (mut tokens, mut candidate) = (0, None);
+    loop {
+        match rx.recv().unwrap() {
+            JobEvent::Token { job, .. } if job == first.id => tokens += 1,
+            JobEvent::Refined { job, candidate: c } if job == first.id => candidate = Some(c),
+            JobEvent::Finished { job } if job == first.id => break,
+            JobEvent::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    let c = candidate.expect("a candidate");
+    assert_eq!(tokens, c.generated_tokens);
+    assert_eq!(c.trace.step_texts()[..2], draft.step_texts()[..2]);
+    let second = worker.submit(job(300));
+    let mut cancelled_candidate = None;
+    loop {
+        match rx.recv().unwrap() {
+            JobEvent::Token { job, .. } if job == second.id => second.cancel(),
+            JobEvent::Refined { job, candidate: c } if job == second.id => cancelled_candidate = Some(c),
+            JobEvent::Cancelled { job } if job == second.id => break,
+            JobEvent::Finished { job } if job == second.id => panic!("the job was cancelled"),
+            JobEvent::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    let c = cancelled_candidate.expect("the partial candidate");
+    assert_eq!(c.stop, StopReason::Cancelled);
+    assert_eq!(c.trace.extra["refinement"]["cancelled"], true);
+    worker.shutdown();
+}

@@ -153,7 +153,10 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             }
             JobEvent::Failed { error, .. } => anyhow::bail!(error),
             JobEvent::Cancelled { .. } => pending -= 1,
-            JobEvent::Scored { .. } | JobEvent::ScoreFailed { .. } | JobEvent::ScoreTally { .. } => {}
+            JobEvent::Scored { .. }
+            | JobEvent::ScoreFailed { .. }
+            | JobEvent::ScoreTally { .. }
+            | JobEvent::Refined { .. } => {}
         }
     }
     worker.shutdown();

@@ -9,9 +9,11 @@ use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
 use crate::model::{LanguageModel, LoadOptions, Message};
+use crate::refine::strategy::Plan;
+use crate::service::refine::{refine, Candidate};
 use crate::service::{Models, Outcome, Scorer};
 use crate::trace::store::VerifyRecord;
-use crate::trace::Trace;
+use crate::trace::{Segmentation, Trace};
 use crate::verify::{self, VerifierSpec};
 
 pub type JobId = u64;
@@ -26,6 +28,8 @@ pub enum Job {
     /// Run verifiers over traces (score-or-reuse: a stored result of the same verifier and model
     /// is returned as it is, without loading the model).
     Score { items: Vec<ScoreItem>, specs: Vec<String>, options: verify::Options },
+    /// Refine a draft by a plan with the generator model, streaming the candidate's tokens.
+    Refine { draft: Box<Trace>, plan: Box<Plan>, generator: String, params: GenerateParams, segmentation: Segmentation },
 }
 
 /// What the model thread reports.
@@ -73,6 +77,11 @@ pub enum JobEvent {
         job: JobId,
         trace: String,
         error: String,
+    },
+    /// A refinement's candidate (also when cancelled part-way: then it is marked so).
+    Refined {
+        job: JobId,
+        candidate: Box<Candidate>,
     },
     Finished {
         job: JobId,
@@ -188,6 +197,13 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
             }
             let scorer = scorer.as_mut().expect("set above");
             score(models, scorer, id, &items, &specs, &env.cancel, sink)
+        }
+        Job::Refine { draft, plan, generator, params, segmentation } => {
+            let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
+            let mut on_token = |t: &GeneratedToken| sink(JobEvent::Token { job: id, sample: 0, token: t.clone() });
+            let seg = &segmentation;
+            refine(models, &generator, &draft, &plan, &params, seg, &env.cancel, &mut on_token, &mut progress)
+                .map(|c| sink(JobEvent::Refined { job: id, candidate: Box::new(c) }))
         }
     };
     match result {

@@ -270,6 +270,7 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
         }
         JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
         JobEvent::Token { .. }
+        | JobEvent::Refined { .. }
         | JobEvent::ScoreTally { .. }
         | JobEvent::Generated { .. }
         | JobEvent::Finished { .. }
