@@ -224,12 +224,31 @@ pub fn store_candidate(path: &std::path::Path, c: &Candidate) -> Result<()> {
     Ok(())
 }
 
-/// The first wrong step to refine from: a human label, else the verifier's first error, else the
-/// dataset label. `Some(None)` when they say the trace has no error; `None` when nothing is known.
+/// The first wrong step to refine from: a human label, else the first error a verifier found,
+/// else the dataset label. A verifier that finds no error does not overrule the dataset (most
+/// verifiers miss errors more often than they invent them). `Some(None)`: the trace has no error;
+/// `None`: nothing is known.
 pub fn first_error(
     human: Option<crate::trace::Label>,
     verifier: Option<Option<usize>>,
     dataset: Option<crate::trace::Label>,
 ) -> Option<Option<usize>> {
-    human.map(|l| l.first_error()).or(verifier).or(dataset.map(|l| l.first_error()))
+    human.map(|l| l.first_error()).or(verifier.flatten().map(Some)).or(dataset.map(|l| l.first_error())).or(verifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_error;
+    use crate::trace::Label;
+
+    #[test]
+    fn which_first_error_a_refinement_starts_from() {
+        let (one, none) = (Some(Label::FirstError(1)), Some(Label::NoError));
+        assert_eq!(first_error(one, Some(Some(3)), none), Some(Some(1)), "a human label wins");
+        assert_eq!(first_error(none, Some(Some(3)), one), Some(None), "even when it says no error");
+        assert_eq!(first_error(None, Some(Some(3)), one), Some(Some(3)), "then what a verifier found");
+        assert_eq!(first_error(None, Some(None), one), Some(Some(1)), "a verifier finding nothing defers");
+        assert_eq!(first_error(None, Some(None), None), Some(None));
+        assert_eq!(first_error(None, None, None), None);
+    }
 }
