@@ -431,8 +431,21 @@ impl App {
     /// Recomputes the visible rows, keeping the selected entry selected when it stays visible.
     pub fn refresh_visible(&mut self) {
         let keep = self.selected_entry();
+        let all: Vec<usize> = (0..self.entries.len()).collect();
+        self.filter_visible(keep, all);
+    }
+
+    /// After characters were added to the search: only rows shown now can still match, so
+    /// only they are tested (a long paste into the search box costs one pass, not one per key).
+    pub fn narrow_visible(&mut self) {
+        let keep = self.selected_entry();
+        let shown = std::mem::take(&mut self.visible);
+        self.filter_visible(keep, shown);
+    }
+
+    fn filter_visible(&mut self, keep: Option<usize>, candidates: Vec<usize>) {
         let needle = self.search.to_lowercase();
-        self.visible = (0..self.entries.len()).filter(|&e| self.passes(e, &needle)).collect();
+        self.visible = candidates.into_iter().filter(|&e| self.passes(e, &needle)).collect();
         self.selected = keep.and_then(|k| self.visible.iter().position(|&e| e == k)).unwrap_or(0);
         if keep != self.selected_entry() {
             self.step = 0;

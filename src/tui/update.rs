@@ -359,9 +359,17 @@ fn score(app: &mut App, all: bool) {
 /// Handles typing into the search field; `Some` when the action was consumed.
 fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option<Vec<Effect>> {
     match action {
-        Action::SearchInput(c) => app.search.push(*c),
+        Action::SearchInput(c) => {
+            app.search.push(*c);
+            app.narrow_visible();
+            return Some(Vec::new());
+        }
         // One line of a pasted text: line breaks become spaces.
-        Action::Paste(text) => app.search.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c })),
+        Action::Paste(text) => {
+            app.search.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+            app.narrow_visible();
+            return Some(Vec::new());
+        }
         Action::SearchBackspace => {
             app.search.pop();
         }
