@@ -17,7 +17,7 @@ use crate::model::LoadOptions;
 use crate::refine::metrics::Transitions;
 use crate::refine::rerank::{pick, Aggregate, Ranked};
 use crate::refine::strategy::{plan, Plan, Strategy};
-use crate::service::refine::{done_refinements, first_error, refine, refinements_path, store_candidate};
+use crate::service::refine::{first_error, refine, refinements_path, store_candidate, stored_refinements};
 use crate::service::score::{is_unavailable, score_into};
 use crate::service::{Models, Scorer};
 use crate::trace::{Store, Trace};
@@ -153,8 +153,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     for work in &mut works {
         let loc = args.input.opener().journal(&work.path);
         let out = refinements_path(&loc.path);
-        let finished = done_refinements(&out)?;
-        let stored = stored_candidates(&out)?;
+        let stored = stored_refinements(&out)?;
         let mut cand_store = Store::open(&crate::trace::store::locate_journal(&out, None).path)?;
         for (index, p) in &work.plans {
             for s in 0..args.samples {
@@ -162,9 +161,9 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 let draft = &work.drafts[*index].trace;
                 bar.show(done, &format!("{} {} s{seed}", draft.id, p.strategy));
                 let key = (draft.id.clone(), p.strategy.to_string(), seed);
-                let cand = if finished.contains(&key) {
+                let cand = if let Some(done) = stored.get(&key) {
                     reused += 1;
-                    stored.get(&key).cloned().expect("a finished candidate is stored")
+                    done.clone()
                 } else {
                     let params = params(args, seed);
                     let mut progress = |line: &str| bar.show(done, line);
@@ -210,24 +209,6 @@ fn params(args: &RefineArgs, seed: u64) -> GenerateParams {
         stop: Vec::new(),
         top_k: 20,
     }
-}
-
-/// Stored candidates by (parent, strategy, seed).
-fn stored_candidates(path: &std::path::Path) -> anyhow::Result<HashMap<(String, String, u64), Trace>> {
-    if !path.exists() {
-        return Ok(HashMap::new());
-    }
-    let file = crate::trace::TraceFile::open(path, Some(crate::trace::Format::Native), Default::default())
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
-    let (traces, _) = file.load_all();
-    Ok(traces
-        .into_iter()
-        .filter_map(|t| {
-            let r = t.extra.get("refinement")?;
-            let key = (r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?);
-            Some((key, t))
-        })
-        .collect())
 }
 
 /// Per strategy: transitions over graded drafts it refined, and accuracies over all graded

@@ -2,6 +2,7 @@
 //! that each sample forks, the model continues, and the result becomes a candidate trace that
 //! keeps the kept steps verbatim and records where it came from.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -190,22 +191,24 @@ pub fn refinements_path(journal: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{base}.refined.jsonl"))
 }
 
-/// The refinements already stored for a file: (parent, strategy, seed) of every finished one.
-pub fn done_refinements(path: &std::path::Path) -> Result<Vec<(String, String, u64)>> {
+/// The finished refinements stored for a file, by (parent, strategy, seed); cancelled ones are
+/// left out (they are done again).
+pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<(String, String, u64), Trace>> {
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let file = crate::trace::TraceFile::open(path, Some(crate::trace::Format::Native), Default::default())
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
     let (traces, _) = file.load_all();
     Ok(traces
-        .iter()
+        .into_iter()
         .filter_map(|t| {
             let r = t.extra.get("refinement")?;
             if r["cancelled"].as_bool() == Some(true) {
-                return None; // a cancelled one is done again
+                return None;
             }
-            Some((r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?))
+            let key = (r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?);
+            Some((key, t))
         })
         .collect())
 }
