@@ -24,6 +24,13 @@ pub fn config_file() -> PathBuf {
     user_dir("", "XDG_CONFIG_HOME", ".config").join("config.toml")
 }
 
+/// The user's refinement prompt templates (`NAME.j2` overrides the built-in `NAME`): the
+/// `prompts` folder beside the config file.
+pub fn prompts_dir() -> PathBuf {
+    let config = config_file();
+    config.parent().map_or_else(|| PathBuf::from("prompts"), |d| d.join("prompts"))
+}
+
 /// `$override_var`, else `$xdg_var/stepscope`, else `~/<home_rel>/stepscope`. Empty values
 /// count as unset.
 fn user_dir(override_var: &str, xdg_var: &str, home_rel: &str) -> PathBuf {

@@ -201,6 +201,7 @@ fn refine_command_stores_reports_and_resumes() {
         "acc_oracle",
         "mean_tokens",
         "mean_seconds",
+        "reach",
     ] {
         assert!(row.get(key).is_some(), "{key} missing: {out}");
     }
@@ -222,6 +223,41 @@ fn refine_command_stores_reports_and_resumes() {
     assert_eq!((v["generated"].as_u64(), v["reused"].as_u64()), (Some(0), Some(1)), "{out}");
     assert_eq!(std::fs::read_to_string(&refined).unwrap(), stored, "nothing new stored");
     assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+}
+
+/// `--strategy fork`: N sampled continuations from the steps before the first error, each
+/// checked against the reference; the report's `reach` is the share that reach it.
+#[test]
+fn fork_samples_continuations_before_the_first_error() {
+    if !fetched("smollm2") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let text = std::fs::read_to_string(&demo).unwrap();
+    let file = dir.path().join("books.jsonl");
+    std::fs::write(&file, format!("{}\n", text.lines().nth(1).unwrap())).unwrap();
+    let f = file.to_str().unwrap();
+    let args =
+        ["refine", f, "--generator", "smollm2", "--strategy", "fork", "--samples", "2", "--max-tokens", "8", "--json"];
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &v["strategies"][0];
+    assert_eq!((row["strategy"].as_str(), row["candidates"].as_u64()), (Some("fork"), Some(2)), "{out}");
+    let reach = row["reach"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&reach), "{out}");
+    let stored = std::fs::read_to_string(dir.path().join("books.jsonl.refined.jsonl")).unwrap();
+    let metas: Vec<serde_json::Value> =
+        stored.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["refinement"].clone()).collect();
+    let seeds: Vec<u64> = metas.iter().map(|m| m["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [42, 43]);
+    assert!(
+        metas.iter().all(|m| m["strategy"] == "fork" && m["from_step"] == 2 && m["prompt"] == "plain"),
+        "{metas:?}"
+    );
+    let reached = stored.lines().filter(|l| l.contains("\"final_answer_correct\":true")).count();
+    assert_eq!(reach, reached as f64 / 2.0, "reach counts the continuations that reach the answer");
 }
 
 /// What a refinement cannot run without is named, with exit 2 and nothing stored.

@@ -475,3 +475,155 @@ fn score_all_reuses_what_the_score_command_stored() {
     tmux.wait_exit();
     assert_eq!(journal_lines(store.path()), before, "nothing new is stored");
 }
+
+/// A three-step trace of our own with a wrong step 1 (dataset label) and the reference answer.
+fn eggs_trace(dir: &Path) -> PathBuf {
+    let path = dir.join("eggs.jsonl");
+    let row = serde_json::json!({"stepscope": 1, "id": "eggs",
+        "problem": "A box holds 6 eggs. Tom buys 4 boxes and breaks 3 eggs. How many whole eggs does he have?",
+        "steps": ["Each box holds 6 eggs.", "4 boxes hold 4 × 6 = 26 eggs.", "26 - 3 = 23, so the answer is \\boxed{23}."],
+        "label": 1, "reference_answer": "21", "final_answer": "23"});
+    std::fs::write(&path, format!("{row}\n")).unwrap();
+    path
+}
+
+/// A config that makes smollm2 the generator (small and fast, for CI).
+fn generator_config(tmux: &Tmux, max_tokens: usize) {
+    let text = format!("generator = \"smollm2\"\nrefine_max_tokens = {max_tokens}\nfork_samples = 2\n");
+    std::fs::write(tmux.config.path(), text).unwrap();
+}
+
+/// The traces of the one refinements file in a `--store` folder.
+fn refinements(store: &Path) -> Vec<Value> {
+    let file = std::fs::read_dir(store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".refined.jsonl"))
+        .expect("a refinements file");
+    std::fs::read_to_string(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+impl Tmux {
+    /// Waits until a screen line passes `test`.
+    fn wait_for_line(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.lines().any(&test) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(240), "screen never showed {what}:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Issue 11: `r` streams a local refinement into the compare view, Esc cancels it (the partial
+/// candidate is kept, marked), `r` again completes, `a` accepts: the child is in the refinements
+/// file with its provenance and listed under its draft after a restart; the source is unchanged.
+#[test]
+fn refine_streams_cancels_completes_and_accepts() {
+    let Some(tmux) = Tmux::new("refine") else { return };
+    generator_config(&tmux, 64);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = eggs_trace(dir.path());
+    let before = std::fs::read(&file).unwrap();
+    let args = ["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"];
+    tmux.start(&args);
+    tmux.wait_for("eggs");
+    tmux.keys(&["r"]);
+    tmux.wait_for("LOCAL from step 1 (generating)");
+    // Tokens arrive while it is still generating.
+    let screen = tmux.wait_for_line("a token count above 0", |l| {
+        l.split("generating… ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    assert!(screen.contains(" 0 = Each box holds 6 eggs."), "the kept step is shown:\n{screen}");
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("local cancelled: the partial candidate is kept");
+    assert!(screen.contains("CANCELLED"), "{screen}");
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for_line("local done", |l| l.contains("local done: "));
+    assert!(screen.contains("winner"), "{screen}");
+    assert!(screen.contains("DRAFT") && screen.contains("LOCAL from step 1"), "{screen}");
+    tmux.keys(&["a"]);
+    tmux.wait_for("saved: eggs~local-s43");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+
+    let rows = refinements(store.path());
+    assert_eq!(rows.len(), 1, "only the accepted candidate is saved: {rows:?}");
+    let r = &rows[0]["refinement"];
+    assert_eq!(
+        (r["parent"].as_str(), r["strategy"].as_str(), r["from_step"].as_u64()),
+        (Some("eggs"), Some("local"), Some(1))
+    );
+    assert_eq!(
+        (r["generator"].as_str(), r["seed"].as_u64(), r["cancelled"].as_bool()),
+        (Some("smollm2"), Some(43), Some(false))
+    );
+    assert!(r["prompt"].as_str().unwrap().starts_with("local@"), "{r}");
+    assert_eq!(rows[0]["steps"][0]["text"], "Each box holds 6 eggs.", "the kept step is verbatim");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+
+    // After a restart the child is listed under its draft.
+    let tmux = Tmux::new("refine-restart").unwrap();
+    tmux.start(&args);
+    let screen = tmux.wait_for("↳ ~local-s43");
+    let lines: Vec<&str> = screen.lines().collect();
+    let draft = lines.iter().position(|l| l.contains("▶✗ eggs ")).expect("draft row");
+    assert!(lines[draft + 1].contains("↳ ~local-s43"), "child right under its draft:\n{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+}
+
+/// Issue 11: `g` adds a generated solution (with token log-probs) under the problem's trace;
+/// `E` rewrites a step by hand and the generator continues after it (saved as a human edit).
+#[test]
+fn generate_and_edit_a_step() {
+    let Some(tmux) = Tmux::new("generate") else { return };
+    generator_config(&tmux, 48);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = eggs_trace(dir.path());
+    tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
+    tmux.wait_for("eggs");
+    tmux.keys(&["g"]);
+    tmux.wait_for_line("generate done, saved", |l| {
+        l.contains("generate done: ") && l.contains("saved under its draft")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("↳ ~generate-s42");
+    let rows = refinements(store.path());
+    let generated = rows.iter().find(|r| r["refinement"]["strategy"] == "generate").expect("generated trace");
+    let tokens = generated["tokens"].as_array().expect("token log-probs");
+    assert!(
+        !tokens.is_empty() && tokens.iter().all(|t| t["logprob"].as_f64().is_some_and(|lp| lp <= 0.0)),
+        "{generated}"
+    );
+
+    // Step 1 of the draft, rewritten by hand.
+    tmux.keys(&["Home", "Enter", "Down", "E"]);
+    tmux.wait_for("rewrite step 1");
+    for _ in 0..40 {
+        tmux.cmd(&["send-keys", "-t", "app", "BSpace"]);
+    }
+    tmux.cmd(&["send-keys", "-t", "app", "-l", "4 boxes hold 24 eggs."]);
+    tmux.wait_for("4 boxes hold 24 eggs.▌");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_line("edit done", |l| l.contains("edit done: "));
+    tmux.keys(&["a"]);
+    tmux.wait_for("saved: eggs~edit-s42");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let rows = refinements(store.path());
+    let edit = rows.iter().find(|r| r["refinement"]["strategy"] == "edit").expect("edited trace");
+    assert_eq!(edit["refinement"]["edited_step"], "4 boxes hold 24 eggs.");
+    assert_eq!(edit["steps"][0]["text"], "Each box holds 6 eggs.");
+    assert_eq!(edit["steps"][1]["text"], "4 boxes hold 24 eggs.");
+    assert!(edit["steps"].as_array().unwrap().len() > 2, "the model continued: {edit}");
+}

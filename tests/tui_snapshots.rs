@@ -174,3 +174,106 @@ fn verifier_menu_and_scoring_requests() {
     assert_eq!(app.requests.len(), 1, "one scoring job at a time");
     assert!(app.message.as_deref().unwrap().contains("already running"));
 }
+
+/// A finished candidate of `draft` as the model thread would hand it over.
+fn candidate(draft: &stepscope::trace::Trace, steps: &[&str], answer: &str) -> stepscope::tui::compare::Shown {
+    use stepscope::model::generate::StopReason;
+    use stepscope::refine::strategy::Strategy;
+    let mut t = stepscope::trace::Trace::from_step_texts(&format!("{}~local-s42", draft.id), &draft.problem, steps);
+    t.reference_answer = draft.reference_answer.clone();
+    t.final_answer = Some(answer.into());
+    t.final_answer_correct = draft.reference_answer.as_deref().map(|r| r == answer);
+    t.extra.insert(
+        "refinement".into(),
+        serde_json::json!({"parent": draft.id, "strategy": "local", "from_step": 2, "prompt": "local@00000000",
+                           "generator": "qwen2.5-coder-1.5b", "seed": 42, "cancelled": false}),
+    );
+    stepscope::tui::compare::Shown::from_candidate(stepscope::service::refine::Candidate {
+        trace: t,
+        strategy: Strategy::Local,
+        generated_tokens: 57,
+        seconds: 3.0,
+        stop: StopReason::Eos,
+    })
+}
+
+/// The compare screen: steps aligned, changed words marked, step marks, answers, cost and the
+/// winner; side by side when wide, stacked when narrow.
+#[test]
+fn compare_view_side_by_side_and_stacked() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::Compare);
+    insta::assert_snapshot!("compare_empty", screen(&mut app, 120, 30));
+    let draft = app.compare.as_ref().unwrap().draft.clone();
+    let mut steps: Vec<&str> = draft.step_texts()[..2].to_vec();
+    steps.extend(["The 12 books weigh 12 × 1.5 = 18 pounds in all.", "So the answer is \\boxed{18}."]);
+    let c = candidate(&draft, &steps, "18");
+    app.compare.as_mut().unwrap().candidates.push(c);
+    insta::assert_snapshot!("compare_wide", screen(&mut app, 120, 30));
+    insta::assert_snapshot!("compare_narrow", screen(&mut app, 80, 30));
+    // Any size draws without a panic, the step editor too.
+    update(&mut app, Action::EditStep);
+    for (w, h) in [(1, 1), (3, 2), (20, 4), (99, 8), (100, 3), (200, 60)] {
+        screen(&mut app, w, h);
+    }
+    update(&mut app, Action::Cancel);
+    update(&mut app, Action::Cancel);
+    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse, "Esc goes back to the list");
+}
+
+/// `r` plans a local refinement from the dataset's first error and opens the compare screen; a
+/// second `r` while it runs is refused; `a` saves the candidate shown under its draft.
+#[test]
+fn refine_keys_plan_and_accept_saves_a_child() {
+    use stepscope::tui::state::{Request, Screen};
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::RefineLocal);
+    assert_eq!(app.screen, Screen::Compare);
+    let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one refine request") };
+    assert_eq!(draft.id, "books-weight");
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].0.from_step, Some(2), "the dataset's first error");
+    assert_eq!(plans[0].0.ask.kept.len(), 2);
+    assert_eq!(plans[0].1.sampling.temperature, 0.0, "local is greedy");
+    update(&mut app, Action::RefineGlobal);
+    assert!(app.message.as_deref().unwrap().contains("is running"), "{:?}", app.message);
+    app.requests.clear();
+    app.compare.as_mut().unwrap().running = None;
+
+    update(&mut app, Action::Fork);
+    let [Request::Refine { plans, .. }] = &app.requests[..] else { panic!("one fork request") };
+    assert_eq!(plans.len(), 4, "fork_samples samples");
+    assert!(plans.iter().all(|(_, p)| p.sampling.temperature > 0.0));
+    let seeds: Vec<u64> = plans.iter().map(|(_, p)| p.sampling.seed).collect();
+    assert_eq!(seeds, [42, 43, 44, 45]);
+    app.requests.clear();
+    app.compare.as_mut().unwrap().running = None;
+
+    let draft = app.compare.as_ref().unwrap().draft.clone();
+    let c = candidate(&draft, &draft.step_texts(), "17");
+    app.compare.as_mut().unwrap().candidates.push(c);
+    update(&mut app, Action::Accept);
+    assert!(app.message.as_deref().unwrap().starts_with("saved: books-weight~local-s42"), "{:?}", app.message);
+    update(&mut app, Action::Accept);
+    assert!(app.message.as_deref().unwrap().contains("already saved"));
+    update(&mut app, Action::Compare);
+    assert_eq!(app.screen, Screen::Browse);
+    let ids: Vec<String> = app.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    let at = ids.iter().position(|i| i == "books-weight").unwrap();
+    assert_eq!(ids[at + 1], "books-weight~local-s42", "the child is listed under its draft: {ids:?}");
+
+    // A restart reads it back under its draft, and the compare screen offers it again.
+    let mut again = app_for(&[demo()], store.path());
+    let ids: Vec<String> = again.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
+    let at = ids.iter().position(|i| i == "books-weight").unwrap();
+    assert_eq!(ids[at + 1], "books-weight~local-s42", "{ids:?}");
+    select(&mut again, "books-weight");
+    update(&mut again, Action::Compare);
+    let c = again.compare.as_ref().unwrap();
+    assert_eq!(c.candidates.len(), 1);
+    assert!(c.candidates[0].saved);
+}

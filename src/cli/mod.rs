@@ -71,8 +71,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Sweep the first-error threshold τ on labelled traces: F1 curve and best τ.
     Calibrate(calibrate::CalibrateArgs),
-    /// Rewrite traces from their first error (local), whole (global) or after one corrected step
-    /// (intervene) with a generator model; store every candidate; compare how correctness changed.
+    /// Rewrite traces from their first error (local), whole (global), after one corrected step
+    /// (intervene), or sample continuations before it (fork) with a generator model; store every
+    /// candidate; compare how correctness changed.
     Refine(refine::RefineArgs),
 }
 

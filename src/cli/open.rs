@@ -21,6 +21,10 @@ pub struct OpenArgs {
     /// Device for --model: auto, cpu, cuda:N.
     #[arg(long, default_value = "auto", value_parser = crate::model::DeviceChoice::parse)]
     pub device: crate::model::DeviceChoice,
+    /// The model that writes refinements and new solutions (default: the config file's
+    /// `generator`, else qwen2.5-coder-1.5b).
+    #[arg(long)]
+    pub generator: Option<String>,
     /// Colour theme (default: the config file's, else dark).
     #[arg(long, value_parser = ["dark", "light"])]
     pub theme: Option<String>,
@@ -67,7 +71,11 @@ pub fn run(args: OpenArgs) -> i32 {
     };
     let annotator = annotator_name(args.annotator.as_deref().or(cfg.annotator.as_deref()));
     let theme = Theme::new(theme_name, Theme::color_allowed());
-    let app = tui::load_app(&args.paths, &args.input.opener(), annotator, theme, cfg.keymap);
+    let mut app = tui::load_app(&args.paths, &args.input.opener(), annotator, theme, cfg.keymap);
+    app.refine = cfg.refine;
+    if let Some(g) = args.generator {
+        app.refine.generator = g;
+    }
     if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
         for p in &app.problems {
             crate::errln!("error: {}: {}", p.file.display(), p.message);
@@ -119,6 +127,7 @@ pub fn demo(args: DemoArgs) -> i32 {
         annotator: args.annotator,
         model: (!args.no_model).then_some(args.model),
         device: crate::model::DeviceChoice::Auto,
+        generator: None,
         theme: None,
         input: InputArgs { store: args.store, ..InputArgs::default() },
     })

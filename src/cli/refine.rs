@@ -28,7 +28,8 @@ pub struct RefineArgs {
     /// Trace files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Strategies, comma-separated: local, global, intervene.
+    /// Strategies, comma-separated: local, global, intervene, fork (fork samples --samples
+    /// continuations from the steps before the first error, at temperature 0.7).
     #[arg(long, value_delimiter = ',', default_value = "local,global")]
     pub strategy: Vec<Strategy>,
     /// The model that writes the refinements (a short name, GGUF file or HF folder).
@@ -51,7 +52,8 @@ pub struct RefineArgs {
     /// How the reranker turns step scores into one: min, product or last.
     #[arg(long, default_value = "min")]
     pub aggregate: Aggregate,
-    /// Folder of prompt templates overriding the built-in ones (NAME.j2).
+    /// Folder of prompt templates overriding the built-in ones (NAME.j2); default: the
+    /// `prompts` folder beside the config file, when it exists.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
     #[arg(long)]
@@ -105,6 +107,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     let mut models = Models::new(LoadOptions::default());
     let spec = scorer.spec(&args.verifier)?;
     let cancel = AtomicBool::new(false);
+    let prompts = args.prompts.clone().or_else(|| Some(crate::dirs::prompts_dir()).filter(|d| d.is_dir()));
     let mut works = Vec::new();
     let mut skipped = Vec::new();
     for path in &args.paths {
@@ -130,7 +133,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
             let k = first_error(human, Some(record.first_error), t.label).flatten();
             let index = work.drafts.len();
             for &strategy in &args.strategy {
-                match plan(strategy, &t, k, args.prompts.as_deref()) {
+                match plan(strategy, &t, k, prompts.as_deref()) {
                     Ok(p) => work.plans.push((index, p)),
                     Err(e) => skipped.push(format!("{}: {e:#}", path.display())),
                 }
@@ -165,7 +168,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                     reused += 1;
                     done.clone()
                 } else {
-                    let params = params(args, seed);
+                    let params = params(args, p.strategy, seed);
                     let mut progress = |line: &str| bar.show(done, line);
                     let c = refine(
                         &mut models,
@@ -201,8 +204,9 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     report(args, &works, generated, reused, skipped.len())
 }
 
-fn params(args: &RefineArgs, seed: u64) -> GenerateParams {
-    let temperature = if args.samples > 1 { 0.7 } else { 0.0 };
+fn params(args: &RefineArgs, strategy: Strategy, seed: u64) -> GenerateParams {
+    // Fork estimates how often the prefix still reaches the answer: it always samples.
+    let temperature = if args.samples > 1 || strategy == Strategy::Fork { 0.7 } else { 0.0 };
     GenerateParams {
         max_tokens: args.max_tokens,
         sampling: SamplingParams { temperature, top_p: 0.95, seed },
@@ -218,6 +222,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
     let mut rows = Vec::new();
     for &strategy in &args.strategy {
         let mut pairs = Vec::new();
+        let mut reached = 0usize;
         let (mut after, mut reranked, mut oracle) = (0usize, 0usize, 0usize);
         let (mut tokens, mut seconds, mut made) = (0usize, 0.0f64, 0usize);
         for d in &drafts {
@@ -225,6 +230,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
             let cands = d.candidates.get(&strategy).map(Vec::as_slice).unwrap_or(&[]);
             for c in cands {
                 pairs.push((before, c.correct == Some(true)));
+                reached += (c.correct == Some(true)) as usize;
                 tokens += c.tokens;
                 seconds += c.seconds;
                 made += 1;
@@ -251,6 +257,8 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
             "acc_before": acc_before, "acc_after": after as f64 / n,
             "acc_rerank": reranked as f64 / n, "acc_oracle": oracle as f64 / n,
             "mean_tokens": mean(tokens as f64), "mean_seconds": mean(seconds),
+            // Of all candidates, the share that reach the reference answer (fork: m of N).
+            "reach": mean(reached as f64),
         }));
     }
     let summary = json!({

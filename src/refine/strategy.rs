@@ -6,6 +6,10 @@
 //!   continues from there (their tokens are read once and forked for each sample).
 //! - `intervene`: first one replacement for step k, written with the reference answer in view;
 //!   then a plain continuation from the kept steps plus that replacement.
+//! - `fork`: the question asked plainly, the steps before k kept; sampled several times, each
+//!   continuation checked against the reference ("m of N reach the answer").
+//! - `edit`: a step the user rewrote by hand replaces step k; the model continues after it.
+//! - `generate`: a fresh solution of the question (no draft steps kept).
 
 use std::fmt;
 use std::path::Path;
@@ -25,6 +29,9 @@ pub enum Strategy {
     Global,
     Local,
     Intervene,
+    Fork,
+    Edit,
+    Generate,
 }
 
 impl FromStr for Strategy {
@@ -34,7 +41,8 @@ impl FromStr for Strategy {
             "global" => Ok(Strategy::Global),
             "local" => Ok(Strategy::Local),
             "intervene" => Ok(Strategy::Intervene),
-            other => Err(format!("unknown strategy '{other}' (expected global, local or intervene)")),
+            "fork" => Ok(Strategy::Fork),
+            other => Err(format!("unknown strategy '{other}' (expected global, local, intervene or fork)")),
         }
     }
 }
@@ -45,6 +53,9 @@ impl fmt::Display for Strategy {
             Strategy::Global => "global",
             Strategy::Local => "local",
             Strategy::Intervene => "intervene",
+            Strategy::Fork => "fork",
+            Strategy::Edit => "edit",
+            Strategy::Generate => "generate",
         })
     }
 }
@@ -72,10 +83,16 @@ pub struct Plan {
     /// `NAME@hash` of the prompt template used.
     pub prompt_version: String,
     pub ask: Ask,
+    /// `edit`: the step as the user rewrote it (saved as a human intervention).
+    pub edited: Option<String>,
 }
 
+/// Prompt version of the plans that ask the question as it is (no template).
+pub const PLAIN: &str = "plain";
+
 /// Plans a strategy for `draft` with first error `k`. `prompts` is the user's prompts folder.
-/// Local and intervene need a first error; intervene also needs the reference answer.
+/// Local, intervene and fork need a first error; intervene and fork also need the reference
+/// answer. `edit` is planned by [`plan_edit`].
 pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option<&Path>) -> Result<Plan> {
     let steps = draft.step_texts();
     if let Some(k) = k.filter(|&k| k >= steps.len()) {
@@ -90,6 +107,21 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
         ),
     }
     };
+    match strategy {
+        Strategy::Fork => {
+            let k = needs_k()?;
+            if draft.reference_answer.is_none() {
+                bail!(
+                    "trace {}: fork needs the reference answer to check its continuations, and the trace has none",
+                    draft.id
+                );
+            }
+            return Ok(plain(strategy, draft, Some(k), steps[..k].iter().map(|s| s.to_string()).collect()));
+        }
+        Strategy::Generate => return Ok(plain(strategy, draft, None, Vec::new())),
+        Strategy::Edit => bail!("trace {}: an edit needs the rewritten step (plan_edit)", draft.id),
+        _ => {}
+    }
     let input = PromptInput {
         problem: &draft.problem,
         steps: steps.clone(),
@@ -107,6 +139,7 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
             }
             ("intervene", steps[..k].iter().map(|s| s.to_string()).collect())
         }
+        Strategy::Fork | Strategy::Edit | Strategy::Generate => unreachable!("planned above"),
     };
     let t = template(name, prompts)?;
     let prompt = t.render(&input)?;
@@ -116,7 +149,30 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
         Strategy::Intervene => Ask { messages, kept: Vec::new() },
         _ => Ask { messages, kept },
     };
-    Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask })
+    Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask, edited: None })
+}
+
+/// The user's rewrite of step `k` replaces it; the model continues after it.
+pub fn plan_edit(draft: &Trace, k: usize, text: &str) -> Result<Plan> {
+    let steps = draft.step_texts();
+    if k >= steps.len() {
+        bail!("trace {}: step {k} does not exist (the trace has {} steps)", draft.id, steps.len());
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("trace {}: the rewritten step {k} is empty", draft.id);
+    }
+    let mut kept: Vec<String> = steps[..k].iter().map(|s| s.to_string()).collect();
+    kept.push(text.to_string());
+    let mut p = plain(Strategy::Edit, draft, Some(k), kept);
+    p.edited = Some(text.to_string());
+    Ok(p)
+}
+
+/// A plan that asks the question as it was asked, the answer starting with `kept`.
+fn plain(strategy: Strategy, draft: &Trace, k: Option<usize>, kept: Vec<String>) -> Plan {
+    let messages = vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)];
+    Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask: Ask { messages, kept }, edited: None }
 }
 
 /// Intervene's second generation: the problem as asked originally, the answer starting with the
@@ -192,5 +248,23 @@ mod tests {
         assert!(e.contains("step 3 does not exist"), "{e}");
         assert_eq!("local".parse::<Strategy>().unwrap().to_string(), "local");
         assert!("fix".parse::<Strategy>().is_err());
+        let e = plan(Strategy::Fork, &no_ref, Some(1), None).unwrap_err().to_string();
+        assert!(e.contains("fork needs the reference answer"), "{e}");
+        assert!(plan_edit(&draft(), 1, "  ").unwrap_err().to_string().contains("empty"));
+    }
+
+    #[test]
+    fn fork_edit_and_generate_ask_the_question_plainly() {
+        let f = plan(Strategy::Fork, &draft(), Some(2), None).unwrap();
+        assert_eq!(f.ask.kept, ["Each box holds 6 eggs.", "4 × 6 = 26."]);
+        assert_eq!(f.ask.messages[1].content, draft().problem);
+        assert_eq!(f.prompt_version, PLAIN);
+        let e = plan_edit(&draft(), 1, " 4 × 6 = 24. ").unwrap();
+        assert_eq!(e.ask.kept, ["Each box holds 6 eggs.", "4 × 6 = 24."]);
+        assert_eq!((e.strategy, e.from_step, e.edited.as_deref()), (Strategy::Edit, Some(1), Some("4 × 6 = 24.")));
+        let g = plan(Strategy::Generate, &draft(), None, None).unwrap();
+        assert!(g.ask.kept.is_empty());
+        assert_eq!(g.ask.messages[1].content, draft().problem);
+        assert_eq!("fork".parse::<Strategy>().unwrap(), Strategy::Fork);
     }
 }

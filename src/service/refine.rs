@@ -180,6 +180,10 @@ fn candidate_trace(
             "cancelled": g.stop == StopReason::Cancelled,
         }),
     );
+    if let Some(text) = &plan.edited {
+        // A human intervention: the step as the user wrote it.
+        trace.extra["refinement"]["edited_step"] = json!(text);
+    }
     trace
 }
 
@@ -215,13 +219,18 @@ pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<(String, Str
 
 /// Appends a candidate to the refinements file, on disk before this returns.
 pub fn store_candidate(path: &std::path::Path, c: &Candidate) -> Result<()> {
+    store_trace(path, &c.trace)
+}
+
+/// Appends a refined trace to the refinements file, on disk before this returns.
+pub fn store_trace(path: &std::path::Path, trace: &Trace) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let line = crate::trace::formats::native::to_value(&c.trace, None).to_string();
+    let line = crate::trace::formats::native::to_value(trace, None).to_string();
     f.write_all(format!("{line}\n").as_bytes())?;
     f.sync_data()?;
     Ok(())

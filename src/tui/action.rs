@@ -35,6 +35,25 @@ pub enum Action {
     /// In the verifier menu: switch the verifier under the cursor on or off.
     Toggle,
     Quit,
+    /// Refine the open trace from its first error (local).
+    RefineLocal,
+    /// Rewrite the open trace whole (global).
+    RefineGlobal,
+    /// Replace the first wrong step with the reference in view, then continue (intervene).
+    Intervene,
+    /// Sample continuations from the steps before the first error; count how many reach the answer.
+    Fork,
+    /// Rewrite the selected step by hand; the generator continues after it.
+    EditStep,
+    /// Generate a new solution of the selected problem with the generator.
+    Generate,
+    /// Save the candidate shown as a child of its draft.
+    Accept,
+    /// Open or close the compare screen.
+    Compare,
+    /// Compare screen: the next / previous candidate.
+    NextCandidate,
+    PrevCandidate,
     /// Typed into the search field.
     SearchInput(char),
     /// Text pasted (bracketed paste): goes into the search field while searching.
@@ -87,6 +106,16 @@ impl Action {
             "verifiers" => Action::VerifierMenu,
             "toggle" => Action::Toggle,
             "quit" => Action::Quit,
+            "refine_local" => Action::RefineLocal,
+            "refine_global" => Action::RefineGlobal,
+            "intervene" => Action::Intervene,
+            "fork" => Action::Fork,
+            "edit_step" => Action::EditStep,
+            "generate" => Action::Generate,
+            "accept" => Action::Accept,
+            "compare" => Action::Compare,
+            "next_candidate" => Action::NextCandidate,
+            "prev_candidate" => Action::PrevCandidate,
             _ => return None,
         })
     }

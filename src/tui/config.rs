@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::keymap::Keymap;
+use super::state::RefineSettings;
 use super::theme::ThemeName;
 
 #[derive(Debug, Clone)]
@@ -11,11 +12,15 @@ pub struct Config {
     pub theme: ThemeName,
     pub annotator: Option<String>,
     pub keymap: Keymap,
+    /// `generator`, `refine_max_tokens`, `fork_samples`.
+    pub refine: RefineSettings,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { theme: ThemeName::Dark, annotator: None, keymap: Keymap::default() }
+        let prompts = Some(crate::dirs::prompts_dir()).filter(|d| d.is_dir());
+        let refine = RefineSettings { prompts, ..RefineSettings::default() };
+        Config { theme: ThemeName::Dark, annotator: None, keymap: Keymap::default(), refine }
     }
 }
 
@@ -51,6 +56,11 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 }
             }
             "annotator" => config.annotator = value.as_str().map(str::to_string),
+            "generator" => {
+                config.refine.generator = value.as_str().ok_or("generator: expected a model name or path")?.to_string()
+            }
+            "refine_max_tokens" => config.refine.max_tokens = positive(key, value)?,
+            "fork_samples" => config.refine.fork_samples = positive(key, value)?,
             "keys" => {
                 let keys = value.as_table().ok_or("[keys] must be a table")?;
                 config.keymap = config.keymap.with_overrides(keys)?;
@@ -59,6 +69,13 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
     }
     Ok(config)
+}
+
+fn positive(key: &str, value: &toml::Value) -> Result<usize, String> {
+    match value.as_integer() {
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(format!("{key}: expected a positive whole number")),
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +89,8 @@ mod tests {
         assert_eq!(c.annotator.as_deref(), Some("ana"));
         assert!(parse("theme = \"blue\"").is_err());
         assert!(parse("colour = 1").is_err());
+        let r = parse("generator = \"smollm2\"\nrefine_max_tokens = 64\nfork_samples = 2").unwrap().refine;
+        assert_eq!((r.generator.as_str(), r.max_tokens, r.fork_samples), ("smollm2", 64, 2));
+        assert!(parse("fork_samples = 0").unwrap_err().contains("fork_samples"));
     }
 }

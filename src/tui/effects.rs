@@ -17,6 +17,8 @@ pub enum Effect {
     StoreResult { source: usize, record: Box<VerifyRecord>, done: usize, total: usize },
     /// Read what other processes appended to the journals.
     RefreshJournals,
+    /// Append a refined trace to the refinements file of a source, then read that file again.
+    StoreCandidate { source: usize, trace: Box<crate::trace::Trace> },
 }
 
 /// Runs one effect; the returned message says how it went.
@@ -58,5 +60,36 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
             }
             Msg::JournalsRefreshed { changed, errors }
         }
+        Effect::StoreCandidate { source, trace } => {
+            let id = trace.id.clone();
+            let result = store_candidate(app, source, &trace);
+            Msg::CandidateStored { source, id, result }
+        }
+    }
+}
+
+/// Writes the trace (durable before this returns) and reads the refinements file again; the
+/// label store is opened the first time only.
+fn store_candidate(app: &App, source: usize, trace: &crate::trace::Trace) -> Result<Box<Refinements>, String> {
+    let s = app.sources.get(source).ok_or("no such source")?;
+    let path = crate::service::refine::refinements_path(s.store.path());
+    crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
+    let first = !app.sources.iter().any(|s| s.parent == Some(source));
+    let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
+        .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    let store = if first { Some(app.opener.store(&path)?) } else { None };
+    Ok(Box::new(Refinements { path, file, store }))
+}
+
+/// A refinements file read again after a write.
+pub struct Refinements {
+    pub path: std::path::PathBuf,
+    pub file: crate::trace::TraceFile,
+    pub store: Option<crate::trace::Store>,
+}
+
+impl std::fmt::Debug for Refinements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Refinements({})", self.path.display())
     }
 }

@@ -103,7 +103,7 @@ const DEFAULTS: &[(&str, &[&str])] = &[
     ("up", &["k", "up"]),
     ("page_down", &["pgdn", "ctrl-d"]),
     ("page_up", &["pgup", "ctrl-u"]),
-    ("top", &["g", "home"]),
+    ("top", &["home"]),
     ("bottom", &["G", "end"]),
     ("switch_focus", &["tab"]),
     ("open", &["enter"]),
@@ -122,6 +122,16 @@ const DEFAULTS: &[(&str, &[&str])] = &[
     ("verifiers", &["m"]),
     ("toggle", &["space"]),
     ("quit", &["q", "ctrl-c"]),
+    ("refine_local", &["r"]),
+    ("refine_global", &["R"]),
+    ("intervene", &["i"]),
+    ("fork", &["F"]),
+    ("edit_step", &["E"]),
+    ("generate", &["g"]),
+    ("accept", &["a"]),
+    ("compare", &["C"]),
+    ("next_candidate", &["]", "right"]),
+    ("prev_candidate", &["[", "left"]),
 ];
 
 impl Default for Keymap {

@@ -3,10 +3,12 @@
 //! restored on quit, on SIGTERM/SIGHUP and on a panic in any thread.
 
 pub mod action;
+pub mod compare;
 pub mod config;
 pub mod effects;
 pub mod event;
 pub mod keymap;
+pub mod refining;
 pub mod state;
 pub mod text;
 pub mod theme;
@@ -58,15 +60,41 @@ pub fn load_app(paths: &[PathBuf], input: &Opener, annotator: String, theme: The
         };
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
         let lazy = file.is_on_disk() && size > EAGER_LIMIT_BYTES;
+        let parent = sources.len();
         sources.push(Source {
             file: Arc::new(file),
             store,
             journal_note: loc.note,
             lazy,
             ambiguous: Default::default(),
+            parent: None,
         });
+        // Candidates accepted earlier are listed under their drafts.
+        let refined = crate::service::refine::refinements_path(&loc.path);
+        if !lazy && refined.exists() {
+            match open_refinements(&refined, input) {
+                Ok((file, store)) => sources.push(Source {
+                    file: Arc::new(file),
+                    store,
+                    journal_note: None,
+                    lazy: false,
+                    ambiguous: Default::default(),
+                    parent: Some(parent),
+                }),
+                Err(message) => problems.push(Problem { file: refined, line: 0, field: None, message }),
+            }
+        }
     }
-    App::new(sources, problems, annotator, theme, keymap)
+    let mut app = App::new(sources, problems, annotator, theme, keymap);
+    app.opener = input.clone();
+    app
+}
+
+/// Opens a refinements file (stepscope's own format) and its label store.
+pub fn open_refinements(path: &std::path::Path, input: &Opener) -> Result<(TraceFile, Store), String> {
+    let file = TraceFile::open(path, Some(crate::trace::Format::Native), Default::default()).map_err(|e| e.message)?;
+    let store = input.store(path)?;
+    Ok((file, store))
 }
 
 /// Runs the TUI until the user quits; `model` (a model spec) is fetched and loaded on the model
@@ -135,7 +163,7 @@ async fn main_loop(
 fn handle(app: &mut App, e: Event) {
     match e {
         Event::Terminal(te) => {
-            if let Some(a) = event::to_action(&te, &app.keymap, app.searching()) {
+            if let Some(a) = event::to_action(&te, &app.keymap, app.typing()) {
                 update::update(app, a);
             }
         }
@@ -155,6 +183,22 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
             state::Request::Score { items, specs } => {
                 let handle = worker.submit(Job::Score { items, specs, options: app.verify_options.clone() });
                 update::update(app, update::Msg::Submitted(handle));
+            }
+            state::Request::Refine { draft, plans } => {
+                let generator = app.refine.generator.clone();
+                let handles = plans
+                    .into_iter()
+                    .map(|(plan, params)| {
+                        worker.submit(Job::Refine {
+                            draft: draft.clone(),
+                            plan: Box::new(plan),
+                            generator: generator.clone(),
+                            params,
+                            segmentation: draft.segmentation.clone(),
+                        })
+                    })
+                    .collect();
+                update::update(app, update::Msg::RefineSubmitted(handles));
             }
         }
     }

@@ -28,6 +28,9 @@ pub struct Source {
     /// Trace ids that appear more than once in the file: labels are keyed by id, so these
     /// cannot be labelled.
     pub ambiguous: HashSet<String>,
+    /// For a refinements file (`<file>.refined.jsonl`): the source whose drafts it refines. Its
+    /// traces are listed under their drafts.
+    pub parent: Option<usize>,
 }
 
 /// What the list and the filters need to know about a trace without holding it.
@@ -120,6 +123,8 @@ pub enum LabelOrigin {
 pub enum Screen {
     /// The trace list, the selected trace's steps and its signals.
     Browse,
+    /// A draft beside its refinements (`App::compare`).
+    Compare,
 }
 
 /// A layer drawn over the screen that takes the keys while it is open (the last one opened).
@@ -133,6 +138,11 @@ pub enum Overlay {
     /// Typing a search; `origin` is the entry selected when it began (Esc goes back to it).
     Search {
         origin: Option<usize>,
+    },
+    /// Rewriting a step by hand (`E`); Enter lets the generator continue after it.
+    Edit {
+        step: usize,
+        text: String,
     },
 }
 
@@ -148,7 +158,31 @@ pub struct Scoring {
 
 /// Work the update asks the event loop to hand to the model thread.
 pub enum Request {
-    Score { items: Vec<crate::jobs::ScoreItem>, specs: Vec<String> },
+    Score {
+        items: Vec<crate::jobs::ScoreItem>,
+        specs: Vec<String>,
+    },
+    /// Refine the compare screen's draft: one job per plan (fork: one per sample).
+    Refine {
+        draft: Box<Trace>,
+        plans: Vec<(crate::refine::strategy::Plan, crate::model::generate::GenerateParams)>,
+    },
+}
+
+/// What the refinement keys use (config: `generator`, `refine_max_tokens`, `fork_samples`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefineSettings {
+    pub generator: String,
+    pub max_tokens: usize,
+    pub fork_samples: usize,
+    /// The user's prompt templates folder, when it exists.
+    pub prompts: Option<std::path::PathBuf>,
+}
+
+impl Default for RefineSettings {
+    fn default() -> RefineSettings {
+        RefineSettings { generator: "qwen2.5-coder-1.5b".into(), max_tokens: 512, fork_samples: 4, prompts: None }
+    }
 }
 
 /// Verifiers offered in the menu when nothing else is known.
@@ -196,6 +230,11 @@ pub struct App {
     /// in sight.
     pub list_offset: usize,
     pub steps_offset: usize,
+    /// The draft and candidates of the compare screen.
+    pub compare: Option<super::compare::Compare>,
+    pub refine: RefineSettings,
+    /// How files were opened (refinement files are opened the same way).
+    pub opener: crate::trace::Opener,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -243,10 +282,14 @@ impl App {
             quit: false,
             list_offset: 0,
             steps_offset: 0,
+            compare: None,
+            refine: RefineSettings::default(),
+            opener: crate::trace::Opener::default(),
         };
         for s in sources {
             app.add_source(s);
         }
+        app.nest_children();
         let lazy_records: usize = app.sources.iter().filter(|s| s.lazy).map(|s| s.file.record_count()).sum();
         if lazy_records > 0 {
             app.scan = Some((0, lazy_records));
@@ -298,6 +341,99 @@ impl App {
         self.sources.push(source);
     }
 
+    /// Puts the traces of refinement files right under their drafts (a child whose draft is not
+    /// listed stays at the end). Entry indices change: the selection and the compare screen's
+    /// draft follow their entries.
+    pub fn nest_children(&mut self) {
+        let n = self.entries.len();
+        let root = |app: &App, e: usize| {
+            let source = app.entries[e].source;
+            app.sources[source].parent.unwrap_or(source)
+        };
+        let parent_of = |app: &App, e: usize| -> Option<(usize, String)> {
+            app.sources[app.entries[e].source].parent?;
+            let t = app.loaded[e].as_ref()?;
+            Some((root(app, e), t.extra.get("refinement")?.get("parent")?.as_str()?.to_string()))
+        };
+        let mut children: HashMap<(usize, String), Vec<usize>> = HashMap::new();
+        let mut is_child = vec![false; n];
+        for (e, child) in is_child.iter_mut().enumerate() {
+            if let Some(key) = parent_of(self, e) {
+                children.entry(key).or_default().push(e);
+                *child = true;
+            }
+        }
+        // Depth first: a refinement of a refinement goes under its own parent.
+        let mut order = Vec::with_capacity(n);
+        let mut stack: Vec<usize> = (0..n).filter(|&e| !is_child[e]).rev().collect();
+        while let Some(e) = stack.pop() {
+            order.push(e);
+            let key = self.summaries[e].as_ref().map(|s| (root(self, e), s.id.clone()));
+            if let Some(kids) = key.and_then(|k| children.remove(&k)) {
+                stack.extend(kids.into_iter().rev());
+            }
+        }
+        let mut left: Vec<usize> = children.into_values().flatten().collect();
+        left.sort_unstable();
+        order.extend(left);
+        if order.iter().enumerate().all(|(i, &e)| i == e) {
+            return;
+        }
+        let mut new_index = vec![0; n];
+        for (i, &e) in order.iter().enumerate() {
+            new_index[e] = i;
+        }
+        let keep = self.selected_entry().map(|e| new_index[e]);
+        self.entries = order.iter().map(|&e| self.entries[e]).collect();
+        self.summaries = order.iter().map(|&e| self.summaries[e].clone()).collect();
+        self.loaded = order.iter().map(|&e| self.loaded[e].clone()).collect();
+        self.cache.borrow_mut().clear();
+        if let Some(c) = self.compare.as_mut() {
+            c.draft_entry = new_index[c.draft_entry];
+        }
+        let all: Vec<usize> = (0..n).collect();
+        self.filter_visible(keep, all);
+    }
+
+    /// After a candidate was appended to the refinements file of `parent`: the file (read
+    /// again) and, the first time, its label store become a source, and its new traces are
+    /// listed under their drafts.
+    pub fn attach_refinements(&mut self, parent: usize, file: TraceFile, store: Option<Store>) {
+        match self.sources.iter().position(|s| s.parent == Some(parent)) {
+            Some(index) => {
+                let known = self.entries.iter().filter(|e| e.source == index).count();
+                let file = Arc::new(file);
+                self.sources[index].file = file.clone();
+                let mut added = 0;
+                for record in 0..file.record_count() {
+                    let Ok(traces) = file.record(record) else { continue };
+                    for (sub, t) in traces.into_iter().enumerate() {
+                        added += 1;
+                        if added <= known {
+                            continue;
+                        }
+                        self.entries.push(Entry { source: index, record, sub });
+                        self.summaries.push(Some(Summary::of(&t, true)));
+                        self.loaded.push(Some(Rc::new(t)));
+                    }
+                }
+            }
+            None => {
+                let Some(store) = store else { return };
+                self.add_source(Source {
+                    file: Arc::new(file),
+                    store,
+                    journal_note: None,
+                    lazy: false,
+                    ambiguous: Default::default(),
+                    parent: Some(parent),
+                });
+            }
+        }
+        self.nest_children();
+        self.refresh_visible();
+    }
+
     /// The overlay that takes the keys, if any.
     pub fn overlay(&self) -> Option<&Overlay> {
         self.overlays.last()
@@ -306,6 +442,11 @@ impl App {
     /// Whether a search is being typed (keys go into the search field).
     pub fn searching(&self) -> bool {
         matches!(self.overlay(), Some(Overlay::Search { .. }))
+    }
+
+    /// Whether keys are text: a search or a step being rewritten.
+    pub fn typing(&self) -> bool {
+        matches!(self.overlay(), Some(Overlay::Search { .. } | Overlay::Edit { .. }))
     }
 
     pub fn help_open(&self) -> bool {

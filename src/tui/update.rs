@@ -14,8 +14,10 @@ use crate::trace::{Label, Problem};
 
 use super::action::Action;
 use super::effects::{self, Effect};
+use super::refining;
 use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Summary};
 use super::views::layout::{layout, Areas};
+use crate::refine::strategy::Strategy;
 
 const PAGE: usize = 10;
 
@@ -65,6 +67,14 @@ pub enum Msg {
     },
     /// The scoring request went to the model thread: its handle lets Esc cancel it.
     Submitted(JobHandle),
+    /// The refinement's jobs went to the model thread.
+    RefineSubmitted(Vec<JobHandle>),
+    /// A refined trace was written to the refinements file of `source` (or not).
+    CandidateStored {
+        source: usize,
+        id: String,
+        result: Result<Box<effects::Refinements>, String>,
+    },
 }
 
 impl From<Action> for Msg {
@@ -140,6 +150,22 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Msg::RefineSubmitted(handles) => {
+            refining::submitted(app, handles);
+            Vec::new()
+        }
+        Msg::CandidateStored { source, id, result } => {
+            let shown = match result {
+                Ok(r) => {
+                    let name = r.path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                    app.attach_refinements(source, r.file, r.store);
+                    Ok(name)
+                }
+                Err(e) => Err(e),
+            };
+            refining::stored(app, &id, shown);
+            Vec::new()
+        }
         Msg::JournalsRefreshed { changed, errors } => {
             if let Some(e) = errors.into_iter().last() {
                 app.message = Some(e);
@@ -170,12 +196,18 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Some(Overlay::VerifierMenu { cursor }) => return menu_input(app, &action, cursor),
+        Some(Overlay::Edit { step, .. }) => return edit_input(app, &action, step),
         Some(Overlay::Help) if action != Action::Quit => {
             // Any key closes the help overlay.
             app.overlays.pop();
             return Vec::new();
         }
         _ => {}
+    }
+    if app.screen == super::state::Screen::Compare {
+        if let Some(done) = compare_input(app, &action) {
+            return done;
+        }
     }
     match action {
         Action::Up => move_by(app, -1),
@@ -217,6 +249,15 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::VerifierMenu => app.overlays.push(Overlay::VerifierMenu { cursor: 0 }),
         Action::Toggle => {}
         Action::Quit => app.quit = true,
+        Action::RefineLocal => refining::start(app, Strategy::Local),
+        Action::RefineGlobal => refining::start(app, Strategy::Global),
+        Action::Intervene => refining::start(app, Strategy::Intervene),
+        Action::Fork => refining::start(app, Strategy::Fork),
+        Action::Generate => refining::start(app, Strategy::Generate),
+        Action::EditStep => refining::start_edit(app),
+        Action::Accept => return refining::accept(app),
+        Action::Compare => refining::toggle_compare(app),
+        Action::NextCandidate | Action::PrevCandidate => {}
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
@@ -229,6 +270,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
 /// Results and progress from the model thread. A computed result is stored (an effect); a
 /// reused one is already in the store.
 fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
+    if let Some(effects) = refining::job_event(app, &e) {
+        return effects;
+    }
     let scoring_job =
         |app: &App, job: u64| app.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job);
     match e {
@@ -313,15 +357,63 @@ fn menu_input(app: &mut App, action: &Action, at: usize) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Esc: cancel running scoring first, else clear the message.
+/// Esc: cancel running scoring first, else a running refinement, else leave the compare
+/// screen, else clear the message.
 fn cancel(app: &mut App) {
-    match app.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
-        Some(h) => {
-            h.cancel();
-            app.message = Some("cancelling scoring…".into());
-        }
-        None => app.message = None,
+    if let Some(h) = app.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
+        h.cancel();
+        app.message = Some("cancelling scoring…".into());
+    } else if refining::cancel(app) {
+    } else if app.screen == super::state::Screen::Compare {
+        app.screen = super::state::Screen::Browse;
+    } else {
+        app.message = None;
     }
+}
+
+/// Keys that mean something else on the compare screen; `None` for the ones that do not.
+fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
+    match action {
+        Action::Up => refining::scroll(app, -1),
+        Action::Down => refining::scroll(app, 1),
+        Action::PageUp => refining::scroll(app, -(PAGE as i64)),
+        Action::PageDown => refining::scroll(app, PAGE as i64),
+        Action::Top => refining::scroll(app, i64::MIN / 2),
+        Action::SwitchFocus | Action::NextCandidate => refining::next_candidate(app, true),
+        Action::PrevCandidate => refining::next_candidate(app, false),
+        Action::MarkFirstError | Action::MarkNoError | Action::ClearLabel | Action::Open => {
+            app.message = Some("labels are set in the list: Esc (or C) goes back to it".into());
+        }
+        _ => return None,
+    }
+    Some(Vec::new())
+}
+
+/// Keys while a step is being rewritten: text goes into it, Enter runs, Esc drops it.
+fn edit_input(app: &mut App, action: &Action, step: usize) -> Vec<Effect> {
+    let text = match app.overlays.last_mut() {
+        Some(Overlay::Edit { text, .. }) => text,
+        _ => return Vec::new(),
+    };
+    match action {
+        Action::SearchInput(c) => text.push(*c),
+        Action::Paste(p) => text.push_str(p),
+        Action::SearchBackspace => {
+            text.pop();
+        }
+        Action::SearchCommit => {
+            let text = text.clone();
+            app.overlays.pop();
+            refining::finish_edit(app, step, &text);
+        }
+        Action::Cancel => {
+            app.overlays.pop();
+            app.message = Some("edit dropped".into());
+        }
+        Action::Quit => app.quit = true,
+        _ => {}
+    }
+    Vec::new()
 }
 
 /// Queues the chosen verifiers over the open trace or every shown trace.

@@ -28,26 +28,46 @@ const ROWS: &[(Action, &str)] = &[
     (Action::ScoreTrace, "run the chosen verifiers on this trace (background)"),
     (Action::ScoreVisible, "run them on every trace the filter shows"),
     (Action::VerifierMenu, "choose verifiers (space toggles)"),
-    (Action::Cancel, "cancel scoring / close / clear message"),
+    (Action::RefineLocal, "refine from the first error (local; KV cache of the kept steps reused)"),
+    (Action::RefineGlobal, "rewrite the whole solution (global)"),
+    (Action::Intervene, "replace the first wrong step with the reference in view, continue"),
+    (Action::Fork, "sample continuations before the first error: m of N reach the answer"),
+    (Action::EditStep, "rewrite a step by hand; the generator continues after it"),
+    (Action::Generate, "generate a new solution of this problem (added to the list)"),
+    (Action::Accept, "compare: save the candidate shown under its draft"),
+    (Action::Compare, "open / close the compare screen"),
+    (Action::NextCandidate, "compare: next candidate (previous: [ or ←)"),
+    (Action::Cancel, "cancel scoring or refinement / close / clear message"),
     (Action::ToggleHelp, "this help"),
     (Action::Quit, "quit (labels are already saved)"),
 ];
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let w = area.width.min(76);
-    let h = area.height.min(ROWS.len() as u16 + 4);
-    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    let mut lines: Vec<Line> = ROWS
+    let rows: Vec<Line> = ROWS
         .iter()
         .map(|(action, what)| {
             let keys = app.keymap.keys_for(action).join(" ");
             Line::from(vec![Span::styled(format!(" {keys:<14}"), t.accent), Span::raw(*what)])
         })
         .collect();
-    lines.push(Line::from(Span::styled(" Labels are saved to disk before they show. Any key closes this.", t.dim)));
+    // Two columns when one does not fit the height and the terminal is wide enough.
+    let columns = if area.height < rows.len() as u16 + 4 && area.width >= 100 { 2 } else { 1 };
+    let per = rows.len().div_ceil(columns);
+    let w = area.width.min(84 * columns as u16);
+    let h = area.height.min(per as u16 + 4);
+    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, popup);
     let block =
         Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(" Keys ", t.title));
-    f.render_widget(Paragraph::new(lines).block(block), popup);
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    let col_w = inner.width / columns as u16;
+    for (i, chunk) in rows.chunks(per).enumerate() {
+        let r = Rect { x: inner.x + col_w * i as u16, width: col_w, height: inner.height.saturating_sub(1), ..inner };
+        f.render_widget(Paragraph::new(chunk.to_vec()), r);
+    }
+    let foot = Rect { y: inner.y + inner.height.saturating_sub(1), height: 1.min(inner.height), ..inner };
+    let note = " Labels are saved to disk before they show. Any key closes this.";
+    f.render_widget(Paragraph::new(Span::styled(note, t.dim)), foot);
 }

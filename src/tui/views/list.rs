@@ -71,7 +71,7 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
         format!(" ds:{ds:<2} me:{me:<2}")
     };
     let id_w = w.saturating_sub(3 + width(&tail)).max(1);
-    let id = fit(&s.id, id_w);
+    let id = fit(&shown_id(app, entry, &s.id), id_w);
     let base = if selected { t.selected } else { t.base };
     Line::from(vec![
         Span::styled(pointer.to_string(), base),
@@ -79,6 +79,19 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
         Span::styled(format!(" {id}{}", " ".repeat(id_w.saturating_sub(width(&id)))), base),
         Span::styled(tail, if selected { t.selected } else { t.dim }),
     ])
+}
+
+/// A refinement is listed under its draft as `↳ ~strategy-sSEED` (its id after the draft's).
+fn shown_id(app: &App, entry: usize, id: &str) -> String {
+    if app.sources[app.entries[entry].source].parent.is_none() {
+        return id.to_string();
+    }
+    let parent =
+        app.loaded[entry].as_ref().and_then(|t| t.extra.get("refinement")?.get("parent")?.as_str().map(str::to_string));
+    match parent.as_deref().and_then(|p| id.strip_prefix(p)) {
+        Some(rest) if !rest.is_empty() => format!("↳ {rest}"),
+        _ => format!("↳ {id}"),
+    }
 }
 
 /// Cuts a string to a display width, with an ellipsis when cut.

@@ -1,5 +1,6 @@
 //! Rendering: one file per pane. Views read the state and never change what it means.
 
+pub mod compare;
 pub mod help;
 pub mod layout;
 pub mod list;
@@ -18,12 +19,19 @@ pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
     match app.screen {
         Screen::Browse => browse(f, app),
+        Screen::Compare => {
+            let areas = layout::layout(area.width, area.height, app.focus);
+            let body = ratatui::layout::Rect { height: area.height.saturating_sub(1), ..area };
+            compare::render(f, app, body);
+            status::render(f, app, areas.status);
+        }
     }
     for overlay in &app.overlays {
         match overlay {
             Overlay::VerifierMenu { .. } => menu::render(f, app, area),
             Overlay::Help => help::render(f, app, area),
             Overlay::Search { .. } => {} // typed into the list's title
+            Overlay::Edit { step, text } => compare::render_editor(f, app, area, *step, text),
         }
     }
 }

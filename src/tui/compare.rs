@@ -1,0 +1,172 @@
+//! The compare screen's state: a draft, the candidates made from it in this session (or being
+//! made), and which one is shown beside the draft. Pure data and helpers; `update` changes it.
+
+use std::rc::Rc;
+
+use crate::jobs::JobHandle;
+use crate::refine::rerank::{pick, Aggregate, Ranked};
+use crate::refine::strategy::Strategy;
+use crate::service::refine::Candidate;
+use crate::signals::arith::check_step;
+use crate::trace::Trace;
+
+/// A draft and its candidates.
+pub struct Compare {
+    /// The list entry of the draft.
+    pub draft_entry: usize,
+    pub draft: Rc<Trace>,
+    pub draft_scores: Vec<Option<f64>>,
+    pub candidates: Vec<Shown>,
+    /// Index into `candidates` of the one shown beside the draft.
+    pub shown: usize,
+    pub running: Option<Running>,
+    /// First line shown (both columns scroll together).
+    pub scroll: usize,
+}
+
+/// One finished (or cancelled) candidate.
+pub struct Shown {
+    pub trace: Trace,
+    pub strategy: Strategy,
+    pub tokens: usize,
+    pub seconds: f64,
+    pub cancelled: bool,
+    /// Step scores of the rerank verifier (arith).
+    pub scores: Vec<Option<f64>>,
+    /// Saved to the refinements file (accepted, or a generated solution).
+    pub saved: bool,
+}
+
+impl Shown {
+    pub fn from_candidate(c: Candidate) -> Shown {
+        let cancelled = c.stop == crate::model::generate::StopReason::Cancelled;
+        let scores = arith_scores(&c.trace);
+        Shown {
+            trace: c.trace,
+            strategy: c.strategy,
+            tokens: c.generated_tokens,
+            seconds: c.seconds,
+            cancelled,
+            scores,
+            saved: false,
+        }
+    }
+
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.tokens as f64 / self.seconds)
+    }
+}
+
+/// A refinement streaming in: its jobs (fork runs one per sample), and the text so far of the
+/// sample being written.
+pub struct Running {
+    pub strategy: Strategy,
+    pub from_step: Option<usize>,
+    /// Set when the loop has handed the jobs to the model thread; Esc cancels through them.
+    pub jobs: Vec<JobHandle>,
+    /// Jobs not yet finished.
+    pub left: usize,
+    pub samples: usize,
+    /// Steps of the draft the candidate keeps (shown above the text being written).
+    pub kept: Vec<String>,
+    pub text: String,
+    pub tokens: usize,
+    /// When the sample's first token came (tokens/s while streaming leaves model loading out).
+    pub first_token: Option<std::time::Instant>,
+}
+
+impl Running {
+    pub fn owns(&self, job: u64) -> bool {
+        self.jobs.iter().any(|h| h.id == job)
+    }
+
+    /// Tokens per second of the sample being written.
+    pub fn rate(&self) -> Option<f64> {
+        let secs = self.first_token?.elapsed().as_secs_f64();
+        (secs > 0.0 && self.tokens > 1).then(|| (self.tokens - 1) as f64 / secs)
+    }
+
+    /// The sample being written, counted from 1.
+    pub fn sample(&self) -> usize {
+        (self.samples - self.left + 1).min(self.samples)
+    }
+}
+
+impl Compare {
+    pub fn new(draft_entry: usize, draft: Rc<Trace>) -> Compare {
+        let draft_scores = arith_scores(&draft);
+        Compare { draft_entry, draft, draft_scores, candidates: Vec::new(), shown: 0, running: None, scroll: 0 }
+    }
+
+    pub fn shown(&self) -> Option<&Shown> {
+        self.candidates.get(self.shown)
+    }
+
+    /// The reranker's pick among the draft (0) and the finished candidates (i + 1), with why.
+    pub fn winner(&self) -> Option<(usize, String)> {
+        if self.candidates.is_empty() {
+            return None;
+        }
+        let mut pool = vec![Ranked { orm: None, steps: self.draft_scores.clone() }];
+        pool.extend(
+            self.candidates.iter().filter(|c| !c.cancelled).map(|c| Ranked { orm: None, steps: c.scores.clone() }),
+        );
+        let finished: Vec<usize> =
+            self.candidates.iter().enumerate().filter(|(_, c)| !c.cancelled).map(|(i, _)| i + 1).collect();
+        let (i, why) = pick(&pool, Aggregate::Min)?;
+        Some((if i == 0 { 0 } else { finished[i - 1] }, why))
+    }
+
+    /// Fork: how many finished samples of a strategy reach the reference answer, of how many.
+    pub fn reached(&self, strategy: Strategy) -> (usize, usize) {
+        let done: Vec<&Shown> = self.candidates.iter().filter(|c| c.strategy == strategy && !c.cancelled).collect();
+        (done.iter().filter(|c| c.trace.final_answer_correct == Some(true)).count(), done.len())
+    }
+}
+
+/// Arith verifier scores per step: 1 when every claim checks, 0 at a wrong claim, none without
+/// claims. Pure and fast, so the UI computes it itself.
+pub fn arith_scores(t: &Trace) -> Vec<Option<f64>> {
+    t.steps
+        .iter()
+        .map(|s| {
+            let claims = check_step(&s.text);
+            if claims.is_empty() {
+                None
+            } else {
+                Some(if claims.iter().all(|c| c.ok) { 1.0 } else { 0.0 })
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::generate::StopReason;
+
+    fn cand(steps: &[&str], cancelled: bool) -> Shown {
+        let trace = Trace::from_step_texts("c", "q", steps);
+        Shown::from_candidate(Candidate {
+            trace,
+            strategy: Strategy::Local,
+            generated_tokens: 10,
+            seconds: 2.0,
+            stop: if cancelled { StopReason::Cancelled } else { StopReason::Eos },
+        })
+    }
+
+    #[test]
+    fn the_winner_skips_cancelled_candidates() {
+        let draft = Rc::new(Trace::from_step_texts("d", "q", &["2 + 2 = 5"]));
+        let mut c = Compare::new(0, draft);
+        assert_eq!(c.draft_scores, [Some(0.0)]);
+        assert_eq!(c.winner(), None);
+        c.candidates.push(cand(&["2 + 2 = 4"], true));
+        c.candidates.push(cand(&["2 + 3 = 6"], false));
+        c.candidates.push(cand(&["2 + 2 = 4"], false));
+        let (i, why) = c.winner().unwrap();
+        assert_eq!(i, 3, "{why}");
+        assert_eq!(c.candidates[0].tokens_per_second(), Some(5.0));
+    }
+}

@@ -1,0 +1,340 @@
+//! What the refinement keys do to the state (`r` local, `R` global, `i` intervene, `F` fork,
+//! `E` edit a step, `g` generate, `a` accept, `C` compare), and what the model thread's
+//! refinement events do. Part of `update`: pure state changes, plus requests for the model
+//! thread and effects that write the refinements file.
+
+use std::rc::Rc;
+
+use crate::jobs::{JobEvent, JobHandle};
+use crate::model::generate::GenerateParams;
+use crate::model::sample::SamplingParams;
+use crate::refine::strategy::{plan, plan_edit, Plan, Strategy};
+use crate::service::refine::first_error;
+use crate::trace::Trace;
+
+use super::compare::{Compare, Running, Shown};
+use super::effects::Effect;
+use super::state::{App, Focus, Overlay, Request, Screen};
+
+/// Seed of the first sample; later candidates of the same strategy count up from it.
+const SEED: u64 = 42;
+
+/// `r`, `R`, `i`, `F`, `g`: plans the strategy on the draft and asks the model thread to run it.
+pub fn start(app: &mut App, strategy: Strategy) {
+    if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
+        app.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+        return;
+    }
+    let Some((entry, draft)) = draft(app) else {
+        app.message = Some("no trace selected".into());
+        return;
+    };
+    let k = match strategy {
+        Strategy::Global | Strategy::Generate => known_first_error(app, entry, &draft),
+        _ => known_first_error(app, entry, &draft).or(Some(app.step)),
+    };
+    let planned = match plan(strategy, &draft, k, app.refine.prompts.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            app.message = Some(format!("{e:#}"));
+            return;
+        }
+    };
+    let samples = if strategy == Strategy::Fork { app.refine.fork_samples } else { 1 };
+    launch(app, entry, draft, planned, samples);
+}
+
+/// `E`: opens the editor on the step to rewrite (the cursor's when the steps have the focus,
+/// else the first error).
+pub fn start_edit(app: &mut App) {
+    let Some((entry, draft)) = draft(app) else {
+        app.message = Some("no trace selected".into());
+        return;
+    };
+    let step = if app.focus == Focus::Steps && app.screen == Screen::Browse {
+        app.step
+    } else {
+        known_first_error(app, entry, &draft).unwrap_or(app.step)
+    };
+    let Some(s) = draft.steps.get(step) else {
+        app.message = Some("this trace has no step to rewrite".into());
+        return;
+    };
+    app.overlays.push(Overlay::Edit { step, text: s.text.clone() });
+    app.message = Some(format!("rewrite step {step}; Enter: the generator continues after it · Esc: cancel"));
+}
+
+/// Enter in the step editor: the rewritten step replaces step `step` and the model continues.
+pub fn finish_edit(app: &mut App, step: usize, text: &str) {
+    let Some((entry, draft)) = draft(app) else { return };
+    match plan_edit(&draft, step, text) {
+        Ok(p) => launch(app, entry, draft, p, 1),
+        Err(e) => app.message = Some(format!("{e:#}")),
+    }
+}
+
+/// Opens the compare screen on the draft and queues the jobs (fork: one per sample).
+fn launch(app: &mut App, entry: usize, draft: Rc<Trace>, planned: Plan, samples: usize) {
+    open_compare(app, entry, draft.clone());
+    let first_seed = SEED + used_seeds(app, planned.strategy) as u64;
+    let sampled = matches!(planned.strategy, Strategy::Fork | Strategy::Generate);
+    let plans: Vec<(Plan, GenerateParams)> = (0..samples)
+        .map(|i| {
+            let params = GenerateParams {
+                max_tokens: app.refine.max_tokens,
+                sampling: SamplingParams {
+                    temperature: if sampled { 0.7 } else { 0.0 },
+                    top_p: 0.95,
+                    seed: first_seed + i as u64,
+                },
+                stop: Vec::new(),
+                top_k: 20,
+            };
+            (planned.clone(), params)
+        })
+        .collect();
+    let from = planned.from_step.map(|k| format!(" from step {k}")).unwrap_or_default();
+    app.message = Some(format!("{}{from} with {} (Esc cancels)", planned.strategy, app.refine.generator));
+    if let Some(c) = app.compare.as_mut() {
+        c.running = Some(Running {
+            strategy: planned.strategy,
+            from_step: planned.from_step,
+            jobs: Vec::new(),
+            left: samples,
+            samples,
+            kept: planned.ask.kept.clone(),
+            text: String::new(),
+            tokens: 0,
+            first_token: None,
+        });
+    }
+    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans });
+}
+
+/// The model thread took the jobs: their handles let Esc cancel them.
+pub fn submitted(app: &mut App, handles: Vec<JobHandle>) {
+    if let Some(r) = app.compare.as_mut().and_then(|c| c.running.as_mut()) {
+        r.jobs = handles;
+    }
+}
+
+/// Esc while a refinement runs: every job of it is cancelled (what was written is kept).
+pub fn cancel(app: &mut App) -> bool {
+    let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) else { return false };
+    for h in &r.jobs {
+        h.cancel();
+    }
+    app.message = Some(format!("cancelling the {} refinement…", r.strategy));
+    true
+}
+
+/// `C`: to the compare screen of the selected trace (its saved children are its candidates), or
+/// back to the list.
+pub fn toggle_compare(app: &mut App) {
+    if app.screen == Screen::Compare {
+        app.screen = Screen::Browse;
+        return;
+    }
+    match app.selected_entry().and_then(|e| app.trace(e).map(|t| (e, t))) {
+        Some((entry, t)) => open_compare(app, entry, t),
+        None => app.message = Some("no trace selected".into()),
+    }
+}
+
+/// `]` / `[` (and Tab) on the compare screen.
+pub fn next_candidate(app: &mut App, forward: bool) {
+    if let Some(c) = app.compare.as_mut().filter(|c| !c.candidates.is_empty()) {
+        let n = c.candidates.len();
+        c.shown = if forward { (c.shown + 1) % n } else { (c.shown + n - 1) % n };
+        c.scroll = 0;
+    }
+}
+
+pub fn scroll(app: &mut App, delta: i64) {
+    if let Some(c) = app.compare.as_mut() {
+        c.scroll = (c.scroll as i64).saturating_add(delta).max(0) as usize;
+    }
+}
+
+/// `a`: saves the candidate shown as a child of its draft.
+pub fn accept(app: &mut App) -> Vec<Effect> {
+    let Some(c) = app.compare.as_ref().filter(|_| app.screen == Screen::Compare) else {
+        app.message = Some("nothing to accept: C opens the compare screen".into());
+        return Vec::new();
+    };
+    let Some(shown) = c.shown() else {
+        app.message = Some("no candidate yet: r, R, i, F or E makes one".into());
+        return Vec::new();
+    };
+    if shown.saved {
+        app.message = Some(format!("{} is already saved", shown.trace.id));
+        return Vec::new();
+    }
+    let source = root_source(app, c.draft_entry);
+    vec![Effect::StoreCandidate { source, trace: Box::new(shown.trace.clone()) }]
+}
+
+/// A candidate was written to the refinements file (or not).
+pub fn stored(app: &mut App, id: &str, result: Result<String, String>) {
+    match result {
+        Ok(file) => {
+            if let Some(s) = app.compare.as_mut().and_then(|c| c.candidates.iter_mut().find(|s| s.trace.id == id)) {
+                s.saved = true;
+            }
+            app.message = Some(format!("saved: {id} in {file}"));
+        }
+        Err(e) => app.message = Some(format!("NOT saved ({e})")),
+    }
+}
+
+/// Events of the refinement's jobs; `None` when the event is not one of them.
+pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
+    let c = app.compare.as_mut()?;
+    let r = c.running.as_mut()?;
+    match e {
+        JobEvent::Token { job, token, .. } if r.owns(*job) => {
+            r.text.push_str(&token.text);
+            r.tokens += 1;
+            r.first_token.get_or_insert_with(std::time::Instant::now);
+            Some(Vec::new())
+        }
+        JobEvent::Progress { job, message } if r.owns(*job) => {
+            app.message = Some(format!("{}: {message}", r.strategy));
+            Some(Vec::new())
+        }
+        JobEvent::Refined { job, candidate } if r.owns(*job) => {
+            r.text.clear();
+            r.tokens = 0;
+            r.first_token = None;
+            let shown = Shown::from_candidate((**candidate).clone());
+            let generated = shown.strategy == Strategy::Generate && !shown.cancelled;
+            let trace = shown.trace.clone();
+            c.candidates.push(shown);
+            c.shown = c.candidates.len() - 1;
+            c.scroll = 0;
+            // A generated solution joins the list at once (with its log-probs).
+            let source = root_source(app, app.compare.as_ref().map_or(0, |c| c.draft_entry));
+            Some(if generated { vec![Effect::StoreCandidate { source, trace: Box::new(trace) }] } else { Vec::new() })
+        }
+        JobEvent::Finished { job } | JobEvent::Cancelled { job } if r.owns(*job) => {
+            r.left = r.left.saturating_sub(1);
+            if r.left == 0 {
+                finish(app);
+            }
+            Some(Vec::new())
+        }
+        JobEvent::Failed { job, error } if r.owns(*job) => {
+            let error = error.clone();
+            c.running = None;
+            app.message = Some(format!("refinement failed: {error}"));
+            Some(Vec::new())
+        }
+        _ => None,
+    }
+}
+
+/// The last job ended: says what came of it.
+fn finish(app: &mut App) {
+    let Some(c) = app.compare.as_mut() else { return };
+    let Some(r) = c.running.take() else { return };
+    let last = c.candidates.last();
+    app.message = Some(match (r.strategy, last) {
+        (Strategy::Fork, _) => {
+            let (m, n) = c.reached(Strategy::Fork);
+            let at = r.from_step.map_or(String::new(), |k| format!(" before step {k}"));
+            format!("fork{at}: {m} of {n} continuations reach the reference answer")
+        }
+        (_, Some(s)) if s.cancelled => {
+            format!("{} cancelled: the partial candidate is kept (marked cancelled)", r.strategy)
+        }
+        (_, Some(s)) => {
+            let answer = match s.trace.final_answer_correct {
+                Some(true) => "answer ✓",
+                Some(false) => "answer ✗",
+                None => "answer not checked",
+            };
+            let tail = if s.saved { " · saved under its draft" } else { " · a accepts it" };
+            format!("{} done: {} tokens in {:.1} s · {answer}{tail}", r.strategy, s.tokens, s.seconds)
+        }
+        (_, None) => format!("{} ended without a candidate", r.strategy),
+    });
+}
+
+/// The trace to refine: the compare screen's draft there, else the selected trace.
+fn draft(app: &App) -> Option<(usize, Rc<Trace>)> {
+    if app.screen == Screen::Compare {
+        if let Some(c) = &app.compare {
+            return Some((c.draft_entry, c.draft.clone()));
+        }
+    }
+    let e = app.selected_entry()?;
+    Some((e, app.trace(e)?))
+}
+
+/// The compare screen on `entry`, keeping its candidates when it is already the draft; a new
+/// draft starts with its saved children as candidates.
+fn open_compare(app: &mut App, entry: usize, draft: Rc<Trace>) {
+    app.screen = Screen::Compare;
+    if app.compare.as_ref().is_some_and(|c| c.draft_entry == entry) {
+        return;
+    }
+    let mut c = Compare::new(entry, draft.clone());
+    for e in 0..app.entries.len() {
+        if app.sources[app.entries[e].source].parent.is_none() {
+            continue;
+        }
+        let Some(t) = app.loaded[e].clone() else { continue };
+        let meta = t.extra.get("refinement");
+        if meta.and_then(|m| m.get("parent")).and_then(|p| p.as_str()) != Some(draft.id.as_str()) {
+            continue;
+        }
+        let meta = meta.expect("checked above");
+        let strategy = meta["strategy"].as_str().and_then(strategy_named).unwrap_or(Strategy::Global);
+        let mut shown = Shown::from_candidate(crate::service::refine::Candidate {
+            trace: (*t).clone(),
+            strategy,
+            generated_tokens: meta["generated_tokens"].as_u64().unwrap_or(0) as usize,
+            seconds: meta["seconds"].as_f64().unwrap_or(0.0),
+            stop: crate::model::generate::StopReason::Eos,
+        });
+        shown.cancelled = meta["cancelled"].as_bool() == Some(true);
+        shown.saved = true;
+        c.candidates.push(shown);
+    }
+    app.compare = Some(c);
+}
+
+fn strategy_named(name: &str) -> Option<Strategy> {
+    match name {
+        "edit" => Some(Strategy::Edit),
+        "generate" => Some(Strategy::Generate),
+        other => other.parse().ok(),
+    }
+}
+
+/// Candidates of a strategy made or saved so far for the draft (the next one's seed follows).
+fn used_seeds(app: &App, strategy: Strategy) -> usize {
+    app.compare.as_ref().map_or(0, |c| c.candidates.iter().filter(|s| s.strategy == strategy).count())
+}
+
+/// The first wrong step known for a trace: my label or another annotator's, else a stored
+/// verifier's first error, else the dataset's.
+fn known_first_error(app: &App, entry: usize, t: &Trace) -> Option<usize> {
+    let human = app.human_label(entry, &t.id).map(|(l, _)| l);
+    let chosen = app.chosen_verifiers();
+    let results = app.store_of(entry).results_for(&t.id);
+    let verifier = results
+        .iter()
+        .filter(|r| chosen.contains(&r.spec))
+        .chain(results.iter())
+        .find(|r| r.first_error.is_some())
+        .map(|r| r.first_error);
+    first_error(human, verifier, t.label).flatten()
+}
+
+/// The source whose refinements file a draft's candidates go to (a refinement of a refinement
+/// goes to the same file as its parent).
+fn root_source(app: &App, entry: usize) -> usize {
+    let source = app.entries.get(entry).map_or(0, |e| e.source);
+    app.sources.get(source).and_then(|s| s.parent).unwrap_or(source)
+}
