@@ -241,6 +241,12 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     assert_eq!(plans[0].1.sampling.temperature, 0.0, "local is greedy");
     update(&mut app, Action::RefineGlobal);
     assert!(app.message.as_deref().unwrap().contains("is running"), "{:?}", app.message);
+    // Another trace's compare screen waits until the running one is done.
+    update(&mut app, Action::Compare);
+    select(&mut app, "train-speed");
+    update(&mut app, Action::Compare);
+    assert_eq!(app.compare.as_ref().unwrap().draft.id, "books-weight");
+    select(&mut app, "books-weight");
     app.requests.clear();
     app.compare.as_mut().unwrap().running = None;
 

@@ -278,6 +278,11 @@ fn open_compare(app: &mut App, entry: usize, draft: Rc<Trace>) {
     if app.compare.as_ref().is_some_and(|c| c.draft_entry == entry) {
         return;
     }
+    if let Some(c) = app.compare.as_ref().filter(|c| c.running.is_some()) {
+        // Its candidate is still coming: the screen stays on it.
+        app.message = Some(format!("a refinement of {} is running (Esc cancels it)", c.draft.id));
+        return;
+    }
     let mut c = Compare::new(entry, draft.clone());
     for e in 0..app.entries.len() {
         if app.sources[app.entries[e].source].parent.is_none() {
