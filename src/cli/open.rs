@@ -111,7 +111,11 @@ pub fn demo_paths() -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    paths.retain(|p| !p.to_string_lossy().ends_with(".stepscope.jsonl"));
+    // Journals and refinements files are opened with the traces they belong to.
+    paths.retain(|p| {
+        let name = p.to_string_lossy();
+        !name.ends_with(".stepscope.jsonl") && !name.ends_with(".refined.jsonl")
+    });
     paths.sort();
     paths
 }
