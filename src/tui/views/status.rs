@@ -9,7 +9,12 @@ use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let mode = if app.searching() { " SEARCH " } else { " NORMAL " };
+    let mode = match (app.searching(), app.typing()) {
+        (true, _) => " SEARCH ",
+        (false, true) => " EDIT ",
+        _ if app.screen == crate::tui::state::Screen::Compare => " COMPARE ",
+        _ => " NORMAL ",
+    };
     let mut parts = vec![
         format!("labelled {}/{}", app.labelled_count(), app.entries.len()),
         format!("annotator {}", app.annotator),
