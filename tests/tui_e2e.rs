@@ -582,7 +582,8 @@ fn refine_streams_cancels_completes_and_accepts() {
 }
 
 /// Issue 11: `g` adds a generated solution (with token log-probs) under the problem's trace;
-/// `E` rewrites a step by hand and the generator continues after it (saved as a human edit).
+/// `E` rewrites a step by hand and the generator continues after it (saved as a human edit); `A`
+/// solves a question typed in and saves it to `asked.jsonl`.
 #[test]
 fn generate_and_edit_a_step() {
     let Some(tmux) = Tmux::new("generate") else { return };
@@ -626,4 +627,22 @@ fn generate_and_edit_a_step() {
     assert_eq!(edit["steps"][0]["text"], "Each box holds 6 eggs.");
     assert_eq!(edit["steps"][1]["text"], "4 boxes hold 24 eggs.");
     assert!(edit["steps"].as_array().unwrap().len() > 2, "the model continued: {edit}");
+
+    // A question of the user's own: solved, saved to asked.jsonl in the store folder, listed.
+    tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
+    tmux.wait_for("eggs");
+    tmux.keys(&["A"]);
+    tmux.wait_for("your question");
+    tmux.cmd(&["send-keys", "-t", "app", "-l", "What is 7 + 5?"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("QUESTION");
+    tmux.wait_for_line("generate done, saved", |l| l.contains("generate done: ") && l.contains("saved"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("· asked-");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let asked = std::fs::read_to_string(store.path().join("asked.jsonl")).unwrap();
+    let row: Value = serde_json::from_str(asked.lines().next().unwrap()).unwrap();
+    assert_eq!(row["problem"], "What is 7 + 5?");
+    assert!(row["tokens"].as_array().is_some_and(|t| !t.is_empty()), "{row}");
 }

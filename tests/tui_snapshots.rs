@@ -283,3 +283,32 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     assert_eq!(c.candidates.len(), 1);
     assert!(c.candidates[0].saved);
 }
+
+/// `A`: a question typed in is planned as a fresh solution (no draft steps, nothing kept) and
+/// shown on the compare screen as the question; Esc in the editor drops it.
+#[test]
+fn a_typed_question_is_generated() {
+    use stepscope::refine::strategy::Strategy;
+    use stepscope::tui::state::{Request, Screen};
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    update(&mut app, Action::Ask);
+    assert!(app.typing());
+    update(&mut app, Action::Cancel);
+    assert!(!app.typing() && app.requests.is_empty(), "Esc drops the question");
+    update(&mut app, Action::Ask);
+    update(&mut app, Action::SearchCommit);
+    assert!(app.requests.is_empty(), "an empty question asks nothing");
+    update(&mut app, Action::Ask);
+    for c in "What is 7 + 5?".chars() {
+        update(&mut app, Action::SearchInput(c));
+    }
+    update(&mut app, Action::SearchCommit);
+    let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one request") };
+    assert!(draft.id.starts_with("asked-") && draft.steps.is_empty(), "{}", draft.id);
+    assert_eq!(plans[0].0.strategy, Strategy::Generate);
+    assert_eq!(plans[0].0.ask.messages[1].content, "What is 7 + 5?");
+    assert_eq!(app.screen, Screen::Compare);
+    assert!(app.compare.as_ref().unwrap().draft_entry.is_none());
+    assert!(screen(&mut app, 120, 30).contains("QUESTION"));
+}

@@ -47,6 +47,8 @@ pub enum Action {
     EditStep,
     /// Generate a new solution of the selected problem with the generator.
     Generate,
+    /// Type a question; the generator solves it (saved to the questions file).
+    Ask,
     /// Save the candidate shown as a child of its draft.
     Accept,
     /// Open or close the compare screen.
@@ -113,6 +115,7 @@ impl Action {
             "edit_step" => Action::EditStep,
             "generate" => Action::Generate,
             "accept" => Action::Accept,
+            "ask" => Action::Ask,
             "compare" => Action::Compare,
             "next_candidate" => Action::NextCandidate,
             "prev_candidate" => Action::PrevCandidate,

@@ -12,8 +12,8 @@ use crate::trace::Trace;
 
 /// A draft and its candidates.
 pub struct Compare {
-    /// The list entry of the draft.
-    pub draft_entry: usize,
+    /// The list entry of the draft (none for a question typed in).
+    pub draft_entry: Option<usize>,
     pub draft: Rc<Trace>,
     pub draft_scores: Vec<Option<f64>>,
     pub candidates: Vec<Shown>,
@@ -93,7 +93,7 @@ impl Running {
 }
 
 impl Compare {
-    pub fn new(draft_entry: usize, draft: Rc<Trace>) -> Compare {
+    pub fn new(draft_entry: Option<usize>, draft: Rc<Trace>) -> Compare {
         let draft_scores = arith_scores(&draft);
         Compare { draft_entry, draft, draft_scores, candidates: Vec::new(), shown: 0, running: None, scroll: 0 }
     }
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn the_winner_skips_cancelled_candidates() {
         let draft = Rc::new(Trace::from_step_texts("d", "q", &["2 + 2 = 5"]));
-        let mut c = Compare::new(0, draft);
+        let mut c = Compare::new(Some(0), draft);
         assert_eq!(c.draft_scores, [Some(0.0)]);
         assert_eq!(c.winner(), None);
         c.candidates.push(cand(&["2 + 2 = 4"], true));

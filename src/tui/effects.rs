@@ -19,6 +19,8 @@ pub enum Effect {
     RefreshJournals,
     /// Append a refined trace to the refinements file of a source, then read that file again.
     StoreCandidate { source: usize, trace: Box<crate::trace::Trace> },
+    /// Append the solution of a typed-in question to the questions file, then read it again.
+    StoreAsked { trace: Box<crate::trace::Trace> },
 }
 
 /// Runs one effect; the returned message says how it went.
@@ -65,6 +67,11 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
             let result = store_candidate(app, source, &trace);
             Msg::CandidateStored { source, id, result }
         }
+        Effect::StoreAsked { trace } => {
+            let id = trace.id.clone();
+            let result = store_asked(app, &trace);
+            Msg::AskedStored { id, result }
+        }
     }
 }
 
@@ -75,6 +82,25 @@ fn store_candidate(app: &App, source: usize, trace: &crate::trace::Trace) -> Res
     let path = crate::service::refine::refinements_path(s.store.path());
     crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
     let first = !app.sources.iter().any(|s| s.parent == Some(source));
+    let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
+        .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    let store = if first { Some(app.opener.store(&path)?) } else { None };
+    Ok(Box::new(Refinements { path, file, store }))
+}
+
+/// Where solutions of typed-in questions go: `asked.jsonl` in the `--store` folder, else in the
+/// per-user data folder.
+pub fn asked_path(app: &App) -> std::path::PathBuf {
+    app.opener.store_dir.clone().unwrap_or_else(crate::dirs::data_dir).join("asked.jsonl")
+}
+
+fn store_asked(app: &App, trace: &crate::trace::Trace) -> Result<Box<Refinements>, String> {
+    let path = asked_path(app);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
+    let first = !app.sources.iter().any(|s| s.parent.is_none() && s.file.path == path);
     let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
         .map_err(|e| format!("{}: {}", path.display(), e.message))?;
     let store = if first { Some(app.opener.store(&path)?) } else { None };

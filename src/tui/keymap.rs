@@ -129,6 +129,7 @@ const DEFAULTS: &[(&str, &[&str])] = &[
     ("edit_step", &["E"]),
     ("generate", &["g"]),
     ("accept", &["a"]),
+    ("ask", &["A"]),
     ("compare", &["C"]),
     ("next_candidate", &["]", "right"]),
     ("prev_candidate", &["[", "left"]),

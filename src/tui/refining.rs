@@ -29,9 +29,10 @@ pub fn start(app: &mut App, strategy: Strategy) {
         app.message = Some("no trace selected".into());
         return;
     };
+    let known = entry.and_then(|e| known_first_error(app, e, &draft));
     let k = match strategy {
-        Strategy::Global | Strategy::Generate => known_first_error(app, entry, &draft),
-        _ => known_first_error(app, entry, &draft).or(Some(app.step)),
+        Strategy::Global | Strategy::Generate => known,
+        _ => known.or(Some(app.step)),
     };
     let planned = match plan(strategy, &draft, k, app.refine.prompts.as_deref()) {
         Ok(p) => p,
@@ -54,7 +55,7 @@ pub fn start_edit(app: &mut App) {
     let step = if app.focus == Focus::Steps && app.screen == Screen::Browse {
         app.step
     } else {
-        known_first_error(app, entry, &draft).unwrap_or(app.step)
+        entry.and_then(|e| known_first_error(app, e, &draft)).unwrap_or(app.step)
     };
     let Some(s) = draft.steps.get(step) else {
         app.message = Some("this trace has no step to rewrite".into());
@@ -73,8 +74,34 @@ pub fn finish_edit(app: &mut App, step: usize, text: &str) {
     }
 }
 
+/// `A`: opens the editor for a question of the user's own.
+pub fn start_ask(app: &mut App) {
+    app.overlays.push(Overlay::Ask { text: String::new() });
+    app.message = Some("type a question; Enter: the generator solves it · Esc: cancel".into());
+}
+
+/// Enter in the question editor: the generator writes a solution, streamed into the compare
+/// screen; it is saved to the questions file when complete.
+pub fn ask(app: &mut App, text: &str) {
+    let text = text.trim();
+    if text.is_empty() {
+        app.message = Some("no question typed".into());
+        return;
+    }
+    if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
+        app.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+        return;
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let question = Trace { id: format!("asked-{stamp}"), problem: text.to_string(), ..Trace::default() };
+    match plan(Strategy::Generate, &question, None, app.refine.prompts.as_deref()) {
+        Ok(p) => launch(app, None, Rc::new(question), p, 1),
+        Err(e) => app.message = Some(format!("{e:#}")),
+    }
+}
+
 /// Opens the compare screen on the draft and queues the jobs (fork: one per sample).
-fn launch(app: &mut App, entry: usize, draft: Rc<Trace>, planned: Plan, samples: usize) {
+fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, samples: usize) {
     open_compare(app, entry, draft.clone());
     let first_seed = SEED + used_seeds(app, planned.strategy) as u64;
     let sampled = matches!(planned.strategy, Strategy::Fork | Strategy::Generate);
@@ -136,7 +163,7 @@ pub fn toggle_compare(app: &mut App) {
         return;
     }
     match app.selected_entry().and_then(|e| app.trace(e).map(|t| (e, t))) {
-        Some((entry, t)) => open_compare(app, entry, t),
+        Some((entry, t)) => open_compare(app, Some(entry), t),
         None => app.message = Some("no trace selected".into()),
     }
 }
@@ -170,7 +197,11 @@ pub fn accept(app: &mut App) -> Vec<Effect> {
         app.message = Some(format!("{} is already saved", shown.trace.id));
         return Vec::new();
     }
-    let source = root_source(app, c.draft_entry);
+    let Some(entry) = c.draft_entry else {
+        app.message = Some("a solution of a typed-in question is saved when it is complete".into());
+        return Vec::new();
+    };
+    let source = root_source(app, entry);
     vec![Effect::StoreCandidate { source, trace: Box::new(shown.trace.clone()) }]
 }
 
@@ -212,9 +243,13 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
             c.candidates.push(shown);
             c.shown = c.candidates.len() - 1;
             c.scroll = 0;
-            // A generated solution joins the list at once (with its log-probs).
-            let source = root_source(app, app.compare.as_ref().map_or(0, |c| c.draft_entry));
-            Some(if generated { vec![Effect::StoreCandidate { source, trace: Box::new(trace) }] } else { Vec::new() })
+            // A generated solution joins the list at once (with its log-probs): under its draft,
+            // or, for a typed-in question, in the questions file.
+            let effect = match app.compare.as_ref().and_then(|c| c.draft_entry) {
+                Some(entry) => Effect::StoreCandidate { source: root_source(app, entry), trace: Box::new(trace) },
+                None => Effect::StoreAsked { trace: Box::new(trace) },
+            };
+            Some(if generated { vec![effect] } else { Vec::new() })
         }
         JobEvent::Finished { job } | JobEvent::Cancelled { job } if r.owns(*job) => {
             r.left = r.left.saturating_sub(1);
@@ -253,7 +288,11 @@ fn finish(app: &mut App) {
                 Some(false) => "answer ✗",
                 None => "answer not checked",
             };
-            let tail = if s.saved { " · saved under its draft" } else { " · a accepts it" };
+            let tail = match (s.saved, c.draft_entry) {
+                (true, Some(_)) => " · saved under its draft",
+                (true, None) => " · saved",
+                (false, _) => " · a accepts it",
+            };
             format!("{} done: {} tokens in {:.1} s · {answer}{tail}", r.strategy, s.tokens, s.seconds)
         }
         (_, None) => format!("{} ended without a candidate", r.strategy),
@@ -261,21 +300,21 @@ fn finish(app: &mut App) {
 }
 
 /// The trace to refine: the compare screen's draft there, else the selected trace.
-fn draft(app: &App) -> Option<(usize, Rc<Trace>)> {
+fn draft(app: &App) -> Option<(Option<usize>, Rc<Trace>)> {
     if app.screen == Screen::Compare {
         if let Some(c) = &app.compare {
             return Some((c.draft_entry, c.draft.clone()));
         }
     }
     let e = app.selected_entry()?;
-    Some((e, app.trace(e)?))
+    Some((Some(e), app.trace(e)?))
 }
 
 /// The compare screen on `entry`, keeping its candidates when it is already the draft; a new
 /// draft starts with its saved children as candidates.
-fn open_compare(app: &mut App, entry: usize, draft: Rc<Trace>) {
+fn open_compare(app: &mut App, entry: Option<usize>, draft: Rc<Trace>) {
     app.screen = Screen::Compare;
-    if app.compare.as_ref().is_some_and(|c| c.draft_entry == entry) {
+    if app.compare.as_ref().is_some_and(|c| c.draft_entry == entry && c.draft.id == draft.id) {
         return;
     }
     if let Some(c) = app.compare.as_ref().filter(|c| c.running.is_some()) {

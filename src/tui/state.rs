@@ -144,6 +144,10 @@ pub enum Overlay {
         step: usize,
         text: String,
     },
+    /// Typing a question (`A`); Enter lets the generator solve it.
+    Ask {
+        text: String,
+    },
 }
 
 /// Background scoring in progress.
@@ -389,7 +393,9 @@ impl App {
         self.loaded = order.iter().map(|&e| self.loaded[e].clone()).collect();
         self.cache.borrow_mut().clear();
         if let Some(c) = self.compare.as_mut() {
-            c.draft_entry = new_index[c.draft_entry];
+            if let Some(e) = c.draft_entry.as_mut() {
+                *e = new_index[*e];
+            }
         }
         let all: Vec<usize> = (0..n).collect();
         self.filter_visible(keep, all);
@@ -399,7 +405,21 @@ impl App {
     /// again) and, the first time, its label store become a source, and its new traces are
     /// listed under their drafts.
     pub fn attach_refinements(&mut self, parent: usize, file: TraceFile, store: Option<Store>) {
-        match self.sources.iter().position(|s| s.parent == Some(parent)) {
+        let index = self.sources.iter().position(|s| s.parent == Some(parent));
+        self.attach(index, Some(parent), file, store);
+    }
+
+    /// After a solution of a typed-in question was appended to the questions file: that file
+    /// (read again) is a source of its own.
+    pub fn attach_asked(&mut self, file: TraceFile, store: Option<Store>) {
+        let index = self.sources.iter().position(|s| s.parent.is_none() && s.file.path == file.path);
+        self.attach(index, None, file, store);
+    }
+
+    /// Replaces source `index` by the file read again and lists its new records, or adds the
+    /// file as a new source (with `parent`) when there is none yet.
+    fn attach(&mut self, index: Option<usize>, parent: Option<usize>, file: TraceFile, store: Option<Store>) {
+        match index {
             Some(index) => {
                 let known = self.entries.iter().filter(|e| e.source == index).count();
                 let file = Arc::new(file);
@@ -426,7 +446,7 @@ impl App {
                     journal_note: None,
                     lazy: false,
                     ambiguous: Default::default(),
-                    parent: Some(parent),
+                    parent,
                 });
             }
         }
@@ -446,7 +466,7 @@ impl App {
 
     /// Whether keys are text: a search or a step being rewritten.
     pub fn typing(&self) -> bool {
-        matches!(self.overlay(), Some(Overlay::Search { .. } | Overlay::Edit { .. }))
+        matches!(self.overlay(), Some(Overlay::Search { .. } | Overlay::Edit { .. } | Overlay::Ask { .. }))
     }
 
     pub fn help_open(&self) -> bool {

@@ -69,6 +69,11 @@ pub enum Msg {
     Submitted(JobHandle),
     /// The refinement's jobs went to the model thread.
     RefineSubmitted(Vec<JobHandle>),
+    /// A solution of a typed-in question was written to the questions file (or not).
+    AskedStored {
+        id: String,
+        result: Result<Box<effects::Refinements>, String>,
+    },
     /// A refined trace was written to the refinements file of `source` (or not).
     CandidateStored {
         source: usize,
@@ -166,6 +171,15 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             refining::stored(app, &id, shown);
             Vec::new()
         }
+        Msg::AskedStored { id, result } => {
+            let shown = result.map(|r| {
+                let path = r.path.display().to_string();
+                app.attach_asked(r.file, r.store);
+                path
+            });
+            refining::stored(app, &id, shown);
+            Vec::new()
+        }
         Msg::JournalsRefreshed { changed, errors } => {
             if let Some(e) = errors.into_iter().last() {
                 app.message = Some(e);
@@ -196,7 +210,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Some(Overlay::VerifierMenu { cursor }) => return menu_input(app, &action, cursor),
-        Some(Overlay::Edit { step, .. }) => return edit_input(app, &action, step),
+        Some(Overlay::Edit { .. } | Overlay::Ask { .. }) => return edit_input(app, &action),
         Some(Overlay::Help) if action != Action::Quit => {
             // Any key closes the help overlay.
             app.overlays.pop();
@@ -256,6 +270,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Generate => refining::start(app, Strategy::Generate),
         Action::EditStep => refining::start_edit(app),
         Action::Accept => return refining::accept(app),
+        Action::Ask => refining::start_ask(app),
         Action::Compare => refining::toggle_compare(app),
         Action::NextCandidate | Action::PrevCandidate => {}
         Action::Click { column, row } => click(app, column, row),
@@ -389,10 +404,11 @@ fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
     Some(Vec::new())
 }
 
-/// Keys while a step is being rewritten: text goes into it, Enter runs, Esc drops it.
-fn edit_input(app: &mut App, action: &Action, step: usize) -> Vec<Effect> {
+/// Keys while a step is rewritten or a question typed: text goes into it, Enter runs, Esc
+/// drops it.
+fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
     let text = match app.overlays.last_mut() {
-        Some(Overlay::Edit { text, .. }) => text,
+        Some(Overlay::Edit { text, .. } | Overlay::Ask { text }) => text,
         _ => return Vec::new(),
     };
     match action {
@@ -401,14 +417,14 @@ fn edit_input(app: &mut App, action: &Action, step: usize) -> Vec<Effect> {
         Action::SearchBackspace => {
             text.pop();
         }
-        Action::SearchCommit => {
-            let text = text.clone();
-            app.overlays.pop();
-            refining::finish_edit(app, step, &text);
-        }
+        Action::SearchCommit => match app.overlays.pop() {
+            Some(Overlay::Edit { step, text }) => refining::finish_edit(app, step, &text),
+            Some(Overlay::Ask { text }) => refining::ask(app, &text),
+            _ => {}
+        },
         Action::Cancel => {
             app.overlays.pop();
-            app.message = Some("edit dropped".into());
+            app.message = Some("dropped".into());
         }
         Action::Quit => app.quit = true,
         _ => {}

@@ -58,7 +58,7 @@ fn title(c: &Compare) -> String {
 
 /// Two columns of the same height per aligned step pair.
 fn side_by_side(c: &Compare, t: &Theme, lw: usize, rw: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
-    let mut left = vec![Line::from(Span::styled("DRAFT", t.title))];
+    let mut left = draft_head(c, t, lw);
     let mut right = vec![Line::from(Span::styled(right_head(c), t.title))];
     if let Some(r) = &c.running {
         // While streaming: the draft as it is, the candidate as it is being written.
@@ -106,7 +106,7 @@ fn side_by_side(c: &Compare, t: &Theme, lw: usize, rw: usize) -> (Vec<Line<'stat
 
 /// The draft, then the candidate, each full width.
 fn stacked(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(Span::styled("DRAFT", t.title))];
+    let mut lines = draft_head(c, t, w);
     for (i, s) in c.draft.steps.iter().enumerate() {
         lines.extend(step_lines(i, &s.text, c.draft_scores.get(i).copied().flatten(), None, t, w, mark(c, i)));
     }
@@ -125,6 +125,16 @@ fn stacked(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
             lines.extend(step_lines(j, text, score, diff.as_deref().map(|d| (d, true)), t, w, false));
         }
     }
+    lines
+}
+
+/// `DRAFT`; for a typed-in question (no steps) the question itself.
+fn draft_head(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
+    if !c.draft.steps.is_empty() {
+        return vec![Line::from(Span::styled("DRAFT", t.title))];
+    }
+    let mut lines = vec![Line::from(Span::styled("QUESTION", t.title))];
+    lines.extend(wrap(&[(c.draft.problem.clone(), t.base)], w, Vec::new(), 0));
     lines
 }
 
@@ -210,7 +220,10 @@ fn streaming(r: &Running, t: &Theme, w: usize) -> Vec<Line<'static>> {
 
 /// Final answers, cost and the winner.
 fn footer(c: &Compare, t: &Theme) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(vec![Span::styled("draft     ", t.dim), answer(&c.draft, t)])];
+    let mut lines = Vec::new();
+    if !c.draft.steps.is_empty() {
+        lines.push(Line::from(vec![Span::styled("draft     ", t.dim), answer(&c.draft, t)]));
+    }
     if let Some(s) = c.shown() {
         lines.push(Line::from(vec![
             Span::styled("candidate ", t.dim),
@@ -241,14 +254,13 @@ fn cost(s: &Shown) -> String {
     format!("   {} tokens · {:.1} s{rate}", s.tokens, s.seconds)
 }
 
-/// The step editor (`E`): the step being rewritten, with a cursor at its end.
-pub fn render_editor(f: &mut Frame, app: &App, area: Rect, step: usize, text: &str) {
+/// The text editor of `E` (a step being rewritten) and `A` (a question), cursor at the end.
+pub fn render_editor(f: &mut Frame, app: &App, area: Rect, title: &str, text: &str) {
     let t = &app.theme;
     let w = area.width.min(90);
     let h = area.height.min(10);
     let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, popup);
-    let title = format!(" rewrite step {step} · Enter: continue from here · Esc: drop ");
     let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
     let body = Paragraph::new(Line::from(vec![Span::raw(text.to_string()), Span::styled("▌", t.accent)]))
         .wrap(Wrap { trim: false })

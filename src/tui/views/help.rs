@@ -34,6 +34,7 @@ const ROWS: &[(Action, &str)] = &[
     (Action::Fork, "sample continuations before the first error: m of N reach the answer"),
     (Action::EditStep, "rewrite a step by hand; the generator continues after it"),
     (Action::Generate, "generate a new solution of this problem (added to the list)"),
+    (Action::Ask, "type a question; the generator solves it (saved to asked.jsonl)"),
     (Action::Accept, "compare: save the candidate shown under its draft"),
     (Action::Compare, "open / close the compare screen"),
     (Action::NextCandidate, "compare: next candidate (previous: [ or ←)"),

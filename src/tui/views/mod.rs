@@ -31,7 +31,13 @@ pub fn render(f: &mut Frame, app: &App) {
             Overlay::VerifierMenu { .. } => menu::render(f, app, area),
             Overlay::Help => help::render(f, app, area),
             Overlay::Search { .. } => {} // typed into the list's title
-            Overlay::Edit { step, text } => compare::render_editor(f, app, area, *step, text),
+            Overlay::Edit { step, text } => {
+                let title = format!(" rewrite step {step} · Enter: continue from here · Esc: drop ");
+                compare::render_editor(f, app, area, &title, text)
+            }
+            Overlay::Ask { text } => {
+                compare::render_editor(f, app, area, " your question · Enter: generate a solution · Esc: drop ", text)
+            }
         }
     }
 }
