@@ -102,8 +102,9 @@ impl Compare {
         self.candidates.get(self.shown)
     }
 
-    /// The reranker's pick among the draft (0) and the finished candidates (i + 1), with why.
-    pub fn winner(&self) -> Option<(usize, String)> {
+    /// The reranker's pick among the draft (0) and the finished candidates (i + 1), with why;
+    /// step scores are aggregated by `how`.
+    pub fn winner(&self, how: Aggregate) -> Option<(usize, String)> {
         if self.candidates.is_empty() {
             return None;
         }
@@ -113,7 +114,7 @@ impl Compare {
         );
         let finished: Vec<usize> =
             self.candidates.iter().enumerate().filter(|(_, c)| !c.cancelled).map(|(i, _)| i + 1).collect();
-        let (i, why) = pick(&pool, Aggregate::Min)?;
+        let (i, why) = pick(&pool, how)?;
         Some((if i == 0 { 0 } else { finished[i - 1] }, why))
     }
 
@@ -161,11 +162,11 @@ mod tests {
         let draft = Rc::new(Trace::from_step_texts("d", "q", &["2 + 2 = 5"]));
         let mut c = Compare::new(Some(0), draft);
         assert_eq!(c.draft_scores, [Some(0.0)]);
-        assert_eq!(c.winner(), None);
+        assert_eq!(c.winner(Aggregate::Min), None);
         c.candidates.push(cand(&["2 + 2 = 4"], true));
         c.candidates.push(cand(&["2 + 3 = 6"], false));
         c.candidates.push(cand(&["2 + 2 = 4"], false));
-        let (i, why) = c.winner().unwrap();
+        let (i, why) = c.winner(Aggregate::Min).unwrap();
         assert_eq!(i, 3, "{why}");
         assert_eq!(c.candidates[0].tokens_per_second(), Some(5.0));
     }

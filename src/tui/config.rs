@@ -61,6 +61,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
             }
             "refine_max_tokens" => config.refine.max_tokens = positive(key, value)?,
             "fork_samples" => config.refine.fork_samples = positive(key, value)?,
+            "rerank" => {
+                let name = value.as_str().ok_or("rerank: expected \"min\", \"product\" or \"last\"")?;
+                config.refine.aggregate = name.parse().map_err(|e| format!("rerank: {e}"))?;
+            }
             "keys" => {
                 let keys = value.as_table().ok_or("[keys] must be a table")?;
                 config.keymap = config.keymap.with_overrides(keys)?;
@@ -92,5 +96,8 @@ mod tests {
         let r = parse("generator = \"smollm2\"\nrefine_max_tokens = 64\nfork_samples = 2").unwrap().refine;
         assert_eq!((r.generator.as_str(), r.max_tokens, r.fork_samples), ("smollm2", 64, 2));
         assert!(parse("fork_samples = 0").unwrap_err().contains("fork_samples"));
+        let r = parse("rerank = \"product\"").unwrap().refine;
+        assert_eq!(r.aggregate, crate::refine::rerank::Aggregate::Product);
+        assert!(parse("rerank = \"best\"").unwrap_err().contains("rerank"));
     }
 }

@@ -181,11 +181,19 @@ pub struct RefineSettings {
     pub fork_samples: usize,
     /// The user's prompt templates folder, when it exists.
     pub prompts: Option<std::path::PathBuf>,
+    /// How the compare screen's reranker aggregates step scores (config `rerank`).
+    pub aggregate: crate::refine::rerank::Aggregate,
 }
 
 impl Default for RefineSettings {
     fn default() -> RefineSettings {
-        RefineSettings { generator: "qwen2.5-coder-1.5b".into(), max_tokens: 512, fork_samples: 4, prompts: None }
+        RefineSettings {
+            generator: "qwen2.5-coder-1.5b".into(),
+            max_tokens: 512,
+            fork_samples: 4,
+            prompts: None,
+            aggregate: crate::refine::rerank::Aggregate::Min,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let footer = footer(c, t);
+    let footer = footer(c, t, app.refine.aggregate);
     let body_h = inner.height.saturating_sub(footer.len() as u16 + 1);
     let body = Rect { height: body_h, ..inner };
     let foot = Rect { y: inner.y + body_h + 1, height: inner.height.saturating_sub(body_h + 1), ..inner };
@@ -219,7 +219,7 @@ fn streaming(r: &Running, t: &Theme, w: usize) -> Vec<Line<'static>> {
 }
 
 /// Final answers, cost and the winner.
-fn footer(c: &Compare, t: &Theme) -> Vec<Line<'static>> {
+fn footer(c: &Compare, t: &Theme, how: crate::refine::rerank::Aggregate) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if !c.draft.steps.is_empty() {
         lines.push(Line::from(vec![Span::styled("draft     ", t.dim), answer(&c.draft, t)]));
@@ -231,7 +231,7 @@ fn footer(c: &Compare, t: &Theme) -> Vec<Line<'static>> {
             Span::styled(cost(s), t.dim),
         ]));
     }
-    if let Some((i, why)) = c.winner() {
+    if let Some((i, why)) = c.winner(how) {
         let who =
             if i == 0 { "the draft".to_string() } else { format!("candidate {i} ({})", c.candidates[i - 1].strategy) };
         lines
