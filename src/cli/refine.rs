@@ -11,12 +11,10 @@ use serde_json::json;
 
 use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
-use crate::model::generate::GenerateParams;
-use crate::model::sample::SamplingParams;
 use crate::model::LoadOptions;
 use crate::refine::metrics::Transitions;
 use crate::refine::rerank::{pick, Aggregate, Ranked};
-use crate::refine::strategy::{plan, Plan, Strategy};
+use crate::refine::strategy::{plan, sample_params, Plan, Strategy};
 use crate::service::refine::{first_error, refine, refinements_path, store_candidate, stored_refinements};
 use crate::service::score::{is_unavailable, score_into};
 use crate::service::{Models, Scorer};
@@ -168,7 +166,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                     reused += 1;
                     done.clone()
                 } else {
-                    let params = params(args, p.strategy, seed);
+                    let params = sample_params(p.strategy, args.samples, args.max_tokens, seed);
                     let mut progress = |line: &str| bar.show(done, line);
                     let c = refine(
                         &mut models,
@@ -202,17 +200,6 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     }
     bar.finish();
     report(args, &works, generated, reused, skipped.len())
-}
-
-fn params(args: &RefineArgs, strategy: Strategy, seed: u64) -> GenerateParams {
-    // Fork estimates how often the prefix still reaches the answer: it always samples.
-    let temperature = if args.samples > 1 || strategy == Strategy::Fork { 0.7 } else { 0.0 };
-    GenerateParams {
-        max_tokens: args.max_tokens,
-        sampling: SamplingParams { temperature, top_p: 0.95, seed },
-        stop: Vec::new(),
-        top_k: 20,
-    }
 }
 
 /// Per strategy: transitions over graded drafts it refined, and accuracies over all graded

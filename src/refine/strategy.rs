@@ -18,6 +18,8 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 
 use super::prompts::{template, PromptInput};
+use crate::model::generate::GenerateParams;
+use crate::model::sample::SamplingParams;
 use crate::model::Message;
 use crate::trace::Trace;
 
@@ -173,6 +175,19 @@ pub fn plan_edit(draft: &Trace, k: usize, text: &str) -> Result<Plan> {
 fn plain(strategy: Strategy, draft: &Trace, k: Option<usize>, kept: Vec<String>) -> Plan {
     let messages = vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)];
     Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask: Ask { messages, kept }, edited: None }
+}
+
+/// Generation settings of one sample: greedy, unless several samples are drawn or the strategy
+/// samples by nature (fork estimates how often a prefix reaches the answer; generate writes a
+/// fresh solution), then temperature 0.7.
+pub fn sample_params(strategy: Strategy, samples: usize, max_tokens: usize, seed: u64) -> GenerateParams {
+    let sampled = samples > 1 || matches!(strategy, Strategy::Fork | Strategy::Generate);
+    GenerateParams {
+        max_tokens,
+        sampling: SamplingParams { temperature: if sampled { 0.7 } else { 0.0 }, top_p: 0.95, seed },
+        stop: Vec::new(),
+        top_k: 20,
+    }
 }
 
 /// Intervene's second generation: the problem as asked originally, the answer starting with the

@@ -7,8 +7,8 @@ use crate::jobs::JobHandle;
 use crate::refine::rerank::{pick, Aggregate, Ranked};
 use crate::refine::strategy::Strategy;
 use crate::service::refine::Candidate;
-use crate::signals::arith::check_step;
 use crate::trace::Trace;
+use crate::verify::arith::step_score;
 
 /// A draft and its candidates.
 pub struct Compare {
@@ -125,20 +125,9 @@ impl Compare {
     }
 }
 
-/// Arith verifier scores per step: 1 when every claim checks, 0 at a wrong claim, none without
-/// claims. Pure and fast, so the UI computes it itself.
+/// The arith verifier's step scores. Pure and fast, so the UI computes them itself.
 pub fn arith_scores(t: &Trace) -> Vec<Option<f64>> {
-    t.steps
-        .iter()
-        .map(|s| {
-            let claims = check_step(&s.text);
-            if claims.is_empty() {
-                None
-            } else {
-                Some(if claims.iter().all(|c| c.ok) { 1.0 } else { 0.0 })
-            }
-        })
-        .collect()
+    t.steps.iter().map(|s| step_score(&s.text).score).collect()
 }
 
 #[cfg(test)]

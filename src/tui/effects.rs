@@ -80,12 +80,8 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
 fn store_candidate(app: &App, source: usize, trace: &crate::trace::Trace) -> Result<Box<Refinements>, String> {
     let s = app.sources.get(source).ok_or("no such source")?;
     let path = crate::service::refine::refinements_path(s.store.path());
-    crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
     let first = !app.sources.iter().any(|s| s.parent == Some(source));
-    let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
-        .map_err(|e| format!("{}: {}", path.display(), e.message))?;
-    let store = if first { Some(app.opener.store(&path)?) } else { None };
-    Ok(Box::new(Refinements { path, file, store }))
+    append_and_reopen(app, path, trace, first)
 }
 
 /// Where solutions of typed-in questions go: `asked.jsonl` in the `--store` folder, else in the
@@ -99,8 +95,19 @@ fn store_asked(app: &App, trace: &crate::trace::Trace) -> Result<Box<Refinements
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
     let first = !app.sources.iter().any(|s| s.parent.is_none() && s.file.path == path);
+    append_and_reopen(app, path, trace, first)
+}
+
+/// Appends `trace` to the file (durable before this returns) and reads the file again; its
+/// label store is opened when the file is not a source yet (`first`).
+fn append_and_reopen(
+    app: &App,
+    path: std::path::PathBuf,
+    trace: &crate::trace::Trace,
+    first: bool,
+) -> Result<Box<Refinements>, String> {
+    crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
     let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
         .map_err(|e| format!("{}: {}", path.display(), e.message))?;
     let store = if first { Some(app.opener.store(&path)?) } else { None };

@@ -7,8 +7,7 @@ use std::rc::Rc;
 
 use crate::jobs::{JobEvent, JobHandle};
 use crate::model::generate::GenerateParams;
-use crate::model::sample::SamplingParams;
-use crate::refine::strategy::{plan, plan_edit, Plan, Strategy};
+use crate::refine::strategy::{plan, plan_edit, sample_params, Plan, Strategy};
 use crate::service::refine::first_error;
 use crate::trace::Trace;
 
@@ -104,21 +103,9 @@ pub fn ask(app: &mut App, text: &str) {
 fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, samples: usize) {
     open_compare(app, entry, draft.clone());
     let first_seed = SEED + used_seeds(app, planned.strategy) as u64;
-    let sampled = matches!(planned.strategy, Strategy::Fork | Strategy::Generate);
+    let max_tokens = app.refine.max_tokens;
     let plans: Vec<(Plan, GenerateParams)> = (0..samples)
-        .map(|i| {
-            let params = GenerateParams {
-                max_tokens: app.refine.max_tokens,
-                sampling: SamplingParams {
-                    temperature: if sampled { 0.7 } else { 0.0 },
-                    top_p: 0.95,
-                    seed: first_seed + i as u64,
-                },
-                stop: Vec::new(),
-                top_k: 20,
-            };
-            (planned.clone(), params)
-        })
+        .map(|i| (planned.clone(), sample_params(planned.strategy, samples, max_tokens, first_seed + i as u64)))
         .collect();
     let from = planned.from_step.map(|k| format!(" from step {k}")).unwrap_or_default();
     app.message = Some(format!("{}{from} with {} (Esc cancels)", planned.strategy, app.refine.generator));

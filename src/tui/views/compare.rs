@@ -62,16 +62,12 @@ fn side_by_side(c: &Compare, t: &Theme, lw: usize, rw: usize) -> (Vec<Line<'stat
     let mut right = vec![Line::from(Span::styled(right_head(c), t.title))];
     if let Some(r) = &c.running {
         // While streaming: the draft as it is, the candidate as it is being written.
-        for (i, s) in c.draft.steps.iter().enumerate() {
-            left.extend(step_lines(i, &s.text, c.draft_scores.get(i).copied().flatten(), None, t, lw, mark(c, i)));
-        }
+        left.extend(draft_steps(c, t, lw));
         right.extend(streaming(r, t, rw));
         return (left, right);
     }
     let Some(shown) = c.shown() else {
-        for (i, s) in c.draft.steps.iter().enumerate() {
-            left.extend(step_lines(i, &s.text, c.draft_scores.get(i).copied().flatten(), None, t, lw, mark(c, i)));
-        }
+        left.extend(draft_steps(c, t, lw));
         return (left, right);
     };
     let a = c.draft.step_texts();
@@ -107,9 +103,7 @@ fn side_by_side(c: &Compare, t: &Theme, lw: usize, rw: usize) -> (Vec<Line<'stat
 /// The draft, then the candidate, each full width.
 fn stacked(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
     let mut lines = draft_head(c, t, w);
-    for (i, s) in c.draft.steps.iter().enumerate() {
-        lines.extend(step_lines(i, &s.text, c.draft_scores.get(i).copied().flatten(), None, t, w, mark(c, i)));
-    }
+    lines.extend(draft_steps(c, t, w));
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(right_head(c), t.title)));
     if let Some(r) = &c.running {
@@ -136,6 +130,17 @@ fn draft_head(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled("QUESTION", t.title))];
     lines.extend(wrap(&[(c.draft.problem.clone(), t.base)], w, Vec::new(), 0));
     lines
+}
+
+/// The draft's steps as they are (no diff).
+fn draft_steps(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
+    let score = |i: usize| c.draft_scores.get(i).copied().flatten();
+    c.draft
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| step_lines(i, &s.text, score(i), None, t, w, mark(c, i)))
+        .collect()
 }
 
 fn right_head(c: &Compare) -> String {
