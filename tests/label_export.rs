@@ -157,3 +157,161 @@ fn read_only_folder_falls_back_to_the_data_dir() {
     assert_eq!(v["human_labels"]["first_error"], 1);
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Two scripted annotators on ProcessBench GSM8K: ana copies the dataset's label on the first
+/// 200 traces; bo copies it too except on every fifth trace, where bo says "no error" for a
+/// labelled error and "step 0" for a clean trace. `agree` and `report` must give the numbers
+/// counted here by hand from the same script.
+#[test]
+fn agree_and_report_with_two_scripted_annotators() {
+    let Some(pb) = shared("data/processbench/gsm8k.json") else { return };
+    let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(&pb).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opener = stepscope::trace::Opener { store_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let mut store = opener.store(&pb).unwrap();
+    let mut pairs = Vec::new(); // (ana, bo) as ProcessBench indices
+    for (i, r) in rows.iter().take(200).enumerate() {
+        let id = r["id"].as_str().unwrap();
+        let ds = r["label"].as_i64().unwrap();
+        let bo = match (i % 5, ds) {
+            (0, -1) => 0,
+            (0, _) => -1,
+            _ => ds,
+        };
+        let label = |k: i64| Some(stepscope::trace::model::label_from_index(k).unwrap());
+        store.set_label(id, "ana", label(ds)).unwrap();
+        store.set_label(id, "bo", label(bo)).unwrap();
+        pairs.push((ds, bo));
+    }
+    let (p, s) = (pb.to_str().unwrap(), dir.path().to_str().unwrap());
+    let (code, out, err) = run(&["agree", p, "--store", s, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let overall = &v["overall"];
+    assert_eq!(overall["annotators"], serde_json::json!(["ana", "bo"]));
+    assert_eq!(overall["units"], 200);
+    let pair = |a: &str, b: &str| {
+        overall["pairs"].as_array().unwrap().iter().find(|x| x["a"] == a && x["b"] == b).unwrap().clone()
+    };
+    let ana_bo = pair("ana", "bo");
+    assert_eq!(
+        (ana_bo["n"].as_u64(), ana_bo["exact"].as_f64(), ana_bo["within_one"].as_f64()),
+        (Some(200), Some(80.0), Some(80.0))
+    );
+    // κ by hand: p_o = 0.8; p_e from each annotator's share of every label value.
+    let n = pairs.len() as f64;
+    let values: std::collections::BTreeSet<i64> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    let share =
+        |v: i64, first: bool| pairs.iter().filter(|(a, b)| if first { *a == v } else { *b == v }).count() as f64 / n;
+    let pe: f64 = values.iter().map(|&v| share(v, true) * share(v, false)).sum();
+    let kappa = (0.8 - pe) / (1.0 - pe);
+    assert!((ana_bo["kappa"].as_f64().unwrap() - kappa).abs() < 1e-9, "{ana_bo} vs {kappa}");
+    // α by hand (two raters, no missing values): 400 values; 40 disagreeing units give 80
+    // disagreeing ordered pairs; α = 1 − (N − 1)·80 / (N² − Σ n_c²).
+    let counts: Vec<f64> = values.iter().map(|&v| (share(v, true) + share(v, false)) * n).collect();
+    let total: f64 = counts.iter().sum();
+    let alpha = 1.0 - (total - 1.0) * 80.0 / (total * total - counts.iter().map(|c| c * c).sum::<f64>());
+    assert!((ana_bo["alpha"].as_f64().unwrap() - alpha).abs() < 1e-9, "{ana_bo} vs {alpha}");
+    assert!((overall["alpha_annotators"].as_f64().unwrap() - alpha).abs() < 1e-9);
+    let ana_ds = pair("ana", "dataset");
+    assert_eq!((ana_ds["exact"].as_f64(), ana_ds["kappa"].as_f64()), (Some(100.0), Some(1.0)));
+    assert_eq!(pair("bo", "dataset")["exact"].as_f64(), Some(80.0));
+    let (_, text, _) = run(&["agree", p, "--store", s]);
+    assert!(text.contains("ana ~ bo") && text.contains("Krippendorff's α over all annotators"), "{text}");
+
+    // The report with bo's labels (the dataset's on the 200 traces bo did not label).
+    let (code, out, err) = run(&["report", p, "--store", s, "--annotator", "bo", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let labels: Vec<i64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| if i < 200 { pairs[i].1 } else { row["label"].as_i64().unwrap() })
+        .collect();
+    assert_eq!(
+        (r["traces"].as_u64(), r["labelled"].as_u64(), r["human_labels"].as_u64()),
+        (Some(400), Some(400), Some(200))
+    );
+    assert_eq!(r["no_error"].as_u64().unwrap(), labels.iter().filter(|&&l| l == -1).count() as u64);
+    let at = |k: i64| labels.iter().filter(|&&l| l == k).count() as u64;
+    let by_step: Vec<u64> = r["by_step"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_eq!(by_step, (0..by_step.len() as i64).map(at).collect::<Vec<_>>());
+    let wrong_with_error =
+        rows.iter().zip(&labels).filter(|(row, &l)| row["final_answer_correct"] == false && l >= 0).count() as u64;
+    assert_eq!(r["answer_vs_error"]["wrong_with_error"].as_u64(), Some(wrong_with_error));
+    let generators: u64 = r["by_generator"].as_array().unwrap().iter().map(|g| g["traces"].as_u64().unwrap()).sum();
+    assert_eq!(generators, 400);
+    let (_, text, _) = run(&["report", p, "--store", s]);
+    assert!(text.contains("first error at step") && text.contains("by generator"), "{text}");
+}
+
+/// A category, a note and step ratings go out with `export --labels human` and come back in
+/// every format that can carry them.
+#[test]
+fn categories_notes_and_ratings_survive_export_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("t.jsonl");
+    fs::write(&src, "{\"id\":\"t1\",\"problem\":\"2+2?\",\"steps\":[\"2+2=5\",\"so 5\"],\"label\":0}\n").unwrap();
+    let (f, s) = (src.to_str().unwrap(), dir.path().to_str().unwrap());
+    let (code, _, err) = run(&[
+        "label",
+        f,
+        "--trace",
+        "t1",
+        "--first-error",
+        "0",
+        "--annotator",
+        "ana",
+        "--category",
+        "calculation",
+        "--note",
+        "2+2 is 4",
+        "--blind",
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let journal = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".stepscope.jsonl"))
+        .unwrap();
+    let mut store = stepscope::trace::Store::open(&journal).unwrap();
+    store.set_rating("t1", "ana", 0, Some(-1)).unwrap();
+    let line = fs::read_to_string(&journal).unwrap();
+    assert!(line.contains("\"blind\":true") && line.contains("\"category\":\"calculation\""), "{line}");
+    for to in ["jsonl", "processbench"] {
+        let out = dir.path().join(format!("out.{to}"));
+        let o = out.to_str().unwrap();
+        let (code, _, err) = run(&["export", f, "--to", to, "--labels", "human", "--store", s, "-o", o]);
+        assert_eq!(code, 0, "{err}");
+        // Imported again (and exported again from it, dataset labels), the fields are there.
+        let file = stepscope::trace::Opener::default().open(&out).unwrap();
+        let (traces, problems) = file.load_all();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(traces[0].label_category(), Some("calculation"), "{to}");
+        assert_eq!(traces[0].label_note(), Some("2+2 is 4"), "{to}");
+        assert_eq!(traces[0].step_ratings(), Some(vec![Some(-1), None]), "{to}");
+        let again = dir.path().join(format!("again.{to}"));
+        let (code, _, err) = run(&["export", o, "--to", "jsonl", "-o", again.to_str().unwrap(), "--store", s]);
+        assert_eq!(code, 0, "{err}");
+        let text = fs::read_to_string(&again).unwrap();
+        assert!(
+            text.contains("\"error_category\":\"calculation\"") && text.contains("\"error_note\":\"2+2 is 4\""),
+            "{text}"
+        );
+    }
+    // PRM800K carries the human ratings.
+    let prm = dir.path().join("out.prm800k");
+    let (code, _, err) =
+        run(&["export", f, "--to", "prm800k", "--labels", "human", "--store", s, "-o", prm.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let row: Value = serde_json::from_str(fs::read_to_string(&prm).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(row["label"]["steps"][0]["completions"][0]["rating"], -1);
+    // Compaction keeps the detail and the rating.
+    let (code, _, err) = run(&["compact", f, "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    let store = stepscope::trace::Store::open(&journal).unwrap();
+    assert_eq!(store.detail("t1", "ana").unwrap().note.as_deref(), Some("2+2 is 4"));
+    assert_eq!(store.ratings("t1", "ana").unwrap().get(&0), Some(&-1));
+}

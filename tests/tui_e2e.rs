@@ -646,3 +646,53 @@ fn generate_and_edit_a_step() {
     assert_eq!(row["problem"], "What is 7 + 5?");
     assert!(row["tokens"].as_array().is_some_and(|t| !t.is_empty()), "{row}");
 }
+
+/// Blind labelling: before `e` the dataset label, another annotator's label, the verifier's
+/// marks and the answer are hidden; after it they show with the agreement, the journal says
+/// the label was blind, and the category and note keys store theirs.
+#[test]
+fn blind_session_hides_hints_until_labelled() {
+    let Some(pb) = processbench() else { return };
+    let Some(tmux) = Tmux::new("blind") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let (p, s) = (pb.to_str().unwrap(), store.path().to_str().unwrap());
+    // gsm8k-1: dataset first error at step 1; bo says step 2; arith is scored.
+    let (code, _, err) =
+        run(&["label", p, "--trace", "gsm8k-1", "--first-error", "2", "--annotator", "bo", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["score", p, "--verifier", "arith", "--store", s, "--limit", "3"]);
+    assert_eq!(code, 0, "{err}");
+    tmux.start(&["open", p, "--store", s, "--annotator", "ana", "--blind"]);
+    tmux.wait_for("gsm8k-0");
+    tmux.keys(&["j", "Enter"]);
+    let before = tmux.wait_for("BLIND: hints hidden");
+    assert!(before.contains("ds:? "), "{before}");
+    for hint in ["ds:1", "(dataset)", "(bo)", "arith", "FIRST ERROR", "answer ✗", "answer ✓", "◆"] {
+        assert!(!before.contains(hint), "{hint} visible before labelling:\n{before}");
+    }
+    tmux.keys(&["j", "e"]);
+    let after = tmux.wait_for("saved blind: gsm8k-1 first error at step 1 · dataset 1 same");
+    assert!(after.contains("ds:1") && after.contains("[arith") && after.contains("answer ✗"), "{after}");
+    assert!(after.contains("category of the error in gsm8k-1"), "{after}");
+    tmux.keys(&["1"]);
+    tmux.wait_for("category calculation");
+    tmux.keys(&["N"]);
+    tmux.wait_for("note on my label of gsm8k-1");
+    tmux.keys(&["unit mix-up", "Enter"]);
+    tmux.wait_for("with a note");
+    tmux.keys(&["+"]);
+    tmux.wait_for("step 1 rated +1");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let lines = journal_lines(store.path());
+    let mine: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "label" && v["annotator"] == "ana")
+        .collect();
+    assert_eq!(mine[0]["value"], 1);
+    assert_eq!(mine[0]["blind"], true, "{lines:?}");
+    let last = mine.last().unwrap();
+    assert_eq!((last["category"].as_str(), last["note"].as_str()), (Some("calculation"), Some("unit mix-up")));
+    assert!(lines.iter().any(|l| l.contains("\"kind\":\"rating\"") && l.contains("\"rating\":1")), "{lines:?}");
+}

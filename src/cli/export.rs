@@ -6,8 +6,9 @@ use clap::{Args, ValueEnum};
 
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::trace::export::{self, ExportFormat};
+use crate::trace::model::{CATEGORY_KEY, NOTE_KEY, RATINGS_KEY};
 use crate::trace::output::write_file;
-use crate::trace::{Label, Trace};
+use crate::trace::{Label, Store, Trace};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LabelSource {
@@ -77,10 +78,16 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
             crate::errln!("{p}");
         }
         problems += file_problems.len();
-        for t in traces {
+        for mut t in traces {
             let label = match &store {
                 None => t.label,
-                Some(s) => s.human_label(&t.id, args.annotator.as_deref()),
+                Some(s) => {
+                    let human = human_with_detail(s, &t.id, args.annotator.as_deref());
+                    if let Some((_, who)) = &human {
+                        put_detail(&mut t, s, who);
+                    }
+                    human.map(|(l, _)| l)
+                }
             };
             items.push((t, label));
         }
@@ -98,6 +105,35 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
         write_file(&args.output, &buf).map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
     }
     Ok((refs.len(), total - refs.len(), problems))
+}
+
+/// One annotator's label (or the latest of anyone's) with the annotator who gave it.
+fn human_with_detail(store: &Store, id: &str, annotator: Option<&str>) -> Option<(Label, String)> {
+    match annotator {
+        Some(a) => store.label(id, a).map(|l| (l, a.to_string())),
+        None => store.latest_label(id).map(|(l, a)| (l, a.to_string())),
+    }
+}
+
+/// Puts the human label's category, note and step ratings on the trace, where every writer
+/// keeps them (`error_category`, `error_note`, `step_ratings`; PRM800K uses the ratings).
+fn put_detail(t: &mut Trace, store: &Store, annotator: &str) {
+    use serde_json::Value;
+    for key in [CATEGORY_KEY, NOTE_KEY, RATINGS_KEY, "annotator"] {
+        t.extra.remove(key);
+    }
+    let detail = store.detail(&t.id, annotator).cloned().unwrap_or_default();
+    if let Some(c) = detail.category {
+        t.extra.insert(CATEGORY_KEY.into(), Value::String(c));
+    }
+    if let Some(n) = detail.note {
+        t.extra.insert(NOTE_KEY.into(), Value::String(n));
+    }
+    if let Some(r) = store.ratings(&t.id, annotator) {
+        let row: Vec<Value> = (0..t.steps.len()).map(|i| r.get(&i).map_or(Value::Null, |v| Value::from(*v))).collect();
+        t.extra.insert(RATINGS_KEY.into(), Value::Array(row));
+    }
+    t.extra.insert("annotator".into(), Value::String(annotator.to_string()));
 }
 
 /// Source trace files are never written: refuse an output path that is one of them.

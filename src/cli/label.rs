@@ -27,6 +27,15 @@ pub struct LabelArgs {
     /// Annotator name (default: $STEPSCOPE_ANNOTATOR, else $USER).
     #[arg(long)]
     pub annotator: Option<String>,
+    /// The error's category (calculation, misread problem, …: any name).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// A free-text note on the label.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Record that the label was made blind (hints hidden).
+    #[arg(long)]
+    pub blind: bool,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -67,8 +76,13 @@ fn label(args: &LabelArgs) -> Result<String, String> {
     }
     let mut store = args.input.store_for(&args.path)?;
     let annotator = annotator_name(args.annotator.as_deref());
+    let detail = crate::trace::store::Detail {
+        blind: args.blind && value.is_some(),
+        category: args.category.clone().filter(|_| value.is_some()),
+        note: args.note.clone().filter(|_| value.is_some()),
+    };
     store
-        .set_label(&trace.id, &annotator, value)
+        .set_label_with(&trace.id, &annotator, value, detail)
         .map_err(|e| format!("{}: cannot write label: {e}", loc.path.display()))?;
     let what = match value {
         Some(Label::FirstError(k)) => format!("first error at step {k}"),

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand, shared loading helpers here.
 
+pub mod agree;
 pub mod bench;
 pub mod calibrate;
 pub mod compact;
@@ -13,6 +14,7 @@ pub mod models;
 pub mod open;
 pub mod output;
 pub mod refine;
+pub mod report;
 pub mod score;
 pub mod stats;
 pub mod verifyargs;
@@ -75,6 +77,12 @@ pub enum Command {
     /// (intervene), or sample continuations before it (fork) with a generator model; store every
     /// candidate; compare how correctness changed.
     Refine(refine::RefineArgs),
+    /// Agreement between annotators, with the dataset and with each verifier: exact, ±1 step,
+    /// Cohen's κ, Krippendorff's α; per file and overall.
+    Agree(agree::AgreeArgs),
+    /// Failure report: where first errors fall (step, relative position, generator, category),
+    /// final answers against first errors, verifiers against the labels.
+    Report(report::ReportArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -156,6 +164,8 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         Some(Command::Refine(args)) => refine::run(args),
+        Some(Command::Agree(args)) => agree::run(args),
+        Some(Command::Report(args)) => report::run(args),
         None if cli.open.paths.is_empty() => {
             crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

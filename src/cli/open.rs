@@ -28,6 +28,19 @@ pub struct OpenArgs {
     /// Colour theme (default: the config file's, else dark).
     #[arg(long, value_parser = ["dark", "light"])]
     pub theme: Option<String>,
+    /// Blind labelling: hide the dataset label, other annotators' labels, verifier marks and
+    /// answer correctness until you label a trace (config `blind`, `blind_hide`).
+    #[arg(long)]
+    pub blind: bool,
+    /// Open a reproducible random sample of N traces (with --seed).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// Seed of --sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Order the traces: `disagree` puts those where the stored verifiers disagree most first.
+    #[arg(long, value_parser = ["disagree"])]
+    pub queue: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -76,6 +89,13 @@ pub fn run(args: OpenArgs) -> i32 {
     if let Some(g) = args.generator {
         app.refine.generator = g;
     }
+    if args.blind || cfg.blind {
+        app.blind = Some(cfg.blind_hide);
+    }
+    if let Some(c) = cfg.categories {
+        app.categories = c;
+    }
+    tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), args.queue.is_some());
     if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
         for p in &app.problems {
             crate::errln!("error: {}: {}", p.file.display(), p.message);
@@ -133,6 +153,10 @@ pub fn demo(args: DemoArgs) -> i32 {
         device: crate::model::DeviceChoice::Auto,
         generator: None,
         theme: None,
+        blind: false,
+        sample: None,
+        seed: 0,
+        queue: None,
         input: InputArgs { store: args.store, ..InputArgs::default() },
     })
 }

@@ -69,6 +69,8 @@ pub struct Stats {
     pub human_labels: LabelCounts,
     pub final_answer: AnswerCounts,
     pub reference_answers: usize,
+    /// Per annotator: labels, labels per hour and median seconds per trace (from the journals).
+    pub annotators: Vec<crate::service::campaign::Pace>,
     pub problems: Vec<ProblemRow>,
 }
 
@@ -81,6 +83,7 @@ impl Default for Stats {
             human_labels: LabelCounts::default(),
             final_answer: AnswerCounts::default(),
             reference_answers: 0,
+            annotators: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -123,6 +126,16 @@ impl Stats {
         crate::outln!("human labels      first error {} · no error {}", h.first_error, h.no_error);
         crate::outln!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
         crate::outln!("reference answers {}", self.reference_answers);
+        for p in &self.annotators {
+            let median = p.median_seconds.map_or("–".into(), |s| format!("{s:.0} s"));
+            let rate = p.per_hour.map_or("–".into(), |r| format!("{r:.0}"));
+            let blind = if p.blind > 0 { format!(" · {} blind", p.blind) } else { String::new() };
+            crate::outln!(
+                "annotator {:<8} {} labels · {rate} per hour · median {median} per trace{blind}",
+                p.annotator,
+                p.labels
+            );
+        }
         crate::outln!("problems          {}", self.problems.len());
     }
 }
@@ -130,6 +143,7 @@ impl Stats {
 pub fn run(args: StatsArgs) -> i32 {
     let mut stats = Stats::default();
     let mut unreadable = false;
+    let mut events = Vec::new();
     for path in &args.paths {
         let file = match args.input.open(path) {
             Ok(f) => f,
@@ -154,6 +168,7 @@ pub fn run(args: StatsArgs) -> i32 {
         // Step counts by id, only needed to check stored labels against the traces.
         let mut steps_by_id: HashMap<String, usize> = HashMap::new();
         let has_labels = store.labelled_traces(None) > 0;
+        events.extend(store.label_events().iter().cloned());
         for (i, record) in file.records().enumerate() {
             match record {
                 Ok(traces) => {
@@ -178,6 +193,10 @@ pub fn run(args: StatsArgs) -> i32 {
             crate::errln!("{w}");
             stats.problems.push(ProblemRow { file: w.file.display().to_string(), line: w.line, message: w.message });
         }
+    }
+    stats.annotators = crate::service::campaign::pace(&events);
+    if let Some(a) = &args.annotator {
+        stats.annotators.retain(|p| &p.annotator == a);
     }
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&stats).expect("stats serialise"));

@@ -5,10 +5,12 @@
 //! - [`score`]: score-or-reuse — a stored result of the same verifier and model file stands in
 //!   for running it, without loading the model.
 //! - [`judge`]: judge a labelled file (what `eval` and `calibrate` measure).
+//! - [`campaign`]: agreement, the failure report, time per trace, sampling, the disagreement queue.
 //! - [`generation`]: a generation becomes a trace that can be replayed exactly.
 //!
 //! Nothing here prints: progress goes to the callers' callbacks.
 
+pub mod campaign;
 pub mod generation;
 pub mod judge;
 pub mod models;

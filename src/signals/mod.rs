@@ -1,5 +1,6 @@
 //! Pure math: entropy, JSD, instability, ProcessBench metrics, thresholds, arithmetic check.
 
+pub mod agreement;
 pub mod arith;
 pub mod instability;
 pub mod linear;

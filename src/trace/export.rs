@@ -85,15 +85,18 @@ fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
 /// Keys by which the readers recognise other formats.
 const OTHER_FORMATS_KEYS: [&str; 7] = ["stepscope", "choices", "question", "answer", "prompt", "completions", "labels"];
 
-/// PRM800K shape: steps up to and including the first error, rated +1 before it and −1 at it.
+/// PRM800K shape: steps up to and including the first error, rated +1 before it and −1 at it;
+/// a step a human rated (`step_ratings`) keeps that rating.
 fn prm800k_row(t: &Trace, label: Option<Label>) -> Value {
     let first_error = label.and_then(Label::first_error);
+    let human = t.step_ratings().unwrap_or_default();
     let last = first_error.unwrap_or(t.steps.len().saturating_sub(1));
     let steps: Vec<Value> = t.steps[..=last.min(t.steps.len().saturating_sub(1))]
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let rating = if Some(i) == first_error { -1 } else { 1 };
+            let derived = if Some(i) == first_error { -1 } else { 1 };
+            let rating = human.get(i).copied().flatten().unwrap_or(derived);
             json!({"completions": [{"text": s.text, "rating": rating, "flagged": null}], "human_completion": null, "chosen_completion": 0})
         })
         .collect();

@@ -79,6 +79,13 @@ pub struct Replay {
     pub token_ids: Vec<u32>,
 }
 
+/// Where an exported label's category and note go in every format (kept as extra keys, so they
+/// read back from each).
+pub const CATEGORY_KEY: &str = "error_category";
+pub const NOTE_KEY: &str = "error_note";
+/// An annotator's per-step ratings (−1, 0, +1 or null per step), PRM800K style.
+pub const RATINGS_KEY: &str = "step_ratings";
+
 /// A problem with an ordered list of reasoning steps, plus whatever the source knew about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
@@ -127,6 +134,22 @@ impl Trace {
         }
         let (final_answer, reference) = (self.final_answer.as_ref()?, self.reference_answer.as_ref()?);
         Some(super::answer::same_answer(final_answer, reference))
+    }
+
+    /// The error category that came with the label (an exported human label's `error_category`).
+    pub fn label_category(&self) -> Option<&str> {
+        self.extra.get(CATEGORY_KEY)?.as_str()
+    }
+
+    /// The annotator's note that came with the label (`error_note`).
+    pub fn label_note(&self) -> Option<&str> {
+        self.extra.get(NOTE_KEY)?.as_str()
+    }
+
+    /// Per-step human ratings that came with the trace (`step_ratings`), if any.
+    pub fn step_ratings(&self) -> Option<Vec<Option<i64>>> {
+        let row = self.extra.get(RATINGS_KEY)?.as_array()?;
+        Some(row.iter().map(|v| v.as_i64().filter(|r| (-1..=1).contains(r))).collect())
     }
 
     /// Checks the invariants every reader must establish; returns `(field, message)` on failure.

@@ -56,6 +56,18 @@ pub enum Action {
     /// Compare screen: the next / previous candidate.
     NextCandidate,
     PrevCandidate,
+    /// Choose (again) the category of my first-error label.
+    Category,
+    /// Write a note on my label.
+    Note,
+    /// Rate the selected step +1 / 0 / −1 (PRM800K style); the same key again clears it.
+    Rate(i8),
+    /// Agreement numbers and labelling pace (overlay).
+    Agreement,
+    /// Open or close the failure report screen.
+    Report,
+    /// A digit key no binding claims (the category chooser reads it).
+    Digit(u8),
     /// Typed into the search field.
     SearchInput(char),
     /// Text pasted (bracketed paste): goes into the search field while searching.
@@ -119,6 +131,13 @@ impl Action {
             "compare" => Action::Compare,
             "next_candidate" => Action::NextCandidate,
             "prev_candidate" => Action::PrevCandidate,
+            "category" => Action::Category,
+            "note" => Action::Note,
+            "rate_good" => Action::Rate(1),
+            "rate_neutral" => Action::Rate(0),
+            "rate_bad" => Action::Rate(-1),
+            "agreement" => Action::Agreement,
+            "report" => Action::Report,
             _ => return None,
         })
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::keymap::Keymap;
-use super::state::RefineSettings;
+use super::state::{Hide, RefineSettings};
 use super::theme::ThemeName;
 
 #[derive(Debug, Clone)]
@@ -14,13 +14,26 @@ pub struct Config {
     pub keymap: Keymap,
     /// `generator`, `refine_max_tokens`, `fork_samples`.
     pub refine: RefineSettings,
+    /// `blind = true`: hide what `blind_hide` names (default: everything) until I label a trace.
+    pub blind: bool,
+    pub blind_hide: Hide,
+    /// `categories = [...]`: the error categories offered after `e` (at most 9).
+    pub categories: Option<Vec<String>>,
 }
 
 impl Default for Config {
     fn default() -> Config {
         let prompts = Some(crate::dirs::prompts_dir()).filter(|d| d.is_dir());
         let refine = RefineSettings { prompts, ..RefineSettings::default() };
-        Config { theme: ThemeName::Dark, annotator: None, keymap: Keymap::default(), refine }
+        Config {
+            theme: ThemeName::Dark,
+            annotator: None,
+            keymap: Keymap::default(),
+            refine,
+            blind: false,
+            blind_hide: Hide::ALL,
+            categories: None,
+        }
     }
 }
 
@@ -65,6 +78,15 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 let name = value.as_str().ok_or("rerank: expected \"min\", \"product\" or \"last\"")?;
                 config.refine.aggregate = name.parse().map_err(|e| format!("rerank: {e}"))?;
             }
+            "blind" => config.blind = value.as_bool().ok_or("blind: expected true or false")?,
+            "blind_hide" => config.blind_hide = hide_list(value)?,
+            "categories" => {
+                let list = strings(value).ok_or("categories: expected a list of names")?;
+                if list.len() > 9 {
+                    return Err("categories: at most 9 (one digit each)".into());
+                }
+                config.categories = Some(list);
+            }
             "keys" => {
                 let keys = value.as_table().ok_or("[keys] must be a table")?;
                 config.keymap = config.keymap.with_overrides(keys)?;
@@ -73,6 +95,28 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
     }
     Ok(config)
+}
+
+fn strings(value: &toml::Value) -> Option<Vec<String>> {
+    value.as_array()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+/// `blind_hide = ["dataset", "annotators", "verifiers", "answer"]`: what blind mode hides.
+fn hide_list(value: &toml::Value) -> Result<Hide, String> {
+    let names = strings(value).ok_or("blind_hide: expected a list of names")?;
+    let mut hide = Hide::NOTHING;
+    for n in names {
+        match n.as_str() {
+            "dataset" => hide.dataset = true,
+            "annotators" => hide.annotators = true,
+            "verifiers" => hide.verifiers = true,
+            "answer" => hide.answer = true,
+            other => {
+                return Err(format!("blind_hide: unknown '{other}' (expected dataset, annotators, verifiers, answer)"))
+            }
+        }
+    }
+    Ok(hide)
 }
 
 fn positive(key: &str, value: &toml::Value) -> Result<usize, String> {
@@ -99,5 +143,11 @@ mod tests {
         let r = parse("rerank = \"product\"").unwrap().refine;
         assert_eq!(r.aggregate, crate::refine::rerank::Aggregate::Product);
         assert!(parse("rerank = \"best\"").unwrap_err().contains("rerank"));
+        let c =
+            parse("blind = true\nblind_hide = [\"dataset\", \"answer\"]\ncategories = [\"arith\", \"logic\"]").unwrap();
+        assert!(c.blind);
+        assert_eq!(c.blind_hide, Hide { dataset: true, answer: true, annotators: false, verifiers: false });
+        assert_eq!(c.categories.unwrap(), ["arith", "logic"]);
+        assert!(parse("blind_hide = [\"ds\"]").unwrap_err().contains("unknown 'ds'"));
     }
 }

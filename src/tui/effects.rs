@@ -1,7 +1,7 @@
 //! The side effects `update` asks for, and how they run: each touches a label store (a durable
 //! write or a read of what others wrote) and comes back as a message describing what happened.
 
-use crate::trace::store::VerifyRecord;
+use crate::trace::store::{Detail, VerifyRecord};
 use crate::trace::Label;
 
 use super::state::App;
@@ -9,8 +9,11 @@ use super::update::Msg;
 
 #[derive(Debug)]
 pub enum Effect {
-    /// Write my label on a trace (None clears it).
-    WriteLabel { source: usize, trace: String, annotator: String, value: Option<Label> },
+    /// Write my label on a trace (None clears it) with its detail; `prompt`: ask for the
+    /// error's category once it is saved.
+    WriteLabel { source: usize, trace: String, annotator: String, value: Option<Label>, detail: Detail, prompt: bool },
+    /// Write my rating of one step (None clears it).
+    WriteRating { source: usize, trace: String, annotator: String, step: usize, rating: Option<i8> },
     /// Undo (or redo) my last label change in a source.
     UndoRedo { source: usize, annotator: String, undo: bool },
     /// Store a verifier result the model thread computed.
@@ -26,12 +29,19 @@ pub enum Effect {
 /// Runs one effect; the returned message says how it went.
 pub fn run(app: &mut App, effect: Effect) -> Msg {
     match effect {
-        Effect::WriteLabel { source, trace, annotator, value } => {
+        Effect::WriteLabel { source, trace, annotator, value, detail, prompt } => {
             let result = match app.sources.get_mut(source) {
-                Some(s) => s.store.set_label(&trace, &annotator, value).map_err(|e| e.to_string()),
+                Some(s) => s.store.set_label_with(&trace, &annotator, value, detail.clone()).map_err(|e| e.to_string()),
                 None => Err("no such source".into()),
             };
-            Msg::LabelWritten { trace, value, result }
+            Msg::LabelWritten { source, trace, value, detail, prompt, result }
+        }
+        Effect::WriteRating { source, trace, annotator, step, rating } => {
+            let result = match app.sources.get_mut(source) {
+                Some(s) => s.store.set_rating(&trace, &annotator, step, rating).map_err(|e| e.to_string()),
+                None => Err("no such source".into()),
+            };
+            Msg::RatingWritten { trace, step, rating, result }
         }
         Effect::UndoRedo { source, annotator, undo } => {
             let result = match app.sources.get_mut(source).map(|s| &mut s.store) {

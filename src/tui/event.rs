@@ -93,7 +93,10 @@ pub fn to_action(e: &TermEvent, keymap: &Keymap, searching: bool) -> Option<Acti
                     _ => {}
                 }
             }
-            keymap.action(&key)
+            keymap.action(&key).or(match k.code {
+                KeyCode::Char(c @ '1'..='9') if !key.ctrl && !key.alt => Some(Action::Digit(c as u8 - b'0')),
+                _ => None,
+            })
         }
         TermEvent::Mouse(m) => match m.kind {
             MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { column: m.column, row: m.row }),

@@ -133,6 +133,13 @@ const DEFAULTS: &[(&str, &[&str])] = &[
     ("compare", &["C"]),
     ("next_candidate", &["]", "right"]),
     ("prev_candidate", &["[", "left"]),
+    ("category", &["#"]),
+    ("note", &["N"]),
+    ("rate_good", &["+"]),
+    ("rate_neutral", &["0"]),
+    ("rate_bad", &["-"]),
+    ("agreement", &["K"]),
+    ("report", &["P"]),
 ];
 
 impl Default for Keymap {

@@ -125,6 +125,8 @@ pub enum Screen {
     Browse,
     /// A draft beside its refinements (`App::compare`).
     Compare,
+    /// The failure report over the loaded traces (`App::report`).
+    Report,
 }
 
 /// A layer drawn over the screen that takes the keys while it is open (the last one opened).
@@ -148,6 +150,41 @@ pub enum Overlay {
     Ask {
         text: String,
     },
+    /// Choosing the category of the first error just labelled (a digit), or `N` for a note.
+    /// Any other key closes it and does what it always does.
+    Category {
+        source: usize,
+        trace: String,
+    },
+    /// Typing a note on my label of a trace; Enter saves it.
+    Note {
+        source: usize,
+        trace: String,
+        text: String,
+    },
+    /// Agreement numbers and labelling pace over the loaded files (`K`).
+    Agreement {
+        lines: Vec<String>,
+    },
+}
+
+/// Which hints blind mode hides until the annotator has labelled the trace (config `blind`,
+/// `blind_hide`, or `--blind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hide {
+    pub dataset: bool,
+    pub annotators: bool,
+    pub verifiers: bool,
+    pub answer: bool,
+}
+
+impl Hide {
+    pub const NOTHING: Hide = Hide { dataset: false, annotators: false, verifiers: false, answer: false };
+    pub const ALL: Hide = Hide { dataset: true, annotators: true, verifiers: true, answer: true };
+
+    pub fn any(self) -> bool {
+        self != Hide::NOTHING
+    }
 }
 
 /// Background scoring in progress.
@@ -247,6 +284,14 @@ pub struct App {
     pub refine: RefineSettings,
     /// How files were opened (refinement files are opened the same way).
     pub opener: crate::trace::Opener,
+    /// Blind mode: what stays hidden on a trace until I have labelled it.
+    pub blind: Option<Hide>,
+    /// Error categories offered after `e` (digits 1–9).
+    pub categories: Vec<String>,
+    /// A campaign's entries in queue order (a sample, or the disagreement queue); None: all.
+    pub order: Option<Vec<usize>>,
+    /// The failure report shown on the report screen.
+    pub report: Option<crate::service::campaign::Report>,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -297,6 +342,10 @@ impl App {
             compare: None,
             refine: RefineSettings::default(),
             opener: crate::trace::Opener::default(),
+            blind: None,
+            categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+            order: None,
+            report: None,
         };
         for s in sources {
             app.add_source(s);
@@ -405,7 +454,12 @@ impl App {
                 *e = new_index[*e];
             }
         }
-        let all: Vec<usize> = (0..n).collect();
+        if let Some(order) = self.order.as_mut() {
+            for e in order.iter_mut() {
+                *e = new_index[*e];
+            }
+        }
+        let all = self.campaign_entries();
         self.filter_visible(keep, all);
     }
 
@@ -472,9 +526,12 @@ impl App {
         matches!(self.overlay(), Some(Overlay::Search { .. }))
     }
 
-    /// Whether keys are text: a search or a step being rewritten.
+    /// Whether keys are text: a search, a step being rewritten, a question, a note.
     pub fn typing(&self) -> bool {
-        matches!(self.overlay(), Some(Overlay::Search { .. } | Overlay::Edit { .. } | Overlay::Ask { .. }))
+        matches!(
+            self.overlay(),
+            Some(Overlay::Search { .. } | Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. })
+        )
     }
 
     pub fn help_open(&self) -> bool {
@@ -554,9 +611,38 @@ impl App {
         self.store_of(entry).latest_label(id).map(|(l, a)| (l, LabelOrigin::Annotator(a.to_string())))
     }
 
-    /// The first-error label that drives the highlight: human first, else the dataset's.
+    /// The first-error label that drives the highlight: human first, else the dataset's; in
+    /// blind mode only what is not hidden.
     pub fn effective_label(&self, entry: usize, t: &Trace) -> Option<(Label, LabelOrigin)> {
-        self.human_label(entry, &t.id).or(t.label.map(|l| (l, LabelOrigin::Dataset)))
+        let hide = self.hides(entry, &t.id);
+        if let Some(l) = self.my_label(entry, &t.id) {
+            return Some((l, LabelOrigin::Me));
+        }
+        let other = (!hide.annotators)
+            .then(|| self.store_of(entry).latest_label(&t.id).map(|(l, a)| (l, LabelOrigin::Annotator(a.to_string()))))
+            .flatten();
+        other.or(t.label.filter(|_| !hide.dataset).map(|l| (l, LabelOrigin::Dataset)))
+    }
+
+    /// What blind mode hides on a trace now: everything configured until I have labelled it.
+    pub fn hides(&self, entry: usize, id: &str) -> Hide {
+        match self.blind {
+            Some(h) if self.my_label(entry, id).is_none() => h,
+            _ => Hide::NOTHING,
+        }
+    }
+
+    /// The stored verifier results shown for a trace (none while blind mode hides them).
+    pub fn shown_results(&self, entry: usize, id: &str) -> Vec<&crate::trace::store::VerifyRecord> {
+        if self.hides(entry, id).verifiers {
+            return Vec::new();
+        }
+        self.store_of(entry).results_for(id)
+    }
+
+    /// Final-answer correctness as shown (None while blind mode hides it).
+    pub fn shown_answer(&self, entry: usize, id: &str, answer: Option<bool>) -> Option<bool> {
+        answer.filter(|_| !self.hides(entry, id).answer)
     }
 
     /// Traces I have labelled, over all sources.
@@ -568,7 +654,12 @@ impl App {
         let Some(s) = &self.summaries[entry] else {
             return self.filter == Filter::All && needle.is_empty();
         };
-        if !needle.is_empty() {
+        if let Some(category) = needle.strip_prefix('#') {
+            // `#calc`: traces whose human label (mine, else anyone's) has a matching category.
+            if !self.category_matches(entry, &s.id, category.trim()) {
+                return false;
+            }
+        } else if !needle.is_empty() {
             let hit = match &s.haystack {
                 Some(h) => h.contains(needle),
                 None => s.id.to_lowercase().contains(needle),
@@ -597,11 +688,35 @@ impl App {
         }
     }
 
+    /// Whether a human label on the trace has a category starting with `prefix` (lower case).
+    fn category_matches(&self, entry: usize, id: &str, prefix: &str) -> bool {
+        let store = self.store_of(entry);
+        store.labels_for(id).iter().any(|(a, _)| {
+            store
+                .detail(id, a)
+                .and_then(|d| d.category.as_deref())
+                .is_some_and(|c| c.to_lowercase().starts_with(prefix))
+        })
+    }
+
+    /// My label's category on a trace, if I gave one.
+    pub fn my_category(&self, entry: usize, id: &str) -> Option<&str> {
+        self.store_of(entry).detail(id, &self.annotator)?.category.as_deref()
+    }
+
     /// Recomputes the visible rows, keeping the selected entry selected when it stays visible.
     pub fn refresh_visible(&mut self) {
         let keep = self.selected_entry();
-        let all: Vec<usize> = (0..self.entries.len()).collect();
+        let all = self.campaign_entries();
         self.filter_visible(keep, all);
+    }
+
+    /// The entries a list can show, in order: the campaign's, else all.
+    pub fn campaign_entries(&self) -> Vec<usize> {
+        match &self.order {
+            Some(order) => order.clone(),
+            None => (0..self.entries.len()).collect(),
+        }
     }
 
     /// After characters were added to the search: only rows shown now can still match, so

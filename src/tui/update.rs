@@ -13,6 +13,7 @@ use crate::trace::store::VerifyRecord;
 use crate::trace::{Label, Problem};
 
 use super::action::Action;
+use super::campaign;
 use super::effects::{self, Effect};
 use super::refining;
 use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Summary};
@@ -37,8 +38,19 @@ pub enum Msg {
     },
     /// A label write returned.
     LabelWritten {
+        source: usize,
         trace: String,
         value: Option<Label>,
+        detail: crate::trace::store::Detail,
+        /// Ask for the error's category next.
+        prompt: bool,
+        result: Result<(), String>,
+    },
+    /// A step rating write returned.
+    RatingWritten {
+        trace: String,
+        step: usize,
+        rating: Option<i8>,
         result: Result<(), String>,
     },
     /// An undo or redo write returned: the trace it touched, if any.
@@ -111,14 +123,16 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.add_summaries(first_entry, batch);
             Vec::new()
         }
-        Msg::LabelWritten { trace, value, result } => {
-            app.message = Some(match (result, value) {
-                (Ok(()), Some(Label::FirstError(k))) => format!("saved: {trace} first error at step {k}"),
-                (Ok(()), Some(Label::NoError)) => format!("saved: {trace} has no error"),
-                (Ok(()), None) => format!("saved: cleared my label on {trace}"),
-                (Err(e), _) => format!("NOT saved ({e}): label unchanged"),
+        Msg::LabelWritten { source, trace, value, detail, prompt, result } => {
+            campaign::label_written(app, source, &trace, value, &detail, prompt, result);
+            Vec::new()
+        }
+        Msg::RatingWritten { trace, step, rating, result } => {
+            app.message = Some(match (result, rating) {
+                (Ok(()), Some(r)) => format!("saved: {trace} step {step} rated {r:+}"),
+                (Ok(()), None) => format!("saved: cleared my rating of {trace} step {step}"),
+                (Err(e), _) => format!("rating NOT saved ({e})"),
             });
-            app.refresh_visible();
             Vec::new()
         }
         Msg::UndoneRedone { source, undo, result } => {
@@ -210,7 +224,16 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Some(Overlay::VerifierMenu { cursor }) => return menu_input(app, &action, cursor),
-        Some(Overlay::Edit { .. } | Overlay::Ask { .. }) => return edit_input(app, &action),
+        Some(Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. }) => return edit_input(app, &action),
+        Some(Overlay::Category { source, trace }) => {
+            if let Some(done) = campaign::category_input(app, &action, source, &trace) {
+                return done;
+            }
+        }
+        Some(Overlay::Agreement { .. }) if action != Action::Quit => {
+            app.overlays.pop();
+            return Vec::new();
+        }
         Some(Overlay::Help) if action != Action::Quit => {
             // Any key closes the help overlay.
             app.overlays.pop();
@@ -222,6 +245,10 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         if let Some(done) = compare_input(app, &action) {
             return done;
         }
+    }
+    if app.screen == super::state::Screen::Report && matches!(action, Action::Cancel | Action::Report) {
+        app.screen = super::state::Screen::Browse;
+        return Vec::new();
     }
     match action {
         Action::Up => move_by(app, -1),
@@ -253,6 +280,12 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::CycleFilter => {
             app.filter = app.filter.next();
+            // Blind mode: filters that would give away a hidden hint are skipped.
+            while app.blind.is_some()
+                && matches!(app.filter, Filter::Disagreement | Filter::VerifierDisagrees | Filter::AnswerWrong)
+            {
+                app.filter = app.filter.next();
+            }
             app.refresh_visible();
             app.message = Some(format!("filter: {} ({} traces)", app.filter.name(), app.visible.len()));
         }
@@ -272,7 +305,12 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Accept => return refining::accept(app),
         Action::Ask => refining::start_ask(app),
         Action::Compare => refining::toggle_compare(app),
-        Action::NextCandidate | Action::PrevCandidate => {}
+        Action::NextCandidate | Action::PrevCandidate | Action::Digit(_) => {}
+        Action::Category => campaign::open_category(app),
+        Action::Note => campaign::open_note(app),
+        Action::Rate(r) => return campaign::rate(app, r),
+        Action::Agreement => campaign::open_agreement(app),
+        Action::Report => campaign::open_report(app),
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
         Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
@@ -408,7 +446,7 @@ fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
 /// drops it.
 fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
     let text = match app.overlays.last_mut() {
-        Some(Overlay::Edit { text, .. } | Overlay::Ask { text }) => text,
+        Some(Overlay::Edit { text, .. } | Overlay::Ask { text } | Overlay::Note { text, .. }) => text,
         _ => return Vec::new(),
     };
     match action {
@@ -420,6 +458,7 @@ fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
         Action::SearchCommit => match app.overlays.pop() {
             Some(Overlay::Edit { step, text }) => refining::finish_edit(app, step, &text),
             Some(Overlay::Ask { text }) => refining::ask(app, &text),
+            Some(Overlay::Note { source, trace, text }) => return campaign::save_note(app, source, &trace, &text),
             _ => {}
         },
         Action::Cancel => {
@@ -542,7 +581,18 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
         ));
         return Vec::new();
     }
-    vec![Effect::WriteLabel { source, trace: trace.id.clone(), annotator: app.annotator.clone(), value }]
+    // Blind: the label is made before the hints were seen (they show once it is saved).
+    let blind = value.is_some() && app.hides(entry, &trace.id).any();
+    let prompt = matches!(value, Some(Label::FirstError(_))) && !app.categories.is_empty();
+    let detail = crate::trace::store::Detail { blind, ..Default::default() };
+    vec![Effect::WriteLabel {
+        source,
+        trace: trace.id.clone(),
+        annotator: app.annotator.clone(),
+        value,
+        detail,
+        prompt,
+    }]
 }
 
 fn undo_redo(app: &mut App, undo: bool) -> Vec<Effect> {

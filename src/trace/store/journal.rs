@@ -255,6 +255,10 @@ fn compacted_lines(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             Ok(Record::Signal(r)) => {
                 latest.insert((2, r.trace, r.signal), (i, Some(line.to_vec())));
             }
+            Ok(Record::Rating(r)) => {
+                let kept = r.rating.map(|_| line.to_vec());
+                latest.insert((3, r.trace, format!("{}\u{0}{}", r.annotator, r.step)), (i, kept));
+            }
             Ok(Record::Other | Record::Newer(_)) => verbatim.push((i, line.to_vec())),
             Err(_) => rejected.push(line.to_vec()),
         }

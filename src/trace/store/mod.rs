@@ -22,10 +22,11 @@ use crate::trace::model::Label;
 pub use journal::{compact as compact_file, sync_dir, temp_beside, Compacted};
 pub use location::{locate_journal, JournalLocation};
 pub use records::{
-    now_rfc3339, parse_line, LabelRecord, Op, Record, SignalData, SignalRecord, VerifyRecord, RECORD_VERSION,
+    now_rfc3339, parse_line, ts_seconds, Detail, LabelRecord, Op, RatingRecord, Record, SignalData, SignalRecord,
+    VerifyRecord, RECORD_VERSION,
 };
-pub use state::Origin;
 use state::State;
+pub use state::{LabelEvent, Origin};
 
 /// A journal line that could not be used, located by file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,13 +317,46 @@ impl Store {
 
     /// Records a label (None clears it). Returns only after the record is on disk.
     pub fn set_label(&mut self, trace: &str, annotator: &str, value: Option<Label>) -> io::Result<()> {
+        self.set_label_with(trace, annotator, value, Detail::default())
+    }
+
+    /// Records a label with its detail (made blind, category, note). Durable on return.
+    pub fn set_label_with(
+        &mut self,
+        trace: &str,
+        annotator: &str,
+        value: Option<Label>,
+        detail: Detail,
+    ) -> io::Result<()> {
         self.write(LabelRecord {
             trace: trace.into(),
             annotator: annotator.into(),
             value,
             op: Op::Set,
             ts: now_rfc3339(),
+            detail,
         })
+    }
+
+    /// The detail (blind, category, note) of an annotator's current label.
+    pub fn detail(&self, trace: &str, annotator: &str) -> Option<&Detail> {
+        self.state.detail(trace, annotator)
+    }
+
+    /// Records an annotator's rating of one step (None clears it). Durable on return.
+    pub fn set_rating(&mut self, trace: &str, annotator: &str, step: usize, rating: Option<i8>) -> io::Result<()> {
+        let r = RatingRecord { trace: trace.into(), annotator: annotator.into(), step, rating, ts: now_rfc3339() };
+        self.append(r.to_json().to_string())
+    }
+
+    /// An annotator's step ratings on a trace (step → −1/0/+1), if any.
+    pub fn ratings(&self, trace: &str, annotator: &str) -> Option<&std::collections::BTreeMap<usize, i8>> {
+        self.state.ratings(trace, annotator)
+    }
+
+    /// Every label change in the order applied, with time stamps (for time spent per trace).
+    pub fn label_events(&self) -> &[LabelEvent] {
+        &self.state.events
     }
 
     /// Reverts the annotator's last change; returns the trace it touched.
@@ -341,11 +375,12 @@ impl Store {
         self.refresh()?;
         let history = self.state.history.get(annotator);
         let top = match op {
-            Op::Undo => history.and_then(|h| h.undo.last()).map(|c| (c.trace.clone(), c.before)),
-            _ => history.and_then(|h| h.redo.last()).map(|c| (c.trace.clone(), c.after)),
+            Op::Undo => history.and_then(|h| h.undo.last()).map(|c| (c.trace.clone(), c.before.clone())),
+            _ => history.and_then(|h| h.redo.last()).map(|c| (c.trace.clone(), c.after.clone())),
         };
-        let Some((trace, value)) = top else { return Ok(None) };
-        self.write(LabelRecord { trace: trace.clone(), annotator: annotator.into(), value, op, ts: now_rfc3339() })?;
+        let Some((trace, (value, detail))) = top else { return Ok(None) };
+        let ts = now_rfc3339();
+        self.write(LabelRecord { trace: trace.clone(), annotator: annotator.into(), value, op, ts, detail })?;
         Ok(Some(trace))
     }
 

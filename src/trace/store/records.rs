@@ -42,6 +42,41 @@ pub struct LabelRecord {
     #[serde(default, deserialize_with = "op_or_set")]
     pub op: Op,
     pub ts: String,
+    /// Made in blind mode (hints hidden until the label was given), the category of the error
+    /// and a free note.
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+/// What a label says beyond its step: whether it was made blind, what kind of error, a note.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detail {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One annotator's PRM800K-style rating of one step: +1 good, 0 neutral, −1 bad, null cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingRecord {
+    pub trace: String,
+    pub annotator: String,
+    pub step: usize,
+    #[serde(default, deserialize_with = "rating_value")]
+    pub rating: Option<i8>,
+    pub ts: String,
+}
+
+/// A rating is −1, 0, +1 or null.
+fn rating_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i8>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        None => Ok(None),
+        Some(r @ -1..=1) => Ok(Some(r as i8)),
+        Some(r) => Err(serde::de::Error::custom(format!("is {r}, expected -1, 0, 1 or null"))),
+    }
 }
 
 /// One verifier run on one trace: scores, details, first error and provenance. The latest record
@@ -186,6 +221,12 @@ impl LabelRecord {
     }
 }
 
+impl RatingRecord {
+    pub fn to_json(&self) -> Value {
+        line("rating", self)
+    }
+}
+
 impl VerifyRecord {
     pub fn to_json(&self) -> Value {
         line("verify", self)
@@ -281,6 +322,7 @@ pub enum Record {
     Label(LabelRecord),
     Verify(VerifyRecord),
     Signal(SignalRecord),
+    Rating(RatingRecord),
     /// A current-version record of a kind this build does not handle: kept verbatim.
     Other,
     /// Written by a newer stepscope (`v` above ours): kept verbatim, not applied.
@@ -294,6 +336,7 @@ impl Record {
             Record::Label(r) => Some(&r.ts),
             Record::Verify(r) => Some(&r.ts),
             Record::Signal(r) => Some(&r.ts),
+            Record::Rating(r) => Some(&r.ts),
             Record::Other | Record::Newer(_) => None,
         }
     }
@@ -322,6 +365,7 @@ pub fn parse_line(line: &[u8]) -> Result<Record, String> {
             read(o).map(|r: VerifyRecord| Record::Verify(r.with_details())).map_err(|e| format!("verifier record: {e}"))
         }
         "signal" => read(o).map(Record::Signal).map_err(|e| format!("signal record: {e}")),
+        "rating" => read(o).map(Record::Rating).map_err(|e| format!("rating record: {e}")),
         _ => Ok(Record::Other),
     }
 }
@@ -353,6 +397,11 @@ pub(crate) fn format_rfc3339(secs: u64, millis: u32) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time stamp, with its fraction.
+pub fn ts_seconds(ts: &str) -> Option<f64> {
+    ts_key(ts).map(|(s, n)| s as f64 + f64::from(n) / 1e9)
 }
 
 /// Sort key of an RFC 3339 UTC time stamp (`…Z`, optional fraction): (days-and-seconds, nanos).

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::records::{LabelRecord, Op, Record, SignalRecord, VerifyRecord};
+use super::records::{Detail, LabelRecord, Op, RatingRecord, Record, SignalRecord, VerifyRecord};
 use crate::trace::model::Label;
 
 /// Where a record came from: journal index in the store and 1-based line.
@@ -18,8 +18,8 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Change {
     pub trace: String,
-    pub before: Option<Label>,
-    pub after: Option<Label>,
+    pub before: (Option<Label>, Detail),
+    pub after: (Option<Label>, Detail),
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +32,7 @@ pub(super) struct History {
 #[derive(Debug, Clone)]
 pub(super) struct Current {
     pub value: Option<Label>,
+    pub detail: Detail,
     pub seq: u64,
     pub origin: Origin,
 }
@@ -47,6 +48,8 @@ pub(super) struct TraceState {
     pub signals: HashMap<String, (SignalRecord, u64)>,
     /// Annotators whose current label is set (not cleared).
     pub set_labels: usize,
+    /// Step ratings by annotator, then step.
+    pub ratings: BTreeMap<String, BTreeMap<usize, i8>>,
 }
 
 /// The replayed records.
@@ -61,6 +64,18 @@ pub(super) struct State {
     /// Results stored per spec (for the verifier menu).
     pub specs: BTreeMap<String, usize>,
     pub seq: u64,
+    /// Every label change with its time stamp, in the order applied (for time per trace).
+    pub events: Vec<LabelEvent>,
+}
+
+/// One label record as applied: who, which trace, when, whether it set a value.
+#[derive(Debug, Clone)]
+pub struct LabelEvent {
+    pub trace: String,
+    pub annotator: String,
+    pub ts: String,
+    pub set: bool,
+    pub blind: bool,
 }
 
 impl State {
@@ -80,17 +95,36 @@ impl State {
                 let t = self.traces.entry(r.trace.clone()).or_default();
                 t.signals.insert(r.signal.clone(), (r, seq));
             }
+            Record::Rating(r) => self.apply_rating(r),
             Record::Other | Record::Newer(_) => {}
         }
     }
 
+    fn apply_rating(&mut self, r: RatingRecord) {
+        let t = self.traces.entry(r.trace).or_default();
+        let steps = t.ratings.entry(r.annotator).or_default();
+        match r.rating {
+            Some(v) => steps.insert(r.step, v),
+            None => steps.remove(&r.step),
+        };
+    }
+
     fn apply_label(&mut self, r: &LabelRecord, origin: Origin) {
+        self.events.push(LabelEvent {
+            trace: r.trace.clone(),
+            annotator: r.annotator.clone(),
+            ts: r.ts.clone(),
+            set: r.value.is_some() && r.op == Op::Set,
+            blind: r.detail.blind,
+        });
         let t = self.traces.entry(r.trace.clone()).or_default();
-        let before = t.labels.get(&r.annotator).and_then(|c| c.value);
+        let old = t.labels.get(&r.annotator).map(|c| (c.value, c.detail.clone())).unwrap_or_default();
+        let before = old.0;
         let history = self.history.entry(r.annotator.clone()).or_default();
         match r.op {
             Op::Set => {
-                history.undo.push(Change { trace: r.trace.clone(), before, after: r.value });
+                let after = (r.value, r.detail.clone());
+                history.undo.push(Change { trace: r.trace.clone(), before: old, after });
                 history.redo.clear();
             }
             Op::Undo => {
@@ -104,7 +138,8 @@ impl State {
                 }
             }
         }
-        t.labels.insert(r.annotator.clone(), Current { value: r.value, seq: self.seq, origin });
+        t.labels
+            .insert(r.annotator.clone(), Current { value: r.value, detail: r.detail.clone(), seq: self.seq, origin });
         // Keep the counters the title bar reads in step with the change.
         match (before.is_some(), r.value.is_some()) {
             (false, true) => {
@@ -149,6 +184,17 @@ impl State {
 
     pub fn label(&self, trace: &str, annotator: &str) -> Option<Label> {
         self.trace(trace)?.labels.get(annotator)?.value
+    }
+
+    /// The detail (blind, category, note) of an annotator's current label.
+    pub fn detail(&self, trace: &str, annotator: &str) -> Option<&Detail> {
+        let c = self.trace(trace)?.labels.get(annotator)?;
+        c.value.map(|_| &c.detail)
+    }
+
+    /// An annotator's step ratings on a trace.
+    pub fn ratings(&self, trace: &str, annotator: &str) -> Option<&BTreeMap<usize, i8>> {
+        self.trace(trace)?.ratings.get(annotator).filter(|r| !r.is_empty())
     }
 
     pub fn latest_label(&self, trace: &str) -> Option<(Label, &str)> {

@@ -56,17 +56,23 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
     let Some(s) = app.summary(entry) else {
         return Line::from(Span::styled(" (unreadable record)", t.dim));
     };
-    let (mark, mark_style) = match s.answer {
+    let hide = app.hides(entry, &s.id);
+    let (mark, mark_style) = match app.shown_answer(entry, &s.id, s.answer) {
         Some(true) => ("✓", t.good),
         Some(false) => ("✗", t.bad),
         None => ("·", t.dim),
     };
     let pointer = if selected { "▶" } else { " " };
-    let ds = s.dataset.map_or("–".into(), Label::short);
+    let ds = if hide.dataset { "?".into() } else { s.dataset.map_or("–".into(), Label::short) };
     let me = app.my_label(entry, &s.id).map_or("–".into(), Label::short);
+    // My label's category, shortened, where there is room.
+    let category = match app.my_category(entry, &s.id) {
+        Some(c) if w >= 46 => format!(" {}", c.chars().take(5).collect::<String>()),
+        _ => String::new(),
+    };
     // Narrow lists drop the step count to keep room for the id.
     let tail = if w >= 38 {
-        format!(" {:>3}st ds:{:<2} me:{:<2}", s.steps, ds, me)
+        format!(" {:>3}st ds:{:<2} me:{:<2}{category}", s.steps, ds, me)
     } else {
         format!(" ds:{ds:<2} me:{me:<2}")
     };

@@ -5,6 +5,7 @@ pub mod help;
 pub mod layout;
 pub mod list;
 pub mod menu;
+pub mod report;
 pub mod signals;
 pub mod status;
 pub mod steps;
@@ -25,6 +26,12 @@ pub fn render(f: &mut Frame, app: &App) {
             compare::render(f, app, body);
             status::render(f, app, areas.status);
         }
+        Screen::Report => {
+            let areas = layout::layout(area.width, area.height, app.focus);
+            let body = ratatui::layout::Rect { height: area.height.saturating_sub(1), ..area };
+            report::render(f, app, body);
+            status::render(f, app, areas.status);
+        }
     }
     for overlay in &app.overlays {
         match overlay {
@@ -38,6 +45,12 @@ pub fn render(f: &mut Frame, app: &App) {
             Overlay::Ask { text } => {
                 compare::render_editor(f, app, area, " your question · Enter: generate a solution · Esc: drop ", text)
             }
+            Overlay::Category { trace, .. } => report::render_category(f, app, area, trace),
+            Overlay::Note { trace, text, .. } => {
+                let title = format!(" note on my label of {trace} · Enter: save · Esc: drop ");
+                compare::render_editor(f, app, area, &title, text)
+            }
+            Overlay::Agreement { lines } => report::render_agreement(f, app, area, lines),
         }
     }
 }

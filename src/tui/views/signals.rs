@@ -20,7 +20,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     f.render_widget(block, area);
     let mut series = view.map(|v| series(&v.trace)).unwrap_or_default();
     if let Some(v) = view {
-        series.extend(stored_series(app.store_of(v.entry), &v.trace));
+        series.extend(stored_series(app.store_of(v.entry), &v.trace, app.hides(v.entry, &v.trace.id).verifiers));
     }
     let label_w = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(18);
     let mut lines: Vec<Line> = series
@@ -78,9 +78,10 @@ pub fn series(tr: &Trace) -> Vec<(String, Vec<f64>)> {
 
 /// Series from the store: each verifier's step scores, per-token instability and its step
 /// peaks, and the answer entropy after each step.
-pub fn stored_series(store: &crate::trace::Store, tr: &Trace) -> Vec<(String, Vec<f64>)> {
+/// `hide_verifiers`: blind mode leaves the verifiers' scores out.
+pub fn stored_series(store: &crate::trace::Store, tr: &Trace, hide_verifiers: bool) -> Vec<(String, Vec<f64>)> {
     let mut out = Vec::new();
-    for r in store.results_for(&tr.id) {
+    for r in store.results_for(&tr.id).into_iter().filter(|_| !hide_verifiers) {
         let scores: Vec<f64> = r.scores.iter().map(|s| s.unwrap_or(f64::NAN)).collect();
         out.push((crate::tui::views::steps::short_spec(&r.spec), scores));
     }

@@ -13,10 +13,19 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         (true, _) => " SEARCH ",
         (false, true) => " EDIT ",
         _ if app.screen == crate::tui::state::Screen::Compare => " COMPARE ",
+        _ if app.screen == crate::tui::state::Screen::Report => " REPORT ",
         _ => " NORMAL ",
     };
+    // In a campaign: my labels among the campaign's traces.
+    let (labelled, total) = match &app.order {
+        Some(order) => {
+            let mine = order.iter().filter(|&&e| app.summary(e).is_some_and(|s| app.my_label(e, &s.id).is_some()));
+            (mine.count(), order.len())
+        }
+        None => (app.labelled_count(), app.entries.len()),
+    };
     let mut parts = vec![
-        format!("labelled {}/{}", app.labelled_count(), app.entries.len()),
+        format!("{}labelled {labelled}/{total}", if app.blind.is_some() { "BLIND · " } else { "" }),
         format!("annotator {}", app.annotator),
     ];
     if let Some(m) = &app.model_status {

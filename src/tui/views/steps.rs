@@ -98,7 +98,8 @@ fn title(app: &App, entry: usize, tr: &Trace) -> String {
     if let Some(g) = &tr.generator {
         parts.push(g.clone());
     }
-    match (tr.answer_correct(), &tr.reference_answer) {
+    let hide = app.hides(entry, &tr.id);
+    match (app.shown_answer(entry, &tr.id, tr.answer_correct()), &tr.reference_answer) {
         (Some(true), _) => parts.push("answer ✓".into()),
         (Some(false), Some(r)) => parts.push(format!("answer ✗ (ref {r})")),
         (Some(false), None) => parts.push("answer ✗".into()),
@@ -111,13 +112,21 @@ fn title(app: &App, entry: usize, tr: &Trace) -> String {
             Label::NoError => format!("no error ({who})"),
         };
         parts.push(what);
-        if origin != LabelOrigin::Dataset {
+        if origin == LabelOrigin::Me {
+            if let Some(c) = app.my_category(entry, &tr.id) {
+                parts.push(format!("[{c}]"));
+            }
+        }
+        if origin != LabelOrigin::Dataset && !hide.dataset {
             if let Some(d) = tr.label.filter(|d| *d != l) {
                 parts.push(format!("dataset {}", d.short()));
             }
         }
     }
-    for r in app.store_of(entry).results_for(&tr.id) {
+    if hide.any() {
+        parts.push("BLIND: hints hidden until you label".into());
+    }
+    for r in app.shown_results(entry, &tr.id) {
         let short = short_spec(&r.spec);
         parts.push(match r.first_error {
             Some(k) => format!("{short}: first error {k}"),
@@ -144,10 +153,20 @@ fn badges(
     t: &Theme,
     results: &[&VerifyRecord],
     instability: Option<&Instability>,
+    rating: Option<i8>,
     i: usize,
     indent: usize,
 ) -> Option<Line<'static>> {
     let mut spans = vec![Span::raw(" ".repeat(indent))];
+    if let Some(r) = rating {
+        // My PRM800K-style rating of the step.
+        let (text, style) = match r {
+            1 => ("[me +1] ", t.good),
+            -1 => ("[me −1] ", t.first_error),
+            _ => ("[me 0] ", t.dim),
+        };
+        spans.push(Span::styled(text, style));
+    }
     for r in results {
         let (text, style) = match r.scores.get(i).copied().flatten() {
             Some(s) if s < r.threshold => (format!("{} {s:.2}", short_spec(&r.spec)), t.first_error),
@@ -210,8 +229,9 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
     let first_error = app.effective_label(entry, tr).and_then(|(l, _)| l.first_error());
     let labelled = app.effective_label(entry, tr).is_some();
     let store = app.store_of(entry);
-    let results = store.results_for(&tr.id);
+    let results = app.shown_results(entry, &tr.id);
     let instability = store.signal(&tr.id, "instability").and_then(|s| s.instability());
+    let ratings = store.ratings(&tr.id, &app.annotator);
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
@@ -235,7 +255,8 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
             starts[i] = lines.len() - 1;
         }
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
-        lines.extend(badges(t, &results, instability, i, indent));
+        let rating = ratings.and_then(|r| r.get(&i)).copied();
+        lines.extend(badges(t, &results, instability, rating, i, indent));
     }
     (lines, starts)
 }

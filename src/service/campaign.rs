@@ -1,0 +1,536 @@
+//! Annotation campaigns and failure analysis, computed the same way for every face (`agree`,
+//! `report`, `stats` and the TUI): agreement between annotators, the dataset and verifiers; the
+//! failure report; time spent per trace; a reproducible sample; the disagreement queue.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::sample::Rng;
+use crate::signals::agreement::{cohen_kappa, krippendorff_alpha};
+use crate::signals::metrics::{agreement as exact_and_near, score, Confusion};
+use crate::trace::store::{ts_seconds, LabelEvent};
+use crate::trace::{Label, Problem, Store, Trace, TraceFile};
+
+/// The error categories offered after a first-error label (config `categories` replaces them).
+pub const DEFAULT_CATEGORIES: [&str; 8] = [
+    "calculation",
+    "misread problem",
+    "wrong method or setup",
+    "unjustified claim",
+    "logic/contradiction",
+    "incomplete",
+    "formatting",
+    "other",
+];
+
+/// A gap between two labels longer than this is a break, not time spent on the trace.
+pub const BREAK_SECONDS: f64 = 600.0;
+
+/// What the campaign numbers need to know about one trace.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Which of the files given (for per-file numbers).
+    pub file: usize,
+    pub id: String,
+    pub steps: usize,
+    pub generator: Option<String>,
+    pub answer: Option<bool>,
+    pub dataset: Option<Label>,
+    /// The category the data came with (an exported label's `error_category`).
+    pub dataset_category: Option<String>,
+    /// Each annotator's label and category, sorted by annotator.
+    pub humans: Vec<(String, Label, Option<String>)>,
+    /// Each stored verifier's first error (None: no error), sorted by spec.
+    pub verifiers: Vec<(String, Option<usize>)>,
+}
+
+impl Item {
+    pub fn of(file: usize, t: &Trace, store: &Store) -> Item {
+        let humans = store
+            .labels_for(&t.id)
+            .into_iter()
+            .map(|(a, l)| (a.to_string(), l, store.detail(&t.id, a).and_then(|d| d.category.clone())))
+            .collect();
+        let verifiers = store.results_for(&t.id).into_iter().map(|r| (r.spec.clone(), r.first_error)).collect();
+        Item {
+            file,
+            id: t.id.clone(),
+            steps: t.steps.len(),
+            generator: t.generator.clone(),
+            answer: t.answer_correct(),
+            dataset: t.label,
+            dataset_category: t.label_category().map(str::to_string),
+            humans,
+            verifiers,
+        }
+    }
+
+    fn human(&self, annotator: &str) -> Option<Label> {
+        self.humans.iter().find(|(a, _, _)| a == annotator).map(|(_, l, _)| *l)
+    }
+
+    /// The label a failure report counts: one annotator's, else the alphabetically first
+    /// annotator's, else the dataset's; with its category.
+    pub fn reference(&self, annotator: Option<&str>) -> Option<(Label, Option<&str>, bool)> {
+        let human = match annotator {
+            Some(a) => self.humans.iter().find(|(x, _, _)| x == a),
+            None => self.humans.first(),
+        };
+        match human {
+            Some((_, l, c)) => Some((*l, c.as_deref(), true)),
+            None => self.dataset.map(|l| (l, self.dataset_category.as_deref(), false)),
+        }
+    }
+}
+
+/// The items of one opened file (a bad record is returned as a problem; the rest still count).
+pub fn items_of(file_index: usize, file: &TraceFile, store: &Store) -> (Vec<Item>, Vec<Problem>) {
+    let (traces, problems) = file.load_all();
+    (traces.iter().map(|t| Item::of(file_index, t, store)).collect(), problems)
+}
+
+/// Agreement of one pair of label sources on the traces both labelled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub n: usize,
+    /// Percent of traces with the same first error ("no error" matches only itself).
+    pub exact: f64,
+    /// Percent within one step.
+    pub within_one: f64,
+    pub kappa: Option<f64>,
+    pub alpha: Option<f64>,
+}
+
+/// Agreement over one file or all of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agreement {
+    pub scope: String,
+    pub traces: usize,
+    pub annotators: Vec<String>,
+    /// Krippendorff's α over every annotator (nominal, first-error index with −1 for no error).
+    pub alpha_annotators: Option<f64>,
+    /// Traces with at least two human labels (the units α pairs).
+    pub units: usize,
+    /// Annotator pairs, then each annotator against the dataset, then against each verifier.
+    pub pairs: Vec<Pair>,
+}
+
+impl Agreement {
+    /// The agreement as text lines (what `agree` prints and the TUI overlay shows).
+    pub fn lines(&self) -> Vec<String> {
+        let coefficient = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{x:.3}"));
+        let mut out =
+            vec![format!("{}: {} traces, annotators: {}", self.scope, self.traces, self.annotators.join(", "))];
+        if self.pairs.is_empty() {
+            out.push("  no two label sources share a trace yet".into());
+            return out;
+        }
+        out.push(format!("  {:<34} {:>5} {:>7} {:>7} {:>7} {:>7}", "pair", "n", "exact%", "±1%", "κ", "α"));
+        for p in &self.pairs {
+            out.push(format!(
+                "  {:<34} {:>5} {:>7.1} {:>7.1} {:>7} {:>7}",
+                format!("{} ~ {}", p.a, p.b),
+                p.n,
+                p.exact,
+                p.within_one,
+                coefficient(p.kappa),
+                coefficient(p.alpha)
+            ));
+        }
+        if self.annotators.len() >= 2 {
+            out.push(format!(
+                "  Krippendorff's α over all annotators: {} ({} traces with two or more labels)",
+                coefficient(self.alpha_annotators),
+                self.units
+            ));
+        }
+        out
+    }
+}
+
+fn pair(a: &str, b: &str, labels: &[(Label, Label)]) -> Pair {
+    let firsts: Vec<(Option<usize>, Option<usize>)> =
+        labels.iter().map(|(x, y)| (x.first_error(), y.first_error())).collect();
+    let (exact, within_one) = exact_and_near(&firsts);
+    let indices: Vec<(i64, i64)> = labels.iter().map(|(x, y)| (x.to_index(), y.to_index())).collect();
+    let units: Vec<Vec<i64>> = indices.iter().map(|(x, y)| vec![*x, *y]).collect();
+    Pair {
+        a: a.into(),
+        b: b.into(),
+        n: labels.len(),
+        exact,
+        within_one,
+        kappa: cohen_kappa(&indices),
+        alpha: krippendorff_alpha(&units),
+    }
+}
+
+/// Agreement between annotators, each annotator and the dataset, and each annotator and each
+/// stored verifier.
+pub fn agreement(scope: &str, items: &[&Item]) -> Agreement {
+    let mut annotators: Vec<String> = items.iter().flat_map(|i| i.humans.iter().map(|h| h.0.clone())).collect();
+    annotators.sort();
+    annotators.dedup();
+    let mut specs: Vec<String> = items.iter().flat_map(|i| i.verifiers.iter().map(|v| v.0.clone())).collect();
+    specs.sort();
+    specs.dedup();
+    let mut pairs = Vec::new();
+    for (i, a) in annotators.iter().enumerate() {
+        for b in &annotators[i + 1..] {
+            let both: Vec<_> = items.iter().filter_map(|t| Some((t.human(a)?, t.human(b)?))).collect();
+            pairs.push(pair(a, b, &both));
+        }
+    }
+    for a in &annotators {
+        let both: Vec<_> = items.iter().filter_map(|t| Some((t.human(a)?, t.dataset?))).collect();
+        if !both.is_empty() {
+            pairs.push(pair(a, "dataset", &both));
+        }
+        for s in &specs {
+            let verifier = |t: &Item| {
+                let first = t.verifiers.iter().find(|v| &v.0 == s)?.1;
+                Some(first.map_or(Label::NoError, Label::FirstError))
+            };
+            let both: Vec<_> = items.iter().filter_map(|t| Some((t.human(a)?, verifier(t)?))).collect();
+            if !both.is_empty() {
+                pairs.push(pair(a, s, &both));
+            }
+        }
+    }
+    let units: Vec<Vec<i64>> = items
+        .iter()
+        .map(|t| t.humans.iter().map(|h| h.1.to_index()).collect::<Vec<_>>())
+        .filter(|v| v.len() >= 2)
+        .collect();
+    Agreement {
+        scope: scope.into(),
+        traces: items.len(),
+        annotators,
+        alpha_annotators: krippendorff_alpha(&units),
+        units: units.len(),
+        pairs,
+    }
+}
+
+/// Traces of one group (a generator, or everything) and where their first errors fall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub traces: usize,
+    pub errors: usize,
+    /// Mean of first error / steps over the traces with an error.
+    pub mean_relative: Option<f64>,
+    /// Share (percent) of traces whose final answer is wrong, among those where it is known.
+    pub answer_wrong: Option<f64>,
+}
+
+/// Final-answer correctness against the first-error label.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AnswerTable {
+    pub correct_no_error: usize,
+    pub correct_with_error: usize,
+    pub wrong_no_error: usize,
+    pub wrong_with_error: usize,
+    pub unknown: usize,
+}
+
+/// One verifier's first errors against the report's labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifierRow {
+    pub spec: String,
+    pub n: usize,
+    pub f1: f64,
+    pub confusion: Confusion,
+}
+
+/// Where first errors fall, by position, generator and category, and how verifiers and final
+/// answers relate to them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub traces: usize,
+    /// Traces with a label, and how many of those labels are human (the rest: the dataset's).
+    pub labelled: usize,
+    pub human_labels: usize,
+    pub no_error: usize,
+    /// Count of first errors at each step index (0-based).
+    pub by_step: Vec<usize>,
+    /// Count of first errors by position relative to the trace's length, in tenths:
+    /// bucket b holds k/steps in [b/10, (b+1)/10).
+    pub by_tenth: Vec<usize>,
+    pub by_generator: Vec<Group>,
+    /// Errors per category ("uncategorised" for those without one), most common first.
+    pub by_category: Vec<(String, usize)>,
+    pub answer_vs_error: AnswerTable,
+    pub verifiers: Vec<VerifierRow>,
+}
+
+/// The failure report over labelled traces: `annotator` picks whose labels count (default: the
+/// first annotator of each trace, else the dataset).
+pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
+    let mut r = Report {
+        traces: items.len(),
+        labelled: 0,
+        human_labels: 0,
+        no_error: 0,
+        by_step: Vec::new(),
+        by_tenth: vec![0; 10],
+        by_generator: Vec::new(),
+        by_category: Vec::new(),
+        answer_vs_error: AnswerTable::default(),
+        verifiers: Vec::new(),
+    };
+    let mut categories: BTreeMap<String, usize> = BTreeMap::new();
+    let mut generators: BTreeMap<String, Vec<(Label, Option<bool>, usize)>> = BTreeMap::new();
+    let mut per_spec: BTreeMap<String, Vec<(Option<usize>, Option<usize>)>> = BTreeMap::new();
+    for item in items {
+        let Some((label, category, human)) = item.reference(annotator) else { continue };
+        r.labelled += 1;
+        r.human_labels += usize::from(human);
+        let name = item.generator.clone().unwrap_or_else(|| "(unknown)".into());
+        generators.entry(name).or_default().push((label, item.answer, item.steps));
+        let table = &mut r.answer_vs_error;
+        match (label, item.answer) {
+            (Label::NoError, Some(true)) => table.correct_no_error += 1,
+            (Label::FirstError(_), Some(true)) => table.correct_with_error += 1,
+            (Label::NoError, Some(false)) => table.wrong_no_error += 1,
+            (Label::FirstError(_), Some(false)) => table.wrong_with_error += 1,
+            (_, None) => table.unknown += 1,
+        }
+        for (spec, first) in &item.verifiers {
+            per_spec.entry(spec.clone()).or_default().push((*first, label.first_error()));
+        }
+        let Label::FirstError(k) = label else {
+            r.no_error += 1;
+            continue;
+        };
+        if r.by_step.len() <= k {
+            r.by_step.resize(k + 1, 0);
+        }
+        r.by_step[k] += 1;
+        r.by_tenth[tenth(k, item.steps)] += 1;
+        *categories.entry(category.unwrap_or("uncategorised").to_string()).or_default() += 1;
+    }
+    r.by_generator = generators.into_iter().map(|(name, rows)| group(name, &rows)).collect();
+    let mut by_category: Vec<(String, usize)> = categories.into_iter().collect();
+    by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    r.by_category = by_category;
+    r.verifiers = per_spec
+        .into_iter()
+        .map(|(spec, pairs)| {
+            let s = score(&pairs);
+            VerifierRow { spec, n: s.n, f1: s.f1, confusion: s.confusion }
+        })
+        .collect();
+    r
+}
+
+/// Tenth of the trace where step k falls: k/steps in [b/10, (b+1)/10).
+fn tenth(k: usize, steps: usize) -> usize {
+    (k * 10 / steps.max(1)).min(9)
+}
+
+fn group(name: String, rows: &[(Label, Option<bool>, usize)]) -> Group {
+    let relative: Vec<f64> =
+        rows.iter().filter_map(|(l, _, n)| l.first_error().map(|k| k as f64 / (*n).max(1) as f64)).collect();
+    let known: Vec<bool> = rows.iter().filter_map(|(_, a, _)| *a).collect();
+    Group {
+        name,
+        traces: rows.len(),
+        errors: relative.len(),
+        mean_relative: (!relative.is_empty()).then(|| relative.iter().sum::<f64>() / relative.len() as f64),
+        answer_wrong: (!known.is_empty())
+            .then(|| 100.0 * known.iter().filter(|c| !**c).count() as f64 / known.len() as f64),
+    }
+}
+
+/// How fast one annotator labels, from the journal's time stamps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pace {
+    pub annotator: String,
+    /// Labels set (not counting clears, undo and redo).
+    pub labels: usize,
+    /// Labels with a time: the gap since the annotator's previous label was under the break.
+    pub timed: usize,
+    pub median_seconds: Option<f64>,
+    /// Timed labels per hour of the time they took.
+    pub per_hour: Option<f64>,
+    /// Labels made in blind mode.
+    pub blind: usize,
+}
+
+/// Time per trace of each annotator: the gap between a label and the same annotator's previous
+/// label record (a break of [`BREAK_SECONDS`] or more does not count).
+pub fn pace(events: &[LabelEvent]) -> Vec<Pace> {
+    let mut by_annotator: BTreeMap<&str, Vec<(f64, &LabelEvent)>> = BTreeMap::new();
+    for e in events {
+        if let Some(t) = ts_seconds(&e.ts) {
+            by_annotator.entry(&e.annotator).or_default().push((t, e));
+        }
+    }
+    by_annotator
+        .into_iter()
+        .map(|(annotator, mut list)| {
+            list.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut gaps = Vec::new();
+            for w in list.windows(2) {
+                let gap = w[1].0 - w[0].0;
+                if w[1].1.set && gap < BREAK_SECONDS {
+                    gaps.push(gap);
+                }
+            }
+            let total: f64 = gaps.iter().sum();
+            gaps.sort_by(f64::total_cmp);
+            Pace {
+                annotator: annotator.to_string(),
+                labels: list.iter().filter(|(_, e)| e.set).count(),
+                timed: gaps.len(),
+                median_seconds: median(&gaps),
+                per_hour: (total > 0.0).then(|| gaps.len() as f64 * 3600.0 / total),
+                blind: list.iter().filter(|(_, e)| e.set && e.blind).count(),
+            }
+        })
+        .collect()
+}
+
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// A reproducible random subset: `k` of the indices `0..n` chosen by `seed`, in their order.
+pub fn sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed);
+    let k = k.min(n);
+    for i in 0..k {
+        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    let mut chosen = all[..k].to_vec();
+    chosen.sort_unstable();
+    chosen
+}
+
+/// How much the stored verifiers disagree on a trace, in [0, 1): one minus the share of the most
+/// common first error among them ("no error" is a value). 0 with fewer than two verifiers.
+pub fn disagreement(firsts: &[Option<usize>]) -> f64 {
+    if firsts.len() < 2 {
+        return 0.0;
+    }
+    let mut counts: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+    for f in firsts {
+        *counts.entry(*f).or_default() += 1;
+    }
+    let top = counts.values().copied().max().unwrap_or(0);
+    1.0 - top as f64 / firsts.len() as f64
+}
+
+/// Positions in the order of the disagreement queue: most disagreement first, then the spread
+/// of the first errors (no error counts as one past the last step), else the original order.
+pub fn disagreement_order(firsts: &[(Vec<Option<usize>>, usize)]) -> Vec<usize> {
+    let key = |(f, steps): &(Vec<Option<usize>>, usize)| {
+        let at: Vec<usize> = f.iter().map(|x| x.unwrap_or(*steps)).collect();
+        let spread = at.iter().max().copied().unwrap_or(0) - at.iter().min().copied().unwrap_or(0);
+        (disagreement(f), spread)
+    };
+    let mut order: Vec<usize> = (0..firsts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (key(&firsts[a]), key(&firsts[b]));
+        kb.0.total_cmp(&ka.0).then(kb.1.cmp(&ka.1))
+    });
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, steps: usize, dataset: Option<Label>, humans: &[(&str, Label)]) -> Item {
+        Item {
+            file: 0,
+            id: id.into(),
+            steps,
+            generator: Some("g".into()),
+            answer: Some(dataset == Some(Label::NoError)),
+            dataset,
+            dataset_category: None,
+            humans: humans.iter().map(|(a, l)| (a.to_string(), *l, None)).collect(),
+            verifiers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pairs_and_alpha() {
+        let items = [
+            item("a", 4, Some(Label::FirstError(1)), &[("ana", Label::FirstError(1)), ("bo", Label::FirstError(2))]),
+            item("b", 4, Some(Label::NoError), &[("ana", Label::NoError), ("bo", Label::NoError)]),
+            item("c", 4, Some(Label::FirstError(3)), &[("ana", Label::FirstError(3))]),
+        ];
+        let refs: Vec<&Item> = items.iter().collect();
+        let a = agreement("all", &refs);
+        assert_eq!(a.annotators, ["ana", "bo"]);
+        assert_eq!(a.units, 2);
+        let ana_bo = &a.pairs[0];
+        assert_eq!((ana_bo.n, ana_bo.exact, ana_bo.within_one), (2, 50.0, 100.0));
+        let ana_ds = a.pairs.iter().find(|p| p.a == "ana" && p.b == "dataset").unwrap();
+        assert_eq!((ana_ds.n, ana_ds.exact, ana_ds.kappa), (3, 100.0, Some(1.0)));
+    }
+
+    #[test]
+    fn report_positions() {
+        let items = [
+            item("a", 4, Some(Label::FirstError(1)), &[]),
+            item("b", 10, Some(Label::FirstError(9)), &[]),
+            item("c", 4, Some(Label::NoError), &[("ana", Label::FirstError(0))]),
+        ];
+        let refs: Vec<&Item> = items.iter().collect();
+        let r = report(&refs, None);
+        assert_eq!((r.labelled, r.human_labels, r.no_error), (3, 1, 0));
+        assert_eq!(r.by_step[..2], [1, 1]);
+        assert_eq!(r.by_step[9], 1);
+        assert_eq!((r.by_tenth[0], r.by_tenth[2], r.by_tenth[9]), (1, 1, 1));
+        assert_eq!(r.answer_vs_error.correct_with_error, 1, "c: answer right, human finds an error");
+        assert_eq!(r.by_category, [("uncategorised".to_string(), 3)]);
+    }
+
+    #[test]
+    fn pace_skips_breaks() {
+        let ev = |ts: &str| LabelEvent {
+            trace: "t".into(),
+            annotator: "ana".into(),
+            ts: ts.into(),
+            set: true,
+            blind: false,
+        };
+        let events = [
+            ev("2026-01-01T10:00:00Z"),
+            ev("2026-01-01T10:00:20Z"),
+            ev("2026-01-01T10:01:00Z"),
+            ev("2026-01-01T11:00:00Z"),
+            ev("2026-01-01T11:00:30Z"),
+        ];
+        let p = &pace(&events)[0];
+        assert_eq!((p.labels, p.timed), (5, 3));
+        assert_eq!(p.median_seconds, Some(30.0));
+        assert_eq!(p.per_hour, Some(3.0 * 3600.0 / 90.0));
+    }
+
+    #[test]
+    fn sample_is_reproducible_and_queue_puts_disagreement_first() {
+        let a = sample(400, 20, 7);
+        assert_eq!(a, sample(400, 20, 7));
+        assert_ne!(a, sample(400, 20, 8));
+        assert_eq!(a.len(), 20);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sample(3, 10, 1), [0, 1, 2]);
+        let firsts = [(vec![Some(1), Some(1)], 5), (vec![Some(0), None], 5), (vec![Some(1), Some(3)], 5)];
+        assert_eq!(disagreement_order(&firsts), [1, 2, 0]);
+    }
+}

@@ -1,0 +1,272 @@
+//! Annotation campaigns in the TUI: what blind mode reveals once a label is saved, the error
+//! category chooser and notes, step ratings, the agreement overlay, the report screen, and the
+//! campaign's sample and queue.
+
+use super::effects::Effect;
+use super::state::{App, Overlay, Screen};
+use crate::service::campaign::{agreement, disagreement_order, pace, report, sample, Item};
+use crate::trace::store::Detail;
+use crate::trace::Label;
+
+/// After a label write: say what was saved, reveal the hints of a blind label with the
+/// agreement on this trace, and offer the category chooser after a new first error.
+pub fn label_written(
+    app: &mut App,
+    source: usize,
+    trace: &str,
+    value: Option<Label>,
+    detail: &Detail,
+    prompt: bool,
+    result: Result<(), String>,
+) {
+    if let Err(e) = result {
+        app.message = Some(format!("NOT saved ({e}): label unchanged"));
+        return;
+    }
+    // A blind label just made (not a category or note added to it later) reveals the hints.
+    let reveal_now = detail.blind && detail.category.is_none() && detail.note.is_none();
+    let saved = if reveal_now { "saved blind:" } else { "saved:" };
+    let with_detail = detail.category.is_some() || detail.note.is_some();
+    let mut message = match value {
+        // A category or note added to a label: short, so the whole message fits.
+        Some(l) if with_detail => {
+            format!("saved: {trace} {}", l.first_error().map_or("no error".into(), |k| format!("step {k}")))
+        }
+        Some(Label::FirstError(k)) => format!("{saved} {trace} first error at step {k}"),
+        Some(Label::NoError) => format!("{saved} {trace} has no error"),
+        None => format!("saved: cleared my label on {trace}"),
+    };
+    if let Some(c) = &detail.category {
+        message.push_str(&format!(" · category {c}"));
+    }
+    if detail.note.is_some() {
+        message.push_str(" · with a note");
+    }
+    if reveal_now {
+        // What was hidden, now shown, and how it compares with the label just made.
+        message.push_str(&format!(" · {}", reveal(app, source, trace, value)));
+    }
+    app.message = Some(message);
+    if prompt {
+        app.overlays.push(Overlay::Category { source, trace: trace.to_string() });
+    }
+    app.refresh_visible();
+}
+
+/// How the dataset, the other annotators, the verifiers and the final answer compare with a
+/// label just made blind.
+fn reveal(app: &App, source: usize, id: &str, mine: Option<Label>) -> String {
+    let Some(mine) = mine else { return String::new() };
+    let near = |other: Label| match (mine, other) {
+        _ if mine == other => "same",
+        (Label::FirstError(a), Label::FirstError(b)) if a.abs_diff(b) == 1 => "±1",
+        _ => "differs",
+    };
+    let name = |l: Label| l.first_error().map_or("none".to_string(), |k| k.to_string());
+    let mut parts = Vec::new();
+    let entry = (0..app.entries.len())
+        .find(|&e| app.entries[e].source == source && app.summaries[e].as_ref().is_some_and(|s| s.id == id));
+    let trace = entry.and_then(|e| app.trace(e));
+    if let Some(d) = trace.as_ref().and_then(|t| t.label) {
+        parts.push(format!("dataset {} {}", name(d), near(d)));
+    }
+    let store = &app.sources[source].store;
+    for (a, l) in store.labels_for(id) {
+        if a != app.annotator {
+            parts.push(format!("{a} {} {}", name(l), near(l)));
+        }
+    }
+    for r in store.results_for(id) {
+        let l = r.first_error.map_or(Label::NoError, Label::FirstError);
+        parts.push(format!("{} {} {}", super::views::steps::short_spec(&r.spec), name(l), near(l)));
+    }
+    match trace.and_then(|t| t.answer_correct()) {
+        Some(true) => parts.push("answer ✓".into()),
+        Some(false) => parts.push("answer ✗".into()),
+        None => {}
+    }
+    if parts.is_empty() {
+        "nothing else is known".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// Keys while the category chooser is open: a digit picks, `N` writes a note, `#` or Esc
+/// closes it; any other key closes it and then does what it always does (`None`).
+pub fn category_input(
+    app: &mut App,
+    action: &crate::tui::action::Action,
+    source: usize,
+    trace: &str,
+) -> Option<Vec<Effect>> {
+    use crate::tui::action::Action;
+    match action {
+        Action::Digit(d) if (*d as usize) <= app.categories.len() => {
+            app.overlays.pop();
+            let category = app.categories[*d as usize - 1].clone();
+            Some(rewrite_detail(app, source, trace, |d| d.category = Some(category)))
+        }
+        Action::Note => {
+            app.overlays.pop();
+            open_note(app);
+            Some(Vec::new())
+        }
+        Action::Category | Action::Cancel => {
+            app.overlays.pop();
+            app.message = Some(format!("no category for {trace} (# chooses one later)"));
+            Some(Vec::new())
+        }
+        Action::Digit(_) => Some(Vec::new()),
+        _ => {
+            app.overlays.pop();
+            None
+        }
+    }
+}
+
+/// Writes my current label on a trace again with its detail changed (category, note).
+fn rewrite_detail(app: &mut App, source: usize, trace: &str, change: impl FnOnce(&mut Detail)) -> Vec<Effect> {
+    let store = &app.sources[source].store;
+    let Some(value) = store.label(trace, &app.annotator) else {
+        app.message = Some("label the trace first (e or c)".into());
+        return Vec::new();
+    };
+    let mut detail = store.detail(trace, &app.annotator).cloned().unwrap_or_default();
+    change(&mut detail);
+    vec![Effect::WriteLabel {
+        source,
+        trace: trace.to_string(),
+        annotator: app.annotator.clone(),
+        value: Some(value),
+        detail,
+        prompt: false,
+    }]
+}
+
+/// The selected trace's source and id, if a trace is selected.
+fn selected(app: &App) -> Option<(usize, String, usize)> {
+    let e = app.selected_entry()?;
+    let id = app.summary(e)?.id;
+    Some((app.entries[e].source, id, e))
+}
+
+/// `#`: choose the category of my first-error label.
+pub fn open_category(app: &mut App) {
+    let Some((source, trace, e)) = selected(app) else { return };
+    match app.my_label(e, &trace) {
+        Some(Label::FirstError(_)) if !app.categories.is_empty() => {
+            app.overlays.push(Overlay::Category { source, trace })
+        }
+        Some(Label::FirstError(_)) => app.message = Some("no categories configured (config `categories`)".into()),
+        _ => app.message = Some("a category goes with a first error: mark it with e first".into()),
+    }
+}
+
+/// `N`: write a note on my label.
+pub fn open_note(app: &mut App) {
+    let Some((source, trace, e)) = selected(app) else { return };
+    if app.my_label(e, &trace).is_none() {
+        app.message = Some("a note goes with a label: label the trace first (e or c)".into());
+        return;
+    }
+    let text = app.store_of(e).detail(&trace, &app.annotator).and_then(|d| d.note.clone()).unwrap_or_default();
+    app.overlays.push(Overlay::Note { source, trace, text });
+}
+
+/// Enter in the note editor: saves the note (an empty note removes it).
+pub fn save_note(app: &mut App, source: usize, trace: &str, text: &str) -> Vec<Effect> {
+    let note = Some(text.trim().to_string()).filter(|t| !t.is_empty());
+    rewrite_detail(app, source, trace, |d| d.note = note)
+}
+
+/// `+` / `0` / `-`: rate the selected step; the same rating again clears it.
+pub fn rate(app: &mut App, rating: i8) -> Vec<Effect> {
+    let Some((source, trace, e)) = selected(app) else { return Vec::new() };
+    let steps = app.summary(e).map_or(0, |s| s.steps);
+    if app.step >= steps {
+        app.message = Some("this trace has no step to rate".into());
+        return Vec::new();
+    }
+    let current = app.store_of(e).ratings(&trace, &app.annotator).and_then(|r| r.get(&app.step)).copied();
+    let rating = if current == Some(rating) { None } else { Some(rating) };
+    vec![Effect::WriteRating { source, trace, annotator: app.annotator.clone(), step: app.step, rating }]
+}
+
+/// What the campaign numbers need about the traces the campaign shows.
+fn items(app: &App) -> Vec<Item> {
+    app.campaign_entries()
+        .into_iter()
+        .filter_map(|e| {
+            let t = app.trace(e)?;
+            let source = app.entries[e].source;
+            Some(Item::of(source, &t, &app.sources[source].store))
+        })
+        .collect()
+}
+
+/// `K`: agreement per file and overall, and each annotator's pace.
+pub fn open_agreement(app: &mut App) {
+    let items = items(app);
+    let mut lines = Vec::new();
+    let sources: Vec<usize> = (0..app.sources.len()).filter(|s| items.iter().any(|i| i.file == *s)).collect();
+    for &s in &sources {
+        let of_file: Vec<&Item> = items.iter().filter(|i| i.file == s).collect();
+        let name = app.sources[s].file.path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        lines.extend(agreement(&name, &of_file).lines());
+    }
+    if sources.len() > 1 {
+        let all: Vec<&Item> = items.iter().collect();
+        lines.extend(agreement("all files", &all).lines());
+    }
+    let events: Vec<_> = app.sources.iter().flat_map(|s| s.store.label_events().iter().cloned()).collect();
+    for p in pace(&events) {
+        let median = p.median_seconds.map_or("–".into(), |s| format!("{s:.0} s"));
+        let rate = p.per_hour.map_or("–".into(), |r| format!("{r:.0}"));
+        lines.push(format!(
+            "{}: {} labels ({} blind) · {rate} per hour · median {median} per trace",
+            p.annotator, p.labels, p.blind
+        ));
+    }
+    app.overlays.push(Overlay::Agreement { lines });
+}
+
+/// `P`: the failure report over the traces the campaign shows: my labels, else anyone's,
+/// else the dataset's.
+pub fn open_report(app: &mut App) {
+    let items = items(app);
+    let refs: Vec<&Item> = items.iter().collect();
+    let mine = report(&refs, Some(&app.annotator));
+    app.report = Some(if mine.human_labels > 0 { mine } else { report(&refs, None) });
+    app.screen = Screen::Report;
+}
+
+/// Sets up a campaign: a reproducible sample of `n` traces (`--sample N --seed S`) and/or the
+/// disagreement queue (`--queue disagree`: traces where the stored verifiers disagree most first).
+pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue_disagree: bool) {
+    let mut order: Vec<usize> = (0..app.entries.len()).collect();
+    let mut said = Vec::new();
+    if let Some((n, seed)) = sample_of {
+        order = sample(order.len(), n, seed).into_iter().map(|i| order[i]).collect();
+        said.push(format!("sample of {} (seed {seed})", order.len()));
+    }
+    if queue_disagree {
+        let firsts: Vec<(Vec<Option<usize>>, usize)> = order
+            .iter()
+            .map(|&e| {
+                let Some(s) = app.summary(e) else { return (Vec::new(), 0) };
+                let f = app.store_of(e).results_for(&s.id).iter().map(|r| r.first_error).collect();
+                (f, s.steps)
+            })
+            .collect();
+        order = disagreement_order(&firsts).into_iter().map(|i| order[i]).collect();
+        said.push("most verifier disagreement first".into());
+    }
+    if said.is_empty() {
+        return;
+    }
+    app.order = Some(order);
+    app.selected = 0;
+    app.refresh_visible();
+    app.message = Some(format!("campaign: {}", said.join(", ")));
+}
