@@ -60,6 +60,9 @@ fn write_journal(path: &Path, n: usize) {
                 value: Some(Label::FirstError((rng % STEPS as u64) as usize)),
                 op: Op::Set,
                 ts,
+                blind: false,
+                category: None,
+                note: None,
             }
             .to_json(),
             6..=8 => VerifyRecord {

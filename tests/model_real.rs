@@ -281,6 +281,15 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     let per_token: Vec<f64> =
         sig["data"]["per_token"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(per_token.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
+    // `eval --signal` reuses what `score` stored (same source: the trace's own top-k).
+    let (code, stdout, err) = common::run(&["eval", out.to_str().unwrap(), "--signal", "instability"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("1 reused from the store · sources: stored top-k 1"), "{stdout}");
+    // Token ids of another model's vocabulary are not replayed: the text is tokenized again.
+    let mut foreign = trace.clone();
+    foreign.replay.as_mut().unwrap().token_ids = vec![60_000; 5];
+    let (again, offsets) = teacher_forced_tops(&m, &foreign).unwrap();
+    assert!(!again.is_empty() && again.len() == offsets.len() && offsets[0] == 0, "{offsets:?}");
 }
 
 /// `bench` runs and reports llama-bench's keys (no speed is asserted: speed is measured by the

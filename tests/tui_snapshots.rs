@@ -312,3 +312,50 @@ fn a_typed_question_is_generated() {
     assert!(app.compare.as_ref().unwrap().draft_entry.is_none());
     assert!(screen(&mut app, 120, 30).contains("QUESTION"));
 }
+
+/// Campaign pieces in the reducer: a reproducible sample, the category chooser after `e`, a
+/// digit stores the category, `K` shows agreement, `P` the report screen with its charts.
+#[test]
+fn campaign_sample_category_agreement_and_report() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    let all = app.entries.len();
+    stepscope::tui::campaign::start(&mut app, Some((3, 7)), false);
+    let picked: Vec<String> = app.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    assert_eq!(picked.len(), 3.min(all));
+    let mut again = app_for(&[demo()], store.path());
+    stepscope::tui::campaign::start(&mut again, Some((3, 7)), false);
+    let same: Vec<String> = again.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
+    assert_eq!(picked, same, "the same seed picks the same traces");
+    let screen_text = screen(&mut app, 120, 36);
+    assert!(screen_text.contains(&format!("labelled 0/{}", picked.len())), "{screen_text}");
+
+    update(&mut app, Action::Open);
+    update(&mut app, Action::MarkFirstError);
+    assert!(matches!(app.overlay(), Some(stepscope::tui::state::Overlay::Category { .. })));
+    update(&mut app, Action::Digit(1));
+    let entry = app.selected_entry().unwrap();
+    let id = app.summary(entry).unwrap().id;
+    assert_eq!(app.my_category(entry, &id), Some("calculation"));
+    app.search = "#calc".into();
+    app.refresh_visible();
+    assert_eq!(app.visible.len(), 1, "search #calc finds the categorised trace");
+    app.search.clear();
+    app.refresh_visible();
+
+    update(&mut app, Action::Agreement);
+    let overlay = screen(&mut app, 120, 36);
+    assert!(overlay.contains("ana ~ dataset") || overlay.contains("no two label sources"), "{overlay}");
+    assert!(overlay.contains("ana: 1 labels"), "{overlay}");
+    update(&mut app, Action::Down);
+    assert!(app.overlay().is_none(), "any key closes the agreement overlay");
+
+    update(&mut app, Action::Report);
+    let report = screen(&mut app, 120, 36);
+    for part in ["Report ·", "first error at step", "by position in the trace", "errors per generator", "calculation"]
+    {
+        assert!(report.contains(part), "{part} missing:\n{report}");
+    }
+    update(&mut app, Action::Cancel);
+    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse);
+}

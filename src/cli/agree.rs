@@ -58,11 +58,13 @@ pub fn run(args: AgreeArgs) -> i32 {
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("agreement serialises"));
         return EXIT_OK;
     }
-    if files.len() > 1 {
-        for f in &files {
-            print_agreement(f);
-            crate::outln!();
-        }
+    if let [only] = files.as_slice() {
+        print_agreement(only);
+        return EXIT_OK;
+    }
+    for f in &files {
+        print_agreement(f);
+        crate::outln!();
     }
     print_agreement(&overall);
     EXIT_OK

@@ -35,12 +35,32 @@ pub struct EvalArgs {
     /// Print each trace's prediction, label and the verifier's detail at both steps.
     #[arg(long)]
     pub explain: bool,
+    /// Evaluate a signal instead of verifiers: instability or answer-entropy. Reports the AUROC
+    /// of each per-trace summary for predicting a wrong final answer, accuracy by quintile and
+    /// by peak position (or entropy trend). Signals stored with the same source are reused.
+    #[arg(long, value_parser = ["instability", "answer-entropy"])]
+    pub signal: Option<String>,
+    /// Model that teacher-forces the traces (those without stored top-k, answer entropy, and
+    /// every trace with --teacher-force).
+    #[arg(long, default_value = "smollm2")]
+    pub signal_model: String,
+    /// Teacher-force instability through --signal-model even where the trace stored its
+    /// generator's own top-k.
+    #[arg(long)]
+    pub teacher_force: bool,
+    /// Instability weight λ in I_t = D_t + λ·H_t.
+    #[arg(long, default_value_t = 1.0)]
+    pub lambda: f64,
     #[command(flatten)]
     pub input: InputArgs,
 }
 
 pub fn run(args: EvalArgs) -> i32 {
-    match eval(&args) {
+    let result = match args.signal.as_deref() {
+        Some(signal) => eval_signal(&args, signal),
+        None => eval(&args),
+    };
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             crate::errln!("error: {e:#}");
@@ -224,5 +244,88 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
             None => crate::outln!("average F1: n/a (no file has both erroneous and correct labelled traces)"),
         }
     }
+    Ok(())
+}
+
+/// `eval --signal`: each trace's signal (reused or computed and stored), then its diagnostics.
+fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
+    use crate::model::LanguageModel;
+    use crate::service::signal_eval::{evaluate, signal_or_reuse, wanted_source, Wanted};
+    use crate::verify::signals::{stored_tops, SignalKind, SignalRunner};
+    let kind = SignalKind::parse(signal)?;
+    let (_, mut models) = args.verify.service();
+    let runner = SignalRunner::new(&args.signal_model, args.lambda);
+    let mut rows = Vec::new();
+    let mut reused = 0;
+    for path in &args.paths {
+        let file = args.input.open(path)?;
+        let (traces, problems) = file.load_all();
+        for p in &problems {
+            crate::errln!("{p}");
+        }
+        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+        // Only traces whose final-answer correctness is known can be scored.
+        let known: Vec<&Trace> = traces.iter().filter(|t| t.answer_correct().is_some()).collect();
+        let known = &known[..args.limit.unwrap_or(known.len()).min(known.len())];
+        let needs_model =
+            kind == SignalKind::AnswerEntropy || args.teacher_force || known.iter().any(|t| stored_tops(t).is_none());
+        let model = if needs_model {
+            let m = models.language_model(&args.signal_model, &mut |line| crate::errln!("{line}"))?;
+            Some(m)
+        } else {
+            None
+        };
+        let name = model.as_ref().map_or(String::new(), |m| m.name().to_string());
+        let bar = super::verifyargs::Progress::new(known.len());
+        for (i, t) in known.iter().enumerate() {
+            bar.show(i, &format!("{} {}", kind.name(), t.id));
+            let source = wanted_source(kind, t, args.teacher_force, &name);
+            let mut load = |_: &str| -> anyhow::Result<std::sync::Arc<dyn LanguageModel>> {
+                match &model {
+                    Some(m) => Ok(m.clone()),
+                    None => anyhow::bail!("no model loaded"),
+                }
+            };
+            let wanted = Wanted { source: &source, teacher_force: args.teacher_force, rescore: args.verify.rescore };
+            match signal_or_reuse(&runner, kind, t, &mut store, &wanted, &mut load) {
+                Ok((record, was_reused)) => {
+                    reused += usize::from(was_reused);
+                    rows.push((record, t.answer_correct().unwrap_or(false)));
+                }
+                Err(e) => crate::errln!("\n{}: {}: {e:#}", path.display(), t.id),
+            }
+        }
+        bar.finish();
+    }
+    let e = evaluate(kind, &rows);
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    let sources: Vec<String> = e.sources.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    crate::outln!(
+        "signal {} · {} traces ({} wrong) · {reused} reused from the store · sources: {}",
+        e.signal,
+        e.traces,
+        e.wrong,
+        sources.join(", ")
+    );
+    let show = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.3}"));
+    let aurocs: Vec<String> = e.aurocs.iter().map(|a| format!("{} {}", a.summary, show(a.auroc))).collect();
+    crate::outln!("AUROC for a wrong answer: {}", aurocs.join(" · "));
+    let buckets = |title: &str, list: &[crate::signals::diagnostics::Bucket]| {
+        if list.is_empty() {
+            return;
+        }
+        crate::outln!("{title}");
+        for b in list {
+            let acc = b.accuracy.map_or("–".to_string(), |a| format!("{a:.1}%"));
+            crate::outln!("  {:<32} n={:<4} accuracy {acc}", b.name, b.n);
+        }
+    };
+    let first = e.aurocs.first().map_or("", |a| a.summary.as_str());
+    buckets(&format!("accuracy by quintile of {first}"), &e.by_quintile);
+    buckets("accuracy by peak position", &e.by_peak_position);
+    buckets("accuracy by entropy trend", &e.by_trend);
     Ok(())
 }

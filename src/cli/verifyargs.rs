@@ -19,7 +19,7 @@ use crate::verify::{Options, VerifierSpec};
 pub struct VerifierArgs {
     /// Verifier spec (repeatable): arith, prm:PATH, judge:MODEL, critic:MODEL, rollout:MODEL.
     /// MODEL is a short name (smollm2), a GGUF file or an HF folder.
-    #[arg(long = "verifier", short = 'v', required = true)]
+    #[arg(long = "verifier", short = 'v')]
     pub verifiers: Vec<String>,
     /// First-error threshold τ (default: each verifier's own).
     #[arg(long)]
@@ -67,6 +67,11 @@ impl VerifierArgs {
 
     /// Every spec, checked before any model is loaded (a typo fails fast), in canonical form.
     pub fn specs(&self, scorer: &Scorer) -> Result<Vec<VerifierSpec>> {
+        if self.verifiers.is_empty() {
+            anyhow::bail!(
+                "give at least one --verifier SPEC (arith, prm:PATH, judge:MODEL, critic:MODEL, rollout:MODEL)"
+            );
+        }
         self.verifiers.iter().map(|s| scorer.spec(s)).collect()
     }
 

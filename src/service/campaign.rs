@@ -284,7 +284,7 @@ pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
     };
     let mut categories: BTreeMap<String, usize> = BTreeMap::new();
     let mut generators: BTreeMap<String, Vec<(Label, Option<bool>, usize)>> = BTreeMap::new();
-    let mut per_spec: BTreeMap<String, Vec<(Option<usize>, Option<usize>)>> = BTreeMap::new();
+    let mut per_spec: BTreeMap<String, Vec<FirstErrors>> = BTreeMap::new();
     for item in items {
         let Some((label, category, human)) = item.reference(annotator) else { continue };
         r.labelled += 1;
@@ -326,6 +326,9 @@ pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
         .collect();
     r
 }
+
+/// (verifier's first error, label's first error).
+type FirstErrors = (Option<usize>, Option<usize>);
 
 /// Tenth of the trace where step k falls: k/steps in [b/10, (b+1)/10).
 fn tenth(k: usize, steps: usize) -> usize {

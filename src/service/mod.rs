@@ -8,6 +8,8 @@
 //! - [`campaign`]: agreement, the failure report, time per trace, sampling, the disagreement queue.
 //! - [`generation`]: a generation becomes a trace that can be replayed exactly.
 //!
+//! - [`signal_eval`]: a signal per trace (reused or computed), and how well it predicts a wrong answer.
+//!
 //! Nothing here prints: progress goes to the callers' callbacks.
 
 pub mod campaign;
@@ -16,6 +18,7 @@ pub mod judge;
 pub mod models;
 pub mod refine;
 pub mod score;
+pub mod signal_eval;
 
 pub use models::Models;
 pub use score::{Outcome, Scorer};

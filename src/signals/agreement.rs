@@ -92,10 +92,10 @@ mod tests {
     #[test]
     fn kappa_wikipedia_example() {
         let mut pairs = Vec::new();
-        pairs.extend(std::iter::repeat(("yes", "yes")).take(20));
-        pairs.extend(std::iter::repeat(("yes", "no")).take(5));
-        pairs.extend(std::iter::repeat(("no", "yes")).take(10));
-        pairs.extend(std::iter::repeat(("no", "no")).take(15));
+        pairs.extend(std::iter::repeat_n(("yes", "yes"), 20));
+        pairs.extend(std::iter::repeat_n(("yes", "no"), 5));
+        pairs.extend(std::iter::repeat_n(("no", "yes"), 10));
+        pairs.extend(std::iter::repeat_n(("no", "no"), 15));
         assert!((cohen_kappa(&pairs).unwrap() - 0.4).abs() < 1e-12);
     }
 
@@ -105,10 +105,10 @@ mod tests {
     fn kappa_marginals_matter() {
         let table = |aa: usize, ab: usize, ba: usize, bb: usize| {
             let mut p = Vec::new();
-            p.extend(std::iter::repeat((1, 1)).take(aa));
-            p.extend(std::iter::repeat((1, 2)).take(ab));
-            p.extend(std::iter::repeat((2, 1)).take(ba));
-            p.extend(std::iter::repeat((2, 2)).take(bb));
+            p.extend(std::iter::repeat_n((1, 1), aa));
+            p.extend(std::iter::repeat_n((1, 2), ab));
+            p.extend(std::iter::repeat_n((2, 1), ba));
+            p.extend(std::iter::repeat_n((2, 2), bb));
             cohen_kappa(&p).unwrap()
         };
         assert!((table(45, 15, 25, 15) - 0.1304).abs() < 1e-4);

@@ -2,6 +2,7 @@
 
 pub mod agreement;
 pub mod arith;
+pub mod diagnostics;
 pub mod instability;
 pub mod linear;
 pub mod metrics;

@@ -62,11 +62,23 @@ impl SignalRunner {
     }
 
     pub fn compute(&self, kind: SignalKind, trace: &Trace, load: &mut Loader) -> Result<SignalRecord> {
+        self.compute_with(kind, trace, load, false)
+    }
+
+    /// `teacher_force`: run instability through the model even when the trace stored its
+    /// generator's own top-k (to compare models on the same traces).
+    pub fn compute_with(
+        &self,
+        kind: SignalKind,
+        trace: &Trace,
+        load: &mut Loader,
+        teacher_force: bool,
+    ) -> Result<SignalRecord> {
         if trace.steps.is_empty() {
             bail!("trace {} has no steps", trace.id);
         }
         let (source, data): (String, SignalData) = match kind {
-            SignalKind::Instability => match stored_tops(trace) {
+            SignalKind::Instability => match stored_tops(trace).filter(|_| !teacher_force) {
                 Some((tops, offsets)) => ("stored top-k".to_string(), self.summary(trace, &tops, &offsets).into()),
                 None => {
                     let m = load(&self.spec)?;
@@ -106,8 +118,12 @@ fn prompt_messages(trace: &Trace) -> Vec<Message> {
 /// Solution token ids: the generated ids when stored, else the tokenized solution; with the
 /// byte offset of each token in the solution.
 fn solution_tokens(m: &dyn LanguageModel, trace: &Trace) -> Result<(Vec<u32>, Vec<usize>)> {
+    // The generated ids replay exactly, but only through the generator's own vocabulary: for
+    // another model (they do not decode to the solution) the text is tokenized again.
     let ids = match &trace.replay {
-        Some(r) if !r.token_ids.is_empty() => r.token_ids.clone(),
+        Some(r) if !r.token_ids.is_empty() && m.decode(&r.token_ids).is_ok_and(|t| t == trace.solution) => {
+            r.token_ids.clone()
+        }
         _ => m.encode(&trace.solution)?,
     };
     let mut offsets = Vec::with_capacity(ids.len());

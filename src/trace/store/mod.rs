@@ -328,14 +328,7 @@ impl Store {
         value: Option<Label>,
         detail: Detail,
     ) -> io::Result<()> {
-        self.write(LabelRecord {
-            trace: trace.into(),
-            annotator: annotator.into(),
-            value,
-            op: Op::Set,
-            ts: now_rfc3339(),
-            detail,
-        })
+        self.write(LabelRecord::new(trace, annotator, value, Op::Set, now_rfc3339(), detail))
     }
 
     /// The detail (blind, category, note) of an annotator's current label.
@@ -380,7 +373,7 @@ impl Store {
         };
         let Some((trace, (value, detail))) = top else { return Ok(None) };
         let ts = now_rfc3339();
-        self.write(LabelRecord { trace: trace.clone(), annotator: annotator.into(), value, op, ts, detail })?;
+        self.write(LabelRecord::new(&trace, annotator, value, op, ts, detail))?;
         Ok(Some(trace))
     }
 

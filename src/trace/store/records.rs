@@ -42,20 +42,42 @@ pub struct LabelRecord {
     #[serde(default, deserialize_with = "op_or_set")]
     pub op: Op,
     pub ts: String,
-    /// Made in blind mode (hints hidden until the label was given), the category of the error
-    /// and a free note.
-    #[serde(flatten)]
-    pub detail: Detail,
+    /// Made in blind mode (hints hidden until the label was given).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
+    /// The kind of error (calculation, misread problem, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The annotator's free note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl LabelRecord {
+    pub fn new(trace: &str, annotator: &str, value: Option<Label>, op: Op, ts: String, detail: Detail) -> LabelRecord {
+        LabelRecord {
+            trace: trace.into(),
+            annotator: annotator.into(),
+            value,
+            op,
+            ts,
+            blind: detail.blind,
+            category: detail.category,
+            note: detail.note,
+        }
+    }
+
+    /// What the label says beyond its step.
+    pub fn detail(&self) -> Detail {
+        Detail { blind: self.blind, category: self.category.clone(), note: self.note.clone() }
+    }
 }
 
 /// What a label says beyond its step: whether it was made blind, what kind of error, a note.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detail {
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blind: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -462,5 +484,24 @@ mod tests {
         assert!(parse_line(br#"{"kind":"label"}"#).unwrap_err().contains("missing `v`"));
         assert!(parse_line(br#"{"v":0,"kind":"label"}"#).unwrap_err().contains("`v` is 0"));
         assert_eq!(parse_line(br#"{"v":1,"kind":"note"}"#), Ok(Record::Other));
+    }
+
+    #[test]
+    fn label_detail_and_ratings_read_back() {
+        let line = br#"{"v":1,"kind":"label","trace":"t","annotator":"a","value":2,"ts":"x","blind":true,"category":"calculation","note":"n"}"#;
+        let Ok(Record::Label(r)) = parse_line(line) else { panic!("not a label") };
+        assert_eq!(r.detail(), Detail { blind: true, category: Some("calculation".into()), note: Some("n".into()) });
+        let back = r.to_json().to_string();
+        assert!(back.contains("\"blind\":true") && back.contains("\"note\":\"n\""), "{back}");
+        // A plain label writes none of the detail fields.
+        let plain = LabelRecord { blind: false, category: None, note: None, ..r };
+        assert!(!plain.to_json().to_string().contains("blind"));
+        let e = parse_line(br#"{"v":1,"kind":"label","trace":"t","annotator":"a","ts":"x","category":3}"#).unwrap_err();
+        assert!(e.contains("`category` is a number, expected a string"), "{e}");
+        let e = parse_line(br#"{"v":1,"kind":"rating","trace":"t","annotator":"a","step":0,"rating":5,"ts":"x"}"#)
+            .unwrap_err();
+        assert!(e.contains("rating") && e.contains("expected -1, 0, 1 or null"), "{e}");
+        let ok = parse_line(br#"{"v":1,"kind":"rating","trace":"t","annotator":"a","step":1,"rating":-1,"ts":"x"}"#);
+        assert!(matches!(ok, Ok(Record::Rating(RatingRecord { step: 1, rating: Some(-1), .. }))));
     }
 }

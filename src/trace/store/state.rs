@@ -68,7 +68,7 @@ pub(super) struct State {
     pub events: Vec<LabelEvent>,
 }
 
-/// One label record as applied: who, which trace, when, whether it set a value.
+/// One label record as applied: who, which trace, when, whether it decided a new value.
 #[derive(Debug, Clone)]
 pub struct LabelEvent {
     pub trace: String,
@@ -110,20 +110,22 @@ impl State {
     }
 
     fn apply_label(&mut self, r: &LabelRecord, origin: Origin) {
+        let t = self.traces.entry(r.trace.clone()).or_default();
+        let old = t.labels.get(&r.annotator).map(|c| (c.value, c.detail.clone())).unwrap_or_default();
+        // A decision: a new value (a category or note added to the same value is not one).
+        let decided = r.value.is_some() && r.op == Op::Set && r.value != old.0;
         self.events.push(LabelEvent {
             trace: r.trace.clone(),
             annotator: r.annotator.clone(),
             ts: r.ts.clone(),
-            set: r.value.is_some() && r.op == Op::Set,
-            blind: r.detail.blind,
+            set: decided,
+            blind: r.blind,
         });
-        let t = self.traces.entry(r.trace.clone()).or_default();
-        let old = t.labels.get(&r.annotator).map(|c| (c.value, c.detail.clone())).unwrap_or_default();
         let before = old.0;
         let history = self.history.entry(r.annotator.clone()).or_default();
         match r.op {
             Op::Set => {
-                let after = (r.value, r.detail.clone());
+                let after = (r.value, r.detail());
                 history.undo.push(Change { trace: r.trace.clone(), before: old, after });
                 history.redo.clear();
             }
@@ -138,8 +140,7 @@ impl State {
                 }
             }
         }
-        t.labels
-            .insert(r.annotator.clone(), Current { value: r.value, detail: r.detail.clone(), seq: self.seq, origin });
+        t.labels.insert(r.annotator.clone(), Current { value: r.value, detail: r.detail(), seq: self.seq, origin });
         // Keep the counters the title bar reads in step with the change.
         match (before.is_some(), r.value.is_some()) {
             (false, true) => {
