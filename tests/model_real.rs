@@ -281,7 +281,11 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     let per_token: Vec<f64> =
         sig["data"]["per_token"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(per_token.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
-    // `eval --signal` reuses what `score` stored (same source: the trace's own top-k).
+    // `eval --signal` reuses what `score` stored (same source: the trace's own top-k); it needs
+    // a known final answer, which a 48-token generation may not reach: say it is right.
+    let mut row: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    row["final_answer_correct"] = serde_json::Value::Bool(true);
+    std::fs::write(&out, format!("{row}\n")).unwrap();
     let (code, stdout, err) = common::run(&["eval", out.to_str().unwrap(), "--signal", "instability"]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("1 reused from the store · sources: stored top-k 1"), "{stdout}");

@@ -258,12 +258,7 @@ fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut reused = 0;
     for path in &args.paths {
-        let file = args.input.open(path)?;
-        let (traces, problems) = file.load_all();
-        for p in &problems {
-            crate::errln!("{p}");
-        }
-        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+        let (traces, mut store) = args.input.load_with_store(path)?;
         // Only traces whose final-answer correctness is known can be scored.
         let known: Vec<&Trace> = traces.iter().filter(|t| t.answer_correct().is_some()).collect();
         let known = &known[..args.limit.unwrap_or(known.len()).min(known.len())];
@@ -296,6 +291,10 @@ fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
             }
         }
         bar.finish();
+    }
+    if rows.is_empty() {
+        crate::outln!("no trace with a known final answer to evaluate {} on", kind.name());
+        return Ok(());
     }
     let e = evaluate(kind, &rows);
     if args.json {

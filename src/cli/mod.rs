@@ -127,6 +127,18 @@ impl InputArgs {
         Ok(store)
     }
 
+    /// Every readable trace of a file (bad records go to stderr as `file:line: message`) and the
+    /// file's label store.
+    pub fn load_with_store(&self, path: &Path) -> anyhow::Result<(Vec<crate::trace::Trace>, Store)> {
+        let file = self.open(path)?;
+        let (traces, problems) = file.load_all();
+        for p in &problems {
+            crate::errln!("{p}");
+        }
+        let store = self.store_for(path).map_err(anyhow::Error::msg)?;
+        Ok((traces, store))
+    }
+
     /// Opens the label store of a trace file, leaving its warnings to the caller.
     pub fn store_quiet(&self, path: &Path) -> Result<Store, String> {
         self.opener().store(path)

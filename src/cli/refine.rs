@@ -109,12 +109,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     let mut works = Vec::new();
     let mut skipped = Vec::new();
     for path in &args.paths {
-        let file = args.input.open(path)?;
-        let (traces, problems) = file.load_all();
-        for p in &problems {
-            crate::errln!("{p}");
-        }
-        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
+        let (traces, mut store) = args.input.load_with_store(path)?;
         let mut work = Work { path: path.clone(), drafts: Vec::new(), plans: Vec::new() };
         for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
             let mut quiet = |_: &str| {};

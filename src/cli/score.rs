@@ -58,13 +58,8 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
     let cancel = AtomicBool::new(false);
     let mut failures = 0;
     for path in &args.paths {
-        let file = args.input.open(path)?;
-        let (traces, problems) = file.load_all();
-        for p in &problems {
-            crate::errln!("{p}");
-        }
+        let (traces, mut store) = args.input.load_with_store(path)?;
         let traces = &traces[..args.limit.unwrap_or(traces.len()).min(traces.len())];
-        let mut store = args.input.store_for(path).map_err(anyhow::Error::msg)?;
         let total = traces.len() * (specs.len() + signals.len());
         let bar = Progress::new(total);
         let mut done = 0;
