@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use stepscope::signals::steps::{Instability, Peak};
+use stepscope::trace::store::SignalRecord;
 use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
@@ -350,8 +352,36 @@ fn campaign_sample_category_agreement_and_report() {
     update(&mut app, Action::Down);
     assert!(app.overlay().is_none(), "any key closes the agreement overlay");
 
+    // A stored instability signal per trace with a known answer: the report evaluates it.
+    for e in app.campaign_entries() {
+        let t = app.trace(e).unwrap();
+        let Some(correct) = t.answer_correct() else { continue };
+        let peak =
+            Peak { value: if correct { 0.5 } else { 2.0 }, token: 0, r: 0.1, step: 0, tag: "corrective?".into() };
+        let data = Instability {
+            lambda: 1.0,
+            tokens: 1,
+            per_token: vec![peak.value],
+            step_peak: vec![],
+            step_mean: vec![],
+            step_jsd_peak: vec![],
+            step_entropy_mean: vec![],
+            peak: Some(peak),
+            p90: None,
+        };
+        let record = SignalRecord {
+            trace: t.id.clone(),
+            signal: "instability".into(),
+            source: "test".into(),
+            data: data.into(),
+            ts: String::new(),
+        };
+        let source = app.entries[e].source;
+        app.sources[source].store.put_signal(record).unwrap();
+    }
     update(&mut app, Action::Report);
     let report = screen(&mut app, 120, 36);
+    assert!(report.contains("instability ("), "{report}");
     for part in ["Report ·", "first error at step", "by position in the trace", "errors per generator", "calculation"]
     {
         assert!(report.contains(part), "{part} missing:\n{report}");

@@ -238,7 +238,29 @@ pub fn open_report(app: &mut App) {
     let refs: Vec<&Item> = items.iter().collect();
     let mine = report(&refs, Some(&app.annotator));
     app.report = Some(if mine.human_labels > 0 { mine } else { report(&refs, None) });
+    app.signal_evals = stored_signal_evals(app);
     app.screen = Screen::Report;
+}
+
+/// Each stored signal evaluated against the final answers of the campaign's traces (stored
+/// records only: the report screen never runs a model).
+fn stored_signal_evals(app: &App) -> Vec<crate::service::signal_eval::SignalEval> {
+    use crate::verify::signals::SignalKind;
+    [SignalKind::Instability, SignalKind::AnswerEntropy]
+        .into_iter()
+        .filter_map(|kind| {
+            let rows: Vec<_> = app
+                .campaign_entries()
+                .into_iter()
+                .filter_map(|e| {
+                    let t = app.trace(e)?;
+                    let correct = t.answer_correct()?;
+                    Some((app.store_of(e).signal(&t.id, kind.name())?.clone(), correct))
+                })
+                .collect();
+            (!rows.is_empty()).then(|| crate::service::signal_eval::evaluate(kind, &rows))
+        })
+        .collect()
 }
 
 /// Sets up a campaign: a reproducible sample of `n` traces (`--sample N --seed S`) and/or the

@@ -292,6 +292,8 @@ pub struct App {
     pub order: Option<Vec<usize>>,
     /// The failure report shown on the report screen.
     pub report: Option<crate::service::campaign::Report>,
+    /// The stored signals evaluated against final answers, for the report screen.
+    pub signal_evals: Vec<crate::service::signal_eval::SignalEval>,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -346,6 +348,7 @@ impl App {
             categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
             order: None,
             report: None,
+            signal_evals: Vec::new(),
         };
         for s in sources {
             app.add_source(s);

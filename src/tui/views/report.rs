@@ -49,8 +49,10 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         .data(&data)
         .style(t.bad);
     f.render_widget(spark_widget, spark);
+    let mut lines = side_lines(r);
+    lines.extend(signal_lines(app));
     f.render_widget(
-        Paragraph::new(side_lines(r)).block(Block::default().borders(Borders::ALL)).wrap(Wrap { trim: false }),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL)).wrap(Wrap { trim: false }),
         rest,
     );
 }
@@ -84,6 +86,29 @@ fn side_lines(r: &Report) -> Vec<Line<'static>> {
             "{}: F1 {:.1} · early {} exact {} late {} missed {} false+ {}",
             v.spec, v.f1, c.early, c.exact, c.late, c.missed, c.false_alarm
         )));
+    }
+    lines
+}
+
+/// Stored signals against final answers: AUROC of each summary, accuracy by quintile.
+fn signal_lines(app: &App) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for e in &app.signal_evals {
+        let aurocs: Vec<String> = e
+            .aurocs
+            .iter()
+            .map(|a| format!("{} {}", a.summary, a.auroc.map_or("–".into(), |v| format!("{v:.2}"))))
+            .collect();
+        lines.push(Line::from(format!(
+            "{} ({} traces, {} wrong): AUROC {}",
+            e.signal,
+            e.traces,
+            e.wrong,
+            aurocs.join(" · ")
+        )));
+        let quintiles: Vec<String> =
+            e.by_quintile.iter().map(|b| b.accuracy.map_or("–".into(), |a| format!("{a:.0}"))).collect();
+        lines.push(Line::from(format!("  accuracy by quintile: {} %", quintiles.join("/"))));
     }
     lines
 }
