@@ -214,3 +214,29 @@ fn bad_verifier_specs_are_clear() {
         assert!(err.contains(msg), "{spec}: {err}");
     }
 }
+
+/// `eval --false-alarms` lists each step arith flags on a trace labelled correct, with the claim
+/// it read; on ProcessBench GSM8K there are none (acc_corr 100).
+#[test]
+fn false_alarms_are_listed_with_their_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let rows = [
+        r#"{"id":"ok","problem":"p","steps":["2 + 3 = 5","so 5"],"label":-1}"#,
+        r#"{"id":"says-ok","problem":"p","steps":["2 + 2 = 4","4 * 3 = 13"],"label":-1}"#,
+        r#"{"id":"wrong","problem":"p","steps":["7 - 2 = 4"],"label":0}"#,
+    ];
+    std::fs::write(&path, rows.join("\n") + "\n").unwrap();
+    let p = path.to_str().unwrap();
+    let (code, out, err) = common::run(&["eval", p, "--verifier", "arith", "--explain", "--false-alarms"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("says-ok: labelled correct, 1 step(s) flagged"), "{out}");
+    assert!(out.contains("  step 1: ") && out.contains("4 * 3 = 13"), "{out}");
+    let listed = |id: &str| out.lines().any(|l| l.starts_with(&format!("{id}:")));
+    assert!(!listed("ok") && !listed("wrong"), "only flagged traces labelled correct: {out}");
+    assert!(out.contains("false alarms on 1 of 2 traces labelled correct (1 flagged steps)"), "{out}");
+    let Some(pb) = common::shared("data/processbench/gsm8k.json") else { return };
+    let (code, out, _) = common::run(&["eval", pb.to_str().unwrap(), "--verifier", "arith", "--false-alarms"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("false alarms on 0 of 193 traces labelled correct"), "{out}");
+}

@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// Print each trace's prediction, label and the verifier's detail at both steps.
     #[arg(long)]
     pub explain: bool,
+    /// Precision audit: list every step the verifier flags on a trace labelled correct, with
+    /// what it read there (its parsed claims), and count them (to standard error with --json).
+    #[arg(long)]
+    pub false_alarms: bool,
     /// Evaluate a signal instead of verifiers: instability or answer-entropy. Reports the AUROC
     /// of each per-trace summary for predicting a wrong final answer, accuracy by quintile and
     /// by peak position (or entropy trend). Signals stored with the same source are reused.
@@ -91,7 +95,9 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             let opts = args.verify.judge_options(args.limit);
             let JudgedFile { traces, store, judged, .. } =
                 judge_file_shown(&mut scorer, &mut models, spec, &args.input, path, truth, opts)?;
-            if args.explain {
+            if args.false_alarms {
+                false_alarms(&judged, &path.display().to_string(), args.json);
+            } else if args.explain {
                 explain(&judged);
             }
             let pairs: Vec<(Option<usize>, Option<usize>)> =
@@ -152,6 +158,33 @@ fn explain(judged: &[Judged]) {
             crate::outln!("  text  {}", j.trace.steps[k].text.replace('\n', " "));
         }
     }
+}
+
+/// Every flagged step (score below τ) of each trace labelled correct, with the verifier's
+/// detail (what it read and computed) and the step's text.
+fn false_alarms(judged: &[Judged], file: &str, json: bool) {
+    let say = |line: String| if json { crate::errln!("{line}") } else { crate::outln!("{line}") };
+    let clean: Vec<&Judged> = judged.iter().filter(|j| j.label.is_none()).collect();
+    let (mut traces, mut steps) = (0, 0);
+    for j in &clean {
+        let tau = j.record.threshold;
+        let flagged: Vec<usize> =
+            (0..j.record.scores.len()).filter(|&k| j.record.scores[k].is_some_and(|s| s < tau)).collect();
+        if flagged.is_empty() {
+            continue;
+        }
+        traces += 1;
+        say(format!("{}: labelled correct, {} step(s) flagged", j.trace.id, flagged.len()));
+        for k in flagged {
+            steps += 1;
+            let detail = j.record.details.get(k).map_or("", String::as_str);
+            say(format!("  step {k}: {detail}"));
+            if let Some(step) = j.trace.steps.get(k) {
+                say(format!("    text  {}", step.text.replace('\n', " ")));
+            }
+        }
+    }
+    say(format!("{file}: false alarms on {traces} of {} traces labelled correct ({steps} flagged steps)", clean.len()));
 }
 
 type Report = Vec<(String, f64, Vec<FileResult>)>;
