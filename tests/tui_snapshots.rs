@@ -389,3 +389,22 @@ fn campaign_sample_category_agreement_and_report() {
     update(&mut app, Action::Cancel);
     assert_eq!(app.screen, stepscope::tui::state::Screen::Browse);
 }
+
+/// Blind mode: before my label, the list hides the dataset label and the refinement keys wait;
+/// after it, both are back.
+#[test]
+fn blind_hides_until_labelled_and_refinement_waits() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(&[demo()], store.path());
+    app.blind = Some(stepscope::tui::state::Hide::ALL);
+    select(&mut app, "books-weight");
+    let before = screen(&mut app, 120, 36);
+    assert!(before.contains("ds:?") && !before.contains("ds:2") && !before.contains("(dataset)"), "{before}");
+    update(&mut app, Action::RefineLocal);
+    assert!(app.message.as_deref().unwrap_or("").starts_with("blind: label this trace first"));
+    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse);
+    update(&mut app, Action::MarkNoError);
+    let after = screen(&mut app, 120, 36);
+    assert!(after.contains("ds:2"), "{after}");
+    assert!(app.message.as_deref().unwrap_or("").contains("saved blind:"), "{:?}", app.message);
+}

@@ -20,6 +20,9 @@ const SEED: u64 = 42;
 
 /// `r`, `R`, `i`, `F`, `g`: plans the strategy on the draft and asks the model thread to run it.
 pub fn start(app: &mut App, strategy: Strategy) {
+    if blind_until_labelled(app) {
+        return;
+    }
     if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
         app.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
         return;
@@ -47,6 +50,9 @@ pub fn start(app: &mut App, strategy: Strategy) {
 /// `E`: opens the editor on the step to rewrite (the cursor's when the steps have the focus,
 /// else the first error).
 pub fn start_edit(app: &mut App) {
+    if blind_until_labelled(app) {
+        return;
+    }
     let Some((entry, draft)) = draft(app) else {
         app.message = Some("no trace selected".into());
         return;
@@ -147,6 +153,9 @@ pub fn cancel(app: &mut App) -> bool {
 pub fn toggle_compare(app: &mut App) {
     if app.screen == Screen::Compare {
         app.screen = Screen::Browse;
+        return;
+    }
+    if blind_until_labelled(app) {
         return;
     }
     match app.selected_entry().and_then(|e| app.trace(e).map(|t| (e, t))) {
@@ -346,6 +355,18 @@ fn strategy_named(name: &str) -> Option<Strategy> {
 /// Candidates of a strategy made or saved so far for the draft (the next one's seed follows).
 fn used_seeds(app: &App, strategy: Strategy) -> usize {
     app.compare.as_ref().map_or(0, |c| c.candidates.iter().filter(|s| s.strategy == strategy).count())
+}
+
+/// Blind mode: refining or comparing a trace I have not labelled would show what is hidden (its
+/// first error, its answer's correctness), so it waits for my label. True when it refused.
+fn blind_until_labelled(app: &mut App) -> bool {
+    let Some(e) = app.selected_entry() else { return false };
+    let Some(id) = app.summary(e).map(|s| s.id) else { return false };
+    if app.hides(e, &id).any() {
+        app.message = Some("blind: label this trace first (refining it would show the hidden hints)".into());
+        return true;
+    }
+    false
 }
 
 /// The first wrong step known for a trace: my label or another annotator's, else a stored
