@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
-use crate::service::campaign::{agreement, items_of, Agreement, Item};
+use crate::service::campaign::{agreement, Agreement, Item};
 
 #[derive(Args, Debug)]
 pub struct AgreeArgs {
@@ -19,17 +19,12 @@ pub struct AgreeArgs {
     pub input: InputArgs,
 }
 
-/// Loads every file's items; an unreadable file is an error, bad records are reported.
+/// Every file's items (bad records go to stderr; an unreadable file is an error).
 pub fn load_items(paths: &[PathBuf], input: &InputArgs) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        let file = input.open(path).map_err(|e| e.to_string())?;
-        let store = input.store_for(path)?;
-        let (file_items, problems) = items_of(i, &file, &store);
-        for p in problems {
-            crate::errln!("{p}");
-        }
-        items.extend(file_items);
+        let (traces, store) = input.load_with_store(path).map_err(|e| e.to_string())?;
+        items.extend(traces.iter().map(|t| Item::of(i, t, &store)));
     }
     Ok(items)
 }

@@ -284,7 +284,7 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
 fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
     use crate::model::LanguageModel;
     use crate::service::signal_eval::{evaluate, signal_or_reuse, wanted_source, Wanted};
-    use crate::verify::signals::{stored_tops, SignalKind, SignalRunner};
+    use crate::verify::signals::{has_stored_tops, SignalKind, SignalRunner};
     let kind = SignalKind::parse(signal)?;
     let (_, mut models) = args.verify.service();
     let runner = SignalRunner::new(&args.signal_model, args.lambda);
@@ -296,7 +296,7 @@ fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
         let known: Vec<&Trace> = traces.iter().filter(|t| t.answer_correct().is_some()).collect();
         let known = &known[..args.limit.unwrap_or(known.len()).min(known.len())];
         let needs_model =
-            kind == SignalKind::AnswerEntropy || args.teacher_force || known.iter().any(|t| stored_tops(t).is_none());
+            kind == SignalKind::AnswerEntropy || args.teacher_force || known.iter().any(|t| !has_stored_tops(t));
         let model = if needs_model {
             let m = models.language_model(&args.signal_model, &mut |line| crate::errln!("{line}"))?;
             Some(m)

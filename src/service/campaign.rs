@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::model::sample::Rng;
 use crate::signals::agreement::{cohen_kappa, krippendorff_alpha};
 use crate::signals::metrics::{agreement as exact_and_near, score, Confusion};
-use crate::trace::store::{ts_seconds, LabelEvent};
-use crate::trace::{Label, Problem, Store, Trace, TraceFile};
+use crate::trace::store::LabelEvent;
+use crate::trace::{Label, Store, Trace};
 
 /// The error categories offered after a first-error label (config `categories` replaces them).
 pub const DEFAULT_CATEGORIES: [&str; 8] = [
@@ -82,12 +82,6 @@ impl Item {
             None => self.dataset.map(|l| (l, self.dataset_category.as_deref(), false)),
         }
     }
-}
-
-/// The items of one opened file (a bad record is returned as a problem; the rest still count).
-pub fn items_of(file_index: usize, file: &TraceFile, store: &Store) -> (Vec<Item>, Vec<Problem>) {
-    let (traces, problems) = file.load_all();
-    (traces.iter().map(|t| Item::of(file_index, t, store)).collect(), problems)
 }
 
 /// Agreement of one pair of label sources on the traces both labelled.
@@ -369,7 +363,7 @@ pub struct Pace {
 pub fn pace(events: &[LabelEvent]) -> Vec<Pace> {
     let mut by_annotator: BTreeMap<&str, Vec<(f64, &LabelEvent)>> = BTreeMap::new();
     for e in events {
-        if let Some(t) = ts_seconds(&e.ts) {
+        if let Some(t) = e.at {
             by_annotator.entry(&e.annotator).or_default().push((t, e));
         }
     }
@@ -506,9 +500,8 @@ mod tests {
     #[test]
     fn pace_skips_breaks() {
         let ev = |ts: &str| LabelEvent {
-            trace: "t".into(),
             annotator: "ana".into(),
-            ts: ts.into(),
+            at: crate::trace::store::ts_seconds(ts),
             set: true,
             blind: false,
         };

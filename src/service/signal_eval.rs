@@ -8,14 +8,14 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::signals::diagnostics::{auroc_wrong, by_class, by_quintile, by_tertile, Bucket};
-use crate::trace::store::{SignalData, SignalRecord};
+use crate::trace::store::SignalRecord;
 use crate::trace::{Store, Trace};
-use crate::verify::signals::{stored_tops, Loader, SignalKind, SignalRunner};
+use crate::verify::signals::{has_stored_tops, Loader, SignalKind, SignalRunner};
 
 /// Where a trace's signal comes from: its own stored top-k, or a model (by name) teacher-forcing it.
 pub fn wanted_source(kind: SignalKind, trace: &Trace, teacher_force: bool, model_name: &str) -> String {
     match kind {
-        SignalKind::Instability if !teacher_force && stored_tops(trace).is_some() => "stored top-k".into(),
+        SignalKind::Instability if !teacher_force && has_stored_tops(trace) => "stored top-k".into(),
         _ => format!("teacher-forced:{model_name}"),
     }
 }
@@ -71,6 +71,10 @@ pub struct SignalEval {
     pub by_trend: Vec<Bucket>,
 }
 
+fn mean_of(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// Summaries of each trace's signal with its answer correctness.
 pub fn evaluate(kind: SignalKind, rows: &[(SignalRecord, bool)]) -> SignalEval {
     let correct: Vec<bool> = rows.iter().map(|(_, c)| *c).collect();
@@ -78,8 +82,8 @@ pub fn evaluate(kind: SignalKind, rows: &[(SignalRecord, bool)]) -> SignalEval {
     for (r, _) in rows {
         *sources.entry(r.source.clone()).or_insert(0) += 1;
     }
-    let column = |f: &dyn Fn(&SignalData) -> Option<f64>| -> Vec<f64> {
-        rows.iter().map(|(r, _)| f(&r.data).unwrap_or(f64::NAN)).collect()
+    let column = |f: &dyn Fn(&SignalRecord) -> Option<f64>| -> Vec<f64> {
+        rows.iter().map(|(r, _)| f(r).unwrap_or(f64::NAN)).collect()
     };
     let mut eval = SignalEval {
         signal: kind.name().into(),
@@ -96,39 +100,27 @@ pub fn evaluate(kind: SignalKind, rows: &[(SignalRecord, bool)]) -> SignalEval {
     };
     match kind {
         SignalKind::Instability => {
-            let inst = |d: &SignalData| match d {
-                SignalData::Instability(i) => Some(i.clone()),
-                _ => None,
-            };
-            let peak = column(&|d| inst(d)?.peak.map(|p| p.value));
-            let mean = column(&|d| {
-                let i = inst(d)?;
-                (!i.per_token.is_empty()).then(|| i.per_token.iter().sum::<f64>() / i.per_token.len() as f64)
-            });
-            let r = column(&|d| inst(d)?.peak.map(|p| p.r));
+            let peak = column(&|r| r.instability()?.peak.as_ref().map(|p| p.value));
+            let mean = column(&|r| mean_of(&r.instability()?.per_token));
+            let position = column(&|r| r.instability()?.peak.as_ref().map(|p| p.r));
             add("peak S", &peak);
             add("mean I", &mean);
-            add("peak position r", &r);
+            add("peak position r", &position);
             eval.by_quintile = by_quintile(&peak, &correct);
-            eval.by_peak_position = by_tertile(&r, &correct);
+            eval.by_peak_position = by_tertile(&position, &correct);
         }
         SignalKind::AnswerEntropy => {
-            let ent = |d: &SignalData| match d {
-                SignalData::AnswerEntropy(a) => Some(a.clone()),
-                _ => None,
-            };
-            let last = column(&|d| ent(d)?.h.last().copied());
-            let slope = column(&|d| Some(ent(d)?.slope));
-            let mean = column(&|d| {
-                let a = ent(d)?;
-                (!a.h.is_empty()).then(|| a.h.iter().sum::<f64>() / a.h.len() as f64)
-            });
+            let last = column(&|r| r.answer_entropy()?.h.last().copied());
+            let slope = column(&|r| Some(r.answer_entropy()?.slope));
+            let mean = column(&|r| mean_of(&r.answer_entropy()?.h));
             add("final entropy", &last);
             add("mean entropy", &mean);
             add("entropy trend (slope)", &slope);
             eval.by_quintile = by_quintile(&last, &correct);
-            let classes: Vec<String> =
-                rows.iter().map(|(r, _)| ent(&r.data).map_or("unknown".into(), |a| a.trend)).collect();
+            let classes: Vec<String> = rows
+                .iter()
+                .map(|(r, _)| r.answer_entropy().map_or_else(|| "unknown".into(), |a| a.trend.clone()))
+                .collect();
             eval.by_trend = by_class(&classes, &correct);
         }
     }

@@ -100,9 +100,14 @@ impl SignalRunner {
     }
 }
 
+/// Whether the trace stored per-token top-k lists (without copying them).
+pub fn has_stored_tops(trace: &Trace) -> bool {
+    trace.tokens.as_ref().is_some_and(|t| !t.is_empty() && t.iter().all(|x| !x.top.is_empty()))
+}
+
 /// The per-token top-k lists and offsets a generated trace stored, if it has them.
 pub fn stored_tops(trace: &Trace) -> Option<(Tops, Vec<usize>)> {
-    let tokens = trace.tokens.as_ref().filter(|t| !t.is_empty() && t.iter().all(|x| !x.top.is_empty()))?;
+    let tokens = trace.tokens.as_ref().filter(|_| has_stored_tops(trace))?;
     let tops = tokens.iter().map(|t| t.top.iter().map(|x| (x.token.clone(), x.logprob)).collect()).collect();
     Some((tops, tokens.iter().map(|t| t.offset).collect()))
 }

@@ -68,12 +68,12 @@ pub(super) struct State {
     pub events: Vec<LabelEvent>,
 }
 
-/// One label record as applied: who, which trace, when, whether it decided a new value.
+/// One label record as applied: who, when (seconds since the epoch, if its time stamp reads),
+/// whether it decided a new value, whether blind. Kept small: replay makes one per record.
 #[derive(Debug, Clone)]
 pub struct LabelEvent {
-    pub trace: String,
     pub annotator: String,
-    pub ts: String,
+    pub at: Option<f64>,
     pub set: bool,
     pub blind: bool,
 }
@@ -115,9 +115,8 @@ impl State {
         // A decision: a new value (a category or note added to the same value is not one).
         let decided = r.value.is_some() && r.op == Op::Set && r.value != old.0;
         self.events.push(LabelEvent {
-            trace: r.trace.clone(),
             annotator: r.annotator.clone(),
-            ts: r.ts.clone(),
+            at: super::records::ts_seconds(&r.ts),
             set: decided,
             blind: r.blind,
         });

@@ -19,7 +19,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     // In a campaign: my labels among the campaign's traces.
     let (labelled, total) = match &app.order {
         Some(order) => {
-            let mine = order.iter().filter(|&&e| app.summary(e).is_some_and(|s| app.my_label(e, &s.id).is_some()));
+            let mine =
+                order.iter().filter(|&&e| app.summaries[e].as_ref().is_some_and(|s| app.my_label(e, &s.id).is_some()));
             (mine.count(), order.len())
         }
         None => (app.labelled_count(), app.entries.len()),
