@@ -84,7 +84,7 @@ fn safetensors_families_are_consistent() {
     for f in [Family::Llama, Family::Qwen2, Family::Qwen3] {
         let dir = tempfile::tempdir().unwrap();
         write_hf(f, dir.path());
-        let m = Transformer::from_hf_dir(dir.path(), &Device::Cpu).unwrap();
+        let m = Transformer::from_hf_dir(dir.path(), &Device::Cpu, candle_core::DType::F32).unwrap();
         check_model(&m, &format!("{f:?} safetensors"));
     }
 }
@@ -120,7 +120,7 @@ fn forward_matches_an_independent_reference() {
         let hf = dir.path().join(arch(f));
         std::fs::create_dir(&hf).unwrap();
         write_hf(f, &hf);
-        let m = Transformer::from_hf_dir(&hf, &Device::Cpu).unwrap();
+        let m = Transformer::from_hf_dir(&hf, &Device::Cpu, candle_core::DType::F32).unwrap();
         assert_matches_reference(&m, f, false, &format!("{f:?} safetensors"));
     }
 }

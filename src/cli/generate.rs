@@ -12,7 +12,7 @@ use super::{EXIT_OK, EXIT_USAGE};
 use crate::jobs::{Job, JobEvent, Worker};
 use crate::model::generate::GenerateParams;
 use crate::model::sample::SamplingParams;
-use crate::model::{LoadOptions, Message};
+use crate::model::Message;
 use crate::service::generation::{to_trace, Question};
 use crate::trace::formats::native;
 use crate::trace::{ReadOptions, Segmentation, TraceFile};
@@ -100,7 +100,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     let mut worker = Worker::spawn(move |e| {
         let _ = tx.send(e);
     });
-    let options = LoadOptions { device: args.model.device, weights: args.model.weights.mode() };
+    let options = args.model.options();
     worker.submit(Job::Load { spec: args.model.model.clone(), options });
     let mut model_name = args.model.model.clone();
     let params = GenerateParams {

@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::model::{self, DeviceChoice, LoadOptions, Model, WeightMode};
+use crate::model::{self, DeviceChoice, LoadOptions, Model, Precision, WeightMode};
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
@@ -16,6 +16,9 @@ pub struct ModelArgs {
     /// How to hold GGUF weights.
     #[arg(long, value_enum, default_value_t = Weights::Auto)]
     pub weights: Weights,
+    /// Dtype for HF model folders: auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
+    #[arg(long, default_value = "auto", value_parser = Precision::parse)]
+    pub dtype: Precision,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,7 +47,10 @@ impl Weights {
 impl ModelArgs {
     /// Loads the model, printing fetch/load progress to stderr.
     pub fn load(&self) -> anyhow::Result<Model> {
-        let opts = LoadOptions { device: self.device, weights: self.weights.mode() };
-        model::load(&self.model, opts, &mut |line| crate::errln!("{line}"))
+        model::load(&self.model, self.options(), &mut |line| crate::errln!("{line}"))
+    }
+
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions { device: self.device, weights: self.weights.mode(), dtype: self.dtype }
     }
 }

@@ -21,6 +21,9 @@ pub struct OpenArgs {
     /// Device for --model: auto, cpu, cuda:N.
     #[arg(long, default_value = "auto", value_parser = crate::model::DeviceChoice::parse)]
     pub device: crate::model::DeviceChoice,
+    /// Dtype for HF model folders: auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
+    #[arg(long, default_value = "auto", value_parser = crate::model::Precision::parse)]
+    pub dtype: crate::model::Precision,
     /// The model that writes refinements and new solutions (default: the config file's
     /// `generator`, else qwen2.5-coder-1.5b).
     #[arg(long)]
@@ -105,7 +108,7 @@ pub fn run(args: OpenArgs) -> i32 {
     let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
     let model = args.model.map(|spec| tui::LoadRequest {
         spec,
-        options: crate::model::LoadOptions { device: args.device, weights: None },
+        options: crate::model::LoadOptions { device: args.device, weights: None, dtype: args.dtype },
     });
     match tui::run(app, model) {
         Ok(()) => {
@@ -151,6 +154,7 @@ pub fn demo(args: DemoArgs) -> i32 {
         annotator: args.annotator,
         model: (!args.no_model).then_some(args.model),
         device: crate::model::DeviceChoice::Auto,
+        dtype: crate::model::Precision::Auto,
         generator: None,
         theme: None,
         blind: false,

@@ -10,7 +10,7 @@ use clap::Args;
 use super::export::LabelSource;
 use super::modelargs::Weights;
 use super::InputArgs;
-use crate::model::{DeviceChoice, LoadOptions};
+use crate::model::{DeviceChoice, LoadOptions, Precision};
 use crate::service::judge::{judge_file, JudgeOptions, JudgedFile, Truth, TruthSource};
 use crate::service::{Models, Scorer};
 use crate::verify::{Options, VerifierSpec};
@@ -42,6 +42,9 @@ pub struct VerifierArgs {
     /// How to hold GGUF weights.
     #[arg(long, value_enum, default_value_t = Weights::Auto)]
     pub weights: Weights,
+    /// Dtype for HF model folders (PRMs): auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
+    #[arg(long, default_value = "auto", value_parser = Precision::parse)]
+    pub dtype: Precision,
     /// Recompute results already in the store (otherwise they are reused).
     #[arg(long)]
     pub rescore: bool,
@@ -50,7 +53,7 @@ pub struct VerifierArgs {
 impl VerifierArgs {
     pub fn options(&self) -> Options {
         Options {
-            load: LoadOptions { device: self.device, weights: self.weights.mode() },
+            load: LoadOptions { device: self.device, weights: self.weights.mode(), dtype: self.dtype },
             votes: self.votes,
             rollouts: self.rollouts,
             max_tokens: self.max_tokens,

@@ -168,7 +168,12 @@ impl Config {
             num_heads,
             num_kv_heads: u("num_key_value_heads").unwrap_or(num_heads),
             head_dim: u("head_dim").unwrap_or(hidden_size / num_heads.max(1)),
-            rope_theta: v.get("rope_theta").and_then(Value::as_f64).unwrap_or(10_000.0),
+            // transformers 5 writes it inside `rope_parameters`.
+            rope_theta: v
+                .get("rope_theta")
+                .or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_theta")))
+                .and_then(Value::as_f64)
+                .unwrap_or(10_000.0),
             rms_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
             context_length: u("max_position_embeddings").unwrap_or(4096),
             rope_style: RopeStyle::Halves,
@@ -236,5 +241,14 @@ mod tests {
         let ct = Content { magic: VersionedMagic::GgufV3, metadata, tensor_infos, tensor_data_offset: 0 };
         let e = Config::from_gguf(&ct).unwrap_err();
         assert!(e.contains("vocab_size") && e.contains("= 0"), "{e}");
+    }
+
+    /// transformers 5 writes rope_theta inside `rope_parameters`.
+    #[test]
+    fn rope_theta_is_read_from_rope_parameters_too() {
+        let v = serde_json::json!({"model_type": "qwen2", "vocab_size": 32, "hidden_size": 8,
+            "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}});
+        assert_eq!(Config::from_hf_json(&v).unwrap().rope_theta, 1e6);
     }
 }

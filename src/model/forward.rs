@@ -51,7 +51,10 @@ impl Linear {
         match (&self.blocks, &self.quant) {
             (Some(b), _) => format!("{:?}", b.blocks()).to_lowercase(),
             (None, Some(QMatMul::QTensor(q))) => format!("candle {:?}", q.dtype()).to_lowercase(),
-            _ => "f32".to_string(),
+            (None, _) => self.dense.as_ref().map_or("f32".to_string(), |d| match d {
+                QMatMul::Tensor(t) => format!("{:?}", t.dtype()).to_lowercase(),
+                _ => "f32".to_string(),
+            }),
         }
     }
 
@@ -105,6 +108,16 @@ pub struct Transformer {
     /// that declares a long context costs nothing until the context is used.
     rope: RwLock<Rope>,
     device: Device,
+    /// The dtype of weights and activations (f32 for GGUF models; f32, bf16 or f16 for HF
+    /// folders). RMSNorm, softmax and RoPE tables are computed in f32 whatever it is.
+    dtype: DType,
+}
+
+/// One sequence of a packed forward: its rows and its causal mask.
+struct Segment {
+    start: usize,
+    len: usize,
+    mask: Option<Tensor>,
 }
 
 struct Rope {
@@ -116,9 +129,25 @@ struct Rope {
 /// Positions the RoPE tables start with (they double from there, up to the model's context).
 const ROPE_START: usize = 1024;
 
+/// One stored weight: GGUF blocks (possibly quantized) or a dense tensor (safetensors).
+enum Weight {
+    Quant(QTensor),
+    Dense(Tensor),
+}
+
+impl Weight {
+    /// The weight as a dense tensor of `dtype` on `device`.
+    fn dense(self, device: &Device, dtype: DType) -> Result<Tensor> {
+        Ok(match self {
+            Weight::Quant(q) => q.dequantize(device)?.to_dtype(dtype)?,
+            Weight::Dense(t) => t.to_device(device)?.to_dtype(dtype)?,
+        })
+    }
+}
+
 /// Where weights come from: a GGUF reader or a map of dense tensors (safetensors).
 trait WeightSource {
-    fn get(&mut self, name: &str) -> Result<Option<QTensor>>;
+    fn get(&mut self, name: &str) -> Result<Option<Weight>>;
 }
 
 struct GgufWeights<'a, R: Read + Seek> {
@@ -128,12 +157,12 @@ struct GgufWeights<'a, R: Read + Seek> {
 }
 
 impl<R: Read + Seek> WeightSource for GgufWeights<'_, R> {
-    fn get(&mut self, name: &str) -> Result<Option<QTensor>> {
+    fn get(&mut self, name: &str) -> Result<Option<Weight>> {
         if !self.ct.tensor_infos.contains_key(name) {
             return Ok(None);
         }
         let t = self.ct.tensor(self.reader, name, &self.device).with_context(|| format!("reading tensor {name}"))?;
-        Ok(Some(t))
+        Ok(Some(Weight::Quant(t)))
     }
 }
 
@@ -169,12 +198,9 @@ impl DenseWeights {
 }
 
 impl WeightSource for DenseWeights {
-    fn get(&mut self, name: &str) -> Result<Option<QTensor>> {
+    fn get(&mut self, name: &str) -> Result<Option<Weight>> {
         let name = self.stored_name(name);
-        match self.tensors.remove(&name) {
-            Some(t) => Ok(Some(QTensor::quantize(&t.to_dtype(DType::F32)?, candle_core::quantized::GgmlDType::F32)?)),
-            None => Ok(None),
-        }
+        Ok(self.tensors.remove(&name).map(Weight::Dense))
     }
 }
 
@@ -314,25 +340,37 @@ impl Transformer {
         let config = Config::from_gguf(ct).map_err(|e| anyhow!(e))?;
         check_gguf_tensors(&config, ct)?;
         let mut src = GgufWeights { ct, reader, device: device.clone() };
-        Self::build(config, &mut src, &GGUF_NAMES, device, mode)
+        Self::build(config, &mut src, &GGUF_NAMES, device, mode, DType::F32)
     }
 
     /// Loads an HF folder's weights (one file or a sharded index) with its `config.json`.
-    pub fn from_hf_dir(dir: &Path, device: &Device) -> Result<Self> {
-        Ok(Self::from_hf_dir_with_rest(dir, device)?.0)
+    pub fn from_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Ok(Self::from_hf_dir_with_rest(dir, device, dtype)?.0)
     }
 
-    /// Like `from_hf_dir`, also returning the tensors the body did not use (reward heads).
-    pub fn from_hf_dir_with_rest(dir: &Path, device: &Device) -> Result<(Self, HashMap<String, Tensor>)> {
+    /// Like `from_hf_dir`, also returning the tensors the body did not use (reward heads), in
+    /// their stored dtype.
+    pub fn from_hf_dir_with_rest(dir: &Path, device: &Device, dtype: DType) -> Result<(Self, HashMap<String, Tensor>)> {
         let cfg_path = dir.join("config.json");
         let cfg_text = std::fs::read_to_string(&cfg_path).with_context(|| format!("{}", cfg_path.display()))?;
         let cfg_json: serde_json::Value =
             serde_json::from_str(&cfg_text).with_context(|| format!("{}: invalid JSON", cfg_path.display()))?;
         let config = Config::from_hf_json(&cfg_json).map_err(|e| anyhow!("{}: {e}", cfg_path.display()))?;
         let tensors = load_safetensors(dir, device)?;
+        Self::from_tensors(config, tensors, device, dtype)
+    }
+
+    /// Builds a model from HF-named tensors held in memory (a loaded folder, or the random
+    /// checkpoints of `stepscope doctor`); returns the tensors the body did not use.
+    pub fn from_tensors(
+        config: Config,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<(Self, HashMap<String, Tensor>)> {
         let mut src = DenseWeights::new(tensors);
         check_shapes(&config, &HF_NAMES, |name| src.tensors.get(&src.stored_name(name)).map(|t| t.dims().to_vec()))?;
-        let t = Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense)?;
+        let t = Self::build(config, &mut src, &HF_NAMES, device, WeightMode::Dense, dtype)?;
         Ok((t, src.tensors))
     }
 
@@ -342,22 +380,26 @@ impl Transformer {
         names: &Names,
         device: &Device,
         mode: WeightMode,
+        dtype: DType,
     ) -> Result<Self> {
         let mut need =
-            |name: &str| -> Result<QTensor> { src.get(name)?.ok_or_else(|| anyhow!("missing tensor {name}")) };
-        let embed_q = need(names.embed)?;
-        let embed = embed_q.dequantize(device)?;
-        let norm = need(names.norm)?.dequantize(device)?;
-        let lm_head = match src.get(names.lm_head)? {
-            Some(q) => linear(q, mode, device)?,
-            None => linear(embed_q, mode, device)?, // tied embeddings
+            |name: &str| -> Result<Weight> { src.get(name)?.ok_or_else(|| anyhow!("missing tensor {name}")) };
+        let (embed, tied) = match need(names.embed)? {
+            Weight::Quant(q) => (q.dequantize(device)?, Some(q)),
+            Weight::Dense(t) => (t.to_device(device)?.to_dtype(dtype)?, None),
+        };
+        let norm = need(names.norm)?.dense(device, dtype)?;
+        let lm_head = match (src.get(names.lm_head)?, tied) {
+            (Some(w), _) => linear(w, mode, device, dtype)?,
+            // Tied embeddings: GGUF blocks get their own kernels; a dense head shares the tensor.
+            (None, Some(q)) => linear(Weight::Quant(q), mode, device, dtype)?,
+            (None, None) => Linear { dense: Some(QMatMul::Tensor(embed.clone())), quant: None, blocks: None },
         };
         let mut layers = Vec::with_capacity(config.num_layers);
         for i in 0..config.num_layers {
             let n = |p: &str| (names.layer)(i, p);
-            let mut dense = |p: &str| -> Result<Option<Tensor>> {
-                src.get(&n(p))?.map(|q| q.dequantize(device)).transpose().map_err(Into::into)
-            };
+            let mut dense =
+                |p: &str| -> Result<Option<Tensor>> { src.get(&n(p))?.map(|w| w.dense(device, dtype)).transpose() };
             let attn_norm = dense("attn_norm")?.ok_or_else(|| anyhow!("missing tensor {}", n("attn_norm")))?;
             let ffn_norm = dense("ffn_norm")?.ok_or_else(|| anyhow!("missing tensor {}", n("ffn_norm")))?;
             let (q_bias, k_bias, v_bias) = (dense("q_bias")?, dense("k_bias")?, dense("v_bias")?);
@@ -366,8 +408,8 @@ impl Transformer {
                 bail!("qwen3 layer {i} lacks q/k norms");
             }
             let mut lin = |p: &str| -> Result<Linear> {
-                let q = src.get(&n(p))?.ok_or_else(|| anyhow!("missing tensor {}", n(p)))?;
-                linear(q, mode, device)
+                let w = src.get(&n(p))?.ok_or_else(|| anyhow!("missing tensor {}", n(p)))?;
+                linear(w, mode, device, dtype)
             };
             layers.push(Layer {
                 attn_norm,
@@ -386,9 +428,14 @@ impl Transformer {
                 down: lin("down")?,
             });
         }
-        let empty = Tensor::zeros((0, config.head_dim / 2), DType::F32, device)?;
+        let empty = Tensor::zeros((0, config.head_dim / 2), dtype, device)?;
         let rope = RwLock::new(Rope { cos: empty.clone(), sin: empty, positions: 0 });
-        Ok(Transformer { config, embed, layers, norm, lm_head, rope, device: device.clone() })
+        Ok(Transformer { config, embed, layers, norm, lm_head, rope, device: device.clone(), dtype })
+    }
+
+    /// The dtype of weights and activations.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Positions the RoPE tables cover now.
@@ -409,7 +456,7 @@ impl Transformer {
         if needed > r.positions {
             let positions = needed.next_power_of_two().max(ROPE_START).min(self.config.context_length.max(needed));
             let (cos, sin) = rope_tables(&self.config, positions, &self.device)?;
-            *r = Rope { cos, sin, positions };
+            *r = Rope { cos: cos.to_dtype(self.dtype)?, sin: sin.to_dtype(self.dtype)?, positions };
         }
         Ok((r.cos.narrow(0, offset, t)?, r.sin.narrow(0, offset, t)?))
     }
@@ -449,7 +496,6 @@ impl Transformer {
     }
 
     fn forward_hidden_with(&self, tokens: &[u32], cache: &mut KvCache, exact: bool) -> Result<Tensor> {
-        let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
         let t = tokens.len();
         if t == 0 {
             bail!("forward needs at least one token");
@@ -463,30 +509,90 @@ impl Transformer {
             );
         }
         let ids = Tensor::new(tokens, &self.device)?;
-        let mut x = self.embed.index_select(&ids, 0)?;
         let (cos, sin) = self.rope_rows(offset, t)?;
         let mask = causal_mask(t, offset, &self.device)?;
+        let mut kv = Some(cache);
+        let hidden = self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut kv, &[], exact)?;
+        if let Some(cache) = kv {
+            cache.advance(t);
+        }
+        Ok(hidden)
+    }
+
+    /// Hidden states (after the final norm, f32) of several independent sequences in one pass:
+    /// the sequences are packed into one row per token, so one matrix product per linear layer
+    /// serves them all; attention runs per sequence (no work spent on pairs of tokens of
+    /// different sequences). No cache is kept; returns (total tokens, hidden).
+    pub fn forward_packed(&self, seqs: &[&[u32]]) -> Result<Tensor> {
+        if seqs.is_empty() || seqs.iter().any(|s| s.is_empty()) {
+            bail!("a packed forward needs non-empty sequences");
+        }
+        let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        if longest > self.config.context_length {
+            bail!("sequence of {longest} tokens exceeds the model context of {} tokens", self.config.context_length);
+        }
+        let ids: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied()).collect();
+        let positions: Vec<u32> = seqs.iter().flat_map(|s| 0..s.len() as u32).collect();
+        let (cos, sin) = self.rope_rows(0, longest)?;
+        let at = Tensor::new(positions.as_slice(), &self.device)?;
+        let (cos, sin) = (cos.index_select(&at, 0)?, sin.index_select(&at, 0)?);
+        let mut segments = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in seqs {
+            segments.push(Segment { start, len: s.len(), mask: causal_mask(s.len(), 0, &self.device)? });
+            start += s.len();
+        }
+        let ids = Tensor::new(ids.as_slice(), &self.device)?;
+        self.layers_forward(&ids, (&cos, &sin), None, &mut None, &segments, true)
+    }
+
+    /// Embedding, every layer and the final norm; with a cache, keys and values are appended to
+    /// it (the caller advances it), without one attention sees only these tokens. With
+    /// `segments`, the rows are independent sequences and attention stays inside each.
+    fn layers_forward(
+        &self,
+        ids: &Tensor,
+        rope: (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: &mut Option<&mut KvCache>,
+        segments: &[Segment],
+        exact: bool,
+    ) -> Result<Tensor> {
+        let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
+        let mut x = self.embed.index_select(ids, 0)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.config.rms_eps as f32)?;
-            let a = self.attention(layer, i, &h, (&cos, &sin), mask.as_ref(), cache, exact)?;
+            let h = self.rms_norm(&x, &layer.attn_norm)?;
+            let a = self.attention(layer, i, &h, rope, (mask, segments), cache, exact)?;
             x = (x + a)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.config.rms_eps as f32)?;
+            let h = self.rms_norm(&x, &layer.ffn_norm)?;
             let gate = candle_nn::ops::silu(&lin(&layer.gate, &h)?)?;
             let m = lin(&layer.down, &(gate * lin(&layer.up, &h)?)?)?;
             x = (x + m)?;
         }
-        cache.advance(t);
-        Ok(candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_eps as f32)?)
+        Ok(self.rms_norm(&x, &self.norm)?.to_dtype(DType::F32)?)
     }
 
-    /// Logits (t, vocab) from hidden states (t, hidden).
+    /// RMSNorm over the last dimension. In f32 one kernel; in half precision the way
+    /// transformers computes it (normalise in f32, round, then scale by the weight), so that
+    /// bf16 scores stay as close as they can to a bf16 reference.
+    fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let eps = self.config.rms_eps;
+        if self.dtype == DType::F32 {
+            return Ok(candle_nn::ops::rms_norm(x, weight, eps as f32)?);
+        }
+        let x32 = x.to_dtype(DType::F32)?;
+        let r = (x32.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+        Ok(x32.broadcast_mul(&r)?.to_dtype(self.dtype)?.broadcast_mul(weight)?)
+    }
+
+    /// Logits (t, vocab), f32, from hidden states (t, hidden).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward(hidden)?)
+        Ok(self.lm_head.forward(&hidden.to_dtype(self.dtype)?)?.to_dtype(DType::F32)?)
     }
 
     /// Logits from hidden states on the dense LM head when there is one, also for one row.
     pub fn logits_exact(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward_exact(hidden)?)
+        Ok(self.lm_head.forward_exact(&hidden.to_dtype(self.dtype)?)?.to_dtype(DType::F32)?)
     }
 
     /// Logits for every position of `tokens` (teacher forcing), continuing the cache.
@@ -502,8 +608,8 @@ impl Transformer {
         index: usize,
         h: &Tensor,
         (cos, sin): (&Tensor, &Tensor),
-        mask: Option<&Tensor>,
-        cache: &mut KvCache,
+        (mask, segments): (Option<&Tensor>, &[Segment]),
+        cache: &mut Option<&mut KvCache>,
         exact: bool,
     ) -> Result<Tensor> {
         let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
@@ -531,13 +637,43 @@ impl Transformer {
                 (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?)
             }
         };
-        let (k_all, v_all) = cache.append(index, &k.squeeze(0)?, &v.squeeze(0)?)?;
+        let (q, k, v) = (q.squeeze(0)?, k.squeeze(0)?, v.squeeze(0)?);
+        let out = if segments.is_empty() {
+            let (k_all, v_all) = match cache {
+                Some(cache) => cache.append(index, &k, &v)?,
+                None => (k, v),
+            };
+            self.attend(&q, k_all, v_all, mask)?
+        } else {
+            let parts = segments
+                .iter()
+                .map(|s| {
+                    let part = |x: &Tensor| x.narrow(1, s.start, s.len);
+                    self.attend(&part(&q)?, part(&k)?, part(&v)?, s.mask.as_ref())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&parts, 0)?
+        };
+        Ok(lin(&layer.o, &out)?)
+    }
+
+    /// Attention of queries (heads, t, head_dim) over keys and values (kv_heads, total,
+    /// head_dim), the mask (t, total) added to the scores; returns (t, heads · head_dim).
+    fn attend(&self, q: &Tensor, k_all: Tensor, v_all: Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let c = &self.config;
+        let t = q.dim(1)?;
+        // cuBLAS wants plain strides; on the CPU the views are read in place (decode speed).
+        let (k_all, v_all) =
+            if self.device.is_cpu() { (k_all, v_all) } else { (k_all.contiguous()?, v_all.contiguous()?) };
         let total = k_all.dim(1)?;
         // Grouped-query attention without copying K/V: the query heads sharing a KV head are
         // stacked along the rows of one matmul.
         let rep = c.num_heads / c.num_kv_heads;
-        let q = q.squeeze(0)?.reshape((c.num_kv_heads, rep * t, c.head_dim))?;
+        let q = q.contiguous()?.reshape((c.num_kv_heads, rep * t, c.head_dim))?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
+        // Scores and softmax in f32 whatever the model's dtype, as fused attention kernels keep
+        // them: scores rounded to bf16 would move the attention weights by percents.
+        let (q, k_all) = (q.to_dtype(DType::F32)?, k_all.to_dtype(DType::F32)?);
         let scores = (q.matmul(&k_all.t()?)? * scale)?;
         let scores = match mask {
             Some(m) => scores.reshape((c.num_kv_heads, rep, t, total))?.broadcast_add(m)?.reshape((
@@ -548,13 +684,19 @@ impl Transformer {
             None => scores,
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&v_all.contiguous()?)?; // (kv, rep*t, hd)
-        let out = out.reshape((c.num_heads, t, c.head_dim))?.transpose(0, 1)?.reshape((t, c.num_heads * c.head_dim))?;
-        Ok(lin(&layer.o, &out)?)
+        let out = probs.matmul(&v_all.to_dtype(DType::F32)?.contiguous()?)?.to_dtype(self.dtype)?; // (kv, rep*t, hd)
+        Ok(out.reshape((c.num_heads, t, c.head_dim))?.transpose(0, 1)?.reshape((t, c.num_heads * c.head_dim))?)
     }
 }
 
-fn linear(q: QTensor, mode: WeightMode, device: &Device) -> Result<Linear> {
+fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<Linear> {
+    let q = match w {
+        Weight::Dense(t) => {
+            let t = t.to_device(device)?.to_dtype(dtype)?;
+            return Ok(Linear { dense: Some(QMatMul::Tensor(t)), quant: None, blocks: None });
+        }
+        Weight::Quant(q) => q,
+    };
     use candle_core::quantized::GgmlDType;
     let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
     let dense = |q: &QTensor| -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
@@ -654,9 +796,7 @@ fn load_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
     let mut all = HashMap::new();
     for f in files {
         let part = candle_core::safetensors::load(&f, device).with_context(|| format!("reading {}", f.display()))?;
-        for (k, v) in part {
-            all.insert(k, v.to_dtype(DType::F32)?);
-        }
+        all.extend(part);
     }
     Ok(all)
 }

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod guard;
 pub mod lm;
 pub mod matvec;
+pub mod reference;
 pub mod sample;
 pub mod score;
 pub mod tokenizer;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file;
-use candle_core::Device;
+use candle_core::{DType, Device};
 use tokenizers::Tokenizer;
 
 pub use cache::KvCache;
@@ -54,8 +55,49 @@ impl DeviceChoice {
         match self {
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Auto => Ok(Device::new_cuda(0).unwrap_or(Device::Cpu)),
-            DeviceChoice::Cuda(n) => Device::new_cuda(n)
-                .map_err(|e| anyhow!("cannot use cuda:{n}: {e} (this build has CUDA only with `--features cuda`)")),
+            DeviceChoice::Cuda(n) => Device::new_cuda(n).map_err(|e| {
+                // candle appends a backtrace to driver errors: the first line is the message.
+                let e = e.to_string();
+                let first = e.lines().next().unwrap_or_default();
+                if candle_core::utils::cuda_is_available() {
+                    anyhow!("cannot use cuda:{n}: {first} (is there an NVIDIA GPU and driver on this machine?)")
+                } else {
+                    anyhow!("cannot use cuda:{n}: this build has no CUDA support (build with `--features cuda`, or scripts/build-cuda.sh)")
+                }
+            }),
+        }
+    }
+}
+
+/// The dtype of an HF model's weights and activations (GGUF models run f32 activations on their
+/// own weights whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// bf16 on a GPU, f32 on the CPU (which has no fast bf16 matrix product).
+    #[default]
+    Auto,
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Precision, String> {
+        match s {
+            "auto" => Ok(Precision::Auto),
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            "f16" => Ok(Precision::F16),
+            other => Err(format!("unknown dtype '{other}' (expected auto, f32, bf16 or f16)")),
+        }
+    }
+
+    pub fn dtype(self, device: &Device) -> DType {
+        match self {
+            Precision::Auto if device.is_cpu() => DType::F32,
+            Precision::Auto | Precision::Bf16 => DType::BF16,
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
         }
     }
 }
@@ -73,6 +115,8 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// `None`: dense f32 when that fits comfortably, else quantized.
     pub weights: Option<WeightMode>,
+    /// HF folders: the dtype of weights and activations.
+    pub dtype: Precision,
 }
 
 /// A loaded model with everything needed to tokenize, score and generate.
@@ -102,7 +146,9 @@ pub fn resolve(spec: &str, progress: &mut dyn FnMut(&str)) -> Result<(String, Pa
         let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
         bail!("model '{spec}' is neither a file, a folder, nor a known name ({})", names.join(", "));
     }
-    let name = path.file_stem().map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
+    // A folder's name is its whole name ("qwen1.5b"); a file's drops the extension.
+    let name = if path.is_dir() { path.file_name() } else { path.file_stem() };
+    let name = name.map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
     Ok((name, path))
 }
 
@@ -112,7 +158,7 @@ pub fn load(spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(&str)) -> Re
     let device = opts.device.device()?;
     progress(&format!("loading {} on {}", path.display(), device_name(&device)));
     if path.is_dir() {
-        load_hf_dir(name, &path, &device)
+        load_hf_dir(name, &path, &device, opts.dtype.dtype(&device))
     } else {
         load_gguf(name, &path, &device, opts.weights)
     }
@@ -155,8 +201,42 @@ fn load_gguf(name: String, path: &Path, device: &Device, weights: Option<WeightM
     Ok(Model { name, path: path.to_path_buf(), transformer, tokenizer, chat, eos_ids, bos_id, add_bos, weights: mode })
 }
 
-fn load_hf_dir(name: String, dir: &Path, device: &Device) -> Result<Model> {
-    Ok(load_hf_dir_with_rest(name, dir, device)?.0)
+/// Writes a GGUF model's tokenizer as an HF folder's `tokenizer.json` and
+/// `tokenizer_config.json` (chat template, BOS/EOS), with `special` tokens added (e.g. a PRM's
+/// step separator). Returns the vocabulary size written.
+pub fn export_tokenizer(spec: &str, out: &Path, special: &[String], progress: &mut dyn FnMut(&str)) -> Result<usize> {
+    let (_, path) = resolve(spec, progress)?;
+    if path.is_dir() {
+        bail!("{}: an HF folder already has its tokenizer.json; give a GGUF file or a known model", path.display());
+    }
+    let mut f = std::fs::File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let ct = read_gguf_header(&mut f).map_err(|e| anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
+    let mut tok = tokenizer::from_gguf(&ct).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let added: Vec<tokenizers::AddedToken> =
+        special.iter().map(|s| tokenizers::AddedToken::from(s.clone(), true)).collect();
+    tok.add_special_tokens(added).map_err(|e| anyhow!("adding special tokens: {e}"))?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let tok_path = out.join("tokenizer.json");
+    tok.save(&tok_path, false).map_err(|e| anyhow!("{}: {e}", tok_path.display()))?;
+    let md = |k: &str| ct.metadata.get(k);
+    let token = |k: &str| md(k).and_then(|v| v.to_u32().ok()).and_then(|i| tok.id_to_token(i));
+    let mut config = serde_json::json!({
+        "add_bos_token": md("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false),
+        "bos_token": token("tokenizer.ggml.bos_token_id"),
+        "eos_token": token("tokenizer.ggml.eos_token_id"),
+        "model_max_length": 32768,
+    });
+    if let Some(t) = md("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
+        config["chat_template"] = serde_json::Value::String(t.clone());
+    }
+    let cfg_path = out.join("tokenizer_config.json");
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("{}: cannot write", cfg_path.display()))?;
+    Ok(tok.get_vocab_size(true))
+}
+
+fn load_hf_dir(name: String, dir: &Path, device: &Device, dtype: DType) -> Result<Model> {
+    Ok(load_hf_dir_with_rest(name, dir, device, dtype)?.0)
 }
 
 /// Loads an HF folder, also returning the tensors the transformer did not use (reward heads).
@@ -164,6 +244,7 @@ pub fn load_hf_dir_with_rest(
     name: String,
     dir: &Path,
     device: &Device,
+    dtype: DType,
 ) -> Result<(Model, std::collections::HashMap<String, candle_core::Tensor>)> {
     let cfg_path = dir.join("config.json");
     let cfg_text = std::fs::read_to_string(&cfg_path)
@@ -171,9 +252,11 @@ pub fn load_hf_dir_with_rest(
     let cfg: serde_json::Value =
         serde_json::from_str(&cfg_text).map_err(|e| anyhow!("{}: invalid JSON: {e}", cfg_path.display()))?;
     let config = Config::from_hf_json(&cfg).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-    check_memory((config.approx_params() as u64).saturating_mul(4), dir)?;
+    if device.is_cpu() {
+        check_memory((config.approx_params() as u64).saturating_mul(dtype.size_in_bytes() as u64), dir)?;
+    }
     let tokenizer = tokenizer::from_dir(dir)?;
-    let (transformer, rest) = Transformer::from_hf_dir_with_rest(dir, device)?;
+    let (transformer, rest) = Transformer::from_hf_dir_with_rest(dir, device, dtype)?;
     let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
@@ -313,6 +396,24 @@ impl Model {
 
     pub fn weights(&self) -> WeightMode {
         self.weights
+    }
+
+    /// The dtype of the model's activations, e.g. "bf16".
+    pub fn dtype_name(&self) -> String {
+        format!("{:?}", self.transformer.dtype()).to_lowercase()
+    }
+
+    /// Hidden states (f32, after the final norm) of independent sequences in one packed pass,
+    /// one tensor (len, hidden) per sequence.
+    pub fn hidden_states_packed(&self, seqs: &[&[u32]]) -> Result<Vec<candle_core::Tensor>> {
+        let all = self.transformer.forward_packed(seqs)?;
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in seqs {
+            out.push(all.narrow(0, start, s.len())?);
+            start += s.len();
+        }
+        Ok(out)
     }
 
     pub fn vocab_size(&self) -> usize {
