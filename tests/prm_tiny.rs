@@ -160,12 +160,10 @@ fn check(
     }
 }
 
-#[test]
-fn qwen_process_reward_model() {
-    let dir = tempfile::tempdir().unwrap();
+fn qwen_checkpoint(dir: &Path) -> HashMap<String, Vec<f32>> {
     let h = SHAPE.hidden;
-    let head = checkpoint(
-        dir.path(),
+    checkpoint(
+        dir,
         Family::Qwen2,
         "Qwen2ForProcessRewardModel",
         json!({"auto_map": {"AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"}, "num_labels": 2}),
@@ -176,7 +174,61 @@ fn qwen_process_reward_model() {
             ("score.2.bias", vec![2]),
         ],
         true,
-    );
+    )
+}
+
+/// Packed passes (several traces in one forward, a block-diagonal mask) give the scores of one
+/// pass per trace, in order, whatever the packing limit; bf16 on the CPU stays within its
+/// tolerance of f32.
+#[test]
+fn packed_scoring_equals_one_pass_per_trace_and_bf16_is_close() {
+    use stepscope::model::{LoadOptions, Precision};
+    let dir = tempfile::tempdir().unwrap();
+    qwen_checkpoint(dir.path());
+    let traces: Vec<Trace> = (1..=STEPS.len())
+        .chain([2, 1, 3])
+        .enumerate()
+        .map(|(i, n)| Trace::from_step_texts(&format!("t{i}"), PROBLEM, &STEPS[..n]))
+        .collect();
+    let refs: Vec<&Trace> = traces.iter().collect();
+    let v = PrmVerifier::load(dir.path().to_str().unwrap(), &Options::default()).unwrap();
+    let cancel = AtomicBool::new(false);
+    let single: Vec<Vec<f64>> = traces
+        .iter()
+        .map(|t| {
+            let s = v.score_trace(t, &mut Ctx { cancel: &cancel, progress: &mut |_| {} }).unwrap();
+            s.steps.iter().map(|x| x.score.unwrap()).collect()
+        })
+        .collect();
+    let longest = traces.iter().map(|t| v.input(&t.problem, &t.step_texts()).unwrap().ids.len()).max().unwrap();
+    for limit in [1, longest, 2 * longest + 1, 10_000] {
+        let packed = v.score_packed(&refs, limit).unwrap();
+        assert_eq!(packed.len(), traces.len());
+        for (i, (p, s)) in packed.iter().zip(&single).enumerate() {
+            let got: Vec<f64> = p.steps.iter().map(|x| x.score.unwrap()).collect();
+            assert_eq!(got.len(), s.len(), "trace {i}, limit {limit}");
+            for (a, b) in got.iter().zip(s) {
+                assert!((a - b).abs() <= 1e-5, "trace {i}, limit {limit}: packed {a} vs single {b}");
+            }
+        }
+    }
+    let bf16 = Options { load: LoadOptions { dtype: Precision::Bf16, ..LoadOptions::default() }, ..Options::default() };
+    let half = PrmVerifier::load(dir.path().to_str().unwrap(), &bf16).unwrap();
+    assert_eq!(half.model().dtype_name(), "bf16");
+    let (_, tolerance) = stepscope::service::doctor::tolerance(candle_core::DType::BF16);
+    for (t, s) in traces.iter().zip(&single) {
+        let h = half.score_trace(t, &mut Ctx { cancel: &cancel, progress: &mut |_| {} }).unwrap();
+        for (a, b) in h.steps.iter().zip(s) {
+            let a = a.score.unwrap();
+            assert!((a - b).abs() <= tolerance, "{}: bf16 {a} vs f32 {b}", t.id);
+        }
+    }
+}
+
+#[test]
+fn qwen_process_reward_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = qwen_checkpoint(dir.path());
     let text = format!(
         "<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n{PROBLEM}<|im_end|>\n<|im_start|>assistant\n{}<|im_end|>\n",
         STEPS.map(|s| format!("{s}<extra_0>")).concat()
@@ -360,4 +412,49 @@ fn zero_step_traces_are_a_clear_error() {
     assert_eq!(code, 1, "a failed trace makes the exit status 1");
     assert!(err.contains("empty-1: trace empty-1 has no steps to verify"), "{err}");
     assert!(out.contains("1 scored") && out.contains("1 failed"), "{out}");
+}
+
+/// `bench --prm` scores a trace file one pass per trace and packed, reports both, and writes
+/// each trace's step probabilities; the two settings give the same probabilities.
+#[test]
+fn bench_prm_reports_throughput_and_writes_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("prm");
+    std::fs::create_dir(&model).unwrap();
+    qwen_checkpoint(&model);
+    let records: Vec<serde_json::Value> = (1..=STEPS.len())
+        .map(|n| {
+            json!({"id": format!("t{n}"), "generator": "test", "problem": PROBLEM, "steps": &STEPS[..n],
+                   "final_answer_correct": true, "label": -1})
+        })
+        .collect();
+    let traces = dir.path().join("traces.json");
+    std::fs::write(&traces, serde_json::to_string(&records).unwrap()).unwrap();
+    let probs = dir.path().join("probs.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepscope"))
+        .args(["bench", "--prm", model.to_str().unwrap(), "--traces", traces.to_str().unwrap()])
+        .args(["--device", "cpu", "--batch-tokens", "0,64", "--json", "--probs-out", probs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for r in rows {
+        assert_eq!(r["traces"], 3);
+        assert!(r["tokens_per_second"].as_f64().unwrap() > 0.0);
+    }
+    assert!(stderr.contains("packed ≤ 64 tokens"), "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&probs).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    for (a, b) in lines[..3].iter().zip(&lines[3..]) {
+        assert_eq!(a["id"], b["id"]);
+        let (pa, pb) = (a["probs"].as_array().unwrap(), b["probs"].as_array().unwrap());
+        assert_eq!(pa.len(), pb.len());
+        for (x, y) in pa.iter().zip(pb) {
+            assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 1e-5, "{a} vs {b}");
+        }
+    }
 }

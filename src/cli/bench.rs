@@ -29,6 +29,24 @@ pub struct BenchArgs {
     /// forked, against reading the prefix again (a draft of N steps, refined from its last step).
     #[arg(long, value_name = "STEPS")]
     pub refine_prefix: Option<usize>,
+    /// Instead: PRM scoring throughput. Scores every trace of --traces with the PRM in this HF
+    /// folder (on --device, in --dtype), for each --batch-tokens setting, and reports traces/s
+    /// and tokens/s.
+    #[arg(long, value_name = "DIR")]
+    pub prm: Option<std::path::PathBuf>,
+    /// --prm: the trace file to score.
+    #[arg(long, value_name = "FILE")]
+    pub traces: Option<std::path::PathBuf>,
+    /// --prm: the most tokens in one packed forward pass, comma-separated settings; 0 is one
+    /// pass per trace.
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 4096])]
+    pub batch_tokens: Vec<usize>,
+    /// --prm: score only the first N traces.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// --prm: write every trace's step probabilities here (JSON lines: id, mode, tokens, probs).
+    #[arg(long, value_name = "FILE")]
+    pub probs_out: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> i32 {
@@ -78,6 +96,9 @@ fn stats(xs: &[f64]) -> (f64, f64) {
 }
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.prm {
+        return prm_throughput(args, dir);
+    }
     let m = args.model.load()?;
     if let Some(steps) = args.refine_prefix {
         return refine_prefix(args, &m, steps);
@@ -87,7 +108,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
     let decode = m.decode_kernels();
     let weights = match m.weights() {
-        WeightMode::Dense => "dense f32".to_string(),
+        WeightMode::Dense => format!("dense {}", m.dtype_name()),
         WeightMode::Mixed => format!("f32 prefill + {decode} decode"),
         WeightMode::Quantized => format!("{decode} weights"),
     };
@@ -189,6 +210,88 @@ fn refine_prefix(args: &BenchArgs, m: &Model, steps: usize) -> anyhow::Result<()
             json!({"model": m.name, "prefix_tokens": prepared.tokens(), "forked_seconds": a, "reread_seconds": b,
                    "forked_mean": ma, "reread_mean": mb, "ratio": ratio})
         );
+    }
+    Ok(())
+}
+
+/// PRM scoring throughput: every trace once per --batch-tokens setting, after a warm-up on the
+/// first traces; the step probabilities of each setting go to --probs-out.
+fn prm_throughput(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::verify::prm::PrmVerifier;
+    use crate::verify::{Ctx, Options, Scored};
+    use std::io::Write;
+    let path = args.traces.as_ref().ok_or_else(|| anyhow::anyhow!("--prm needs --traces FILE"))?;
+    let file = crate::trace::TraceFile::open(path, None, Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (mut traces, problems) = file.load_all();
+    for p in &problems {
+        crate::errln!("warning: {}: {p}", path.display());
+    }
+    traces.truncate(args.limit.unwrap_or(usize::MAX));
+    if traces.is_empty() {
+        anyhow::bail!("{}: no traces to score", path.display());
+    }
+    let opts = Options { load: args.model.options(), ..Options::default() };
+    crate::errln!("loading {}", dir.display());
+    let load_start = Instant::now();
+    let prm = PrmVerifier::load(&dir.to_string_lossy(), &opts)?;
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    let model = prm.model();
+    let context = crate::model::LanguageModel::context_length(model);
+    let lengths: Vec<usize> = traces
+        .iter()
+        .map(|t| prm.input(&t.problem, &t.step_texts()).map(|i| i.ids.len().min(context)))
+        .collect::<anyhow::Result<_>>()?;
+    let tokens: usize = lengths.iter().sum();
+    let refs: Vec<&crate::trace::Trace> = traces.iter().collect();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let score = |batch: usize, part: &[&crate::trace::Trace]| -> anyhow::Result<Vec<Scored>> {
+        if batch == 0 {
+            let mut quiet = |_: &str| {};
+            part.iter().map(|t| prm.score_trace(t, &mut Ctx { cancel: &cancel, progress: &mut quiet })).collect()
+        } else {
+            prm.score_packed(part, batch)
+        }
+    };
+    let mut out = match &args.probs_out {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    let backend = format!("candle {} {}", model.device_name(), model.dtype_name());
+    let table = |line: String| if args.json { crate::errln!("{line}") } else { crate::outln!("{line}") };
+    table(format!(
+        "PRM {} ({}), {} traces, {tokens} tokens, loaded in {load_seconds:.1} s",
+        model.name,
+        prm.format().name(),
+        traces.len()
+    ));
+    table("| backend | mode | traces | tokens | seconds | traces/s | tokens/s |".into());
+    table("| --- | --- | ---: | ---: | ---: | ---: | ---: |".into());
+    let mut rows = Vec::new();
+    for &batch in &args.batch_tokens {
+        score(batch, &refs[..refs.len().min(8)])?; // warm-up
+        let start = Instant::now();
+        let scored = score(batch, &refs)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let mode = if batch == 0 { "one pass per trace".to_string() } else { format!("packed ≤ {batch} tokens") };
+        let (tps, kps) = (traces.len() as f64 / seconds, tokens as f64 / seconds);
+        table(format!("| {backend} | {mode} | {} | {tokens} | {seconds:.2} | {tps:.2} | {kps:.0} |", traces.len()));
+        rows.push(json!({"backend": backend, "batch_tokens": batch, "traces": traces.len(), "tokens": tokens,
+            "seconds": seconds, "traces_per_second": tps, "tokens_per_second": kps, "load_seconds": load_seconds}));
+        if let Some(w) = out.as_mut() {
+            for ((t, s), n) in traces.iter().zip(&scored).zip(&lengths) {
+                let probs: Vec<Option<f64>> = s.steps.iter().map(|x| x.score).collect();
+                writeln!(w, "{}", json!({"id": t.id, "batch_tokens": batch, "tokens": n, "probs": probs}))?;
+            }
+        }
+    }
+    if let Some(mut w) = out {
+        w.flush()?;
+    }
+    if args.json {
+        crate::outln!("{}", serde_json::Value::Array(rows));
     }
     Ok(())
 }

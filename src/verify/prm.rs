@@ -168,7 +168,8 @@ impl PrmVerifier {
         let config = read_config(&dir)?;
         let device = opts.load.device.device()?;
         let name = dir.file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
-        let (model, mut rest) = load_hf_dir_with_rest(name, &dir, &device)?;
+        let dtype = opts.load.dtype.dtype(&device);
+        let (model, mut rest) = load_hf_dir_with_rest(name, &dir, &device, dtype)?;
         let forced = opts.prm_format.as_deref().map(PrmFormat::parse).transpose()?;
         let format = detect_format(&dir, &config, &rest, &model, forced)?;
         let head = match format {
@@ -292,21 +293,11 @@ impl PrmVerifier {
         }
     }
 
-    /// Step scores from hidden states (rows = the scoring positions).
+    /// Step scores from hidden states (rows = the scoring positions); heads run in f32.
     fn head_scores(&self, rows: &Tensor) -> Result<Vec<f64>> {
-        let linear = |x: &Tensor, w: &Tensor, b: Option<&Tensor>| -> Result<Tensor> {
-            let y = x.matmul(&w.t()?)?;
-            Ok(match b {
-                Some(b) => y.broadcast_add(b)?,
-                None => y,
-            })
-        };
+        let rows = &rows.to_dtype(DType::F32)?;
         let probs = match &self.head {
-            Head::Qwen { w1, b1, w2, b2 } => {
-                let h = linear(rows, w1, Some(b1))?.relu()?;
-                let p = candle_nn::ops::softmax(&linear(&h, w2, Some(b2))?, D::Minus1)?;
-                p.narrow(1, 1, 1)?.squeeze(1)?
-            }
+            Head::Qwen { w1, b1, w2, b2 } => qwen_head(rows, w1, b1, w2, b2)?,
             Head::Value { w, b } => candle_nn::ops::sigmoid(&linear(rows, w, Some(b))?)?.squeeze(1)?,
             Head::TokenClass { w, b } => {
                 let p = candle_nn::ops::softmax(&linear(rows, w, b.as_ref())?, D::Minus1)?;
@@ -320,6 +311,21 @@ impl PrmVerifier {
         };
         Ok(probs.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
     }
+}
+
+fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let y = x.matmul(&w.t()?)?;
+    Ok(match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
+}
+
+/// The Qwen PRM head, Linear(h,h) · ReLU · Linear(h,2) then softmax: P(index 1) per row.
+pub fn qwen_head(rows: &Tensor, w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor) -> Result<Tensor> {
+    let h = linear(rows, w1, Some(b1))?.relu()?;
+    let p = candle_nn::ops::softmax(&linear(&h, w2, Some(b2))?, D::Minus1)?;
+    Ok(p.narrow(1, 1, 1)?.squeeze(1)?)
 }
 
 fn positions_of(ids: &[u32], token: u32) -> Vec<usize> {
@@ -363,10 +369,56 @@ impl Verifier for std::sync::Arc<PrmVerifier> {
     }
 }
 
+/// One trace's input, cut to the model's context, before the forward pass.
+struct Prepared {
+    ids: Vec<u32>,
+    /// Scoring positions inside the context.
+    positions: Vec<usize>,
+    steps: usize,
+    truncated: Option<String>,
+}
+
 impl PrmVerifier {
     /// Scores every step in one forward pass (scoring does not change the verifier).
     pub fn score_trace(&self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored> {
         ctx.check_cancel()?;
+        let p = self.prepare(trace)?;
+        (ctx.progress)(&format!("{}: {} tokens, one forward pass", trace.id, p.ids.len()));
+        let mut prefix = self.model.start();
+        let hidden = self.model.hidden_states(&mut prefix, &p.ids)?;
+        self.finish(p, &hidden)
+    }
+
+    /// Scores several traces with packed forward passes of at most `max_tokens` tokens each
+    /// (a longer trace runs alone): the same scores as one pass per trace, with fewer and
+    /// larger matrix products. The results are in the order of `traces`.
+    pub fn score_packed(&self, traces: &[&Trace], max_tokens: usize) -> Result<Vec<Scored>> {
+        let prepared = traces.iter().map(|t| self.prepare(t)).collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(prepared.len());
+        let mut group: Vec<Prepared> = Vec::new();
+        let mut tokens = 0;
+        for p in prepared {
+            if !group.is_empty() && tokens + p.ids.len() > max_tokens {
+                out.extend(self.finish_group(std::mem::take(&mut group))?);
+                tokens = 0;
+            }
+            tokens += p.ids.len();
+            group.push(p);
+        }
+        if !group.is_empty() {
+            out.extend(self.finish_group(group)?);
+        }
+        Ok(out)
+    }
+
+    fn finish_group(&self, group: Vec<Prepared>) -> Result<Vec<Scored>> {
+        let seqs: Vec<&[u32]> = group.iter().map(|p| p.ids.as_slice()).collect();
+        let hidden = self.model.hidden_states_packed(&seqs)?;
+        group.into_iter().zip(hidden).map(|(p, h)| self.finish(p, &h)).collect()
+    }
+
+    /// The input of a trace cut to the model's context.
+    fn prepare(&self, trace: &Trace) -> Result<Prepared> {
         let steps = trace.step_texts();
         let input = self.input(&trace.problem, &steps)?;
         if input.positions.len() != steps.len() {
@@ -381,10 +433,25 @@ impl PrmVerifier {
         let context = self.model.context_length();
         let fits = input.positions.iter().filter(|&&p| p < context).count();
         let end = input.ids.len().min(context);
-        (ctx.progress)(&format!("{}: {} tokens, one forward pass", trace.id, end));
-        let mut prefix = self.model.start();
-        let hidden = self.model.hidden_states(&mut prefix, &input.ids[..end])?;
-        let idx: Vec<u32> = input.positions[..fits].iter().map(|&p| p as u32).collect();
+        let truncated = (fits < steps.len()).then(|| {
+            format!(
+                "steps {}–{} not scored: the input has {} tokens, the model context {}",
+                fits + 1,
+                steps.len(),
+                input.ids.len(),
+                context
+            )
+        });
+        let mut ids = input.ids;
+        ids.truncate(end);
+        let mut positions = input.positions;
+        positions.truncate(fits);
+        Ok(Prepared { ids, positions, steps: steps.len(), truncated })
+    }
+
+    /// Step scores from a trace's hidden states (one row per input token).
+    fn finish(&self, p: Prepared, hidden: &Tensor) -> Result<Scored> {
+        let idx: Vec<u32> = p.positions.iter().map(|&i| i as u32).collect();
         let mut out: Vec<StepScore> = if idx.is_empty() {
             Vec::new()
         } else {
@@ -395,20 +462,9 @@ impl PrmVerifier {
                 .map(|p| StepScore::new(p, format!("{} P(correct) {p:.3}", self.format.name())))
                 .collect()
         };
-        let mut scored_steps = out.len();
-        let truncated = (fits < steps.len()).then(|| {
-            format!(
-                "steps {}–{} not scored: the input has {} tokens, the model context {}",
-                fits + 1,
-                steps.len(),
-                input.ids.len(),
-                context
-            )
-        });
-        while scored_steps < steps.len() {
+        while out.len() < p.steps {
             out.push(StepScore::none("beyond the model context"));
-            scored_steps += 1;
         }
-        Ok(Scored { steps: out, truncated, forward_passes: 1 })
+        Ok(Scored { steps: out, truncated: p.truncated, forward_passes: 1 })
     }
 }
