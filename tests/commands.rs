@@ -1,4 +1,5 @@
-//! Commands that had no test of their own: calibrate (text and JSON) and compact's report.
+//! Commands that had no test of their own: calibrate (text and JSON), compact's report, and
+//! doctor on the CPU.
 
 mod common;
 
@@ -45,4 +46,28 @@ fn compact_reports_what_it_did() {
     assert!(out.contains("compacted") && out.contains(": 1 records"), "{out}");
     let (_, v) = common::stats_json(&[f]);
     assert_eq!(v["human_labels"]["first_error"], 1);
+}
+
+/// `doctor` on the CPU: the device lines, nine checks (three architectures × f32, bf16, f16),
+/// all passing; `--device cuda:0` on a build without CUDA is a usage error that says why.
+#[test]
+fn doctor_checks_the_cpu_path() {
+    let (code, out, err) = run(&["doctor", "--device", "cpu"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("device: cpu"), "{out}");
+    assert!(out.contains("all 9 checks passed"), "{out}");
+    let (code, out, err) = run(&["doctor", "--device", "cpu", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 9);
+    for c in checks {
+        assert_eq!(c["passed"], true, "{c}");
+        assert!(c["hidden"].as_f64().unwrap() <= c["tolerance"].as_f64().unwrap(), "{c}");
+    }
+    if !cfg!(feature = "cuda") {
+        let (code, _, err) = run(&["doctor", "--device", "cuda:0"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("no CUDA support"), "{err}");
+    }
 }

@@ -4,6 +4,7 @@ pub mod agree;
 pub mod bench;
 pub mod calibrate;
 pub mod compact;
+pub mod doctor;
 pub mod eval;
 pub mod export;
 pub mod generate;
@@ -65,8 +66,10 @@ pub enum Command {
     Logprobs(logprobs::LogprobsArgs),
     /// Generate solutions with a local model, streaming, and save them as traces.
     Generate(generate::GenerateArgs),
-    /// Prompt-processing and generation speed (llama-bench style).
+    /// Prompt-processing and generation speed (llama-bench style), or PRM scoring throughput.
     Bench(bench::BenchArgs),
+    /// The device the runtime would use, and a self-test of the forward on it.
+    Doctor(doctor::DoctorArgs),
     /// ProcessBench metrics of a verifier against dataset or human labels.
     Eval(eval::EvalArgs),
     /// Run verifiers and signals over traces and store the results beside the labels.
@@ -172,6 +175,7 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Logprobs(args)) => logprobs::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),

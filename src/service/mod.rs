@@ -8,11 +8,13 @@
 //! - [`campaign`]: agreement, the failure report, time per trace, sampling, the disagreement queue.
 //! - [`generation`]: a generation becomes a trace that can be replayed exactly.
 //!
+//! - [`doctor`]: the device, and a self-test of the forward on it against a plain f64 forward.
 //! - [`signal_eval`]: a signal per trace (reused or computed), and how well it predicts a wrong answer.
 //!
 //! Nothing here prints: progress goes to the callers' callbacks.
 
 pub mod campaign;
+pub mod doctor;
 pub mod generation;
 pub mod judge;
 pub mod models;
