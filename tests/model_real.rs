@@ -91,6 +91,26 @@ fn qwen25_coder_real_model() {
     round_trip(&m);
     greedy_twice(&m);
     perplexity_close(&m, 11.3820, 11);
+    exported_tokenizer_matches(&m);
+}
+
+/// `models tokenizer` writes the GGUF's tokenizer as tokenizer.json (what the GPU check gives
+/// transformers): the same ids as the model's own, plus the added PRM separator as one token.
+fn exported_tokenizer_matches(m: &Model) {
+    let dir = tempfile::tempdir().unwrap();
+    let added = ["<extra_0>".to_string()];
+    model::export_tokenizer("qwen2.5-coder-0.5b", dir.path(), &added, &mut |_| {}).unwrap();
+    let tok = tokenizers::Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
+    let text = "Natalia sold 48/2 = 24 clips in May.\n\nSo 48+24 = 72 clips altogether. Ünïcödé ✓";
+    let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
+    assert_eq!(ids, m.encode(text).unwrap());
+    let sep = tok.encode(format!("{text}<extra_0>"), false).unwrap().get_ids().to_vec();
+    assert_eq!(sep.len(), ids.len() + 1, "the separator is one token");
+    assert!(*sep.last().unwrap() as usize >= m.vocab_size() - 1);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tokenizer_config.json")).unwrap()).unwrap();
+    assert!(config["chat_template"].as_str().unwrap().contains("<|im_start|>"));
+    assert_eq!(config["eos_token"], "<|im_end|>");
 }
 
 #[test]

@@ -26,10 +26,33 @@ pub enum ModelsCommand {
         /// smollm2 or qwen2.5-coder-0.5b
         name: String,
     },
+    /// Write a GGUF model's tokenizer as tokenizer.json + tokenizer_config.json (for an HF folder).
+    Tokenizer {
+        /// A known model's name or a GGUF file.
+        model: String,
+        /// The folder to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Add this special token (repeatable), e.g. a PRM's step separator `<extra_0>`.
+        #[arg(long = "add-special")]
+        special: Vec<String>,
+    },
 }
 
 pub fn run(args: ModelsArgs) -> i32 {
     match args.command {
+        ModelsCommand::Tokenizer { ref model, ref out, ref special } => {
+            match crate::model::export_tokenizer(model, out, special, &mut |line| crate::errln!("{line}")) {
+                Ok(vocab) => {
+                    crate::outln!("{}: tokenizer.json ({vocab} tokens), tokenizer_config.json", out.display());
+                    EXIT_OK
+                }
+                Err(e) => {
+                    crate::errln!("error: {e:#}");
+                    EXIT_USAGE
+                }
+            }
+        }
         ModelsCommand::Fetch { ref name } | ModelsCommand::Path { ref name } => {
             let Some(m) = fetch::known(name) else {
                 let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
