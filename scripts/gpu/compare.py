@@ -58,6 +58,21 @@ def agreement(a, b):
             "first_error_agreement": same / n if n else None, "token_count_mismatches": token_mismatch}
 
 
+def agreement_table(title, pairs, store):
+    """A markdown section comparing each (name, run, run) pair; the numbers also go to `store`."""
+    fmt = lambda x, f: "–" if x is None else format(x, f)
+    lines = [f"## {title}", "",
+             "| comparison | traces | steps | max abs Δp | mean abs Δp | same first error | token-count mismatches |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, a, b in pairs:
+        g = agreement(a, b)
+        store[name] = g
+        lines.append(f"| {name} | {g['traces']} | {g['steps']} | {fmt(g['max_abs_diff'], '.2e')} | "
+                     f"{fmt(g['mean_abs_diff'], '.2e')} | {fmt(g['first_error_agreement'], '.2%')} | "
+                     f"{g['token_count_mismatches']} |")
+    return lines + [""]
+
+
 def main():
     work, report = sys.argv[1], sys.argv[2]
     ours = read_probs(os.path.join(report, "stepscope_probs.jsonl"), "batch_tokens")
@@ -74,17 +89,8 @@ def main():
         for b, run in ref.items():
             if b != 1:
                 pairs.append((f"transformers batch {b} vs transformers batch 1", run, ref[1]))
-        lines += ["## Per-step probabilities (Qwen2.5-Math-PRM-7B shapes, random weights)", "",
-                  "| comparison | traces | steps | max abs Δp | mean abs Δp | same first error | token-count mismatches |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for name, a, b in pairs:
-            g = agreement(a, b)
-            results["agreement"][name] = g
-            fmt = lambda x, f: "–" if x is None else format(x, f)
-            lines.append(f"| {name} | {g['traces']} | {g['steps']} | {fmt(g['max_abs_diff'], '.2e')} | "
-                         f"{fmt(g['mean_abs_diff'], '.2e')} | {fmt(g['first_error_agreement'], '.2%')} | "
-                         f"{g['token_count_mismatches']} |")
-        lines.append("")
+        lines += agreement_table("Per-step probabilities (Qwen2.5-Math-PRM-7B shapes, random weights)", pairs,
+                                 results["agreement"])
     ours32 = read_probs(os.path.join(report, "stepscope_probs_f32.jsonl"), "batch_tokens")
     ref32 = read_probs(os.path.join(report, "reference_probs_f32.jsonl"), "batch")
     if 0 in ours32 and 1 in ref32:
@@ -93,17 +99,7 @@ def main():
             pairs.append(("stepscope bf16 vs transformers f32", ours[0], ref32[1]))
         if 1 in ref:
             pairs.append(("transformers bf16 vs transformers f32", ref[1], ref32[1]))
-        lines += ["## f32 parity, and each bf16 path against the f32 result", "",
-                  "| comparison | traces | steps | max abs Δp | mean abs Δp | same first error | token-count mismatches |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for name, a, b in pairs:
-            g = agreement(a, b)
-            results["agreement"][name] = g
-            fmt = lambda x, f: "–" if x is None else format(x, f)
-            lines.append(f"| {name} | {g['traces']} | {g['steps']} | {fmt(g['max_abs_diff'], '.2e')} | "
-                         f"{fmt(g['mean_abs_diff'], '.2e')} | {fmt(g['first_error_agreement'], '.2%')} | "
-                         f"{g['token_count_mismatches']} |")
-        lines.append("")
+        lines += agreement_table("f32 parity, and each bf16 path against the f32 result", pairs, results["agreement"])
     sp, rp = results["stepscope_prm"] or [], results["reference_prm"] or []
     if sp or rp:
         lines += ["## PRM scoring throughput (same traces, same GPU, same run)", "",
