@@ -221,8 +221,7 @@ fn prm_throughput(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()>
     use crate::verify::{Ctx, Options, Scored};
     use std::io::Write;
     let path = args.traces.as_ref().ok_or_else(|| anyhow::anyhow!("--prm needs --traces FILE"))?;
-    let file = crate::trace::TraceFile::open(path, None, Default::default())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file = super::InputArgs::default().open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let (mut traces, problems) = file.load_all();
     for p in &problems {
         crate::errln!("warning: {}: {p}", path.display());
@@ -237,11 +236,7 @@ fn prm_throughput(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()>
     let prm = PrmVerifier::load(&dir.to_string_lossy(), &opts)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
     let model = prm.model();
-    let context = crate::model::LanguageModel::context_length(model);
-    let lengths: Vec<usize> = traces
-        .iter()
-        .map(|t| prm.input(&t.problem, &t.step_texts()).map(|i| i.ids.len().min(context)))
-        .collect::<anyhow::Result<_>>()?;
+    let lengths: Vec<usize> = traces.iter().map(|t| prm.input_tokens(t)).collect::<anyhow::Result<_>>()?;
     let tokens: usize = lengths.iter().sum();
     let refs: Vec<&crate::trace::Trace> = traces.iter().collect();
     let cancel = std::sync::atomic::AtomicBool::new(false);

@@ -41,18 +41,10 @@ pub enum ModelsCommand {
 
 pub fn run(args: ModelsArgs) -> i32 {
     match args.command {
-        ModelsCommand::Tokenizer { ref model, ref out, ref special } => {
-            match crate::model::export_tokenizer(model, out, special, &mut |line| crate::errln!("{line}")) {
-                Ok(vocab) => {
-                    crate::outln!("{}: tokenizer.json ({vocab} tokens), tokenizer_config.json", out.display());
-                    EXIT_OK
-                }
-                Err(e) => {
-                    crate::errln!("error: {e:#}");
-                    EXIT_USAGE
-                }
-            }
-        }
+        ModelsCommand::Tokenizer { ref model, ref out, ref special } => finish(
+            crate::model::export_tokenizer(model, out, special, &mut |line| crate::errln!("{line}"))
+                .map(|vocab| format!("{}: tokenizer.json ({vocab} tokens), tokenizer_config.json", out.display())),
+        ),
         ModelsCommand::Fetch { ref name } | ModelsCommand::Path { ref name } => {
             let Some(m) = fetch::known(name) else {
                 let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
@@ -65,16 +57,7 @@ pub fn run(args: ModelsArgs) -> i32 {
             } else {
                 fetch::ensure(m, &mut progress)
             };
-            match result {
-                Ok(path) => {
-                    crate::outln!("{}", path.display());
-                    EXIT_OK
-                }
-                Err(e) => {
-                    crate::errln!("error: {e:#}");
-                    EXIT_USAGE
-                }
-            }
+            finish(result.map(|path| path.display().to_string()))
         }
         ModelsCommand::List => {
             crate::outln!("cache: {}", fetch::cache_dir().join("models").display());
@@ -89,6 +72,20 @@ pub fn run(args: ModelsArgs) -> i32 {
                 crate::outln!("{:<20} {state}\n{:<20} {}", m.name, "", m.about);
             }
             EXIT_OK
+        }
+    }
+}
+
+/// Prints the line of a command that worked, or its error.
+fn finish(result: anyhow::Result<String>) -> i32 {
+    match result {
+        Ok(line) => {
+            crate::outln!("{line}");
+            EXIT_OK
+        }
+        Err(e) => {
+            crate::errln!("error: {e:#}");
+            EXIT_USAGE
         }
     }
 }

@@ -386,7 +386,7 @@ impl Transformer {
             |name: &str| -> Result<Weight> { src.get(name)?.ok_or_else(|| anyhow!("missing tensor {name}")) };
         let (embed, tied) = match need(names.embed)? {
             Weight::Quant(q) => (q.dequantize(device)?, Some(q)),
-            Weight::Dense(t) => (t.to_device(device)?.to_dtype(dtype)?, None),
+            dense => (dense.dense(device, dtype)?, None),
         };
         let norm = need(names.norm)?.dense(device, dtype)?;
         let lm_head = match (src.get(names.lm_head)?, tied) {
@@ -691,11 +691,11 @@ impl Transformer {
 
 fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<Linear> {
     let q = match w {
-        Weight::Dense(t) => {
-            let t = t.to_device(device)?.to_dtype(dtype)?;
+        Weight::Quant(q) => q,
+        dense => {
+            let t = dense.dense(device, dtype)?;
             return Ok(Linear { dense: Some(QMatMul::Tensor(t)), quant: None, blocks: None });
         }
-        Weight::Quant(q) => q,
     };
     use candle_core::quantized::GgmlDType;
     let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);

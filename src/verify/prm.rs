@@ -417,6 +417,11 @@ impl PrmVerifier {
         group.into_iter().zip(hidden).map(|(p, h)| self.finish(p, &h)).collect()
     }
 
+    /// How many tokens one pass over the trace reads (its input cut to the model's context).
+    pub fn input_tokens(&self, trace: &Trace) -> Result<usize> {
+        Ok(self.prepare(trace)?.ids.len())
+    }
+
     /// The input of a trace cut to the model's context.
     fn prepare(&self, trace: &Trace) -> Result<Prepared> {
         let steps = trace.step_texts();
