@@ -119,6 +119,73 @@ fn arithmetic_cases() {
     }
 }
 
+/// Our own LaTeX cases, one category per id prefix (`exponents-ok-03`, `cases-wrong-07`): a
+/// correct case is never flagged, and at least half of the wrong ones are caught at their step.
+/// `arith_latex.jsonl` is what the rules were written against; `arith_latex_heldout.jsonl` was
+/// written after and run once (README: "The arithmetic checker").
+#[test]
+fn own_latex_cases_precision_first() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for (name, at_least) in [("arith_latex.jsonl", 10), ("arith_latex_heldout.jsonl", 6)] {
+        let file = stepscope::trace::source::TraceFile::open(&root.join(name), None, Default::default()).unwrap();
+        let (traces, problems) = file.load_all();
+        assert!(problems.is_empty(), "{problems:?}");
+        // category → (correct, false alarms, wrong, caught)
+        let mut tally: std::collections::BTreeMap<String, [usize; 4]> = Default::default();
+        for t in &traces {
+            let (category, kind) = t.id.split_once('-').unwrap();
+            let flagged = t.steps.iter().position(|s| first_wrong(&s.text).is_some());
+            let row = tally.entry(category.to_string()).or_default();
+            if kind.starts_with("ok") {
+                row[0] += 1;
+                if let Some(k) = flagged {
+                    row[1] += 1;
+                    eprintln!("{name} {}: false alarm {:?}", t.id, check_step(&t.steps[k].text));
+                }
+            } else {
+                row[2] += 1;
+                let label = t.label.and_then(|l| l.first_error()).expect("a wrong case names its step");
+                row[3] += usize::from(flagged == Some(label));
+            }
+        }
+        assert_eq!(tally.len(), 6, "{name}: {tally:?}");
+        for (category, [correct, false_alarms, wrong, caught]) in &tally {
+            eprintln!("{name} {category}: {false_alarms} false alarms of {correct}, {caught} of {wrong} wrong caught");
+            assert!(*correct >= at_least && *wrong >= at_least.min(10), "{name} {category}: too few cases");
+            assert_eq!(*false_alarms, 0, "{name} {category}");
+            assert!(2 * caught >= *wrong, "{name} {category}: {caught} of {wrong} caught");
+        }
+    }
+}
+
+proptest::proptest! {
+    /// No input makes the checker panic: LaTeX-ish fragments in any order.
+    #[test]
+    fn checker_never_panics(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "\\frac{", "}{", "}", "{", "\\sqrt[", "]", "^", "_", "=", "\\approx", "<", "\\le", "\\(", "\\)", "\\[",
+        "\\]", "$", "$$", "2", "0.5", "1,000", "-", "+", "\\cdot", "\\div", "/", "(", ")", "x", "y", "\\pi", "!",
+        "\\%", "^\\circ", "\\text{ cm}", "\\text{if}", " if ", ". ", "\\\\", "&", ",", "\\gcd", "99999999999999999999",
+        "\\begin{align*}", "\\end{align*}", "Total", "<<2*3=6>>", "\n\n", "\\left(", "\\right)", "|", "é", "\\",
+    ]), 0..40)) {
+        let text: String = parts.concat();
+        let _ = check_step(&text);
+    }
+}
+
+/// Deep brackets and long chains are no claim, and no stack overflow.
+#[test]
+fn deep_input_is_no_claim() {
+    let deep = format!("{}1{} = 1", "(".repeat(50_000), ")".repeat(50_000));
+    for text in [
+        deep.clone(),
+        format!("\\[{deep}\\]"),
+        format!("\\({}\\)", "-".repeat(50_000) + "1 = 1"),
+        "1+".repeat(20_000) + "1 = 20001",
+    ] {
+        assert!(first_wrong(&text).is_none());
+    }
+}
+
 #[test]
 fn exact_rational_evaluation() {
     assert_eq!(eval("1/3 + 1/6").unwrap().to_f64(), 0.5);

@@ -1,26 +1,31 @@
-//! Model-free arithmetic check: finds arithmetic claims in a step (chains `a op b = c`, GSM8K
-//! `<<a=b>>`, money, thousands separators, percent, ×/÷/\times/\div/\cdot, `\frac{a}{b}`,
-//! decimals) and checks them with exact rational arithmetic.
+//! Model-free arithmetic check: finds the arithmetic claims of a step and checks them with exact
+//! rational arithmetic (floats only for irrational results).
 //!
-//! Built for precision: a claim needs an operator on its left side and plain numbers around the
-//! `=`; anything ambiguous (variables, units inside the expression, `≈`, dates, ranges) is no
-//! evidence rather than an error. Rounding tolerance: a right side written with d decimals may be
-//! off by half a unit in its last place; an integer right side may be the floor or ceiling of a
-//! non-integer result (counting whole items).
+//! Math in LaTeX (display and inline) goes through the expression front end (`expr`) and the
+//! scope rules (`scope`). Prose keeps the GSM8K rules: calculator annotations `<<a=b>>`, money,
+//! units and remarks stripped, and a claim read around each `=` where it needs an operator on
+//! its left side and plain numbers on both; named quantities must agree (`linear`).
+//!
+//! Built for precision: anything ambiguous (words inside the expression, dates, ranges, notation
+//! the front end does not read) is no evidence rather than an error. Tolerance lives in
+//! `accepts`: half a unit in the stated value's last decimal; an integer may be the floor or
+//! ceiling of a non-integer result (whole items); `≈` within 1%.
 
 use std::sync::OnceLock;
 
 use regex::Regex;
 
+use super::expr::{lex, readings, Env, Expr, Rel, Value};
 use super::rational::Ratio;
+use super::scope;
 
 /// One arithmetic claim found in a step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
-    /// The claim as found (after normalisation), e.g. `2*3 = 5`.
+    /// The claim as read, e.g. `2*3 = 5`.
     pub text: String,
-    pub computed: Ratio,
-    pub stated: Ratio,
+    pub computed: Value,
+    pub stated: Value,
     pub ok: bool,
 }
 
@@ -34,13 +39,64 @@ impl Claim {
     }
 }
 
-/// All claims of one step, in order.
+/// All claims of one step, in order: calculator annotations, then each scope's claims (see
+/// `scope`): display blocks on their own, prose with its inline math up to the next case.
 pub fn check_step(text: &str) -> Vec<Claim> {
     let mut claims = annotation_claims(text);
-    let plain = normalize(&strip_annotations(text));
-    claims.extend(equation_claims(&plain));
-    claims.extend(super::linear::claims(&strip_annotations(text)));
+    let text = strip_annotations(text);
+    let mut prose = String::new();
+    let mut sources: Vec<String> = Vec::new();
+    let flush = |prose: &mut String, sources: &mut Vec<String>, claims: &mut Vec<Claim>| {
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        claims.extend(scope::claims(&refs));
+        claims.extend(equation_claims(&normalize(prose)));
+        claims.extend(super::linear::claims(prose));
+        prose.clear();
+        sources.clear();
+    };
+    for part in scope::parts(&text) {
+        match part {
+            scope::Part::Display(body) => {
+                flush(&mut prose, &mut sources, &mut claims);
+                claims.extend(scope::claims(&[&body]));
+            }
+            scope::Part::Inline(body) if scope::states(&body) => {
+                sources.push(body);
+                prose.push_str(" ; ");
+            }
+            scope::Part::Inline(body) => {
+                prose.push(' ');
+                prose.push_str(&body);
+                prose.push(' ');
+            }
+            scope::Part::Prose(p) => {
+                for (k, piece) in split_cases(&p).into_iter().enumerate() {
+                    if k > 0 {
+                        flush(&mut prose, &mut sources, &mut claims);
+                    }
+                    prose.push_str(piece);
+                }
+            }
+        }
+    }
+    flush(&mut prose, &mut sources, &mut claims);
     claims
+}
+
+/// Prose cut where a new case or paragraph starts.
+fn split_cases(p: &str) -> Vec<&str> {
+    let mut cuts = scope::case_starts(p);
+    cuts.extend(p.match_indices("\n\n").map(|(k, _)| k));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for c in cuts {
+        out.push(&p[start..c]);
+        start = c;
+    }
+    out.push(&p[start..]);
+    out
 }
 
 /// The first wrong claim of a step, if any.
@@ -202,6 +258,10 @@ fn left_span(chars: &[char], eq: usize) -> Option<String> {
 fn right_span(chars: &[char], eq: usize) -> Option<String> {
     let mut end = eq + 1;
     while end < chars.len() && is_math(chars[end]) {
+        // "= 5. 2 more arrive": a period and a space end the sentence.
+        if chars[end] == '.' && chars.get(end + 1).is_some_and(|c| c.is_whitespace()) {
+            break;
+        }
         end += 1;
     }
     let span: String = chars[eq + 1..end].iter().collect();
@@ -239,58 +299,115 @@ fn has_operator(s: &str) -> bool {
     body.contains(['+', '*', '/', '^']) || body.trim_start_matches(['(', ' ']).contains('-')
 }
 
-/// Evaluates both sides and compares them with the rounding tolerance of the stated value.
+/// Evaluates both sides of a prose equation and compares them.
 fn compare(lhs: &str, rhs: &str) -> Option<Claim> {
-    let computed = eval(lhs)?;
-    let stated = eval(rhs)?;
-    let rhs_is_number = !has_operator(rhs);
-    let ok = if rhs_is_number {
-        // "0.7 * 100 = 70%" writes a percentage as its number.
-        let as_written = rhs.trim_end().strip_suffix('%').and_then(eval);
-        close_enough(computed, stated, rhs)
-            || as_written.is_some_and(|w| close_enough(computed, w, rhs.trim_end_matches('%')))
-    } else {
-        // "6*4 = 24 + 3 = 27" reads as a running total: accept the first number too.
-        computed == stated || first_number(rhs).is_some_and(|n| close_enough(computed, n, rhs))
-    };
-    Some(Claim { text: format!("{} = {}", lhs.trim(), rhs.trim()), computed, stated, ok })
+    let (_, computed) = readings(&lex(lhs), &Env::new())?;
+    let (stated_expr, stated) = readings(&lex(rhs), &Env::new())?;
+    if computed.is_empty() || stated.is_empty() {
+        return None;
+    }
+    let ok = accepts(Rel::Eq, &computed, &stated, &stated_expr, true);
+    Some(Claim { text: format!("{} = {}", lhs.trim(), rhs.trim()), computed: computed[0], stated: stated[0], ok })
 }
 
-fn first_number(s: &str) -> Option<Ratio> {
-    static NUM: OnceLock<Regex> = OnceLock::new();
-    let m = re(&NUM, r"\d+(?:\.\d+)?%?").find(s)?;
-    eval(m.as_str())
+/// Whether some reading of the computed side stands in `rel` to some reading of the stated side,
+/// within the rounding the stated side's digits allow. `running_total`: prose like
+/// "6*4 = 24 + 3 = 27" goes on computing after the result, so its first number may be the result.
+pub(super) fn accepts(rel: Rel, computed: &[Value], stated: &[Value], stated_expr: &Expr, running_total: bool) -> bool {
+    computed.iter().any(|&c| stated.iter().any(|&s| accepts_one(rel, c, s, stated_expr, running_total)))
 }
 
-fn close_enough(computed: Ratio, stated: Ratio, literal: &str) -> bool {
-    if computed == stated {
+fn accepts_one(rel: Rel, c: Value, s: Value, stated_expr: &Expr, running_total: bool) -> bool {
+    let (x, y) = (c.to_f64(), s.to_f64());
+    let slack = 1e-9 * x.abs().max(y.abs()).max(1.0);
+    match rel {
+        Rel::Eq => match stated_expr.literal() {
+            Some((lit, percent)) => {
+                // "0.7 * 100 = 70%" writes a percentage as its number.
+                close_enough(c, s, lit, percent) || percent && close_enough(c, scale(s, 100), lit, false)
+            }
+            None => {
+                same(c, s)
+                    || running_total
+                        && leftmost(stated_expr).is_some_and(|(v, lit)| close_enough(c, Value::Exact(v), lit, false))
+            }
+        },
+        Rel::Approx => {
+            let near = (x - y).abs() <= 0.01 * x.abs().max(y.abs()) + slack;
+            near || stated_expr.literal().is_some_and(|(lit, pct)| close_enough(c, s, lit, pct))
+        }
+        Rel::Ne => !matches!((c, s), (Value::Exact(a), Value::Exact(b)) if a == b),
+        Rel::Lt => x < y + slack,
+        Rel::Gt => x > y - slack,
+        Rel::Le => x <= y + slack,
+        Rel::Ge => x >= y - slack,
+    }
+}
+
+fn scale(v: Value, k: i128) -> Value {
+    match v {
+        Value::Exact(r) => r.times(Ratio::int(k)).map_or(Value::Approx(r.to_f64() * k as f64), Value::Exact),
+        Value::Approx(x) => Value::Approx(x * k as f64),
+    }
+}
+
+fn same(a: Value, b: Value) -> bool {
+    match (a, b) {
+        (Value::Exact(x), Value::Exact(y)) => x == y,
+        _ => (a.to_f64() - b.to_f64()).abs() <= 1e-9 * a.to_f64().abs().max(b.to_f64().abs()).max(1e-12),
+    }
+}
+
+/// The first number of an expression written as the stated side.
+fn leftmost(e: &Expr) -> Option<(Ratio, &str)> {
+    match e {
+        Expr::Bin(_, a, _) | Expr::Juxt(a, _) => leftmost(a),
+        Expr::Num(v, s) => Some((*v, s.as_str())),
+        _ => None,
+    }
+}
+
+/// Whether `computed` rounds to `stated` as written in `literal`: half a unit in its last decimal
+/// place; a calculator's float noise; an integer may be the floor or ceiling (whole items).
+fn close_enough(computed: Value, stated: Value, literal: &str, percent: bool) -> bool {
+    if same(computed, stated) {
         return true;
     }
     let decimals = literal.rsplit_once('.').map_or(0, |(_, f)| f.chars().take_while(char::is_ascii_digit).count());
-    let percent = literal.trim_end().ends_with('%');
-    let diff = computed.minus(stated).map(Ratio::abs);
-    let Some(diff) = diff else { return true }; // overflow: no evidence against
-    let Some(mut half_unit) = Ratio::new(5, 10i128.pow(decimals as u32 + 1)) else { return true };
+    let mut half_unit = 0.5 * 10f64.powi(-(decimals as i32));
     if percent {
-        half_unit = half_unit.over(Ratio::int(100)).unwrap_or(half_unit);
+        half_unit /= 100.0;
     }
-    if diff <= half_unit {
+    let diff = match (computed, stated) {
+        (Value::Exact(c), Value::Exact(s)) => match c.minus(s) {
+            Some(d) => d.abs().to_f64(),
+            None => return true, // overflow: no evidence against
+        },
+        _ => (computed.to_f64() - stated.to_f64()).abs(),
+    };
+    if diff <= half_unit * (1.0 + 1e-12) {
         return true;
     }
+    let c = computed.to_f64();
     // A calculator's float noise ("99.00000000000001", "14.999999999999998") is not a claim.
-    if decimals >= 12 && diff.to_f64() <= 1e-9 * computed.to_f64().abs().max(1.0) {
+    if decimals >= 12 && diff <= 1e-9 * c.abs().max(1.0) {
         return true;
     }
     // Whole items: an integer result may be rounded down or up.
+    let stated_int = matches!(stated, Value::Exact(s) if s.is_integer());
+    let computed_int = matches!(computed, Value::Exact(r) if r.is_integer());
     decimals == 0
         && !percent
-        && stated.is_integer()
-        && !computed.is_integer()
-        && (computed.floor() == stated.floor() || computed.floor() + 1 == stated.floor())
+        && stated_int
+        && !computed_int
+        && (c.floor() == stated.to_f64() || c.floor() + 1.0 == stated.to_f64())
 }
 
-/// Exact evaluation of `+ - * / ^ ( ) %` with unary minus and implicit multiplication before a
-/// parenthesis: the constant case of the linear-expression parser.
+/// Exact value of a plain expression (`+ - * / ^ ( ) %`, LaTeX too); None when it has no single
+/// exact reading (names, notation we do not read, overflow, irrational results).
 pub fn eval(expr: &str) -> Option<Ratio> {
-    super::linear::parse_expression(expr, &[]).filter(|v| v.is_constant()).map(|v| v.c0)
+    match readings(&lex(expr), &Env::new())?.1.as_slice() {
+        [Value::Exact(r)] => Some(*r),
+        _ => None,
+    }
 }

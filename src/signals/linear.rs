@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::arith::{normalize, Claim};
+use super::expr::Value;
 use super::rational::Ratio;
 
 /// c0 + c1·v for the unknown v (c1 = 0: a constant).
@@ -76,8 +77,8 @@ pub fn claims(text: &str) -> Vec<Claim> {
                     let ok = agree(*earlier, value, decimals(&eq).max(decimals(earlier_eq)));
                     out.push(Claim {
                         text: format!("{eq} (earlier {earlier_eq})"),
-                        computed: *earlier,
-                        stated: value,
+                        computed: Value::Exact(*earlier),
+                        stated: Value::Exact(value),
                         ok,
                     });
                 }
@@ -222,7 +223,7 @@ fn is_unknown_letter(chars: &[char], i: usize) -> bool {
 }
 
 fn math_char(c: char) -> bool {
-    c.is_ascii_digit() || " .+-*/()%".contains(c)
+    c.is_ascii_digit() || " .+-*/^()%".contains(c)
 }
 
 /// The expression at the end of a first side (`we get: 150 + x` → `150 + x`).
@@ -284,6 +285,10 @@ pub fn parse_expression(s: &str, algebra: &[char]) -> Option<Linear> {
 }
 
 fn parse_tokens(tokens: Vec<Tok>) -> Option<Linear> {
+    // The parser recurses per bracket and sign: bound it, so no input can exhaust the stack.
+    if tokens.len() > 400 {
+        return None;
+    }
     let mut p = Parser { tokens, pos: 0 };
     let v = p.sum()?;
     (p.pos == p.tokens.len()).then_some(v)

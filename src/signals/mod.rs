@@ -3,10 +3,12 @@
 pub mod agreement;
 pub mod arith;
 pub mod diagnostics;
+pub mod expr;
 pub mod instability;
 pub mod linear;
 pub mod metrics;
 pub mod rational;
+pub mod scope;
 pub mod steps;
 
 /// First step whose score is below τ (scores: higher = more likely correct); None = no error.

@@ -83,6 +83,27 @@ impl Ratio {
         }
     }
 
+    pub fn numer(self) -> i128 {
+        self.num
+    }
+
+    pub fn denom(self) -> i128 {
+        self.den
+    }
+
+    /// The exact n-th root, when numerator and denominator are perfect n-th powers.
+    pub fn root(self, n: u32) -> Option<Ratio> {
+        if n == 0 || (self.num < 0 && n.is_multiple_of(2)) {
+            return None;
+        }
+        let int_root = |x: i128| -> Option<i128> {
+            let guess = (x.unsigned_abs() as f64).powf(1.0 / n as f64).round() as i128;
+            (guess.saturating_sub(1)..=guess + 1).find(|g| g.checked_pow(n) == Some(x.abs()))
+        };
+        let num = int_root(self.num)? * self.num.signum();
+        Ratio::new(num, int_root(self.den)?)
+    }
+
     pub fn is_integer(self) -> bool {
         self.den == 1
     }

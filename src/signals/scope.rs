@@ -1,0 +1,529 @@
+//! Where claims live: a step is cut into display blocks, inline math and prose; names hold a
+//! value only inside one scope (a display block, or a stretch of prose up to the next case such
+//! as "If", "When", "Case 2", "at x = …"), and only when every assignment in the scope agrees.
+//!
+//! Inside a scope each statement (`a = b = c`, cut at `,` `;` `\quad` `\implies` words …) gives
+//! claims between neighbouring sides that are closed: numbers, or names with a known value.
+//! Linear equations in one unknown without an assignment must agree on its solution.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::arith::{accepts, Claim};
+use super::expr::{is_case_word, lex, readings, Env, Expr, Rel, Tok, Value};
+use super::rational::Ratio;
+
+/// One piece of a step's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Display(String),
+    Inline(String),
+    Prose(String),
+}
+
+/// Cuts text at `\[…\]`, `$$…$$`, `\begin{…}…\end{…}` (display) and `\(…\)`, `$…$` (inline).
+/// A lone `$` is money unless the pair encloses LaTeX (`$2 \cdot 7 = 14$`).
+pub fn parts(text: &str) -> Vec<Part> {
+    static OPEN: OnceLock<Regex> = OnceLock::new();
+    let open = OPEN.get_or_init(|| {
+        Regex::new(r"\\\[|\$\$|\\begin\{(?:equation|align|gather|multline|eqnarray)\*?\}|\\\(|\$").expect("valid regex")
+    });
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(m) = open.find(rest) {
+        let (close, display) = match m.as_str() {
+            r"\[" => (r"\]", true),
+            "$$" => ("$$", true),
+            r"\(" => (r"\)", false),
+            "$" => ("$", false),
+            _ => (r"\end{", true),
+        };
+        let body_start = m.end();
+        let found = rest[body_start..].find(close);
+        if found.is_none() && m.as_str() == "$" {
+            // A lone `$` is money.
+            push_prose(&mut out, &rest[..m.end()]);
+            rest = &rest[m.end()..];
+            continue;
+        }
+        let Some(len) = found else {
+            // Unclosed: the rest is math of that kind.
+            push_prose(&mut out, &rest[..m.start()]);
+            let body = &rest[body_start..];
+            out.push(if display { Part::Display(body.into()) } else { Part::Inline(body.into()) });
+            return out;
+        };
+        let body = &rest[body_start..body_start + len];
+        let mut after = body_start + len + close.len();
+        if close == r"\end{" {
+            after = rest[after..].find('}').map_or(rest.len(), |k| after + k + 1);
+        }
+        let escaped = m.start() > 0 && rest.as_bytes()[m.start() - 1] == b'\\';
+        if m.as_str() == "$" && (escaped || !is_inline_latex(body)) {
+            // Money: keep the `$` in the prose and go on after it.
+            push_prose(&mut out, &rest[..m.end()]);
+            rest = &rest[m.end()..];
+            continue;
+        }
+        push_prose(&mut out, &rest[..m.start()]);
+        match out.last_mut() {
+            // Display blocks with nothing but space between them read as one aligned block.
+            Some(Part::Display(prev)) if display => {
+                prev.push_str(" \\\\ ");
+                prev.push_str(body);
+            }
+            _ => out.push(if display { Part::Display(body.into()) } else { Part::Inline(body.into()) }),
+        }
+        rest = &rest[after..];
+    }
+    push_prose(&mut out, rest);
+    out
+}
+
+fn push_prose(out: &mut Vec<Part>, s: &str) {
+    if s.trim().is_empty() && matches!(out.last(), Some(Part::Display(_))) || s.is_empty() {
+        return;
+    }
+    if let Some(Part::Prose(p)) = out.last_mut() {
+        p.push_str(s);
+    } else {
+        out.push(Part::Prose(s.into()));
+    }
+}
+
+fn is_inline_latex(body: &str) -> bool {
+    !body.is_empty()
+        && !body.ends_with('\\')
+        && !body.contains("\\[")
+        && !body.contains('\n')
+        && !body.starts_with(char::is_whitespace)
+        && !body.ends_with(char::is_whitespace)
+        && body.contains(['\\', '^', '_', '{'])
+}
+
+/// Whether inline math states something (has a relation) rather than naming a value.
+pub fn states(body: &str) -> bool {
+    lex(body).iter().any(|t| matches!(t, Tok::Rel(_)))
+}
+
+/// Byte offsets where a new case starts in prose: "If", "When", "Case 2", "Let", "for x = 3"…
+pub fn case_starts(prose: &str) -> Vec<usize> {
+    static CASE: OnceLock<Regex> = OnceLock::new();
+    let re = CASE.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(?:if|when|whenever|suppose|assume|assuming|case|otherwise|alternatively|testing|test|try|trying|let)\b|\b(?:for|at|with|or)\s+(?:\\\(\s*|\$)?[A-Za-z]\s*=",
+        )
+        .expect("valid regex")
+    });
+    re.find_iter(prose).map(|m| m.start()).filter(|&s| s > 0).collect()
+}
+
+/// Claims of one scope, given its math sources (display or inline bodies), in order.
+pub fn claims(sources: &[&str]) -> Vec<Claim> {
+    let mut segments: Vec<Vec<Vec<Tok>>> = vec![Vec::new()];
+    for src in sources {
+        for (k, segment) in statements(&read_words(lex(src))).into_iter().enumerate() {
+            // A case word inside display math (`\text{if}`) opens a new segment.
+            if k > 0 {
+                segments.push(Vec::new());
+            }
+            segments.last_mut().expect("one segment").extend(segment);
+        }
+    }
+    segments.iter().flat_map(|s| segment_claims(s)).collect()
+}
+
+/// Words in math: consecutive words are one (`Total cost`); a remark in brackets after a number
+/// (`15 (\text{light blue})`) labels it; a word standing as an operand (`\text{Total} = 5 + 3`,
+/// `\text{apples} + \text{pears}`) names a quantity.
+fn read_words(tokens: Vec<Tok>) -> Vec<Tok> {
+    let mut merged: Vec<Tok> = Vec::new();
+    for t in tokens {
+        match (merged.last_mut(), t) {
+            (Some(Tok::Word(prev)), Tok::Word(w)) if !is_case_word(&w) && !is_case_word(prev) => {
+                prev.push(' ');
+                prev.push_str(&w);
+            }
+            (_, t) => merged.push(t),
+        }
+    }
+    let mut out: Vec<Tok> = Vec::new();
+    let mut k = 0;
+    while k < merged.len() {
+        let after_number = matches!(out.last(), Some(Tok::Num(..) | Tok::Percent | Tok::Unit));
+        if after_number
+            && merged[k] == Tok::Open
+            && matches!(merged.get(k + 1), Some(Tok::Word(_)))
+            && merged.get(k + 2) == Some(&Tok::Close)
+        {
+            out.push(Tok::Unit);
+            k += 3;
+            continue;
+        }
+        let t = merged[k].clone();
+        if let Tok::Word(w) = &t {
+            let before_ok =
+                matches!(out.last(), None | Some(Tok::Rel(_) | Tok::Op(_) | Tok::Open | Tok::Sep | Tok::LineBreak));
+            let after_ok = matches!(
+                merged.get(k + 1),
+                None | Some(Tok::Rel(_) | Tok::Op(_) | Tok::Close | Tok::Sep | Tok::LineBreak)
+            );
+            let operator_next = matches!(merged.get(k + 1), Some(Tok::Rel(_) | Tok::Op(_)))
+                || matches!(out.last(), Some(Tok::Rel(_) | Tok::Op(_)));
+            if before_ok && after_ok && operator_next && !is_case_word(w) && !after_number {
+                out.push(Tok::Var(w.to_lowercase()));
+                k += 1;
+                continue;
+            }
+        }
+        out.push(t);
+        k += 1;
+    }
+    out
+}
+
+/// Statements of a token run, grouped into case segments. Units after numbers are marked; other
+/// words end a statement; top-level commas separate; `\\ &= …` continues the chain. A statement
+/// that starts with a relation or an operator after a word or separator has lost its left side
+/// (`\text{Age} - 4 = …`): it starts with an unreadable token.
+fn statements(tokens: &[Tok]) -> Vec<Vec<Vec<Tok>>> {
+    let mut segments: Vec<Vec<Vec<Tok>>> = vec![Vec::new()];
+    let mut current: Vec<Tok> = Vec::new();
+    let mut depth = 0i32;
+    // What ended the previous statement: a word (its text was a side), a line break, or another cut.
+    let mut after_word = false;
+    let mut after_break = false;
+    let finish = |current: &mut Vec<Tok>, segments: &mut Vec<Vec<Vec<Tok>>>| {
+        if !current.is_empty() {
+            segments.last_mut().expect("one segment").push(std::mem::take(current));
+        }
+    };
+    for (k, t) in tokens.iter().enumerate() {
+        match t {
+            Tok::Open | Tok::BraceOpen | Tok::BracketOpen => depth += 1,
+            Tok::Close | Tok::BraceClose | Tok::BracketClose => depth -= 1,
+            _ => {}
+        }
+        match t {
+            Tok::Word(w) if is_case_word(w) && !w.eq_ignore_ascii_case("or") => {
+                finish(&mut current, &mut segments);
+                segments.push(Vec::new());
+                (after_word, after_break) = (false, false);
+            }
+            Tok::Word(_) if is_unit(tokens, k) => current.push(Tok::Unit),
+            Tok::Word(_) => {
+                finish(&mut current, &mut segments);
+                (after_word, after_break) = (true, false);
+            }
+            Tok::LineBreak => {
+                finish(&mut current, &mut segments);
+                (after_word, after_break) = (false, true);
+            }
+            Tok::Sep => {
+                finish(&mut current, &mut segments);
+                (after_word, after_break) = (false, false);
+            }
+            Tok::Comma if depth <= 0 => {
+                finish(&mut current, &mut segments);
+                (after_word, after_break) = (false, false);
+            }
+            Tok::Rel(_) if current.is_empty() => {
+                // `\\ &= 12`: the chain goes on from the last side of the previous statement.
+                match segments.last().and_then(|s| s.last()) {
+                    Some(prev) if after_break => current.extend(last_side(prev).iter().cloned()),
+                    _ => current.push(Tok::Bad),
+                }
+                current.push(t.clone());
+            }
+            Tok::Op(op) if current.is_empty() && (after_word || *op != '-') => {
+                current.push(Tok::Bad);
+                current.push(t.clone());
+            }
+            _ => current.push(t.clone()),
+        }
+    }
+    finish(&mut current, &mut segments);
+    segments
+}
+
+/// A word right after a number (`5 \text{ cm}`, `160 \text{ dollars per bag}`) labels it.
+fn is_unit(tokens: &[Tok], k: usize) -> bool {
+    let Tok::Word(w) = &tokens[k] else { return false };
+    !is_case_word(w)
+        && k > 0
+        && matches!(tokens[k - 1], Tok::Num(..) | Tok::Percent | Tok::Degree | Tok::BraceClose | Tok::Close | Tok::Unit)
+        && w.split_whitespace().count() <= 4
+        // `2 \text{ gives } 2p + 1`: a word between two operands is prose.
+        && !matches!(
+            tokens.get(k + 1),
+            Some(Tok::Num(..) | Tok::Var(_) | Tok::Frac | Tok::Sqrt | Tok::Open | Tok::Pi | Tok::BraceOpen)
+        )
+}
+
+/// A side without its unit labels, and whether it had one.
+fn without_units(side: &[Tok]) -> (Vec<Tok>, bool) {
+    let kept: Vec<Tok> = side.iter().filter(|t| **t != Tok::Unit).cloned().collect();
+    let had = kept.len() < side.len();
+    (kept, had)
+}
+
+fn last_side(statement: &[Tok]) -> &[Tok] {
+    let start = statement.iter().rposition(|t| matches!(t, Tok::Rel(_))).map_or(0, |k| k + 1);
+    &statement[start..]
+}
+
+/// Sides and the relations between them.
+fn sides(statement: &[Tok]) -> (Vec<&[Tok]>, Vec<Rel>) {
+    let mut sides = Vec::new();
+    let mut rels = Vec::new();
+    let mut start = 0;
+    let mut depth = 0i32;
+    for (k, t) in statement.iter().enumerate() {
+        match t {
+            Tok::Open | Tok::BraceOpen | Tok::BracketOpen => depth += 1,
+            Tok::Close | Tok::BraceClose | Tok::BracketClose => depth -= 1,
+            Tok::Rel(r) if depth == 0 => {
+                sides.push(&statement[start..k]);
+                rels.push(*r);
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    sides.push(&statement[start..]);
+    (sides, rels)
+}
+
+fn names(e: &Expr) -> Vec<String> {
+    let mut out = Vec::new();
+    e.names(&mut out);
+    out
+}
+
+/// The value of each name the segment makes unambiguous: the one plain number it is set to
+/// (`S = 54`), or, with none, the one value all its assignments compute. Two plain values (roots,
+/// trial values) or disagreeing computations leave the name unknown.
+/// The values one side may have.
+type Readings = Vec<Value>;
+
+fn assignments(statements: &[Vec<Tok>], env: &Env) -> Env {
+    // name → (plain values, computed values); an empty entry marks an uncertain name.
+    let mut seen: HashMap<String, (Vec<Readings>, Vec<Readings>)> = HashMap::new();
+    for st in statements {
+        let (sides, rels) = sides(st);
+        for (k, rel) in rels.iter().enumerate() {
+            for (name_side, value_side) in [(sides[k], sides[k + 1]), (sides[k + 1], sides[k])] {
+                let [Tok::Var(name)] = name_side else { continue };
+                let entry = seen.entry(name.clone()).or_default();
+                let (value_side, _) = without_units(value_side);
+                match readings(&value_side, env) {
+                    Some((e, values)) if *rel == Rel::Eq && !values.is_empty() => {
+                        if e.has_operation() {
+                            entry.1.push(values)
+                        } else {
+                            entry.0.push(values)
+                        }
+                    }
+                    // `x < 3`, `x ≈ 2.4`, `x = y + 1`: the name is not pinned down here.
+                    _ if *rel != Rel::Eq => entry.0.push(Vec::new()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = env.clone();
+    for (name, (plain, computed)) in seen {
+        let all = if plain.is_empty() { &computed } else { &plain };
+        let value = match all.first() {
+            Some(first) if first.len() == 1 && all.iter().all(|v| v == first) => Some(first[0]),
+            _ => None,
+        };
+        match value {
+            Some(v) if !env.contains_key(&name) || env.get(&name) == Some(&v) => {
+                out.insert(name, v);
+            }
+            _ => {
+                out.remove(&name);
+            }
+        }
+    }
+    out
+}
+
+fn segment_claims(statements: &[Vec<Tok>]) -> Vec<Claim> {
+    // Two passes: `y = 2x` is known once `x` is.
+    let env = assignments(statements, &Env::new());
+    let env = assignments(statements, &env);
+    let assigned: Vec<String> = statements
+        .iter()
+        .flat_map(|st| {
+            let (sides, _) = sides(st);
+            sides.iter().filter_map(|s| if let [Tok::Var(n)] = s { Some(n.clone()) } else { None }).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut solutions: HashMap<String, (Ratio, String)> = HashMap::new();
+    for st in statements {
+        let (sides, rels) = sides(st);
+        for (k, rel) in rels.iter().enumerate() {
+            let ((a, unit_a), (b, _)) = (without_units(sides[k]), without_units(sides[k + 1]));
+            let (Some((ea, va)), Some((eb, vb))) = (readings(&a, &env), readings(&b, &env)) else { continue };
+            // `x = 5` is the assignment itself; `S = 165 \times 6` is checked against S's value.
+            let bare = |e: &Expr| matches!(e, Expr::Var(_));
+            if (bare(&ea) || bare(&eb)) && !(ea.has_operation() || eb.has_operation()) {
+                continue;
+            }
+            let mut text = format!("{ea} {} {eb}", rel.symbol());
+            // `4 \text{ hours} = 4 \times 60`: a quantity with a unit may be a conversion.
+            let converts = unit_a && !ea.has_operation();
+            if !va.is_empty() && !vb.is_empty() {
+                if (ea.has_operation() || eb.has_operation()) && !converts {
+                    let ok = accepts(*rel, &va, &vb, &eb, false) || accepts(reverse(*rel), &vb, &va, &ea, false);
+                    let used: Vec<String> = names(&ea).into_iter().chain(names(&eb)).collect();
+                    if !used.is_empty() {
+                        let values: Vec<String> = used.iter().map(|n| format!("{n} = {}", env[n])).collect();
+                        text = format!("{text} with {}", values.join(", "));
+                    }
+                    // The side that computes is the computed one (`S = 165 × 6/11`: 90, not 54).
+                    let (computed, stated) = if ea.has_operation() { (va[0], vb[0]) } else { (vb[0], va[0]) };
+                    out.push(Claim { text, computed, stated, ok });
+                }
+                continue;
+            }
+            if *rel == Rel::Eq {
+                solve(&ea, &eb, &env, &assigned, text, &mut solutions, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn reverse(rel: Rel) -> Rel {
+    match rel {
+        Rel::Lt => Rel::Gt,
+        Rel::Gt => Rel::Lt,
+        Rel::Le => Rel::Ge,
+        Rel::Ge => Rel::Le,
+        r => r,
+    }
+}
+
+/// A linear equation in one unknown that no assignment names: its solution must agree with
+/// every other one in the segment.
+fn solve(
+    a: &Expr,
+    b: &Expr,
+    env: &Env,
+    assigned: &[String],
+    text: String,
+    solutions: &mut HashMap<String, (Ratio, String)>,
+    out: &mut Vec<Claim>,
+) {
+    let mut unknowns: Vec<String> = names(a).into_iter().chain(names(b)).filter(|n| !env.contains_key(n)).collect();
+    unknowns.dedup();
+    let [v] = unknowns.as_slice() else { return };
+    if assigned.contains(v) {
+        return;
+    }
+    let (Some((a0, a1)), Some((b0, b1))) = (a.linear(v, env), b.linear(v, env)) else { return };
+    let Some(den) = a1.minus(b1).filter(|d| *d != Ratio::int(0)) else { return };
+    let Some(value) = b0.minus(a0).and_then(|n| n.over(den)) else { return };
+    match solutions.get(v) {
+        None => {
+            solutions.insert(v.clone(), (value, text));
+        }
+        Some((earlier, earlier_text)) => {
+            let close =
+                (earlier.to_f64() - value.to_f64()).abs() <= 1e-3 * earlier.to_f64().abs().max(value.to_f64().abs());
+            out.push(Claim {
+                text: format!("{text} (earlier {earlier_text}): {v} = {value}, not {earlier}"),
+                computed: Value::Exact(*earlier),
+                stated: Value::Exact(value),
+                ok: *earlier == value || close,
+            });
+        }
+    }
+}
+
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let atom = |e: &Expr| matches!(e, Expr::Num(..) | Expr::Var(_) | Expr::Pi | Expr::Group(_));
+        match self {
+            Expr::Num(_, s) => write!(f, "{s}"),
+            Expr::Var(n) => write!(f, "{n}"),
+            Expr::Pi => write!(f, "π"),
+            Expr::Neg(a) => write!(f, "-{a}"),
+            Expr::Bin(op @ ('/' | '^'), a, b) => {
+                let wrap = |e: &Expr| if atom(e) { format!("{e}") } else { format!("({e})") };
+                write!(f, "{}{op}{}", wrap(a), wrap(b))
+            }
+            Expr::Bin(op, a, b) => write!(f, "{a} {op} {b}"),
+            Expr::Juxt(a, b) | Expr::Mixed(a, b) => {
+                if matches!(**b, Expr::Group(_) | Expr::Var(_)) {
+                    write!(f, "{a}{b}")
+                } else {
+                    write!(f, "{a}·{b}")
+                }
+            }
+            Expr::Root(n, x) => match n.literal() {
+                Some(("2", _)) => write!(f, "√({x})"),
+                Some(("3", _)) => write!(f, "∛({x})"),
+                _ => write!(f, "root[{n}]({x})"),
+            },
+            Expr::Percent(a) => write!(f, "{a}%"),
+            Expr::Factorial(a) => write!(f, "{a}!"),
+            Expr::Degrees(a) => write!(f, "{a}°"),
+            Expr::Group(a) => write!(f, "({a})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_tell_math_from_money() {
+        let money = parts("He pays $15 + $20 = $35 for it.");
+        assert_eq!(money, vec![Part::Prose("He pays $15 + $20 = $35 for it.".into())]);
+        let math = parts(r"So $2 \cdot 7 = 14$. Then \(x = 2\) and \[ a \] \[ b \] done");
+        assert_eq!(
+            math,
+            vec![
+                Part::Prose("So ".into()),
+                Part::Inline(r"2 \cdot 7 = 14".into()),
+                Part::Prose(". Then ".into()),
+                Part::Inline("x = 2".into()),
+                Part::Prose(" and ".into()),
+                Part::Display(r" a  \\  b ".into()),
+                Part::Prose(" done".into()),
+            ]
+        );
+        assert_eq!(parts(r"\[ 1 + 1 = 2"), vec![Part::Display(" 1 + 1 = 2".into())]);
+        let aligned = parts(r"\begin{align*} a &= 1 \\ &= 1 \end{align*} end");
+        assert_eq!(aligned[0], Part::Display(r" a &= 1 \\ &= 1 ".into()));
+    }
+
+    #[test]
+    fn cases_start_new_scopes() {
+        let text = r"Here \(x = 1\). If \(x = 2\) then. For \(k = 3\), and for each apple, at x = 4.";
+        let starts: Vec<&str> = case_starts(text).iter().map(|&k| &text[k..k + 3]).collect();
+        assert_eq!(starts, vec!["If ", "For", "at "]);
+    }
+
+    #[test]
+    fn names_hold_one_value_per_scope() {
+        let wrong = |src: &[&str]| claims(src).iter().any(|c| !c.ok);
+        assert!(wrong(&["x = 4", "2x + 1 = 10"]));
+        assert!(!wrong(&["x = 4", "2x + 1 = 9"]));
+        // Two plain values: roots or trials, no value.
+        assert!(!wrong(&["x = 4, x = 5", "2x + 1 = 9"]));
+        // A case word inside display math starts a new segment.
+        assert!(!wrong(&[r"x = 4 \text{ if } x = 5, 2x = 10"]));
+        // Chains over `\\ &=` go on from the last side.
+        assert!(wrong(&[r"a &= 2 + 3 \\ &= 6"]));
+        assert!(!wrong(&[r"a &= 2 + 3 \\ &= 5"]));
+    }
+}
