@@ -99,7 +99,6 @@ pub fn is_case_word(w: &str) -> bool {
             | "let"
             | "for"
             | "at"
-            | "or"
             | "else"
     )
 }

@@ -207,7 +207,7 @@ fn statements(tokens: &[Tok]) -> Vec<Vec<Vec<Tok>>> {
             _ => {}
         }
         match t {
-            Tok::Word(w) if is_case_word(w) && !w.eq_ignore_ascii_case("or") => {
+            Tok::Word(w) if is_case_word(w) => {
                 finish(&mut current, &mut segments);
                 segments.push(Vec::new());
                 (after_word, after_break) = (false, false);
