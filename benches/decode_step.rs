@@ -2,9 +2,10 @@
 //!
 //! - `matvec/TYPE/ROWSxCOLS`: one weight matrix times one activation row, per weight type, at the
 //!   MLP up-projection shapes of SmolLM2-135M (1536×576), Qwen2.5-0.5B (4864×896) and
-//!   Qwen2.5-1.5B (8960×1536). Q4_1 and Q8_0 go through our kernel (`model::matvec`), Q4_K and
-//!   Q6_K (the Q4_K_M files) through candle's `QMatMul`, f32 through a dense matmul. Compare
-//!   types at one shape: decode is bound by the weight bytes read per token.
+//!   Qwen2.5-1.5B (8960×1536). `ours/TYPE` is our kernel (`model::matvec`: Q4_1, Q5_0, Q8_0,
+//!   Q4_K, Q6_K), `candle/TYPE` candle's `QMatMul` (the k-quants, which the default weights
+//!   give to candle, and f32). Compare types at one shape: decode is bound by the weight bytes
+//!   read per token.
 //! - `decode/MODEL`: one greedy token after a 64-token prompt through each model already fetched
 //!   (SmolLM2 = llama layers, Qwen2.5-Coder = qwen2 layers), with the weights `bench` picks by
 //!   default. Models not fetched yet are left out, said on standard error
@@ -28,22 +29,23 @@ fn matvec(c: &mut Criterion) {
         let xt = Tensor::rand(-1f32, 1f32, (1, cols), &Device::Cpu).expect("input");
         let x: Vec<f32> = xt.flatten_all().and_then(|t| t.to_vec1()).expect("input");
         let shape = format!("{rows}x{cols}");
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::F32] {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::F32]
+        {
             // k-quants come in blocks of 256: SmolLM2's 576 columns have none (its files do not either).
             if cols % dtype.block_size() != 0 {
                 continue;
             }
             let q = QTensor::quantize(&w, dtype).expect("quantize");
-            let id = BenchmarkId::new(format!("{dtype:?}"), &shape);
-            match QuantMatrix::from_qtensor(&q).expect("blocks") {
-                Some(m) => {
-                    let mut y = vec![0f32; rows];
-                    group.bench_function(id, |b| b.iter(|| m.matvec(&x, &mut y)));
-                }
-                None => {
-                    let mm = QMatMul::from_qtensor(q).expect("qmatmul");
-                    group.bench_function(id, |b| b.iter(|| mm.forward(&xt).expect("matmul")));
-                }
+            if let Some(m) = QuantMatrix::from_qtensor(&q).expect("blocks") {
+                let mut y = vec![0f32; rows];
+                let id = BenchmarkId::new(format!("ours/{dtype:?}"), &shape);
+                group.bench_function(id, |b| b.iter(|| m.matvec(&x, &mut y)));
+            }
+            // candle's kernels for the types it serves in the default weights (k-quants) and f32.
+            if matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K | GgmlDType::F32) {
+                let mm = QMatMul::from_qtensor(q).expect("qmatmul");
+                let id = BenchmarkId::new(format!("candle/{dtype:?}"), &shape);
+                group.bench_function(id, |b| b.iter(|| mm.forward(&xt).expect("matmul")));
             }
         }
     }

@@ -20,6 +20,10 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
+fn max_abs(a: &Tensor) -> f32 {
+    a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
 const TOKENS: [u32; 12] = [3, 17, 42, 5, 88, 61, 9, 23, 70, 1, 55, 94];
 
 /// The three cache properties, to 1e-4.
@@ -77,6 +81,53 @@ fn gguf_families_are_consistent() {
         write_gguf(f, &q, GgmlDType::Q8_0);
         check_model(&load_gguf(&q, WeightMode::Quantized), &format!("{f:?} gguf q8_0"));
     }
+}
+
+/// Our block kernels (every type they read, embedding included) give the model of the dense
+/// weights: logits within the rounding of 8-bit activations, the same argmax, and the same
+/// numbers whatever the split (the checks of `check_model`).
+#[test]
+fn block_kernels_are_the_dense_model() {
+    let dir = tempfile::tempdir().unwrap();
+    for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0] {
+        let path = dir.path().join(format!("llama-{dtype:?}.gguf"));
+        write_gguf(Family::Llama, &path, dtype);
+        let (dense, compact) = (load_gguf(&path, WeightMode::Dense), load_gguf(&path, WeightMode::Compact));
+        assert!(
+            compact.decode_kernels().contains(&format!("{dtype:?}").to_lowercase()),
+            "{}",
+            compact.decode_kernels()
+        );
+        check_model(&compact, &format!("{dtype:?} compact"));
+        let a = dense.forward(&TOKENS, &mut dense.new_cache()).unwrap();
+        let b = compact.forward(&TOKENS, &mut compact.new_cache()).unwrap();
+        // 8-bit activations move this tiny model's logits by about 2% of their range (a wrong
+        // unpacking moves them by the whole range).
+        let (d, range) = (max_diff(&a, &b), max_abs(&a));
+        assert!(d <= 0.05 * range, "{dtype:?}: block kernels differ from dense weights by {d} (logits up to {range})");
+        assert_eq!(a.argmax(1).unwrap().to_vec1::<u32>().unwrap(), b.argmax(1).unwrap().to_vec1::<u32>().unwrap());
+    }
+}
+
+/// A long prompt that is not scored goes through dequantized tiles and one f32 product; it
+/// gives the numbers of the integer kernels within their rounding, and scoring (exact) keeps
+/// the integer kernels, whose numbers do not depend on the split.
+#[test]
+fn long_prompts_take_the_dense_route_and_scoring_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llama-q4_1.gguf");
+    write_gguf(Family::Llama, &path, GgmlDType::Q4_1);
+    let m = load_gguf(&path, WeightMode::Compact);
+    let long: Vec<u32> = (0..40).map(|i| (i * 7 + 3) % 90).collect();
+    let fast = m.logits(&m.forward_hidden(&long, &mut m.new_cache()).unwrap()).unwrap();
+    let exact = m.logits_exact(&m.forward_hidden_exact(&long, &mut m.new_cache()).unwrap()).unwrap();
+    let (d, range) = (max_diff(&fast, &exact), max_abs(&exact));
+    assert!(d > 0.0 && d <= 0.05 * range, "dense route differs from the integer kernels by {d} (logits up to {range})");
+    let mut c = m.new_cache();
+    let head = m.logits_exact(&m.forward_hidden_exact(&long[..17], &mut c).unwrap()).unwrap();
+    let tail = m.logits_exact(&m.forward_hidden_exact(&long[17..], &mut c).unwrap()).unwrap();
+    assert_eq!(max_diff(&head, &exact.narrow(0, 0, 17).unwrap()), 0.0);
+    assert_eq!(max_diff(&tail, &exact.narrow(0, 17, 23).unwrap()), 0.0);
 }
 
 #[test]

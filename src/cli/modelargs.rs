@@ -23,14 +23,16 @@ pub struct ModelArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Weights {
-    /// Mixed when the model is small enough, else quantized.
+    /// Quantized on the CPU; on a GPU mixed when the model is small enough, else quantized.
     Auto,
     /// Dense f32 for prefill and quantized blocks for decode.
     Mixed,
-    /// Dequantize to f32 (fastest on CPU for small models).
+    /// Dequantize to f32 (the reference numbers; the most memory).
     Dense,
-    /// Keep the GGUF's quantized blocks (least memory).
+    /// Keep the GGUF's quantized blocks: our kernels for Q4_1/Q5_0/Q8_0, candle's for k-quants.
     Quantized,
+    /// Only the GGUF's blocks, all read by our kernels (least memory).
+    Compact,
 }
 
 impl Weights {
@@ -40,6 +42,7 @@ impl Weights {
             Weights::Dense => Some(WeightMode::Dense),
             Weights::Mixed => Some(WeightMode::Mixed),
             Weights::Quantized => Some(WeightMode::Quantized),
+            Weights::Compact => Some(WeightMode::Compact),
         }
     }
 }

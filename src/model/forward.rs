@@ -13,18 +13,22 @@ use candle_core::{DType, Device, Module, Tensor, D};
 
 use super::cache::KvCache;
 use super::config::{Arch, Config, RopeStyle};
-use super::matvec::QuantMatrix;
+use super::matvec::{matmul_many, Acts, QuantMatrix};
 
 /// How linear-layer weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightMode {
-    /// Keep GGUF quantized blocks (least memory).
+    /// Keep the GGUF's quantized blocks: our kernels for Q4_1, Q5_0 and Q8_0, candle's for the
+    /// k-quants (Q4_K, Q6_K), whose repacked AVX-512 VNNI kernels are faster than ours today at
+    /// the price of a packed copy beside the blocks.
     Quantized,
+    /// The GGUF's blocks only, read by our kernels for every type they know (least memory).
+    Compact,
     /// Dequantize to f32 at load.
     Dense,
-    /// Both: dense f32 for multi-token batches (prefill, scoring) and Q8_0 blocks for
-    /// single-token decode, where reading fewer bytes per token is what counts. Types without a
-    /// fast candle CPU kernel (Q4_1, Q5_x) are re-quantized to Q8_0 for that.
+    /// Both: dense f32 for multi-token batches (prefill, scoring) and the GGUF blocks for
+    /// single-token decode, where reading fewer bytes per token is what counts. Types our
+    /// kernels do not read are re-quantized to Q8_0 for that.
     Mixed,
 }
 
@@ -32,24 +36,26 @@ pub enum WeightMode {
 pub struct Linear {
     dense: Option<QMatMul>,
     quant: Option<QMatMul>,
-    /// GGUF blocks our own CPU kernel reads for single-token rows.
-    blocks: Option<QuantMatrix>,
+    /// GGUF blocks our own CPU kernels read: single-token rows always, batches too when there
+    /// are no dense weights. Shared with the embedding when the head is tied.
+    blocks: Option<Arc<QuantMatrix>>,
 }
 
 impl Linear {
     /// Like `forward`, but always on the dense weights when the layer has them: scoring wants
     /// f32 activations even for a single row (the decode kernel rounds them to 8 bits).
     pub fn forward_exact(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match &self.dense {
-            Some(d) => d.forward(x),
-            None => self.forward(x),
+        match (&self.dense, self.blocks_for(x.dim(0)?, true)) {
+            (Some(d), _) => d.forward(x),
+            (None, Some(m)) => Ok(blocks_forward(&[m], x, true)?.remove(0)),
+            (None, None) => self.forward(x),
         }
     }
 
     /// Which weights serve a single-token row, e.g. "q4_1" (our kernel) or "candle q6k".
     fn decode_kernel(&self) -> String {
         match (&self.blocks, &self.quant) {
-            (Some(b), _) => format!("{:?}", b.blocks()).to_lowercase(),
+            (Some(b), _) => b.blocks().name().to_string(),
             (None, Some(QMatMul::QTensor(q))) => format!("candle {:?}", q.dtype()).to_lowercase(),
             (None, _) => self.dense.as_ref().map_or("f32".to_string(), |d| match d {
                 QMatMul::Tensor(t) => format!("{:?}", t.dtype()).to_lowercase(),
@@ -58,13 +64,16 @@ impl Linear {
         }
     }
 
+    /// The blocks, when they serve `rows` rows (`exact`: dense weights win even for one row).
+    fn blocks_for(&self, rows: usize, exact: bool) -> Option<&QuantMatrix> {
+        let m = self.blocks.as_deref()?;
+        (self.dense.is_none() || (rows == 1 && !exact)).then_some(m)
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.dim(0)?;
-        if let (1, Some(m)) = (rows, &self.blocks) {
-            let input: Vec<f32> = x.flatten_all()?.to_vec1()?;
-            let mut out = vec![0f32; m.rows()];
-            m.matvec(&input, &mut out);
-            return Tensor::from_vec(out, (1, m.rows()), x.device());
+        if let Some(m) = self.blocks_for(rows, false) {
+            return Ok(blocks_forward(&[m], x, false)?.remove(0));
         }
         match (&self.dense, &self.quant) {
             (Some(d), Some(q)) => {
@@ -77,6 +86,88 @@ impl Linear {
             (Some(d), None) => d.forward(x),
             (None, Some(q)) => q.forward(x),
             (None, None) => unreachable!("a linear layer has weights"),
+        }
+    }
+}
+
+/// Several layers reading the same input (q, k, v; gate, up): one pool job when our kernels
+/// serve them all, else one call each.
+fn forward_group<const N: usize>(ls: [&Linear; N], x: &Tensor, exact: bool) -> candle_core::Result<[Tensor; N]> {
+    let rows = x.dim(0)?;
+    let ms: Vec<&QuantMatrix> = ls.iter().filter_map(|l| l.blocks_for(rows, exact)).collect();
+    if ms.len() == N {
+        let outs = blocks_forward(&ms, x, exact)?;
+        return Ok(outs.try_into().expect("one output per layer"));
+    }
+    let outs = ls
+        .iter()
+        .map(|l| if exact { l.forward_exact(x) } else { l.forward(x) })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(outs.try_into().expect("one output per layer"))
+}
+
+/// Batches from this many rows on take the dense route when exactness is not asked for.
+const DENSE_BATCH: usize = 32;
+/// Rows dequantized at a time on the dense route (bounds its scratch memory).
+const DENSE_TILE: usize = 8192;
+
+/// x (t, cols) through matrices sharing that input; outputs (t, rows) each.
+///
+/// Two routes. The integer kernels give every token the same numbers whatever the batch, which
+/// scoring needs (`exact`). For a long prompt that is not scored, dequantizing the weights tile
+/// by tile for one f32 matrix product is faster: the dequantization is shared by all rows.
+fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor, exact: bool) -> candle_core::Result<Vec<Tensor>> {
+    let (t, cols) = x.dims2()?;
+    if !exact && t >= DENSE_BATCH {
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        return ms.iter().map(|m| dense_route(m, &x)?.to_dtype(x.dtype())).collect();
+    }
+    let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let acts = Acts::quantize(&input, cols);
+    let mut outs: Vec<Vec<f32>> = ms.iter().map(|m| vec![0f32; t * m.rows()]).collect();
+    let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+    matmul_many(ms, &acts, &mut views, super::matvec::has_avx2());
+    outs.into_iter().zip(ms).map(|(o, m)| Tensor::from_vec(o, (t, m.rows()), x.device())?.to_dtype(x.dtype())).collect()
+}
+
+/// x (t, cols) times the dequantized rows of m, DENSE_TILE rows at a time.
+fn dense_route(m: &QuantMatrix, x: &Tensor) -> candle_core::Result<Tensor> {
+    let mut parts = Vec::with_capacity(m.rows().div_ceil(DENSE_TILE));
+    let mut buf = Vec::new();
+    for start in (0..m.rows()).step_by(DENSE_TILE) {
+        let rows = DENSE_TILE.min(m.rows() - start);
+        buf.resize(rows * m.cols(), 0f32);
+        m.dequantize_rows(start..start + rows, &mut buf);
+        let w = Tensor::from_slice(&buf, (rows, m.cols()), x.device())?;
+        parts.push(x.matmul(&w.t()?)?);
+    }
+    if parts.len() == 1 {
+        return Ok(parts.remove(0));
+    }
+    Tensor::cat(&parts, 1)
+}
+
+/// The token embedding: dense rows, or GGUF blocks dequantized row by row as tokens come.
+enum Embedding {
+    Dense(Tensor),
+    Blocks(Arc<QuantMatrix>),
+}
+
+impl Embedding {
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Embedding::Dense(t) => Ok(t.index_select(ids, 0)?),
+            Embedding::Blocks(m) => {
+                let ids: Vec<u32> = ids.to_vec1()?;
+                let mut out = vec![0f32; ids.len() * m.cols()];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(m.cols())) {
+                    if id as usize >= m.rows() {
+                        bail!("token id {id} is outside the vocabulary of {} tokens", m.rows());
+                    }
+                    m.dequantize_row(id as usize, row);
+                }
+                Ok(Tensor::from_vec(out, (ids.len(), m.cols()), &Device::Cpu)?)
+            }
         }
     }
 }
@@ -100,7 +191,7 @@ struct Layer {
 
 pub struct Transformer {
     pub config: Config,
-    embed: Tensor,
+    embed: Embedding,
     layers: Vec<Layer>,
     norm: Tensor,
     lm_head: Linear,
@@ -128,6 +219,13 @@ struct Rope {
 
 /// Positions the RoPE tables start with (they double from there, up to the model's context).
 const ROPE_START: usize = 1024;
+
+/// What a tied LM head is made of: the embedding's GGUF tensor, or a head already sharing the
+/// embedding's blocks.
+enum Tied {
+    Quant(QTensor),
+    Blocks(Linear),
+}
 
 /// One stored weight: GGUF blocks (possibly quantized) or a dense tensor (safetensors).
 enum Weight {
@@ -385,15 +483,31 @@ impl Transformer {
         let mut need =
             |name: &str| -> Result<Weight> { src.get(name)?.ok_or_else(|| anyhow!("missing tensor {name}")) };
         let (embed, tied) = match need(names.embed)? {
-            Weight::Quant(q) => (q.dequantize(device)?, Some(q)),
-            dense => (dense.dense(device, dtype)?, None),
+            // Quantized weights keep the embedding as blocks too (the largest tensor of a small
+            // model), shared with a tied head.
+            Weight::Quant(q) if matches!(mode, WeightMode::Quantized | WeightMode::Compact) && device.is_cpu() => {
+                match QuantMatrix::from_qtensor(&q)? {
+                    Some(m) => {
+                        let m = Arc::new(m);
+                        let head = Linear { dense: None, quant: None, blocks: Some(m.clone()) };
+                        (Embedding::Blocks(m), Some(Tied::Blocks(head)))
+                    }
+                    None => (Embedding::Dense(q.dequantize(device)?), Some(Tied::Quant(q))),
+                }
+            }
+            Weight::Quant(q) => (Embedding::Dense(q.dequantize(device)?), Some(Tied::Quant(q))),
+            dense => (Embedding::Dense(dense.dense(device, dtype)?), None),
         };
         let norm = need(names.norm)?.dense(device, dtype)?;
         let lm_head = match (src.get(names.lm_head)?, tied) {
             (Some(w), _) => linear(w, mode, device, dtype)?,
             // Tied embeddings: GGUF blocks get their own kernels; a dense head shares the tensor.
-            (None, Some(q)) => linear(Weight::Quant(q), mode, device, dtype)?,
-            (None, None) => Linear { dense: Some(QMatMul::Tensor(embed.clone())), quant: None, blocks: None },
+            (None, Some(Tied::Quant(q))) => linear(Weight::Quant(q), mode, device, dtype)?,
+            (None, Some(Tied::Blocks(head))) => head,
+            (None, None) => match &embed {
+                Embedding::Dense(t) => Linear { dense: Some(QMatMul::Tensor(t.clone())), quant: None, blocks: None },
+                Embedding::Blocks(_) => unreachable!("blocks come with a tied head"),
+            },
         };
         let mut layers = Vec::with_capacity(config.num_layers);
         for i in 0..config.num_layers {
@@ -559,14 +673,14 @@ impl Transformer {
         exact: bool,
     ) -> Result<Tensor> {
         let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
-        let mut x = self.embed.index_select(ids, 0)?;
+        let mut x = self.embed.lookup(ids)?.to_dtype(self.dtype)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(&x, &layer.attn_norm)?;
             let a = self.attention(layer, i, &h, rope, (mask, segments), cache, exact)?;
             x = (x + a)?;
             let h = self.rms_norm(&x, &layer.ffn_norm)?;
-            let gate = candle_nn::ops::silu(&lin(&layer.gate, &h)?)?;
-            let m = lin(&layer.down, &(gate * lin(&layer.up, &h)?)?)?;
+            let [gate, up] = forward_group([&layer.gate, &layer.up], &h, exact)?;
+            let m = lin(&layer.down, &(candle_nn::ops::silu(&gate)? * up)?)?;
             x = (x + m)?;
         }
         Ok(self.rms_norm(&x, &self.norm)?.to_dtype(DType::F32)?)
@@ -615,8 +729,9 @@ impl Transformer {
         let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
         let c = &self.config;
         let t = h.dim(0)?;
-        let project = |w: &Linear, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
-            let mut y = lin(w, h)?;
+        let [q, k, v] = forward_group([&layer.q, &layer.k, &layer.v], h, exact)?;
+        let project = |y: Tensor, b: &Option<Tensor>, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
+            let mut y = y;
             if let Some(b) = b {
                 y = y.broadcast_add(b)?;
             }
@@ -626,9 +741,9 @@ impl Transformer {
             }
             Ok(y.transpose(0, 1)?.contiguous()?.unsqueeze(0)?)
         };
-        let q = project(&layer.q, &layer.q_bias, c.num_heads, &layer.q_norm)?;
-        let k = project(&layer.k, &layer.k_bias, c.num_kv_heads, &layer.k_norm)?;
-        let v = project(&layer.v, &layer.v_bias, c.num_kv_heads, &None)?;
+        let q = project(q, &layer.q_bias, c.num_heads, &layer.q_norm)?;
+        let k = project(k, &layer.k_bias, c.num_kv_heads, &layer.k_norm)?;
+        let v = project(v, &layer.v_bias, c.num_kv_heads, &None)?;
         let (q, k) = match c.rope_style {
             RopeStyle::Interleaved => {
                 (candle_nn::rotary_emb::rope_i(&q, cos, sin)?, candle_nn::rotary_emb::rope_i(&k, cos, sin)?)
@@ -701,9 +816,9 @@ fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<
     let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
     let dense = |q: &QTensor| -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
     // Our kernel reads Q4_1/Q8_0 blocks directly; it runs on the CPU only.
-    let blocks = |q: &QTensor| -> Result<Option<QuantMatrix>> {
+    let blocks = |q: &QTensor| -> Result<Option<Arc<QuantMatrix>>> {
         if device.is_cpu() {
-            Ok(QuantMatrix::from_qtensor(q)?)
+            Ok(QuantMatrix::from_qtensor(q)?.map(Arc::new))
         } else {
             Ok(None)
         }
@@ -711,17 +826,21 @@ fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<
     Ok(match mode {
         _ if float => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
         WeightMode::Dense => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
-        WeightMode::Quantized => {
-            // candle's kernels serve batches; ours (when the type allows) single tokens.
-            let b = blocks(&q)?;
-            Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: b }
+        WeightMode::Quantized | WeightMode::Compact => {
+            // Ours when they read the type (one copy of the blocks), candle's otherwise.
+            let k_quant = matches!(q.dtype(), GgmlDType::Q4K | GgmlDType::Q6K);
+            let ours = if k_quant && mode == WeightMode::Quantized { None } else { blocks(&q)? };
+            match ours {
+                Some(b) => Linear { dense: None, quant: None, blocks: Some(b) },
+                None => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: None },
+            }
         }
         WeightMode::Mixed => {
             let d = q.dequantize(device)?;
             if let Some(b) = blocks(&q)? {
                 return Ok(Linear { dense: Some(QMatMul::Tensor(d)), quant: None, blocks: Some(b) });
             }
-            // candle has fast CPU kernels for these; other types are re-quantized to Q8_0.
+            // Types neither kernel set reads fast are re-quantized to Q8_0.
             let fast = matches!(q.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K);
             let blocks_fit = d.dim(1)? % 32 == 0;
             let quant = if fast {

@@ -1,0 +1,115 @@
+use super::*;
+use candle_core::{Device, Tensor};
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const TYPES: [GgmlDType; 5] = [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K];
+
+fn matrix(dtype: GgmlDType, rows: usize, cols: usize) -> (QTensor, QuantMatrix) {
+    let w = Tensor::from_vec(random(rows * cols, 1), (rows, cols), &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&w, dtype).unwrap();
+    let m = QuantMatrix::from_qtensor(&q).unwrap().expect("a type the kernels read");
+    (q, m)
+}
+
+/// Shapes with an even and an odd number of blocks (the kernels take blocks in pairs).
+fn shapes(dtype: GgmlDType) -> [(usize, usize); 2] {
+    if Blocks::of(dtype).unwrap().values() == 256 {
+        [(37, 512), (5, 768)]
+    } else {
+        [(37, 256), (5, 288)]
+    }
+}
+
+#[test]
+fn rows_dequantize_as_candle_does() {
+    for dtype in TYPES {
+        let (rows, cols) = shapes(dtype)[0];
+        let (q, m) = matrix(dtype, rows, cols);
+        let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut row = vec![0f32; cols];
+        for r in 0..rows {
+            m.dequantize_row(r, &mut row);
+            for c in 0..cols {
+                let want = deq[r * cols + c];
+                assert!(
+                    (row[c] - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{dtype:?} ({r}, {c}): {} vs {want}",
+                    row[c]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn kernels_match_the_dequantized_reference() {
+    for dtype in TYPES {
+        for (rows, cols) in shapes(dtype) {
+            let (q, m) = matrix(dtype, rows, cols);
+            let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let x = random(cols, 2);
+            let reference: Vec<f32> = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
+            let (mut scalar, mut simd, mut pooled) = (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
+            m.matvec_serial(&x, &mut scalar, false);
+            m.matvec_serial(&x, &mut simd, true);
+            m.matvec(&x, &mut pooled);
+            for r in 0..rows {
+                // x is rounded to 8 bits per block; the errors mostly cancel (≤ 0.1 on these rows).
+                let tol = 0.1 * (cols as f32 / 256.0).sqrt();
+                assert!((scalar[r] - reference[r]).abs() < tol, "{dtype:?} row {r}: {} vs {}", scalar[r], reference[r]);
+                assert!((simd[r] - scalar[r]).abs() < 1e-4, "{dtype:?} row {r}: simd {} scalar {}", simd[r], scalar[r]);
+                assert_eq!(pooled[r], simd[r], "{dtype:?} row {r}");
+            }
+        }
+    }
+}
+
+/// A token's outputs are the same whether it comes alone or inside a batch, at any position in
+/// the batch (groups of four and the tail): scores do not depend on how a text was split.
+#[test]
+fn batched_rows_equal_single_rows_exactly() {
+    for dtype in TYPES {
+        let (rows, cols) = shapes(dtype)[1];
+        let (_, m) = matrix(dtype, rows, cols);
+        let t = 7;
+        let x = random(t * cols, 3);
+        let mut batch = vec![0f32; t * rows];
+        m.matmul(&x, &mut batch);
+        for i in 0..t {
+            let mut one = vec![0f32; rows];
+            m.matvec(&x[i * cols..(i + 1) * cols], &mut one);
+            assert_eq!(&batch[i * rows..(i + 1) * rows], one.as_slice(), "{dtype:?} token {i}");
+        }
+    }
+}
+
+#[test]
+fn matrices_sharing_an_input_run_as_one_job() {
+    let (_, a) = matrix(GgmlDType::Q5_0, 40, 256);
+    let (_, b) = matrix(GgmlDType::Q8_0, 9, 256);
+    let x = random(3 * 256, 4);
+    let acts = Acts::quantize(&x, 256);
+    let (mut ya, mut yb) = (vec![0f32; 3 * 40], vec![0f32; 3 * 9]);
+    matmul_many(&[&a, &b], &acts, &mut [&mut ya, &mut yb], has_avx2());
+    let (mut wa, mut wb) = (vec![0f32; 3 * 40], vec![0f32; 3 * 9]);
+    a.matmul(&x, &mut wa);
+    b.matmul(&x, &mut wb);
+    assert_eq!(ya, wa);
+    assert_eq!(yb, wb);
+}
+
+#[test]
+fn other_types_are_declined() {
+    let w = Tensor::zeros((4, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&w, GgmlDType::F32).unwrap();
+    assert!(QuantMatrix::from_qtensor(&q).unwrap().is_none());
+}
