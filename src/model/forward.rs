@@ -108,8 +108,6 @@ fn forward_group<const N: usize>(ls: [&Linear; N], x: &Tensor, exact: bool) -> c
 
 /// Batches from this many rows on take the dense route when exactness is not asked for.
 const DENSE_BATCH: usize = 32;
-/// Rows dequantized at a time on the dense route (bounds its scratch memory).
-const DENSE_TILE: usize = 8192;
 
 /// x (t, cols) through matrices sharing that input; outputs (t, rows) each.
 ///
@@ -119,8 +117,15 @@ const DENSE_TILE: usize = 8192;
 fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor, exact: bool) -> candle_core::Result<Vec<Tensor>> {
     let (t, cols) = x.dims2()?;
     if !exact && t >= DENSE_BATCH {
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        return ms.iter().map(|m| dense_route(m, &x)?.to_dtype(x.dtype())).collect();
+        let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        return ms
+            .iter()
+            .map(|m| {
+                let mut out = vec![0f32; t * m.rows()];
+                m.matmul_dense(&input, &mut out);
+                Tensor::from_vec(out, (t, m.rows()), x.device())?.to_dtype(x.dtype())
+            })
+            .collect();
     }
     let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     let acts = Acts::quantize(&input, cols);
@@ -128,23 +133,6 @@ fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor, exact: bool) -> candle_core::
     let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
     matmul_many(ms, &acts, &mut views, super::matvec::has_avx2());
     outs.into_iter().zip(ms).map(|(o, m)| Tensor::from_vec(o, (t, m.rows()), x.device())?.to_dtype(x.dtype())).collect()
-}
-
-/// x (t, cols) times the dequantized rows of m, DENSE_TILE rows at a time.
-fn dense_route(m: &QuantMatrix, x: &Tensor) -> candle_core::Result<Tensor> {
-    let mut parts = Vec::with_capacity(m.rows().div_ceil(DENSE_TILE));
-    let mut buf = Vec::new();
-    for start in (0..m.rows()).step_by(DENSE_TILE) {
-        let rows = DENSE_TILE.min(m.rows() - start);
-        buf.resize(rows * m.cols(), 0f32);
-        m.dequantize_rows(start..start + rows, &mut buf);
-        let w = Tensor::from_slice(&buf, (rows, m.cols()), x.device())?;
-        parts.push(x.matmul(&w.t()?)?);
-    }
-    if parts.len() == 1 {
-        return Ok(parts.remove(0));
-    }
-    Tensor::cat(&parts, 1)
 }
 
 /// The token embedding: dense rows, or GGUF blocks dequantized row by row as tokens come.

@@ -26,6 +26,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 pub const BLOCK: usize = 32;
 /// Tokens dotted with one weight row load.
 const GROUP: usize = 4;
+/// Rows dequantized at a time on the dense route (bounds its scratch memory).
+const DENSE_TILE: usize = 4096;
 
 /// The GGUF block layouts these kernels read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +217,53 @@ impl QuantMatrix {
         });
     }
 
+    /// Y = X·Wᵀ for `x` of (t, cols) into `y` (t, rows) in f32: the weights are dequantized
+    /// DENSE_TILE rows at a time into a scratch kept between calls, and each tile is one f32
+    /// matrix product. For long batches this is faster than the integer kernels (the
+    /// dequantization is shared by every row), but a row's numbers depend on the batch.
+    pub fn matmul_dense(&self, x: &[f32], y: &mut [f32]) {
+        let t = x.len() / self.cols;
+        assert_eq!(x.len(), t * self.cols, "matmul input length");
+        assert_eq!(y.len(), t * self.rows, "matmul output length");
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|buf| {
+            for start in (0..self.rows).step_by(DENSE_TILE) {
+                let n = DENSE_TILE.min(self.rows - start);
+                buf.resize(n * self.cols, 0f32);
+                self.dequantize_rows(start..start + n, &mut buf[..n * self.cols]);
+                let k = self.cols as isize;
+                // SAFETY: dst is y's columns start..start+n with row stride rows; lhs x (t, k)
+                // row-major; rhs the tile transposed (element (kk, j) at buf[j·k + kk]); every
+                // extent is inside its slice.
+                unsafe {
+                    gemm::gemm(
+                        t,
+                        n,
+                        self.cols,
+                        y.as_mut_ptr().add(start),
+                        1,
+                        self.rows as isize,
+                        false,
+                        x.as_ptr(),
+                        1,
+                        k,
+                        buf.as_ptr(),
+                        k,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::Rayon(pool_threads()),
+                    );
+                }
+            }
+        });
+    }
+
     /// y = W·x for one token, over the worker pool.
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         assert_eq!(x.len(), self.cols, "matvec input length");
@@ -266,7 +315,7 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], si
     let total: usize = ms.iter().map(|m| m.rows).sum();
     let pool = candle_core::utils::barrier_pool();
     // About eight grabs per thread (a small tail), in multiples of 4 rows.
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = pool_threads();
     let chunk = total.div_ceil(threads * 8).max(4);
     let cursor = AtomicUsize::new(0);
     let work = |_| loop {
@@ -285,6 +334,14 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], si
         }
     };
     pool.execute(work);
+}
+
+/// Threads of candle's pool, the caller included. Asked once: candle reads the CPU topology from
+/// /proc each time (a measurable share of a small model's decode step).
+fn pool_threads() -> usize {
+    use std::sync::OnceLock;
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| candle_core::utils::get_num_threads().max(1))
 }
 
 /// Rows `range` of `m` for every token, tokens in groups sharing each row load.

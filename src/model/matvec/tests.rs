@@ -113,3 +113,20 @@ fn other_types_are_declined() {
     let q = QTensor::quantize(&w, GgmlDType::F32).unwrap();
     assert!(QuantMatrix::from_qtensor(&q).unwrap().is_none());
 }
+
+/// The dense route (dequantized tiles, one f32 product each) across a tile boundary.
+#[test]
+fn dense_route_is_the_dequantized_product() {
+    let (rows, cols, t) = (DENSE_TILE + 7, 64, 3);
+    let (q, m) = matrix(GgmlDType::Q5_0, rows, cols);
+    let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let x = random(t * cols, 5);
+    let mut y = vec![0f32; t * rows];
+    m.matmul_dense(&x, &mut y);
+    for i in 0..t {
+        for r in [0, 1, DENSE_TILE - 1, DENSE_TILE, rows - 1] {
+            let want: f32 = (0..cols).map(|c| deq[r * cols + c] * x[i * cols + c]).sum();
+            assert!((y[i * rows + r] - want).abs() < 1e-4, "token {i} row {r}: {} vs {want}", y[i * rows + r]);
+        }
+    }
+}
