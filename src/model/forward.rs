@@ -131,7 +131,7 @@ fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor, exact: bool) -> candle_core::
     let acts = Acts::quantize(&input, cols);
     let mut outs: Vec<Vec<f32>> = ms.iter().map(|m| vec![0f32; t * m.rows()]).collect();
     let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
-    matmul_many(ms, &acts, &mut views, super::matvec::has_avx2());
+    matmul_many(ms, &acts, &mut views, super::matvec::best_kernel());
     outs.into_iter().zip(ms).map(|(o, m)| Tensor::from_vec(o, (t, m.rows()), x.device())?.to_dtype(x.dtype())).collect()
 }
 

@@ -269,41 +269,44 @@ impl QuantMatrix {
         assert_eq!(x.len(), self.cols, "matvec input length");
         let acts = Acts::quantize(x, self.cols);
         let mut outs = [y];
-        matmul_many(&[self], &acts, &mut outs, has_avx2());
+        matmul_many(&[self], &acts, &mut outs, best_kernel());
     }
 
     /// Y = X·Wᵀ for `x` of (t, cols) row-major into `y` (t, rows), over the worker pool.
     pub fn matmul(&self, x: &[f32], y: &mut [f32]) {
         let acts = Acts::quantize(x, self.cols);
         let mut outs = [y];
-        matmul_many(&[self], &acts, &mut outs, has_avx2());
+        matmul_many(&[self], &acts, &mut outs, best_kernel());
     }
 
-    /// y = W·x on the calling thread, choosing the kernel explicitly (tests compare them).
-    pub fn matvec_serial(&self, x: &[f32], y: &mut [f32], simd: bool) {
+    /// y = W·x on the calling thread with the given kernel set (tests compare them); a set the
+    /// CPU lacks falls back to the best one it has.
+    pub fn matvec_serial(&self, x: &[f32], y: &mut [f32], kernel: Kernel) {
+        let kernel = kernel.min(best_kernel());
         let acts = Acts::quantize(x, self.cols);
         for (r, v) in y.iter_mut().enumerate() {
-            *v = self.dot::<1>(r, &[acts.row(0)], simd && has_avx2())[0];
+            *v = self.dot::<1>(r, &[acts.row(0)], kernel)[0];
         }
     }
 
     /// Row `r` dotted with N activation rows.
-    fn dot<const N: usize>(&self, r: usize, xs: &[ActRow; N], simd: bool) -> [f32; N] {
+    fn dot<const N: usize>(&self, r: usize, xs: &[ActRow; N], kernel: Kernel) -> [f32; N] {
         let row = self.row_bytes(r);
+        // SAFETY: `kernel` is at most best_kernel(), which checked the CPU features each set is
+        // compiled for; the row holds cols/values blocks and every activation row cols values.
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: has_avx2() checked the CPU features the kernels are compiled for; the row
-            // holds cols/values blocks and every activation row cols values.
-            return unsafe { simd::dot::<N>(self.blocks, row, xs) };
+        match kernel {
+            Kernel::Vnni => return unsafe { simd::vnni::dot::<N>(self.blocks, row, xs) },
+            Kernel::Avx2 => return unsafe { simd::avx2::dot::<N>(self.blocks, row, xs) },
+            Kernel::Scalar => {}
         }
-        let _ = simd;
         std::array::from_fn(|i| scalar::dot(self.blocks, row, &xs[i]))
     }
 }
 
 /// Outputs of several matrices that read the same activations, computed in one pool job:
 /// `outs[j]` is (tokens, ms[j].rows()) row-major.
-pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], simd: bool) {
+pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], kernel: Kernel) {
     assert_eq!(ms.len(), outs.len(), "one output per matrix");
     for (m, y) in ms.iter().zip(outs.iter()) {
         assert_eq!(m.cols, acts.cols, "matmul input width");
@@ -329,7 +332,7 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], si
         while s < end {
             let j = starts.partition_point(|&b| b <= s) - 1;
             let e = end.min(starts[j] + ms[j].rows);
-            rows_job(ms[j], acts, &ptrs[j], s - starts[j]..e - starts[j], simd);
+            rows_job(ms[j], acts, &ptrs[j], s - starts[j]..e - starts[j], kernel);
             s = e;
         }
     };
@@ -345,14 +348,14 @@ fn pool_threads() -> usize {
 }
 
 /// Rows `range` of `m` for every token, tokens in groups sharing each row load.
-fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Range<usize>, simd: bool) {
+fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Range<usize>, kernel: Kernel) {
     let t = acts.rows;
     let mut tok = 0;
     while tok < t {
         if t - tok >= GROUP {
             let xs: [ActRow; GROUP] = std::array::from_fn(|i| acts.row(tok + i));
             for r in range.clone() {
-                let v = m.dot::<GROUP>(r, &xs, simd);
+                let v = m.dot::<GROUP>(r, &xs, kernel);
                 for (i, v) in v.into_iter().enumerate() {
                     // SAFETY: each (token, row) is written by exactly one job, and the
                     // outputs outlive the pool call, which returns when every job is done.
@@ -364,7 +367,7 @@ fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Rang
             let xs = [acts.row(tok)];
             for r in range.clone() {
                 // SAFETY: as above.
-                unsafe { *out.at(tok * m.rows + r) = m.dot::<1>(r, &xs, simd)[0] };
+                unsafe { *out.at(tok * m.rows + r) = m.dot::<1>(r, &xs, kernel)[0] };
             }
             tok += 1;
         }
@@ -381,18 +384,35 @@ impl SharedOut {
     }
 }
 
-/// Whether the AVX2 kernels run (AVX2, FMA and F16C present).
-pub fn has_avx2() -> bool {
+/// The kernel sets, in the order of what they need from the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kernel {
+    Scalar,
+    /// AVX2, FMA and F16C.
+    Avx2,
+    /// The AVX2 kernels with AVX-512 VNNI's 256-bit integer dot (AVX512VNNI and AVX512VL).
+    Vnni,
+}
+
+/// The best kernel set this CPU runs, found once.
+pub fn best_kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
-        static OK: OnceLock<bool> = OnceLock::new();
-        *OK.get_or_init(|| {
-            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+        static BEST: OnceLock<Kernel> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            let avx2 =
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+            let vnni = is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl");
+            match (avx2, vnni) {
+                (true, true) => Kernel::Vnni,
+                (true, false) => Kernel::Avx2,
+                _ => Kernel::Scalar,
+            }
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
-    false
+    Kernel::Scalar
 }
 
 fn f16_at(bytes: &[u8], at: usize) -> f32 {

@@ -58,10 +58,14 @@ fn kernels_match_the_dequantized_reference() {
             let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             let x = random(cols, 2);
             let reference: Vec<f32> = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
-            let (mut scalar, mut simd, mut pooled) = (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
-            m.matvec_serial(&x, &mut scalar, false);
-            m.matvec_serial(&x, &mut simd, true);
+            let (mut scalar, mut simd, mut vnni, mut pooled) =
+                (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
+            m.matvec_serial(&x, &mut scalar, Kernel::Scalar);
+            m.matvec_serial(&x, &mut simd, Kernel::Avx2);
+            m.matvec_serial(&x, &mut vnni, Kernel::Vnni);
             m.matvec(&x, &mut pooled);
+            // The VNNI integer dot is exact, so both SIMD sets give the same bits.
+            assert_eq!(simd, vnni, "{dtype:?}: avx2 and vnni kernels differ");
             for r in 0..rows {
                 // x is rounded to 8 bits per block; the errors mostly cancel (≤ 0.1 on these rows).
                 let tol = 0.1 * (cols as f32 / 256.0).sqrt();
@@ -99,7 +103,7 @@ fn matrices_sharing_an_input_run_as_one_job() {
     let x = random(3 * 256, 4);
     let acts = Acts::quantize(&x, 256);
     let (mut ya, mut yb) = (vec![0f32; 3 * 40], vec![0f32; 3 * 9]);
-    matmul_many(&[&a, &b], &acts, &mut [&mut ya, &mut yb], has_avx2());
+    matmul_many(&[&a, &b], &acts, &mut [&mut ya, &mut yb], best_kernel());
     let (mut wa, mut wb) = (vec![0f32; 3 * 40], vec![0f32; 3 * 9]);
     a.matmul(&x, &mut wa);
     b.matmul(&x, &mut wb);
