@@ -3,9 +3,9 @@
 //! - `matvec/TYPE/ROWSxCOLS`: one weight matrix times one activation row, per weight type, at the
 //!   MLP up-projection shapes of SmolLM2-135M (1536×576), Qwen2.5-0.5B (4864×896) and
 //!   Qwen2.5-1.5B (8960×1536). `ours/TYPE` is our kernel (`model::matvec`: Q4_1, Q5_0, Q8_0,
-//!   Q4_K, Q6_K), `candle/TYPE` candle's `QMatMul` (the k-quants, which the default weights
-//!   give to candle, and f32). Compare types at one shape: decode is bound by the weight bytes
-//!   read per token.
+//!   Q4_K, Q6_K; these shapes take the tiled layout), `candle/TYPE` candle's `QMatMul` (the
+//!   k-quants, with its own repacked AVX-512 kernels, and f32) as the yardstick. Compare types
+//!   at one shape: decode is bound by the weight bytes read per token.
 //! - `decode/MODEL`: one greedy token after a 64-token prompt through each model already fetched
 //!   (SmolLM2 = llama layers, Qwen2.5-Coder = qwen2 layers), with the weights `bench` picks by
 //!   default. Models not fetched yet are left out, said on standard error

@@ -110,7 +110,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let weights = match m.weights() {
         WeightMode::Dense => format!("dense {}", m.dtype_name()),
         WeightMode::Mixed => format!("f32 prefill + {decode} decode"),
-        WeightMode::Quantized | WeightMode::Compact => format!("{decode} weights"),
+        WeightMode::Quantized => format!("{decode} weights"),
     };
     let backend = format!("candle {} {weights}", m.device_name());
     let mut rows = Vec::new();

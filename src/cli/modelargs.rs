@@ -29,10 +29,8 @@ pub enum Weights {
     Mixed,
     /// Dequantize to f32 (the reference numbers; the most memory).
     Dense,
-    /// Keep the GGUF's quantized blocks: our kernels for Q4_1/Q5_0/Q8_0, candle's for k-quants.
+    /// Keep the GGUF's quantized blocks, read by our kernels (Q4_1, Q5_0, Q8_0, Q4_K, Q6_K).
     Quantized,
-    /// Only the GGUF's blocks, all read by our kernels (least memory).
-    Compact,
 }
 
 impl Weights {
@@ -42,7 +40,6 @@ impl Weights {
             Weights::Dense => Some(WeightMode::Dense),
             Weights::Mixed => Some(WeightMode::Mixed),
             Weights::Quantized => Some(WeightMode::Quantized),
-            Weights::Compact => Some(WeightMode::Compact),
         }
     }
 }

@@ -18,12 +18,9 @@ use super::matvec::{matmul_many, Acts, QuantMatrix};
 /// How linear-layer weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightMode {
-    /// Keep the GGUF's quantized blocks: our kernels for Q4_1, Q5_0 and Q8_0, candle's for the
-    /// k-quants (Q4_K, Q6_K), whose repacked AVX-512 VNNI kernels are faster than ours today at
-    /// the price of a packed copy beside the blocks.
+    /// Keep the GGUF's quantized blocks (repacked into tiles of rows): our kernels for the types
+    /// they read (Q4_1, Q5_0, Q8_0, Q4_K, Q6_K), candle's for the others.
     Quantized,
-    /// The GGUF's blocks only, read by our kernels for every type they know (least memory).
-    Compact,
     /// Dequantize to f32 at load.
     Dense,
     /// Both: dense f32 for multi-token batches (prefill, scoring) and the GGUF blocks for
@@ -47,7 +44,7 @@ impl Linear {
     pub fn forward_exact(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match (&self.dense, self.blocks_for(x.dim(0)?, true)) {
             (Some(d), _) => d.forward(x),
-            (None, Some(m)) => Ok(blocks_forward(&[m], x, true)?.remove(0)),
+            (None, Some(m)) => Ok(blocks_forward(&[m], x)?.remove(0)),
             (None, None) => self.forward(x),
         }
     }
@@ -73,7 +70,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.dim(0)?;
         if let Some(m) = self.blocks_for(rows, false) {
-            return Ok(blocks_forward(&[m], x, false)?.remove(0));
+            return Ok(blocks_forward(&[m], x)?.remove(0));
         }
         match (&self.dense, &self.quant) {
             (Some(d), Some(q)) => {
@@ -96,7 +93,7 @@ fn forward_group<const N: usize>(ls: [&Linear; N], x: &Tensor, exact: bool) -> c
     let rows = x.dim(0)?;
     let ms: Vec<&QuantMatrix> = ls.iter().filter_map(|l| l.blocks_for(rows, exact)).collect();
     if ms.len() == N {
-        let outs = blocks_forward(&ms, x, exact)?;
+        let outs = blocks_forward(&ms, x)?;
         return Ok(outs.try_into().expect("one output per layer"));
     }
     let outs = ls
@@ -106,27 +103,10 @@ fn forward_group<const N: usize>(ls: [&Linear; N], x: &Tensor, exact: bool) -> c
     Ok(outs.try_into().expect("one output per layer"))
 }
 
-/// Batches from this many rows on take the dense route when exactness is not asked for.
-const DENSE_BATCH: usize = 32;
-
-/// x (t, cols) through matrices sharing that input; outputs (t, rows) each.
-///
-/// Two routes. The integer kernels give every token the same numbers whatever the batch, which
-/// scoring needs (`exact`). For a long prompt that is not scored, dequantizing the weights tile
-/// by tile for one f32 matrix product is faster: the dequantization is shared by all rows.
-fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor, exact: bool) -> candle_core::Result<Vec<Tensor>> {
+/// x (t, cols) through matrices sharing that input; outputs (t, rows) each. Every token gets
+/// the same numbers whatever the batch, so generation and scoring (`exact`) take this one route.
+fn blocks_forward(ms: &[&QuantMatrix], x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
     let (t, cols) = x.dims2()?;
-    if !exact && t >= DENSE_BATCH {
-        let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-        return ms
-            .iter()
-            .map(|m| {
-                let mut out = vec![0f32; t * m.rows()];
-                m.matmul_dense(&input, &mut out);
-                Tensor::from_vec(out, (t, m.rows()), x.device())?.to_dtype(x.dtype())
-            })
-            .collect();
-    }
     let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     let acts = Acts::quantize(&input, cols);
     let mut outs: Vec<Vec<f32>> = ms.iter().map(|m| vec![0f32; t * m.rows()]).collect();
@@ -473,7 +453,7 @@ impl Transformer {
         let (embed, tied) = match need(names.embed)? {
             // Quantized weights keep the embedding as blocks too (the largest tensor of a small
             // model), shared with a tied head.
-            Weight::Quant(q) if matches!(mode, WeightMode::Quantized | WeightMode::Compact) && device.is_cpu() => {
+            Weight::Quant(q) if mode == WeightMode::Quantized && device.is_cpu() => {
                 match QuantMatrix::from_qtensor(&q)? {
                     Some(m) => {
                         let m = Arc::new(m);
@@ -803,7 +783,7 @@ fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<
     use candle_core::quantized::GgmlDType;
     let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
     let dense = |q: &QTensor| -> Result<QMatMul> { Ok(QMatMul::Tensor(q.dequantize(device)?)) };
-    // Our kernel reads Q4_1/Q8_0 blocks directly; it runs on the CPU only.
+    // Our kernels read the blocks directly; they run on the CPU only.
     let blocks = |q: &QTensor| -> Result<Option<Arc<QuantMatrix>>> {
         if device.is_cpu() {
             Ok(QuantMatrix::from_qtensor(q)?.map(Arc::new))
@@ -814,11 +794,9 @@ fn linear(w: Weight, mode: WeightMode, device: &Device, dtype: DType) -> Result<
     Ok(match mode {
         _ if float => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
         WeightMode::Dense => Linear { dense: Some(dense(&q)?), quant: None, blocks: None },
-        WeightMode::Quantized | WeightMode::Compact => {
+        WeightMode::Quantized => {
             // Ours when they read the type (one copy of the blocks), candle's otherwise.
-            let k_quant = matches!(q.dtype(), GgmlDType::Q4K | GgmlDType::Q6K);
-            let ours = if k_quant && mode == WeightMode::Quantized { None } else { blocks(&q)? };
-            match ours {
+            match blocks(&q)? {
                 Some(b) => Linear { dense: None, quant: None, blocks: Some(b) },
                 None => Linear { dense: None, quant: Some(QMatMul::QTensor(Arc::new(q))), blocks: None },
             }

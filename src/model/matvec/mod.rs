@@ -7,9 +7,12 @@
 //! sub-blocks line up with the activation blocks). AVX2 where the CPU has it, chosen at run
 //! time; a scalar loop otherwise.
 //!
-//! Many tokens share each weight row load: a row is unpacked once per block and dotted with up
-//! to four tokens. Each token's sums run in the same order whatever the batch, so a token's
-//! output does not depend on how a sequence was split into calls.
+//! Matrices whose rows come in whole tiles of 8 (all of the models we know) are repacked at load
+//! into tiles (`tiled`): one integer dot instruction serves 8 rows, and one tile load serves up
+//! to 8 tokens. Other matrices keep the file's row layout, where a row is unpacked once per block
+//! and dotted with up to four tokens. Each token's sums run in the same order whatever the
+//! batch, so a token's output does not depend on how a sequence was split into calls; prefill,
+//! decode and scoring all take this route.
 //!
 //! Rows are shared out over candle's persistent worker pool; several matrices that read the same
 //! input (q, k and v; gate and up) go out as one job, one wake-up instead of three.
@@ -17,6 +20,7 @@
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+mod tiled;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -26,8 +30,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 pub const BLOCK: usize = 32;
 /// Tokens dotted with one weight row load.
 const GROUP: usize = 4;
-/// Rows dequantized at a time on the dense route (bounds its scratch memory).
-const DENSE_TILE: usize = 4096;
+/// Tokens dotted with one tile load (the tile kernels keep 8 rows of each in one register).
+const TILE_GROUP: usize = 8;
 
 /// The GGUF block layouts these kernels read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +92,26 @@ impl Blocks {
     }
 }
 
-/// A (rows, cols) weight matrix as raw GGUF blocks, row-major.
+/// A (rows, cols) weight matrix as raw GGUF blocks, row-major, or, where the rows fill whole
+/// tiles, the same blocks repacked into tiles of 8 rows (see `tiled`).
 pub struct QuantMatrix {
     blocks: Blocks,
     rows: usize,
     cols: usize,
+    tiled: bool,
     data: Vec<u8>,
 }
 
 /// Activation rows quantized to 8-bit blocks: q = round(x / d) per block of 32, `scales[b]` = d,
-/// `sums[b]` = d·Σq (for the terms of weights with an offset or a minimum).
+/// `sums[b]` = d·Σq (for the terms of weights with an offset or a minimum), `half_sums[h]` = Σq
+/// over each 16 values (Q6_K's offset, whose scales change every 16 values).
 pub struct Acts {
     rows: usize,
     cols: usize,
     q: Vec<i8>,
     scales: Vec<f32>,
     sums: Vec<f32>,
+    half_sums: Vec<i32>,
 }
 
 /// One quantized activation row.
@@ -112,6 +120,7 @@ pub(crate) struct ActRow<'a> {
     pub q: &'a [i8],
     pub scales: &'a [f32],
     pub sums: &'a [f32],
+    pub half_sums: &'a [i32],
 }
 
 impl Acts {
@@ -125,6 +134,7 @@ impl Acts {
             q: Vec::with_capacity(x.len()),
             scales: Vec::with_capacity(n),
             sums: Vec::with_capacity(n),
+            half_sums: Vec::with_capacity(2 * n),
         };
         for block in x.chunks_exact(BLOCK) {
             let amax = block.iter().fold(0f32, |m, a| m.max(a.abs()));
@@ -133,14 +143,15 @@ impl Acts {
             // The scale is kept at f16 precision, as candle's and llama.cpp's 8-bit activation
             // blocks keep it.
             let d = half::f16::from_f32(d).to_f32();
-            let mut sum = 0i32;
-            for v in block {
-                let q = (v * inv).round() as i8;
-                sum += q as i32;
+            let mut half = [0i32; 2];
+            for (j, v) in block.iter().enumerate() {
+                let q = round_small(v * inv) as i8;
+                half[j / 16] += q as i32;
                 a.q.push(q);
             }
             a.scales.push(d);
-            a.sums.push(d * sum as f32);
+            a.sums.push(d * (half[0] + half[1]) as f32);
+            a.half_sums.extend(half);
         }
         a
     }
@@ -155,6 +166,7 @@ impl Acts {
             q: &self.q[i * self.cols..(i + 1) * self.cols],
             scales: &self.scales[i * nb..(i + 1) * nb],
             sums: &self.sums[i * nb..(i + 1) * nb],
+            half_sums: &self.half_sums[2 * i * nb..2 * (i + 1) * nb],
         }
     }
 }
@@ -167,11 +179,24 @@ impl QuantMatrix {
         if cols % blocks.values() != 0 {
             return Ok(None);
         }
-        let data = t.data()?.into_owned();
+        let data = t.data()?;
         if data.len() != rows * cols / blocks.values() * blocks.bytes() {
             return Ok(None);
         }
-        Ok(Some(QuantMatrix { blocks, rows, cols, data }))
+        Ok(Some(QuantMatrix::from_blocks(blocks, rows, cols, &data, true)))
+    }
+
+    /// From row-major GGUF blocks; `tile` repacks them into tiles where the rows allow.
+    pub fn from_blocks(blocks: Blocks, rows: usize, cols: usize, data: &[u8], tile: bool) -> QuantMatrix {
+        assert_eq!(data.len(), rows * cols / blocks.values() * blocks.bytes(), "block data length");
+        let tiled = tile && tiled::tile_bytes(blocks).is_some() && rows.is_multiple_of(tiled::ROWS);
+        let data = if tiled { tiled::pack(blocks, data, rows, cols) } else { data.to_vec() };
+        QuantMatrix { blocks, rows, cols, tiled, data }
+    }
+
+    /// Whether the rows are repacked into tiles.
+    pub fn is_tiled(&self) -> bool {
+        self.tiled
     }
 
     pub fn rows(&self) -> usize {
@@ -192,76 +217,26 @@ impl QuantMatrix {
     }
 
     fn row_bytes(&self, r: usize) -> &[u8] {
+        debug_assert!(!self.tiled);
         let per_row = self.cols / self.blocks.values() * self.blocks.bytes();
         &self.data[r * per_row..(r + 1) * per_row]
+    }
+
+    /// The super-blocks of tile `t` (rows 8t..8t+8).
+    fn tile_bytes(&self, t: usize) -> &[u8] {
+        debug_assert!(self.tiled);
+        let per_tile = self.cols / self.blocks.values() * tiled::tile_bytes(self.blocks).unwrap_or(0);
+        &self.data[t * per_tile..(t + 1) * per_tile]
     }
 
     /// Row `r` as f32 values (embedding lookups).
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         assert_eq!(out.len(), self.cols, "dequantize_row output length");
-        scalar::dequantize(self.blocks, self.row_bytes(r), out);
-    }
-
-    /// Rows `rows` as f32 values into `out` (row-major), over the worker pool.
-    pub fn dequantize_rows(&self, rows: std::ops::Range<usize>, out: &mut [f32]) {
-        assert_eq!(out.len(), rows.len() * self.cols, "dequantize_rows output length");
-        let (first, cols) = (rows.start, self.cols);
-        let out = SharedOut(out.as_mut_ptr());
-        candle_core::utils::barrier_pool().execute_chunked(rows.len(), |range| {
-            for i in range {
-                // SAFETY: each row index goes to exactly one caller, so the slices are disjoint,
-                // and `out` outlives the call, which returns when every chunk is done.
-                let row = unsafe { std::slice::from_raw_parts_mut(out.at(i * cols), cols) };
-                self.dequantize_row(first + i, row);
-            }
-        });
-    }
-
-    /// Y = X·Wᵀ for `x` of (t, cols) into `y` (t, rows) in f32: the weights are dequantized
-    /// DENSE_TILE rows at a time into a scratch kept between calls, and each tile is one f32
-    /// matrix product. For long batches this is faster than the integer kernels (the
-    /// dequantization is shared by every row), but a row's numbers depend on the batch.
-    pub fn matmul_dense(&self, x: &[f32], y: &mut [f32]) {
-        let t = x.len() / self.cols;
-        assert_eq!(x.len(), t * self.cols, "matmul input length");
-        assert_eq!(y.len(), t * self.rows, "matmul output length");
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        if self.tiled {
+            tiled::dequantize(self.blocks, self.tile_bytes(r / tiled::ROWS), r % tiled::ROWS, out);
+        } else {
+            scalar::dequantize(self.blocks, self.row_bytes(r), out);
         }
-        SCRATCH.with_borrow_mut(|buf| {
-            for start in (0..self.rows).step_by(DENSE_TILE) {
-                let n = DENSE_TILE.min(self.rows - start);
-                buf.resize(n * self.cols, 0f32);
-                self.dequantize_rows(start..start + n, &mut buf[..n * self.cols]);
-                let k = self.cols as isize;
-                // SAFETY: dst is y's columns start..start+n with row stride rows; lhs x (t, k)
-                // row-major; rhs the tile transposed (element (kk, j) at buf[j·k + kk]); every
-                // extent is inside its slice.
-                unsafe {
-                    gemm::gemm(
-                        t,
-                        n,
-                        self.cols,
-                        y.as_mut_ptr().add(start),
-                        1,
-                        self.rows as isize,
-                        false,
-                        x.as_ptr(),
-                        1,
-                        k,
-                        buf.as_ptr(),
-                        k,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::Rayon(pool_threads()),
-                    );
-                }
-            }
-        });
     }
 
     /// y = W·x for one token, over the worker pool.
@@ -284,9 +259,28 @@ impl QuantMatrix {
     pub fn matvec_serial(&self, x: &[f32], y: &mut [f32], kernel: Kernel) {
         let kernel = kernel.min(best_kernel());
         let acts = Acts::quantize(x, self.cols);
+        if self.tiled {
+            for (t, y) in y.chunks_exact_mut(tiled::ROWS).enumerate() {
+                y.copy_from_slice(&self.dot_tile::<1>(t, &[acts.row(0)], kernel)[0]);
+            }
+            return;
+        }
         for (r, v) in y.iter_mut().enumerate() {
             *v = self.dot::<1>(r, &[acts.row(0)], kernel)[0];
         }
+    }
+
+    /// The 8 rows of tile `t` dotted with N activation rows.
+    fn dot_tile<const N: usize>(&self, t: usize, xs: &[ActRow; N], kernel: Kernel) -> [[f32; tiled::ROWS]; N] {
+        let tiles = self.tile_bytes(t);
+        // SAFETY: as in `dot`; the tile row holds cols/256 whole tile super-blocks.
+        #[cfg(target_arch = "x86_64")]
+        match kernel {
+            Kernel::Vnni => return unsafe { simd::vnni::dot_tile::<N>(self.blocks, tiles, xs) },
+            Kernel::Avx2 => return unsafe { simd::avx2::dot_tile::<N>(self.blocks, tiles, xs) },
+            Kernel::Scalar => {}
+        }
+        std::array::from_fn(|i| tiled::dot(self.blocks, tiles, &xs[i]))
     }
 
     /// Row `r` dotted with N activation rows.
@@ -313,13 +307,15 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], ke
         assert_eq!(y.len(), m.rows * acts.rows, "matmul output length");
     }
     let ptrs: Vec<SharedOut> = outs.iter_mut().map(|y| SharedOut(y.as_mut_ptr())).collect();
-    // Row units across all matrices: the first ms[0].rows() belong to ms[0], and so on.
-    let starts: Vec<usize> = ms.iter().scan(0, |s, m| Some(std::mem::replace(s, *s + m.rows))).collect();
-    let total: usize = ms.iter().map(|m| m.rows).sum();
+    // Row units across all matrices: the first ms[0].rows() belong to ms[0], and so on, each
+    // matrix starting at a multiple of the tile height so every grab holds whole tiles.
+    let span = |m: &&QuantMatrix| m.rows.next_multiple_of(tiled::ROWS);
+    let starts: Vec<usize> = ms.iter().scan(0, |s, m| Some(std::mem::replace(s, *s + span(m)))).collect();
+    let total: usize = ms.iter().map(span).sum();
     let pool = candle_core::utils::barrier_pool();
-    // About eight grabs per thread (a small tail), in multiples of 4 rows.
+    // About eight grabs per thread (a small tail), in whole tiles.
     let threads = pool_threads();
-    let chunk = total.div_ceil(threads * 8).max(4);
+    let chunk = total.div_ceil(threads * 8).next_multiple_of(tiled::ROWS);
     let cursor = AtomicUsize::new(0);
     let work = |_| loop {
         let start = cursor.fetch_add(chunk, Ordering::Relaxed);
@@ -331,8 +327,11 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], ke
         let mut s = start;
         while s < end {
             let j = starts.partition_point(|&b| b <= s) - 1;
-            let e = end.min(starts[j] + ms[j].rows);
-            rows_job(ms[j], acts, &ptrs[j], s - starts[j]..e - starts[j], kernel);
+            let e = end.min(starts[j] + span(&ms[j]));
+            let rows = s - starts[j]..(e - starts[j]).min(ms[j].rows);
+            if !rows.is_empty() {
+                rows_job(ms[j], acts, &ptrs[j], rows, kernel);
+            }
             s = e;
         }
     };
@@ -349,6 +348,9 @@ fn pool_threads() -> usize {
 
 /// Rows `range` of `m` for every token, tokens in groups sharing each row load.
 fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Range<usize>, kernel: Kernel) {
+    if m.tiled {
+        return tiles_job(m, acts, out, range, kernel);
+    }
     let t = acts.rows;
     let mut tok = 0;
     while tok < t {
@@ -368,6 +370,41 @@ fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Rang
             for r in range.clone() {
                 // SAFETY: as above.
                 unsafe { *out.at(tok * m.rows + r) = m.dot::<1>(r, &xs, kernel)[0] };
+            }
+            tok += 1;
+        }
+    }
+}
+
+/// `rows_job` for a tiled matrix: `range` starts and ends on tile boundaries.
+fn tiles_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Range<usize>, kernel: Kernel) {
+    let tiles = range.start / tiled::ROWS..range.end.div_ceil(tiled::ROWS);
+    let store = |tok: usize, t: usize, v: &[f32; tiled::ROWS]| {
+        // SAFETY: as in rows_job; rows 8t..8t+8 of this token belong to this job alone.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out.at(tok * m.rows + t * tiled::ROWS), tiled::ROWS) };
+    };
+    let mut tok = 0;
+    while tok < acts.rows {
+        if acts.rows - tok >= TILE_GROUP {
+            let xs: [ActRow; TILE_GROUP] = std::array::from_fn(|i| acts.row(tok + i));
+            for t in tiles.clone() {
+                for (i, v) in m.dot_tile::<TILE_GROUP>(t, &xs, kernel).iter().enumerate() {
+                    store(tok + i, t, v);
+                }
+            }
+            tok += TILE_GROUP;
+        } else if acts.rows - tok >= GROUP {
+            let xs: [ActRow; GROUP] = std::array::from_fn(|i| acts.row(tok + i));
+            for t in tiles.clone() {
+                for (i, v) in m.dot_tile::<GROUP>(t, &xs, kernel).iter().enumerate() {
+                    store(tok + i, t, v);
+                }
+            }
+            tok += GROUP;
+        } else {
+            let xs = [acts.row(tok)];
+            for t in tiles.clone() {
+                store(tok, t, &m.dot_tile::<1>(t, &xs, kernel)[0]);
             }
             tok += 1;
         }
@@ -413,6 +450,14 @@ pub fn best_kernel() -> Kernel {
     }
     #[cfg(not(target_arch = "x86_64"))]
     Kernel::Scalar
+}
+
+/// x rounded to the nearest integer, ties to even, for |x| < 2²² (activations are within ±127):
+/// adding and taking back 1.5·2²³ leaves no fraction bits. Plain adds, which vectorise; `round`
+/// is a library call per value.
+fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
 }
 
 fn f16_at(bytes: &[u8], at: usize) -> f32 {

@@ -19,18 +19,18 @@ fn idot(w: &[i32; BLOCK], x: &ActRow, b: usize) -> i32 {
 }
 
 /// The 32 quants of a Q4_1/Q5_0 nibble block (element j low nibble, j+16 high), before offsets.
-fn nibbles(qs: &[u8]) -> [i32; BLOCK] {
+pub(super) fn nibbles(qs: &[u8]) -> [i32; BLOCK] {
     std::array::from_fn(|j| if j < 16 { (qs[j] & 0x0f) as i32 } else { (qs[j - 16] >> 4) as i32 })
 }
 
-fn q5_0_quants(blk: &[u8]) -> [i32; BLOCK] {
+pub(super) fn q5_0_quants(blk: &[u8]) -> [i32; BLOCK] {
     let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
     let low = nibbles(&blk[6..22]);
     std::array::from_fn(|j| low[j] | (((qh >> j) & 1) << 4) as i32)
 }
 
 /// The 256 quants of a Q6_K block (0..63) and the scale index of each.
-fn q6k_quants(blk: &[u8]) -> [i32; 256] {
+pub(super) fn q6k_quants(blk: &[u8]) -> [i32; 256] {
     let (ql, qh) = (&blk[..128], &blk[128..192]);
     let mut q = [0i32; 256];
     for half in 0..2 {

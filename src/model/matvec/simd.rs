@@ -10,6 +10,7 @@ macro_rules! kernels {
         pub(super) mod $name {
             use std::arch::x86_64::*;
 
+            use super::super::tiled::{self, ROWS};
             use super::super::{q4k_scale_min, ActRow, Blocks, BLOCK};
 
             /// # Safety
@@ -27,6 +28,201 @@ macro_rules! kernels {
                     Blocks::Q4K => q4k::<N>(row, xs),
                     Blocks::Q6K => q6k::<N>(row, xs),
                 }
+            }
+
+            /// # Safety
+            /// As `dot`; `tiles` holds whole tile super-blocks of `blocks` (Q4_K or Q6_K).
+            #[target_feature(enable = $features)]
+            pub(in crate::model::matvec) unsafe fn dot_tile<const N: usize>(
+                blocks: Blocks,
+                tiles: &[u8],
+                xs: &[ActRow; N],
+            ) -> [[f32; ROWS]; N] {
+                let acc = match blocks {
+                    Blocks::Q4K => tile_q4k::<N>(tiles, xs),
+                    Blocks::Q6K => tile_q6k::<N>(tiles, xs),
+                    small => tile_small::<N>(small, tiles, xs),
+                };
+                std::array::from_fn(|i| {
+                    let mut out = [0f32; ROWS];
+                    _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(acc[i][0], acc[i][1]));
+                    out
+                })
+            }
+
+            /// Σ over 4-value groups of q·x, 8 rows at once: `w[g]` holds group g of each row
+            /// (unsigned bytes), x's 4 bytes of group g are broadcast to every row.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn tile_isum<const G: usize>(w: &[__m256i; G], x: *const i8) -> __m256i {
+                let mut s = [_mm256_setzero_si256(); 2];
+                for g in 0..G {
+                    let xv = _mm256_set1_epi32((x.add(4 * g) as *const i32).read_unaligned());
+                    s[g % 2] = if $vnni {
+                        _mm256_dpbusd_epi32(s[g % 2], w[g], xv)
+                    } else {
+                        _mm256_add_epi32(
+                            s[g % 2],
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(w[g], xv), _mm256_set1_epi16(1)),
+                        )
+                    };
+                }
+                _mm256_add_epi32(s[0], s[1])
+            }
+
+            /// The 8 groups of one sub-block's low nibbles (4 registers of nibble pairs).
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn tile_nibbles(p: *const u8) -> [__m256i; 8] {
+                let low = _mm256_set1_epi8(0x0f);
+                let mut w = [_mm256_setzero_si256(); 8];
+                for pair in 0..4 {
+                    let v = _mm256_loadu_si256(p.add(32 * pair) as *const __m256i);
+                    w[2 * pair] = _mm256_and_si256(v, low);
+                    w[2 * pair + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                }
+                w
+            }
+
+            /// 8 bytes → 8 f32 lanes (unsigned or signed bytes).
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn bytes_ps(p: *const u8, signed: bool) -> __m256 {
+                let b = _mm_loadl_epi64(p as *const __m128i);
+                _mm256_cvtepi32_ps(if signed { _mm256_cvtepi8_epi32(b) } else { _mm256_cvtepu8_epi32(b) })
+            }
+
+            /// f16 scales of 8 rows → 8 f32 lanes.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn halves_ps(p: *const u8) -> __m256 {
+                _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+            }
+
+            /// Q4_1, Q5_0 and Q8_0 tiles (one block of 32 per tile block).
+            #[target_feature(enable = $features)]
+            unsafe fn tile_small<const N: usize>(blocks: Blocks, tiles: &[u8], xs: &[ActRow; N]) -> [[__m256; 2]; N] {
+                let mut acc = [[_mm256_setzero_ps(); 2]; N];
+                let tb = tiled::tile_bytes(blocks).unwrap_or(usize::MAX);
+                let one = _mm256_set1_epi8(1);
+                for (b, tile) in tiles.chunks_exact(tb).enumerate() {
+                    let p = tile.as_ptr();
+                    let d = halves_ps(p);
+                    let k = b % 2;
+                    match blocks {
+                        Blocks::Q4_1 => {
+                            let (m, w) = (halves_ps(p.add(16)), tile_nibbles(p.add(32)));
+                            for i in 0..N {
+                                let s = tile_isum::<8>(&w, xs[i].q.as_ptr().add(b * BLOCK));
+                                let t = _mm256_mul_ps(_mm256_cvtepi32_ps(s), d);
+                                let a = _mm256_fmadd_ps(t, _mm256_set1_ps(*xs[i].scales.get_unchecked(b)), acc[i][k]);
+                                acc[i][k] = _mm256_fmadd_ps(m, _mm256_set1_ps(*xs[i].sums.get_unchecked(b)), a);
+                            }
+                        }
+                        Blocks::Q5_0 => {
+                            let mut w = tile_nibbles(p.add(16));
+                            let hv = _mm256_loadu_si256(p.add(144) as *const __m256i);
+                            for (g, w) in w.iter_mut().enumerate() {
+                                let bit = _mm256_and_si256(_mm256_srl_epi16(hv, _mm_cvtsi32_si128(g as i32)), one);
+                                *w = _mm256_or_si256(*w, _mm256_slli_epi16(bit, 4));
+                            }
+                            for i in 0..N {
+                                let s = tile_isum::<8>(&w, xs[i].q.as_ptr().add(b * BLOCK));
+                                let hs = xs[i].half_sums.get_unchecked(2 * b..2 * b + 2);
+                                let s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * (hs[0] + hs[1])));
+                                let t = _mm256_mul_ps(_mm256_cvtepi32_ps(s), d);
+                                acc[i][k] =
+                                    _mm256_fmadd_ps(t, _mm256_set1_ps(*xs[i].scales.get_unchecked(b)), acc[i][k]);
+                            }
+                        }
+                        _ => {
+                            let w: [__m256i; 8] =
+                                std::array::from_fn(|g| _mm256_loadu_si256(p.add(16 + 32 * g) as *const __m256i));
+                            // VNNI: the weights shifted to unsigned (w + 128), the shift taken back
+                            // through the block's sum. AVX2: |w| against x with w's sign (maddubs
+                            // would saturate on w + 128). Both give the exact integer sum.
+                            let flip = _mm256_set1_epi8(-128);
+                            let wu: [__m256i; 8] = std::array::from_fn(|g| _mm256_xor_si256(w[g], flip));
+                            let aw: [__m256i; 8] = std::array::from_fn(|g| _mm256_sign_epi8(w[g], w[g]));
+                            for i in 0..N {
+                                let x = xs[i].q.as_ptr().add(b * BLOCK);
+                                let s = if $vnni {
+                                    let hs = xs[i].half_sums.get_unchecked(2 * b..2 * b + 2);
+                                    _mm256_sub_epi32(tile_isum::<8>(&wu, x), _mm256_set1_epi32(128 * (hs[0] + hs[1])))
+                                } else {
+                                    let mut s = _mm256_setzero_si256();
+                                    for g in 0..8 {
+                                        let xv = _mm256_set1_epi32((x.add(4 * g) as *const i32).read_unaligned());
+                                        let prod = _mm256_maddubs_epi16(aw[g], _mm256_sign_epi8(xv, w[g]));
+                                        s = _mm256_add_epi32(s, _mm256_madd_epi16(prod, _mm256_set1_epi16(1)));
+                                    }
+                                    s
+                                };
+                                let t = _mm256_mul_ps(_mm256_cvtepi32_ps(s), d);
+                                acc[i][k] =
+                                    _mm256_fmadd_ps(t, _mm256_set1_ps(*xs[i].scales.get_unchecked(b)), acc[i][k]);
+                            }
+                        }
+                    }
+                }
+                acc
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn tile_q4k<const N: usize>(tiles: &[u8], xs: &[ActRow; N]) -> [[__m256; 2]; N] {
+                let mut acc = [[_mm256_setzero_ps(); 2]; N];
+                for (sb, tile) in tiles.chunks_exact(tiled::Q4K_BYTES).enumerate() {
+                    let p = tile.as_ptr();
+                    let (d, dmin) = (_mm256_loadu_ps(p as *const f32), _mm256_loadu_ps(p.add(32) as *const f32));
+                    for j in 0..8 {
+                        let dsc = _mm256_mul_ps(d, bytes_ps(p.add(64 + 8 * j), false));
+                        let dmn = _mm256_mul_ps(dmin, bytes_ps(p.add(128 + 8 * j), false));
+                        let w = tile_nibbles(p.add(192 + 128 * j));
+                        let b = sb * 8 + j;
+                        for i in 0..N {
+                            let s = tile_isum::<8>(&w, xs[i].q.as_ptr().add(b * BLOCK));
+                            let t = _mm256_mul_ps(_mm256_cvtepi32_ps(s), dsc);
+                            let a = _mm256_fmadd_ps(t, _mm256_set1_ps(*xs[i].scales.get_unchecked(b)), acc[i][j % 2]);
+                            acc[i][j % 2] = _mm256_fnmadd_ps(dmn, _mm256_set1_ps(*xs[i].sums.get_unchecked(b)), a);
+                        }
+                    }
+                }
+                acc
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn tile_q6k<const N: usize>(tiles: &[u8], xs: &[ActRow; N]) -> [[__m256; 2]; N] {
+                let mut acc = [[_mm256_setzero_ps(); 2]; N];
+                let three = _mm256_set1_epi8(0x03);
+                for (sb, tile) in tiles.chunks_exact(tiled::Q6K_BYTES).enumerate() {
+                    let p = tile.as_ptr();
+                    let d = _mm256_loadu_ps(p as *const f32);
+                    for j in 0..8 {
+                        let mut w = tile_nibbles(p.add(160 + 128 * j));
+                        for h in 0..2 {
+                            let hv = _mm256_loadu_si256(p.add(1184 + 64 * j + 32 * h) as *const __m256i);
+                            let hs = [hv, _mm256_srli_epi16(hv, 2), _mm256_srli_epi16(hv, 4), _mm256_srli_epi16(hv, 6)];
+                            for (g, hg) in hs.into_iter().enumerate() {
+                                let high = _mm256_slli_epi16(_mm256_and_si256(hg, three), 4);
+                                w[4 * h + g] = _mm256_or_si256(w[4 * h + g], high);
+                            }
+                        }
+                        let halves = [[w[0], w[1], w[2], w[3]], [w[4], w[5], w[6], w[7]]];
+                        let b = sb * 8 + j;
+                        for h in 0..2 {
+                            let dsc = _mm256_mul_ps(d, bytes_ps(p.add(32 + 8 * (2 * j + h)), true));
+                            for i in 0..N {
+                                let x = xs[i].q.as_ptr().add(b * BLOCK + 16 * h);
+                                let s = tile_isum::<4>(&halves[h], x);
+                                let off = _mm256_set1_epi32(32 * *xs[i].half_sums.get_unchecked(2 * b + h));
+                                let t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, off)), dsc);
+                                acc[i][h] =
+                                    _mm256_fmadd_ps(t, _mm256_set1_ps(*xs[i].scales.get_unchecked(b)), acc[i][h]);
+                            }
+                        }
+                    }
+                }
+                acc
             }
 
             #[target_feature(enable = $features)]

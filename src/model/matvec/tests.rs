@@ -118,19 +118,78 @@ fn other_types_are_declined() {
     assert!(QuantMatrix::from_qtensor(&q).unwrap().is_none());
 }
 
-/// The dense route (dequantized tiles, one f32 product each) across a tile boundary.
+/// Matrices whose rows fill whole tiles take the tiled layout; the same checks hold there, and
+/// the tiled kernels give the scalar definition's bits.
 #[test]
-fn dense_route_is_the_dequantized_product() {
-    let (rows, cols, t) = (DENSE_TILE + 7, 64, 3);
-    let (q, m) = matrix(GgmlDType::Q5_0, rows, cols);
-    let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let x = random(t * cols, 5);
-    let mut y = vec![0f32; t * rows];
-    m.matmul_dense(&x, &mut y);
-    for i in 0..t {
-        for r in [0, 1, DENSE_TILE - 1, DENSE_TILE, rows - 1] {
-            let want: f32 = (0..cols).map(|c| deq[r * cols + c] * x[i * cols + c]).sum();
-            assert!((y[i * rows + r] - want).abs() < 1e-4, "token {i} row {r}: {} vs {want}", y[i * rows + r]);
+fn tiled_matrices_match_candle_and_the_scalar_definition() {
+    for dtype in TYPES {
+        // Shapes with an even and an odd number of blocks, in whole tiles.
+        let [(_, c0), (_, c1)] = shapes(dtype);
+        for (rows, cols) in [(40, c0), (16, c1)] {
+            let (q, m) = matrix(dtype, rows, cols);
+            assert!(m.is_tiled(), "{dtype:?} {rows}×{cols} should be tiled");
+            let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let mut row = vec![0f32; cols];
+            for r in 0..rows {
+                m.dequantize_row(r, &mut row);
+                for c in 0..cols {
+                    let want = deq[r * cols + c];
+                    assert!((row[c] - want).abs() <= 1e-6 * want.abs().max(1.0), "{dtype:?} ({r}, {c})");
+                }
+            }
+
+            let x = random(cols, 2);
+            let reference: Vec<f32> = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
+            let (mut scalar, mut simd, mut vnni, mut pooled) =
+                (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
+            m.matvec_serial(&x, &mut scalar, Kernel::Scalar);
+            m.matvec_serial(&x, &mut simd, Kernel::Avx2);
+            m.matvec_serial(&x, &mut vnni, Kernel::Vnni);
+            m.matvec(&x, &mut pooled);
+            assert_eq!(scalar, simd, "{dtype:?}: tiled avx2 differs from the scalar definition");
+            assert_eq!(simd, vnni, "{dtype:?}: tiled vnni differs from avx2");
+            assert_eq!(pooled, simd, "{dtype:?}: pooled");
+            let tol = 0.1 * (cols as f32 / 256.0).sqrt();
+            for r in 0..rows {
+                assert!((scalar[r] - reference[r]).abs() < tol, "{dtype:?} row {r}: {} vs {}", scalar[r], reference[r]);
+            }
+
+            // Row layout and tiles quantize the activations alike: same sums up to f32 rounding.
+            let plain = QuantMatrix::from_blocks(m.blocks(), rows, cols, &q.data().unwrap(), false);
+            assert!(!plain.is_tiled());
+            let mut by_row = vec![0f32; rows];
+            plain.matvec(&x, &mut by_row);
+            for r in 0..rows {
+                assert!((by_row[r] - simd[r]).abs() < 1e-4, "{dtype:?} row {r}: rows {} tiles {}", by_row[r], simd[r]);
+            }
+
+            let t = 7;
+            let xs = random(t * cols, 3);
+            let mut batch = vec![0f32; t * rows];
+            m.matmul(&xs, &mut batch);
+            for i in 0..t {
+                let mut one = vec![0f32; rows];
+                m.matvec(&xs[i * cols..(i + 1) * cols], &mut one);
+                assert_eq!(&batch[i * rows..(i + 1) * rows], one.as_slice(), "{dtype:?} token {i}");
+            }
         }
     }
+}
+
+/// A tiled matrix after one whose rows do not fill a tile, in one job: each keeps whole tiles.
+#[test]
+fn tiled_and_row_matrices_share_a_job() {
+    let (_, a) = matrix(GgmlDType::Q8_0, 37, 256);
+    let (_, b) = matrix(GgmlDType::Q4_1, 24, 256);
+    let (_, c) = matrix(GgmlDType::Q6K, 8, 256);
+    assert!(!a.is_tiled() && b.is_tiled() && c.is_tiled());
+    let x = random(5 * 256, 4);
+    let acts = Acts::quantize(&x, 256);
+    let (mut ya, mut yb, mut yc) = (vec![0f32; 5 * 37], vec![0f32; 5 * 24], vec![0f32; 5 * 8]);
+    matmul_many(&[&a, &b, &c], &acts, &mut [&mut ya, &mut yb, &mut yc], best_kernel());
+    let (mut wa, mut wb, mut wc) = (vec![0f32; 5 * 37], vec![0f32; 5 * 24], vec![0f32; 5 * 8]);
+    a.matmul(&x, &mut wa);
+    b.matmul(&x, &mut wb);
+    c.matmul(&x, &mut wc);
+    assert_eq!((ya, yb, yc), (wa, wb, wc));
 }
