@@ -20,6 +20,8 @@
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+#[cfg(target_arch = "x86_64")]
+mod simd512;
 mod tiled;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -260,13 +262,43 @@ impl QuantMatrix {
         let kernel = kernel.min(best_kernel());
         let acts = Acts::quantize(x, self.cols);
         if self.tiled {
-            for (t, y) in y.chunks_exact_mut(tiled::ROWS).enumerate() {
-                y.copy_from_slice(&self.dot_tile::<1>(t, &[acts.row(0)], kernel)[0]);
-            }
+            let mut store = |_: usize, row: usize, v: &[f32]| y[row..row + v.len()].copy_from_slice(v);
+            self.tiles_for::<1>(0..self.rows / tiled::ROWS, &[acts.row(0)], kernel, &mut store);
             return;
         }
         for (r, v) in y.iter_mut().enumerate() {
             *v = self.dot::<1>(r, &[acts.row(0)], kernel)[0];
+        }
+    }
+
+    /// Tiles `tiles` dotted with N activation rows: two tiles per call on the 512-bit kernels,
+    /// one otherwise; `store(token, first row, values)` takes each result.
+    fn tiles_for<const N: usize>(
+        &self,
+        tiles: std::ops::Range<usize>,
+        xs: &[ActRow; N],
+        kernel: Kernel,
+        store: &mut impl FnMut(usize, usize, &[f32]),
+    ) {
+        let mut t = tiles.start;
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Vnni {
+            while t + 2 <= tiles.end {
+                let (a, b) = (self.tile_bytes(t), self.tile_bytes(t + 1));
+                // SAFETY: Vnni is only chosen (best_kernel) where the CPU has what simd512 needs;
+                // both tile rows hold cols/values whole tile blocks.
+                let v = unsafe { simd512::dot_tile_pair::<N>(self.blocks, a, b, xs) };
+                for (i, v) in v.iter().enumerate() {
+                    store(i, t * tiled::ROWS, v);
+                }
+                t += 2;
+            }
+        }
+        while t < tiles.end {
+            for (i, v) in self.dot_tile::<N>(t, xs, kernel).iter().enumerate() {
+                store(i, t * tiled::ROWS, v);
+            }
+            t += 1;
         }
     }
 
@@ -313,9 +345,9 @@ pub fn matmul_many(ms: &[&QuantMatrix], acts: &Acts, outs: &mut [&mut [f32]], ke
     let starts: Vec<usize> = ms.iter().scan(0, |s, m| Some(std::mem::replace(s, *s + span(m)))).collect();
     let total: usize = ms.iter().map(span).sum();
     let pool = candle_core::utils::barrier_pool();
-    // About eight grabs per thread (a small tail), in whole tiles.
+    // About eight grabs per thread (a small tail), in whole pairs of tiles.
     let threads = pool_threads();
-    let chunk = total.div_ceil(threads * 8).next_multiple_of(tiled::ROWS);
+    let chunk = total.div_ceil(threads * 8).next_multiple_of(2 * tiled::ROWS);
     let cursor = AtomicUsize::new(0);
     let work = |_| loop {
         let start = cursor.fetch_add(chunk, Ordering::Relaxed);
@@ -379,33 +411,23 @@ fn rows_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Rang
 /// `rows_job` for a tiled matrix: `range` starts and ends on tile boundaries.
 fn tiles_job(m: &QuantMatrix, acts: &Acts, out: &SharedOut, range: std::ops::Range<usize>, kernel: Kernel) {
     let tiles = range.start / tiled::ROWS..range.end.div_ceil(tiled::ROWS);
-    let store = |tok: usize, t: usize, v: &[f32; tiled::ROWS]| {
-        // SAFETY: as in rows_job; rows 8t..8t+8 of this token belong to this job alone.
-        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out.at(tok * m.rows + t * tiled::ROWS), tiled::ROWS) };
-    };
     let mut tok = 0;
     while tok < acts.rows {
+        let first = tok;
+        let mut store = |i: usize, row: usize, v: &[f32]| {
+            // SAFETY: as in rows_job; these rows of this token belong to this job alone.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out.at((first + i) * m.rows + row), v.len()) };
+        };
         if acts.rows - tok >= TILE_GROUP {
             let xs: [ActRow; TILE_GROUP] = std::array::from_fn(|i| acts.row(tok + i));
-            for t in tiles.clone() {
-                for (i, v) in m.dot_tile::<TILE_GROUP>(t, &xs, kernel).iter().enumerate() {
-                    store(tok + i, t, v);
-                }
-            }
+            m.tiles_for::<TILE_GROUP>(tiles.clone(), &xs, kernel, &mut store);
             tok += TILE_GROUP;
         } else if acts.rows - tok >= GROUP {
             let xs: [ActRow; GROUP] = std::array::from_fn(|i| acts.row(tok + i));
-            for t in tiles.clone() {
-                for (i, v) in m.dot_tile::<GROUP>(t, &xs, kernel).iter().enumerate() {
-                    store(tok + i, t, v);
-                }
-            }
+            m.tiles_for::<GROUP>(tiles.clone(), &xs, kernel, &mut store);
             tok += GROUP;
         } else {
-            let xs = [acts.row(tok)];
-            for t in tiles.clone() {
-                store(tok, t, &m.dot_tile::<1>(t, &xs, kernel)[0]);
-            }
+            m.tiles_for::<1>(tiles.clone(), &[acts.row(tok)], kernel, &mut store);
             tok += 1;
         }
     }
@@ -427,7 +449,8 @@ pub enum Kernel {
     Scalar,
     /// AVX2, FMA and F16C.
     Avx2,
-    /// The AVX2 kernels with AVX-512 VNNI's 256-bit integer dot (AVX512VNNI and AVX512VL).
+    /// The AVX2 kernels with AVX-512 VNNI's 256-bit integer dot, and the tile kernels on 512-bit
+    /// registers (AVX512F, BW, VL and VNNI).
     Vnni,
 }
 
@@ -440,7 +463,10 @@ pub fn best_kernel() -> Kernel {
         *BEST.get_or_init(|| {
             let avx2 =
                 is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
-            let vnni = is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl");
+            let vnni = is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw");
             match (avx2, vnni) {
                 (true, true) => Kernel::Vnni,
                 (true, false) => Kernel::Avx2,
