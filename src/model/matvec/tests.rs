@@ -29,25 +29,45 @@ fn shapes(dtype: GgmlDType) -> [(usize, usize); 2] {
     }
 }
 
+/// Rows in the file's layout (37) and in tiles (40).
 #[test]
 fn rows_dequantize_as_candle_does() {
     for dtype in TYPES {
-        let (rows, cols) = shapes(dtype)[0];
-        let (q, m) = matrix(dtype, rows, cols);
-        let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let mut row = vec![0f32; cols];
-        for r in 0..rows {
-            m.dequantize_row(r, &mut row);
-            for c in 0..cols {
-                let want = deq[r * cols + c];
-                assert!(
-                    (row[c] - want).abs() <= 1e-6 * want.abs().max(1.0),
-                    "{dtype:?} ({r}, {c}): {} vs {want}",
-                    row[c]
-                );
-            }
+        let cols = shapes(dtype)[0].1;
+        for rows in [37, 40] {
+            assert_dequantizes_as_candle(dtype, rows, cols);
         }
     }
+}
+
+fn assert_dequantizes_as_candle(dtype: GgmlDType, rows: usize, cols: usize) {
+    let (q, m) = matrix(dtype, rows, cols);
+    assert_eq!(m.is_tiled(), rows % 8 == 0, "{dtype:?} {rows} rows");
+    let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let mut row = vec![0f32; cols];
+    for r in 0..rows {
+        m.dequantize_row(r, &mut row);
+        for c in 0..cols {
+            let want = deq[r * cols + c];
+            assert!((row[c] - want).abs() <= 1e-6 * want.abs().max(1.0), "{dtype:?} ({r}, {c}): {} vs {want}", row[c]);
+        }
+    }
+}
+
+/// W·x from candle's dequantized weights in f32, then from the scalar, AVX2 and VNNI kernel sets
+/// on the calling thread, then over the pool with the best set.
+fn outputs(q: &QTensor, m: &QuantMatrix, x: &[f32]) -> [Vec<f32>; 5] {
+    let (rows, cols) = (m.rows(), m.cols());
+    let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let reference = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
+    let run = |k: Kernel| {
+        let mut y = vec![0f32; rows];
+        m.matvec_serial(x, &mut y, k);
+        y
+    };
+    let mut pooled = vec![0f32; rows];
+    m.matvec(x, &mut pooled);
+    [reference, run(Kernel::Scalar), run(Kernel::Avx2), run(Kernel::Vnni), pooled]
 }
 
 #[test]
@@ -55,15 +75,8 @@ fn kernels_match_the_dequantized_reference() {
     for dtype in TYPES {
         for (rows, cols) in shapes(dtype) {
             let (q, m) = matrix(dtype, rows, cols);
-            let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             let x = random(cols, 2);
-            let reference: Vec<f32> = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
-            let (mut scalar, mut simd, mut vnni, mut pooled) =
-                (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
-            m.matvec_serial(&x, &mut scalar, Kernel::Scalar);
-            m.matvec_serial(&x, &mut simd, Kernel::Avx2);
-            m.matvec_serial(&x, &mut vnni, Kernel::Vnni);
-            m.matvec(&x, &mut pooled);
+            let [reference, scalar, simd, vnni, pooled] = outputs(&q, &m, &x);
             // The VNNI integer dot is exact, so both SIMD sets give the same bits.
             assert_eq!(simd, vnni, "{dtype:?}: avx2 and vnni kernels differ");
             for r in 0..rows {
@@ -78,20 +91,23 @@ fn kernels_match_the_dequantized_reference() {
 }
 
 /// A token's outputs are the same whether it comes alone or inside a batch, at any position in
-/// the batch (groups of four and the tail): scores do not depend on how a text was split.
+/// the batch (groups of eight, four and the tail), in rows (5) and in tiles (16, one pair): scores
+/// do not depend on how a text was split.
 #[test]
 fn batched_rows_equal_single_rows_exactly() {
     for dtype in TYPES {
-        let (rows, cols) = shapes(dtype)[1];
-        let (_, m) = matrix(dtype, rows, cols);
-        let t = 7;
-        let x = random(t * cols, 3);
-        let mut batch = vec![0f32; t * rows];
-        m.matmul(&x, &mut batch);
-        for i in 0..t {
-            let mut one = vec![0f32; rows];
-            m.matvec(&x[i * cols..(i + 1) * cols], &mut one);
-            assert_eq!(&batch[i * rows..(i + 1) * rows], one.as_slice(), "{dtype:?} token {i}");
+        let cols = shapes(dtype)[1].1;
+        for rows in [5, 16] {
+            let (_, m) = matrix(dtype, rows, cols);
+            let t = 15;
+            let x = random(t * cols, 3);
+            let mut batch = vec![0f32; t * rows];
+            m.matmul(&x, &mut batch);
+            for i in 0..t {
+                let mut one = vec![0f32; rows];
+                m.matvec(&x[i * cols..(i + 1) * cols], &mut one);
+                assert_eq!(&batch[i * rows..(i + 1) * rows], one.as_slice(), "{dtype:?} {rows} rows, token {i}");
+            }
         }
     }
 }
@@ -118,8 +134,9 @@ fn other_types_are_declined() {
     assert!(QuantMatrix::from_qtensor(&q).unwrap().is_none());
 }
 
-/// Matrices whose rows fill whole tiles take the tiled layout; the same checks hold there, and
-/// the tiled kernels give the scalar definition's bits.
+/// Matrices whose rows fill whole tiles take the tiled layout: the tiled kernels (8 rows, and
+/// pairs of tiles on 512-bit registers) give the scalar definition's bits, and the numbers of
+/// the row layout up to f32 rounding.
 #[test]
 fn tiled_matrices_match_candle_and_the_scalar_definition() {
     for dtype in TYPES {
@@ -128,24 +145,8 @@ fn tiled_matrices_match_candle_and_the_scalar_definition() {
         for (rows, cols) in [(40, c0), (16, c1)] {
             let (q, m) = matrix(dtype, rows, cols);
             assert!(m.is_tiled(), "{dtype:?} {rows}×{cols} should be tiled");
-            let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-            let mut row = vec![0f32; cols];
-            for r in 0..rows {
-                m.dequantize_row(r, &mut row);
-                for c in 0..cols {
-                    let want = deq[r * cols + c];
-                    assert!((row[c] - want).abs() <= 1e-6 * want.abs().max(1.0), "{dtype:?} ({r}, {c})");
-                }
-            }
-
             let x = random(cols, 2);
-            let reference: Vec<f32> = (0..rows).map(|r| (0..cols).map(|c| deq[r * cols + c] * x[c]).sum()).collect();
-            let (mut scalar, mut simd, mut vnni, mut pooled) =
-                (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows], vec![0f32; rows]);
-            m.matvec_serial(&x, &mut scalar, Kernel::Scalar);
-            m.matvec_serial(&x, &mut simd, Kernel::Avx2);
-            m.matvec_serial(&x, &mut vnni, Kernel::Vnni);
-            m.matvec(&x, &mut pooled);
+            let [reference, scalar, simd, vnni, pooled] = outputs(&q, &m, &x);
             assert_eq!(scalar, simd, "{dtype:?}: tiled avx2 differs from the scalar definition");
             assert_eq!(simd, vnni, "{dtype:?}: tiled vnni differs from avx2");
             assert_eq!(pooled, simd, "{dtype:?}: pooled");
@@ -161,16 +162,6 @@ fn tiled_matrices_match_candle_and_the_scalar_definition() {
             plain.matvec(&x, &mut by_row);
             for r in 0..rows {
                 assert!((by_row[r] - simd[r]).abs() < 1e-4, "{dtype:?} row {r}: rows {} tiles {}", by_row[r], simd[r]);
-            }
-
-            let t = 7;
-            let xs = random(t * cols, 3);
-            let mut batch = vec![0f32; t * rows];
-            m.matmul(&xs, &mut batch);
-            for i in 0..t {
-                let mut one = vec![0f32; rows];
-                m.matvec(&xs[i * cols..(i + 1) * cols], &mut one);
-                assert_eq!(&batch[i * rows..(i + 1) * rows], one.as_slice(), "{dtype:?} token {i}");
             }
         }
     }
