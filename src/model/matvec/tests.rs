@@ -42,7 +42,7 @@ fn rows_dequantize_as_candle_does() {
 
 fn assert_dequantizes_as_candle(dtype: GgmlDType, rows: usize, cols: usize) {
     let (q, m) = matrix(dtype, rows, cols);
-    assert_eq!(m.is_tiled(), rows % 8 == 0, "{dtype:?} {rows} rows");
+    assert_eq!(m.is_tiled(), rows.is_multiple_of(8), "{dtype:?} {rows} rows");
     let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let mut row = vec![0f32; cols];
     for r in 0..rows {
