@@ -11,6 +11,7 @@ pub mod guard;
 pub mod lm;
 pub mod matvec;
 pub mod reference;
+pub mod remote;
 pub mod sample;
 pub mod score;
 pub mod tokenizer;
