@@ -191,7 +191,7 @@ impl QuantMatrix {
     /// From row-major GGUF blocks; `tile` repacks them into tiles where the rows allow.
     pub fn from_blocks(blocks: Blocks, rows: usize, cols: usize, data: &[u8], tile: bool) -> QuantMatrix {
         assert_eq!(data.len(), rows * cols / blocks.values() * blocks.bytes(), "block data length");
-        let tiled = tile && tiled::tile_bytes(blocks).is_some() && rows.is_multiple_of(tiled::ROWS);
+        let tiled = tile && rows.is_multiple_of(tiled::ROWS);
         let data = if tiled { tiled::pack(blocks, data, rows, cols) } else { data.to_vec() };
         QuantMatrix { blocks, rows, cols, tiled, data }
     }
@@ -227,7 +227,7 @@ impl QuantMatrix {
     /// The super-blocks of tile `t` (rows 8t..8t+8).
     fn tile_bytes(&self, t: usize) -> &[u8] {
         debug_assert!(self.tiled);
-        let per_tile = self.cols / self.blocks.values() * tiled::tile_bytes(self.blocks).unwrap_or(0);
+        let per_tile = self.cols / self.blocks.values() * tiled::tile_bytes(self.blocks);
         &self.data[t * per_tile..(t + 1) * per_tile]
     }
 

@@ -4,9 +4,18 @@
 //! Each token keeps two accumulators (even and odd blocks) so one row is not a single chain of
 //! dependent FMAs; a token's operations are the same whatever N is.
 
-/// Tile blocks ahead whose lines are asked for (weights stream from memory in decode).
-const PREFETCH_K: usize = 4;
-const PREFETCH_SMALL: usize = 16;
+/// Asks for the cache lines of the tile block about 4 KiB past `p` (4 k-quant tile blocks of
+/// `bytes` each, or 16 of the 32-value types): decode streams every weight from memory once per
+/// token. A hint: an address past the end is never read.
+#[inline]
+pub(super) fn prefetch_ahead(p: *const u8, bytes: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let next = p.wrapping_add(if bytes >= 1024 { 4 } else { 16 } * bytes);
+    for off in (0..bytes).step_by(64) {
+        // SAFETY: SSE is part of x86-64; a prefetch does not fault on any address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off) as *const i8) };
+    }
+}
 
 /// The kernels, compiled once per instruction set: `$vnni` picks the integer dot.
 macro_rules! kernels {
@@ -16,7 +25,7 @@ macro_rules! kernels {
 
             use super::super::tiled::{self, ROWS};
             use super::super::{q4k_scale_min, ActRow, Blocks, BLOCK};
-            use super::{PREFETCH_K, PREFETCH_SMALL};
+            use super::prefetch_ahead;
 
             /// # Safety
             /// The CPU has AVX2, FMA and F16C; `row` holds whole blocks and each `xs` row as many values.
@@ -97,17 +106,6 @@ macro_rules! kernels {
                 _mm256_cvtepi32_ps(if signed { _mm256_cvtepi8_epi32(b) } else { _mm256_cvtepu8_epi32(b) })
             }
 
-            /// Asks for the cache lines of the tile block `ahead` blocks past `p` (a hint: an
-            /// address past the end is never read).
-            #[target_feature(enable = $features)]
-            #[inline]
-            unsafe fn prefetch(p: *const u8, bytes: usize, ahead: usize) {
-                let next = p.wrapping_add(ahead * bytes);
-                for off in (0..bytes).step_by(64) {
-                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off) as *const i8);
-                }
-            }
-
             /// f16 scales of 8 rows → 8 f32 lanes.
             #[target_feature(enable = $features)]
             #[inline]
@@ -119,11 +117,11 @@ macro_rules! kernels {
             #[target_feature(enable = $features)]
             unsafe fn tile_small<const N: usize>(blocks: Blocks, tiles: &[u8], xs: &[ActRow; N]) -> [[__m256; 2]; N] {
                 let mut acc = [[_mm256_setzero_ps(); 2]; N];
-                let tb = tiled::tile_bytes(blocks).unwrap_or(usize::MAX);
+                let tb = tiled::tile_bytes(blocks);
                 let one = _mm256_set1_epi8(1);
                 for (b, tile) in tiles.chunks_exact(tb).enumerate() {
                     let p = tile.as_ptr();
-                    prefetch(p, tb, PREFETCH_SMALL);
+                    prefetch_ahead(p, tb);
                     let d = halves_ps(p);
                     let k = b % 2;
                     match blocks {
@@ -190,7 +188,7 @@ macro_rules! kernels {
                 let mut acc = [[_mm256_setzero_ps(); 2]; N];
                 for (sb, tile) in tiles.chunks_exact(tiled::Q4K_BYTES).enumerate() {
                     let p = tile.as_ptr();
-                    prefetch(p, tiled::Q4K_BYTES, PREFETCH_K);
+                    prefetch_ahead(p, tiled::Q4K_BYTES);
                     let (d, dmin) = (_mm256_loadu_ps(p as *const f32), _mm256_loadu_ps(p.add(32) as *const f32));
                     for j in 0..8 {
                         let dsc = _mm256_mul_ps(d, bytes_ps(p.add(64 + 8 * j), false));
@@ -214,7 +212,7 @@ macro_rules! kernels {
                 let three = _mm256_set1_epi8(0x03);
                 for (sb, tile) in tiles.chunks_exact(tiled::Q6K_BYTES).enumerate() {
                     let p = tile.as_ptr();
-                    prefetch(p, tiled::Q6K_BYTES, PREFETCH_K);
+                    prefetch_ahead(p, tiled::Q6K_BYTES);
                     let d = _mm256_loadu_ps(p as *const f32);
                     for j in 0..8 {
                         let mut w = tile_nibbles(p.add(160 + 128 * j));

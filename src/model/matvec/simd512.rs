@@ -5,15 +5,12 @@
 
 use std::arch::x86_64::*;
 
+use super::simd::prefetch_ahead;
 use super::tiled::{self, ROWS};
 use super::{ActRow, Blocks, BLOCK};
 
 /// Rows of a tile pair.
 pub const PAIR: usize = 2 * ROWS;
-
-/// Tile blocks ahead whose lines are asked for (as in simd.rs).
-const PREFETCH_K: usize = 4;
-const PREFETCH_SMALL: usize = 16;
 
 /// # Safety
 /// The CPU has AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C; `a` and `b` hold the same whole
@@ -68,15 +65,6 @@ unsafe fn pair_bytes(a: *const u8, b: *const u8, signed: bool) -> __m512 {
     _mm512_cvtepi32_ps(if signed { _mm512_cvtepi8_epi32(v) } else { _mm512_cvtepu8_epi32(v) })
 }
 
-#[target_feature(enable = "sse")]
-#[inline]
-unsafe fn prefetch(p: *const u8, bytes: usize, ahead: usize) {
-    let next = p.wrapping_add(ahead * bytes);
-    for off in (0..bytes).step_by(64) {
-        _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off) as *const i8);
-    }
-}
-
 /// Σ over 4-value groups of q·x for 16 rows: `w[g]` holds group g of each row (unsigned bytes).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
@@ -106,12 +94,12 @@ unsafe fn nibbles(a: *const u8, b: *const u8) -> [__m512i; 8] {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn small_types<const N: usize>(blocks: Blocks, a: &[u8], b: &[u8], xs: &[ActRow; N]) -> [[__m512; 2]; N] {
     let mut acc = [[_mm512_setzero_ps(); 2]; N];
-    let tb = tiled::tile_bytes(blocks).unwrap_or(usize::MAX);
+    let tb = tiled::tile_bytes(blocks);
     let one = _mm512_set1_epi8(1);
     for (blk, (ta, tb_)) in a.chunks_exact(tb).zip(b.chunks_exact(tb)).enumerate() {
         let (pa, pb) = (ta.as_ptr(), tb_.as_ptr());
-        prefetch(pa, tb, PREFETCH_SMALL);
-        prefetch(pb, tb, PREFETCH_SMALL);
+        prefetch_ahead(pa, tb);
+        prefetch_ahead(pb, tb);
         let d = pair_halves(pa, pb);
         let k = blk % 2;
         match blocks {
@@ -164,8 +152,8 @@ unsafe fn q4k<const N: usize>(a: &[u8], b: &[u8], xs: &[ActRow; N]) -> [[__m512;
     let tb = tiled::Q4K_BYTES;
     for (sb, (ta, tb_)) in a.chunks_exact(tb).zip(b.chunks_exact(tb)).enumerate() {
         let (pa, pb) = (ta.as_ptr(), tb_.as_ptr());
-        prefetch(pa, tb, PREFETCH_K);
-        prefetch(pb, tb, PREFETCH_K);
+        prefetch_ahead(pa, tb);
+        prefetch_ahead(pb, tb);
         let (d, dmin) = (pair_ps(pa, pb), pair_ps(pa.add(32), pb.add(32)));
         for j in 0..8 {
             let dsc = _mm512_mul_ps(d, pair_bytes(pa.add(64 + 8 * j), pb.add(64 + 8 * j), false));
@@ -190,8 +178,8 @@ unsafe fn q6k<const N: usize>(a: &[u8], b: &[u8], xs: &[ActRow; N]) -> [[__m512;
     let tb = tiled::Q6K_BYTES;
     for (sb, (ta, tb_)) in a.chunks_exact(tb).zip(b.chunks_exact(tb)).enumerate() {
         let (pa, pb) = (ta.as_ptr(), tb_.as_ptr());
-        prefetch(pa, tb, PREFETCH_K);
-        prefetch(pb, tb, PREFETCH_K);
+        prefetch_ahead(pa, tb);
+        prefetch_ahead(pb, tb);
         let d = pair_ps(pa, pb);
         for j in 0..8 {
             let mut w = nibbles(pa.add(160 + 128 * j), pb.add(160 + 128 * j));

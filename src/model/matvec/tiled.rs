@@ -37,21 +37,21 @@ pub(super) const Q8_0_BYTES: usize = 16 + 256;
 pub(super) const Q4K_BYTES: usize = 32 + 32 + 64 + 64 + 1024;
 pub(super) const Q6K_BYTES: usize = 32 + 128 + 1024 + 512;
 
-/// Bytes of one tile block (8 rows × the type's values) of this type (None: not tiled).
-pub(super) fn tile_bytes(blocks: Blocks) -> Option<usize> {
-    Some(match blocks {
+/// Bytes of one tile block (8 rows × the type's values) of this type.
+pub(super) fn tile_bytes(blocks: Blocks) -> usize {
+    match blocks {
         Blocks::Q4_1 => Q4_1_BYTES,
         Blocks::Q5_0 => Q5_0_BYTES,
         Blocks::Q8_0 => Q8_0_BYTES,
         Blocks::Q4K => Q4K_BYTES,
         Blocks::Q6K => Q6K_BYTES,
-    })
+    }
 }
 
 /// Row-major GGUF blocks of (rows, cols) → tiles, tile-major then super-block.
 pub(super) fn pack(blocks: Blocks, data: &[u8], rows: usize, cols: usize) -> Vec<u8> {
     let nsb = cols / blocks.values();
-    let tb = tile_bytes(blocks).expect("a tiled type");
+    let tb = tile_bytes(blocks);
     let mut out = vec![0u8; rows / ROWS * nsb * tb];
     for t in 0..rows / ROWS {
         for sb in 0..nsb {
@@ -61,9 +61,7 @@ pub(super) fn pack(blocks: Blocks, data: &[u8], rows: usize, cols: usize) -> Vec
                 &data[at..at + blocks.bytes()]
             };
             match blocks {
-                Blocks::Q4_1 => pack_small(blocks, block, dst),
-                Blocks::Q5_0 => pack_small(blocks, block, dst),
-                Blocks::Q8_0 => pack_small(blocks, block, dst),
+                Blocks::Q4_1 | Blocks::Q5_0 | Blocks::Q8_0 => pack_small(blocks, block, dst),
                 Blocks::Q4K => pack_q4k(block, dst),
                 Blocks::Q6K => pack_q6k(block, dst),
             }
@@ -198,44 +196,21 @@ fn quant(blocks: Blocks, tile: &[u8], r: usize, v: usize) -> i32 {
 
 /// Row r (0..8) of a row of tile super-blocks as f32 values.
 pub(super) fn dequantize(blocks: Blocks, tiles: &[u8], r: usize, out: &mut [f32]) {
-    let tb = tile_bytes(blocks).expect("a tiled type");
-    if blocks.values() == BLOCK {
-        for (tile, out) in tiles.chunks_exact(tb).zip(out.chunks_exact_mut(BLOCK)) {
-            let d = f16_at(tile, 2 * r);
-            for (v, o) in out.iter_mut().enumerate() {
-                let q = quant(blocks, tile, r, v);
-                *o = match blocks {
-                    Blocks::Q4_1 => d * q as f32 + f16_at(tile, 16 + 2 * r),
-                    Blocks::Q5_0 => d * (q - 16) as f32,
-                    _ => d * q as f32,
-                };
-            }
-        }
-        return;
-    }
-    for (tile, out) in tiles.chunks_exact(tb).zip(out.chunks_exact_mut(256)) {
-        let d = get_f32(tile, 4 * r);
-        for j in 0..8 {
-            let (base, high) = if blocks == Blocks::Q4K { (192, None) } else { (160, Some(1184 + 64 * j)) };
-            for p in 0..4 {
-                for i in 0..4 {
-                    let byte = tile[base + 128 * j + 32 * p + 4 * r + i];
-                    for (n, w) in [(byte & 0x0f, 8 * p + i), (byte >> 4, 8 * p + 4 + i)] {
-                        let v = 32 * j + w;
-                        out[v] = match high {
-                            None => {
-                                let dmn = get_f32(tile, 32 + 4 * r) * tile[128 + 8 * j + r] as f32;
-                                d * tile[64 + 8 * j + r] as f32 * n as f32 - dmn
-                            }
-                            Some(at) => {
-                                let (h, g) = (w / 16, (w % 16) / 4);
-                                let q = n | (((tile[at + 32 * h + 4 * r + i] >> (2 * g)) & 3) << 4);
-                                d * (tile[32 + 8 * (v / 16) + r] as i8 as f32) * (q as f32 - 32.0)
-                            }
-                        };
-                    }
+    let n = blocks.values();
+    for (tile, out) in tiles.chunks_exact(tile_bytes(blocks)).zip(out.chunks_exact_mut(n)) {
+        for (v, o) in out.iter_mut().enumerate() {
+            let q = quant(blocks, tile, r, v);
+            let j = v / BLOCK;
+            *o = match blocks {
+                Blocks::Q4_1 => f16_at(tile, 2 * r) * q as f32 + f16_at(tile, 16 + 2 * r),
+                Blocks::Q5_0 => f16_at(tile, 2 * r) * (q - 16) as f32,
+                Blocks::Q8_0 => f16_at(tile, 2 * r) * q as f32,
+                Blocks::Q4K => {
+                    let dmn = get_f32(tile, 32 + 4 * r) * tile[128 + 8 * j + r] as f32;
+                    get_f32(tile, 4 * r) * tile[64 + 8 * j + r] as f32 * q as f32 - dmn
                 }
-            }
+                Blocks::Q6K => get_f32(tile, 4 * r) * (tile[32 + 8 * (v / 16) + r] as i8 as f32) * (q - 32) as f32,
+            };
         }
     }
 }
@@ -247,7 +222,7 @@ fn isum(blocks: Blocks, tile: &[u8], r: usize, j: usize, x: &[i8], groups: std::
 
 /// The 8 rows of one tile row (all super-blocks) dotted with one activation row.
 pub(super) fn dot(blocks: Blocks, tiles: &[u8], x: &ActRow) -> [f32; ROWS] {
-    let tb = tile_bytes(blocks).expect("a tiled type");
+    let tb = tile_bytes(blocks);
     std::array::from_fn(|r| {
         // Two accumulators, as the SIMD kernels keep (one per parity of sub-block or half).
         let mut acc = [0f32; 2];
