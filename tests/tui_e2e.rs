@@ -314,7 +314,14 @@ fn keys_after_a_large_paste_are_not_stranded() {
     tmux.keys(&["j", "Enter", "/"]);
     let paste = "z".repeat(3000);
     tmux.cmd(&["send-keys", "-t", "app", "-l", &paste]);
-    tmux.keys(&["Escape", "e"]);
+    // Escape alone first: an Escape and a key read together are Alt+key.
+    tmux.keys(&["Escape"]);
+    let start = Instant::now();
+    while tmux.screen().contains(" SEARCH ") {
+        assert!(start.elapsed() < Duration::from_secs(10), "Escape did not leave the search:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.keys(&["e"]);
     tmux.wait_for_within("me:0", Duration::from_secs(10));
     let pid = tmux.pid();
     assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
