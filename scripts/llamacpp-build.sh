@@ -1,10 +1,13 @@
-# Sourced by the llama.cpp comparison scripts: builds llama-perplexity, llama-bench and
-# llama-server from the sources vendored in the llama-cpp-python sdist on PyPI into $work/build
-# (kept there for later runs). Expects $work; honours LLAMA_CPP_PYTHON_VERSION.
+# Sourced by the llama.cpp comparison scripts and by CI: builds $targets (default llama-perplexity,
+# llama-bench and llama-server) from the sources vendored in the llama-cpp-python sdist on PyPI into
+# $work/build (kept there for later runs). Expects $work; honours LLAMA_CPP_PYTHON_VERSION.
 version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+targets=${targets:-llama-perplexity llama-bench llama-server}
 mkdir -p "$work"
 
-if [ ! -x "$work/build/bin/llama-perplexity" ] || [ ! -x "$work/build/bin/llama-server" ]; then
+missing=0
+for t in $targets; do [ -x "$work/build/bin/$t" ] || missing=1; done
+if [ "$missing" = 1 ]; then
   command -v cmake >/dev/null || python3 -m pip install -q cmake
   if [ ! -d "$work/src" ]; then
     # The sdist file itself from PyPI's simple index (pip download would try to build it).
@@ -26,7 +29,7 @@ PY
     -DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx" \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_HTML=OFF >/dev/null
   # Compiler warnings go to a log; its tail is shown if the build fails.
-  cmake --build "$work/build" -j "$(nproc)" --target llama-perplexity llama-bench llama-server >"$work/build.log" 2>&1 \
+  cmake --build "$work/build" -j "$(nproc)" --target $targets >"$work/build.log" 2>&1 \
     || { tail -40 "$work/build.log"; exit 1; }
 fi
 

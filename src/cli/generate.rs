@@ -101,7 +101,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
         let _ = tx.send(e);
     });
     let options = args.model.options();
-    worker.submit(Job::Load { spec: args.model.model.clone(), options });
+    worker.submit(Job::Load { spec: args.model.spec(), options, remote: args.model.server.options() });
     let mut model_name = args.model.model.clone();
     let params = GenerateParams {
         max_tokens: args.max_tokens,

@@ -17,6 +17,7 @@ pub mod output;
 pub mod refine;
 pub mod report;
 pub mod score;
+pub mod serverargs;
 pub mod stats;
 pub mod verifyargs;
 

@@ -2,6 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
+use super::serverargs::ServerArgs;
 use crate::model::{self, DeviceChoice, LoadOptions, Model, Precision, WeightMode};
 
 #[derive(Args, Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct ModelArgs {
     /// Dtype for HF model folders: auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
     #[arg(long, default_value = "auto", value_parser = Precision::parse)]
     pub dtype: Precision,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,6 +51,15 @@ impl ModelArgs {
     /// Loads the model, printing fetch/load progress to stderr.
     pub fn load(&self) -> anyhow::Result<Model> {
         model::load(&self.model, self.options(), &mut |line| crate::errln!("{line}"))
+    }
+
+    /// The model spec to load: `server` when servers are given, else `--model`.
+    pub fn spec(&self) -> String {
+        if self.server.given() {
+            crate::model::remote::SERVER_SPEC.to_string()
+        } else {
+            self.model.clone()
+        }
     }
 
     pub fn options(&self) -> LoadOptions {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::serverargs::ServerArgs;
 use super::{annotator_name, InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::tui::{self, config, theme::Theme};
 
@@ -45,6 +46,8 @@ pub struct OpenArgs {
     #[arg(long, value_parser = ["disagree"])]
     pub queue: Option<String>,
     #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
     pub input: InputArgs,
 }
 
@@ -62,6 +65,8 @@ pub struct DemoArgs {
     /// Folder for label journals.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub fn run(args: OpenArgs) -> i32 {
@@ -106,9 +111,14 @@ pub fn run(args: OpenArgs) -> i32 {
         return EXIT_USAGE;
     }
     let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
-    let model = args.model.map(|spec| tui::LoadRequest {
+    // With --server the servers' model is the app's model unless --model names another.
+    let remote = args.server.options();
+    app.verify_options.remote = remote.clone();
+    let spec = args.model.or_else(|| args.server.given().then(|| crate::model::remote::SERVER_SPEC.to_string()));
+    let model = spec.map(|spec| tui::LoadRequest {
         spec,
         options: crate::model::LoadOptions { device: args.device, weights: None, dtype: args.dtype },
+        remote,
     });
     match tui::run(app, model) {
         Ok(()) => {
@@ -152,7 +162,13 @@ pub fn demo(args: DemoArgs) -> i32 {
     run(OpenArgs {
         paths,
         annotator: args.annotator,
-        model: (!args.no_model).then_some(args.model),
+        model: (!args.no_model).then(|| {
+            if args.server.given() {
+                crate::model::remote::SERVER_SPEC.into()
+            } else {
+                args.model
+            }
+        }),
         device: crate::model::DeviceChoice::Auto,
         dtype: crate::model::Precision::Auto,
         generator: None,
@@ -161,6 +177,7 @@ pub fn demo(args: DemoArgs) -> i32 {
         sample: None,
         seed: 0,
         queue: None,
+        server: args.server,
         input: InputArgs { store: args.store, ..InputArgs::default() },
     })
 }

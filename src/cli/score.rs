@@ -12,7 +12,10 @@ use std::sync::Arc;
 use super::verifyargs::{Progress, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::model::LanguageModel;
+use crate::service::fanout;
 use crate::service::score::{is_unavailable, score_into, Outcome};
+use crate::trace::store::VerifyRecord;
+use crate::trace::Trace;
 use crate::verify::signals::{SignalKind, SignalRunner};
 use crate::verify::Ctx;
 
@@ -65,37 +68,52 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
         let mut done = 0;
         for spec in &specs {
             let started = Instant::now();
-            let (mut computed, mut reused, mut errors, mut truncated) = (0, 0, 0, 0);
-            let mut first_errors = 0;
-            for t in traces {
-                bar.show(done, &format!("{spec} {}", t.id));
-                let mut progress = |line: &str| bar.show(done, line);
-                let mut ctx = Ctx { cancel: &cancel, progress: &mut progress };
-                let (tau, rescore) = (args.verify.threshold, args.verify.rescore);
-                match score_into(&mut scorer, &mut models, spec, t, &mut store, tau, rescore, &mut ctx) {
-                    Ok((r, outcome)) => {
+            let mut tally = Tally::default();
+            let (tau, rescore) = (args.verify.threshold, args.verify.rescore);
+            if fanout::uses_servers(spec) {
+                let batch = fanout::Batch {
+                    spec,
+                    options: scorer.options(),
+                    stored: traces.iter().map(|t| store.result(&t.id, &spec.to_string()).cloned()).collect(),
+                    tau,
+                    rescore,
+                    cancel: &cancel,
+                };
+                let served = models.served(&mut |line| bar.show(done, line))?;
+                let mut progress = |line: &str| crate::errln!("\n{line}");
+                let mut on_result = |i: usize, r: anyhow::Result<(VerifyRecord, Outcome)>| {
+                    let r = r.and_then(|(r, outcome)| {
                         if outcome == Outcome::Computed {
-                            computed += 1
-                        } else {
-                            reused += 1
+                            store.put_result(r.clone()).map_err(|e| {
+                                anyhow::anyhow!("{}: cannot store the result: {e}", store.path().display())
+                            })?;
                         }
-                        if let Some(why) = &r.truncated {
-                            truncated += 1;
-                            crate::errln!("\n{}: {}: truncated: {why}", path.display(), t.id);
-                        }
-                        first_errors += r.first_error.is_some() as usize;
-                    }
-                    Err(e) if is_unavailable(&e) => {
-                        bar.finish();
-                        return Err(e);
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        crate::errln!("\n{}: {}: {e:#}", path.display(), t.id);
-                    }
+                        Ok((r, outcome))
+                    });
+                    tally.add(path, &traces[i], r);
+                    done += 1;
+                    bar.show(done, &servers_line(&served.pool().stats()));
+                };
+                let result = fanout::score_all(&mut models, traces, batch, &mut progress, &mut on_result);
+                if let Err(e) = result {
+                    bar.finish();
+                    return Err(e);
                 }
-                done += 1;
+            } else {
+                for t in traces {
+                    bar.show(done, &format!("{spec} {}", t.id));
+                    let mut progress = |line: &str| bar.show(done, line);
+                    let mut ctx = Ctx { cancel: &cancel, progress: &mut progress };
+                    let r = score_into(&mut scorer, &mut models, spec, t, &mut store, tau, rescore, &mut ctx);
+                    if matches!(&r, Err(e) if is_unavailable(e)) {
+                        bar.finish();
+                        return r.map(|_| 0);
+                    }
+                    tally.add(path, t, r);
+                    done += 1;
+                }
             }
+            let Tally { computed, reused, errors, truncated, first_errors } = tally;
             bar.finish();
             failures += errors;
             crate::outln!(
@@ -113,7 +131,7 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                 for t in traces {
                     bar.show(done, &format!("{} {}", kind.name(), t.id));
                     let mut load = |spec: &str| -> anyhow::Result<Arc<dyn LanguageModel>> {
-                        Ok(models.language_model(spec, &mut |line| crate::errln!("{line}"))?)
+                        models.language_model(spec, &mut |line| crate::errln!("{line}"))
                     };
                     match signal_runner.compute(*kind, t, &mut load) {
                         Ok(record) => {
@@ -135,4 +153,49 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
         crate::outln!("results stored in {}", store.path().display());
     }
     Ok(failures)
+}
+
+/// What one verifier did over a file.
+#[derive(Default)]
+struct Tally {
+    computed: usize,
+    reused: usize,
+    errors: usize,
+    truncated: usize,
+    first_errors: usize,
+}
+
+impl Tally {
+    fn add(&mut self, path: &std::path::Path, t: &Trace, r: anyhow::Result<(VerifyRecord, Outcome)>) {
+        match r {
+            Ok((r, outcome)) => {
+                if outcome == Outcome::Computed {
+                    self.computed += 1
+                } else {
+                    self.reused += 1
+                }
+                if let Some(why) = &r.truncated {
+                    self.truncated += 1;
+                    crate::errln!("\n{}: {}: truncated: {why}", path.display(), t.id);
+                }
+                self.first_errors += r.first_error.is_some() as usize;
+            }
+            Err(e) => {
+                self.errors += 1;
+                crate::errln!("\n{}: {}: {e:#}", path.display(), t.id);
+            }
+        }
+    }
+}
+
+/// Per-server progress: requests answered, tokens, failures.
+fn servers_line(stats: &[crate::model::remote::ServerStats]) -> String {
+    let parts: Vec<String> = stats
+        .iter()
+        .map(|s| {
+            let state = if s.dropped { " (dropped)" } else { "" };
+            format!("{}: {} req, {} tok, {} err{state}", s.url, s.requests, s.tokens, s.failures)
+        })
+        .collect();
+    parts.join(" · ")
 }

@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::export::LabelSource;
 use super::modelargs::Weights;
+use super::serverargs::ServerArgs;
 use super::InputArgs;
 use crate::model::{DeviceChoice, LoadOptions, Precision};
 use crate::service::judge::{judge_file, JudgeOptions, JudgedFile, Truth, TruthSource};
@@ -48,6 +49,8 @@ pub struct VerifierArgs {
     /// Recompute results already in the store (otherwise they are reused).
     #[arg(long)]
     pub rescore: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 impl VerifierArgs {
@@ -59,13 +62,16 @@ impl VerifierArgs {
             max_tokens: self.max_tokens,
             seed: 42,
             prm_format: self.prm_format.clone(),
+            remote: self.server.options(),
         }
     }
 
     /// The scorer and the (empty) model cache for these options.
     pub fn service(&self) -> (Scorer, Models) {
         let opts = self.options();
-        (Scorer::new(opts.clone()), Models::new(opts.load))
+        let mut models = Models::new(opts.load);
+        models.set_remote(&opts.remote);
+        (Scorer::new(opts), models)
     }
 
     /// Every spec, checked before any model is loaded (a typo fails fast), in canonical form.
@@ -75,7 +81,18 @@ impl VerifierArgs {
                 "give at least one --verifier SPEC (arith, prm:PATH, judge:MODEL, critic:MODEL, rollout:MODEL)"
             );
         }
-        self.verifiers.iter().map(|s| scorer.spec(s)).collect()
+        self.verifiers.iter().map(|s| scorer.spec(&self.with_server(s))).collect()
+    }
+
+    /// With `--server`, a model verifier named without a model uses the servers' (`judge` →
+    /// `judge:server`).
+    fn with_server(&self, spec: &str) -> String {
+        let model_kinds = ["judge", "critic", "rollout"];
+        if self.server.given() && model_kinds.contains(&spec) {
+            format!("{spec}:{}", crate::model::remote::SERVER_SPEC)
+        } else {
+            spec.to_string()
+        }
     }
 
     pub fn judge_options(&self, limit: Option<usize>) -> JudgeOptions {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
+use crate::model::remote::RemoteOptions;
 use crate::model::{LanguageModel, LoadOptions, Message};
 use crate::refine::strategy::Plan;
 use crate::service::refine::{refine, Candidate};
@@ -22,7 +23,8 @@ pub type JobId = u64;
 #[derive(Debug, Clone)]
 pub enum Job {
     /// Fetch (if needed) and load a model, replacing the current one.
-    Load { spec: String, options: LoadOptions },
+    /// The spec `server` is the model of the servers in `remote`.
+    Load { spec: String, options: LoadOptions, remote: RemoteOptions },
     /// Generate `n` samples for a chat conversation (seed + i for sample i).
     Generate { messages: Vec<Message>, params: GenerateParams, n: usize },
     /// Run verifiers over traces (score-or-reuse: a stored result of the same verifier and model
@@ -173,15 +175,10 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
         return;
     }
     let result = match env.job {
-        Job::Load { spec, options } => {
+        Job::Load { spec, options, remote } => {
             let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
-            models.load_main(&spec, options, &mut progress).map(|m| {
-                sink(JobEvent::Loaded {
-                    job: id,
-                    name: m.name.clone(),
-                    device: m.device_name(),
-                    arch: m.arch_name().into(),
-                })
+            models.load_main(&spec, options, &remote, &mut progress).map(|m| {
+                sink(JobEvent::Loaded { job: id, name: m.name().to_string(), device: m.backend(), arch: m.arch() })
             })
         }
         Job::Generate { messages, params, n } => match models.main() {
@@ -193,6 +190,7 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
             let same = scorer.as_ref().is_some_and(|s| *s.options() == options);
             if !same {
                 models.options = options.load;
+                models.set_remote(&options.remote);
                 *scorer = Some(Scorer::new(options));
             }
             let scorer = scorer.as_mut().expect("set above");

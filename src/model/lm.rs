@@ -13,34 +13,73 @@ use super::score::TokenScore;
 use super::{KvCache, Message, Model};
 
 /// What a model has already read: a prefix that can be extended, cut back or forked. For the
-/// local runtime it holds the KV cache.
+/// local runtime it holds the KV cache; for a server, the token ids (servers keep no state we
+/// can address, so the whole prefix is sent with each request).
 pub struct Prefix {
-    pub(in crate::model) cache: KvCache,
+    pub(in crate::model) held: Held,
+}
+
+pub(in crate::model) enum Held {
+    Cache(KvCache),
+    Ids { ids: Vec<u32>, max_len: usize },
 }
 
 impl Prefix {
+    pub(in crate::model) fn ids(max_len: usize) -> Prefix {
+        Prefix { held: Held::Ids { ids: Vec::new(), max_len } }
+    }
+
     /// Tokens read so far.
     pub fn len(&self) -> usize {
-        self.cache.len()
+        match &self.held {
+            Held::Cache(c) => c.len(),
+            Held::Ids { ids, .. } => ids.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
+        self.len() == 0
     }
 
     /// The most tokens the model can hold (its context).
     pub fn max_len(&self) -> usize {
-        self.cache.max_len()
+        match &self.held {
+            Held::Cache(c) => c.max_len(),
+            Held::Ids { max_len, .. } => *max_len,
+        }
     }
 
     /// Forgets everything after the first `len` tokens.
     pub fn truncate(&mut self, len: usize) {
-        self.cache.truncate(len)
+        match &mut self.held {
+            Held::Cache(c) => c.truncate(len),
+            Held::Ids { ids, .. } => ids.truncate(len),
+        }
     }
 
     /// An independent copy, to continue in several ways from one shared prefix.
     pub fn fork(&self) -> Result<Prefix> {
-        Ok(Prefix { cache: self.cache.fork()? })
+        let held = match &self.held {
+            Held::Cache(c) => Held::Cache(c.fork()?),
+            Held::Ids { ids, max_len } => Held::Ids { ids: ids.clone(), max_len: *max_len },
+        };
+        Ok(Prefix { held })
+    }
+
+    /// The KV cache of a local model's prefix.
+    pub(in crate::model) fn cache(&mut self) -> Result<&mut KvCache> {
+        match &mut self.held {
+            Held::Cache(c) => Ok(c),
+            Held::Ids { .. } => anyhow::bail!("a server's prefix was given to a local model"),
+        }
+    }
+
+    /// The token ids of a server model's prefix.
+    pub(in crate::model) fn token_ids(&mut self) -> Result<&mut Vec<u32>> {
+        match &mut self.held {
+            Held::Ids { ids, .. } => Ok(ids),
+            Held::Cache(_) => anyhow::bail!("a local model's prefix was given to a server model"),
+        }
     }
 }
 
@@ -50,6 +89,14 @@ pub trait LanguageModel: Send + Sync {
     fn name(&self) -> &str;
     /// The file or folder the weights came from (provenance).
     fn source(&self) -> &Path;
+    /// A fingerprint of the weights, for provenance and result reuse.
+    fn fingerprint(&self) -> String {
+        super::fingerprint(self.source())
+    }
+    /// Where the model runs: `cpu`, `cuda`, or the server engine and URLs.
+    fn backend(&self) -> String;
+    /// The architecture (`llama`, `qwen2`), or `server`.
+    fn arch(&self) -> String;
     /// Most tokens one sequence may hold.
     fn context_length(&self) -> usize;
     /// The chat template applied to `messages` (as text).
@@ -99,6 +146,14 @@ impl LanguageModel for Model {
         &self.path
     }
 
+    fn backend(&self) -> String {
+        self.device_name()
+    }
+
+    fn arch(&self) -> String {
+        self.arch_name().into()
+    }
+
     fn context_length(&self) -> usize {
         self.transformer.config.context_length
     }
@@ -124,25 +179,25 @@ impl LanguageModel for Model {
     }
 
     fn start(&self) -> Prefix {
-        Prefix { cache: self.new_cache() }
+        Prefix { held: Held::Cache(self.new_cache()) }
     }
 
     fn extend(&self, prefix: &mut Prefix, ids: &[u32]) -> Result<()> {
         if !ids.is_empty() {
-            self.transformer.forward_hidden(ids, &mut prefix.cache)?;
+            self.transformer.forward_hidden(ids, prefix.cache()?)?;
         }
         Ok(())
     }
 
     fn log_probs(&self, prefix: &mut Prefix, ids: &[u32], rows: std::ops::Range<usize>) -> Result<Vec<Vec<f32>>> {
-        let hidden = self.transformer.forward_hidden_exact(ids, &mut prefix.cache)?;
+        let hidden = self.transformer.forward_hidden_exact(ids, prefix.cache()?)?;
         // Only the rows asked for go through the LM head.
         let picked = hidden.narrow(0, rows.start, rows.len())?;
         Ok(super::forward::log_softmax(&self.transformer.logits_exact(&picked)?)?.to_vec2::<f32>()?)
     }
 
     fn score(&self, prefix: &mut Prefix, ids: &[u32], top_k: usize) -> Result<Vec<TokenScore>> {
-        Model::score(self, ids, &mut prefix.cache, top_k)
+        Model::score(self, ids, prefix.cache()?, top_k)
     }
 
     fn generate(
@@ -153,13 +208,13 @@ impl LanguageModel for Model {
         cancel: &AtomicBool,
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<Generation> {
-        Model::generate(self, ids, &mut prefix.cache, params, cancel, on_token)
+        Model::generate(self, ids, prefix.cache()?, params, cancel, on_token)
     }
 }
 
 impl HiddenStates for Model {
     fn hidden_states(&self, prefix: &mut Prefix, ids: &[u32]) -> Result<Tensor> {
-        self.transformer.forward_hidden_exact(ids, &mut prefix.cache)
+        self.transformer.forward_hidden_exact(ids, prefix.cache()?)
     }
 
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {

@@ -467,7 +467,7 @@ impl Model {
 
     /// One decode step as `bench` times it: feed `token`, return the greedy next one.
     pub fn greedy_step(&self, token: u32, prefix: &mut Prefix) -> Result<u32> {
-        let logits = self.transformer.forward(&[token], &mut prefix.cache)?;
+        let logits = self.transformer.forward(&[token], prefix.cache()?)?;
         Ok(sample::argmax(&logits.squeeze(0)?.to_vec1::<f32>()?))
     }
 

@@ -15,6 +15,7 @@
 
 pub mod campaign;
 pub mod doctor;
+pub mod fanout;
 pub mod generation;
 pub mod judge;
 pub mod models;

@@ -6,16 +6,21 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::model::{self, LanguageModel, LoadOptions, Model};
+use crate::model::remote::{RemoteModel, RemoteOptions, SERVER_SPEC};
+use crate::model::{self, LanguageModel, LoadOptions};
 use crate::verify::prm::PrmVerifier;
 use crate::verify::{ModelSource, Options};
 
 #[derive(Default)]
 pub struct Models {
     pub options: LoadOptions,
+    /// The servers behind the spec `server`.
+    pub remote: RemoteOptions,
     /// The model the app loaded for generation (also used by verifiers that name it).
-    main: Option<(String, Arc<Model>)>,
-    language: Vec<(String, Arc<Model>)>,
+    main: Option<(String, Arc<dyn LanguageModel>)>,
+    language: Vec<(String, Arc<dyn LanguageModel>)>,
+    /// The servers' model, connected once.
+    served: Option<Arc<RemoteModel>>,
     prms: Vec<(String, Arc<PrmVerifier>)>,
     loads: usize,
 }
@@ -25,37 +30,87 @@ impl Models {
         Models { options, ..Models::default() }
     }
 
-    /// Loads the app's main model, replacing (and first freeing) the previous one.
+    /// Loads the app's main model, replacing (and first freeing) the previous one. The spec
+    /// `server` is the model of the servers in `remote`.
     pub fn load_main(
         &mut self,
         spec: &str,
         options: LoadOptions,
+        remote: &RemoteOptions,
         progress: &mut dyn FnMut(&str),
-    ) -> Result<Arc<Model>> {
+    ) -> Result<Arc<dyn LanguageModel>> {
         self.main = None;
-        let m = Arc::new(model::load(spec, options, progress)?);
-        self.loads += 1;
+        if spec == SERVER_SPEC {
+            self.set_remote(remote);
+        }
+        let m = self.open(spec, options, progress)?;
         self.main = Some((spec.to_string(), m.clone()));
         Ok(m)
     }
 
-    pub fn main(&self) -> Option<Arc<Model>> {
+    pub fn main(&self) -> Option<Arc<dyn LanguageModel>> {
         self.main.as_ref().map(|(_, m)| m.clone())
     }
 
     /// A language model by spec: the main model when the spec names it, else loaded once and kept.
-    pub fn language_model(&mut self, spec: &str, progress: &mut dyn FnMut(&str)) -> Result<Arc<Model>> {
+    pub fn language_model(&mut self, spec: &str, progress: &mut dyn FnMut(&str)) -> Result<Arc<dyn LanguageModel>> {
         if let Some((s, m)) = &self.main {
-            if s == spec || m.name == spec {
+            if s == spec || m.name() == spec {
                 return Ok(m.clone());
             }
         }
         if let Some((_, m)) = self.language.iter().find(|(s, _)| s == spec) {
             return Ok(m.clone());
         }
-        let m = Arc::new(model::load(spec, self.options, progress)?);
-        self.loads += 1;
+        let m = self.open(spec, self.options, progress)?;
         self.language.push((spec.to_string(), m.clone()));
+        Ok(m)
+    }
+
+    /// Sets the servers behind `server` (a new list drops the old connection).
+    pub fn set_remote(&mut self, remote: &RemoteOptions) {
+        if *remote != self.remote {
+            self.remote = remote.clone();
+            self.served = None;
+            self.language.retain(|(s, _)| s != SERVER_SPEC);
+        }
+    }
+
+    /// The servers' model (spec `server`), connected on first use.
+    pub fn served(&mut self, progress: &mut dyn FnMut(&str)) -> Result<Arc<RemoteModel>> {
+        if let Some(m) = &self.served {
+            return Ok(m.clone());
+        }
+        if self.remote.servers.is_empty() {
+            anyhow::bail!("the model 'server' needs --server URL");
+        }
+        let m = Arc::new(RemoteModel::connect(&self.remote, progress)?);
+        self.loads += 1;
+        self.served = Some(m.clone());
+        Ok(m)
+    }
+
+    /// A cache for another thread that shares this one's server connection (and nothing else).
+    pub fn sharing_servers(&self) -> Models {
+        Models { options: self.options, remote: self.remote.clone(), served: self.served.clone(), ..Models::default() }
+    }
+
+    /// The servers' model, if one is connected (for its per-server statistics).
+    pub fn served_now(&self) -> Option<Arc<RemoteModel>> {
+        self.served.clone()
+    }
+
+    fn open(
+        &mut self,
+        spec: &str,
+        options: LoadOptions,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Arc<dyn LanguageModel>> {
+        if spec == SERVER_SPEC {
+            return Ok(self.served(progress)?);
+        }
+        let m = Arc::new(model::load(spec, options, progress)?);
+        self.loads += 1;
         Ok(m)
     }
 
@@ -90,7 +145,7 @@ pub struct Door<'a> {
 
 impl ModelSource for Door<'_> {
     fn language_model(&mut self, spec: &str) -> Result<Arc<dyn LanguageModel>> {
-        Ok(self.models.language_model(spec, self.progress)?)
+        self.models.language_model(spec, self.progress)
     }
 
     fn prm(&mut self, path: &str, opts: &Options) -> Result<Arc<PrmVerifier>> {

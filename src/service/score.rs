@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::models::Models;
 use crate::model::fingerprint;
+use crate::model::remote::SERVER_SPEC;
 use crate::signals::first_below;
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
@@ -67,18 +68,29 @@ impl Scorer {
     }
 
     /// The fingerprint of the model file a spec's results depend on. Resolving a known model
-    /// name fetches it when it is not cached yet; nothing is loaded.
-    pub fn fingerprint(&mut self, spec: &VerifierSpec, progress: &mut dyn FnMut(&str)) -> Result<Option<String>> {
+    /// name fetches it when it is not cached yet; nothing is loaded. The servers' model (`server`)
+    /// is asked for its id.
+    pub fn fingerprint(
+        &mut self,
+        models: &mut Models,
+        spec: &VerifierSpec,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<String>> {
         let Some(model) = spec.model_spec() else { return Ok(None) };
         if let Some(f) = self.fingerprints.get(model) {
             return Ok(f.clone());
         }
-        let path = match spec {
-            VerifierSpec::Prm { path } => verify::prm::check_folder(path),
-            _ => crate::model::resolve(model, progress).map(|(_, p)| p),
-        }
-        .map_err(|e| Unavailable(format!("{e:#}")))?;
-        let f = Some(fingerprint(&path));
+        let f = if model == SERVER_SPEC && !matches!(spec, VerifierSpec::Prm { .. }) {
+            let served = models.served(progress).map_err(|e| Unavailable(format!("{e:#}")))?;
+            Some(crate::model::LanguageModel::fingerprint(served.as_ref()))
+        } else {
+            let path = match spec {
+                VerifierSpec::Prm { path } => verify::prm::check_folder(path),
+                _ => crate::model::resolve(model, progress).map(|(_, p)| p),
+            }
+            .map_err(|e| Unavailable(format!("{e:#}")))?;
+            Some(fingerprint(&path))
+        };
         self.fingerprints.insert(model.to_string(), f.clone());
         Ok(f)
     }
@@ -98,7 +110,7 @@ impl Scorer {
         ctx: &mut Ctx,
     ) -> Result<(VerifyRecord, Outcome)> {
         if let Some(r) = stored.filter(|r| !rescore && r.spec == spec.to_string()) {
-            if r.model_hash == self.fingerprint(spec, ctx.progress)? {
+            if r.model_hash == self.fingerprint(models, spec, ctx.progress)? {
                 let mut r = r.clone();
                 if let Some(t) = tau {
                     r.first_error = first_below(&r.scores, t);

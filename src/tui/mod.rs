@@ -124,6 +124,7 @@ pub fn run(mut app: App, model: Option<LoadRequest>) -> Result<(), String> {
 pub struct LoadRequest {
     pub spec: String,
     pub options: crate::model::LoadOptions,
+    pub remote: crate::model::remote::RemoteOptions,
 }
 
 async fn main_loop(
@@ -141,7 +142,7 @@ async fn main_loop(
     });
     if let Some(req) = model {
         update::update(app, update::Msg::ModelRequested { spec: req.spec.clone(), options: req.options });
-        worker.submit(Job::Load { spec: req.spec, options: req.options });
+        worker.submit(Job::Load { spec: req.spec, options: req.options, remote: req.remote });
     }
     let size = terminal.size().map_err(|e| e.to_string())?;
     update::update(app, action::Action::Resize { width: size.width, height: size.height });

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use crate::model::remote::RemoteOptions;
 use crate::model::{LanguageModel, LoadOptions};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
@@ -107,11 +108,21 @@ pub struct Options {
     pub seed: u64,
     /// PRM: the input/head format when detection cannot tell (`--prm-format`).
     pub prm_format: Option<String>,
+    /// The servers behind the model spec `server` (`--server`).
+    pub remote: RemoteOptions,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { load: LoadOptions::default(), votes: 1, rollouts: 4, max_tokens: 256, seed: 42, prm_format: None }
+        Options {
+            load: LoadOptions::default(),
+            votes: 1,
+            rollouts: 4,
+            max_tokens: 256,
+            seed: 42,
+            prm_format: None,
+            remote: RemoteOptions::default(),
+        }
     }
 }
 
@@ -188,5 +199,5 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
 
 /// Model info for a loaded model.
 pub fn model_info(m: &dyn LanguageModel) -> ModelInfo {
-    ModelInfo { path: m.source().display().to_string(), hash: crate::model::fingerprint(m.source()) }
+    ModelInfo { path: m.source().display().to_string(), hash: m.fingerprint() }
 }

@@ -1,0 +1,49 @@
+//! `--server` and its company: the options of every command that can use a model behind an
+//! HTTP server instead of a local one.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::model::remote::{Limits, RemoteOptions};
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// An OpenAI-compatible server (llama.cpp's llama-server, vLLM, …) to use instead of a local
+    /// model, as http://HOST:PORT. Repeat it, or separate URLs with commas, to spread the work
+    /// over several servers of one model. Verifiers name its model `server` (`judge:server`);
+    /// a model verifier given without a model uses it (`--verifier judge`).
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// Bearer token for the servers (never printed or stored).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Requests in flight per server.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds to wait for a server's answer (or for the next token of a stream).
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Extra tries after a connection error, a timeout, a 429 or a 5xx.
+    #[arg(long, default_value_t = 3)]
+    pub retries: usize,
+}
+
+impl ServerArgs {
+    pub fn given(&self) -> bool {
+        !self.servers.is_empty()
+    }
+
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions {
+            servers: RemoteOptions::split_servers(&self.servers),
+            api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+            concurrency: self.concurrency.max(1),
+            limits: Limits {
+                timeout: Duration::from_secs_f64(self.timeout.max(0.1)),
+                retries: self.retries,
+                ..Limits::default()
+            },
+        }
+    }
+}
