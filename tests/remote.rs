@@ -98,6 +98,7 @@ fn traces_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
                 "problem": format!("Sam has {a} apples and buys {b} more. How many apples does he have?"),
                 "steps": [format!("Sam starts with {a} apples."), format!("He buys {b} more, so {a} + {b} = {}.", a + b),
                           format!("The answer is \\boxed{{{}}}.", a + b)],
+                "reference_answer": (a + b).to_string(),
             })
             .to_string()
         })
@@ -146,6 +147,16 @@ fn judge_through_the_server_is_stored_with_its_provenance_and_reused() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 scored, 3 reused"), "{out}");
     assert_eq!(verify_records(&journal_of(&file)).len(), 3, "nothing was stored twice");
+
+    // Teacher forcing needs prompt log-probs, which llama-server does not give: a clear error
+    // per trace, and no signal stored.
+    let args = ["score", f, "--verifier", "arith", "--signals", "answer-entropy", "--signal-model", "server"];
+    let (code, out, err) = common::run(&[&args[..], &["--server", &srv.url]].concat());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("this server cannot score prompts"), "{err}");
+    assert!(out.contains("answer-entropy · 0 traces stored, 3 failed"), "{out}");
+    let journal = std::fs::read_to_string(journal_of(&file)).unwrap();
+    assert!(!journal.contains(r#""kind":"signal""#), "{journal}");
 }
 
 /// `generate --server URL`: the streamed tokens land in the trace with their log-probs and
@@ -223,4 +234,270 @@ fn a_killed_server_leaves_the_batch_to_the_other() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 scored, 24 reused"), "{out}{err}");
     assert_eq!(verify_records(&journal).len(), 24);
+}
+
+/// A fault-injecting fixture: it speaks llama-server's endpoints just enough for `generate` to
+/// reach `/v1/completions`, which `completion` answers. Only for faults a real server will not
+/// produce on demand; every other test uses the real llama-server.
+fn faulty_server(completion: fn(&mut std::net::TcpStream)) -> String {
+    server::fixture(move |path, _body, stream| match path {
+        "/v1/models" => server::reply_json(
+            stream,
+            200,
+            r#"{"data":[{"id":"fixture.gguf","owned_by":"llamacpp","meta":{"n_ctx_train":2048,"n_vocab":100}}]}"#,
+        ),
+        "/apply-template" => server::reply_json(stream, 200, r#"{"prompt":"question"}"#),
+        "/tokenize" => server::reply_json(stream, 200, r#"{"tokens":[1,2,3]}"#),
+        "/v1/completions" => completion(stream),
+        _ => server::reply_json(stream, 404, r#"{"error":{"message":"not here"}}"#),
+    })
+}
+
+fn event(stream: &mut std::net::TcpStream, data: &str) {
+    use std::io::Write;
+    let _ = write!(stream, "data: {data}\n\n");
+    let _ = stream.flush();
+}
+
+const GOOD_EVENT: &str = r#"{"choices":[{"text":"a","finish_reason":null,"logprobs":{"content":[{"id":5,"token":"a","logprob":-0.1,"top_logprobs":[{"id":5,"token":"a","logprob":-0.1},{"id":6,"token":"b","logprob":-2.5}]}]}}]}"#;
+
+/// `generate` against a failing server: exit status 2, a message naming the server and what went
+/// wrong, and no trace written.
+fn generate_fails(url: &str, want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.jsonl");
+    let o = out_file.to_str().unwrap();
+    let args = [
+        "generate",
+        "--server",
+        url,
+        "--question",
+        "q",
+        "--max-tokens",
+        "5",
+        "--top-k",
+        "2",
+        "-o",
+        o,
+        "--timeout",
+        "1",
+    ];
+    let (code, out, err) = common::run(&[&args[..], &["--retries", "0"]].concat());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(&format!("server {url}")), "the message names the server: {err}");
+    for w in want {
+        assert!(err.contains(w), "expected {w:?} in: {err}");
+    }
+    let written = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert!(written.trim().is_empty(), "a trace was stored from a failed generation: {written}");
+}
+
+#[test]
+fn a_malformed_event_stream_is_an_error_naming_the_server() {
+    let url = faulty_server(|s| {
+        server::start_events(s);
+        event(s, GOOD_EVENT);
+        event(s, "{\"choices\": [");
+    });
+    generate_fails(&url, &["malformed answer", "not JSON"]);
+}
+
+#[test]
+fn fewer_log_probs_than_asked_is_an_error() {
+    let url = faulty_server(|s| {
+        server::start_events(s);
+        let one_alternative = GOOD_EVENT.replace(r#",{"id":6,"token":"b","logprob":-2.5}"#, "");
+        event(s, &one_alternative);
+        event(s, "[DONE]");
+    });
+    generate_fails(&url, &["1 alternatives", "2 were asked"]);
+}
+
+#[test]
+fn a_server_that_does_not_answer_times_out() {
+    let url = faulty_server(|_| std::thread::sleep(std::time::Duration::from_secs(30)));
+    generate_fails(&url, &["no answer within 1.0 s"]);
+}
+
+#[test]
+fn a_wrong_url_names_the_server() {
+    let url = format!("http://127.0.0.1:{}", server::free_port());
+    generate_fails(&url, &["cannot connect", "refused"]);
+    let (code, out, err) = common::run(&["generate", "--server", "localhost:8080", "--question", "q"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("'localhost:8080' is not a server URL"), "{err}");
+}
+
+/// A real llama-server started with `--api-key`: without the key a clear 401 message, with it
+/// (from OPENAI_API_KEY) a generation; the key is in no output and no file.
+#[test]
+fn a_server_key_is_sent_and_never_shown() {
+    let Some(gguf) = smollm2() else { return };
+    let key = "sk-stepscope-test-5e3cret";
+    let Some(srv) = server::start(&gguf, &["--api-key", key]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.jsonl");
+    let o = out_file.to_str().unwrap();
+    let args = ["generate", "--server", &srv.url, "--question", "What is 2+2?", "--max-tokens", "8", "-o", o];
+    let (code, out, err) = common::run_env(&args, &[("OPENAI_API_KEY", "")]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("401") && err.contains("--api-key"), "{err}");
+    let (code, out, err) = common::run_env(&args, &[("OPENAI_API_KEY", key)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(written.lines().count(), 1);
+    for text in [&out, &err, &written] {
+        assert!(!text.contains(key), "the key was shown: {text}");
+    }
+    let (code, out, err) = common::run_env(&["generate", "--help"], &[("OPENAI_API_KEY", key)]);
+    assert_eq!(code, 0);
+    assert!(!out.contains(key) && !err.contains(key), "--help shows the key");
+}
+
+/// Contract test (no vLLM can run here): `prm:server` against a fixture that checks the request
+/// stepscope sends to vLLM's `/pooling` and answers in the documented shape of
+/// `vllm serve Qwen/Qwen2.5-Math-PRM-7B --runner pooling` (one `[P(wrong), P(right)]` row per
+/// `<extra_0>`). The step scores are P(right); the spec and provenance name the server.
+#[test]
+fn contract_vllm_pooling_prm_reads_step_rewards_at_the_separators() {
+    let url = server::fixture(|path, body, stream| match path {
+        "/v1/models" => server::reply_json(
+            stream,
+            200,
+            r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Math-PRM-7B","object":"model","owned_by":"vllm","max_model_len":4096}]}"#,
+        ),
+        "/pooling" => {
+            let req: serde_json::Value = serde_json::from_str(body).unwrap();
+            let msgs = req["messages"].as_array().unwrap();
+            let ok = req["model"] == "Qwen/Qwen2.5-Math-PRM-7B"
+                && msgs.len() == 3
+                && msgs[0]["content"].as_str().unwrap().contains("\\boxed{}")
+                && msgs[1]["content"].as_str().unwrap().starts_with("Sam has")
+                && msgs[2]["role"] == "assistant"
+                && msgs[2]["content"].as_str().unwrap().matches("<extra_0>").count() == 3
+                && msgs[2]["content"].as_str().unwrap().ends_with("<extra_0>")
+                && req["add_generation_prompt"] == false;
+            if !ok {
+                return server::reply_json(
+                    stream,
+                    400,
+                    &format!(r#"{{"error":{{"message":"unexpected request {body}"}}}}"#),
+                );
+            }
+            server::reply_json(
+                stream,
+                200,
+                r#"{"id":"pool-1","object":"list","created":1,"model":"Qwen/Qwen2.5-Math-PRM-7B","data":[{"index":0,"object":"pooling","data":[[0.05,0.95],[0.3,0.7],[0.8,0.2]]}],"usage":{"prompt_tokens":120,"total_tokens":120}}"#,
+            )
+        }
+        _ => server::reply_json(stream, 404, r#"{"error":{"message":"not here"}}"#),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = traces_file(dir.path(), 2);
+    let f = file.to_str().unwrap();
+    let (code, out, err) = common::run(&["score", f, "--verifier", "prm", "--server", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("prm:server · 2 traces: 2 scored"), "{out}{err}");
+    let records = verify_records(&journal_of(&file));
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["spec"], "prm:server");
+        assert_eq!(r["scores"], serde_json::json!([0.95, 0.7, 0.2]));
+        assert_eq!(r["first_error"], 2);
+        assert!(r["model"].as_str().unwrap().ends_with("#Qwen/Qwen2.5-Math-PRM-7B"));
+    }
+    let (code, out, _) = common::run(&["score", f, "--verifier", "prm", "--server", &url]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 scored, 2 reused"), "{out}");
+}
+
+/// A word-level stand-in tokenizer for the vLLM fixture: each whitespace-separated word is one
+/// token, its id a hash of the word.
+fn word_ids(text: &str) -> Vec<u32> {
+    text.split_whitespace()
+        .map(|w| 100 + w.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 5000)
+        .collect()
+}
+
+/// Contract test (no vLLM can run here): teacher-forced scoring through vLLM's dialect. The
+/// fixture answers `/tokenize` (text and chat messages) and `/v1/completions` with
+/// `prompt_logprobs` in vLLM's documented shapes (`[null, {"<id>": {"logprob", "rank",
+/// "decoded_token"}}, …]`); the answer-entropy signal of a trace comes out of those numbers.
+#[test]
+fn contract_vllm_prompt_logprobs_feed_teacher_forced_signals() {
+    let url = server::fixture(|path, body, stream| {
+        let req: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        match path {
+            "/v1/models" => server::reply_json(
+                stream,
+                200,
+                r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Math-7B-Instruct","owned_by":"vllm","max_model_len":4096}]}"#,
+            ),
+            "/tokenize" => {
+                let text = match req["messages"].as_array() {
+                    Some(msgs) => msgs.iter().map(|m| m["content"].as_str().unwrap()).collect::<Vec<_>>().join(" "),
+                    None => req["prompt"].as_str().unwrap().to_string(),
+                };
+                let ids = word_ids(&text);
+                server::reply_json(
+                    stream,
+                    200,
+                    &serde_json::json!({"tokens": ids, "count": ids.len(), "max_model_len": 4096}).to_string(),
+                )
+            }
+            "/v1/completions" if req["prompt_logprobs"].as_u64().is_some() && req["max_tokens"] == 1 => {
+                let prompt: Vec<u64> = req["prompt"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+                let mut lps = vec![serde_json::Value::Null];
+                for &id in &prompt[1..] {
+                    let other = if id == 7 { 8 } else { 7 };
+                    lps.push(serde_json::json!({
+                        id.to_string(): {"logprob": -0.5, "rank": 1, "decoded_token": "w"},
+                        other.to_string(): {"logprob": -1.5, "rank": 2, "decoded_token": "v"},
+                    }));
+                }
+                let answer = serde_json::json!({"choices": [{"index": 0, "text": "x", "prompt_logprobs": lps, "finish_reason": "length",
+                    "logprobs": {"tokens": ["token_id:9"], "token_logprobs": [-0.1], "top_logprobs": [{"token_id:9": -0.1}], "text_offset": [0]}}]});
+                server::reply_json(stream, 200, &answer.to_string())
+            }
+            _ => server::reply_json(stream, 400, &format!(r#"{{"error":{{"message":"unexpected {path} {body}"}}}}"#)),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = traces_file(dir.path(), 1);
+    let f = file.to_str().unwrap();
+    let args = [
+        "score",
+        f,
+        "--verifier",
+        "arith",
+        "--signals",
+        "answer-entropy",
+        "--signal-model",
+        "server",
+        "--server",
+        &url,
+    ];
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    let journal = std::fs::read_to_string(journal_of(&file)).unwrap();
+    let signal: serde_json::Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "signal")
+        .unwrap();
+    let text = signal.to_string();
+    assert_eq!(signal["source"], "teacher-forced:Qwen2.5-Math-7B-Instruct", "{text}");
+    // Every answer token's row is {-0.5, -1.5}: H = 0.5·e^-0.5 + 1.5·e^-1.5 at each of the 4 contexts.
+    let want = 0.5 * (-0.5f64).exp() + 1.5 * (-1.5f64).exp();
+    let h: Vec<f64> = find_key(&signal, "h").unwrap().as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(h.len(), 4, "{text}");
+    assert!(h.iter().all(|x| (x - want).abs() < 1e-6), "{h:?} vs {want}");
+}
+
+fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m.get(key).or_else(|| m.values().find_map(|x| find_key(x, key))),
+        serde_json::Value::Array(xs) => xs.iter().find_map(|x| find_key(x, key)),
+        _ => None,
+    }
 }

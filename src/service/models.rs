@@ -151,4 +151,8 @@ impl ModelSource for Door<'_> {
     fn prm(&mut self, path: &str, opts: &Options) -> Result<Arc<PrmVerifier>> {
         self.models.prm(path, opts, self.progress)
     }
+
+    fn served(&mut self) -> Result<Arc<RemoteModel>> {
+        self.models.served(self.progress)
+    }
 }

@@ -80,7 +80,7 @@ impl Scorer {
         if let Some(f) = self.fingerprints.get(model) {
             return Ok(f.clone());
         }
-        let f = if model == SERVER_SPEC && !matches!(spec, VerifierSpec::Prm { .. }) {
+        let f = if model == SERVER_SPEC {
             let served = models.served(progress).map_err(|e| Unavailable(format!("{e:#}")))?;
             Some(crate::model::LanguageModel::fingerprint(served.as_ref()))
         } else {

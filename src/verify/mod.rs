@@ -7,6 +7,7 @@ pub mod arith;
 pub mod critic;
 pub mod judge;
 pub mod prm;
+pub mod prm_remote;
 pub mod rollout;
 pub mod signals;
 pub mod spec;
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use crate::model::remote::RemoteOptions;
+use crate::model::remote::{RemoteModel, RemoteOptions, SERVER_SPEC};
 use crate::model::{LanguageModel, LoadOptions};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
@@ -138,6 +139,8 @@ pub fn parse_spec(spec: &str) -> Result<VerifierSpec> {
 pub trait ModelSource {
     fn language_model(&mut self, spec: &str) -> Result<Arc<dyn LanguageModel>>;
     fn prm(&mut self, path: &str, opts: &Options) -> Result<Arc<prm::PrmVerifier>>;
+    /// The model of the servers given with `--server` (spec `server`).
+    fn served(&mut self) -> Result<Arc<RemoteModel>>;
 }
 
 /// Builds a verifier from its spec, its models from `models`. A count in the spec
@@ -145,6 +148,9 @@ pub trait ModelSource {
 pub fn from_spec(spec: &VerifierSpec, opts: &Options, models: &mut dyn ModelSource) -> Result<Box<dyn Verifier>> {
     Ok(match spec {
         VerifierSpec::Arith => Box::new(arith::ArithVerifier),
+        VerifierSpec::Prm { path } if path == SERVER_SPEC => {
+            Box::new(prm_remote::RemotePrmVerifier::new(models.served()?))
+        }
         VerifierSpec::Prm { path } => Box::new(models.prm(path, opts)?),
         VerifierSpec::Judge { model } => Box::new(judge::JudgeVerifier::new(models.language_model(model)?, model)),
         VerifierSpec::Critic { model, votes } => {

@@ -195,6 +195,11 @@ impl RemoteModel {
         &self.pool
     }
 
+    /// `POST /pooling` (vLLM's pooling runner: reward models, embeddings).
+    pub fn pooling(&self, body: &Value, cancel: &AtomicBool) -> Result<Value> {
+        self.call(cancel, &mut |s| Ok((s.post("/pooling", body, cancel)?, 0)))
+    }
+
     fn cannot_score(&self) -> anyhow::Error {
         anyhow!(
             "{} at {}: this server cannot score prompts ({} returns no prompt log-probs; vLLM does, with prompt_logprobs)",
