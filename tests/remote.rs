@@ -190,6 +190,41 @@ fn generated_traces_carry_the_servers_log_probs() {
     let (code, out, err) = common::run(&["score", o, "--signals", "instability", "--verifier", "arith"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("instability · 1 traces stored, 0 failed"), "{out}");
+
+    // Several problems, two samples each, over the server's slots; a rerun adds nothing.
+    let problems = traces_file(dir.path(), 3);
+    let batch_out = dir.path().join("batch-gen.jsonl");
+    let args = [
+        "generate",
+        "--server",
+        &srv.url,
+        "--input",
+        problems.to_str().unwrap(),
+        "--n",
+        "2",
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0.8",
+        "-o",
+        batch_out.to_str().unwrap(),
+    ];
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    let ids = |path: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&batch_out), ["t0-s0", "t0-s1", "t1-s0", "t1-s1", "t2-s0", "t2-s1"]);
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("6 traces already in the output") && err.contains("0 generated"), "{err}");
+    assert_eq!(ids(&batch_out).len(), 6, "nothing repeated");
 }
 
 /// Two servers; one is killed with SIGKILL mid-batch. The batch finishes on the other, every

@@ -703,3 +703,46 @@ fn blind_session_hides_hints_until_labelled() {
     assert_eq!((last["category"].as_str(), last["note"].as_str()), (Some("calculation"), Some("unit mix-up")));
     assert!(lines.iter().any(|l| l.contains("\"kind\":\"rating\"") && l.contains("\"rating\":1")), "{lines:?}");
 }
+
+/// A model on a server that stops answering: the status bar names the backend, model and
+/// latency; while the judge's request hangs the UI still moves; Esc cancels the request in
+/// flight at once, and nothing from the judge is stored. The server is a fixture (a real one
+/// cannot be made to hang on cue); tests/remote.rs drives the real llama-server.
+#[test]
+fn a_stalled_server_never_freezes_the_ui_and_esc_cancels_it() {
+    use common::server::{fixture, reply_json};
+    let Some(tmux) = Tmux::new("stalled") else { return };
+    let url = fixture(|path, _body, stream| match path {
+        "/v1/models" => reply_json(
+            stream,
+            200,
+            r#"{"data":[{"id":"stall.gguf","owned_by":"llamacpp","meta":{"n_ctx_train":2048}}]}"#,
+        ),
+        "/apply-template" => reply_json(stream, 200, r#"{"prompt":"question"}"#),
+        "/tokenize" => reply_json(stream, 200, r#"{"tokens":[1,2,3]}"#),
+        "/detokenize" => reply_json(stream, 200, r#"{"content":"Yes"}"#),
+        "/v1/completions" => std::thread::sleep(Duration::from_secs(600)),
+        _ => reply_json(stream, 404, r#"{"error":{"message":"not here"}}"#),
+    });
+    let store = tempfile::tempdir().unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let (d, s) = (demo.to_str().unwrap(), store.path().to_str().unwrap());
+    tmux.start(&["open", d, "--store", s, "--annotator", "ana", "--server", &url, "--timeout", "600"]);
+    tmux.wait_for("model stall (server, llama.cpp http://127.0.0.1:");
+    tmux.wait_for("1/1 servers up");
+    tmux.wait_for("bakery-muffins");
+    tmux.keys(&["v"]);
+    tmux.wait_for_within("(Esc cancels)", Duration::from_secs(10));
+    // The judge's request hangs; the list still answers keys.
+    tmux.keys(&["j"]);
+    tmux.wait_for_within("┌ books-weight", Duration::from_secs(5));
+    let started = Instant::now();
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_within("scoring cancelled", Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(3), "Esc took {:?}", started.elapsed());
+    for entry in std::fs::read_dir(store.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains("judge:server"), "a judge result was stored: {text}");
+    }
+    tmux.keys(&["q"]);
+}

@@ -1,9 +1,12 @@
 //! `stepscope generate`: stream solutions from a local model and save them as traces with
 //! per-token data (native JSONL), segmented into steps.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
+use std::time::Instant;
 
 use clap::Args;
 
@@ -12,7 +15,9 @@ use super::{EXIT_OK, EXIT_USAGE};
 use crate::jobs::{Job, JobEvent, Worker};
 use crate::model::generate::GenerateParams;
 use crate::model::sample::SamplingParams;
+use crate::model::LanguageModel;
 use crate::model::Message;
+use crate::service::fanout;
 use crate::service::generation::{to_trace, Question};
 use crate::trace::formats::native;
 use crate::trace::{ReadOptions, Segmentation, TraceFile};
@@ -94,8 +99,45 @@ fn chat_of(args: &GenerateArgs, q: &Question) -> Vec<Message> {
     vec![Message::new("system", &args.system), Message::new("user", &q.problem)]
 }
 
+/// Trace ids already in the output file: a rerun resumes after them instead of repeating them.
+fn done_ids(args: &GenerateArgs) -> HashSet<String> {
+    let Some(path) = &args.output else { return HashSet::new() };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn trace_id(q: &Question, sample: usize) -> String {
+    format!("{}-s{sample}", q.id)
+}
+
+fn params_of(args: &GenerateArgs) -> GenerateParams {
+    GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: SamplingParams { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
+        stop: args.stop.clone(),
+        top_k: args.top_k,
+    }
+}
+
+fn open_output(args: &GenerateArgs) -> anyhow::Result<Option<std::fs::File>> {
+    Ok(match &args.output {
+        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+        None => None,
+    })
+}
+
 fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     let qs = questions(args)?;
+    let done = done_ids(args);
+    if !done.is_empty() {
+        crate::errln!("{} traces already in the output: generating only the missing ones", done.len());
+    }
+    if args.model.server.given() {
+        return generate_on_servers(args, &qs, &done);
+    }
     let (tx, rx) = channel();
     let mut worker = Worker::spawn(move |e| {
         let _ = tx.send(e);
@@ -103,17 +145,11 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     let options = args.model.options();
     worker.submit(Job::Load { spec: args.model.spec(), options, remote: args.model.server.options() });
     let mut model_name = args.model.model.clone();
-    let params = GenerateParams {
-        max_tokens: args.max_tokens,
-        sampling: SamplingParams { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
-        stop: args.stop.clone(),
-        top_k: args.top_k,
-    };
-    let mut out = match &args.output {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
-        None => None,
-    };
+    let params = params_of(args);
+    let mut out = open_output(args)?;
     let mut pending = 1; // the load job
+                         // Questions whose samples are all in the output already are not asked again.
+    let qs: Vec<Question> = qs.into_iter().filter(|q| (0..args.n).any(|k| !done.contains(&trace_id(q, k)))).collect();
     for q in &qs {
         worker.submit(Job::Generate { messages: chat_of(args, q), params: params.clone(), n: args.n });
         pending += 1;
@@ -140,6 +176,9 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
                     generation.tokens.len()
                 );
                 let trace = to_trace(q, sample, &chat_of(args, q), &generation, &model_name, &args.segment);
+                if done.contains(&trace.id) {
+                    continue;
+                }
                 if let Some(f) = out.as_mut() {
                     writeln!(f, "{}", native::to_value(&trace, None))?;
                     f.sync_data()?;
@@ -156,12 +195,76 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             JobEvent::Scored { .. }
             | JobEvent::ScoreFailed { .. }
             | JobEvent::ScoreTally { .. }
-            | JobEvent::Refined { .. } => {}
+            | JobEvent::Refined { .. }
+            | JobEvent::Servers { .. } => {}
         }
     }
     worker.shutdown();
     if let Some(p) = &args.output {
         crate::errln!("saved traces to {}", p.display());
+    }
+    Ok(())
+}
+
+/// Generation on servers: every missing (question, sample) spread over the servers, each trace
+/// written (and synced) as it arrives, so an interrupted run resumes where it stopped.
+fn generate_on_servers(args: &GenerateArgs, qs: &[Question], done: &HashSet<String>) -> anyhow::Result<()> {
+    let mut models = crate::service::Models::default();
+    models.set_remote(&args.model.server.options());
+    let served = models.served(&mut |line| crate::errln!("{line}"))?;
+    crate::errln!("generating with {} on {}", served.name(), served.backend());
+    let mut todo: Vec<(&Question, usize)> = Vec::new();
+    for q in qs {
+        todo.extend((0..args.n).filter(|&k| !done.contains(&trace_id(q, k))).map(|k| (q, k)));
+    }
+    let asks: Vec<fanout::Ask> =
+        todo.iter().map(|(q, k)| fanout::Ask { messages: chat_of(args, q), sample: *k }).collect();
+    let mut out = open_output(args)?;
+    let cancel = AtomicBool::new(false);
+    let (started, mut failed, mut written) = (Instant::now(), 0, 0);
+    let mut write_error = None;
+    let mut on_result = |i: usize, r: anyhow::Result<crate::model::generate::Generation>| {
+        let (q, sample) = todo[i];
+        for notice in served.pool().take_notices() {
+            crate::errln!("{notice}");
+        }
+        match r {
+            Ok(g) => {
+                crate::outln!("--- {} sample {sample}: {:?}, {} tokens", q.id, g.stop, g.tokens.len());
+                let trace = to_trace(q, sample, &chat_of(args, q), &g, served.name(), &args.segment);
+                if let Some(f) = out.as_mut() {
+                    let line = writeln!(f, "{}", native::to_value(&trace, None)).and_then(|_| f.sync_data());
+                    if let Err(e) = line {
+                        write_error.get_or_insert(e);
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                written += 1;
+            }
+            Err(e) => {
+                failed += 1;
+                crate::errln!("{} sample {sample}: {e:#}", q.id);
+                if served.pool().live().is_empty() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    let threads = served.pool().capacity();
+    fanout::generate_all(served.as_ref(), &asks, &params_of(args), threads, &cancel, &mut on_result);
+    if let Some(e) = write_error {
+        anyhow::bail!("cannot write the traces: {e}");
+    }
+    crate::errln!(
+        "{written} generated, {failed} failed in {:.1} s ({})",
+        started.elapsed().as_secs_f64(),
+        served.pool().stats().iter().map(|s| format!("{}: {} req", s.url, s.requests)).collect::<Vec<_>>().join(", ")
+    );
+    if let Some(p) = &args.output {
+        crate::errln!("saved traces to {}", p.display());
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} generations failed");
     }
     Ok(())
 }

@@ -114,6 +114,12 @@ pub fn run(args: OpenArgs) -> i32 {
     // With --server the servers' model is the app's model unless --model names another.
     let remote = args.server.options();
     app.verify_options.remote = remote.clone();
+    if args.server.given() {
+        // The servers' judge is on in the verifier menu beside the arithmetic check.
+        let spec = format!("judge:{}", crate::model::remote::SERVER_SPEC);
+        app.verifier_choices.retain(|(s, _)| *s != spec);
+        app.verifier_choices.push((spec, true));
+    }
     let spec = args.model.or_else(|| args.server.given().then(|| crate::model::remote::SERVER_SPEC.to_string()));
     let model = spec.map(|spec| tui::LoadRequest {
         spec,

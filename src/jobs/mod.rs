@@ -67,6 +67,14 @@ pub enum JobEvent {
         done: usize,
         total: usize,
     },
+    /// How the servers behind `server` are doing (after each job that used them): live servers
+    /// of all, and the mean time of a request.
+    Servers {
+        job: JobId,
+        live: usize,
+        total: usize,
+        mean_ms: f64,
+    },
     /// What a scoring job did, sent before it ends: results computed and reused, and models loaded.
     ScoreTally {
         job: JobId,
@@ -174,6 +182,7 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
         sink(JobEvent::Cancelled { job: id });
         return;
     }
+    models.set_cancel(Some(env.cancel.clone()));
     let result = match env.job {
         Job::Load { spec, options, remote } => {
             let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
@@ -204,6 +213,17 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
                 .map(|c| sink(JobEvent::Refined { job: id, candidate: Box::new(c) }))
         }
     };
+    models.set_cancel(None);
+    if let Some(served) = models.served_now() {
+        let stats = served.pool().stats();
+        let (requests, busy) = stats.iter().fold((0, 0.0), |(n, t), s| (n + s.requests, t + s.busy.as_secs_f64()));
+        sink(JobEvent::Servers {
+            job: id,
+            live: stats.iter().filter(|s| !s.dropped).count(),
+            total: stats.len(),
+            mean_ms: 1000.0 * busy / requests.max(1) as f64,
+        });
+    }
     match result {
         Err(e) => sink(JobEvent::Failed { job: id, error: format!("{e:#}") }),
         Ok(()) if env.cancel.load(Ordering::Relaxed) => sink(JobEvent::Cancelled { job: id }),

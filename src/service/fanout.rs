@@ -97,3 +97,56 @@ pub fn score_all(
     });
     fatal.map_or(Ok(()), Err)
 }
+
+/// One generation to make: a conversation and its sample number (the seed is `seed + sample`).
+pub struct Ask {
+    pub messages: Vec<crate::model::Message>,
+    pub sample: usize,
+}
+
+/// Generates every `ask` with `model` on `threads` threads (the servers' capacity), calling
+/// `on_result(i, result)` on the calling thread as each finishes. Cancellation stops new work
+/// and ends streams in flight.
+pub fn generate_all(
+    model: &dyn crate::model::LanguageModel,
+    asks: &[Ask],
+    params: &crate::model::generate::GenerateParams,
+    threads: usize,
+    cancel: &AtomicBool,
+    on_result: &mut dyn FnMut(usize, Result<crate::model::generate::Generation>),
+) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = channel();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, asks.len().max(1)) {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= asks.len() || cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let r = generate_one(model, &asks[i], params, cancel);
+                if tx.send((i, r)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            on_result(i, r);
+        }
+    });
+}
+
+fn generate_one(
+    model: &dyn crate::model::LanguageModel,
+    ask: &Ask,
+    params: &crate::model::generate::GenerateParams,
+    cancel: &AtomicBool,
+) -> Result<crate::model::generate::Generation> {
+    let prompt = model.chat_prompt(&ask.messages)?;
+    let mut p = params.clone();
+    p.sampling.seed = params.sampling.seed.wrapping_add(ask.sample as u64);
+    let mut prefix = model.start();
+    model.generate(&mut prefix, &prompt, &p, cancel, &mut |_| {})
+}

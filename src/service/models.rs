@@ -21,6 +21,8 @@ pub struct Models {
     language: Vec<(String, Arc<dyn LanguageModel>)>,
     /// The servers' model, connected once.
     served: Option<Arc<RemoteModel>>,
+    /// The running job's cancel flag, which the servers' requests watch.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     prms: Vec<(String, Arc<PrmVerifier>)>,
     loads: usize,
 }
@@ -85,9 +87,19 @@ impl Models {
             anyhow::bail!("the model 'server' needs --server URL");
         }
         let m = Arc::new(RemoteModel::connect(&self.remote, progress)?);
+        m.watch(self.cancel.clone());
         self.loads += 1;
         self.served = Some(m.clone());
         Ok(m)
+    }
+
+    /// The running job's cancel flag (None between jobs): a request in flight to a server
+    /// watches it, so cancelling drops the request instead of waiting for the server.
+    pub fn set_cancel(&mut self, flag: Option<Arc<std::sync::atomic::AtomicBool>>) {
+        if let Some(m) = &self.served {
+            m.watch(flag.clone());
+        }
+        self.cancel = flag;
     }
 
     /// A cache for another thread that shares this one's server connection (and nothing else).

@@ -269,6 +269,8 @@ pub struct App {
     pub scan: Option<(usize, usize)>,
     /// What the model worker is doing (fetching, loading, ready, failed).
     pub model_status: Option<String>,
+    /// The servers' health and latency, when the model is on servers.
+    pub server_status: Option<String>,
     /// Verifiers the menu offers, and which are switched on.
     pub verifier_choices: Vec<(String, bool)>,
     pub scoring: Option<Scoring>,
@@ -334,6 +336,7 @@ impl App {
             size: (80, 24),
             scan: None,
             model_status: None,
+            server_status: None,
             verifier_choices: Vec::new(),
             scoring: None,
             requests: Vec::new(),

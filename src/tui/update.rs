@@ -366,6 +366,9 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
             app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
         }
         JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
+        JobEvent::Servers { live, total, mean_ms, .. } => {
+            app.server_status = Some(format!("{live}/{total} servers up, {mean_ms:.0} ms/request"));
+        }
         JobEvent::Token { .. }
         | JobEvent::Refined { .. }
         | JobEvent::ScoreTally { .. }

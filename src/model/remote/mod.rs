@@ -15,6 +15,7 @@ pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
@@ -90,6 +91,9 @@ pub struct RemoteModel {
     source: PathBuf,
     context: usize,
     vocab: usize,
+    /// The cancel flag of the job using the model now: every request of that job watches it,
+    /// so cancelling a job drops its request in flight (a stalled server never holds it).
+    job_cancel: std::sync::Mutex<Option<Arc<AtomicBool>>>,
 }
 
 /// What `/v1/models` says about a server's model.
@@ -170,6 +174,7 @@ impl RemoteModel {
             context: first.context.unwrap_or(DEFAULT_CONTEXT),
             vocab: first.vocab.unwrap_or(0),
             pool,
+            job_cancel: std::sync::Mutex::new(None),
         };
         if model.engine == Engine::LlamaCpp {
             // The context a slot really has (the training context can be larger).
@@ -195,6 +200,17 @@ impl RemoteModel {
         &self.pool
     }
 
+    /// Makes every request watch `flag` (a job's cancel flag) until the next call.
+    pub fn watch(&self, flag: Option<Arc<AtomicBool>>) {
+        *self.job_cancel.lock().unwrap_or_else(|e| e.into_inner()) = flag;
+    }
+
+    /// The flag requests watch: the current job's, else one never set.
+    fn job_flag(&self) -> Arc<AtomicBool> {
+        let flag = self.job_cancel.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        flag.unwrap_or_default()
+    }
+
     /// `POST /pooling` (vLLM's pooling runner: reward models, embeddings).
     pub fn pooling(&self, body: &Value, cancel: &AtomicBool) -> Result<Value> {
         self.call(cancel, &mut |s| Ok((s.post("/pooling", body, cancel)?, 0)))
@@ -214,8 +230,8 @@ impl RemoteModel {
     }
 
     fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let never = AtomicBool::new(false);
-        self.call(&never, &mut |s| Ok((s.post(path, body, &never)?, 0)))
+        let cancel = self.job_flag();
+        self.call(&cancel, &mut |s| Ok((s.post(path, body, &cancel)?, 0)))
     }
 
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
@@ -567,8 +583,8 @@ impl RemoteModel {
         let params = GenerateParams { max_tokens: 1, top_k: 20, ..GenerateParams::default() };
         let mut body = self.completion_body(full, 1, &params, false);
         body["temperature"] = json!(0.0);
-        let never = AtomicBool::new(false);
-        let v = self.call(&never, &mut |s| Ok((s.post("/v1/completions", &body, &never)?, 1)))?;
+        let cancel = self.job_flag();
+        let v = self.call(&cancel, &mut |s| Ok((s.post("/v1/completions", &body, &cancel)?, 1)))?;
         let chunk = wire::parse_chunk(&v.to_string()).map_err(|e| anyhow!("/v1/completions: {e}"))?;
         let token = chunk.tokens.first().ok_or_else(|| anyhow!("/v1/completions: no token log-probs in the answer"))?;
         let mut entries = Vec::new();
@@ -597,9 +613,9 @@ impl RemoteModel {
         let params = GenerateParams { max_tokens: 1, top_k: 1, ..GenerateParams::default() };
         let mut body = self.completion_body(full, 1, &params, false);
         body["prompt_logprobs"] = json!(top_k.max(1));
-        let never = AtomicBool::new(false);
+        let cancel = self.job_flag();
         let n = positions.len();
-        let v = self.call(&never, &mut |s| Ok((s.post("/v1/completions", &body, &never)?, n)))?;
+        let v = self.call(&cancel, &mut |s| Ok((s.post("/v1/completions", &body, &cancel)?, n)))?;
         let list = v.pointer("/choices/0/prompt_logprobs").and_then(Value::as_array).ok_or_else(|| {
             anyhow!("/v1/completions: no `choices[0].prompt_logprobs` (the server cannot score prompts)")
         })?;

@@ -25,21 +25,23 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         }
         None => (app.labelled_count(), app.entries.len()),
     };
-    let mut parts = vec![
-        format!("{}labelled {labelled}/{total}", if app.blind.is_some() { "BLIND · " } else { "" }),
-        format!("annotator {}", app.annotator),
-    ];
-    if let Some(m) = &app.model_status {
-        parts.push(m.clone());
-    }
+    // What is going on now comes first; the model's description last (it may be cut).
+    let mut parts = vec![format!("{}labelled {labelled}/{total}", if app.blind.is_some() { "BLIND · " } else { "" })];
     if let Some(sc) = &app.scoring {
         parts.push(format!("scoring {}/{} (Esc cancels)", sc.done, sc.total));
     }
+    parts.push(format!("annotator {}", app.annotator));
     if let Some((done, total)) = app.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
     }
     if let Some(m) = &app.message {
         parts.push(m.clone());
+    }
+    if let Some(m) = &app.model_status {
+        parts.push(m.clone());
+    }
+    if let Some(s) = &app.server_status {
+        parts.push(s.clone());
     }
     parts.push("? help".into());
     let line = Line::from(vec![Span::styled(mode, t.status), Span::raw(" "), Span::raw(parts.join(" · "))]);
