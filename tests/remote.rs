@@ -99,6 +99,7 @@ fn traces_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
                 "steps": [format!("Sam starts with {a} apples."), format!("He buys {b} more, so {a} + {b} = {}.", a + b),
                           format!("The answer is \\boxed{{{}}}.", a + b)],
                 "reference_answer": (a + b).to_string(),
+                "label": -1,
             })
             .to_string()
         })
@@ -148,6 +149,12 @@ fn judge_through_the_server_is_stored_with_its_provenance_and_reused() {
     assert!(out.contains("0 scored, 3 reused"), "{out}");
     assert_eq!(verify_records(&journal_of(&file)).len(), 3, "nothing was stored twice");
 
+    // `eval` over the servers reads the stored results (nothing is computed again).
+    let (code, out, err) = common::run(&["eval", f, "--verifier", "judge", "--server", &srv.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verifier judge:server") && out.contains("3 "), "{out}{err}");
+    assert_eq!(verify_records(&journal_of(&file)).len(), 3);
+
     // Teacher forcing needs prompt log-probs, which llama-server does not give: a clear error
     // per trace, and no signal stored.
     let args = ["score", f, "--verifier", "arith", "--signals", "answer-entropy", "--signal-model", "server"];
@@ -157,6 +164,17 @@ fn judge_through_the_server_is_stored_with_its_provenance_and_reused() {
     assert!(out.contains("answer-entropy · 0 traces stored, 3 failed"), "{out}");
     let journal = std::fs::read_to_string(journal_of(&file)).unwrap();
     assert!(!journal.contains(r#""kind":"signal""#), "{journal}");
+
+    // `doctor --server URL --model smollm2`: the same GGUF on both sides agrees.
+    let (code, out, err) =
+        common::run(&["doctor", "--server", &srv.url, "--model", "smollm2", "--tokens", "16", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["prompt_agrees"], true, "{report}");
+    assert!(report["probes"].as_array().unwrap().iter().all(|p| p["agree"] == true), "{report}");
+    assert_eq!(report["tokens"].as_array().unwrap().len(), 16);
+    assert!(report["max_diff"].as_f64().unwrap() < 0.25, "{report}");
+    eprintln!("doctor: max |Δ log-prob| {} over 16 tokens (Q4_1 on both sides)", report["max_diff"]);
 }
 
 /// `generate --server URL`: the streamed tokens land in the trace with their log-probs and
@@ -225,6 +243,16 @@ fn generated_traces_carry_the_servers_log_probs() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("6 traces already in the output") && err.contains("0 generated"), "{err}");
     assert_eq!(ids(&batch_out).len(), 6, "nothing repeated");
+
+    // Refinement on the server: two global rewrites, made once; the rerun reuses them.
+    let p = problems.to_str().unwrap();
+    let args = ["refine", p, "--server", &srv.url, "--strategy", "global", "--limit", "2", "--max-tokens", "12"];
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("generator server (") && out.contains("2 generated, 0 reused"), "{out}{err}");
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 generated, 2 reused"), "{out}{err}");
 }
 
 /// Two servers; one is killed with SIGKILL mid-batch. The batch finishes on the other, every

@@ -3,6 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
+use super::serverargs::ServerArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::model::DeviceChoice;
 use crate::service::doctor::{describe, self_test, tolerance};
@@ -14,9 +15,35 @@ pub struct DoctorArgs {
     pub device: DeviceChoice,
     #[arg(long)]
     pub json: bool,
+    /// With --server: the local model to compare the server's against (a short name, GGUF or
+    /// HF folder).
+    #[arg(long, short = 'm', default_value = "smollm2")]
+    pub model: String,
+    /// With --server: greedy tokens the server generates for the comparison.
+    #[arg(long, default_value_t = 32)]
+    pub tokens: usize,
+    /// With --server: the question the completion answers.
+    #[arg(
+        long,
+        default_value = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?"
+    )]
+    pub question: String,
+    /// Compare a server's model with --model instead of the self-test.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub fn run(args: DoctorArgs) -> i32 {
+    if args.server.given() {
+        return match cross(&args) {
+            Ok(true) => EXIT_OK,
+            Ok(false) => EXIT_PROBLEMS,
+            Err(e) => {
+                crate::errln!("error: {e:#}");
+                EXIT_USAGE
+            }
+        };
+    }
     let device = match args.device.device() {
         Ok(d) => d,
         Err(e) => {
@@ -86,4 +113,81 @@ pub fn run(args: DoctorArgs) -> i32 {
     } else {
         EXIT_PROBLEMS
     }
+}
+
+/// Log-prob differences above this are reported as a mismatch (same GGUF on both sides agrees
+/// far closer; quantized files may differ by a few hundredths through activation rounding).
+const CROSS_TOLERANCE: f64 = 0.25;
+
+/// `doctor --server URL --model LOCAL`: the server's greedy tokens scored locally. `Ok(true)`
+/// when the tokenizations agree and no log-prob differs by more than the tolerance.
+fn cross(args: &DoctorArgs) -> anyhow::Result<bool> {
+    use crate::model::LanguageModel;
+    let mut models = crate::service::Models::new(crate::model::LoadOptions::default());
+    models.set_remote(&args.server.options());
+    let server = models.served(&mut |line| crate::errln!("{line}"))?;
+    let local = models.language_model(&args.model, &mut |line| crate::errln!("{line}"))?;
+    let c = crate::service::crosscheck::cross_check(server.as_ref(), local.as_ref(), &args.question, args.tokens)?;
+    let ok = c.tokenization_agrees() && c.max_diff() <= CROSS_TOLERANCE;
+    if args.json {
+        let tokens: Vec<_> = c
+            .tokens
+            .iter()
+            .map(|t| {
+                json!({"id": t.id, "text": t.text, "server": t.server,
+            "local": t.local, "local_argmax": t.local_argmax})
+            })
+            .collect();
+        let probes: Vec<_> = c
+            .probes
+            .iter()
+            .map(|p| {
+                json!({"text": p.text, "server": p.server, "local": p.local,
+            "agree": p.agrees()})
+            })
+            .collect();
+        crate::outln!(
+            "{}",
+            json!({"server": server.backend(), "server_model": server.served_id(),
+            "local": local.source().display().to_string(), "prompt_agrees": c.prompt.agrees(), "probes": probes,
+            "tokens": tokens, "max_diff": c.max_diff(), "mean_diff": c.mean_diff(), "ok": ok})
+        );
+        return Ok(ok);
+    }
+    crate::outln!("server: {} ({})", server.served_id(), server.backend());
+    crate::outln!("local:  {}", local.source().display());
+    let yes = |b: bool| if b { "agree" } else { "DIFFER" };
+    crate::outln!(
+        "chat prompt tokens: {} ({} on the server, {} here)",
+        yes(c.prompt.agrees()),
+        c.prompt.server.len(),
+        c.prompt.local.len()
+    );
+    for p in &c.probes {
+        crate::outln!("tokens of {:?}: {} (server {:?}, here {:?})", p.text, yes(p.agrees()), p.server, p.local);
+    }
+    crate::outln!("{:>3} {:>7} {:<16} {:>10} {:>10} {:>9}  local argmax", "#", "id", "token", "server", "local", "|Δ|");
+    for (i, t) in c.tokens.iter().enumerate() {
+        crate::outln!(
+            "{i:>3} {:>7} {:<16} {:>10.4} {:>10.4} {:>9.4}  {}",
+            t.id,
+            format!("{:?}", t.text),
+            t.server,
+            t.local,
+            (t.server - t.local).abs(),
+            if t.local_argmax { "same" } else { "other" }
+        );
+    }
+    let same = c.tokens.iter().filter(|t| t.local_argmax).count();
+    crate::outln!(
+        "{} tokens: max |Δ log-prob| {:.4}, mean {:.4}; the local argmax is the server's token at {same} of them",
+        c.tokens.len(),
+        c.max_diff(),
+        c.mean_diff()
+    );
+    crate::outln!(
+        "{}",
+        if ok { "the server and the local model agree" } else { "the server and the local model DIFFER" }
+    );
+    Ok(ok)
 }

@@ -9,8 +9,10 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 use serde_json::json;
 
+use super::serverargs::ServerArgs;
 use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
+use crate::model::remote::SERVER_SPEC;
 use crate::model::LoadOptions;
 use crate::refine::metrics::Transitions;
 use crate::refine::rerank::{pick, Aggregate, Ranked};
@@ -56,6 +58,10 @@ pub struct RefineArgs {
     pub prompts: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Refine with the model of these servers (the generator is then `server`, and a
+    /// `--verifier judge` without a model is `judge:server`).
+    #[command(flatten)]
+    pub server: ServerArgs,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -97,13 +103,22 @@ struct Work {
 }
 
 fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
-    // A missing generator is an error before anything runs (a known name is fetched here).
-    crate::model::resolve(&args.generator, &mut |line| crate::errln!("{line}"))
-        .map_err(|e| anyhow::anyhow!("generator: {e:#}"))?;
-    let opts = Options::default();
+    let on_servers = args.server.given();
+    let generator = if on_servers { SERVER_SPEC } else { args.generator.as_str() };
+    if !on_servers {
+        // A missing generator is an error before anything runs (a known name is fetched here).
+        crate::model::resolve(generator, &mut |line| crate::errln!("{line}"))
+            .map_err(|e| anyhow::anyhow!("generator: {e:#}"))?;
+    }
+    let opts = Options { remote: args.server.options(), ..Options::default() };
     let mut scorer = Scorer::new(opts.clone());
     let mut models = Models::new(LoadOptions::default());
-    let spec = scorer.spec(&args.verifier)?;
+    models.set_remote(&opts.remote);
+    let verifier = match args.verifier.as_str() {
+        "judge" | "critic" | "rollout" if on_servers => format!("{}:{SERVER_SPEC}", args.verifier),
+        v => v.to_string(),
+    };
+    let spec = scorer.spec(&verifier)?;
     let cancel = AtomicBool::new(false);
     let prompts = args.prompts.clone().or_else(|| Some(crate::dirs::prompts_dir()).filter(|d| d.is_dir()));
     let mut works = Vec::new();
@@ -146,6 +161,10 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     let bar = Progress::new(total);
     let mut done = 0;
     let (mut generated, mut reused) = (0, 0);
+    // On servers all missing candidates are made at once, each stored as it arrives; the loop
+    // below then finds them stored (and counts them as made, not reused).
+    let fresh = if on_servers { refine_on_servers(args, &works, &mut models, &cancel, &bar)? } else { 0 };
+    generated += fresh;
     for work in &mut works {
         let loc = args.input.opener().journal(&work.path);
         let out = refinements_path(&loc.path);
@@ -165,7 +184,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                     let mut progress = |line: &str| bar.show(done, line);
                     let c = refine(
                         &mut models,
-                        &args.generator,
+                        generator,
                         draft,
                         p,
                         &params,
@@ -194,7 +213,69 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
         crate::errln!("candidates stored in {}", out.display());
     }
     bar.finish();
-    report(args, &works, generated, reused, skipped.len())
+    report(args, &works, generated, reused - fresh, skipped.len())
+}
+
+/// One candidate to make: (work, plan, seed).
+struct Job {
+    work: usize,
+    plan: usize,
+    seed: u64,
+}
+
+/// Makes every missing candidate on the servers (threads = their capacity) and stores each as
+/// it arrives. Returns how many were made.
+fn refine_on_servers(
+    args: &RefineArgs,
+    works: &[Work],
+    models: &mut Models,
+    cancel: &AtomicBool,
+    bar: &Progress,
+) -> anyhow::Result<usize> {
+    let served = models.served(&mut |line| crate::errln!("{line}"))?;
+    let mut jobs = Vec::new();
+    let mut outs = Vec::new();
+    for (w, work) in works.iter().enumerate() {
+        let out = refinements_path(&args.input.opener().journal(&work.path).path);
+        let stored = stored_refinements(&out)?;
+        for (k, (index, p)) in work.plans.iter().enumerate() {
+            for s in 0..args.samples {
+                let seed = args.seed + s as u64;
+                let key = (work.drafts[*index].trace.id.clone(), p.strategy.to_string(), seed);
+                if !stored.contains_key(&key) {
+                    jobs.push(Job { work: w, plan: k, seed });
+                }
+            }
+        }
+        outs.push(out);
+    }
+    let shared = models.sharing_servers();
+    let init = || shared.sharing_servers();
+    let work = |m: &mut Models, j: &Job| {
+        let (index, p) = &works[j.work].plans[j.plan];
+        let draft = &works[j.work].drafts[*index].trace;
+        let params = sample_params(p.strategy, args.samples, args.max_tokens, j.seed);
+        refine(m, SERVER_SPEC, draft, p, &params, &draft.segmentation, cancel, &mut |_| {}, &mut |_| {})
+    };
+    let (mut made, mut failure) = (0, None);
+    let mut on_result = |i: usize, r: anyhow::Result<crate::service::refine::Candidate>| {
+        for notice in served.pool().take_notices() {
+            crate::errln!("\n{notice}");
+        }
+        match r.and_then(|c| store_candidate(&outs[jobs[i].work], &c)) {
+            Ok(()) => made += 1,
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+        bar.show(made, &format!("{made}/{} candidates made on the servers", jobs.len()));
+    };
+    let stopped = || cancel.load(std::sync::atomic::Ordering::Relaxed);
+    crate::service::fanout::each(&jobs, served.pool().capacity(), &stopped, &init, &work, &mut on_result);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(made),
+    }
 }
 
 /// Per strategy: transitions over graded drafts it refined, and accuracies over all graded
@@ -244,7 +325,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
         }));
     }
     let summary = json!({
-        "generator": args.generator, "verifier": args.verifier, "aggregate": args.aggregate.to_string(),
+        "generator": generator_name(args), "verifier": args.verifier, "aggregate": args.aggregate.to_string(),
         "samples": args.samples, "generated": generated, "reused": reused, "skipped": skipped,
         "strategies": rows,
     });
@@ -254,7 +335,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
     }
     crate::outln!(
         "generator {} · verifier {} (rerank by {}) · {generated} generated, {reused} reused, {skipped} skipped",
-        args.generator,
+        generator_name(args),
         args.verifier,
         args.aggregate
     );
@@ -300,4 +381,13 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
         );
     }
     Ok(())
+}
+
+/// The generator as reports name it: the model, or the servers.
+fn generator_name(args: &RefineArgs) -> String {
+    if args.server.given() {
+        format!("{SERVER_SPEC} ({})", args.server.options().servers.join(", "))
+    } else {
+        args.generator.clone()
+    }
 }

@@ -92,6 +92,50 @@ pub fn judge_file(
     let uses_model = spec.model_spec().is_some();
     let cancel = AtomicBool::new(false);
     let mut judged = Vec::new();
+    if super::fanout::uses_servers(spec) {
+        // Spread over the servers; results are stored as they arrive, then put in file order.
+        let chosen: Vec<Trace> = labelled.iter().map(|&(i, _)| traces[i].clone()).collect();
+        let batch = super::fanout::Batch {
+            spec,
+            options: scorer.options(),
+            stored: chosen.iter().map(|t| store.result(&t.id, &spec.to_string()).cloned()).collect(),
+            tau: opts.threshold,
+            rescore: opts.rescore,
+            cancel: &cancel,
+        };
+        let total = chosen.len();
+        let (done, mut store_error) = (std::cell::Cell::new(0), None);
+        let progress = std::cell::RefCell::new(progress);
+        let mut arrived: Vec<(usize, Judged)> = Vec::new();
+        let mut on_result = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
+            done.set(done.get() + 1);
+            (progress.borrow_mut())(done.get(), total, &format!("{spec} {}", chosen[k].id));
+            match r {
+                Ok((record, outcome)) => {
+                    if outcome == Outcome::Computed {
+                        if let Err(e) = store.put_result(record.clone()) {
+                            store_error.get_or_insert(anyhow::anyhow!(
+                                "{}: cannot store the result: {e}",
+                                store.path().display()
+                            ));
+                        }
+                    }
+                    arrived.push((k, Judged { trace: chosen[k].clone(), label: labelled[k].1, record }));
+                }
+                Err(e) => problems.push(format!("{}: {e:#}", chosen[k].id)),
+            }
+        };
+        // Connecting and dropped servers show on the same progress line.
+        let mut line = |l: &str| (progress.borrow_mut())(done.get(), total, l);
+        super::fanout::score_all(models, &chosen, batch, &mut line, &mut on_result)?;
+        if let Some(e) = store_error {
+            return Err(e);
+        }
+        arrived.sort_by_key(|(k, _)| *k);
+        judged = arrived.into_iter().map(|(_, j)| j).collect();
+        (progress.into_inner())(total, total, "");
+        return Ok(JudgedFile { traces, store, judged, problems });
+    }
     for (n, &(i, label)) in labelled.iter().enumerate() {
         let t = &traces[i];
         if uses_model {

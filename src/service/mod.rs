@@ -14,6 +14,7 @@
 //! Nothing here prints: progress goes to the callers' callbacks.
 
 pub mod campaign;
+pub mod crosscheck;
 pub mod doctor;
 pub mod fanout;
 pub mod generation;
