@@ -564,3 +564,80 @@ fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::V
         _ => None,
     }
 }
+
+/// A stream cut mid-generation (the server dies after two tokens, twice) drops that server and
+/// the generation continues on the other one after the tokens already received: no token twice,
+/// none lost. Fault-injecting fixtures stand in for both servers (a real one cannot be made to
+/// die after exactly two tokens).
+#[test]
+fn a_generation_cut_mid_stream_continues_on_another_server() {
+    fn models(stream: &mut std::net::TcpStream) {
+        server::reply_json(
+            stream,
+            200,
+            r#"{"data":[{"id":"fixture.gguf","owned_by":"llamacpp","meta":{"n_ctx_train":2048}}]}"#,
+        )
+    }
+    fn common_paths(path: &str, stream: &mut std::net::TcpStream) -> bool {
+        match path {
+            "/v1/models" => models(stream),
+            "/apply-template" => server::reply_json(stream, 200, r#"{"prompt":"question"}"#),
+            "/tokenize" => server::reply_json(stream, 200, r#"{"tokens":[1,2,3]}"#),
+            _ => return false,
+        }
+        true
+    }
+    let token = |id: u32, text: &str, finish: &str| {
+        format!(
+            r#"{{"choices":[{{"text":"{text}","finish_reason":{finish},"logprobs":{{"content":[{{"id":{id},"token":"{text}","logprob":-0.1,"top_logprobs":[{{"id":{id},"token":"{text}","logprob":-0.1}}]}}]}}}}]}}"#
+        )
+    };
+    let a_event = token(5, "a", "null");
+    let dying = server::fixture(move |path, _, stream| {
+        if !common_paths(path, stream) {
+            server::start_events(stream);
+            event(stream, &a_event);
+            event(stream, &a_event);
+            // Dies: the connection closes without a finish.
+        }
+    });
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen_by_b = seen.clone();
+    let b_events: Vec<String> = vec![token(6, "b", "null"), token(6, "b", "\"length\"")];
+    let healthy = server::fixture(move |path, body, stream| {
+        if !common_paths(path, stream) {
+            seen_by_b.lock().unwrap().push(serde_json::from_str(body).unwrap());
+            server::start_events(stream);
+            for e in &b_events {
+                event(stream, e);
+            }
+            event(stream, "[DONE]");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.jsonl");
+    let servers = format!("{dying},{healthy}");
+    let args = [
+        "generate",
+        "--server",
+        &servers,
+        "--concurrency",
+        "1",
+        "--question",
+        "q",
+        "--max-tokens",
+        "6",
+        "--top-k",
+        "1",
+    ];
+    let (code, out, err) = common::run(&[&args[..], &["--retries", "0", "-o", out_file.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&format!("dropping server {dying}")), "{err}");
+    let trace: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&out_file).unwrap().lines().next().unwrap()).unwrap();
+    let texts: String = trace["tokens"].as_array().unwrap().iter().map(|t| t["token"].as_str().unwrap()).collect();
+    assert_eq!(texts, "aaaabb", "two tokens from each cut stream, then the rest from the other server");
+    let b_request = &seen.lock().unwrap()[0];
+    assert_eq!(b_request["prompt"], serde_json::json!([1, 2, 3, 5, 5, 5, 5]), "B continues after A's tokens");
+    assert_eq!(b_request["max_tokens"], 2);
+}

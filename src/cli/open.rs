@@ -94,9 +94,11 @@ pub fn run(args: OpenArgs) -> i32 {
     let theme = Theme::new(theme_name, Theme::color_allowed());
     let mut app = tui::load_app(&args.paths, &args.input.opener(), annotator, theme, cfg.keymap);
     app.refine = cfg.refine;
+    let explicit_generator = args.generator.is_some();
     if let Some(g) = args.generator {
         app.refine.generator = g;
     }
+    let cfg_servers = cfg.servers.clone();
     if args.blind || cfg.blind {
         app.blind = Some(cfg.blind_hide);
     }
@@ -111,16 +113,24 @@ pub fn run(args: OpenArgs) -> i32 {
         return EXIT_USAGE;
     }
     let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
-    // With --server the servers' model is the app's model unless --model names another.
-    let remote = args.server.options();
+    // With --server (or `servers` in the config) the servers' model is the app's model unless
+    // --model names another, and it writes refinements unless --generator names another.
+    let mut server = args.server.clone();
+    if !server.given() {
+        server.servers = cfg_servers;
+    }
+    let remote = server.options();
     app.verify_options.remote = remote.clone();
-    if args.server.given() {
+    if server.given() {
+        if !explicit_generator {
+            app.refine.generator = crate::model::remote::SERVER_SPEC.into();
+        }
         // The servers' judge is on in the verifier menu beside the arithmetic check.
         let spec = format!("judge:{}", crate::model::remote::SERVER_SPEC);
         app.verifier_choices.retain(|(s, _)| *s != spec);
         app.verifier_choices.push((spec, true));
     }
-    let spec = args.model.or_else(|| args.server.given().then(|| crate::model::remote::SERVER_SPEC.to_string()));
+    let spec = args.model.or_else(|| server.given().then(|| crate::model::remote::SERVER_SPEC.to_string()));
     let model = spec.map(|spec| tui::LoadRequest {
         spec,
         options: crate::model::LoadOptions { device: args.device, weights: None, dtype: args.dtype },

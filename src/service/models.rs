@@ -42,9 +42,8 @@ impl Models {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Arc<dyn LanguageModel>> {
         self.main = None;
-        if spec == SERVER_SPEC {
-            self.set_remote(remote);
-        }
+        // The servers also serve verifiers and the generator that name `server`.
+        self.set_remote(remote);
         let m = self.open(spec, options, progress)?;
         self.main = Some((spec.to_string(), m.clone()));
         Ok(m)

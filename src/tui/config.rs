@@ -19,6 +19,9 @@ pub struct Config {
     pub blind_hide: Hide,
     /// `categories = [...]`: the error categories offered after `e` (at most 9).
     pub categories: Option<Vec<String>>,
+    /// `servers = ["http://host:8080", …]`: use these servers' model when `--server` is not
+    /// given (the key stays out of the file: `OPENAI_API_KEY` or `--api-key`).
+    pub servers: Vec<String>,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             blind: false,
             blind_hide: Hide::ALL,
             categories: None,
+            servers: Vec::new(),
         }
     }
 }
@@ -87,6 +91,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 }
                 config.categories = Some(list);
             }
+            "servers" => config.servers = strings(value).ok_or("servers: expected a list of URLs")?,
+            "api_key" => return Err("api_key: keys do not belong in a file; use OPENAI_API_KEY or --api-key".into()),
             "keys" => {
                 let keys = value.as_table().ok_or("[keys] must be a table")?;
                 config.keymap = config.keymap.with_overrides(keys)?;
@@ -129,6 +135,14 @@ fn positive(key: &str, value: &toml::Value) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_are_read_and_keys_refused() {
+        let c = parse("servers = [\"http://gpu1:8000\", \"http://gpu2:8000\"]").unwrap();
+        assert_eq!(c.servers, ["http://gpu1:8000", "http://gpu2:8000"]);
+        let err = parse("api_key = \"sk-1\"").unwrap_err();
+        assert!(err.contains("OPENAI_API_KEY") && !err.contains("sk-1"), "{err}");
+    }
 
     #[test]
     fn parses_settings() {
