@@ -482,10 +482,11 @@ fn word_ids(text: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Contract test (no vLLM can run here): teacher-forced scoring through vLLM's dialect. The
-/// fixture answers `/tokenize` (text and chat messages) and `/v1/completions` with
-/// `prompt_logprobs` in vLLM's documented shapes (`[null, {"<id>": {"logprob", "rank",
-/// "decoded_token"}}, …]`); the answer-entropy signal of a trace comes out of those numbers.
+/// Contract test (no vLLM can run here): scoring through vLLM's dialect. The fixture answers
+/// `/tokenize` (text and chat messages), `/detokenize` and `/v1/completions` in vLLM's documented
+/// shapes: `prompt_logprobs` (`[null, {"<id>": {"logprob", "rank", "decoded_token"}}, …]`) for
+/// teacher forcing, and the legacy log-probs with `token_id:N` for a one-token completion. The
+/// answer-entropy signal and the judge's P(Yes) come out of those numbers.
 #[test]
 fn contract_vllm_prompt_logprobs_feed_teacher_forced_signals() {
     let url = server::fixture(|path, body, stream| {
@@ -522,6 +523,15 @@ fn contract_vllm_prompt_logprobs_feed_teacher_forced_signals() {
                     "logprobs": {"tokens": ["token_id:9"], "token_logprobs": [-0.1], "top_logprobs": [{"token_id:9": -0.1}], "text_offset": [0]}}]});
                 server::reply_json(stream, 200, &answer.to_string())
             }
+            "/detokenize" => server::reply_json(stream, 200, r#"{"prompt":"w"}"#),
+            // The judge's one-token completion: the legacy shape with token ids (`token_id:N`).
+            "/v1/completions" if req["return_tokens_as_token_ids"] == true => {
+                let (yes, no) = (word_ids("Yes")[0], word_ids("No")[0]);
+                let top = serde_json::json!({format!("token_id:{yes}"): -0.2, format!("token_id:{no}"): -1.8});
+                let answer = serde_json::json!({"choices": [{"index": 0, "text": "Yes", "finish_reason": "length",
+                    "logprobs": {"tokens": [format!("token_id:{yes}")], "token_logprobs": [-0.2], "top_logprobs": [top], "text_offset": [0]}}]});
+                server::reply_json(stream, 200, &answer.to_string())
+            }
             _ => server::reply_json(stream, 400, &format!(r#"{{"error":{{"message":"unexpected {path} {body}"}}}}"#)),
         }
     });
@@ -555,6 +565,15 @@ fn contract_vllm_prompt_logprobs_feed_teacher_forced_signals() {
     let h: Vec<f64> = find_key(&signal, "h").unwrap().as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(h.len(), 4, "{text}");
     assert!(h.iter().all(|x| (x - want).abs() < 1e-6), "{h:?} vs {want}");
+
+    // The judge reads P(Yes) from the one-token completion's top log-probs.
+    let (code, out, err) = common::run(&["score", f, "--verifier", "judge", "--server", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let records = verify_records(&journal_of(&file));
+    let judged = records.iter().find(|r| r["spec"] == "judge:server").unwrap();
+    let p_yes = (-0.2f64).exp() / ((-0.2f64).exp() + (-1.8f64).exp());
+    let scores: Vec<f64> = judged["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(scores.len() == 3 && scores.iter().all(|p| (p - p_yes).abs() < 1e-6), "{scores:?} vs {p_yes}");
 }
 
 fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {

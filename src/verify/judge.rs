@@ -96,7 +96,9 @@ impl Verifier for JudgeVerifier {
             let fresh = ids.len() - keep;
             let lp = m.log_probs(&mut cache, &ids[keep..], fresh - 1..fresh)?.remove(0);
             passes += 1;
-            let mass = |ids: &[u32]| ids.iter().map(|&i| (lp[i as usize] as f64).exp()).sum::<f64>();
+            // A server's row holds only its top entries (and may end before an id): absent is 0.
+            let mass =
+                |ids: &[u32]| ids.iter().filter_map(|&i| lp.get(i as usize)).map(|&l| (l as f64).exp()).sum::<f64>();
             let (yes, no) = (mass(&self.yes), mass(&self.no));
             let p = if yes + no > 0.0 { yes / (yes + no) } else { 0.5 };
             out.push(StepScore::new(
