@@ -149,11 +149,28 @@ fn judge_through_the_server_is_stored_with_its_provenance_and_reused() {
     assert!(out.contains("0 scored, 3 reused"), "{out}");
     assert_eq!(verify_records(&journal_of(&file)).len(), 3, "nothing was stored twice");
 
+    // A rollout verifier on the server: stored as rollout:server@2 with the same provenance,
+    // reused by a second run.
+    let rollout = ["score", f, "--verifier", "rollout", "--rollouts", "2", "--max-tokens", "12", "--server", &srv.url];
+    let (code, out, err) = common::run(&rollout);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("rollout:server@2 · 3 traces: 3 scored"), "{out}{err}");
+    let records = verify_records(&journal_of(&file));
+    let r = records.iter().find(|r| r["spec"] == "rollout:server@2").unwrap();
+    assert!(r["model"].as_str().unwrap().starts_with(&srv.url), "{r}");
+    let (code, out, err) = common::run(&rollout);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 scored, 3 reused"), "{out}{err}");
+    // bench and logprobs read a local model: a server is refused, not ignored.
+    let (code, _, err) = common::run(&["logprobs", "--server", &srv.url, "Cargo.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--server is not supported here"), "{err}");
+
     // `eval` over the servers reads the stored results (nothing is computed again).
     let (code, out, err) = common::run(&["eval", f, "--verifier", "judge", "--server", &srv.url]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("verifier judge:server") && out.contains("3 "), "{out}{err}");
-    assert_eq!(verify_records(&journal_of(&file)).len(), 3);
+    assert_eq!(verify_records(&journal_of(&file)).len(), 6, "3 judge and 3 rollout results, no more");
 
     // Teacher forcing needs prompt log-probs, which llama-server does not give: a clear error
     // per trace, and no signal stored.

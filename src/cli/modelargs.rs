@@ -48,8 +48,12 @@ impl Weights {
 }
 
 impl ModelArgs {
-    /// Loads the model, printing fetch/load progress to stderr.
+    /// Loads the local model, printing fetch/load progress to stderr. Commands that call this
+    /// measure or read a local model (`bench`, `logprobs`): a server is refused, not ignored.
     pub fn load(&self) -> anyhow::Result<Model> {
+        if self.server.given() {
+            anyhow::bail!("this command runs a local model (--model); --server is not supported here");
+        }
         model::load(&self.model, self.options(), &mut |line| crate::errln!("{line}"))
     }
 
