@@ -78,6 +78,15 @@ fn streamed_generation_matches_the_local_model() {
     eprintln!("server vs local: max |Δ log-prob| over 48 greedy tokens = {max_diff:.5} ({near_ties} near-ties)");
     assert!(max_diff < 1e-2, "max log-prob difference {max_diff}");
 
+    // /v1/chat/completions (the path for servers without a tokenizer endpoint): the server
+    // renders the same chat, so the same greedy tokens and log-probs come back.
+    let chat_g = remote.generate_chat(&chat, &params, &cancel, &mut |_| {}).unwrap();
+    assert_eq!(chat_g.text, g.text);
+    let chat_diff =
+        chat_g.tokens.iter().zip(&g.tokens).map(|(a, b)| (a.logprob - b.logprob).abs()).fold(0f64, f64::max);
+    // (The second request reads the prompt from the server's cache: its batches differ, by ~2e-3.)
+    assert!(chat_diff < 1e-2, "chat and completion log-probs differ by {chat_diff}");
+
     // And the local greedy run itself, up to where a near-tie may part them.
     let mut local_prefix = local.start();
     let lg = LanguageModel::generate(&local, &mut local_prefix, &prompt, &params, &cancel, &mut |_| {}).unwrap();

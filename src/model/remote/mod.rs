@@ -501,77 +501,102 @@ impl RemoteModel {
         run: &mut Run,
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<StopReason, ServerError> {
+        let request = |ids: Option<Vec<u32>>, left: usize| -> Result<(Value, usize), String> {
+            let Some(ids) = ids else {
+                return Err("the stream broke and the server gave no token ids to continue from".into());
+            };
+            let mut sent = prompt.clone();
+            sent.extend(ids);
+            if sent.len() >= self.context {
+                return Ok((Value::Null, sent.len()));
+            }
+            Ok((self.completion_body(&sent, left.min(self.context - sent.len()), params, true), sent.len()))
+        };
+        self.stream_run("/v1/completions", &request, params, cancel, run, on_token)
+    }
+
+    /// Streams a chat completion of `messages` (`/v1/chat/completions`): for servers whose
+    /// tokenizer stepscope cannot reach (the OpenAI API), tokens come without ids, so a stream
+    /// that breaks cannot continue elsewhere and is an error.
+    pub fn generate_chat(
+        &self,
+        messages: &[Message],
+        params: &GenerateParams,
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(&GeneratedToken),
+    ) -> Result<Generation> {
+        let msgs: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
+        let request = |ids: Option<Vec<u32>>, left: usize| -> Result<(Value, usize), String> {
+            if ids.is_some_and(|ids| !ids.is_empty()) {
+                return Err("the stream broke; a chat completion cannot continue on another server".into());
+            }
+            let s = &params.sampling;
+            let body = json!({"model": self.model, "messages": msgs, "max_tokens": left, "temperature": s.temperature,
+                "top_p": s.top_p, "seed": s.seed, "logprobs": true, "top_logprobs": params.top_k.min(20), "stream": true});
+            Ok((body, 0))
+        };
+        let mut run = Run::default();
+        let stop = match self.stream_run("/v1/chat/completions", &request, params, cancel, &mut run, on_token) {
+            Ok(stop) => stop,
+            Err(e) if matches!(e.failure, Failure::Cancelled) => StopReason::Cancelled,
+            Err(e) => return Err(e.into()),
+        };
+        let tokens = run
+            .tokens
+            .into_iter()
+            .map(|t| GeneratedToken {
+                id: t.id.unwrap_or(0),
+                text: t.text,
+                logprob: t.logprob,
+                offset: t.offset,
+                top: t.top,
+            })
+            .collect();
+        Ok(Generation { text: run.text, tokens, stop, prompt_tokens: 0 })
+    }
+
+    /// One streamed generation through the pool. `request(ids so far, tokens left)` gives the
+    /// body (or `Null` when the context is full) and the tokens it sends; the ids are `None`
+    /// when some received token had none.
+    fn stream_run(
+        &self,
+        path: &str,
+        request: &dyn Fn(Option<Vec<u32>>, usize) -> Result<(Value, usize), String>,
+        params: &GenerateParams,
+        cancel: &AtomicBool,
+        run: &mut Run,
+        on_token: &mut dyn FnMut(&GeneratedToken),
+    ) -> Result<StopReason, ServerError> {
         self.pool.call(cancel, &mut |server| {
             let before = run.tokens.len();
-            let mut sent = prompt.clone();
-            match run.tokens.iter().map(|t| t.id).collect::<Option<Vec<u32>>>() {
-                Some(ids) => sent.extend(ids),
-                None if run.tokens.is_empty() => {}
-                None => {
-                    // Without ids a moved request cannot continue exactly; it ends here.
-                    return Ok((StopReason::Cancelled, 0));
-                }
-            }
+            let failed = |failure| ServerError { server: server.url().into(), failure };
             let left = params.max_tokens.saturating_sub(run.tokens.len());
             if left == 0 {
                 return Ok((StopReason::MaxTokens, 0));
             }
-            if sent.len() >= self.context {
+            let ids = run.tokens.iter().map(|t| t.id).collect::<Option<Vec<u32>>>();
+            let (body, sent) = request(ids, left).map_err(|e| failed(Failure::Malformed(e)))?;
+            if body.is_null() {
                 return Ok((StopReason::ContextFull, 0));
             }
-            let body = self.completion_body(&sent, left.min(self.context - sent.len()), params, true);
             let mut finish: Option<String> = None;
-            server.stream("/v1/completions", &body, cancel, &mut |data| {
+            server.stream(path, &body, cancel, &mut |data| {
                 let chunk = wire::parse_chunk(data)?;
-                if !chunk.text.is_empty() && chunk.tokens.is_empty() {
-                    return Err("a generated chunk carried text but no token log-probs".into());
-                }
-                for t in chunk.tokens {
-                    if let Some(asked) = too_few_alternatives(params.top_k, t.top.len()) {
-                        return Err(format!(
-                            "the server returned {} alternatives for the token {:?}, {asked} were asked",
-                            t.top.len(),
-                            t.text
-                        ));
-                    }
-                    let token = RunToken {
-                        id: t.id,
-                        offset: run.text.len(),
-                        text: t.text.clone(),
-                        logprob: t.logprob as f64,
-                        top: t.top.iter().map(|a| (a.text.clone(), a.logprob as f64)).collect(),
-                    };
-                    run.text.push_str(&t.text);
-                    on_token(&GeneratedToken {
-                        id: token.id.unwrap_or(0),
-                        text: token.text.clone(),
-                        logprob: token.logprob,
-                        offset: token.offset,
-                        top: token.top.clone(),
-                    });
-                    run.tokens.push(token);
-                    if let Some(at) = params.stop.iter().filter_map(|s| run.text.find(s.as_str())).min() {
-                        run.text.truncate(at);
-                        run.stopped = Some(StopReason::StopString);
-                        return Ok(http::Flow::Stop);
-                    }
-                }
                 if chunk.finish.is_some() {
-                    finish = chunk.finish;
+                    finish = chunk.finish.clone();
                 }
-                Ok(http::Flow::Continue)
+                take_chunk(chunk, params, run, on_token)
             })?;
             let stop = run.stopped.unwrap_or(match finish.as_deref() {
-                Some("length") if sent.len() + run.tokens.len() - before >= self.context => StopReason::ContextFull,
+                Some("length") if sent > 0 && sent + run.tokens.len() - before >= self.context => {
+                    StopReason::ContextFull
+                }
                 Some("length") => StopReason::MaxTokens,
                 Some(_) => StopReason::Eos,
                 None if cancel.load(std::sync::atomic::Ordering::Relaxed) => StopReason::Cancelled,
                 // A stream that ends without saying why was cut: the pool tries again.
                 None => {
-                    return Err(ServerError {
-                        server: server.url().into(),
-                        failure: Failure::Connect("the event stream ended before the completion did".into()),
-                    })
+                    return Err(failed(Failure::Connect("the event stream ended before the completion did".into())))
                 }
             });
             Ok((stop, run.tokens.len() - before))
@@ -621,6 +646,49 @@ impl RemoteModel {
         })?;
         positions.map(|p| prompt_score(list, full, p, top_k)).collect()
     }
+}
+
+/// Adds one event's tokens to the run, streaming each; stops at a stop string.
+fn take_chunk(
+    chunk: wire::Chunk,
+    params: &GenerateParams,
+    run: &mut Run,
+    on_token: &mut dyn FnMut(&GeneratedToken),
+) -> Result<http::Flow, String> {
+    if !chunk.text.is_empty() && chunk.tokens.is_empty() {
+        return Err("a generated chunk carried text but no token log-probs".into());
+    }
+    for t in chunk.tokens {
+        if let Some(asked) = too_few_alternatives(params.top_k, t.top.len()) {
+            return Err(format!(
+                "the server returned {} alternatives for the token {:?}, {asked} were asked",
+                t.top.len(),
+                t.text
+            ));
+        }
+        let token = RunToken {
+            id: t.id,
+            offset: run.text.len(),
+            text: t.text,
+            logprob: t.logprob as f64,
+            top: t.top.iter().map(|a| (a.text.clone(), a.logprob as f64)).collect(),
+        };
+        run.text.push_str(&token.text);
+        on_token(&GeneratedToken {
+            id: token.id.unwrap_or(0),
+            text: token.text.clone(),
+            logprob: token.logprob,
+            offset: token.offset,
+            top: token.top.clone(),
+        });
+        run.tokens.push(token);
+        if let Some(at) = params.stop.iter().filter_map(|s| run.text.find(s.as_str())).min() {
+            run.text.truncate(at);
+            run.stopped = Some(StopReason::StopString);
+            return Ok(http::Flow::Stop);
+        }
+    }
+    Ok(http::Flow::Continue)
 }
 
 /// Whether a token came with fewer alternatives than asked (servers cap the count at 20):
