@@ -472,6 +472,10 @@ impl LanguageModel for RemoteModel {
     }
 }
 
+/// The body of a streamed request from the ids received so far (`None`: some token had no id)
+/// and the tokens still wanted: the body (`Null` when the context is full) and the tokens it sends.
+type BodyFor<'a> = dyn Fn(Option<Vec<u32>>, usize) -> Result<(Value, usize), String> + 'a;
+
 /// A generated token before its id is known for sure (OpenAI's chat shape has none).
 struct RunToken {
     id: Option<u32>,
@@ -561,7 +565,7 @@ impl RemoteModel {
     fn stream_run(
         &self,
         path: &str,
-        request: &dyn Fn(Option<Vec<u32>>, usize) -> Result<(Value, usize), String>,
+        request: &BodyFor,
         params: &GenerateParams,
         cancel: &AtomicBool,
         run: &mut Run,
