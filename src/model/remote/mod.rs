@@ -452,23 +452,7 @@ impl LanguageModel for RemoteModel {
             None => self.encode(&run.text)?,
         };
         prefix.token_ids()?.extend_from_slice(&generated);
-        let stop = match result {
-            Ok(stop) => stop,
-            Err(e) if matches!(e.failure, Failure::Cancelled) => StopReason::Cancelled,
-            Err(e) => return Err(e.into()),
-        };
-        let tokens = run
-            .tokens
-            .into_iter()
-            .map(|t| GeneratedToken {
-                id: t.id.unwrap_or(0),
-                text: t.text,
-                logprob: t.logprob,
-                offset: t.offset,
-                top: t.top,
-            })
-            .collect();
-        Ok(Generation { text: run.text, tokens, stop, prompt_tokens })
+        run.finish(result, prompt_tokens)
     }
 }
 
@@ -491,6 +475,29 @@ struct Run {
     text: String,
     tokens: Vec<RunToken>,
     stopped: Option<StopReason>,
+}
+
+impl Run {
+    /// The generation a run became; a cancelled stream ends it as cancelled, other failures are errors.
+    fn finish(self, result: Result<StopReason, ServerError>, prompt_tokens: usize) -> Result<Generation> {
+        let stop = match result {
+            Ok(stop) => stop,
+            Err(e) if matches!(e.failure, Failure::Cancelled) => StopReason::Cancelled,
+            Err(e) => return Err(e.into()),
+        };
+        let tokens = self
+            .tokens
+            .into_iter()
+            .map(|t| GeneratedToken {
+                id: t.id.unwrap_or(0),
+                text: t.text,
+                logprob: t.logprob,
+                offset: t.offset,
+                top: t.top,
+            })
+            .collect();
+        Ok(Generation { text: self.text, tokens, stop, prompt_tokens })
+    }
 }
 
 impl RemoteModel {
@@ -540,23 +547,8 @@ impl RemoteModel {
             Ok((body, 0))
         };
         let mut run = Run::default();
-        let stop = match self.stream_run("/v1/chat/completions", &request, params, cancel, &mut run, on_token) {
-            Ok(stop) => stop,
-            Err(e) if matches!(e.failure, Failure::Cancelled) => StopReason::Cancelled,
-            Err(e) => return Err(e.into()),
-        };
-        let tokens = run
-            .tokens
-            .into_iter()
-            .map(|t| GeneratedToken {
-                id: t.id.unwrap_or(0),
-                text: t.text,
-                logprob: t.logprob,
-                offset: t.offset,
-                top: t.top,
-            })
-            .collect();
-        Ok(Generation { text: run.text, tokens, stop, prompt_tokens: 0 })
+        let result = self.stream_run("/v1/chat/completions", &request, params, cancel, &mut run, on_token);
+        run.finish(result, 0)
     }
 
     /// One streamed generation through the pool. `request(ids so far, tokens left)` gives the
