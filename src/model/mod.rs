@@ -477,6 +477,17 @@ impl Model {
     }
 }
 
+/// FNV-1a's starting value; [`fnv1a`] continues a hash with more bytes.
+pub const FNV_OFFSET: u64 = 0xcbf29ce484222325;
+
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 /// A cheap content fingerprint of a model file or folder: size plus FNV-1a of the first and last
 /// MiB of each weight file (and config.json), as hex. Enough to tell model files apart in
 /// provenance without reading gigabytes.
@@ -494,13 +505,8 @@ pub fn fingerprint(path: &Path) -> String {
         vec![path.to_path_buf()]
     };
     files.sort();
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    };
+    let mut h = FNV_OFFSET;
+    let mut feed = |bytes: &[u8]| h = fnv1a(h, bytes);
     const EDGE: u64 = 1 << 20;
     for f in files {
         let Ok(mut file) = std::fs::File::open(&f) else { continue };

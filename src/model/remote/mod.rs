@@ -220,7 +220,7 @@ impl RemoteModel {
         anyhow!(
             "{} at {}: this server cannot score prompts ({} returns no prompt log-probs; vLLM does, with prompt_logprobs)",
             self.model,
-            self.pool.live().join(", "),
+            self.servers(),
             self.engine.name()
         )
     }
@@ -234,6 +234,18 @@ impl RemoteModel {
         self.call(&cancel, &mut |s| Ok((s.post(path, body, &cancel)?, 0)))
     }
 
+    /// The live servers, for messages.
+    fn servers(&self) -> String {
+        self.pool.live().join(", ")
+    }
+
+    /// vLLM's `/tokenize` of chat messages (its template, the model's own special tokens).
+    fn vllm_chat_tokens(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<u32>> {
+        let body = json!({"model": self.model, "messages": messages, "add_generation_prompt": add_generation_prompt,
+            "add_special_tokens": false});
+        ids(&self.post("/tokenize", &body)?, "tokens").map_err(|e| anyhow!("{}: /tokenize: {e}", self.servers()))
+    }
+
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
         let v = match self.engine {
             Engine::LlamaCpp => {
@@ -242,10 +254,10 @@ impl RemoteModel {
             Engine::Vllm => self
                 .post("/tokenize", &json!({"model": self.model, "prompt": text, "add_special_tokens": add_special}))?,
             Engine::OpenAi => {
-                bail!("{}: this server has no tokenizer endpoint (/tokenize)", self.pool.live().join(", "))
+                bail!("{}: this server has no tokenizer endpoint (/tokenize)", self.servers())
             }
         };
-        ids(&v, "tokens").map_err(|e| anyhow!("{}: /tokenize: {e}", self.pool.live().join(", ")))
+        ids(&v, "tokens").map_err(|e| anyhow!("{}: /tokenize: {e}", self.servers()))
     }
 
     /// A completion request for `prompt` (token ids) in this engine's dialect.
@@ -327,37 +339,24 @@ impl LanguageModel for RemoteModel {
     }
 
     fn render_chat(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let msgs: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
         match self.engine {
             Engine::LlamaCpp if add_generation_prompt => {
-                let v = self.post("/apply-template", &json!({"messages": msgs}))?;
+                let v = self.post("/apply-template", &json!({"messages": messages}))?;
                 v.get("prompt")
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .ok_or_else(|| anyhow!("{}: /apply-template: no `prompt` string", self.pool.live().join(", ")))
+                    .ok_or_else(|| anyhow!("{}: /apply-template: no `prompt` string", self.servers()))
             }
-            Engine::Vllm => {
-                let body = json!({"model": self.model, "messages": msgs, "add_generation_prompt": add_generation_prompt,
-                    "add_special_tokens": false});
-                let tokens = ids(&self.post("/tokenize", &body)?, "tokens").map_err(|e| anyhow!("/tokenize: {e}"))?;
-                self.decode(&tokens)
+            Engine::Vllm => self.decode(&self.vllm_chat_tokens(messages, add_generation_prompt)?),
+            _ => {
+                bail!("{} ({}): cannot render a chat without the generation prompt", self.servers(), self.engine.name())
             }
-            _ => bail!(
-                "{} ({}): cannot render a chat without the generation prompt",
-                self.pool.live().join(", "),
-                self.engine.name()
-            ),
         }
     }
 
     fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
         match self.engine {
-            Engine::Vllm => {
-                let msgs: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
-                let body = json!({"model": self.model, "messages": msgs, "add_generation_prompt": true,
-                    "add_special_tokens": false});
-                ids(&self.post("/tokenize", &body)?, "tokens").map_err(|e| anyhow!("/tokenize: {e}"))
-            }
+            Engine::Vllm => self.vllm_chat_tokens(messages, true),
             // The template's text, then the model's own BOS rule.
             _ => self.tokenize(&self.render_chat(messages, true)?, true),
         }
@@ -371,7 +370,7 @@ impl LanguageModel for RemoteModel {
         let (body, field) = match self.engine {
             Engine::LlamaCpp => (json!({"tokens": ids}), "content"),
             Engine::Vllm => (json!({"model": self.model, "tokens": ids}), "prompt"),
-            Engine::OpenAi => bail!("{}: this server has no /detokenize endpoint", self.pool.live().join(", ")),
+            Engine::OpenAi => bail!("{}: this server has no /detokenize endpoint", self.servers()),
         };
         let v = self.post("/detokenize", &body)?;
         v.get(field)
@@ -536,13 +535,12 @@ impl RemoteModel {
         cancel: &AtomicBool,
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<Generation> {
-        let msgs: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
         let request = |ids: Option<Vec<u32>>, left: usize| -> Result<(Value, usize), String> {
             if ids.is_some_and(|ids| !ids.is_empty()) {
                 return Err("the stream broke; a chat completion cannot continue on another server".into());
             }
             let s = &params.sampling;
-            let body = json!({"model": self.model, "messages": msgs, "max_tokens": left, "temperature": s.temperature,
+            let body = json!({"model": self.model, "messages": messages, "max_tokens": left, "temperature": s.temperature,
                 "top_p": s.top_p, "seed": s.seed, "logprobs": true, "top_logprobs": params.top_k.min(20), "stream": true});
             Ok((body, 0))
         };
@@ -725,12 +723,7 @@ fn prompt_score(list: &[Value], full: &[u32], p: usize, top_k: usize) -> Result<
 
 /// The fingerprint of a served model: its id (the weights behind an id are the server's word).
 pub fn remote_fingerprint(id: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in id.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("server-{h:016x}")
+    format!("server-{:016x}", super::fnv1a(super::FNV_OFFSET, id.as_bytes()))
 }
 
 #[cfg(test)]
