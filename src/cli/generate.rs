@@ -251,19 +251,7 @@ fn generate_on_servers(args: &GenerateArgs, qs: &[Question], done: &HashSet<Stri
         }
     };
     let threads = served.pool().capacity();
-    let params = params_of(args);
-    if served.engine() == crate::model::remote::Engine::OpenAi {
-        // No tokenizer endpoint: the server renders the chat itself (/v1/chat/completions).
-        let stopped = || cancel.load(Ordering::Relaxed);
-        let work = |_: &mut (), ask: &fanout::Ask| {
-            let mut p = params.clone();
-            p.sampling.seed = params.sampling.seed.wrapping_add(ask.sample as u64);
-            served.generate_chat(&ask.messages, &p, &cancel, &mut |_| {})
-        };
-        fanout::each(&asks, threads, &stopped, &|| (), &work, &mut on_result);
-    } else {
-        fanout::generate_all(served.as_ref(), &asks, &params, threads, &cancel, &mut on_result);
-    }
+    fanout::generate_all(&served, &asks, &params_of(args), threads, &cancel, &mut on_result);
     if let Some(e) = write_error {
         anyhow::bail!("cannot write the traces: {e}");
     }

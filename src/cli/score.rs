@@ -71,30 +71,15 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
             let mut tally = Tally::default();
             let (tau, rescore) = (args.verify.threshold, args.verify.rescore);
             if fanout::uses_servers(spec) {
-                let batch = fanout::Batch {
-                    spec,
-                    options: scorer.options(),
-                    stored: traces.iter().map(|t| store.result(&t.id, &spec.to_string()).cloned()).collect(),
-                    tau,
-                    rescore,
-                    cancel: &cancel,
-                };
+                let batch = fanout::Batch { spec, options: scorer.options(), tau, rescore, cancel: &cancel };
                 let served = models.served(&mut |line| bar.show(done, line))?;
                 let mut progress = |line: &str| crate::errln!("\n{line}");
                 let mut on_result = |i: usize, r: anyhow::Result<(VerifyRecord, Outcome)>| {
-                    let r = r.and_then(|(r, outcome)| {
-                        if outcome == Outcome::Computed {
-                            store.put_result(r.clone()).map_err(|e| {
-                                anyhow::anyhow!("{}: cannot store the result: {e}", store.path().display())
-                            })?;
-                        }
-                        Ok((r, outcome))
-                    });
                     tally.add(path, &traces[i], r);
                     done += 1;
                     bar.show(done, &servers_line(&served.pool().stats()));
                 };
-                let result = fanout::score_all(&mut models, traces, batch, &mut progress, &mut on_result);
+                let result = fanout::score_all(&mut models, traces, &mut store, batch, &mut progress, &mut on_result);
                 if let Err(e) = result {
                     bar.finish();
                     return Err(e);

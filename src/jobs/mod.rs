@@ -306,8 +306,7 @@ fn generate(
             break;
         }
         let mut fork = prefix.fork()?;
-        let mut p = params.clone();
-        p.sampling.seed = params.sampling.seed.wrapping_add(sample as u64);
+        let p = params.for_sample(sample);
         let last = &prompt[prompt.len().saturating_sub(1)..];
         let mut generation = m.generate(&mut fork, last, &p, cancel, &mut |t| {
             sink(JobEvent::Token { job: id, sample, token: t.clone() });

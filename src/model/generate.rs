@@ -18,6 +18,15 @@ pub struct GenerateParams {
     pub top_k: usize,
 }
 
+impl GenerateParams {
+    /// The parameters of sample `n` of several: the seed moves on by `n`.
+    pub fn for_sample(&self, n: usize) -> GenerateParams {
+        let mut p = self.clone();
+        p.sampling.seed = self.sampling.seed.wrapping_add(n as u64);
+        p
+    }
+}
+
 impl Default for GenerateParams {
     fn default() -> Self {
         GenerateParams { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), top_k: 20 }

@@ -13,9 +13,12 @@ use std::sync::mpsc::channel;
 use anyhow::Result;
 
 use super::models::Models;
-use super::score::{is_unavailable, Outcome, Scorer};
+use super::score::{is_unavailable, keep, Outcome, Scorer};
+use crate::model::generate::{GenerateParams, Generation};
+use crate::model::remote::{Engine, RemoteModel};
+use crate::model::LanguageModel;
 use crate::trace::store::VerifyRecord;
-use crate::trace::Trace;
+use crate::trace::{Store, Trace};
 use crate::verify::{Ctx, Options, VerifierSpec};
 
 /// Whether a spec's model is the servers' (the only case fan-out applies to).
@@ -27,24 +30,26 @@ pub fn uses_servers(spec: &VerifierSpec) -> bool {
 pub struct Batch<'a> {
     pub spec: &'a VerifierSpec,
     pub options: &'a Options,
-    /// The stored result of each trace for this spec, if any.
-    pub stored: Vec<Option<VerifyRecord>>,
     pub tau: Option<f64>,
     pub rescore: bool,
     pub cancel: &'a AtomicBool,
 }
 
-/// Scores `traces` with `batch.spec` on as many threads as the servers take requests at once.
-/// `on_result(i, result)` runs on the calling thread for each trace as its result arrives. An
-/// unavailable verifier (no server left) stops the run and is returned.
+/// Score-or-reuse of `traces` with `batch.spec` against `store`, on as many threads as the
+/// servers take requests at once. Each computed result is stored as it arrives, then
+/// `on_result(i, result)` runs on the calling thread. An unavailable verifier (no server left)
+/// or a result that cannot be stored stops the run and is returned.
 pub fn score_all(
     models: &mut Models,
     traces: &[Trace],
+    store: &mut Store,
     batch: Batch,
     progress: &mut dyn FnMut(&str),
     on_result: &mut dyn FnMut(usize, Result<(VerifyRecord, Outcome)>),
 ) -> Result<()> {
     let served = models.served(progress)?;
+    let stored: Vec<Option<VerifyRecord>> =
+        traces.iter().map(|t| store.result(&t.id, &batch.spec.to_string()).cloned()).collect();
     let stop = AtomicBool::new(false);
     let stopped = || stop.load(Ordering::Relaxed) || batch.cancel.load(Ordering::Relaxed);
     let shared = models.sharing_servers();
@@ -52,8 +57,7 @@ pub fn score_all(
     let work = |(scorer, models): &mut (Scorer, Models), i: &usize| {
         let mut quiet = |_: &str| {};
         let mut ctx = Ctx { cancel: batch.cancel, progress: &mut quiet };
-        let stored = batch.stored[*i].as_ref();
-        scorer.result_for(models, batch.spec, &traces[*i], stored, batch.tau, batch.rescore, &mut ctx)
+        scorer.result_for(models, batch.spec, &traces[*i], stored[*i].as_ref(), batch.tau, batch.rescore, &mut ctx)
     };
     let mut fatal = None;
     let mut handle = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
@@ -66,6 +70,13 @@ pub fn score_all(
                 stop.store(true, Ordering::Relaxed);
                 fatal.get_or_insert(anyhow::anyhow!("every server failed; the last error: {e:#}"));
             }
+            Ok((r, outcome)) => match keep(store, &r, outcome) {
+                Ok(()) => on_result(k, Ok((r, outcome))),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    fatal.get_or_insert(e);
+                }
+            },
             r => on_result(k, r),
         }
         for notice in served.pool().take_notices() {
@@ -83,32 +94,28 @@ pub struct Ask {
     pub sample: usize,
 }
 
-/// Generates every `ask` with `model` on `threads` threads (the servers' capacity), calling
-/// `on_result(i, result)` on the calling thread as each finishes. Cancellation stops new work
-/// and ends streams in flight.
+/// Generates every `ask` on the servers (`threads` at once, their capacity), calling
+/// `on_result(i, result)` on the calling thread as each finishes. A server without a tokenizer
+/// endpoint renders the chat itself (`/v1/chat/completions`). Cancellation stops new work and
+/// ends streams in flight.
 pub fn generate_all(
-    model: &dyn crate::model::LanguageModel,
+    served: &RemoteModel,
     asks: &[Ask],
-    params: &crate::model::generate::GenerateParams,
+    params: &GenerateParams,
     threads: usize,
     cancel: &AtomicBool,
-    on_result: &mut dyn FnMut(usize, Result<crate::model::generate::Generation>),
+    on_result: &mut dyn FnMut(usize, Result<Generation>),
 ) {
     let stopped = || cancel.load(Ordering::Relaxed);
-    each(asks, threads, &stopped, &|| (), &|_, ask| generate_one(model, ask, params, cancel), on_result);
-}
-
-fn generate_one(
-    model: &dyn crate::model::LanguageModel,
-    ask: &Ask,
-    params: &crate::model::generate::GenerateParams,
-    cancel: &AtomicBool,
-) -> Result<crate::model::generate::Generation> {
-    let prompt = model.chat_prompt(&ask.messages)?;
-    let mut p = params.clone();
-    p.sampling.seed = params.sampling.seed.wrapping_add(ask.sample as u64);
-    let mut prefix = model.start();
-    model.generate(&mut prefix, &prompt, &p, cancel, &mut |_| {})
+    let work = |_: &mut (), ask: &Ask| -> Result<Generation> {
+        let p = params.for_sample(ask.sample);
+        if served.engine() == Engine::OpenAi {
+            return served.generate_chat(&ask.messages, &p, cancel, &mut |_| {});
+        }
+        let prompt = served.chat_prompt(&ask.messages)?;
+        served.generate(&mut served.start(), &prompt, &p, cancel, &mut |_| {})
+    };
+    each(asks, threads, &stopped, &|| (), &work, on_result);
 }
 
 /// Runs `work` on every job on `threads` threads, each with its own state from `init` (a

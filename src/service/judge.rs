@@ -98,28 +98,19 @@ pub fn judge_file(
         let batch = super::fanout::Batch {
             spec,
             options: scorer.options(),
-            stored: chosen.iter().map(|t| store.result(&t.id, &spec.to_string()).cloned()).collect(),
             tau: opts.threshold,
             rescore: opts.rescore,
             cancel: &cancel,
         };
         let total = chosen.len();
-        let (done, mut store_error) = (std::cell::Cell::new(0), None);
+        let done = std::cell::Cell::new(0);
         let progress = std::cell::RefCell::new(progress);
         let mut arrived: Vec<(usize, Judged)> = Vec::new();
         let mut on_result = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
             done.set(done.get() + 1);
             (progress.borrow_mut())(done.get(), total, &format!("{spec} {}", chosen[k].id));
             match r {
-                Ok((record, outcome)) => {
-                    if outcome == Outcome::Computed {
-                        if let Err(e) = store.put_result(record.clone()) {
-                            store_error.get_or_insert(anyhow::anyhow!(
-                                "{}: cannot store the result: {e}",
-                                store.path().display()
-                            ));
-                        }
-                    }
+                Ok((record, _)) => {
                     arrived.push((k, Judged { trace: chosen[k].clone(), label: labelled[k].1, record }));
                 }
                 Err(e) => problems.push(format!("{}: {e:#}", chosen[k].id)),
@@ -127,10 +118,7 @@ pub fn judge_file(
         };
         // Connecting and dropped servers show on the same progress line.
         let mut line = |l: &str| (progress.borrow_mut())(done.get(), total, l);
-        super::fanout::score_all(models, &chosen, batch, &mut line, &mut on_result)?;
-        if let Some(e) = store_error {
-            return Err(e);
-        }
+        super::fanout::score_all(models, &chosen, &mut store, batch, &mut line, &mut on_result)?;
         arrived.sort_by_key(|(k, _)| *k);
         judged = arrived.into_iter().map(|(_, j)| j).collect();
         (progress.into_inner())(total, total, "");
@@ -148,10 +136,8 @@ pub fn judge_file(
         let mut ctx = Ctx { cancel: &cancel, progress: &mut report };
         match scorer.result_for(models, spec, t, stored.as_ref(), opts.threshold, opts.rescore, &mut ctx) {
             Ok((record, outcome)) => {
-                if uses_model && outcome == Outcome::Computed {
-                    store
-                        .put_result(record.clone())
-                        .map_err(|e| anyhow::anyhow!("{}: cannot store the result: {e}", store.path().display()))?;
+                if uses_model {
+                    super::score::keep(&mut store, &record, outcome)?;
                 }
                 judged.push(Judged { trace: t.clone(), label, record });
             }

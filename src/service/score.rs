@@ -157,10 +157,16 @@ pub fn score_into(
 ) -> Result<(VerifyRecord, Outcome)> {
     let stored = store.result(&trace.id, &spec.to_string()).cloned();
     let (r, outcome) = scorer.result_for(models, spec, trace, stored.as_ref(), tau, rescore, ctx)?;
+    keep(store, &r, outcome)?;
+    Ok((r, outcome))
+}
+
+/// Stores a result computed now (a reused one is in the store already).
+pub fn keep(store: &mut crate::trace::Store, r: &VerifyRecord, outcome: Outcome) -> Result<()> {
     if outcome == Outcome::Computed {
         store
             .put_result(r.clone())
             .map_err(|e| anyhow::anyhow!("{}: cannot store the result: {e}", store.path().display()))?;
     }
-    Ok((r, outcome))
+    Ok(())
 }
