@@ -33,10 +33,6 @@ impl LlamaServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 /// The llama-server binary, or `None` after a visible skip.

@@ -33,18 +33,14 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Whether trying again (here or on another server) may succeed.
+    /// Whether trying again (here or on another server) may succeed: the failure is the
+    /// server's (it counts against it in a pool), not the request's.
     pub fn retryable(&self) -> bool {
         match self {
             Failure::Connect(_) | Failure::Timeout(_) => true,
             Failure::Status { code, .. } => *code == 429 || *code >= 500,
             Failure::Malformed(_) | Failure::Cancelled => false,
         }
-    }
-
-    /// Whether the failure says something about the server rather than about the request.
-    pub fn is_server_fault(&self) -> bool {
-        self.retryable()
     }
 }
 

@@ -155,7 +155,7 @@ impl RemoteModel {
                     servers.push(server);
                 }
                 // A wrong key or URL is the user's to fix, not a server to skip.
-                Err(e) if !e.failure.is_server_fault() => return Err(e.into()),
+                Err(e) if !e.failure.retryable() => return Err(e.into()),
                 Err(e) => {
                     if opts.servers.len() > 1 {
                         progress(&format!("leaving out {e}"));

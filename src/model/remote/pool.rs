@@ -109,7 +109,7 @@ impl Pool {
                     m.stats.busy += started.elapsed();
                     return Ok(value);
                 }
-                Err(e) if !e.failure.is_server_fault() => {
+                Err(e) if !e.failure.retryable() => {
                     if e.failure != Failure::Cancelled {
                         m.stats.failures += 1;
                     }
