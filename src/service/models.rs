@@ -60,6 +60,10 @@ impl Models {
                 return Ok(m.clone());
             }
         }
+        if spec == SERVER_SPEC {
+            // Kept once, as `served`.
+            return Ok(self.served(progress)?);
+        }
         if let Some((_, m)) = self.language.iter().find(|(s, _)| s == spec) {
             return Ok(m.clone());
         }
@@ -73,7 +77,6 @@ impl Models {
         if *remote != self.remote {
             self.remote = remote.clone();
             self.served = None;
-            self.language.retain(|(s, _)| s != SERVER_SPEC);
         }
     }
 
