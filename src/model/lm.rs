@@ -113,7 +113,8 @@ pub trait LanguageModel: Send + Sync {
     /// Reads `ids` after the prefix.
     fn extend(&self, prefix: &mut Prefix, ids: &[u32]) -> Result<()>;
     /// Reads `ids` after the prefix and returns the full-vocabulary log-probs predicted at the
-    /// positions `rows` of `ids` (row r predicts `ids[r + 1]`).
+    /// positions `rows` of `ids` (row r predicts `ids[r + 1]`). A server's rows hold only its
+    /// top entries (−∞ elsewhere) and may end before the vocabulary does: index them with `get`.
     fn log_probs(&self, prefix: &mut Prefix, ids: &[u32], rows: std::ops::Range<usize>) -> Result<Vec<Vec<f32>>>;
     /// Scores `ids[1..]` given their prefixes: log-prob, entropy and top-k of each.
     fn score(&self, prefix: &mut Prefix, ids: &[u32], top_k: usize) -> Result<Vec<TokenScore>>;
