@@ -1,6 +1,7 @@
 //! `stepscope bench`: prompt-processing and generation speed in the style of llama-bench
 //! (pp512 / tg128 rows, mean ± sd over repetitions, after one warm-up run).
 
+use crate::cli::range::{count, limits::*, within};
 use std::time::Instant;
 
 use clap::Args;
@@ -15,19 +16,19 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Prompt tokens processed in one batch (pp test); 0 skips it.
-    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512, value_parser = within(1, MAX_CONTEXT))]
     pub n_prompt: usize,
     /// Tokens generated one at a time (tg test); 0 skips it.
-    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128, value_parser = within(1, MAX_TOKENS))]
     pub n_gen: usize,
     /// Repetitions per test.
-    #[arg(short = 'r', long, default_value_t = 3)]
+    #[arg(short = 'r', long, default_value_t = 3, value_parser = count(1000))]
     pub repetitions: usize,
     #[arg(long)]
     pub json: bool,
     /// Instead: time to the first token of a local refinement continuing a prefix read once and
     /// forked, against reading the prefix again (a draft of N steps, refined from its last step).
-    #[arg(long, value_name = "STEPS")]
+    #[arg(long, value_name = "STEPS", value_parser = count(MAX_STEP))]
     pub refine_prefix: Option<usize>,
     /// Instead: PRM scoring throughput. Scores every trace of --traces with the PRM in this HF
     /// folder (on --device, in --dtype), for each --batch-tokens setting, and reports traces/s
@@ -39,10 +40,10 @@ pub struct BenchArgs {
     pub traces: Option<std::path::PathBuf>,
     /// --prm: the most tokens in one packed forward pass, comma-separated settings; 0 is one
     /// pass per trace.
-    #[arg(long, value_delimiter = ',', default_values_t = [0, 4096])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 4096], value_parser = within(0, MAX_CONTEXT))]
     pub batch_tokens: Vec<usize>,
     /// --prm: score only the first N traces.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
     /// --prm: write every trace's step probabilities here (JSON lines: id, mode, tokens, probs).
     #[arg(long, value_name = "FILE")]

@@ -1,6 +1,7 @@
 //! `stepscope calibrate`: sweeps the first-error threshold τ over [0, 1] on labelled traces and
 //! prints the F1 curve (a plot in the terminal) and the τ with the best F1.
 
+use crate::cli::range::{count, limits::*, within};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -25,10 +26,10 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub annotator: Option<String>,
     /// Sweep step for τ.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = within(0.0001, 0.5))]
     pub step: f64,
     /// Only the first N labelled traces of each file.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,

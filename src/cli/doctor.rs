@@ -1,5 +1,6 @@
 //! `stepscope doctor`: the device the runtime would use and a self-test of the forward on it.
 
+use crate::cli::range::count;
 use clap::Args;
 use serde_json::json;
 
@@ -20,7 +21,7 @@ pub struct DoctorArgs {
     #[arg(long, short = 'm', default_value = "smollm2")]
     pub model: String,
     /// With --server: greedy tokens the server generates for the comparison.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = count(4096))]
     pub tokens: usize,
     /// With --server: the question the completion answers.
     #[arg(

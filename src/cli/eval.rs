@@ -1,6 +1,7 @@
 //! `stepscope eval`: ProcessBench metrics of verifiers against dataset or human labels, plus the
 //! agreement of each verifier with human labels and between annotators.
 
+use crate::cli::range::{count, limits::*, within};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -28,7 +29,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub annotator: Option<String>,
     /// Only the first N labelled traces of each file.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
@@ -53,7 +54,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub teacher_force: bool,
     /// Instability weight λ in I_t = D_t + λ·H_t.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = within(0.0, MAX_LAMBDA))]
     pub lambda: f64,
     #[command(flatten)]
     pub input: InputArgs,

@@ -1,5 +1,6 @@
 //! `stepscope label`: record one human label from a script.
 
+use crate::cli::range::{limits::*, within};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
@@ -16,7 +17,7 @@ pub struct LabelArgs {
     #[arg(long)]
     pub trace: String,
     /// 0-based index of the first erroneous step (ProcessBench convention).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = within(0, MAX_STEP))]
     pub first_error: Option<usize>,
     /// Every step is correct.
     #[arg(long)]
@@ -89,5 +90,6 @@ fn label(args: &LabelArgs) -> Result<String, String> {
         Some(Label::NoError) => "no error".to_string(),
         None => "label cleared".to_string(),
     };
-    Ok(format!("{}: {what} (annotator {annotator}; journal {})", trace.id, loc.path.display()))
+    let (id, annotator) = (crate::cli::output::field(&trace.id), crate::cli::output::field(&annotator));
+    Ok(format!("{id}: {what} (annotator {annotator}; journal {})", loc.path.display()))
 }

@@ -1,5 +1,6 @@
 //! `stepscope logprobs`: per-token log-probs and entropies of a text, and perplexity.
 
+use crate::cli::range::{limits::*, within};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -17,10 +18,10 @@ pub struct LogprobsArgs {
     pub text: PathBuf,
     /// Score in non-overlapping windows of N tokens like llama.cpp's llama-perplexity (second
     /// half of each window scored) and print only the perplexity.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = within(3, MAX_CONTEXT))]
     pub ctx: Option<usize>,
     /// Alternatives per position.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = within(0, MAX_TOP_K))]
     pub top_k: usize,
     /// Machine-readable output.
     #[arg(long)]

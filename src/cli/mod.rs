@@ -14,6 +14,7 @@ pub mod modelargs;
 pub mod models;
 pub mod open;
 pub mod output;
+pub mod range;
 pub mod refine;
 pub mod report;
 pub mod score;

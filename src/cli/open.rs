@@ -1,5 +1,6 @@
 //! `stepscope open` / `stepscope PATH...` / `stepscope demo`: the interactive TUI.
 
+use crate::cli::range::{count, limits::*};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -37,7 +38,7 @@ pub struct OpenArgs {
     #[arg(long)]
     pub blind: bool,
     /// Open a reproducible random sample of N traces (with --seed).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count(MAX_TRACES))]
     pub sample: Option<usize>,
     /// Seed of --sample.
     #[arg(long, default_value_t = 0)]

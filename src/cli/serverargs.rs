@@ -1,6 +1,7 @@
 //! `--server` and its company: the options of every command that can use a model behind an
 //! HTTP server instead of a local one.
 
+use crate::cli::range::{count, limits::*, within};
 use std::time::Duration;
 
 use clap::Args;
@@ -19,13 +20,13 @@ pub struct ServerArgs {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Requests in flight per server.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count(MAX_CONCURRENCY))]
     pub concurrency: usize,
     /// Seconds to wait for a server's answer (or for the next token of a stream).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = within(MIN_TIMEOUT_S, MAX_TIMEOUT_S))]
     pub timeout: f64,
     /// Extra tries after a connection error, a timeout, a 429 or a 5xx.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = within(0, MAX_RETRIES))]
     pub retries: usize,
 }
 
@@ -38,9 +39,9 @@ impl ServerArgs {
         RemoteOptions {
             servers: RemoteOptions::split_servers(&self.servers),
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
-            concurrency: self.concurrency.max(1),
+            concurrency: self.concurrency,
             limits: Limits {
-                timeout: Duration::from_secs_f64(self.timeout.max(0.1)),
+                timeout: Duration::from_secs_f64(self.timeout),
                 retries: self.retries,
                 ..Limits::default()
             },

@@ -50,6 +50,10 @@ impl Model {
     /// each window, with BOS at the window start when the model wants one (llama-perplexity's
     /// method). Returns (perplexity, windows).
     pub fn perplexity(&self, tokens: &[u32], n_ctx: usize) -> Result<Perplexity> {
+        // The second half of each window is scored: a window needs at least 3 tokens.
+        if n_ctx < 3 {
+            bail!("a perplexity window needs at least 3 tokens, got {n_ctx}");
+        }
         let windows = tokens.len() / n_ctx;
         if windows == 0 {
             bail!("need at least {n_ctx} tokens for one window, have {}", tokens.len());

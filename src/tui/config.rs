@@ -51,11 +51,27 @@ pub fn config_path() -> Option<PathBuf> {
 pub fn load() -> Result<Config, String> {
     if let Some(p) = std::env::var_os("STEPSCOPE_CONFIG") {
         let p = PathBuf::from(p);
-        if !p.is_file() {
-            return Err(format!("{}: no such file (named by $STEPSCOPE_CONFIG)", p.display()));
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) if m.is_dir() => {
+                return Err(format!("{}: a folder, not a config file (named by $STEPSCOPE_CONFIG)", p.display()))
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "{}: not a regular file (a FIFO or device; named by $STEPSCOPE_CONFIG)",
+                    p.display()
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: no such file (named by $STEPSCOPE_CONFIG)", p.display()))
+            }
+            Err(e) => return Err(format!("{}: {e} (named by $STEPSCOPE_CONFIG)", p.display())),
         }
     }
     let Some(path) = config_path().filter(|p| p.exists()) else { return Ok(Config::default()) };
+    if !path.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -76,8 +92,8 @@ pub fn parse(text: &str) -> Result<Config, String> {
             "generator" => {
                 config.refine.generator = value.as_str().ok_or("generator: expected a model name or path")?.to_string()
             }
-            "refine_max_tokens" => config.refine.max_tokens = positive(key, value)?,
-            "fork_samples" => config.refine.fork_samples = positive(key, value)?,
+            "refine_max_tokens" => config.refine.max_tokens = whole(key, value, 1 << 17)?,
+            "fork_samples" => config.refine.fork_samples = whole(key, value, 256)?,
             "rerank" => {
                 let name = value.as_str().ok_or("rerank: expected \"min\", \"product\" or \"last\"")?;
                 config.refine.aggregate = name.parse().map_err(|e| format!("rerank: {e}"))?;
@@ -125,10 +141,11 @@ fn hide_list(value: &toml::Value) -> Result<Hide, String> {
     Ok(hide)
 }
 
-fn positive(key: &str, value: &toml::Value) -> Result<usize, String> {
+/// A whole number from 1 to `max` (every number in the file has a range, as on the command line).
+fn whole(key: &str, value: &toml::Value, max: i64) -> Result<usize, String> {
     match value.as_integer() {
-        Some(n) if n > 0 => Ok(n as usize),
-        _ => Err(format!("{key}: expected a positive whole number")),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        _ => Err(format!("{key}: expected a whole number from 1 to {max}")),
     }
 }
 

@@ -109,18 +109,24 @@ impl VerifierSpec {
     }
 }
 
-/// `MODEL@N` → (MODEL, Some(N)); `MODEL` → (MODEL, None).
+/// The most votes or rollouts a spec may ask for (`@N`): beyond it a run would not end in any
+/// useful time.
+pub const MAX_COUNT: usize = 256;
+
+/// `MODEL@N` → (MODEL, Some(N)); `MODEL` → (MODEL, None). A suffix that looks like a number
+/// (`@-1`, `@2.5`, `@99999999`) must be a count from 1 to [`MAX_COUNT`]; it is never read as part
+/// of a model's name.
 fn split_count(s: &str) -> Result<(String, Option<usize>), String> {
-    if let Some((model, n)) = s.rsplit_once('@') {
-        if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-            let count: usize = n.parse().map_err(|_| format!("'{n}' is too large a count"))?;
-            if count == 0 || model.is_empty() {
-                return Err(format!("'{s}': expected MODEL@N with N at least 1"));
-            }
-            return Ok((model.to_string(), Some(count)));
-        }
+    let Some((model, n)) = s.rsplit_once('@') else { return Ok((s.to_string(), None)) };
+    let numeric = !n.contains('/') && n.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
+    if !numeric {
+        return Ok((s.to_string(), None));
     }
-    Ok((s.to_string(), None))
+    let count = n.parse::<usize>().ok().filter(|c| (1..=MAX_COUNT).contains(c));
+    match count {
+        Some(count) if !model.is_empty() => Ok((model.to_string(), Some(count))),
+        _ => Err(format!("'{s}': expected MODEL@N with N from 1 to {MAX_COUNT}")),
+    }
 }
 
 impl fmt::Display for VerifierSpec {
@@ -158,6 +164,15 @@ mod tests {
             VerifierSpec::Critic { model: "/m/a@b/x.gguf".into(), votes: None }
         );
         assert!(VerifierSpec::parse("critic:m@0").is_err());
+        // A number after `@` is a count, in range, never part of the model's name.
+        for bad in ["rollout:m@-1", "rollout:m@99999999", "critic:m@2.5", "rollout:m@257"] {
+            let e = VerifierSpec::parse(bad).unwrap_err();
+            assert!(e.contains("from 1 to 256"), "{bad}: {e}");
+        }
+        assert_eq!(
+            VerifierSpec::parse("rollout:/m/run@2/x.gguf").unwrap(),
+            VerifierSpec::Rollout { model: "/m/run@2/x.gguf".into(), rollouts: None }
+        );
         assert!(VerifierSpec::parse("judge:").unwrap_err().contains("needs a model"));
         assert!(VerifierSpec::parse("arith:x").unwrap_err().contains("takes no model"));
         assert!(VerifierSpec::parse("prmx:y").unwrap_err().contains("unknown verifier"));
