@@ -1,6 +1,8 @@
 //! `stepscope generate`: stream solutions from a local model and save them as traces with
 //! per-token data (native JSONL), segmented into steps.
 
+use crate::cli::output::field;
+use crate::cli::range::{count, limits::*, within};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,25 +38,25 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// With --input: at most this many problems.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
     /// Samples per question.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
     pub n: usize,
     /// Save the traces here (native JSONL, appended, one fsync'd line per trace).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = count(MAX_TOKENS))]
     pub max_tokens: usize,
     /// 0 = greedy.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = within(0.0, MAX_TEMPERATURE))]
     pub temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = within(0.0, 1.0))]
     pub top_p: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Alternatives stored per token.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = within(0, MAX_TOP_K))]
     pub top_k: usize,
     /// Stop when the text contains this (repeatable).
     #[arg(long)]
@@ -122,11 +124,43 @@ fn params_of(args: &GenerateArgs) -> GenerateParams {
     }
 }
 
-fn open_output(args: &GenerateArgs) -> anyhow::Result<Option<std::fs::File>> {
-    Ok(match &args.output {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
-        None => None,
-    })
+/// The `-o` file, opened (for appending) when the first trace is written: a run that writes
+/// nothing leaves no empty file behind.
+struct Output {
+    path: Option<std::path::PathBuf>,
+    file: Option<std::fs::File>,
+}
+
+impl Output {
+    fn new(args: &GenerateArgs) -> Output {
+        Output { path: args.output.clone(), file: None }
+    }
+
+    /// Appends one trace and syncs it (a run cut short keeps every trace written).
+    fn write(&mut self, trace: &crate::trace::Trace) -> std::io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        if self.file.is_none() {
+            self.file = Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?);
+        }
+        let f = self.file.as_mut().expect("opened above");
+        writeln!(f, "{}", native::to_value(trace, None))?;
+        f.sync_data()
+    }
+
+    /// "saved traces to …", when a trace was saved.
+    fn report(&self) {
+        if let (Some(p), Some(_)) = (&self.path, &self.file) {
+            crate::errln!("saved traces to {}", p.display());
+        }
+    }
+}
+
+/// A generation that produced no token is a failure with its reason, never an empty trace.
+fn nonempty(g: crate::model::generate::Generation) -> anyhow::Result<crate::model::generate::Generation> {
+    if g.tokens.is_empty() {
+        anyhow::bail!("the model generated no token (stop: {:?})", g.stop);
+    }
+    Ok(g)
 }
 
 fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
@@ -146,7 +180,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
     worker.submit(Job::Load { spec: args.model.spec(), options, remote: args.model.server.options() });
     let mut model_name = args.model.model.clone();
     let params = params_of(args);
-    let mut out = open_output(args)?;
+    let mut out = Output::new(args);
     let mut pending = 1; // the load job
                          // Questions whose samples are all in the output already are not asked again.
     let qs: Vec<Question> = qs.into_iter().filter(|q| (0..args.n).any(|k| !done.contains(&trace_id(q, k)))).collect();
@@ -169,9 +203,16 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             }
             JobEvent::Generated { sample, generation, .. } => {
                 let q = &qs[qi];
+                let generation = match nonempty(generation) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        crate::errln!("\n{} sample {sample}: {e}", field(&q.id));
+                        continue;
+                    }
+                };
                 crate::outln!(
                     "\n--- {} sample {sample}: {:?}, {} tokens",
-                    q.id,
+                    field(&q.id),
                     generation.stop,
                     generation.tokens.len()
                 );
@@ -179,10 +220,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
                 if done.contains(&trace.id) {
                     continue;
                 }
-                if let Some(f) = out.as_mut() {
-                    writeln!(f, "{}", native::to_value(&trace, None))?;
-                    f.sync_data()?;
-                }
+                out.write(&trace)?;
             }
             JobEvent::Finished { job } => {
                 pending -= 1;
@@ -200,9 +238,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
         }
     }
     worker.shutdown();
-    if let Some(p) = &args.output {
-        crate::errln!("saved traces to {}", p.display());
-    }
+    out.report();
     Ok(())
 }
 
@@ -219,7 +255,7 @@ fn generate_on_servers(args: &GenerateArgs, qs: &[Question], done: &HashSet<Stri
     }
     let asks: Vec<fanout::Ask> =
         todo.iter().map(|(q, k)| fanout::Ask { messages: chat_of(args, q), sample: *k }).collect();
-    let mut out = open_output(args)?;
+    let mut out = Output::new(args);
     let cancel = AtomicBool::new(false);
     let (started, mut failed, mut written) = (Instant::now(), 0, 0);
     let mut write_error = None;
@@ -228,22 +264,19 @@ fn generate_on_servers(args: &GenerateArgs, qs: &[Question], done: &HashSet<Stri
         for notice in served.pool().take_notices() {
             crate::errln!("{notice}");
         }
-        match r {
+        match r.and_then(nonempty) {
             Ok(g) => {
-                crate::outln!("--- {} sample {sample}: {:?}, {} tokens", q.id, g.stop, g.tokens.len());
+                crate::outln!("--- {} sample {sample}: {:?}, {} tokens", field(&q.id), g.stop, g.tokens.len());
                 let trace = to_trace(q, sample, &chat_of(args, q), &g, served.name(), &args.segment);
-                if let Some(f) = out.as_mut() {
-                    let line = writeln!(f, "{}", native::to_value(&trace, None)).and_then(|_| f.sync_data());
-                    if let Err(e) = line {
-                        write_error.get_or_insert(e);
-                        cancel.store(true, Ordering::Relaxed);
-                    }
+                if let Err(e) = out.write(&trace) {
+                    write_error.get_or_insert(e);
+                    cancel.store(true, Ordering::Relaxed);
                 }
                 written += 1;
             }
             Err(e) => {
                 failed += 1;
-                crate::errln!("{} sample {sample}: {e:#}", q.id);
+                crate::errln!("{} sample {sample}: {e:#}", field(&q.id));
                 if served.pool().live().is_empty() {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -260,9 +293,7 @@ fn generate_on_servers(args: &GenerateArgs, qs: &[Question], done: &HashSet<Stri
         started.elapsed().as_secs_f64(),
         served.pool().stats().iter().map(|s| format!("{}: {} req", s.url, s.requests)).collect::<Vec<_>>().join(", ")
     );
-    if let Some(p) = &args.output {
-        crate::errln!("saved traces to {}", p.display());
-    }
+    out.report();
     if failed > 0 {
         anyhow::bail!("{failed} generations failed");
     }

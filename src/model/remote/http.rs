@@ -11,7 +11,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -59,6 +58,33 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl Failure {
+    /// The failure with `secret` (the API key) blanked out of any text the server sent back: a
+    /// server that echoes the Authorization header never gets the key printed.
+    fn redacted(self, secret: Option<&str>) -> Failure {
+        let Some(secret) = secret.filter(|s| s.len() >= 4) else { return self };
+        let hide = |t: String| t.replace(secret, "[api key]");
+        match self {
+            Failure::Connect(t) => Failure::Connect(hide(t)),
+            Failure::Status { code, message } => Failure::Status { code, message: hide(message) },
+            Failure::Malformed(t) => Failure::Malformed(hide(t)),
+            other => other,
+        }
+    }
+}
+
+/// `url` without its user and password (`http://alice:pw@host:1` → `http://host:1`): what may be
+/// printed, stored or shown of a server's address.
+pub fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// A failure at one server, naming it.
 #[derive(Debug, Clone)]
 pub struct ServerError {
@@ -94,13 +120,25 @@ impl Default for Limits {
 /// What an event handler tells the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// The event carried something new (a token): the wait for the next one starts again.
     Continue,
+    /// The event carried nothing new: the wait for progress goes on (a server sending empty
+    /// events cannot hold a request for ever).
+    Idle,
     Stop,
 }
 
+/// The largest plain answer read (a JSON body); a larger one is refused, not buffered.
+pub const MAX_BODY: usize = 64 << 20;
+/// The largest single server-sent event (a streamed chunk is a few KiB).
+pub const MAX_EVENT: usize = 4 << 20;
+
 /// One server at a base URL (`http://host:port`, without `/v1`).
 pub struct Server {
+    /// The URL requests go to (with the user and password, when the URL has them).
     base: String,
+    /// The URL as shown: never the user's password.
+    shown: String,
     key: Option<String>,
     client: reqwest::Client,
     limits: Limits,
@@ -109,7 +147,7 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     // The key is never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("base", &self.base).field("key", &self.key.as_ref().map(|_| "…")).finish()
+        f.debug_struct("Server").field("base", &self.shown).field("key", &self.key.as_ref().map(|_| "…")).finish()
     }
 }
 
@@ -129,23 +167,25 @@ impl Server {
     /// A server at `url` (a trailing `/` or `/v1` is dropped).
     pub fn new(url: &str, key: Option<String>, limits: Limits) -> Result<Server, String> {
         let base = url.trim_end_matches('/').trim_end_matches("/v1").trim_end_matches('/').to_string();
-        let parsed = reqwest::Url::parse(&base).map_err(|e| format!("'{url}' is not a server URL: {e}"))?;
+        let shown = without_userinfo(&base);
+        let parsed = reqwest::Url::parse(&base).map_err(|e| format!("'{shown}' is not a server URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("'{url}' is not a server URL (expected http://HOST:PORT or https://…)"));
+            return Err(format!("'{shown}' is not a server URL (expected http://HOST:PORT or https://…)"));
         }
         let client = reqwest::Client::builder()
             .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Server { base, key, client, limits })
+        Ok(Server { base, shown, key, client, limits })
     }
 
+    /// The server's address as it may be printed or stored (no user or password).
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     fn error(&self, failure: Failure) -> ServerError {
-        ServerError { server: self.base.clone(), failure }
+        ServerError { server: self.shown.clone(), failure: failure.redacted(self.key.as_deref()) }
     }
 
     /// `GET path`, as JSON.
@@ -166,9 +206,18 @@ impl Server {
         cancel: &AtomicBool,
     ) -> Result<Value, ServerError> {
         let once = || async {
-            let response = self.send(method.clone(), path, body).await?;
-            let text = response.text().await.map_err(|e| Failure::Connect(reqwest_reason(&e)))?;
-            serde_json::from_str(&text).map_err(|e| Failure::Malformed(format!("{path}: not JSON ({e})")))
+            let mut response = self.send(method.clone(), path, body).await?;
+            let mut bytes = Vec::new();
+            while let Some(piece) = response.chunk().await.map_err(|e| Failure::Connect(reqwest_reason(&e)))? {
+                if bytes.len() + piece.len() > MAX_BODY {
+                    return Err(Failure::Malformed(format!(
+                        "{path}: the answer is larger than {} MiB",
+                        MAX_BODY >> 20
+                    )));
+                }
+                bytes.extend_from_slice(&piece);
+            }
+            serde_json::from_slice(&bytes).map_err(|e| Failure::Malformed(format!("{path}: not JSON ({e})")))
         };
         let timeout = self.limits.timeout;
         let with_timeout =
@@ -178,7 +227,8 @@ impl Server {
 
     /// `POST path` asking for a server-sent event stream; `on_event` gets each event's data until
     /// `[DONE]`, the end of the stream, or `Flow::Stop`. The request is retried only while no
-    /// event has arrived (an event already handed out cannot be taken back).
+    /// event has arrived (an event already handed out cannot be taken back). The timeout is the
+    /// wait for progress: events that `on_event` calls idle do not restart it.
     pub fn stream(
         &self,
         path: &str,
@@ -193,22 +243,27 @@ impl Server {
         };
         let read = async {
             let response = open.retry(self.backoff()).when(Failure::retryable).await?;
-            let mut events = response.bytes_stream().eventsource();
+            let mut bytes = response.bytes_stream();
+            let mut framer = super::sse::Framer::new(MAX_EVENT);
+            let mut deadline = tokio::time::Instant::now() + timeout;
             loop {
-                let next = tokio::time::timeout(timeout, events.next()).await.map_err(|_| Failure::Timeout(timeout))?;
-                let event = match next {
+                let next =
+                    tokio::time::timeout_at(deadline, bytes.next()).await.map_err(|_| Failure::Timeout(timeout))?;
+                let piece = match next {
                     None => return Ok(()),
-                    Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
-                        return Err(Failure::Connect(reqwest_reason(&e)))
-                    }
-                    Some(Err(e)) => return Err(Failure::Malformed(format!("{path}: bad event stream ({e})"))),
-                    Some(Ok(event)) => event,
+                    Some(Err(e)) => return Err(Failure::Connect(reqwest_reason(&e))),
+                    Some(Ok(piece)) => piece,
                 };
-                if event.data.trim() == "[DONE]" {
-                    return Ok(());
-                }
-                if on_event(&event.data).map_err(|e| Failure::Malformed(format!("{path}: {e}")))? == Flow::Stop {
-                    return Ok(());
+                let events = framer.push(&piece).map_err(|e| Failure::Malformed(format!("{path}: {e}")))?;
+                for data in events {
+                    if data.trim() == "[DONE]" {
+                        return Ok(());
+                    }
+                    match on_event(&data).map_err(|e| Failure::Malformed(format!("{path}: {e}")))? {
+                        Flow::Stop => return Ok(()),
+                        Flow::Continue => deadline = tokio::time::Instant::now() + timeout,
+                        Flow::Idle => {}
+                    }
                 }
             }
         };
@@ -317,6 +372,22 @@ mod tests {
         let s = Server::new("http://127.0.0.1:8080/v1/", Some("sk-secret".into()), Limits::default()).unwrap();
         assert_eq!(s.url(), "http://127.0.0.1:8080");
         assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn passwords_in_urls_and_echoed_keys_are_never_shown() {
+        assert_eq!(without_userinfo("http://alice:PASSWORD@host:8080/v1"), "http://host:8080/v1");
+        assert_eq!(without_userinfo("https://tok@h/x@y"), "https://h/x@y");
+        assert_eq!(without_userinfo("http://h:1"), "http://h:1");
+        let s = Server::new("http://alice:PASSWORD@127.0.0.1:9/", None, Limits::default()).unwrap();
+        assert_eq!(s.url(), "http://127.0.0.1:9");
+        assert!(!format!("{s:?}").contains("PASSWORD"));
+        let e = Server::new("ftp://bob:PASSWORD@h", None, Limits::default()).unwrap_err();
+        assert!(!e.contains("PASSWORD"), "{e}");
+        let key = Server::new("http://127.0.0.1:9", Some("sk-secret-1".into()), Limits::default()).unwrap();
+        let echoed = Failure::Status { code: 400, message: "bad header: Bearer sk-secret-1".into() };
+        let shown = key.error(echoed).to_string();
+        assert!(!shown.contains("sk-secret-1") && shown.contains("Bearer [api key]"), "{shown}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod pool;
+pub mod sse;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -165,6 +166,12 @@ impl RemoteModel {
             }
         }
         let Some(first) = found.into_iter().next() else { bail!("{}", errors.join("; ")) };
+        if let Some(v) = first.vocab.filter(|&v| v > MAX_VOCAB) {
+            bail!(
+                "{}: /v1/models claims a vocabulary of {v} tokens, more than any tokenizer has ({MAX_VOCAB})",
+                servers[0].url()
+            );
+        }
         let pool = Pool::new(servers, opts.concurrency.max(1));
         let mut model = RemoteModel {
             engine: first.engine,
@@ -179,7 +186,9 @@ impl RemoteModel {
         if model.engine == Engine::LlamaCpp {
             // The context a slot really has (the training context can be larger).
             if let Ok(props) = model.pool.call(&never, &mut |s| Ok((s.get("/props", &never)?, 0))) {
-                if let Some(n) = props.pointer("/default_generation_settings/n_ctx").and_then(Value::as_u64) {
+                // A context of 0 says nothing (no prompt would fit): the other sources stand.
+                let n_ctx = props.pointer("/default_generation_settings/n_ctx").and_then(Value::as_u64);
+                if let Some(n) = n_ctx.filter(|&n| n > 0) {
                     model.context = n as usize;
                 }
             }
@@ -303,14 +312,24 @@ fn ids(v: &Value, field: &str) -> Result<Vec<u32>, String> {
         .collect()
 }
 
-/// A sparse log-prob row: the server's top entries, −∞ elsewhere.
-fn sparse_row(len: usize, entries: &[(u32, f32)]) -> Vec<f32> {
-    let len = entries.iter().map(|&(id, _)| id as usize + 1).max().unwrap_or(0).max(len);
+/// More entries than any tokenizer has (Gemma's is 262,144): a server that claims a larger
+/// vocabulary, or sends a token id past it, is not believed, and nothing is allocated by its word.
+pub const MAX_VOCAB: usize = 1 << 20;
+
+/// A sparse log-prob row: the server's top entries, −∞ elsewhere. The row spans the vocabulary
+/// (when the server said it) or up to the largest id; an id outside the vocabulary is an error
+/// naming the server, never a reason to allocate.
+fn sparse_row(vocab: usize, entries: &[(u32, f32)], server: &str) -> Result<Vec<f32>> {
+    let bound = if vocab > 0 { vocab } else { MAX_VOCAB };
+    if let Some(&(id, _)) = entries.iter().find(|&&(id, _)| id as usize >= bound) {
+        bail!("{server} sent token id {id}, outside the vocabulary of {bound} tokens");
+    }
+    let len = entries.iter().map(|&(id, _)| id as usize + 1).max().unwrap_or(0).max(vocab);
     let mut row = vec![f32::NEG_INFINITY; len];
     for &(id, lp) in entries {
         row[id as usize] = lp;
     }
-    row
+    Ok(row)
 }
 
 impl LanguageModel for RemoteModel {
@@ -413,7 +432,7 @@ impl LanguageModel for RemoteModel {
             for s in scored {
                 let mut entries: Vec<(u32, f32)> = s.top.iter().map(|&(id, lp)| (id, lp as f32)).collect();
                 entries.push((s.id, s.logprob as f32));
-                out.push(sparse_row(self.vocab, &entries));
+                out.push(sparse_row(self.vocab, &entries, &self.servers())?);
             }
         }
         if rows.contains(&next_row) {
@@ -443,6 +462,14 @@ impl LanguageModel for RemoteModel {
     ) -> Result<Generation> {
         let prompt_tokens = ids.len();
         prefix.token_ids()?.extend_from_slice(ids);
+        let held = prefix.token_ids()?.len();
+        if held >= self.context {
+            bail!(
+                "{}: the prompt ({held} tokens) does not fit the server's context of {} tokens",
+                self.servers(),
+                self.context
+            );
+        }
         let mut run = Run::default();
         let result = self.stream_generation(prefix.token_ids()?.clone(), params, cancel, &mut run, on_token);
         // What was generated stays in the prefix (as a local model's cache does).
@@ -621,7 +648,7 @@ impl RemoteModel {
             };
             entries.push((id, alt.logprob));
         }
-        Ok(sparse_row(self.vocab, &entries))
+        sparse_row(self.vocab, &entries, &self.servers())
     }
 
     /// Teacher-forced scores of `full[positions]` (vLLM's `prompt_logprobs`).
@@ -651,6 +678,9 @@ fn take_chunk(
 ) -> Result<http::Flow, String> {
     if !chunk.text.is_empty() && chunk.tokens.is_empty() {
         return Err("a generated chunk carried text but no token log-probs".into());
+    }
+    if chunk.tokens.is_empty() && chunk.finish.is_none() {
+        return Ok(http::Flow::Idle);
     }
     for t in chunk.tokens {
         if let Some(asked) = too_few_alternatives(params.top_k, t.top.len()) {
@@ -743,11 +773,17 @@ mod tests {
     }
 
     #[test]
-    fn sparse_rows_hold_the_top_entries_and_grow_to_fit() {
-        let row = sparse_row(4, &[(1, -0.5), (6, -1.0)]);
-        assert_eq!(row.len(), 7);
+    fn sparse_rows_hold_the_top_entries_within_the_vocabulary() {
+        let row = sparse_row(8, &[(1, -0.5), (6, -1.0)], "s").unwrap();
+        assert_eq!(row.len(), 8);
         assert_eq!((row[1], row[6]), (-0.5, -1.0));
         assert!(row[0].is_infinite());
+        // Unknown vocabulary: as long as the largest id needs.
+        assert_eq!(sparse_row(0, &[(6, -1.0)], "s").unwrap().len(), 7);
+        // An id past the vocabulary (or past any vocabulary) is refused, naming the server.
+        let e = sparse_row(8, &[(8, -1.0)], "http://h:1").unwrap_err().to_string();
+        assert!(e.contains("http://h:1") && e.contains("token id 8"), "{e}");
+        assert!(sparse_row(0, &[(u32::MAX, -1.0)], "s").is_err());
     }
 
     #[test]
