@@ -66,7 +66,8 @@ pub fn run(args: AgreeArgs) -> i32 {
 }
 
 fn print_agreement(a: &Agreement) {
+    // A line's fields come from journals: one line of text each, whatever they hold.
     for line in a.lines() {
-        crate::outln!("{line}");
+        crate::outln!("{}", crate::cli::output::field(&line));
     }
 }

@@ -1,6 +1,7 @@
 //! `stepscope report`: where first errors fall (by step, by relative position, by generator, by
 //! category), final answers against first errors, and each verifier against the labels.
 
+use crate::cli::output::field;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -72,11 +73,11 @@ fn print_report(r: &Report) {
     for g in &r.by_generator {
         let pos = g.mean_relative.map_or("–".into(), |p| format!("{:.0}%", 100.0 * p));
         let wrong = g.answer_wrong.map_or("–".into(), |w| format!("{w:.1}"));
-        crate::outln!("  {:<28} {:>6} {:>6} {:>9} {:>8}", g.name, g.traces, g.errors, pos, wrong);
+        crate::outln!("  {:<28} {:>6} {:>6} {:>9} {:>8}", field(&g.name), g.traces, g.errors, pos, wrong);
     }
     crate::outln!("\nby category");
     for (c, n) in &r.by_category {
-        crate::outln!("  {c:<24} {n:>5}");
+        crate::outln!("  {:<24} {n:>5}", field(c));
     }
     let a = &r.answer_vs_error;
     crate::outln!("\nfinal answer vs first error      no error   error");
@@ -102,7 +103,7 @@ fn print_report(r: &Report) {
             let c = &v.confusion;
             crate::outln!(
                 "  {:<28} {:>5} {:>6.1} {:>6} {:>6} {:>6} {:>7} {:>7}",
-                v.spec,
+                field(&v.spec),
                 v.n,
                 v.f1,
                 c.early,

@@ -1,6 +1,7 @@
 //! `stepscope score`: runs verifiers (and signals) over trace files and stores the results in
 //! each file's journal, with a progress bar. Stored results are reused unless `--rescore`.
 
+use crate::cli::range::{count, limits::*, within};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,10 +34,10 @@ pub struct ScoreArgs {
     #[arg(long, default_value = "smollm2")]
     pub signal_model: String,
     /// Instability weight λ in I_t = D_t + λ·H_t.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = within(0.0, MAX_LAMBDA))]
     pub lambda: f64,
     /// Only the first N traces of each file.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
     #[command(flatten)]
     pub input: InputArgs,
@@ -125,7 +126,12 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
                         }
                         Err(e) => {
                             errors += 1;
-                            crate::errln!("\n{}: {}: {}: {e:#}", path.display(), t.id, kind.name());
+                            crate::errln!(
+                                "\n{}: {}: {}: {e:#}",
+                                path.display(),
+                                crate::cli::output::field(&t.id),
+                                kind.name()
+                            );
                         }
                     }
                     done += 1;
@@ -161,13 +167,13 @@ impl Tally {
                 }
                 if let Some(why) = &r.truncated {
                     self.truncated += 1;
-                    crate::errln!("\n{}: {}: truncated: {why}", path.display(), t.id);
+                    crate::errln!("\n{}: {}: truncated: {why}", path.display(), crate::cli::output::field(&t.id));
                 }
                 self.first_errors += r.first_error.is_some() as usize;
             }
             Err(e) => {
                 self.errors += 1;
-                crate::errln!("\n{}: {}: {e:#}", path.display(), t.id);
+                crate::errln!("\n{}: {}: {e:#}", path.display(), crate::cli::output::field(&t.id));
             }
         }
     }

@@ -132,7 +132,7 @@ impl Stats {
             let blind = if p.blind > 0 { format!(" · {} blind", p.blind) } else { String::new() };
             crate::outln!(
                 "annotator {:<8} {} labels · {rate} per hour · median {median} per trace{blind}",
-                p.annotator,
+                crate::cli::output::field(&p.annotator),
                 p.labels
             );
         }

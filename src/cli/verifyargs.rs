@@ -1,6 +1,7 @@
 //! Verifier options shared by `score`, `eval` and `calibrate`, and their progress bar; the
 //! run-or-reuse policy itself is in `service`.
 
+use crate::cli::range::{count, limits::*, within};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -23,16 +24,16 @@ pub struct VerifierArgs {
     #[arg(long = "verifier", short = 'v')]
     pub verifiers: Vec<String>,
     /// First-error threshold τ (default: each verifier's own).
-    #[arg(long)]
+    #[arg(long, value_parser = within(0.0, 1.0))]
     pub threshold: Option<f64>,
     /// Critic: samples for a majority vote (1 = greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
     pub votes: usize,
     /// Rollout: continuations per step prefix (K).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count(MAX_SAMPLES))]
     pub rollouts: usize,
     /// Critic and rollout: most tokens generated per sample.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = count(MAX_TOKENS))]
     pub max_tokens: usize,
     /// PRM input/head format when it cannot be detected: qwen, skywork, trl, math-shepherd, rlhflow.
     #[arg(long)]
@@ -150,9 +151,11 @@ impl Progress {
         let width = 24;
         let filled = (done * width).checked_div(self.total).unwrap_or(width);
         let bar = format!("[{}{}] {done}/{}", "#".repeat(filled), "-".repeat(width - filled), self.total);
+        // `what` names a trace or a server's state: one line, whatever it holds.
+        let what = crate::cli::output::field(what);
         if self.tty {
             let line: String = format!("{bar} {what}").chars().take(100).collect();
-            crate::cli::output::write_err(format_args!("\r\x1b[2K{line}"));
+            crate::cli::output::redraw_err(&line);
         } else {
             crate::errln!("{bar} {what}");
         }
