@@ -30,6 +30,10 @@ pub enum Event {
 /// How often the app looks for labels written by other processes.
 pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a signal waits for the loop to leave on its own before the terminal is restored and
+/// the process ends from the signal task.
+const SIGNAL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Takes over SIGTERM, SIGHUP, SIGINT and SIGQUIT: each becomes `Event::Terminate`. Call it
 /// (inside the runtime) before the first frame is drawn, so a signal that arrives at once still
 /// restores the terminal instead of killing the process with the screen in raw mode.
@@ -43,6 +47,11 @@ pub fn watch_signals(tx: &UnboundedSender<Event>) {
             tokio::spawn(async move {
                 if s.recv().await.is_some() {
                     let _ = tx.send(Event::Terminate);
+                    // The loop leaves between two frames. Should a frame never end, the signal
+                    // still ends the app: labels are durable once shown, so nothing is lost.
+                    tokio::time::sleep(SIGNAL_GRACE).await;
+                    super::leave();
+                    std::process::exit(128 + kind.as_raw_value());
                 }
             });
         }

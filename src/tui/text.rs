@@ -101,9 +101,29 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("\\]", ""),
 ];
 
+/// Braces nested deeper than this are not rewritten: the text is shown as it is. Each level
+/// rescans its body, so the bound keeps a frame linear in the text and the recursion shallow
+/// (50,000 nested `\sqrt{` overflowed the stack; 20,000 took seconds a frame).
+const MAX_NESTING: usize = 32;
+
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Common LaTeX shown readably: `\frac{a}{b}` → a/b, `\sqrt{x}` → √x, `\text{kg}` → kg, symbols.
 pub fn readable_latex(text: &str) -> String {
-    if !text.contains('\\') && !text.contains('$') {
+    if !text.contains('\\') && !text.contains('$') || nesting(text) > MAX_NESTING {
         return text.to_string();
     }
     let mut s = strip_inline_math(text);
@@ -350,6 +370,14 @@ fn split_keep_spaces(s: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_shown_as_it_is() {
+        let deep = format!("{}x{}", "\\sqrt{".repeat(50_000), "}".repeat(50_000));
+        assert_eq!(readable_latex(&deep), deep);
+        let shallow = format!("{}x{}", "\\sqrt{".repeat(3), "}".repeat(3));
+        assert_eq!(readable_latex(&shallow), "√(√(√x))");
+    }
 
     #[test]
     fn latex_is_readable() {
