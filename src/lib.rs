@@ -10,3 +10,8 @@ pub mod signals;
 pub mod trace;
 pub mod tui;
 pub mod verify;
+
+/// The system allocator with a per-thread budget for work on hostile input (templates); see
+/// [`model::bounded`].
+#[global_allocator]
+static ALLOCATOR: model::bounded::Budgeted = model::bounded::Budgeted;

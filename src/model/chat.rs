@@ -28,7 +28,10 @@ pub struct ChatTemplate {
 const TEMPLATE_FUEL: u64 = 1_000_000;
 
 /// Wall time one render may take (real chat templates render in well under a millisecond).
-const TEMPLATE_SECONDS: u64 = 5;
+pub const TEMPLATE_SECONDS: u64 = 5;
+
+/// Memory one render may allocate (a chat of a 30k-token trace renders in well under 1 MiB).
+pub const TEMPLATE_BYTES: usize = 64 << 20;
 
 const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
@@ -38,24 +41,16 @@ impl ChatTemplate {
     ///
     /// A template comes from a model file. Fuel bounds its instructions, but one instruction can
     /// still loop for minutes (`{{ 3333340000 * () }}` iterates an empty list 3e9 times, found by
-    /// fuzzing), so the render runs on its own thread and gives up after `TEMPLATE_SECONDS`: the
-    /// caller never hangs (a runaway thread finishes on its own in the background).
+    /// fuzzing), and a few can double a string until memory runs out; so the render runs under
+    /// [`super::bounded::run`], with `TEMPLATE_SECONDS` and `TEMPLATE_BYTES`: the caller never
+    /// hangs and the process never aborts.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let (this, messages) = (self.clone(), messages.to_vec());
-        std::thread::Builder::new()
-            .name("stepscope-template".into())
-            .spawn(move || {
-                let _ = tx.send(this.render_here(&messages, add_generation_prompt));
-            })
-            .map_err(|e| anyhow!("chat template: cannot start a thread: {e}"))?;
-        match rx.recv_timeout(std::time::Duration::from_secs(TEMPLATE_SECONDS)) {
-            Ok(result) => result,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                Err(anyhow!("chat template: rendering did not finish in {TEMPLATE_SECONDS} s; the template is refused"))
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(anyhow!("chat template: rendering failed")),
-        }
+        let limit = std::time::Duration::from_secs(TEMPLATE_SECONDS);
+        super::bounded::run("stepscope-template", limit, TEMPLATE_BYTES, move || {
+            this.render_here(&messages, add_generation_prompt)
+        })
+        .map_err(|e| anyhow!("chat template: rendering {e}; the template is refused"))?
     }
 
     fn render_here(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
@@ -104,6 +99,17 @@ mod tests {
         let t = ChatTemplate { source: Some(source.into()), bos: String::new(), eos: String::new() };
         let e = t.render(&[Message::new("user", "hi")], true).unwrap_err().to_string();
         assert!(e.contains("fuel"), "{e}");
+    }
+
+    /// A few instructions that double a string 40 times: refused at the memory budget, not an
+    /// abort on a terabyte allocation.
+    #[test]
+    fn a_template_that_fills_memory_is_refused() {
+        let source =
+            "{% set s = namespace(v='x') %}{% for i in range(40) %}{% set s.v = s.v ~ s.v %}{% endfor %}{{ s.v }}";
+        let t = ChatTemplate { source: Some(source.into()), bos: String::new(), eos: String::new() };
+        let e = t.render(&[Message::new("user", "hi")], true).unwrap_err().to_string();
+        assert!(e.contains("needed more than 64 MiB"), "{e}");
     }
 
     /// One instruction that loops for minutes: the render gives up after its time limit.

@@ -1,6 +1,7 @@
 //! The candle runtime: loading (GGUF, HF folder), tokenizer, our forward, KV cache, sampling,
 //! scoring and generation.
 
+pub mod bounded;
 pub mod cache;
 pub mod chat;
 pub mod config;
@@ -147,10 +148,34 @@ pub fn resolve(spec: &str, progress: &mut dyn FnMut(&str)) -> Result<(String, Pa
         let names: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
         bail!("model '{spec}' is neither a file, a folder, nor a known name ({})", names.join(", "));
     }
+    check_regular_files(&path)?;
     // A folder's name is its whole name ("qwen1.5b"); a file's drops the extension.
     let name = if path.is_dir() { path.file_name() } else { path.file_stem() };
     let name = name.map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
     Ok((name, path))
+}
+
+/// A model file, or the files of a model folder that are read, must be regular files: opening a
+/// FIFO blocks for ever, and a device has no end.
+fn check_regular_files(path: &Path) -> Result<()> {
+    let read = |p: &Path| {
+        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        n.ends_with(".json") || n.ends_with(".safetensors") || n.ends_with(".gguf")
+    };
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let entries = std::fs::read_dir(path).with_context(|| format!("{}: cannot read the folder", path.display()))?;
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| read(p)).collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    for f in files {
+        // `metadata` follows links: a link to a regular file is fine.
+        let meta = std::fs::metadata(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+        if !meta.is_file() {
+            bail!("{}: not a regular file (a model is read from a file, not a FIFO or a device)", f.display());
+        }
+    }
+    Ok(())
 }
 
 /// Unless RAYON_NUM_THREADS is set, candle reads the CPU topology from /proc for its thread count
@@ -338,9 +363,21 @@ fn end_tokens(tok: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
 /// file, but can still panic on some values (an alignment of 0): that is an error here too.
 pub fn read_gguf_header<R: std::io::Read + std::io::Seek>(reader: &mut R) -> Result<gguf_file::Content> {
     match guard::catching(|| gguf_file::Content::read(reader)) {
-        Ok(r) => Ok(r?),
+        Ok(Ok(content)) => Ok(content),
+        // candle appends a backtrace to its error text when RUST_BACKTRACE is set: the user
+        // gets the reason, not 20 lines of frames.
+        Ok(Err(e)) => bail!("{}", without_backtrace(&e)),
         Err(panic) => bail!("the GGUF parser failed ({panic})"),
     }
+}
+
+/// A candle error's own words, without the backtrace candle adds under RUST_BACKTRACE.
+pub fn without_backtrace(e: &candle_core::Error) -> String {
+    let mut e = e;
+    while let candle_core::Error::WithBacktrace { inner, .. } = e {
+        e = inner;
+    }
+    e.to_string()
 }
 
 /// A truncated GGUF has complete metadata but tensors that end past the end of the file.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use minijinja::{context, Environment, UndefinedBehavior};
 
 /// Templates shipped with stepscope.
@@ -14,6 +14,9 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("local", include_str!("../../assets/prompts/local.j2")),
     ("intervene", include_str!("../../assets/prompts/intervene.j2")),
 ];
+
+/// The largest prompt template read (the built-in ones are under 2 KiB).
+const MAX_TEMPLATE_BYTES: u64 = 256 << 10;
 
 /// Bounds the work of a user's template (a loop that never ends is an error, not a hang).
 const FUEL: u64 = 1_000_000;
@@ -30,6 +33,37 @@ pub struct PromptInput<'a> {
     pub reference_solution: Option<&'a str>,
 }
 
+/// A [`PromptInput`] that owns its text, to move onto the rendering thread.
+struct OwnedInput {
+    problem: String,
+    steps: Vec<String>,
+    bad: Option<usize>,
+    reference: Option<String>,
+    reference_solution: Option<String>,
+}
+
+impl OwnedInput {
+    fn from(i: &PromptInput) -> OwnedInput {
+        OwnedInput {
+            problem: i.problem.to_string(),
+            steps: i.steps.iter().map(|s| s.to_string()).collect(),
+            bad: i.bad,
+            reference: i.reference.map(str::to_string),
+            reference_solution: i.reference_solution.map(str::to_string),
+        }
+    }
+
+    fn borrowed(&self) -> PromptInput<'_> {
+        PromptInput {
+            problem: &self.problem,
+            steps: self.steps.iter().map(String::as_str).collect(),
+            bad: self.bad,
+            reference: self.reference.as_deref(),
+            reference_solution: self.reference_solution.as_deref(),
+        }
+    }
+}
+
 /// A loaded template: its text, where it came from, and a short version for provenance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -43,9 +77,19 @@ pub struct Template {
 
 /// The template `name`: the user's file in `dir` when there is one, else the built-in one.
 pub fn template(name: &str, dir: Option<&Path>) -> Result<Template> {
-    let user: Option<PathBuf> = dir.map(|d| d.join(format!("{name}.j2"))).filter(|p| p.is_file());
+    // A name in the folder that is there at all (a dangling link included) is the user's
+    // template: one that cannot be read is an error, never silently the built-in one.
+    let user: Option<PathBuf> =
+        dir.map(|d| d.join(format!("{name}.j2"))).filter(|p| std::fs::symlink_metadata(p).is_ok());
     let (source, origin) = match user {
         Some(p) => {
+            let meta = std::fs::metadata(&p).map_err(|e| anyhow!("prompt template {}: {e}", p.display()))?;
+            if !meta.is_file() {
+                bail!("prompt template {}: not a regular file (a folder, FIFO or device)", p.display());
+            }
+            if meta.len() > MAX_TEMPLATE_BYTES {
+                bail!("prompt template {}: larger than {} KiB", p.display(), MAX_TEMPLATE_BYTES >> 10);
+            }
             let text = std::fs::read_to_string(&p).map_err(|e| anyhow!("prompt template {}: {e}", p.display()))?;
             (text, p.display().to_string())
         }
@@ -64,6 +108,17 @@ pub fn template(name: &str, dir: Option<&Path>) -> Result<Template> {
 impl Template {
     /// Renders the template; every error names the template and its origin.
     pub fn render(&self, input: &PromptInput) -> Result<String> {
+        // A user's template is bounded like a model's chat template: in time and in memory.
+        let owned = OwnedInput::from(input);
+        let this = self.clone();
+        let limit = std::time::Duration::from_secs(crate::model::chat::TEMPLATE_SECONDS);
+        crate::model::bounded::run("stepscope-prompt", limit, crate::model::chat::TEMPLATE_BYTES, move || {
+            this.render_here(&owned.borrowed())
+        })
+        .map_err(|e| anyhow!("prompt template '{}' ({}): rendering {e}", self.name, self.origin))?
+    }
+
+    fn render_here(&self, input: &PromptInput) -> Result<String> {
         let fail = |e: minijinja::Error| anyhow!("prompt template '{}' ({}): {e}", self.name, self.origin);
         let mut env = Environment::new();
         env.set_fuel(Some(FUEL));
@@ -111,6 +166,22 @@ mod tests {
         assert!(intervene.contains("Correct final answer: 24"), "{intervene}");
         assert!(intervene.contains("Step 1 of the attempt is the first wrong step"), "{intervene}");
         assert!(!intervene.contains("Reference solution"), "{intervene}");
+    }
+
+    #[test]
+    fn a_users_template_that_is_no_file_or_fills_memory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("local.j2")).unwrap();
+        let e = template("local", Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("global.j2")).unwrap();
+        let e = template("global", Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let doubling =
+            "{% set s = namespace(v=problem) %}{% for i in range(40) %}{% set s.v = s.v ~ s.v %}{% endfor %}{{ s.v }}";
+        std::fs::write(dir.path().join("intervene.j2"), doubling).unwrap();
+        let e = template("intervene", Some(dir.path())).unwrap().render(&input()).unwrap_err().to_string();
+        assert!(e.contains("intervene") && e.contains("needed more than 64 MiB"), "{e}");
     }
 
     #[test]
