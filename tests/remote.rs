@@ -85,14 +85,16 @@ fn streamed_generation_matches_the_local_model() {
     let chat_diff =
         chat_g.tokens.iter().zip(&g.tokens).map(|(a, b)| (a.logprob - b.logprob).abs()).fold(0f64, f64::max);
     // (The second request reads the prompt from the server's cache: its batches differ, by ~2e-3.)
-    assert!(chat_diff < 1e-2, "chat and completion log-probs differ by {chat_diff}");
+    eprintln!("chat vs completion: max |Δ log-prob| = {chat_diff:.5}");
+    assert!(chat_diff < 5e-3, "chat and completion log-probs differ by {chat_diff}");
 
     // And the local greedy run itself, up to where a near-tie may part them.
     let mut local_prefix = local.start();
     let lg = LanguageModel::generate(&local, &mut local_prefix, &prompt, &params, &cancel, &mut |_| {}).unwrap();
     let same = lg.tokens.iter().zip(&g.tokens).take_while(|(a, b)| a.id == b.id).count();
     eprintln!("local and server greedy outputs agree on the first {same} of 48 tokens");
-    assert!(same >= 16, "the greedy outputs part after {same} tokens");
+    // The README's claim: on F32 weights both engines give the same 48 greedy tokens.
+    assert_eq!(same, 48, "the greedy outputs part after {same} tokens");
 }
 
 /// `n` short traces in stepscope's own JSONL (arithmetic word problems, three steps each).

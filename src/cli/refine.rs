@@ -2,6 +2,7 @@
 //! every candidate as it lands (a rerun skips what is done), reranks each draft with its
 //! candidates, and prints per strategy how correctness changed (docs/methods.md §9).
 
+use crate::cli::range::{count, limits::*};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -17,7 +18,7 @@ use crate::model::LoadOptions;
 use crate::refine::metrics::Transitions;
 use crate::refine::rerank::{pick, Aggregate, Ranked};
 use crate::refine::strategy::{plan, sample_params, Plan, Strategy};
-use crate::service::refine::{first_error, refine, refinements_path, store_candidate, stored_refinements};
+use crate::service::refine::{first_error, refine, refinements_path, settings, store_candidate, stored_refinements};
 use crate::service::score::{is_unavailable, score_into};
 use crate::service::{Models, Scorer};
 use crate::trace::{Store, Trace};
@@ -40,12 +41,12 @@ pub struct RefineArgs {
     pub verifier: String,
     /// Candidates per strategy and draft (seeds seed, seed+1, …; sampled at temperature 0.7
     /// when more than one, else greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
     pub samples: usize,
     /// Only the first N traces of each file.
-    #[arg(long)]
+    #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = count(MAX_TOKENS))]
     pub max_tokens: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -164,6 +165,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     // On servers all missing candidates are made at once, each stored as it arrives; the loop
     // below then finds them stored (and counts them as made, not reused).
     let fresh = if on_servers { refine_on_servers(args, &works, &mut models, &cancel, &bar)? } else { 0 };
+    let fingerprint = models.fingerprint_of(generator, &mut |line| crate::errln!("{line}"))?;
     generated += fresh;
     for work in &mut works {
         let loc = args.input.opener().journal(&work.path);
@@ -175,12 +177,12 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 let seed = args.seed + s as u64;
                 let draft = &work.drafts[*index].trace;
                 bar.show(done, &format!("{} {} s{seed}", draft.id, p.strategy));
-                let key = (draft.id.clone(), p.strategy.to_string(), seed);
+                let params = sample_params(p.strategy, args.samples, args.max_tokens, seed);
+                let key = (draft.id.clone(), p.strategy.to_string(), seed, settings(&fingerprint, p, &params));
                 let cand = if let Some(done) = stored.get(&key) {
                     reused += 1;
                     done.clone()
                 } else {
-                    let params = sample_params(p.strategy, args.samples, args.max_tokens, seed);
                     let mut progress = |line: &str| bar.show(done, line);
                     let c = refine(
                         &mut models,
@@ -233,6 +235,7 @@ fn refine_on_servers(
     bar: &Progress,
 ) -> anyhow::Result<usize> {
     let served = models.served(&mut |line| crate::errln!("{line}"))?;
+    let fingerprint = crate::model::LanguageModel::fingerprint(served.as_ref());
     let mut jobs = Vec::new();
     let mut outs = Vec::new();
     for (w, work) in works.iter().enumerate() {
@@ -241,7 +244,9 @@ fn refine_on_servers(
         for (k, (index, p)) in work.plans.iter().enumerate() {
             for s in 0..args.samples {
                 let seed = args.seed + s as u64;
-                let key = (work.drafts[*index].trace.id.clone(), p.strategy.to_string(), seed);
+                let params = sample_params(p.strategy, args.samples, args.max_tokens, seed);
+                let made_with = settings(&fingerprint, p, &params);
+                let key = (work.drafts[*index].trace.id.clone(), p.strategy.to_string(), seed, made_with);
                 if !stored.contains_key(&key) {
                     jobs.push(Job { work: w, plan: k, seed });
                 }

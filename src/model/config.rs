@@ -155,8 +155,24 @@ impl Config {
     pub fn from_hf_json(v: &Value) -> Result<Config, String> {
         let model_type = v.get("model_type").and_then(Value::as_str).ok_or("config.json: missing `model_type`")?;
         let arch = Arch::parse(model_type)?;
-        let u =
-            |k: &str| v.get(k).and_then(Value::as_u64).map(|n| n as usize).ok_or(format!("config.json: missing `{k}`"));
+        // A key that is there must hold what it should: a bad value is an error, never the default.
+        let opt = |k: &str| -> Result<Option<usize>, String> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(Some)
+                    .ok_or(format!("config.json: `{k}` = {} is not a whole number", short(x))),
+            }
+        };
+        let u = |k: &str| opt(k)?.ok_or(format!("config.json: missing `{k}`"));
+        let float = |x: Option<&Value>, k: &str| -> Result<Option<f64>, String> {
+            match x {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x.as_f64().map(Some).ok_or(format!("config.json: `{k}` = {} is not a number", short(x))),
+            }
+        };
         let hidden_size = u("hidden_size")?;
         let num_heads = u("num_attention_heads")?;
         let c = Config {
@@ -166,16 +182,16 @@ impl Config {
             intermediate_size: u("intermediate_size")?,
             num_layers: u("num_hidden_layers")?,
             num_heads,
-            num_kv_heads: u("num_key_value_heads").unwrap_or(num_heads),
-            head_dim: u("head_dim").unwrap_or(hidden_size / num_heads.max(1)),
+            num_kv_heads: opt("num_key_value_heads")?.unwrap_or(num_heads),
+            head_dim: opt("head_dim")?.unwrap_or(hidden_size / num_heads.max(1)),
             // transformers 5 writes it inside `rope_parameters`.
-            rope_theta: v
-                .get("rope_theta")
-                .or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_theta")))
-                .and_then(Value::as_f64)
-                .unwrap_or(10_000.0),
-            rms_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
-            context_length: u("max_position_embeddings").unwrap_or(4096),
+            rope_theta: float(
+                v.get("rope_theta").or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_theta"))),
+                "rope_theta",
+            )?
+            .unwrap_or(10_000.0),
+            rms_eps: float(v.get("rms_norm_eps"), "rms_norm_eps")?.unwrap_or(1e-6),
+            context_length: opt("max_position_embeddings")?.unwrap_or(4096),
             rope_style: RopeStyle::Halves,
         };
         let key = |k: &str| {
@@ -202,6 +218,16 @@ impl Config {
         self.num_layers
             .saturating_mul(attn.saturating_add(mlp))
             .saturating_add(self.vocab_size.saturating_mul(self.hidden_size).saturating_mul(2))
+    }
+}
+
+/// A JSON value as an error message shows it: at most 40 characters.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
     }
 }
 
@@ -250,5 +276,22 @@ mod tests {
             "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
             "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}});
         assert_eq!(Config::from_hf_json(&v).unwrap().rope_theta, 1e6);
+    }
+
+    /// A value that is there but wrong is an error naming the key, never the default.
+    #[test]
+    fn a_bad_value_is_not_replaced_by_the_default() {
+        for (key, bad) in [
+            ("max_position_embeddings", serde_json::json!(-5)),
+            ("max_position_embeddings", serde_json::json!(1e30)),
+            ("num_key_value_heads", serde_json::json!("two")),
+            ("rms_norm_eps", serde_json::json!("tiny")),
+        ] {
+            let mut v = serde_json::json!({"model_type": "qwen2", "vocab_size": 32, "hidden_size": 8,
+                "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2});
+            v[key] = bad;
+            let e = Config::from_hf_json(&v).unwrap_err();
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 }

@@ -72,6 +72,20 @@ impl Models {
         Ok(m)
     }
 
+    /// The fingerprint of the weights a spec names, without loading them when they are not
+    /// loaded yet (a file's fingerprint reads its edges; a server's names its model).
+    pub fn fingerprint_of(&mut self, spec: &str, progress: &mut dyn FnMut(&str)) -> Result<String> {
+        let loaded = self.main.iter().chain(&self.language).find(|(s, m)| s == spec || m.name() == spec);
+        if let Some((_, m)) = loaded {
+            return Ok(m.fingerprint());
+        }
+        if spec == SERVER_SPEC {
+            return Ok(self.served(progress)?.fingerprint());
+        }
+        let (_, path) = crate::model::resolve(spec, progress)?;
+        Ok(crate::model::fingerprint(&path))
+    }
+
     /// Sets the servers behind `server` (a new list drops the old connection).
     pub fn set_remote(&mut self, remote: &RemoteOptions) {
         if *remote != self.remote {

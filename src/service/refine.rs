@@ -103,7 +103,9 @@ pub fn refine(
         }
     };
     generated += g.tokens.len();
+    let made_with = settings(&m.fingerprint(), plan, params);
     let mut trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
+    trace.extra["refinement"]["settings"] = json!(made_with);
     let seconds = started.elapsed().as_secs_f64();
     if let Some(r) = trace.extra.get_mut("refinement") {
         r["generated_tokens"] = json!(generated);
@@ -187,6 +189,21 @@ fn candidate_trace(
     trace
 }
 
+/// What a candidate depends on besides its draft, strategy and seed: the generator's weights,
+/// the prompt template, the step it starts from, a human's edited step and the generation
+/// settings. A stored candidate is reused only when all of them are the same.
+pub fn settings(generator_fingerprint: &str, plan: &Plan, params: &GenerateParams) -> String {
+    let edited = plan.edited.as_deref().map_or(0, |t| crate::model::fnv1a(crate::model::FNV_OFFSET, t.as_bytes()));
+    let s = &params.sampling;
+    format!(
+        "{generator_fingerprint} {} from={:?} edited={edited:x} max_tokens={} temperature={} top_p={} stop={:?}",
+        plan.prompt_version, plan.from_step, params.max_tokens, s.temperature, s.top_p, params.stop
+    )
+}
+
+/// A stored candidate's key: parent, strategy, seed and [`settings`].
+pub type CandidateKey = (String, String, u64, String);
+
 /// Where a trace file's refinements go: beside its label journal, `<file>.refined.jsonl`
 /// (so a read-only dataset folder sends both to the per-user folder, and `--store` both to it).
 pub fn refinements_path(journal: &std::path::Path) -> std::path::PathBuf {
@@ -195,9 +212,9 @@ pub fn refinements_path(journal: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{base}.refined.jsonl"))
 }
 
-/// The finished refinements stored for a file, by (parent, strategy, seed); cancelled ones are
-/// left out (they are done again).
-pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<(String, String, u64), Trace>> {
+/// The finished refinements stored for a file, by [`CandidateKey`]; cancelled ones, and ones
+/// stored without their settings (by an older version), are left out (they are done again).
+pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<CandidateKey, Trace>> {
     if !path.exists() {
         return Ok(HashMap::new());
     }
@@ -211,7 +228,8 @@ pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<(String, Str
             if r["cancelled"].as_bool() == Some(true) {
                 return None;
             }
-            let key = (r["parent"].as_str()?.to_string(), r["strategy"].as_str()?.to_string(), r["seed"].as_u64()?);
+            let text = |k: &str| r[k].as_str().map(str::to_string);
+            let key = (text("parent")?, text("strategy")?, r["seed"].as_u64()?, text("settings")?);
             Some((key, t))
         })
         .collect())

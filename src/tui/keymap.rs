@@ -159,6 +159,9 @@ impl Keymap {
     /// Applies `[keys]` overrides: `action = "key"` or `action = ["key", …]` replaces that
     /// action's default keys.
     pub fn with_overrides(mut self, table: &toml::Table) -> Result<Keymap, String> {
+        // Keys the file binds, and to what: one key for two actions in the file is an error (the
+        // later one would silently win).
+        let mut given: std::collections::HashMap<Key, &str> = std::collections::HashMap::new();
         for (name, value) in table {
             let action = Action::from_name(name).ok_or_else(|| format!("[keys]: unknown action '{name}'"))?;
             let keys: Vec<String> = match value {
@@ -169,6 +172,9 @@ impl Keymap {
             self.map.retain(|_, a| *a != action);
             for k in keys {
                 let key = Key::parse(&k).map_err(|e| format!("[keys].{name}: {e}"))?;
+                if let Some(other) = given.insert(key, name.as_str()).filter(|o| *o != name.as_str()) {
+                    return Err(format!("[keys]: '{k}' is bound to both {other} and {name}"));
+                }
                 self.map.insert(key, action.clone());
             }
         }
@@ -190,6 +196,15 @@ impl Keymap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_key_for_two_actions_is_refused() {
+        let table: toml::Table = toml::from_str("quit = [\"j\"]\ndown = [\"j\"]").unwrap();
+        let e = Keymap::default().with_overrides(&table).unwrap_err();
+        assert!(e.contains("'j' is bound to both"), "{e}");
+        let table: toml::Table = toml::from_str("quit = [\"x\"]\ndown = [\"j\", \"n\"]").unwrap();
+        assert!(Keymap::default().with_overrides(&table).is_ok());
+    }
 
     #[test]
     fn parse_keys() {

@@ -80,29 +80,36 @@ pub fn stats_json_env(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::
 }
 
 /// Runs the binary, killing it when it takes longer than `limit` (a hang is a failure, with
-/// exit code -9).
+/// exit code -9). Both pipes are drained while it runs, so a child that prints more than a pipe
+/// holds (64 KiB) is not mistaken for a hang.
 pub fn run_with_timeout(args: &[&str], limit: std::time::Duration) -> (i32, String, String) {
+    use std::io::Read;
     use std::process::Stdio;
     let mut child =
         bin().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let start = std::time::Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            return (-9, String::from_utf8_lossy(&out.stdout).into(), "timed out".to_string());
+            let _ = child.wait();
+            break -9;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    (code, out, if code == -9 { format!("timed out\n{err}") } else { err })
 }
 
 /// Makes a named pipe (FIFO) at `path`.

@@ -191,6 +191,26 @@ pub(crate) fn take_opt_str(o: &mut Map<String, Value>, key: &str) -> Result<Opti
     }
 }
 
+/// Removes the record's id: a string (a number is read as its text), or `None` when absent (the
+/// reader then names the trace after the file and the record's place). An id is shown, stored
+/// in journals and typed in searches, so one with control characters (a line break, an escape)
+/// is refused.
+pub(crate) fn take_id(o: &mut Map<String, Value>) -> Result<Option<String>, FieldError> {
+    let id = take_opt_str(o, "id")?;
+    check_id(id.as_deref())?;
+    Ok(id)
+}
+
+pub(crate) fn check_id(id: Option<&str>) -> Result<(), FieldError> {
+    match id {
+        Some(id) if id.chars().any(char::is_control) => {
+            Err(FieldError::field("id", "contains control characters (a line break or an escape)"))
+        }
+        Some("") => Err(FieldError::field("id", "is empty")),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn take_opt_bool(o: &mut Map<String, Value>, key: &str) -> Result<Option<bool>, FieldError> {
     match o.remove(key) {
         None | Some(Value::Null) => Ok(None),

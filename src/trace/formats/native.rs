@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{kind, take_label, take_opt_bool, take_opt_str, take_str, FieldError, RecordContext};
+use super::{kind, take_id, take_label, take_opt_bool, take_opt_str, take_str, FieldError, RecordContext};
 use crate::trace::model::{join_steps, ChatTurn, Replay, Step, TokenInfo, TopToken, Trace};
 use crate::trace::segment::Segmentation;
 
@@ -16,7 +16,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
             return Err(FieldError::field("stepscope", format!("unsupported schema version {v} (this build reads 1)")));
         }
     }
-    let id = take_opt_str(&mut o, "id")?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
+    let id = take_id(&mut o)?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
     let problem = take_str(&mut o, "problem")?;
     let solution = take_opt_str(&mut o, "solution")?;
     let seg_name = take_opt_str(&mut o, "segmentation")?;

@@ -20,6 +20,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Vec<Trace>
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
+    super::check_id(Some(&base_id))?;
     let generator = o.get("model").and_then(Value::as_str).map(str::to_string);
     let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
     let many = choices.len() > 1;

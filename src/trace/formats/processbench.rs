@@ -2,12 +2,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{take_label, take_opt_bool, take_opt_str, take_str, take_str_list, FieldError, RecordContext};
+use super::{take_id, take_label, take_opt_bool, take_opt_str, take_str, take_str_list, FieldError, RecordContext};
 use crate::trace::answer;
 use crate::trace::model::Trace;
 
 pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldError> {
-    let id = take_opt_str(&mut o, "id")?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
+    let id = take_id(&mut o)?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
     let problem = take_str(&mut o, "problem")?;
     let steps = take_str_list(&mut o, "steps")?;
     let mut trace = Trace::from_step_texts(&id, &problem, &steps);

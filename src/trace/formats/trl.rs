@@ -3,12 +3,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{kind, take_opt_str, take_str, take_str_list, FieldError, RecordContext};
+use super::{kind, take_id, take_str, take_str_list, FieldError, RecordContext};
 use crate::trace::answer;
 use crate::trace::model::{Label, Trace};
 
 pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldError> {
-    let id = take_opt_str(&mut o, "id")?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
+    let id = take_id(&mut o)?.unwrap_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index));
     if o.get("prompt").is_some_and(Value::is_array) {
         return Err(FieldError::field("prompt", "conversational prompts (a list of messages) are not supported"));
     }
