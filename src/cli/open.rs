@@ -102,6 +102,8 @@ pub fn run(args: OpenArgs) -> i32 {
     let cfg_servers = cfg.servers.clone();
     if args.blind || cfg.blind {
         app.blind = Some(cfg.blind_hide);
+        // The list hides what blind mode hides (refinements under unlabelled drafts).
+        app.refresh_visible();
     }
     if let Some(c) = cfg.categories {
         app.categories = c;

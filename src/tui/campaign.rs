@@ -193,9 +193,18 @@ pub fn rate(app: &mut App, rating: i8) -> Vec<Effect> {
     vec![Effect::WriteRating { source, trace, annotator: app.annotator.clone(), step: app.step, rating }]
 }
 
+/// The campaign's entries whose hints are shown: in blind mode only the traces I have labelled
+/// (a report or agreement over the others would give their labels away).
+fn revealed_entries(app: &App) -> Vec<usize> {
+    app.campaign_entries()
+        .into_iter()
+        .filter(|&e| app.blind.is_none() || app.summary(e).is_some_and(|s| !app.hides(e, &s.id).any()))
+        .collect()
+}
+
 /// What the campaign numbers need about the traces the campaign shows.
 fn items(app: &App) -> Vec<Item> {
-    app.campaign_entries()
+    revealed_entries(app)
         .into_iter()
         .filter_map(|e| {
             let t = app.trace(e)?;
@@ -228,6 +237,9 @@ pub fn open_agreement(app: &mut App) {
             p.annotator, p.labels, p.blind
         ));
     }
+    if app.blind.is_some() {
+        lines.insert(0, format!("blind: agreement over the {} traces you have labelled", items.len()));
+    }
     app.overlays.push(Overlay::Agreement { lines });
 }
 
@@ -240,6 +252,9 @@ pub fn open_report(app: &mut App) {
     app.report = Some(if mine.human_labels > 0 { mine } else { report(&refs, None) });
     app.signal_evals = stored_signal_evals(app);
     app.screen = Screen::Report;
+    if app.blind.is_some() {
+        app.message = Some(format!("blind: the report covers the {} traces you have labelled", items.len()));
+    }
 }
 
 /// Each stored signal evaluated against the final answers of the campaign's traces (stored
@@ -249,8 +264,7 @@ fn stored_signal_evals(app: &App) -> Vec<crate::service::signal_eval::SignalEval
     [SignalKind::Instability, SignalKind::AnswerEntropy]
         .into_iter()
         .filter_map(|kind| {
-            let rows: Vec<_> = app
-                .campaign_entries()
+            let rows: Vec<_> = revealed_entries(app)
                 .into_iter()
                 .filter_map(|e| {
                     let t = app.trace(e)?;

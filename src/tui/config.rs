@@ -77,7 +77,7 @@ pub fn load() -> Result<Config, String> {
 }
 
 pub fn parse(text: &str) -> Result<Config, String> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| short_lines(&e.to_string()))?;
     let mut config = Config::default();
     for (key, value) in &table {
         match key.as_str() {
@@ -117,6 +117,19 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
     }
     Ok(config)
+}
+
+/// A parser's message with each line cut to 160 characters (it quotes the offending line, which
+/// may be 100 KB long).
+fn short_lines(message: &str) -> String {
+    let cut = |l: &str| {
+        if l.chars().count() > 160 {
+            format!("{}…", l.chars().take(160).collect::<String>())
+        } else {
+            l.to_string()
+        }
+    };
+    message.lines().map(cut).collect::<Vec<_>>().join("\n")
 }
 
 fn strings(value: &toml::Value) -> Option<Vec<String>> {

@@ -631,11 +631,25 @@ impl App {
     }
 
     /// What blind mode hides on a trace now: everything configured until I have labelled it.
+    /// The one rule every screen, overlay, search and list decoration asks. Once I have labelled
+    /// a trace its hints were shown, so a label cleared or undone later hides nothing again (and
+    /// a new label on it is not blind).
     pub fn hides(&self, entry: usize, id: &str) -> Hide {
         match self.blind {
-            Some(h) if self.my_label(entry, id).is_none() => h,
+            Some(h) if !self.store_of(entry).touched(id, &self.annotator) => h,
             _ => Hide::NOTHING,
         }
+    }
+
+    /// A refinement listed under a draft whose hints blind mode hides: it exists only where a
+    /// first error was found, and shows where the draft went wrong, so it is hidden too.
+    fn hidden_refinement(&self, entry: usize, id: &str) -> bool {
+        if !self.blind.is_some_and(Hide::any) {
+            return false;
+        }
+        let Some(parent) = self.sources[self.entries[entry].source].parent else { return false };
+        let parent_id = id.split_once('~').map_or(id, |(p, _)| p);
+        !self.sources[parent].store.touched(parent_id, &self.annotator)
     }
 
     /// The stored verifier results shown for a trace (none while blind mode hides them).
@@ -660,6 +674,9 @@ impl App {
         let Some(s) = &self.summaries[entry] else {
             return self.filter == Filter::All && needle.is_empty();
         };
+        if self.hidden_refinement(entry, &s.id) {
+            return false;
+        }
         if let Some(category) = needle.strip_prefix('#') {
             // `#calc`: traces whose human label (mine, else anyone's) has a matching category.
             if !self.category_matches(entry, &s.id, category.trim()) {
@@ -697,7 +714,9 @@ impl App {
     /// Whether a human label on the trace has a category starting with `prefix` (lower case).
     fn category_matches(&self, entry: usize, id: &str, prefix: &str) -> bool {
         let store = self.store_of(entry);
-        store.labels_for(id).iter().any(|(a, _)| {
+        // Blind: other annotators' categories would tell which traces they marked wrong.
+        let others_hidden = self.hides(entry, id).annotators;
+        store.labels_for(id).iter().filter(|(a, _)| !others_hidden || *a == self.annotator).any(|(a, _)| {
             store
                 .detail(id, a)
                 .and_then(|d| d.category.as_deref())

@@ -186,14 +186,25 @@ pub fn compact(path: &Path) -> io::Result<Compacted> {
     let (kept, rejected) = compacted_lines(&bytes);
     let rejected_path = PathBuf::from(format!("{}.rejected", path.display()));
     if !rejected.is_empty() {
+        let before = fs::metadata(&rejected_path).map(|m| m.len()).ok();
         let mut side = OpenOptions::new().create(true).append(true).mode(0o600).open(&rejected_path)?;
         let mut out = Vec::new();
         for line in &rejected {
             out.extend_from_slice(line);
             out.push(b'\n');
         }
-        side.write_all(&out)?;
-        side.sync_all()?;
+        if let Err(e) = side.write_all(&out).and_then(|_| side.sync_all()) {
+            // A full disk: the side file goes back to what it was (or away, if this made it),
+            // and the journal is left as it is.
+            match before {
+                Some(len) => drop(side.set_len(len)),
+                None => drop(fs::remove_file(&rejected_path)),
+            }
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{}: {e}; the journal is unchanged", rejected_path.display()),
+            ));
+        }
     }
     let mut out = Vec::new();
     for line in &kept {

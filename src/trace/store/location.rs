@@ -50,7 +50,14 @@ pub fn locate_journal(trace_file: &Path, store_dir: Option<&Path>) -> JournalLoc
         read.push(path.clone());
     }
     let note = (path == fallback).then(|| {
-        format!("the folder of {} is read-only: labels are kept in {}", trace_file.display(), fallback.display())
+        // Name the real reason: a journal beside the file that is no regular file (a FIFO, a
+        // folder) or is read-only, else the folder.
+        let why = match fs::metadata(&beside) {
+            Ok(m) if !m.is_file() => format!("{} is not a regular file", beside.display()),
+            Ok(_) => format!("{} cannot be written", beside.display()),
+            Err(_) => format!("the folder of {} is read-only", trace_file.display()),
+        };
+        format!("{why}: labels are kept in {}", fallback.display())
     });
     JournalLocation { path, read, note }
 }

@@ -262,6 +262,11 @@ impl Store {
         self.state.label(trace, annotator)
     }
 
+    /// Whether the annotator ever labelled the trace (the label may since be cleared or undone).
+    pub fn touched(&self, trace: &str, annotator: &str) -> bool {
+        self.state.touched(trace, annotator)
+    }
+
     /// The most recent label any annotator gave the trace, with that annotator.
     pub fn latest_label(&self, trace: &str) -> Option<(Label, &str)> {
         self.state.latest_label(trace)

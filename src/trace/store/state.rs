@@ -186,6 +186,12 @@ impl State {
         self.trace(trace)?.labels.get(annotator)?.value
     }
 
+    /// Whether the annotator has any label record on the trace (a label since cleared or undone
+    /// included): in blind mode, what the app revealed after it has been seen.
+    pub fn touched(&self, trace: &str, annotator: &str) -> bool {
+        self.trace(trace).is_some_and(|t| t.labels.contains_key(annotator))
+    }
+
     /// The detail (blind, category, note) of an annotator's current label.
     pub fn detail(&self, trace: &str, annotator: &str) -> Option<&Detail> {
         let c = self.trace(trace)?.labels.get(annotator)?;

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::trace::Trace;
-use crate::tui::state::App;
+use crate::tui::state::{App, Hide};
 use crate::tui::views::steps::TraceView;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -20,7 +20,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     f.render_widget(block, area);
     let mut series = view.map(|v| series(&v.trace)).unwrap_or_default();
     if let Some(v) = view {
-        series.extend(stored_series(app.store_of(v.entry), &v.trace, app.hides(v.entry, &v.trace.id).verifiers));
+        series.extend(stored_series(app.store_of(v.entry), &v.trace, app.hides(v.entry, &v.trace.id)));
     }
     let label_w = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(18);
     let mut lines: Vec<Line> = series
@@ -40,7 +40,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
             t.dim,
         )));
     }
-    f.render_widget(Paragraph::new(lines), inner);
+    // Sparklines are cut to the width already; the hint wraps instead of losing its end.
+    f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }), inner);
 }
 
 /// Named numeric series: per-token surprisal (−log p) when tokens are stored, per-step mean
@@ -78,10 +79,11 @@ pub fn series(tr: &Trace) -> Vec<(String, Vec<f64>)> {
 
 /// Series from the store: each verifier's step scores, per-token instability and its step
 /// peaks, and the answer entropy after each step.
-/// `hide_verifiers`: blind mode leaves the verifiers' scores out.
-pub fn stored_series(store: &crate::trace::Store, tr: &Trace, hide_verifiers: bool) -> Vec<(String, Vec<f64>)> {
+/// `hide`: blind mode leaves out the verifiers' scores, and the answer entropy, which is measured
+/// against the reference answer (close to telling whether the answer is right).
+pub fn stored_series(store: &crate::trace::Store, tr: &Trace, hide: Hide) -> Vec<(String, Vec<f64>)> {
     let mut out = Vec::new();
-    for r in store.results_for(&tr.id).into_iter().filter(|_| !hide_verifiers) {
+    for r in store.results_for(&tr.id).into_iter().filter(|_| !hide.verifiers) {
         let scores: Vec<f64> = r.scores.iter().map(|s| s.unwrap_or(f64::NAN)).collect();
         out.push((crate::tui::views::steps::short_spec(&r.spec), scores));
     }
@@ -90,7 +92,8 @@ pub fn stored_series(store: &crate::trace::Store, tr: &Trace, hide_verifiers: bo
         out.push(("instability I_t".into(), sig.per_token.clone()));
         out.push(("step peak I".into(), gaps(&sig.step_peak)));
     }
-    if let Some(sig) = store.signal(&tr.id, "answer-entropy").and_then(|s| s.answer_entropy()) {
+    let answer_entropy = store.signal(&tr.id, "answer-entropy").filter(|_| !hide.answer);
+    if let Some(sig) = answer_entropy.and_then(|s| s.answer_entropy()) {
         out.push((format!("H(answer) {}", sig.trend), sig.h.clone()));
     }
     out

@@ -43,7 +43,8 @@ impl TraceView {
 pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     let t = &app.theme;
     let border = if view.is_some_and(|v| v.focused) { t.border_focus } else { t.border };
-    let title = view.map_or_else(|| " no trace ".to_string(), |v| title(app, v.entry, &v.trace));
+    let room = area.width.saturating_sub(2) as usize;
+    let title = view.map_or_else(|| " no trace ".to_string(), |v| title(app, v.entry, &v.trace, room));
     let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -93,16 +94,21 @@ impl App {
     }
 }
 
-fn title(app: &App, entry: usize, tr: &Trace) -> String {
-    let mut parts = vec![tr.id.clone()];
+/// The pane's title: what the trace is and what is known of its first error, fitted to `room`
+/// columns. When it does not fit, the least needed parts go first (the generator, then the
+/// reference answer, the dataset's differing label, the category), so the id, the label and
+/// every verifier's first error stay in sight.
+fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
+    // (priority: lower goes first, text)
+    let mut parts: Vec<(u8, String)> = vec![(9, tr.id.clone())];
     if let Some(g) = &tr.generator {
-        parts.push(g.clone());
+        parts.push((0, g.clone()));
     }
     let hide = app.hides(entry, &tr.id);
     match (app.shown_answer(entry, &tr.id, tr.answer_correct()), &tr.reference_answer) {
-        (Some(true), _) => parts.push("answer ✓".into()),
-        (Some(false), Some(r)) => parts.push(format!("answer ✗ (ref {r})")),
-        (Some(false), None) => parts.push("answer ✗".into()),
+        (Some(true), _) => parts.push((5, "answer ✓".into())),
+        (Some(false), Some(r)) => parts.push((1, format!("answer ✗ (ref {r})"))),
+        (Some(false), None) => parts.push((5, "answer ✗".into())),
         _ => {}
     }
     if let Some((l, origin)) = app.effective_label(entry, tr) {
@@ -111,29 +117,45 @@ fn title(app: &App, entry: usize, tr: &Trace) -> String {
             Label::FirstError(k) => format!("first error {k} ({who})"),
             Label::NoError => format!("no error ({who})"),
         };
-        parts.push(what);
+        parts.push((8, what));
         if origin == LabelOrigin::Me {
             if let Some(c) = app.my_category(entry, &tr.id) {
-                parts.push(format!("[{c}]"));
+                parts.push((3, format!("[{c}]")));
             }
         }
         if origin != LabelOrigin::Dataset && !hide.dataset {
             if let Some(d) = tr.label.filter(|d| *d != l) {
-                parts.push(format!("dataset {}", d.short()));
+                parts.push((2, format!("dataset {}", d.short())));
             }
         }
     }
     if hide.any() {
-        parts.push("BLIND: hints hidden until you label".into());
+        parts.push((6, "BLIND: hints hidden until you label".into()));
     }
     for r in app.shown_results(entry, &tr.id) {
         let short = short_spec(&r.spec);
-        parts.push(match r.first_error {
-            Some(k) => format!("{short}: first error {k}"),
-            None => format!("{short}: no error"),
-        });
+        parts.push((
+            7,
+            match r.first_error {
+                Some(k) => format!("{short}: first error {k}"),
+                None => format!("{short}: no error"),
+            },
+        ));
     }
-    format!(" {} ", parts.join(" · "))
+    let joined =
+        |parts: &[(u8, String)]| format!(" {} ", parts.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(" · "));
+    // A wrong answer without room for its reference still says it is wrong.
+    let shorter = |t: &str| t.split_once(" (ref ").map(|(a, _)| a.to_string());
+    while crate::tui::text::width(&joined(&parts)) > room {
+        let Some(i) = (0..parts.len()).filter(|&i| parts[i].0 < 7).min_by_key(|&i| parts[i].0) else { break };
+        match shorter(&parts[i].1) {
+            Some(short) => parts[i] = (5, short),
+            None => {
+                parts.remove(i);
+            }
+        }
+    }
+    joined(&parts)
 }
 
 /// A verifier spec without folder paths (`prm:/m/qwen-prm` → `prm:qwen-prm`).
