@@ -74,10 +74,28 @@ fn pinned_fetch_accepts_the_right_file_and_keeps_nothing_else() {
     let right = model(sha, whole.len() as u64);
     let path = fetch::fetch(&right, &mut |_| {}).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), whole);
-    assert_eq!(walk(cache.path()), std::slice::from_ref(&path));
+    // Beside it, the stamp of its hash check (size and time stamp).
+    let stamp = path.with_extension("checked");
+    let mut kept = walk(cache.path());
+    kept.sort();
+    assert_eq!(kept, [stamp.clone(), path.clone()]);
     // A damaged cached file (wrong size) is fetched again.
     std::fs::write(&path, b"damaged").unwrap();
     assert_eq!(std::fs::read(fetch::ensure(&right, &mut |_| {}).unwrap()).unwrap(), whole);
+    // One flipped byte, same size: the changed time stamp sends it to the hash check, which
+    // fails, and the file is fetched again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut flipped = whole.clone();
+    flipped[5] ^= 1;
+    std::fs::write(&path, &flipped).unwrap();
+    let mut lines = Vec::new();
+    let again = fetch::ensure(&right, &mut |l| lines.push(l.to_string())).unwrap();
+    assert_eq!(std::fs::read(again).unwrap(), whole);
+    assert!(lines.iter().any(|l| l.contains("SHA-256") && l.contains("fetching it again")), "{lines:?}");
+    // Unchanged since its check: used without hashing or fetching.
+    let mut lines = Vec::new();
+    fetch::ensure(&right, &mut |l| lines.push(l.to_string())).unwrap();
+    assert!(lines.is_empty(), "{lines:?}");
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -96,6 +96,18 @@ fn native_round_trip_keeps_everything() {
     let (_, v) = stats_json(&[b.to_str().unwrap()]);
     assert_eq!(v["traces"], 400);
     assert_eq!(v["dataset_labels"]["first_error"], 207);
+    // Against the source itself, read here with serde_json alone: every record's fields kept.
+    let source: Vec<serde_json::Value> = serde_json::from_str(&fs::read_to_string(&pb).unwrap()).unwrap();
+    let native: Vec<serde_json::Value> =
+        fs::read_to_string(&a).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(source.len(), native.len());
+    for (s, n) in source.iter().zip(&native) {
+        for key in ["id", "problem", "label", "generator", "final_answer_correct"] {
+            assert_eq!(s[key], n[key], "{key} of {}", s["id"]);
+        }
+        let steps: Vec<&serde_json::Value> = n["steps"].as_array().unwrap().iter().map(|st| &st["text"]).collect();
+        assert_eq!(s["steps"].as_array().unwrap().iter().collect::<Vec<_>>(), steps, "steps of {}", s["id"]);
+    }
 }
 
 #[test]

@@ -12,18 +12,8 @@ use stepscope::model::{self, fetch, LoadOptions, Message, Model};
 /// Fetches (or finds cached) a known model; without network this is a visible skip, unless
 /// `STEPSCOPE_REQUIRE_SHARED=1` (CI), where it fails.
 fn model(name: &str) -> Option<Model> {
-    let m = fetch::known(name).unwrap();
-    match fetch::ensure(m, &mut |_| {}) {
-        Ok(_) => Some(model::load(name, LoadOptions::default(), &mut |_| {}).unwrap()),
-        Err(e) if common::required() => {
-            panic!("fetching {name} failed and STEPSCOPE_REQUIRE_SHARED=1: {e:#}")
-        }
-        Err(e) => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIP: cannot fetch {name} ({e:#}); real-model test not run");
-            None
-        }
-    }
+    common::fetched(name)?;
+    Some(model::load(name, LoadOptions::default(), &mut |_| {}).unwrap())
 }
 
 fn gsm8k_questions(n: usize) -> Option<String> {
@@ -51,17 +41,34 @@ fn round_trip(m: &Model) {
     }
 }
 
+/// Greedy decoding is deterministic across processes: this process's run and a `stepscope
+/// generate` run in another process give the same tokens.
 fn greedy_twice(m: &Model) {
-    let prompt = m.chat_prompt(&[Message::new("user", "What is 12 times 7? Answer briefly.")]).unwrap();
+    const QUESTION: &str = "What is 12 times 7? Answer briefly.";
+    let prompt = m.chat_prompt(&[Message::new("user", QUESTION)]).unwrap();
     let params = GenerateParams { max_tokens: 24, ..GenerateParams::default() };
-    let run = || {
-        let mut cache = m.new_cache();
-        m.generate(&prompt, &mut cache, &params, &AtomicBool::new(false), &mut |_| {}).unwrap()
-    };
-    let (a, b) = (run(), run());
-    assert!(!a.tokens.is_empty());
-    assert_eq!(a.tokens.iter().map(|t| t.id).collect::<Vec<_>>(), b.tokens.iter().map(|t| t.id).collect::<Vec<_>>());
-    assert_eq!(a.text, b.text);
+    let mut cache = m.new_cache();
+    let here = m.generate(&prompt, &mut cache, &params, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(!here.tokens.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.jsonl");
+    let (code, _, err) = common::run(&[
+        "generate",
+        "--model",
+        &m.name,
+        "--question",
+        QUESTION,
+        "--max-tokens",
+        "24",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let row: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    let ids: Vec<u64> = row["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let generated: Vec<u64> = here.tokens.iter().map(|t| t.id as u64).collect();
+    assert!(ids.ends_with(&generated), "the other process generated other tokens: {ids:?} vs {generated:?}");
+    assert_eq!(row["solution"].as_str().unwrap(), here.text);
 }
 
 /// llama.cpp's llama-perplexity on the same GGUF, n_ctx 256, first 50 GSM8K test questions
@@ -102,8 +109,8 @@ fn exported_tokenizer_matches(m: &Model) {
     model::export_tokenizer("qwen2.5-coder-0.5b", dir.path(), &added, &mut |_| {}).unwrap();
     let tok = tokenizers::Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
     let text = "Natalia sold 48/2 = 24 clips in May.\n\nSo 48+24 = 72 clips altogether. Ünïcödé ✓";
+    // (Its ids are checked against llama-server's /tokenize in tests/remote.rs.)
     let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
-    assert_eq!(ids, m.encode(text).unwrap());
     let sep = tok.encode(format!("{text}<extra_0>"), false).unwrap().get_ids().to_vec();
     assert_eq!(sep.len(), ids.len() + 1, "the separator is one token");
     assert!(*sep.last().unwrap() as usize >= m.vocab_size() - 1);
@@ -242,7 +249,22 @@ fn model_verifiers_end_to_end() {
         .unwrap();
     assert_eq!(first["data"]["answer_source"], "reference");
     assert_eq!(first["data"]["h"].as_array().unwrap().len(), 5, "bakery-muffins has 4 steps: H for k = 0..4");
-    assert!(["decreasing", "flat", "increasing"].contains(&first["data"]["trend"].as_str().unwrap()));
+    // The stored slope and trend follow from the stored H values (least squares over k, ±0.01).
+    let h: Vec<f64> = first["data"]["h"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let n = h.len() as f64;
+    let (mk, mh) = ((n - 1.0) / 2.0, h.iter().sum::<f64>() / n);
+    let num: f64 = h.iter().enumerate().map(|(k, v)| (k as f64 - mk) * (v - mh)).sum();
+    let den: f64 = (0..h.len()).map(|k| (k as f64 - mk).powi(2)).sum();
+    let slope = num / den;
+    assert!((first["data"]["slope"].as_f64().unwrap() - slope).abs() < 1e-9, "{}", first["data"]);
+    let trend = if slope < -0.01 {
+        "decreasing"
+    } else if slope <= 0.01 {
+        "flat"
+    } else {
+        "increasing"
+    };
+    assert_eq!(first["data"]["trend"], trend, "{}", first["data"]);
     // The judge reused its cached prefix between steps: later steps forward fewer tokens.
     let judge = stored_results(store.path(), "judge:smollm2");
     assert!(judge[0]["details"][1].as_str().unwrap().contains("reused"), "{}", judge[0]);
@@ -300,7 +322,11 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     assert_eq!(sig["data"]["step_peak"].as_array().unwrap().len(), trace.steps.len());
     let per_token: Vec<f64> =
         sig["data"]["per_token"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    assert!(per_token.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
+    // What `score` stored agrees with the teacher-forced series (computed here from the model,
+    // not from the stored log-probs).
+    assert_eq!(per_token.len(), b.len());
+    let stored_vs_forced = per_token.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(stored_vs_forced <= 1e-3, "stored instability differs from teacher forcing by {stored_vs_forced}");
     // `eval --signal` reuses what `score` stored (same source: the trace's own top-k); it needs
     // a known final answer, which a 48-token generation may not reach: say it is right.
     let mut row: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

@@ -8,22 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use stepscope::model::generate::{GenerateParams, StopReason};
 use stepscope::model::sample::SamplingParams;
-use stepscope::model::{fetch, LoadOptions};
+use stepscope::model::LoadOptions;
 use stepscope::refine::strategy::{plan, Strategy};
 use stepscope::service::refine::{continue_from, prepare, refine};
 use stepscope::service::Models;
 use stepscope::trace::{Segmentation, Trace, TraceFile};
 
 fn fetched(name: &str) -> bool {
-    match fetch::ensure(fetch::known(name).unwrap(), &mut |_| {}) {
-        Ok(_) => true,
-        Err(e) if common::required() => panic!("fetching {name} failed and STEPSCOPE_REQUIRE_SHARED=1: {e:#}"),
-        Err(e) => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIP: cannot fetch {name} ({e:#}); refinement test not run");
-            false
-        }
-    }
+    common::fetched(name).is_some()
 }
 
 fn draft() -> Trace {
@@ -332,7 +324,7 @@ fn the_worker_streams_a_refinement_and_can_cancel_it() {
     let first = worker.submit(job(6));
     let (mut tokens, mut candidate) = (0, None);
     loop {
-        match rx.recv().unwrap() {
+        match next(&rx) {
             JobEvent::Token { job, .. } if job == first.id => tokens += 1,
             JobEvent::Refined { job, candidate: c } if job == first.id => candidate = Some(c),
             JobEvent::Finished { job } if job == first.id => break,
@@ -346,7 +338,7 @@ fn the_worker_streams_a_refinement_and_can_cancel_it() {
     let second = worker.submit(job(300));
     let mut cancelled_candidate = None;
     loop {
-        match rx.recv().unwrap() {
+        match next(&rx) {
             JobEvent::Token { job, .. } if job == second.id => second.cancel(),
             JobEvent::Refined { job, candidate: c } if job == second.id => cancelled_candidate = Some(c),
             JobEvent::Cancelled { job } if job == second.id => break,
@@ -359,4 +351,9 @@ fn the_worker_streams_a_refinement_and_can_cancel_it() {
     assert_eq!(c.stop, StopReason::Cancelled);
     assert_eq!(c.trace.extra["refinement"]["cancelled"], true);
     worker.shutdown();
+}
+
+/// The worker's next event; a lost event fails the test instead of hanging CI.
+fn next(rx: &std::sync::mpsc::Receiver<stepscope::jobs::JobEvent>) -> stepscope::jobs::JobEvent {
+    rx.recv_timeout(std::time::Duration::from_secs(600)).expect("no event from the worker within 10 minutes")
 }

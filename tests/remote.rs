@@ -8,18 +8,11 @@ use std::sync::atomic::AtomicBool;
 use common::server;
 use stepscope::model::generate::GenerateParams;
 use stepscope::model::remote::{RemoteModel, RemoteOptions};
-use stepscope::model::{self, fetch, LanguageModel, LoadOptions, Message};
+use stepscope::model::{self, LanguageModel, LoadOptions, Message};
 
 /// The smollm2 GGUF through stepscope's own fetch code (CI: must work; elsewhere a visible skip).
 fn smollm2() -> Option<std::path::PathBuf> {
-    match fetch::ensure(fetch::known("smollm2").unwrap(), &mut |_| {}) {
-        Ok(p) => Some(p),
-        Err(e) if common::required() => panic!("fetching smollm2 failed and STEPSCOPE_REQUIRE_SHARED=1: {e:#}"),
-        Err(e) => {
-            eprintln!("SKIP: cannot fetch smollm2 ({e:#})");
-            None
-        }
-    }
+    common::fetched("smollm2")
 }
 
 fn options(urls: &[&str]) -> RemoteOptions {
@@ -687,4 +680,30 @@ fn a_generation_cut_mid_stream_continues_on_another_server() {
     let b_request = &seen.lock().unwrap()[0];
     assert_eq!(b_request["prompt"], serde_json::json!([1, 2, 3, 5, 5, 5, 5]), "B continues after A's tokens");
     assert_eq!(b_request["max_tokens"], 2);
+}
+
+/// The tokenizer `models tokenizer` exports (tokenizer.json, what the GPU check hands
+/// transformers) tokenizes like llama.cpp tokenizes the GGUF it came from: the ids are checked
+/// against llama-server's `/tokenize`, an implementation that shares no code with ours.
+#[test]
+fn exported_tokenizer_matches_llama_server() {
+    let Some(gguf) = common::fetched("qwen2.5-coder-0.5b") else { return };
+    let Some(srv) = server::start(&gguf, &[]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    model::export_tokenizer("qwen2.5-coder-0.5b", dir.path(), &["<extra_0>".to_string()], &mut |_| {}).unwrap();
+    let tok = tokenizers::Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
+    let texts = [
+        "Natalia sold 48/2 = 24 clips in May.\n\nSo 48+24 = 72 clips altogether. Ünïcödé ✓",
+        "    def f(x):\n        return x ** 2  # 🙂 tabs\tand   spaces",
+        "$1,234.56 + 7% = ? \\frac{3}{4} 東京 123456789",
+    ];
+    for text in texts {
+        let ours = tok.encode(text, false).unwrap().get_ids().to_vec();
+        let body = serde_json::json!({"content": text, "add_special": false}).to_string();
+        let (code, answer) = server::post_json(srv.port, "/tokenize", &body).expect("/tokenize answers");
+        assert_eq!(code, 200, "{answer}");
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let theirs: Vec<u32> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        assert_eq!(ours, theirs, "{text:?}");
+    }
 }

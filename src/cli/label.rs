@@ -43,10 +43,15 @@ pub struct LabelArgs {
 
 pub fn run(args: LabelArgs) -> i32 {
     match label(&args) {
-        Ok(msg) => {
-            crate::outln!("{msg}");
-            EXIT_OK
-        }
+        Ok(msg) => match crate::cli::output::try_write_out(format_args!("{msg}\n")) {
+            Ok(()) => EXIT_OK,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+            // The label is on disk already: say so, and why the confirmation is missing.
+            Err(e) => {
+                crate::errln!("the label is saved, but its confirmation could not be printed: {e}");
+                EXIT_USAGE
+            }
+        },
         Err(e) => {
             crate::errln!("error: {e}");
             EXIT_USAGE

@@ -50,6 +50,15 @@ pub fn write_out(args: fmt::Arguments) {
     }
 }
 
+/// Writes to standard output and says whether it worked, for a caller that has more to say
+/// about a failure than "cannot write output" (the text is made safe like any other).
+pub fn try_write_out(args: fmt::Arguments) -> io::Result<()> {
+    let text = fmt::format(args);
+    let mut out = io::stdout().lock();
+    out.write_all(terminal_safe(&text).as_bytes())?;
+    out.flush()
+}
+
 /// Writes raw bytes to standard output (same rules).
 pub fn write_out_bytes(bytes: &[u8]) {
     if let Err(e) = io::stdout().lock().write_all(bytes) {

@@ -105,16 +105,48 @@ pub fn cached_path(m: &KnownModel) -> PathBuf {
 /// Returns the cached file, fetching it first when missing. `progress` gets one line per step.
 pub fn ensure(m: &KnownModel, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let target = cached_path(m);
-    // The full SHA-256 is checked when the file is fetched; here the size (cheap) catches a
-    // cached file from another version or a damaged cache, which is then fetched again.
+    // The full SHA-256 is checked when the file is fetched and whenever its size or time stamp
+    // differ from those of that check (a stamp beside the file keeps them): a damaged or edited
+    // cached file is noticed, and fetched again, without hashing a GB on every load.
     match std::fs::metadata(&target) {
-        Ok(meta) if meta.len() == m.size => return Ok(target),
+        Ok(meta) if meta.len() == m.size => {
+            if stamp_of(&meta).is_some_and(|s| std::fs::read_to_string(stamp_path(&target)).ok() == Some(s)) {
+                return Ok(target);
+            }
+            progress(&format!("checking the SHA-256 of {} (changed since it was checked)", target.display()));
+            match check_pinned(m, &target) {
+                Ok(()) => {
+                    write_stamp(&target);
+                    return Ok(target);
+                }
+                Err(e) => progress(&format!("{e:#}: fetching it again")),
+            }
+        }
         Ok(meta) => {
             progress(&format!("{} has {} bytes, expected {}: fetching it again", target.display(), meta.len(), m.size))
         }
         Err(_) => {}
     }
     fetch(m, progress)
+}
+
+/// Where the size and time stamp of a cached file's last hash check are kept.
+fn stamp_path(target: &Path) -> PathBuf {
+    target.with_extension("checked")
+}
+
+/// A file's size and modification time, as the stamp holds them.
+fn stamp_of(meta: &std::fs::Metadata) -> Option<String> {
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(format!("{} {}", meta.len(), mtime.as_nanos()))
+}
+
+/// Records that `target` as it is now passed the hash check (best effort: without the stamp the
+/// next load checks the hash again).
+fn write_stamp(target: &Path) {
+    if let Some(s) = std::fs::metadata(target).ok().as_ref().and_then(stamp_of) {
+        let _ = std::fs::write(stamp_path(target), s);
+    }
 }
 
 /// Downloads and assembles the model, replacing any cached copy atomically.
@@ -152,6 +184,7 @@ fn assemble(m: &KnownModel, work: &Path, target: &Path, id: &str, progress: &mut
         progress("checking size and SHA-256");
         check_pinned(m, &partial)?;
         std::fs::rename(&partial, target)?;
+        write_stamp(target);
         Ok(())
     })();
     if result.is_err() {

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::model::generate::GenerateParams;
 use crate::model::{LanguageModel, Message};
@@ -73,24 +73,37 @@ pub fn cross_check(
     question: &str,
     n: usize,
 ) -> Result<CrossCheck> {
+    // Every failure names the side it came from: the server (its address) or the local model.
+    let at_server = || format!("server {}", server.backend());
+    let at_local = || format!("local model {}", local.name());
     let chat = [Message::new("user", question)];
     let prompt = Tokenized {
         text: "(chat prompt)".into(),
-        server: server.chat_prompt(&chat)?,
-        local: local.chat_prompt(&chat)?,
+        server: server.chat_prompt(&chat).with_context(at_server)?,
+        local: local.chat_prompt(&chat).with_context(at_local)?,
     };
     let probes = PROBES
         .iter()
-        .map(|p| Ok(Tokenized { text: p.to_string(), server: server.encode(p)?, local: local.encode(p)? }))
+        .map(|p| {
+            Ok(Tokenized {
+                text: p.to_string(),
+                server: server.encode(p).with_context(at_server)?,
+                local: local.encode(p).with_context(at_local)?,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let params = GenerateParams { max_tokens: n, top_k: 1, ..GenerateParams::default() };
     let mut prefix = server.start();
-    let g = server.generate(&mut prefix, &prompt.server, &params, &AtomicBool::new(false), &mut |_| {})?;
+    let g = server
+        .generate(&mut prefix, &prompt.server, &params, &AtomicBool::new(false), &mut |_| {})
+        .with_context(at_server)?;
     // The server's tokens after the server's prompt, read by the local model.
     let mut ids = prompt.server.clone();
     ids.extend(g.tokens.iter().map(|t| t.id));
     let mut local_prefix = local.start();
-    let scores = local.score(&mut local_prefix, &ids, 1)?;
+    let scores = local.score(&mut local_prefix, &ids, 1).with_context(|| {
+        format!("{} cannot read the tokens of {} (do they share a tokenizer?)", at_local(), at_server())
+    })?;
     let tokens = g
         .tokens
         .iter()

@@ -32,15 +32,18 @@ impl VerifierSpec {
     /// Parses a spec string. A trailing `@N` (N a positive integer) on a critic or rollout model is
     /// the count, so such a model name cannot itself end in `@N`.
     pub fn parse(spec: &str) -> Result<VerifierSpec, String> {
+        if spec.len() > MAX_SPEC {
+            return Err(format!("a verifier spec of {} bytes is too long ({}…)", spec.len(), short(spec)));
+        }
         let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
         let model = |arg: Option<&str>| -> Result<String, String> {
             match arg {
                 Some(m) if !m.is_empty() => Ok(m.to_string()),
-                _ => Err(format!("verifier '{kind}' needs a model: {kind}:MODEL")),
+                _ => Err(format!("verifier '{}' needs a model: {}:MODEL", short(kind), short(kind))),
             }
         };
         match kind {
-            "arith" if arg.is_some() => Err(format!("verifier 'arith' takes no model (got '{spec}')")),
+            "arith" if arg.is_some() => Err(format!("verifier 'arith' takes no model (got '{}')", short(spec))),
             "arith" => Ok(VerifierSpec::Arith),
             "prm" => Ok(VerifierSpec::Prm { path: model(arg)? }),
             "judge" => Ok(VerifierSpec::Judge { model: model(arg)? }),
@@ -52,7 +55,7 @@ impl VerifierSpec {
                 let (m, rollouts) = split_count(&model(arg)?)?;
                 Ok(VerifierSpec::Rollout { model: m, rollouts })
             }
-            _ => Err(format!("unknown verifier '{spec}' (expected one of {KINDS})")),
+            _ => Err(format!("unknown verifier '{}' (expected one of {KINDS})", short(spec))),
         }
     }
 
@@ -109,6 +112,19 @@ impl VerifierSpec {
     }
 }
 
+/// The longest spec read (a model path is at most 4096 bytes).
+const MAX_SPEC: usize = 4200;
+
+/// A spec as an error message echoes it: at most 80 characters, no control characters.
+fn short(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| !c.is_control()).take(80).collect();
+    if s.chars().count() > 80 {
+        format!("{clean}…")
+    } else {
+        clean
+    }
+}
+
 /// The most votes or rollouts a spec may ask for (`@N`): beyond it a run would not end in any
 /// useful time.
 pub const MAX_COUNT: usize = 256;
@@ -125,7 +141,7 @@ fn split_count(s: &str) -> Result<(String, Option<usize>), String> {
     let count = n.parse::<usize>().ok().filter(|c| (1..=MAX_COUNT).contains(c));
     match count {
         Some(count) if !model.is_empty() => Ok((model.to_string(), Some(count))),
-        _ => Err(format!("'{s}': expected MODEL@N with N from 1 to {MAX_COUNT}")),
+        _ => Err(format!("'{}': expected MODEL@N with N from 1 to {MAX_COUNT}", short(s))),
     }
 }
 

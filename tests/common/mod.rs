@@ -23,6 +23,27 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     None
 }
 
+/// Skips the rest of a test with a line straight to stderr (the harness captures `eprintln!`),
+/// or fails it where everything is required (`STEPSCOPE_REQUIRE_SHARED=1`, as in CI).
+pub fn skip(why: &str) {
+    if required() {
+        panic!("{why}, and STEPSCOPE_REQUIRE_SHARED=1");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIP: {why}");
+}
+
+/// A known model's file through stepscope's own fetch code, or `None` after [`skip`].
+pub fn fetched(name: &str) -> Option<PathBuf> {
+    let m = stepscope::model::fetch::known(name).expect("a known model");
+    match stepscope::model::fetch::ensure(m, &mut |_| {}) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            skip(&format!("cannot fetch {name} ({e:#}); the test that needs it did not run"));
+            None
+        }
+    }
+}
+
 /// Whether everything a test needs must be there (`.ci/run` sets `STEPSCOPE_REQUIRE_SHARED=1`):
 /// then the datasets, the real models and tmux are required, and a missing one fails the test
 /// instead of skipping it.

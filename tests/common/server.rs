@@ -97,6 +97,23 @@ pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// A plain `POST` of a JSON body on loopback: (status, body).
+pub fn post_json(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
 /// A fixture server: answers each connection with `respond(path, request body)`, the raw bytes
 /// after the status line's headers are written by the fixture itself. Runs until the test ends.
 pub fn fixture(respond: impl Fn(&str, &str, &mut TcpStream) + Send + Sync + 'static) -> String {

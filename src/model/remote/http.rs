@@ -17,8 +17,10 @@ use serde_json::Value;
 /// How a request failed. Only some failures are worth a retry or count against the server.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// No connection (refused, reset, DNS) or the connection broke mid-response.
+    /// No connection (refused, reset, DNS).
     Connect(String),
+    /// The answer started but stopped before it was whole (a stream cut, a connection reset).
+    Cut(String),
     /// No answer (or no next event) within the timeout.
     Timeout(Duration),
     /// The server answered with an error status.
@@ -36,7 +38,7 @@ impl Failure {
     /// server's (it counts against it in a pool), not the request's.
     pub fn retryable(&self) -> bool {
         match self {
-            Failure::Connect(_) | Failure::Timeout(_) => true,
+            Failure::Connect(_) | Failure::Cut(_) | Failure::Timeout(_) => true,
             Failure::Status { code, .. } => *code == 429 || *code >= 500,
             Failure::Malformed(_) | Failure::Cancelled => false,
         }
@@ -47,6 +49,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Connect(e) => write!(f, "cannot connect: {e}"),
+            Failure::Cut(e) => write!(f, "the answer was cut off: {e}"),
             Failure::Timeout(d) => write!(f, "no answer within {:.1} s", d.as_secs_f64()),
             Failure::Status { code: 401, message } => {
                 write!(f, "HTTP 401 unauthorized ({message}): give the server's key with --api-key or OPENAI_API_KEY")
@@ -66,6 +69,7 @@ impl Failure {
         let hide = |t: String| t.replace(secret, "[api key]");
         match self {
             Failure::Connect(t) => Failure::Connect(hide(t)),
+            Failure::Cut(t) => Failure::Cut(hide(t)),
             Failure::Status { code, message } => Failure::Status { code, message: hide(message) },
             Failure::Malformed(t) => Failure::Malformed(hide(t)),
             other => other,
@@ -208,7 +212,7 @@ impl Server {
         let once = || async {
             let mut response = self.send(method.clone(), path, body).await?;
             let mut bytes = Vec::new();
-            while let Some(piece) = response.chunk().await.map_err(|e| Failure::Connect(reqwest_reason(&e)))? {
+            while let Some(piece) = response.chunk().await.map_err(|e| Failure::Cut(reqwest_reason(&e)))? {
                 if bytes.len() + piece.len() > MAX_BODY {
                     return Err(Failure::Malformed(format!(
                         "{path}: the answer is larger than {} MiB",
@@ -251,7 +255,7 @@ impl Server {
                     tokio::time::timeout_at(deadline, bytes.next()).await.map_err(|_| Failure::Timeout(timeout))?;
                 let piece = match next {
                     None => return Ok(()),
-                    Some(Err(e)) => return Err(Failure::Connect(reqwest_reason(&e))),
+                    Some(Err(e)) => return Err(Failure::Cut(reqwest_reason(&e))),
                     Some(Ok(piece)) => piece,
                 };
                 let events = framer.push(&piece).map_err(|e| Failure::Malformed(format!("{path}: {e}")))?;

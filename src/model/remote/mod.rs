@@ -616,9 +616,7 @@ impl RemoteModel {
                 Some(_) => StopReason::Eos,
                 None if cancel.load(std::sync::atomic::Ordering::Relaxed) => StopReason::Cancelled,
                 // A stream that ends without saying why was cut: the pool tries again.
-                None => {
-                    return Err(failed(Failure::Connect("the event stream ended before the completion did".into())))
-                }
+                None => return Err(failed(Failure::Cut("the event stream ended before the completion did".into()))),
             });
             Ok((stop, run.tokens.len() - before))
         })

@@ -206,7 +206,6 @@ pub(crate) fn check_id(id: Option<&str>) -> Result<(), FieldError> {
         Some(id) if id.chars().any(char::is_control) => {
             Err(FieldError::field("id", "contains control characters (a line break or an escape)"))
         }
-        Some("") => Err(FieldError::field("id", "is empty")),
         _ => Ok(()),
     }
 }
