@@ -66,3 +66,95 @@ fn a_count_after_at_is_a_count_in_range() {
         refused(&["score", &f, "--verifier", spec], "from 1 to 256");
     }
 }
+
+/// Text from files reaches the terminal as text: control bytes are shown as escapes, and a line
+/// break inside a name cannot start a line of its own (`stats`, `agree`, `report`, `label`).
+#[test]
+fn fields_from_files_print_without_control_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = trace_file(dir.path());
+    let evil = "mallory\x1b]0;pwned\x07\nannotator admin 999 labels";
+    let (code, out, err) = run_with_timeout(
+        &["label", &f, "--trace", "a", "--no-error", "--annotator", evil, "--category", "x\x1b[2Jy"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    for cmd in [vec!["stats", f.as_str()], vec!["agree", f.as_str()], vec!["report", f.as_str()]] {
+        let (code, o, e) = run_with_timeout(&cmd, Duration::from_secs(60));
+        assert_eq!(code, 0, "{cmd:?}: {e}");
+        for text in [&out, &o, &e] {
+            assert!(!text.contains('\x1b') && !text.contains('\x07'), "{cmd:?}: {text:?}");
+            assert!(!text.lines().any(|l| l.starts_with("annotator admin")), "{cmd:?}: a spoofed line: {text}");
+        }
+    }
+}
+
+/// A trace id with control characters is refused, naming the line and the field.
+#[test]
+fn ids_with_control_characters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.jsonl");
+    std::fs::write(
+        &f,
+        "{\"stepscope\":1,\"id\":\"ok\",\"problem\":\"p\",\"steps\":[\"a\"]}\n\
+         {\"stepscope\":1,\"id\":\"x\\u001b]0;t\\u0007\",\"problem\":\"p\",\"steps\":[\"a\"]}\n",
+    )
+    .unwrap();
+    let (_, out, _) = run_with_timeout(&["stats", "--json", f.to_str().unwrap()], Duration::from_secs(60));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["traces"], 1, "{v}");
+    let problem = &v["problems"][0];
+    assert_eq!(problem["line"], 2, "{v}");
+    assert!(problem["message"].as_str().unwrap().contains("field `id`: contains control characters"), "{v}");
+}
+
+/// A config named by $STEPSCOPE_CONFIG that is a folder or a FIFO says so (not "no such file"),
+/// for the TUI and for the commands that read it (`refine`, `generate`).
+#[test]
+fn a_config_that_is_no_file_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    common::mkfifo(&fifo);
+    let f = trace_file(dir.path());
+    for (config, says) in [
+        (dir.path().to_path_buf(), "a folder"),
+        (fifo, "not a regular file"),
+        (dir.path().join("none.toml"), "no such file"),
+    ] {
+        let env = [("STEPSCOPE_CONFIG", config.to_str().unwrap())];
+        for args in [vec!["open", f.as_str()], vec!["refine", f.as_str()], vec!["generate", "--question", "q"]] {
+            let (code, _, err) = common::run_env(&args, &env);
+            assert_eq!(code, 2, "{args:?} with {config:?}: {err}");
+            assert!(err.contains(says) && err.contains("STEPSCOPE_CONFIG"), "{args:?} with {config:?}: {err}");
+        }
+    }
+}
+
+/// A 100 KB spec is not echoed whole.
+#[test]
+fn a_long_spec_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = trace_file(dir.path());
+    let spec = format!("judge:{}", "m".repeat(100_000));
+    let (code, out, err) = run_with_timeout(&["score", &f, "--verifier", &spec], Duration::from_secs(60));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.len() + err.len() < 2_000, "{} bytes of messages", out.len() + err.len());
+}
+
+/// `label … > /dev/full`: the label is saved, and the message says so.
+#[test]
+fn a_label_whose_confirmation_cannot_be_printed_says_it_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = trace_file(dir.path());
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = common::bin()
+        .args(["label", &f, "--trace", "a", "--no-error", "--annotator", "ana"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the label is saved"), "{err}");
+    let journal = std::fs::read_to_string(format!("{f}.stepscope.jsonl")).unwrap();
+    assert!(journal.contains("\"annotator\":\"ana\""), "{journal}");
+}

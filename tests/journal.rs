@@ -287,4 +287,29 @@ fn a_journal_that_is_a_fifo_is_refused_not_waited_on() {
     let (code, _, err) = common::run_with_timeout(&["stats", s(&file)], std::time::Duration::from_secs(20));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a regular file"), "{err}");
+    // Labelling names the FIFO as the reason, not a read-only folder (the folder is writable).
+    let (_, _, err) = common::run_with_timeout(
+        &["label", s(&file), "--trace", "t0", "--no-error"],
+        std::time::Duration::from_secs(20),
+    );
+    assert!(err.contains("not a regular file") && !err.contains("read-only"), "{err}");
+}
+
+/// `compact` on a full disk (here: the file-size limit) leaves the journal as it was and no empty
+/// or partial `.rejected` beside it.
+#[test]
+fn compact_on_a_full_disk_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = traces(dir.path(), "t.jsonl", 2);
+    let journal = dir.path().join("t.jsonl.stepscope.jsonl");
+    let unreadable = format!("{{not json {}\n", "x".repeat(8000));
+    std::fs::write(&journal, &unreadable).unwrap();
+    let script =
+        format!("trap '' XFSZ; ulimit -f 4; exec '{}' compact '{}'", env!("CARGO_BIN_EXE_stepscope"), s(&file));
+    let res = std::process::Command::new("sh").arg("-c").arg(script).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains(".rejected") && err.contains("the journal is unchanged"), "{err}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), unreadable);
+    assert!(!dir.path().join("t.jsonl.stepscope.jsonl.rejected").exists(), "a partial .rejected was left");
 }

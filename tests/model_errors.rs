@@ -32,6 +32,37 @@ fn wrong_magic() {
     assert!(err.contains("bad.gguf: not a valid GGUF file"), "{err}");
 }
 
+/// Under RUST_BACKTRACE=1 the reason is one line, not a page of frames.
+#[test]
+fn wrong_magic_with_backtraces_on_is_still_one_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.gguf");
+    std::fs::write(&p, b"NOTAGGUFFILE-------------------------------").unwrap();
+    let err = logprobs_error(&p, &[("RUST_BACKTRACE", "1")]);
+    assert!(err.contains("bad.gguf: not a valid GGUF file"), "{err}");
+    assert!(err.lines().count() <= 2 && !err.contains("backtrace"), "{err}");
+}
+
+/// A FIFO given as the model file is refused at once (it used to block for ever after
+/// "loading"), for a plain model and for a judge's.
+#[test]
+fn a_fifo_as_the_model_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("x.gguf");
+    common::mkfifo(&fifo);
+    let limit = std::time::Duration::from_secs(60);
+    let f = fifo.to_str().unwrap();
+    let (code, _, err) = common::run_with_timeout(&["generate", "--model", f, "--question", "q"], limit);
+    assert_ne!(code, -9, "blocked on the FIFO");
+    assert!(err.contains("not a regular file"), "{err}");
+    let traces = dir.path().join("t.jsonl");
+    std::fs::write(&traces, "{\"stepscope\":1,\"id\":\"a\",\"problem\":\"p\",\"steps\":[\"1 + 1 = 2\"]}\n").unwrap();
+    let judge = format!("judge:{f}");
+    let (code, _, err) = common::run_with_timeout(&["score", traces.to_str().unwrap(), "--verifier", &judge], limit);
+    assert_ne!(code, -9, "blocked on the FIFO");
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
 #[test]
 fn truncated_gguf() {
     let dir = tempfile::tempdir().unwrap();

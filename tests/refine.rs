@@ -214,6 +214,20 @@ fn refine_command_stores_reports_and_resumes() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!((v["generated"].as_u64(), v["reused"].as_u64()), (Some(0), Some(1)), "{out}");
     assert_eq!(std::fs::read_to_string(&refined).unwrap(), stored, "nothing new stored");
+    // Other generation settings make another candidate: a stored one is reused only when the
+    // generator, the prompt, the start step and the settings are the same.
+    let other = ["refine", f, "--generator", "smollm2", "--strategy", "local", "--max-tokens", "9", "--json"];
+    let (code, out, err) = common::run(&other);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["generated"].as_u64(), v["reused"].as_u64()), (Some(1), Some(0)), "{out}");
+    let settings: Vec<String> = std::fs::read_to_string(&refined)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["refinement"]["settings"].to_string())
+        .collect();
+    assert_eq!(settings.len(), 2);
+    assert!(settings[0].contains("max_tokens=8") && settings[1].contains("max_tokens=9"), "{settings:?}");
     assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
 }
 

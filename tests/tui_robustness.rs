@@ -111,3 +111,21 @@ fn search_filter_and_mouse() {
     update(&mut app, Action::Scroll { column: 5, row: 3, lines: 3 });
     assert_eq!(app.selected, 2);
 }
+
+/// A problem of 50,000 nested `\sqrt{` (the TUI overflowed its stack on it; 20,000 took seconds
+/// a frame): drawn at once, with the text as it is, in the problem and in a step.
+#[test]
+fn deeply_nested_latex_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("{}x{}", "\\sqrt{".repeat(50_000), "}".repeat(50_000));
+    let row = json!({"stepscope": 1, "id": "deep", "problem": deep, "steps": [deep.clone(), "ok"]});
+    let path = dir.path().join("deep.jsonl");
+    std::fs::write(&path, format!("{row}\n")).unwrap();
+    let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
+    let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    let screen = draw(&mut app, 120, 36);
+    assert!(screen.contains("\\sqrt{\\sqrt{"), "{screen}");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Bottom);
+    draw(&mut app, 80, 24);
+}

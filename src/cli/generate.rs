@@ -70,6 +70,12 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> i32 {
+    // The config file is not read here, but one named by $STEPSCOPE_CONFIG that is missing or
+    // broken is a mistake worth saying before any work (the prompts folder sits beside it).
+    if let Err(e) = crate::tui::config::load() {
+        crate::errln!("error: config: {e}");
+        return EXIT_USAGE;
+    }
     match generate_all(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {

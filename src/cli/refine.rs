@@ -68,6 +68,12 @@ pub struct RefineArgs {
 }
 
 pub fn run(args: RefineArgs) -> i32 {
+    // The config file is not read here, but one named by $STEPSCOPE_CONFIG that is missing or
+    // broken is a mistake worth saying before any work (the prompts folder sits beside it).
+    if let Err(e) = crate::tui::config::load() {
+        crate::errln!("error: config: {e}");
+        return EXIT_USAGE;
+    }
     match refine_all(&args) {
         Ok(()) => EXIT_OK,
         Err(e) => {
