@@ -3,19 +3,20 @@
 //! the failure report, the agreement overlay, the category search, refinements listed under
 //! their drafts, the answer-entropy signal, and the `blind` flag of a label made after a reveal.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use common::screens::{screen, select};
 use stepscope::trace::model::Label;
 use stepscope::trace::store::{now_rfc3339, Detail, SignalRecord, Store};
 use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
+use stepscope::tui::load_app;
 use stepscope::tui::state::{App, Hide, Overlay};
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
-use stepscope::tui::{load_app, views};
 
 fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
@@ -40,17 +41,6 @@ fn blind_app(store: &Path) -> App {
     app.blind = Some(Hide::ALL);
     app.refresh_visible(); // as `open --blind` does
     app
-}
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    update(app, Action::Resize { width: w, height: h });
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| views::render(f, app)).unwrap();
-    term.backend().to_string()
-}
-
-fn select(app: &mut App, id: &str) {
-    app.selected = app.visible.iter().position(|&e| app.summary(e).unwrap().id == id).unwrap();
 }
 
 fn visible_ids(app: &App) -> Vec<String> {

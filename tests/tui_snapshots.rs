@@ -1,18 +1,19 @@
 //! Screens rendered into a TestBackend: layout, highlights, overlays and awkward input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use common::screens::{screen, select};
 use stepscope::signals::steps::{Instability, Peak};
 use stepscope::trace::store::SignalRecord;
 use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
+use stepscope::tui::load_app;
 use stepscope::tui::state::App;
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
-use stepscope::tui::{load_app, views};
 
 fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
@@ -21,18 +22,6 @@ fn demo() -> PathBuf {
 fn app_for(paths: &[PathBuf], store: &Path) -> App {
     let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
     load_app(paths, &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default())
-}
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    update(app, Action::Resize { width: w, height: h });
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| views::render(f, app)).unwrap();
-    term.backend().to_string()
-}
-
-fn select(app: &mut App, id: &str) {
-    let pos = app.visible.iter().position(|&e| app.summary(e).unwrap().id == id).unwrap();
-    app.selected = pos;
 }
 
 #[test]
