@@ -193,3 +193,22 @@ fn credentials_and_control_bytes_from_servers_are_not_shown() {
     assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "control bytes reached the terminal: {all:?}");
     assert!(all.contains("127.0.0.1"), "the server is still named: {all}");
 }
+
+/// `doctor --server` against a server whose token ids are not the local model's: the error says
+/// which side failed and names the server (it used to name neither).
+#[test]
+fn doctor_names_the_server_when_its_ids_do_not_fit() {
+    let Some(_) = common::fetched("smollm2") else { return };
+    let url = fixture(|path, _, stream| {
+        if !prelude(path, stream, r#"{"n_ctx_train":2048}"#, 2048) {
+            start_events(stream);
+            let _ = stream.write_all(token_event(4_000_000, "zz", "\"length\"").as_bytes());
+            let _ = stream.write_all(b"data: [DONE]\n\n");
+        }
+    });
+    let (code, out, err) =
+        run_with_timeout(&["doctor", "--server", &url, "--model", "smollm2", "--tokens", "1"], LIMIT);
+    assert_ne!(code, 0, "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(&url), "the server is named: {err}");
+}

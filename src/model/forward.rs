@@ -577,11 +577,21 @@ impl Transformer {
         self.forward_hidden_with(tokens, cache, true)
     }
 
+    /// Token ids come from outside too (a server's, a stored replay): one past the vocabulary is
+    /// an error, never an index past the embedding.
+    pub fn check_ids(&self, tokens: &[u32]) -> Result<()> {
+        if let Some(bad) = tokens.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+            bail!("token id {bad} is outside the model's vocabulary of {} tokens", self.config.vocab_size);
+        }
+        Ok(())
+    }
+
     fn forward_hidden_with(&self, tokens: &[u32], cache: &mut KvCache, exact: bool) -> Result<Tensor> {
         let t = tokens.len();
         if t == 0 {
             bail!("forward needs at least one token");
         }
+        self.check_ids(tokens)?;
         let offset = cache.len();
         if offset + t > self.config.context_length {
             bail!(
@@ -614,6 +624,7 @@ impl Transformer {
             bail!("sequence of {longest} tokens exceeds the model context of {} tokens", self.config.context_length);
         }
         let ids: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied()).collect();
+        self.check_ids(&ids)?;
         let positions: Vec<u32> = seqs.iter().flat_map(|s| 0..s.len() as u32).collect();
         let (cos, sin) = self.rope_rows(0, longest)?;
         let at = Tensor::new(positions.as_slice(), &self.device)?;

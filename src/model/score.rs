@@ -28,6 +28,7 @@ impl Model {
         if tokens.len() < 2 {
             return Ok(Vec::new());
         }
+        self.transformer.check_ids(tokens)?;
         if cache.len() + tokens.len() > cache.max_len() {
             bail!("{} tokens do not fit the model context of {} tokens", cache.len() + tokens.len(), cache.max_len());
         }

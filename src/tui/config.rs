@@ -166,6 +166,14 @@ fn whole(key: &str, value: &toml::Value, max: i64) -> Result<usize, String> {
 mod tests {
     use super::*;
 
+    /// A parser message quotes the bad line: a 100 KB line is cut, not echoed whole.
+    #[test]
+    fn a_long_bad_line_is_cut_in_the_message() {
+        let text = format!("theme = \"{}", "x".repeat(100_000));
+        let e = parse(&text).unwrap_err();
+        assert!(e.len() < 2_000, "{} bytes", e.len());
+    }
+
     #[test]
     fn servers_are_read_and_keys_refused() {
         let c = parse("servers = [\"http://gpu1:8000\", \"http://gpu2:8000\"]").unwrap();
