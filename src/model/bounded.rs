@@ -110,6 +110,28 @@ impl std::fmt::Display for Overrun {
     }
 }
 
+/// Runs [`run`] unless work under the same `key` went over its memory budget before: that work
+/// is refused at once. A thread over its budget stays stopped (with up to its budget of
+/// memory), so the same hostile input (a model's chat template) must not start another.
+pub fn run_keyed<T: Send + 'static>(
+    key: u64,
+    name: &str,
+    time: Duration,
+    bytes: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Overrun> {
+    static REFUSED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+    let refused = || REFUSED.lock().unwrap_or_else(|e| e.into_inner());
+    if refused().contains(&key) {
+        return Err(Overrun::Memory(bytes));
+    }
+    let result = run(name, time, bytes, work);
+    if matches!(result, Err(Overrun::Memory(_))) {
+        refused().push(key);
+    }
+    result
+}
+
 /// Runs `work` on its own thread with at most `bytes` of allocations and `time` of wall time.
 pub fn run<T: Send + 'static>(
     name: &str,
@@ -172,6 +194,22 @@ mod tests {
             s.len()
         });
         assert_eq!(r, Err(Overrun::Memory(1 << 20)));
+    }
+
+    #[test]
+    fn keyed_work_over_its_budget_is_not_started_again() {
+        let doubling = || {
+            let mut s = String::from("x");
+            for _ in 0..40 {
+                s = format!("{s}{s}");
+            }
+            s.len()
+        };
+        let limit = Duration::from_secs(30);
+        assert_eq!(run_keyed(7, "t", limit, 1 << 20, doubling), Err(Overrun::Memory(1 << 20)));
+        // Refused without running: this closure would succeed.
+        assert_eq!(run_keyed(7, "t", limit, 1 << 20, || 1), Err(Overrun::Memory(1 << 20)));
+        assert_eq!(run_keyed(8, "t", limit, 1 << 20, || 1), Ok(1));
     }
 
     #[test]

@@ -47,7 +47,8 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let (this, messages) = (self.clone(), messages.to_vec());
         let limit = std::time::Duration::from_secs(TEMPLATE_SECONDS);
-        super::bounded::run("stepscope-template", limit, TEMPLATE_BYTES, move || {
+        let key = super::fnv1a(super::FNV_OFFSET, self.source.as_deref().unwrap_or(CHATML).as_bytes());
+        super::bounded::run_keyed(key, "stepscope-template", limit, TEMPLATE_BYTES, move || {
             this.render_here(&messages, add_generation_prompt)
         })
         .map_err(|e| anyhow!("chat template: rendering {e}; the template is refused"))?

@@ -112,9 +112,14 @@ impl Template {
         let owned = OwnedInput::from(input);
         let this = self.clone();
         let limit = std::time::Duration::from_secs(crate::model::chat::TEMPLATE_SECONDS);
-        crate::model::bounded::run("stepscope-prompt", limit, crate::model::chat::TEMPLATE_BYTES, move || {
-            this.render_here(&owned.borrowed())
-        })
+        let key = crate::model::fnv1a(crate::model::FNV_OFFSET, self.source.as_bytes());
+        crate::model::bounded::run_keyed(
+            key,
+            "stepscope-prompt",
+            limit,
+            crate::model::chat::TEMPLATE_BYTES,
+            move || this.render_here(&owned.borrowed()),
+        )
         .map_err(|e| anyhow!("prompt template '{}' ({}): rendering {e}", self.name, self.origin))?
     }
 
