@@ -17,7 +17,7 @@ use regex::Regex;
 
 use super::expr::{lex, readings, Env, Expr, Rel, Value};
 use super::rational::Ratio;
-use super::scope;
+use super::{hypothesis, scope};
 
 /// One arithmetic claim found in a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,8 @@ impl Claim {
 
 /// All claims of one step, in order: calculator annotations, then each scope's claims (see
 /// `scope`): display blocks on their own, prose with its inline math up to the next case.
+/// Sentences that are hypotheses (tested and rejected, questions, said to be false; see
+/// `hypothesis`) give no claims and bind no names.
 pub fn check_step(text: &str) -> Vec<Claim> {
     let mut claims = annotation_claims(text);
     let text = strip_annotations(text);
@@ -48,55 +50,43 @@ pub fn check_step(text: &str) -> Vec<Claim> {
     let mut sources: Vec<String> = Vec::new();
     let flush = |prose: &mut String, sources: &mut Vec<String>, claims: &mut Vec<Claim>| {
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
-        claims.extend(scope::claims(&refs));
+        let alternatives = hypothesis::lists_alternatives(prose);
+        claims.extend(scope::claims(&refs, alternatives));
         claims.extend(equation_claims(&normalize(prose)));
         claims.extend(super::linear::claims(prose));
         prose.clear();
         sources.clear();
     };
-    for part in scope::parts(&text) {
-        match part {
-            scope::Part::Display(body) => {
-                flush(&mut prose, &mut sources, &mut claims);
-                claims.extend(scope::claims(&[&body]));
-            }
-            scope::Part::Inline(body) if scope::states(&body) => {
-                sources.push(body);
-                prose.push_str(" ; ");
-            }
-            scope::Part::Inline(body) => {
-                prose.push(' ');
-                prose.push_str(&body);
-                prose.push(' ');
-            }
-            scope::Part::Prose(p) => {
-                for (k, piece) in split_cases(&p).into_iter().enumerate() {
-                    if k > 0 {
-                        flush(&mut prose, &mut sources, &mut claims);
-                    }
-                    prose.push_str(piece);
+    let sentences = hypothesis::sentences(&text);
+    let hypotheses = hypothesis::hypotheses(&sentences);
+    for (sentence, hypothetical) in sentences.into_iter().zip(hypotheses) {
+        if sentence.opens_scope {
+            flush(&mut prose, &mut sources, &mut claims);
+        }
+        if hypothetical {
+            continue;
+        }
+        for part in sentence.parts {
+            match part {
+                scope::Part::Display(body) => {
+                    flush(&mut prose, &mut sources, &mut claims);
+                    claims.extend(scope::claims(&[&body], false));
                 }
+                scope::Part::Inline(body) if scope::states(&body) => {
+                    sources.push(body);
+                    prose.push_str(" ; ");
+                }
+                scope::Part::Inline(body) => {
+                    prose.push(' ');
+                    prose.push_str(&body);
+                    prose.push(' ');
+                }
+                scope::Part::Prose(p) => prose.push_str(&p),
             }
         }
     }
     flush(&mut prose, &mut sources, &mut claims);
     claims
-}
-
-/// Prose cut where a new case or paragraph starts.
-fn split_cases(p: &str) -> Vec<&str> {
-    let mut cuts = scope::case_starts(p);
-    cuts.extend(p.match_indices("\n\n").map(|(k, _)| k));
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for c in cuts {
-        out.push(&p[start..c]);
-        start = c;
-    }
-    out.push(&p[start..]);
-    out
 }
 
 /// The first wrong claim of a step, if any.

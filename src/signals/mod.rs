@@ -4,6 +4,7 @@ pub mod agreement;
 pub mod arith;
 pub mod diagnostics;
 pub mod expr;
+pub mod hypothesis;
 pub mod instability;
 pub mod linear;
 pub mod metrics;

@@ -108,12 +108,13 @@ pub fn states(body: &str) -> bool {
     lex(body).iter().any(|t| matches!(t, Tok::Rel(_)))
 }
 
-/// Byte offsets where a new case starts in prose: "If", "When", "Case 2", "Let", "for x = 3"…
+/// Byte offsets where a new case starts in prose: "If", "When", "Case 2", "Let", "for x = 3",
+/// "First, … Second, …"…
 pub fn case_starts(prose: &str) -> Vec<usize> {
     static CASE: OnceLock<Regex> = OnceLock::new();
     let re = CASE.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(?:if|when|whenever|suppose|assume|assuming|case|otherwise|alternatively|testing|test|try|trying|let)\b|\b(?:for|at|with|or)\s+(?:\\\(\s*|\$)?[A-Za-z]\s*=",
+            r"(?i)\b(?:if|when|whenever|suppose|assume|assuming|case|otherwise|alternatively|testing|test|try|trying|let)\b|\b(?:for|at|with|or)\s+(?:\\\(\s*|\$)?[A-Za-z]\s*=|(?-i:\b(?:First|Second|Third|Fourth)\b)",
         )
         .expect("valid regex")
     });
@@ -121,7 +122,10 @@ pub fn case_starts(prose: &str) -> Vec<usize> {
 }
 
 /// Claims of one scope, given its math sources (display or inline bodies), in order.
-pub fn claims(sources: &[&str]) -> Vec<Claim> {
+/// `alternatives`: the scope's prose lists alternatives (`or`, `either`, `roots`); so does math
+/// with `\text{or}` or `\pm`. There a name holds a set of values: see `segment_claims`.
+pub fn claims(sources: &[&str], alternatives: bool) -> Vec<Claim> {
+    let alternatives = alternatives || sources.iter().any(|s| super::hypothesis::lists_alternatives(s));
     let mut segments: Vec<Vec<Vec<Tok>>> = vec![Vec::new()];
     for src in sources {
         for (k, segment) in statements(&read_words(lex(src))).into_iter().enumerate() {
@@ -132,7 +136,7 @@ pub fn claims(sources: &[&str]) -> Vec<Claim> {
             segments.last_mut().expect("one segment").extend(segment);
         }
     }
-    segments.iter().flat_map(|s| segment_claims(s)).collect()
+    segments.iter().flat_map(|s| segment_claims(s, alternatives)).collect()
 }
 
 /// Words in math: consecutive words are one (`Total cost`); a remark in brackets after a number
@@ -336,10 +340,15 @@ fn assignments(statements: &[Vec<Tok>], env: &Env) -> Env {
     let mut out = env.clone();
     for (name, (plain, computed)) in seen {
         let all = if plain.is_empty() { &computed } else { &plain };
-        let value = match all.first() {
+        let one = |all: &[Readings]| match all.first() {
             Some(first) if first.len() == 1 && all.iter().all(|v| v == first) => Some(first[0]),
             _ => None,
         };
+        // Computations that disagree list roots (`x = 0, x = \sqrt{3}, x = -\sqrt{3}`): a set,
+        // unless one of them reaches the plain value (a derivation: `S = 165 × 6/11`, `S = 9 × 6`,
+        // `S = 54`).
+        let derived = one(&plain).filter(|p| computed.iter().any(|c| c.as_slice() == [*p]));
+        let value = if computed.is_empty() || one(&computed).is_some() { one(all) } else { derived };
         match value {
             Some(v) if !env.contains_key(&name) || env.get(&name) == Some(&v) => {
                 out.insert(name, v);
@@ -352,10 +361,17 @@ fn assignments(statements: &[Vec<Tok>], env: &Env) -> Env {
     out
 }
 
-fn segment_claims(statements: &[Vec<Tok>]) -> Vec<Claim> {
+/// Claims of one segment. Names have values (`assignments`) unless the scope lists
+/// alternatives: then every name holds a set, nothing is substituted, and each value a name is
+/// set to must be one of the solutions its linear equations give (`Sets`).
+fn segment_claims(statements: &[Vec<Tok>], alternatives: bool) -> Vec<Claim> {
     // Two passes: `y = 2x` is known once `x` is.
-    let env = assignments(statements, &Env::new());
-    let env = assignments(statements, &env);
+    let env = if alternatives {
+        Env::new()
+    } else {
+        let env = assignments(statements, &Env::new());
+        assignments(statements, &env)
+    };
     let assigned: Vec<String> = statements
         .iter()
         .flat_map(|st| {
@@ -365,14 +381,18 @@ fn segment_claims(statements: &[Vec<Tok>]) -> Vec<Claim> {
         .collect();
     let mut out = Vec::new();
     let mut solutions: HashMap<String, (Ratio, String)> = HashMap::new();
+    let mut sets = Sets::default();
     for st in statements {
         let (sides, rels) = sides(st);
         for (k, rel) in rels.iter().enumerate() {
             let ((a, unit_a), (b, _)) = (without_units(sides[k]), without_units(sides[k + 1]));
-            let (Some((ea, va)), Some((eb, vb))) = (readings(&a, &env), readings(&b, &env)) else { continue };
+            let (Some((ea, va)), Some((eb, vb))) = (readings(&a, &env), readings(&b, &env)) else {
+                sets.unreadable(&a, &b);
+                continue;
+            };
             // `x = 5` is the assignment itself; `S = 165 \times 6` is checked against S's value.
             let bare = |e: &Expr| matches!(e, Expr::Var(_));
-            if (bare(&ea) || bare(&eb)) && !(ea.has_operation() || eb.has_operation()) {
+            if (bare(&ea) || bare(&eb)) && !(ea.has_operation() || eb.has_operation()) && !alternatives {
                 continue;
             }
             let mut text = format!("{ea} {} {eb}", rel.symbol());
@@ -392,12 +412,90 @@ fn segment_claims(statements: &[Vec<Tok>]) -> Vec<Claim> {
                 }
                 continue;
             }
-            if *rel == Rel::Eq {
+            if *rel != Rel::Eq {
+                sets.unreadable(&a, &b);
+            } else if alternatives {
+                sets.add(&ea, &eb, &vb, &va);
+            } else {
                 solve(&ea, &eb, &env, &assigned, text, &mut solutions, &mut out);
             }
         }
     }
+    out.extend(sets.claims());
     out
+}
+
+/// The sets a scope with alternatives binds: per name, the values it is set to and the
+/// solutions of the linear equations it is in. A name also in an equation we cannot solve
+/// (`x^2 = 9`, two unknowns, unreadable notation) makes no claim.
+#[derive(Default)]
+struct Sets {
+    values: HashMap<String, Vec<(Value, Expr)>>,
+    solutions: HashMap<String, Vec<Ratio>>,
+    unsolved: std::collections::HashSet<String>,
+}
+
+impl Sets {
+    fn unreadable(&mut self, a: &[Tok], b: &[Tok]) {
+        for t in a.iter().chain(b) {
+            if let Tok::Var(n) = t {
+                self.unsolved.insert(n.clone());
+            }
+        }
+    }
+
+    /// `ea = eb`, where the side values `va`/`vb` are known only when closed.
+    fn add(&mut self, ea: &Expr, eb: &Expr, vb: &[Value], va: &[Value]) {
+        let mut unknowns: Vec<String> = names(ea).into_iter().chain(names(eb)).collect();
+        unknowns.sort();
+        unknowns.dedup();
+        let [v] = unknowns.as_slice() else {
+            self.unsolved.extend(unknowns);
+            return;
+        };
+        match (ea, eb) {
+            (Expr::Var(_), _) if !vb.is_empty() => self.values.entry(v.clone()).or_default().push((vb[0], eb.clone())),
+            (_, Expr::Var(_)) if !va.is_empty() => self.values.entry(v.clone()).or_default().push((va[0], ea.clone())),
+            _ => match linear_solution(ea, eb, v, &Env::new()) {
+                Some(value) => self.solutions.entry(v.clone()).or_default().push(value),
+                None => {
+                    self.unsolved.insert(v.clone());
+                }
+            },
+        }
+    }
+
+    /// A value outside the solutions, where the equations give at least two (the alternatives).
+    fn claims(&self) -> Vec<Claim> {
+        let mut out = Vec::new();
+        for (name, values) in &self.values {
+            let Some(solutions) = self.solutions.get(name) else { continue };
+            let mut distinct = solutions.clone();
+            distinct.sort_by(|a, b| a.to_f64().total_cmp(&b.to_f64()));
+            distinct.dedup();
+            if self.unsolved.contains(name) || distinct.len() < 2 {
+                continue;
+            }
+            let listed: Vec<Value> = distinct.iter().map(|r| Value::Exact(*r)).collect();
+            for (value, expr) in values {
+                if accepts(Rel::Eq, &listed, &[*value], expr, false) {
+                    continue;
+                }
+                let shown: Vec<String> = distinct.iter().map(|r| format!("{name} = {r}")).collect();
+                let nearest = *listed
+                    .iter()
+                    .min_by(|a, b| (a.to_f64() - value.to_f64()).abs().total_cmp(&(b.to_f64() - value.to_f64()).abs()))
+                    .expect("two solutions");
+                out.push(Claim {
+                    text: format!("{name} = {expr}: the equations here give {}", shown.join(" or ")),
+                    computed: nearest,
+                    stated: *value,
+                    ok: false,
+                });
+            }
+        }
+        out
+    }
 }
 
 fn reverse(rel: Rel) -> Rel {
@@ -427,9 +525,7 @@ fn solve(
     if assigned.contains(v) {
         return;
     }
-    let (Some((a0, a1)), Some((b0, b1))) = (a.linear(v, env), b.linear(v, env)) else { return };
-    let Some(den) = a1.minus(b1).filter(|d| *d != Ratio::int(0)) else { return };
-    let Some(value) = b0.minus(a0).and_then(|n| n.over(den)) else { return };
+    let Some(value) = linear_solution(a, b, v, env) else { return };
     match solutions.get(v) {
         None => {
             solutions.insert(v.clone(), (value, text));
@@ -445,6 +541,13 @@ fn solve(
             });
         }
     }
+}
+
+/// The solution of `a = b`, linear in `v`.
+fn linear_solution(a: &Expr, b: &Expr, v: &str, env: &Env) -> Option<Ratio> {
+    let ((a0, a1), (b0, b1)) = (a.linear(v, env)?, b.linear(v, env)?);
+    let den = a1.minus(b1).filter(|d| *d != Ratio::int(0))?;
+    b0.minus(a0)?.over(den)
 }
 
 impl std::fmt::Display for Expr {
@@ -515,7 +618,7 @@ mod tests {
 
     #[test]
     fn names_hold_one_value_per_scope() {
-        let wrong = |src: &[&str]| claims(src).iter().any(|c| !c.ok);
+        let wrong = |src: &[&str]| claims(src, false).iter().any(|c| !c.ok);
         assert!(wrong(&["x = 4", "2x + 1 = 10"]));
         assert!(!wrong(&["x = 4", "2x + 1 = 9"]));
         // Two plain values: roots or trials, no value.
