@@ -32,13 +32,13 @@ fn rejects(text: &str) -> bool {
     re(
         &REJECT,
         concat!(
-            r"(?i)\b(?:false|untrue|incorrect|extraneous|discard\w*|reject\w*|contradict\w*|impossible|invalid|mistaken?)\b",
+            r"(?i)\b(?:false|untrue|incorrect|wrong|extraneous|discard\w*|reject\w*|contradict\w*|impossible|invalid|mistaken?|fails?|failed)\b",
             r"|\bnot\s+(?:true|valid|possible|allowed|satisf\w*)\b",
             r"|\b(?:is|are|was|were|does|do|did|will|would|can)\s+not\s+(?:satisfy|satisfies|work|hold|equal|be\s+a\s+solution)\b",
             r"|\b(?:isn|aren|doesn|don|didn|won|can)['’]t\s+(?:satisfy|satisfies|work|hold|equal)\b",
             r"|\bcannot\s+(?:satisfy|work|hold|equal|be)\b",
             r"|\bnot\s+(?:a\s+|an\s+)?(?:valid\s+|possible\s+|real\s+)?(?:solution|root|answer)s?\b",
-            r"|\bfails?\s+to\b|\(False\)|✗",
+            r"|\(False\)|✗",
         ),
     )
     .is_match(text)

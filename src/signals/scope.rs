@@ -629,4 +629,21 @@ mod tests {
         assert!(wrong(&[r"a &= 2 + 3 \\ &= 6"]));
         assert!(!wrong(&[r"a &= 2 + 3 \\ &= 5"]));
     }
+
+    #[test]
+    fn alternatives_hold_sets() {
+        let wrong = |src: &[&str]| claims(src, true).iter().any(|c| !c.ok);
+        assert!(!wrong(&["m - 4 = 0", "m + 9 = 0", "m = 4", "m = -9"]));
+        assert!(wrong(&["m - 4 = 0", "m + 9 = 0", "m = 4", "m = 9"]));
+        // No substitution: `m = 4` does not make `m + 9 = 0` a false claim.
+        assert!(!wrong(&["m - 4 = 0", "m + 9 = 0", "m = 4"]));
+        // A name also in an equation we cannot solve makes no membership claim.
+        assert!(!wrong(&["x^2 = 4", "x + 1 = 0", "2x = 6", "x = 2"]));
+        // Closed arithmetic is still checked.
+        assert!(wrong(&["x = 2", "x = 3", "2 \\cdot 3 = 7"]));
+        // Without alternatives, computations that disagree list roots, unless one reaches the
+        // plain value (a derivation).
+        assert!(!claims(&["x = 0, x = \\sqrt{3}, x = -\\sqrt{3}"], false).iter().any(|c| !c.ok));
+        assert!(claims(&["S = 165 \\times 6/11 \\\\ S = 9 \\times 6 \\\\ S = 54"], false).iter().any(|c| !c.ok));
+    }
 }
