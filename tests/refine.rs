@@ -30,6 +30,7 @@ fn greedy(max_tokens: usize) -> GenerateParams {
         sampling: SamplingParams { temperature: 0.0, top_p: 1.0, seed: 7 },
         stop: vec![],
         top_k: 3,
+        stop_at_answer: true,
     }
 }
 
@@ -74,6 +75,48 @@ fn local_refinement_keeps_the_prefix_streams_and_records_provenance() {
     let start = p.ask.answer_start().len();
     assert!(t.tokens.as_ref().unwrap().iter().all(|k| k.offset >= start));
     assert_eq!(models.loads(), 1);
+}
+
+/// Candidates are clean whatever the strategy: no `[BAD]` marker, no line of the prompt's
+/// instructions, nothing after the line with the final answer; the kept steps are verbatim and
+/// the rewrite starts at the first error.
+#[test]
+fn candidates_stop_at_their_answer_and_never_echo_the_prompt() {
+    if !fetched("smollm2") {
+        return;
+    }
+    let draft = draft();
+    let mut models = Models::new(LoadOptions::default());
+    let cancel = AtomicBool::new(false);
+    for (strategy, k) in [(Strategy::LocalCritique, Some(2)), (Strategy::Global, None), (Strategy::Local, Some(2))] {
+        let p = plan(strategy, &draft, k, None).unwrap();
+        let c = refine(
+            &mut models,
+            "smollm2",
+            &draft,
+            &p,
+            &greedy(200),
+            &Segmentation::BlankLine,
+            &cancel,
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .unwrap();
+        let t = &c.trace;
+        let start = p.ask.answer_start().len();
+        let generated = &t.solution[start..];
+        assert!(!generated.contains("[BAD]"), "{strategy}: {generated:?}");
+        for echo in &p.ask.echoes {
+            assert!(!generated.contains(echo.as_str()), "{strategy} echoes {echo:?}: {generated:?}");
+        }
+        // A finished answer line inside the candidate would mean text went on after it.
+        let end = stepscope::model::generate::answer_end(generated);
+        assert!(end.is_none(), "{strategy}: text after the answer: {generated:?}");
+        let kept = k.unwrap_or(0);
+        assert_eq!(t.step_texts()[..kept], draft.step_texts()[..kept], "{strategy}");
+        assert!(t.steps[kept..].iter().all(|s| s.start >= start), "{strategy}: the rewrite starts at step {kept}");
+        eprintln!("{strategy}: stop {:?}, {} tokens: {generated:?}", c.stop, c.generated_tokens);
+    }
 }
 
 #[test]

@@ -585,6 +585,13 @@ fn refine_streams_cancels_completes_and_accepts() {
     );
     assert!(r["prompt"].as_str().unwrap().starts_with("local@"), "{r}");
     assert_eq!(rows[0]["steps"][0]["text"], "Each box holds 6 eggs.", "the kept step is verbatim");
+    // Issue 28: the question is asked as it was; the wrong step is nowhere the model could copy
+    // it from, and the rewrite starts at the flagged step (right after the kept one).
+    let chat = rows[0]["chat"].to_string();
+    assert!(chat.contains("Tom buys 4 boxes") && !chat.contains("4 × 6 = 26") && !chat.contains("[BAD]"), "{chat}");
+    let rewrite = &rows[0]["steps"][1];
+    assert!(rewrite["start"].as_u64().unwrap() >= "Each box holds 6 eggs.\n\n".len() as u64, "{rewrite}");
+    assert!(!rows[0]["solution"].as_str().unwrap().contains("[BAD]"));
     assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
 
     // After a restart the child is listed under its draft.

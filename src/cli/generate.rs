@@ -127,6 +127,7 @@ fn params_of(args: &GenerateArgs) -> GenerateParams {
         sampling: SamplingParams { temperature: args.temperature, top_p: args.top_p, seed: args.seed },
         stop: args.stop.clone(),
         top_k: args.top_k,
+        stop_at_answer: false,
     }
 }
 

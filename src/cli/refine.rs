@@ -29,8 +29,10 @@ pub struct RefineArgs {
     /// Trace files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Strategies, comma-separated: local, global, intervene, fork (fork samples --samples
-    /// continuations from the steps before the first error, at temperature 0.7).
+    /// Strategies, comma-separated: local (the question again, the steps before the first error
+    /// kept), local-critique (the draft shown with [BAD] before its first error), global,
+    /// intervene, fork (fork samples --samples continuations from the steps before the first
+    /// error, at temperature 0.7).
     #[arg(long, value_delimiter = ',', default_value = "local,global")]
     pub strategy: Vec<Strategy>,
     /// The model that writes the refinements (a short name, GGUF file or HF folder).
@@ -39,6 +41,16 @@ pub struct RefineArgs {
     /// The verifier that finds the first error (when no human label says) and reranks.
     #[arg(long, default_value = "arith")]
     pub verifier: String,
+    /// Where the first error comes from: `auto` (your label, else the verifier's first error,
+    /// else the dataset's label) or `label` (the dataset's label only: a benchmark of the rewrite
+    /// alone, the locator not in question).
+    #[arg(long, value_name = "auto|label", default_value = "auto")]
+    pub first_error: FirstError,
+    /// A file of problems with their reference answers (GSM8K's test.jsonl, any format stepscope
+    /// reads): a trace without a reference answer takes the one of the same problem text, so a
+    /// candidate's answer can be graded.
+    #[arg(long, value_name = "FILE")]
+    pub references: Option<PathBuf>,
     /// Candidates per strategy and draft (seeds seed, seed+1, …; sampled at temperature 0.7
     /// when more than one, else greedy).
     #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
@@ -81,6 +93,13 @@ pub fn run(args: RefineArgs) -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// Where a refinement's first error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirstError {
+    Auto,
+    Label,
 }
 
 /// One draft with what each strategy made of it.
@@ -128,10 +147,22 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     let spec = scorer.spec(&verifier)?;
     let cancel = AtomicBool::new(false);
     let prompts = args.prompts.clone().or_else(|| Some(crate::dirs::prompts_dir()).filter(|d| d.is_dir()));
+    let references = match &args.references {
+        Some(p) => Some(crate::service::refine::references(&args.input.opener(), p)?),
+        None => None,
+    };
     let mut works = Vec::new();
     let mut skipped = Vec::new();
     for path in &args.paths {
-        let (traces, mut store) = args.input.load_with_store(path)?;
+        let (mut traces, mut store) = args.input.load_with_store(path)?;
+        if let Some(r) = &references {
+            let joined = crate::service::refine::join_references(&mut traces, r);
+            crate::errln!(
+                "{}: {joined} of {} traces took a reference answer from the references file",
+                path.display(),
+                traces.len()
+            );
+        }
         let mut work = Work { path: path.clone(), drafts: Vec::new(), plans: Vec::new() };
         for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
             let mut quiet = |_: &str| {};
@@ -145,7 +176,10 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 }
             };
             let human = store.latest_label(&t.id).map(|(l, _)| l);
-            let k = first_error(human, Some(record.first_error), t.label).flatten();
+            let k = match args.first_error {
+                FirstError::Auto => first_error(human, Some(record.first_error), t.label).flatten(),
+                FirstError::Label => t.label.and_then(|l| l.first_error()),
+            };
             let index = work.drafts.len();
             for &strategy in &args.strategy {
                 match plan(strategy, &t, k, prompts.as_deref()) {

@@ -16,6 +16,9 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Alternatives kept per generated token.
     pub top_k: usize,
+    /// Stop once the line holding the final answer (`\boxed{…}`, `#### …`) is finished: what a
+    /// small model writes after it (a justification, the instruction echoed) is no solution.
+    pub stop_at_answer: bool,
 }
 
 impl GenerateParams {
@@ -29,7 +32,13 @@ impl GenerateParams {
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), top_k: 20 }
+        GenerateParams {
+            max_tokens: 256,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            top_k: 20,
+            stop_at_answer: false,
+        }
     }
 }
 
@@ -48,6 +57,8 @@ pub struct GeneratedToken {
 pub enum StopReason {
     Eos,
     StopString,
+    /// The line with the final answer ended (`GenerateParams::stop_at_answer`).
+    Answer,
     MaxTokens,
     ContextFull,
     Cancelled,
@@ -59,6 +70,28 @@ pub struct Generation {
     pub tokens: Vec<GeneratedToken>,
     pub stop: StopReason,
     pub prompt_tokens: usize,
+}
+
+/// Where the final answer's line ends, once it has: the newline after the first complete
+/// `\boxed{…}` or after a `#### …` line. `None` while no such line is finished.
+pub fn answer_end(text: &str) -> Option<usize> {
+    let after_box = text.find("\\boxed{").and_then(|start| {
+        let body = start + "\\boxed{".len();
+        let mut depth = 1usize;
+        for (k, c) in text[body..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 1 => return Some(body + k + 1),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        None
+    });
+    let after_hashes =
+        text.match_indices("####").map(|(k, _)| k + 4).find(|&k| k == 4 || text[..k - 4].ends_with('\n'));
+    let from = [after_box, after_hashes].into_iter().flatten().min()?;
+    text[from..].find('\n').map(|k| from + k)
 }
 
 impl Model {
@@ -105,11 +138,33 @@ impl Model {
                 text.truncate(at);
                 break StopReason::StopString;
             }
+            if let Some(at) = params.stop_at_answer.then(|| answer_end(&text)).flatten() {
+                text.truncate(at);
+                break StopReason::Answer;
+            }
             if cache.len() >= cache.max_len() {
                 break StopReason::ContextFull;
             }
             logits = self.transformer.forward(&[id], cache)?;
         };
         Ok(Generation { text, tokens, stop, prompt_tokens: prompt.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_end;
+
+    #[test]
+    fn the_answer_line_ends_the_solution() {
+        let text = "So 4 × 6 = 24.\n\nThe answer is \\boxed{24}.\n\nJustification: step 2 was wrong.";
+        assert_eq!(&text[..answer_end(text).unwrap()], "So 4 × 6 = 24.\n\nThe answer is \\boxed{24}.");
+        // Not before the line is finished, nor inside nested braces.
+        assert_eq!(answer_end("The answer is \\boxed{24}"), None);
+        assert_eq!(answer_end("\\boxed{\\frac{1}{2}\n"), None);
+        let nested = "$\\boxed{\\frac{1}{2}}$\nmore";
+        assert_eq!(&nested[..answer_end(nested).unwrap()], "$\\boxed{\\frac{1}{2}}$");
+        assert_eq!(answer_end("Total 5.\n#### 5\nextra"), Some(15));
+        assert_eq!(answer_end("no answer yet\n"), None);
     }
 }

@@ -12,6 +12,7 @@ use minijinja::{context, Environment, UndefinedBehavior};
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("global", include_str!("../../assets/prompts/global.j2")),
     ("local", include_str!("../../assets/prompts/local.j2")),
+    ("local-critique", include_str!("../../assets/prompts/local-critique.j2")),
     ("intervene", include_str!("../../assets/prompts/intervene.j2")),
 ];
 
@@ -160,7 +161,9 @@ mod tests {
 
     #[test]
     fn built_in_templates_render() {
-        let local = template("local", None).unwrap().render(&input()).unwrap();
+        let plain = template("local", None).unwrap().render(&input()).unwrap();
+        assert_eq!(plain.trim(), input().problem, "local asks the question as it was");
+        let local = template("local-critique", None).unwrap().render(&input()).unwrap();
         assert!(local.contains("[BAD] 4 × 6 = 26."), "{local}");
         assert!(local.contains("\nEach box holds 6 eggs.\n"), "the step before is unmarked: {local}");
         let marked: Vec<&str> = local.lines().filter(|l| l.starts_with("[BAD]")).collect();
@@ -204,6 +207,9 @@ mod tests {
         let e = template("intervene", Some(dir.path())).unwrap().render(&input()).unwrap_err().to_string();
         assert!(e.contains("prompt template 'intervene'"), "{e}");
         let e = template("nope", None).unwrap_err().to_string();
-        assert!(e.contains("no prompt template 'nope'") && e.contains("global, local, intervene"), "{e}");
+        assert!(
+            e.contains("no prompt template 'nope'") && e.contains("global, local, local-critique, intervene"),
+            "{e}"
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! the steps of the draft kept verbatim at the start of the answer, and where it starts.
 //!
 //! - `global`: the question and the draft; a whole new solution.
-//! - `local`: the draft with `[BAD]` before step k; steps before k are kept and the model
-//!   continues from there (their tokens are read once and forked for each sample).
+//! - `local`: the question asked as it was (template `local`, by default the question alone),
+//!   steps before k kept, the model continues from there (their tokens are read once and forked
+//!   for each sample). The wrong step is never shown: models of 1.5B or less copy it back.
+//! - `local-critique`: GLoRe's prompt, the draft with `[BAD]` before step k, steps before k kept;
+//!   for models trained on it.
 //! - `intervene`: first one replacement for step k, written with the reference answer in view;
 //!   then a plain continuation from the kept steps plus that replacement.
 //! - `fork`: the question asked plainly, the steps before k kept; sampled several times, each
@@ -30,6 +33,7 @@ pub const SYSTEM: &str = "Please reason step by step, and put your final answer 
 pub enum Strategy {
     Global,
     Local,
+    LocalCritique,
     Intervene,
     Fork,
     Edit,
@@ -42,9 +46,12 @@ impl FromStr for Strategy {
         match s {
             "global" => Ok(Strategy::Global),
             "local" => Ok(Strategy::Local),
+            "local-critique" => Ok(Strategy::LocalCritique),
             "intervene" => Ok(Strategy::Intervene),
             "fork" => Ok(Strategy::Fork),
-            other => Err(format!("unknown strategy '{other}' (expected global, local, intervene or fork)")),
+            other => {
+                Err(format!("unknown strategy '{other}' (expected local, local-critique, global, intervene or fork)"))
+            }
         }
     }
 }
@@ -54,6 +61,7 @@ impl fmt::Display for Strategy {
         f.write_str(match self {
             Strategy::Global => "global",
             Strategy::Local => "local",
+            Strategy::LocalCritique => "local-critique",
             Strategy::Intervene => "intervene",
             Strategy::Fork => "fork",
             Strategy::Edit => "edit",
@@ -67,6 +75,9 @@ impl fmt::Display for Strategy {
 pub struct Ask {
     pub messages: Vec<Message>,
     pub kept: Vec<String>,
+    /// Text of the prompt that is neither the question nor the draft (the `[BAD]` marker, the
+    /// instructions): a candidate ends where it starts echoing one (generation stop strings).
+    pub echoes: Vec<String>,
 }
 
 impl Ask {
@@ -124,7 +135,7 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
         Strategy::Edit => bail!("trace {}: an edit needs the rewritten step (plan_edit)", draft.id),
         _ => {}
     }
-    let input = PromptInput {
+    let mut input = PromptInput {
         problem: &draft.problem,
         steps: steps.clone(),
         bad: k,
@@ -133,7 +144,13 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
     };
     let (name, kept) = match strategy {
         Strategy::Global => ("global", Vec::new()),
-        Strategy::Local => ("local", steps[..needs_k()?].iter().map(|s| s.to_string()).collect()),
+        Strategy::Local => {
+            // The template sees only the kept steps: the wrong one is nowhere to copy from.
+            let k = needs_k()?;
+            input.steps.truncate(k);
+            ("local", steps[..k].iter().map(|s| s.to_string()).collect())
+        }
+        Strategy::LocalCritique => ("local-critique", steps[..needs_k()?].iter().map(|s| s.to_string()).collect()),
         Strategy::Intervene => {
             let k = needs_k()?;
             if draft.reference_answer.is_none() {
@@ -146,12 +163,26 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
     let t = template(name, prompts)?;
     let prompt = t.render(&input)?;
     // Intervene first asks for the replacement step alone; `continuation` then builds the rest.
+    let echoes = echoes_of(&prompt, draft);
     let messages = vec![Message::new("system", SYSTEM), Message::new("user", &prompt)];
     let ask = match strategy {
-        Strategy::Intervene => Ask { messages, kept: Vec::new() },
-        _ => Ask { messages, kept },
+        Strategy::Intervene => Ask { messages, kept: Vec::new(), echoes },
+        _ => Ask { messages, kept, echoes },
     };
     Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask, edited: None })
+}
+
+/// What a candidate must not copy from a templated prompt: the `[BAD]` marker and each line of
+/// at least 24 characters that is in neither the question nor a draft step (instructions).
+fn echoes_of(prompt: &str, draft: &Trace) -> Vec<String> {
+    let mut out = vec!["[BAD]".to_string()];
+    for line in prompt.lines().map(str::trim) {
+        let from_draft = draft.problem.contains(line) || draft.steps.iter().any(|s| s.text.contains(line));
+        if line.chars().count() >= 24 && !from_draft && !out.iter().any(|o| o == line) {
+            out.push(line.to_string());
+        }
+    }
+    out
 }
 
 /// The user's rewrite of step `k` replaces it; the model continues after it.
@@ -174,7 +205,8 @@ pub fn plan_edit(draft: &Trace, k: usize, text: &str) -> Result<Plan> {
 /// A plan that asks the question as it was asked, the answer starting with `kept`.
 fn plain(strategy: Strategy, draft: &Trace, k: Option<usize>, kept: Vec<String>) -> Plan {
     let messages = vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)];
-    Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask: Ask { messages, kept }, edited: None }
+    let ask = Ask { messages, kept, echoes: Vec::new() };
+    Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask, edited: None }
 }
 
 /// Generation settings of one sample: greedy, unless several samples are drawn or the strategy
@@ -187,6 +219,7 @@ pub fn sample_params(strategy: Strategy, samples: usize, max_tokens: usize, seed
         sampling: SamplingParams { temperature: if sampled { 0.7 } else { 0.0 }, top_p: 0.95, seed },
         stop: Vec::new(),
         top_k: 20,
+        stop_at_answer: true,
     }
 }
 
@@ -195,7 +228,11 @@ pub fn sample_params(strategy: Strategy, samples: usize, max_tokens: usize, seed
 pub fn continuation(draft: &Trace, k: usize, replacement: &str) -> Ask {
     let mut kept: Vec<String> = draft.step_texts()[..k].iter().map(|s| s.to_string()).collect();
     kept.push(first_paragraph(replacement).to_string());
-    Ask { messages: vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)], kept }
+    Ask {
+        messages: vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)],
+        kept,
+        echoes: Vec::new(),
+    }
 }
 
 /// The replacement step: the first paragraph of what the model wrote, without a `Step k:` head.
@@ -227,9 +264,21 @@ mod tests {
         let p = plan(Strategy::Local, &draft(), Some(1), None).unwrap();
         assert_eq!(p.ask.kept, ["Each box holds 6 eggs."]);
         assert_eq!(p.ask.answer_start(), "Each box holds 6 eggs.\n\n");
-        assert!(p.ask.messages[1].content.contains("[BAD] 4 × 6 = 26."));
+        // The question as it was asked; the wrong step is nowhere in the conversation.
+        assert_eq!(p.ask.messages[1].content.trim(), draft().problem);
+        assert!(p.ask.messages.iter().all(|m| !m.content.contains("26") && !m.content.contains("[BAD]")));
         assert!(p.prompt_version.starts_with("local@"));
         assert_eq!(p.from_step, Some(1));
+        // GLoRe's marked draft stays available under its own name.
+        let c = plan(Strategy::LocalCritique, &draft(), Some(1), None).unwrap();
+        assert_eq!(c.ask.kept, p.ask.kept);
+        assert!(c.ask.messages[1].content.contains("[BAD] 4 × 6 = 26."));
+        assert!(c.prompt_version.starts_with("local-critique@"));
+        assert_eq!("local-critique".parse::<Strategy>().unwrap(), Strategy::LocalCritique);
+        // Its instructions and marker are echoes a candidate stops at; the draft's text is not.
+        assert!(c.ask.echoes.iter().any(|e| e == "[BAD]"));
+        assert!(c.ask.echoes.iter().any(|e| e.starts_with("Rewrite the solution")), "{:?}", c.ask.echoes);
+        assert!(c.ask.echoes.iter().all(|e| !e.contains("eggs")), "{:?}", c.ask.echoes);
         // The first error at step 0 keeps nothing.
         assert!(plan(Strategy::Local, &draft(), Some(0), None).unwrap().ask.kept.is_empty());
     }

@@ -98,7 +98,11 @@ pub fn refine(
         }
         _ => {
             let p = prepare(m.as_ref(), &plan.ask)?;
-            let g = continue_from(m.as_ref(), &p, params, cancel, on_token)?;
+            // The candidate ends where it starts echoing the prompt's marker or instructions.
+            let mut stop = params.stop.clone();
+            stop.extend(plan.ask.echoes.iter().cloned());
+            let params = GenerateParams { stop, ..params.clone() };
+            let g = continue_from(m.as_ref(), &p, &params, cancel, on_token)?;
             (plan.ask.clone(), p, g)
         }
     };
@@ -196,8 +200,8 @@ pub fn settings(generator_fingerprint: &str, plan: &Plan, params: &GenerateParam
     let edited = plan.edited.as_deref().map_or(0, |t| crate::model::fnv1a(crate::model::FNV_OFFSET, t.as_bytes()));
     let s = &params.sampling;
     format!(
-        "{generator_fingerprint} {} from={:?} edited={edited:x} max_tokens={} temperature={} top_p={} stop={:?}",
-        plan.prompt_version, plan.from_step, params.max_tokens, s.temperature, s.top_p, params.stop
+        "{generator_fingerprint} {} from={:?} edited={edited:x} max_tokens={} temperature={} top_p={} stop={:?} answer_stop={}",
+        plan.prompt_version, plan.from_step, params.max_tokens, s.temperature, s.top_p, params.stop, params.stop_at_answer
     )
 }
 
@@ -254,6 +258,35 @@ pub fn store_trace(path: &std::path::Path, trace: &Trace) -> Result<()> {
     Ok(())
 }
 
+/// Reference answers by problem text (whitespace folded) from a file of problems stepscope
+/// reads (GSM8K's test.jsonl gives each problem its `#### …` answer).
+pub fn references(opener: &crate::trace::Opener, path: &std::path::Path) -> Result<HashMap<String, String>> {
+    let file = opener.open(path).map_err(|e| anyhow::anyhow!("references: {e}"))?;
+    let (traces, _) = file.load_all();
+    let table: HashMap<String, String> =
+        traces.into_iter().filter_map(|t| Some((problem_key(&t.problem), t.reference_answer?))).collect();
+    if table.is_empty() {
+        anyhow::bail!("references: {} has no problem with a reference answer", path.display());
+    }
+    Ok(table)
+}
+
+/// Gives each trace without a reference answer the one of its problem. Returns how many took one.
+pub fn join_references(traces: &mut [Trace], table: &HashMap<String, String>) -> usize {
+    let mut joined = 0;
+    for t in traces.iter_mut().filter(|t| t.reference_answer.is_none()) {
+        if let Some(r) = table.get(&problem_key(&t.problem)) {
+            t.reference_answer = Some(r.clone());
+            joined += 1;
+        }
+    }
+    joined
+}
+
+fn problem_key(problem: &str) -> String {
+    problem.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The first wrong step to refine from: a human label, else the first error a verifier found,
 /// else the dataset label. A verifier that finds no error does not overrule the dataset (most
 /// verifiers miss errors more often than they invent them). `Some(None)`: the trace has no error;
@@ -268,8 +301,8 @@ pub fn first_error(
 
 #[cfg(test)]
 mod tests {
-    use super::first_error;
-    use crate::trace::Label;
+    use super::{first_error, join_references};
+    use crate::trace::{Label, Trace};
 
     #[test]
     fn which_first_error_a_refinement_starts_from() {
@@ -280,5 +313,20 @@ mod tests {
         assert_eq!(first_error(None, Some(None), one), Some(Some(1)), "a verifier finding nothing defers");
         assert_eq!(first_error(None, Some(None), None), Some(None));
         assert_eq!(first_error(None, None, None), None);
+    }
+
+    #[test]
+    fn references_join_by_problem_text_and_never_replace_one() {
+        let table = [("Tom has 3 eggs. How many?".to_string(), "3".to_string())].into_iter().collect();
+        let mut a = Trace::from_step_texts("a", "Tom  has 3 eggs.\nHow many?", &["3"]);
+        let mut b = Trace::from_step_texts("b", "Tom has 3 eggs. How many?", &["3"]);
+        b.reference_answer = Some("4".into());
+        let c = Trace::from_step_texts("c", "Another problem.", &["1"]);
+        let mut traces = vec![a.clone(), b.clone(), c];
+        assert_eq!(join_references(&mut traces, &table), 1);
+        a.reference_answer = Some("3".into());
+        assert_eq!(traces[0].reference_answer, a.reference_answer, "whitespace is folded");
+        assert_eq!(traces[1].reference_answer, b.reference_answer, "a trace's own reference stays");
+        assert_eq!(traces[2].reference_answer, None);
     }
 }

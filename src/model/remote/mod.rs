@@ -709,6 +709,11 @@ fn take_chunk(
             run.stopped = Some(StopReason::StopString);
             return Ok(http::Flow::Stop);
         }
+        if let Some(at) = params.stop_at_answer.then(|| crate::model::generate::answer_end(&run.text)).flatten() {
+            run.text.truncate(at);
+            run.stopped = Some(StopReason::Answer);
+            return Ok(http::Flow::Stop);
+        }
     }
     Ok(http::Flow::Continue)
 }
