@@ -237,11 +237,13 @@ fn refine_command_stores_reports_and_resumes() {
         "mean_tokens",
         "mean_seconds",
         "reach",
+        "unclean",
     ] {
         assert!(row.get(key).is_some(), "{key} missing: {out}");
     }
     assert_eq!(row["strategy"], "local");
     assert_eq!(row["candidates"], 1);
+    assert_eq!(row["unclean"], 0, "{out}");
     let refined = dir.path().join("two.jsonl.refined.jsonl");
     let stored = std::fs::read_to_string(&refined).unwrap();
     let c: serde_json::Value = serde_json::from_str(stored.lines().next().unwrap()).unwrap();

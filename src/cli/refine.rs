@@ -119,6 +119,8 @@ struct Made {
     scores: Vec<Option<f64>>,
     tokens: usize,
     seconds: f64,
+    /// It went on after its answer line or echoed its prompt (generation should stop first).
+    unclean: bool,
 }
 
 /// The work of one trace file: its drafts and the plans that could be made.
@@ -247,7 +249,8 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 let tokens = meta["generated_tokens"].as_u64().unwrap_or(0) as usize;
                 let seconds = meta["seconds"].as_f64().unwrap_or(0.0);
                 let entry = work.drafts[*index].candidates.entry(p.strategy).or_default();
-                entry.push(Made { correct: cand.final_answer_correct, scores: r.scores, tokens, seconds });
+                let unclean = crate::service::refine::unclean(&cand, p);
+                entry.push(Made { correct: cand.final_answer_correct, scores: r.scores, tokens, seconds, unclean });
                 done += 1;
             }
         }
@@ -332,7 +335,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
         let mut pairs = Vec::new();
         let mut reached = 0usize;
         let (mut after, mut reranked, mut oracle) = (0usize, 0usize, 0usize);
-        let (mut tokens, mut seconds, mut made) = (0usize, 0.0f64, 0usize);
+        let (mut tokens, mut seconds, mut made, mut unclean) = (0usize, 0.0f64, 0usize, 0usize);
         for d in &drafts {
             let before = d.correct == Some(true);
             let cands = d.candidates.get(&strategy).map(Vec::as_slice).unwrap_or(&[]);
@@ -341,6 +344,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
                 reached += (c.correct == Some(true)) as usize;
                 tokens += c.tokens;
                 seconds += c.seconds;
+                unclean += c.unclean as usize;
                 made += 1;
             }
             after += cands.first().map_or(before, |c| c.correct == Some(true)) as usize;
@@ -367,6 +371,8 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
             "mean_tokens": mean(tokens as f64), "mean_seconds": mean(seconds),
             // Of all candidates, the share that reach the reference answer (fork: m of N).
             "reach": mean(reached as f64),
+            // Candidates with text after their answer line or an echo of the prompt: 0 expected.
+            "unclean": unclean,
         }));
     }
     let summary = json!({
@@ -387,7 +393,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
     let pct = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{:.1}", x * 100.0));
     let num = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
     crate::outln!(
-        "{:<10} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "{:<14} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "strategy",
         "drafts",
         "cands",
@@ -402,12 +408,13 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
         "rerank%",
         "oracle%",
         "tokens",
-        "s/cand"
+        "s/cand",
+        "unclean"
     );
     for r in &rows {
         let tr = &r["transitions"];
         crate::outln!(
-            "{:<10} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "{:<14} {:>6} {:>5} {:>11} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
             r["strategy"].as_str().unwrap_or(""),
             r["drafts"].as_u64().unwrap_or(0),
             r["candidates"].as_u64().unwrap_or(0),
@@ -423,6 +430,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
             pct(&r["acc_oracle"]),
             r["mean_tokens"].as_f64().map_or("n/a".into(), |x| format!("{x:.0}")),
             r["mean_seconds"].as_f64().map_or("n/a".into(), |x| format!("{x:.1}")),
+            r["unclean"].as_u64().unwrap_or(0),
         );
     }
     Ok(())

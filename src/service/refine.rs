@@ -258,6 +258,16 @@ pub fn store_trace(path: &std::path::Path, trace: &Trace) -> Result<()> {
     Ok(())
 }
 
+/// Whether a candidate is not clean: its generated text goes on after a finished answer line,
+/// or holds the `[BAD]` marker or a line of its prompt's instructions. Generation stops before
+/// either (`stop_at_answer`, the plan's echoes as stop strings), so a benchmark expects none.
+pub fn unclean(candidate: &Trace, plan: &Plan) -> bool {
+    let start = plan.ask.answer_start();
+    let generated = candidate.solution.get(start.len()..).unwrap_or(&candidate.solution);
+    crate::model::generate::answer_end(generated).is_some()
+        || plan.ask.echoes.iter().chain(std::iter::once(&"[BAD]".to_string())).any(|e| generated.contains(e.as_str()))
+}
+
 /// Reference answers by problem text (whitespace folded) from a file of problems stepscope
 /// reads (GSM8K's test.jsonl gives each problem its `#### …` answer).
 pub fn references(opener: &crate::trace::Opener, path: &std::path::Path) -> Result<HashMap<String, String>> {
