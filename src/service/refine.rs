@@ -265,7 +265,8 @@ pub fn unclean(candidate: &Trace, plan: &Plan) -> bool {
     let start = plan.ask.answer_start();
     let generated = candidate.solution.get(start.len()..).unwrap_or(&candidate.solution);
     crate::model::generate::answer_end(generated).is_some()
-        || plan.ask.echoes.iter().chain(std::iter::once(&"[BAD]".to_string())).any(|e| generated.contains(e.as_str()))
+        || generated.contains("[BAD]")
+        || plan.ask.echoes.iter().any(|e| generated.contains(e.as_str()))
 }
 
 /// Reference answers by problem text (whitespace folded) from a file of problems stepscope

@@ -94,7 +94,7 @@ pub fn first_wrong(text: &str) -> Option<Claim> {
     check_step(text).into_iter().find(|c| !c.ok)
 }
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+pub(super) fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).expect("valid regex"))
 }
 

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use super::arith::re;
 use super::scope::{self, Part};
 
 /// One sentence of a step: its parts, whether it opens a new scope (a case or a paragraph), and
@@ -20,10 +21,6 @@ pub struct Sentence {
     pub parts: Vec<Part>,
     pub opens_scope: bool,
     text: String,
-}
-
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("valid regex"))
 }
 
 /// Said to be false or set aside: the sentence is no claim.
@@ -72,15 +69,17 @@ pub fn lists_alternatives(text: &str) -> bool {
 pub fn sentences(text: &str) -> Vec<Sentence> {
     let mut out = vec![Sentence::default()];
     for part in scope::parts(text) {
-        let Part::Prose(prose) = part else {
-            let current = out.last_mut().expect("one sentence");
-            let (Part::Display(body) | Part::Inline(body)) = &part else { unreachable!("prose handled above") };
-            current.text.push_str(body);
-            current.text.push(' ');
-            current.parts.push(part);
-            continue;
+        let prose = match &part {
+            Part::Prose(prose) => prose,
+            Part::Display(body) | Part::Inline(body) => {
+                let current = out.last_mut().expect("one sentence");
+                current.text.push_str(body);
+                current.text.push(' ');
+                current.parts.push(part);
+                continue;
+            }
         };
-        for (piece, opens, ends) in pieces(&prose) {
+        for (piece, opens, ends) in pieces(prose) {
             if opens && !out.last().expect("one sentence").parts.is_empty() {
                 out.push(Sentence { opens_scope: true, ..Default::default() });
             }

@@ -415,7 +415,7 @@ fn segment_claims(statements: &[Vec<Tok>], alternatives: bool) -> Vec<Claim> {
             if *rel != Rel::Eq {
                 sets.unreadable(&a, &b);
             } else if alternatives {
-                sets.add(&ea, &eb, &vb, &va);
+                sets.add(&ea, &va, &eb, &vb);
             } else {
                 solve(&ea, &eb, &env, &assigned, text, &mut solutions, &mut out);
             }
@@ -445,7 +445,7 @@ impl Sets {
     }
 
     /// `ea = eb`, where the side values `va`/`vb` are known only when closed.
-    fn add(&mut self, ea: &Expr, eb: &Expr, vb: &[Value], va: &[Value]) {
+    fn add(&mut self, ea: &Expr, va: &[Value], eb: &Expr, vb: &[Value]) {
         let mut unknowns: Vec<String> = names(ea).into_iter().chain(names(eb)).collect();
         unknowns.sort();
         unknowns.dedup();

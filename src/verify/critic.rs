@@ -94,13 +94,8 @@ impl Verifier for CriticVerifier {
             } else {
                 SamplingParams { temperature: 1.0, top_p: 0.9, seed: self.seed + v as u64 }
             };
-            let params = GenerateParams {
-                max_tokens: self.max_tokens,
-                sampling,
-                stop: Vec::new(),
-                top_k: 1,
-                stop_at_answer: false,
-            };
+            let params =
+                GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() };
             let mut cache = self.model.start();
             let g = self.model.generate(&mut cache, &prompt, &params, ctx.cancel, &mut |_| {})?;
             ctx.check_cancel()?;

@@ -102,13 +102,8 @@ impl Verifier for RolloutVerifier {
                 let mut cache = base.fork()?;
                 let sampling =
                     SamplingParams { temperature: 0.7, top_p: 0.95, seed: self.seed + (i * self.k + s) as u64 };
-                let params = GenerateParams {
-                    max_tokens: self.max_tokens,
-                    sampling,
-                    stop: Vec::new(),
-                    top_k: 1,
-                    stop_at_answer: false,
-                };
+                let params =
+                    GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() };
                 let g = m.generate(&mut cache, &[last], &params, ctx.cancel, &mut |_| {})?;
                 passes += 1;
                 ctx.check_cancel()?;
