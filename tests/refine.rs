@@ -52,7 +52,7 @@ fn local_refinement_keeps_the_prefix_streams_and_records_provenance() {
         &greedy(16),
         &Segmentation::BlankLine,
         &cancel,
-        &mut |_| streamed += 1,
+        &mut |_, _| streamed += 1,
         &mut |_| {},
     )
     .unwrap();
@@ -66,15 +66,77 @@ fn local_refinement_keeps_the_prefix_streams_and_records_provenance() {
     assert_eq!(t.extra["refinement"]["parent"], "bakery-muffins");
     assert_eq!(t.extra["refinement"]["from_step"], 2);
     assert!(t.extra["refinement"]["prompt"].as_str().unwrap().starts_with("local@"));
-    // Replay: the answer's tokens are the kept steps' tokens, then the generated ones.
+    // Replay: the answer's tokens are the kept steps' tokens, then the candidate's generated
+    // ones (16 tokens reach no answer, so local sampled again: the count covers every attempt).
     let m = models.language_model("smollm2", &mut |_| {}).unwrap();
     let kept_ids = m.encode(&p.ask.answer_start()).unwrap();
     let replay = t.replay.as_ref().unwrap();
-    assert_eq!(replay.token_ids.len(), kept_ids.len() + c.generated_tokens);
+    let own = t.tokens.as_ref().unwrap().len();
+    assert_eq!(replay.token_ids.len(), kept_ids.len() + own);
+    let attempts = t.extra["refinement"]["attempts"].as_u64().unwrap() as usize;
+    assert_eq!((attempts, c.generated_tokens), (4, 4 * 16), "no answer in 16 tokens: 1 + 3 resamples");
     assert_eq!(replay.token_ids[..kept_ids.len()], kept_ids[..]);
     let start = p.ask.answer_start().len();
     assert!(t.tokens.as_ref().unwrap().iter().all(|k| k.offset >= start));
     assert_eq!(models.loads(), 1);
+}
+
+/// `local` samples again when its rewrite repeats the error: a draft whose flagged step is what
+/// the model writes greedily from the kept steps makes the first attempt a repeat by
+/// construction; the candidate is a later attempt, streamed afresh under its own number.
+#[test]
+fn local_samples_again_when_the_rewrite_repeats_the_flagged_step() {
+    if !fetched("smollm2") {
+        return;
+    }
+    let demo = draft();
+    let mut models = Models::new(LoadOptions::default());
+    let cancel = AtomicBool::new(false);
+    let mut once = plan(Strategy::Local, &demo, Some(2), None).unwrap();
+    once.resamples = 0;
+    let run = |models: &mut Models, d: &Trace, p: &stepscope::refine::strategy::Plan| {
+        let (mut texts, mut notes) = (Vec::<String>::new(), Vec::<String>::new());
+        let c = refine(
+            models,
+            "smollm2",
+            d,
+            p,
+            &greedy(40),
+            &Segmentation::BlankLine,
+            &cancel,
+            &mut |attempt, t| {
+                texts.resize(texts.len().max(attempt + 1), String::new());
+                texts[attempt].push_str(&t.text);
+            },
+            &mut |line| notes.push(line.to_string()),
+        )
+        .unwrap();
+        (c, texts, notes)
+    };
+    let (greedy_once, _, _) = run(&mut models, &demo, &once);
+    assert_eq!(greedy_once.trace.extra["refinement"]["attempts"], 1);
+    let written = greedy_once.trace.steps[2].text.clone();
+    // The same question and kept steps, with the model's own greedy step flagged as wrong.
+    let mut steps: Vec<String> = demo.step_texts().iter().map(|s| s.to_string()).collect();
+    steps[2] = written.clone();
+    let mut flagged = Trace::from_step_texts(&demo.id, &demo.problem, &steps);
+    flagged.reference_answer = demo.reference_answer.clone();
+    let mut p = plan(Strategy::Local, &flagged, Some(2), None).unwrap();
+    p.resamples = 2;
+    let (c, texts, notes) = run(&mut models, &flagged, &p);
+    let attempts = c.trace.extra["refinement"]["attempts"].as_u64().unwrap() as usize;
+    assert!(attempts >= 2, "the greedy attempt repeats step 2 ({written:?}), so it is sampled again");
+    assert_eq!(texts.len(), attempts, "each attempt streams under its own number");
+    assert!(texts[0].trim_start().starts_with(written.trim()), "{:?} vs {written:?}", texts[0]);
+    assert!(notes.iter().any(|n| n.contains("repeats the error; sampling again (2 of 3)")), "{notes:?}");
+    // The candidate is the last attempt: its text after the kept steps is what that attempt
+    // streamed (up to where its answer line ended).
+    let generated = &c.trace.solution[p.ask.answer_start().len()..];
+    assert!(!generated.is_empty() && texts[attempts - 1].starts_with(generated), "{generated:?} vs {texts:?}");
+    assert_eq!(c.trace.step_texts()[..2], demo.step_texts()[..2]);
+    if attempts < 3 {
+        assert_ne!(c.trace.steps[2].text.trim(), written.trim(), "a kept attempt does not repeat the step");
+    }
 }
 
 /// Candidates are clean whatever the strategy: no `[BAD]` marker, no line of the prompt's
@@ -98,7 +160,7 @@ fn candidates_stop_at_their_answer_and_never_echo_the_prompt() {
             &greedy(200),
             &Segmentation::BlankLine,
             &cancel,
-            &mut |_| {},
+            &mut |_, _| {},
             &mut |_| {},
         )
         .unwrap();
@@ -138,7 +200,7 @@ fn cancelling_keeps_the_partial_candidate_marked() {
         &greedy(200),
         &Segmentation::BlankLine,
         &cancel,
-        &mut |_| {
+        &mut |_, _| {
             n += 1;
             if n == 3 {
                 cancel.store(true, Ordering::Relaxed);
@@ -169,7 +231,7 @@ fn intervene_continues_after_one_replacement_step() {
         &greedy(12),
         &Segmentation::BlankLine,
         &cancel,
-        &mut |_| {},
+        &mut |_, _| {},
         &mut |_| {},
     )
     .unwrap();

@@ -2,7 +2,7 @@
 //! every candidate as it lands (a rerun skips what is done), reranks each draft with its
 //! candidates, and prints per strategy how correctness changed (docs/methods.md §9).
 
-use crate::cli::range::{count, limits::*};
+use crate::cli::range::{count, limits::*, within};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -55,6 +55,10 @@ pub struct RefineArgs {
     /// when more than one, else greedy).
     #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
     pub samples: usize,
+    /// `local`: how many times a rewrite that repeats the error (its first new step is the
+    /// flagged step, or it reaches the draft's wrong answer) is sampled again at temperature 0.7.
+    #[arg(long, default_value_t = crate::refine::strategy::LOCAL_RESAMPLES, value_parser = within(0, MAX_SAMPLES))]
+    pub resamples: usize,
     /// Only the first N traces of each file.
     #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
@@ -185,7 +189,12 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
             let index = work.drafts.len();
             for &strategy in &args.strategy {
                 match plan(strategy, &t, k, prompts.as_deref()) {
-                    Ok(p) => work.plans.push((index, p)),
+                    Ok(mut p) => {
+                        if strategy == Strategy::Local {
+                            p.resamples = args.resamples;
+                        }
+                        work.plans.push((index, p))
+                    }
                     Err(e) => skipped.push(format!("{}: {e:#}", path.display())),
                 }
             }
@@ -234,7 +243,7 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                         &params,
                         &draft.segmentation,
                         &cancel,
-                        &mut |_| {},
+                        &mut |_, _| {},
                         &mut progress,
                     )?;
                     store_candidate(&out, &c)?;
@@ -303,7 +312,7 @@ fn refine_on_servers(
         let (index, p) = &works[j.work].plans[j.plan];
         let draft = &works[j.work].drafts[*index].trace;
         let params = sample_params(p.strategy, args.samples, args.max_tokens, j.seed);
-        refine(m, SERVER_SPEC, draft, p, &params, &draft.segmentation, cancel, &mut |_| {}, &mut |_| {})
+        refine(m, SERVER_SPEC, draft, p, &params, &draft.segmentation, cancel, &mut |_, _| {}, &mut |_| {})
     };
     let (mut made, mut failure) = (0, None);
     let mut on_result = |i: usize, r: anyhow::Result<crate::service::refine::Candidate>| {

@@ -207,7 +207,10 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
         }
         Job::Refine { draft, plan, generator, params, segmentation } => {
             let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
-            let mut on_token = |t: &GeneratedToken| sink(JobEvent::Token { job: id, sample: 0, token: t.clone() });
+            // A refinement's `sample` is its attempt: a resample starts a new text.
+            let mut on_token = |attempt: usize, t: &GeneratedToken| {
+                sink(JobEvent::Token { job: id, sample: attempt, token: t.clone() })
+            };
             let seg = &segmentation;
             refine(models, &generator, &draft, &plan, &params, seg, &env.cancel, &mut on_token, &mut progress)
                 .map(|c| sink(JobEvent::Refined { job: id, candidate: Box::new(c) }))

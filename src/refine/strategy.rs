@@ -98,7 +98,17 @@ pub struct Plan {
     pub ask: Ask,
     /// `edit`: the step as the user rewrote it (saved as a human intervention).
     pub edited: Option<String>,
+    /// How many times a rewrite that [`repeats`] the error is sampled again (`local`).
+    pub resamples: usize,
 }
+
+/// `local`'s resamples of a rewrite that shows it failed ([`why_again`]) [U]: greedy decoding
+/// of a small model loops until the token limit more often than a sample does, and a sample at
+/// temperature 0.7 often avoids a slip the greedy path walks into.
+pub const LOCAL_RESAMPLES: usize = 3;
+
+/// What the resample rule of `local` looks at (part of a stored candidate's key).
+pub const RESAMPLE_RULE: &str = "repeat,no-answer,arith";
 
 /// Prompt version of the plans that ask the question as it is (no template).
 pub const PLAIN: &str = "plain";
@@ -169,7 +179,50 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
         Strategy::Intervene => Ask { messages, kept: Vec::new(), echoes },
         _ => Ask { messages, kept, echoes },
     };
-    Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask, edited: None })
+    let resamples = if strategy == Strategy::Local { LOCAL_RESAMPLES } else { 0 };
+    Ok(Plan { strategy, from_step: k, prompt_version: t.version, ask, edited: None, resamples })
+}
+
+/// Whether a rewrite from step `k` repeats the draft's error: its first new step is the draft's
+/// step `k` (spacing aside), or it reaches the draft's final answer while that answer is not
+/// known to be right. Neither needs the reference answer.
+pub fn repeats(draft: &Trace, k: usize, first_step: Option<&str>, final_answer: Option<&str>) -> bool {
+    let fold = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let same_step = match (first_step, draft.steps.get(k)) {
+        (Some(new), Some(old)) => fold(new) == fold(&old.text),
+        _ => false,
+    };
+    let same_answer = match (final_answer, draft.final_answer.as_deref()) {
+        (Some(new), Some(old)) => draft.answer_correct() != Some(true) && crate::trace::answer::same_answer(new, old),
+        _ => false,
+    };
+    same_step || same_answer
+}
+
+/// Why a rewrite from step `k` should be sampled again, if it should: it [`repeats`] the
+/// error, it reached no final answer, or the arithmetic checker sees a wrong claim in one of its
+/// new steps. None of these needs the reference answer. `new_steps` are the rewrite's steps.
+pub fn why_again(draft: &Trace, k: usize, new_steps: &[&str], final_answer: Option<&str>) -> Option<String> {
+    if repeats(draft, k, new_steps.first().copied(), final_answer) {
+        return Some("repeats the error".into());
+    }
+    if final_answer.is_none() {
+        return Some("reached no final answer".into());
+    }
+    let slip = new_steps.iter().position(|s| crate::signals::arith::first_wrong(s).is_some());
+    slip.map(|i| format!("has an arithmetic slip in step {}", k + i))
+}
+
+/// The generation settings of attempt `attempt` of one candidate: the first as asked, each
+/// resample at temperature 0.7 (at least) from its own seed stream.
+pub fn attempt_params(params: &GenerateParams, attempt: usize) -> GenerateParams {
+    if attempt == 0 {
+        return params.clone();
+    }
+    let mut p = params.clone();
+    p.sampling.temperature = p.sampling.temperature.max(0.7);
+    p.sampling.seed = params.sampling.seed ^ ((attempt as u64) << 32);
+    p
 }
 
 /// What a candidate must not copy from a templated prompt: the `[BAD]` marker and each line of
@@ -206,7 +259,7 @@ pub fn plan_edit(draft: &Trace, k: usize, text: &str) -> Result<Plan> {
 fn plain(strategy: Strategy, draft: &Trace, k: Option<usize>, kept: Vec<String>) -> Plan {
     let messages = vec![Message::new("system", SYSTEM), Message::new("user", &draft.problem)];
     let ask = Ask { messages, kept, echoes: Vec::new() };
-    Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask, edited: None }
+    Plan { strategy, from_step: k, prompt_version: PLAIN.into(), ask, edited: None, resamples: 0 }
 }
 
 /// Generation settings of one sample: greedy, unless several samples are drawn or the strategy
@@ -281,6 +334,35 @@ mod tests {
         assert!(c.ask.echoes.iter().all(|e| !e.contains("eggs")), "{:?}", c.ask.echoes);
         // The first error at step 0 keeps nothing.
         assert!(plan(Strategy::Local, &draft(), Some(0), None).unwrap().ask.kept.is_empty());
+    }
+
+    #[test]
+    fn a_rewrite_repeats_the_error_by_its_first_step_or_the_drafts_answer() {
+        let mut d = draft();
+        d.final_answer = Some("26".into());
+        assert!(repeats(&d, 1, Some(" 4 ×  6 = 26.\n"), None), "the flagged step again, spacing aside");
+        assert!(!repeats(&d, 1, Some("4 × 6 = 24."), Some("24")));
+        assert!(repeats(&d, 1, Some("4 boxes of 6 make 26."), Some("26.0")), "the draft's answer again");
+        assert!(!repeats(&d, 1, None, None));
+        // Resampled: a repeat, no final answer, a slip the checker sees; not a clean new path.
+        assert_eq!(why_again(&d, 1, &["4 × 6 = 26."], Some("26")).unwrap(), "repeats the error");
+        assert_eq!(why_again(&d, 1, &["4 × 6 = 24.", "So 24 eggs"], None).unwrap(), "reached no final answer");
+        let slip = why_again(&d, 1, &["4 × 6 = 24.", "24 + 1 = 26.", "\\boxed{26}"], Some("27"));
+        assert_eq!(slip.unwrap(), "has an arithmetic slip in step 2");
+        assert_eq!(why_again(&d, 1, &["4 × 6 = 24.", "The answer is \\boxed{24}."], Some("24")), None);
+        // A draft whose answer is right (an error on the way): reaching it again is no repeat.
+        d.final_answer_correct = Some(true);
+        assert!(!repeats(&d, 1, Some("4 boxes of 6 make 26."), Some("26")));
+        // Only local resamples, and each resample draws from its own seed at temperature 0.7.
+        assert_eq!(plan(Strategy::Local, &d, Some(1), None).unwrap().resamples, LOCAL_RESAMPLES);
+        assert_eq!(plan(Strategy::LocalCritique, &d, Some(1), None).unwrap().resamples, 0);
+        assert_eq!(plan(Strategy::Fork, &d, Some(1), None).unwrap().resamples, 0);
+        let greedy = sample_params(Strategy::Local, 1, 64, 42);
+        let first = attempt_params(&greedy, 0).sampling;
+        assert_eq!((first.temperature, first.seed), (0.0, 42), "the first attempt as asked");
+        let (a, b) = (attempt_params(&greedy, 1), attempt_params(&greedy, 2));
+        assert_eq!((a.sampling.temperature, b.sampling.temperature), (0.7, 0.7));
+        assert!(a.sampling.seed != 42 && b.sampling.seed != a.sampling.seed && a.sampling.seed != 43);
     }
 
     #[test]

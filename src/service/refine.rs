@@ -12,7 +12,9 @@ use serde_json::json;
 use super::models::Models;
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation, StopReason};
 use crate::model::{LanguageModel, Prefix};
-use crate::refine::strategy::{continuation, first_paragraph, Ask, Plan, Strategy};
+use crate::refine::strategy::{
+    attempt_params, continuation, first_paragraph, why_again, Ask, Plan, Strategy, RESAMPLE_RULE,
+};
 use crate::trace::{answer, ChatTurn, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
 
 /// An ask read into a model, ready to be continued (forked per sample).
@@ -66,9 +68,10 @@ pub struct Candidate {
 }
 
 /// Runs `plan` on `draft` with the generator `generator` (one sample, `params.sampling.seed`).
-/// Intervene generates its replacement step first, then continues after it. Tokens of the
-/// generation that becomes the candidate stream to `on_token`; cancelling keeps what was made,
-/// marked cancelled.
+/// Intervene generates its replacement step first, then continues after it; a rewrite that
+/// repeats the error is sampled again up to `plan.resamples` times. Tokens of each attempt
+/// stream to `on_token` with the attempt's number (a new number starts a new text); cancelling
+/// keeps what was made, marked cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn refine(
     models: &mut Models,
@@ -78,12 +81,12 @@ pub fn refine(
     params: &GenerateParams,
     seg: &Segmentation,
     cancel: &AtomicBool,
-    on_token: &mut dyn FnMut(&GeneratedToken),
+    on_token: &mut dyn FnMut(usize, &GeneratedToken),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Candidate> {
     let m = models.language_model(generator, progress)?;
     let started = Instant::now();
-    let mut generated = 0;
+    let (mut generated, mut attempts) = (0, 1);
     let (ask, prepared, g) = match (plan.strategy, plan.from_step) {
         (Strategy::Intervene, Some(k)) => {
             progress(&format!("{}: writing a replacement for step {k}", draft.id));
@@ -93,7 +96,8 @@ pub fn refine(
             generated += r.tokens.len();
             let ask = continuation(draft, k, first_paragraph(&r.text));
             let p = prepare(m.as_ref(), &ask)?;
-            let g = continue_from(m.as_ref(), &p, params, cancel, on_token)?;
+            let g = continue_from(m.as_ref(), &p, params, cancel, &mut |t| on_token(0, t))?;
+            generated += g.tokens.len();
             (ask, p, g)
         }
         _ => {
@@ -102,11 +106,29 @@ pub fn refine(
             let mut stop = params.stop.clone();
             stop.extend(plan.ask.echoes.iter().cloned());
             let params = GenerateParams { stop, ..params.clone() };
-            let g = continue_from(m.as_ref(), &p, &params, cancel, on_token)?;
+            let mut attempt = 0;
+            let g = loop {
+                let g = continue_from(m.as_ref(), &p, &attempt_params(&params, attempt), cancel, &mut |t| {
+                    on_token(attempt, t)
+                })?;
+                generated += g.tokens.len();
+                let why = match attempt < plan.resamples && g.stop != StopReason::Cancelled {
+                    true => why_resample(draft, plan, &g, seg),
+                    false => None,
+                };
+                let Some(why) = why else { break g };
+                attempt += 1;
+                progress(&format!(
+                    "{}: the rewrite {why}; sampling again ({} of {})",
+                    draft.id,
+                    attempt + 1,
+                    plan.resamples + 1
+                ));
+            };
+            attempts = attempt + 1;
             (plan.ask.clone(), p, g)
         }
     };
-    generated += g.tokens.len();
     let made_with = settings(&m.fingerprint(), plan, params);
     let mut trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
     trace.extra["refinement"]["settings"] = json!(made_with);
@@ -114,8 +136,17 @@ pub fn refine(
     if let Some(r) = trace.extra.get_mut("refinement") {
         r["generated_tokens"] = json!(generated);
         r["seconds"] = json!(seconds);
+        r["attempts"] = json!(attempts);
     }
     Ok(Candidate { trace, strategy: plan.strategy, generated_tokens: generated, seconds, stop: g.stop })
+}
+
+/// Why a generation from the plan's first error should be sampled again ([`why_again`]).
+fn why_resample(draft: &Trace, plan: &Plan, g: &Generation, seg: &Segmentation) -> Option<String> {
+    let k = plan.from_step?;
+    let steps: Vec<String> = seg.split(&g.text).into_iter().map(|s| s.text).collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    why_again(draft, k, &steps, answer::extract_marked(&g.text).as_deref())
 }
 
 /// The candidate as a trace: the kept steps verbatim, then the generated text segmented; the
@@ -200,8 +231,10 @@ pub fn settings(generator_fingerprint: &str, plan: &Plan, params: &GenerateParam
     let edited = plan.edited.as_deref().map_or(0, |t| crate::model::fnv1a(crate::model::FNV_OFFSET, t.as_bytes()));
     let s = &params.sampling;
     format!(
-        "{generator_fingerprint} {} from={:?} edited={edited:x} max_tokens={} temperature={} top_p={} stop={:?} answer_stop={}",
-        plan.prompt_version, plan.from_step, params.max_tokens, s.temperature, s.top_p, params.stop, params.stop_at_answer
+        "{generator_fingerprint} {} from={:?} edited={edited:x} max_tokens={} temperature={} top_p={} stop={:?} answer_stop={}{}",
+        plan.prompt_version, plan.from_step, params.max_tokens, s.temperature, s.top_p, params.stop, params.stop_at_answer,
+        // Only `local` resamples; the keys of the others stay as they were.
+        if plan.resamples > 0 { format!(" resamples={}:{RESAMPLE_RULE}", plan.resamples) } else { String::new() }
     )
 }
 

@@ -71,6 +71,8 @@ pub struct Running {
     pub kept: Vec<String>,
     pub text: String,
     pub tokens: usize,
+    /// The attempt being written (`local` samples again when a rewrite repeats the error).
+    pub attempt: usize,
     /// When the sample's first token came (tokens/s while streaming leaves model loading out).
     pub first_token: Option<std::time::Instant>,
 }

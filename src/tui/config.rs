@@ -12,7 +12,7 @@ pub struct Config {
     pub theme: ThemeName,
     pub annotator: Option<String>,
     pub keymap: Keymap,
-    /// `generator`, `refine_max_tokens`, `fork_samples`.
+    /// `generator`, `refine_max_tokens`, `fork_samples`, `local_resamples`, `rerank`.
     pub refine: RefineSettings,
     /// `blind = true`: hide what `blind_hide` names (default: everything) until I label a trace.
     pub blind: bool,
@@ -94,6 +94,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
             }
             "refine_max_tokens" => config.refine.max_tokens = whole(key, value, 1 << 17)?,
             "fork_samples" => config.refine.fork_samples = whole(key, value, 256)?,
+            "local_resamples" => config.refine.local_resamples = whole_from(key, value, 0, 256)?,
             "rerank" => {
                 let name = value.as_str().ok_or("rerank: expected \"min\", \"product\" or \"last\"")?;
                 config.refine.aggregate = name.parse().map_err(|e| format!("rerank: {e}"))?;
@@ -156,9 +157,13 @@ fn hide_list(value: &toml::Value) -> Result<Hide, String> {
 
 /// A whole number from 1 to `max` (every number in the file has a range, as on the command line).
 fn whole(key: &str, value: &toml::Value, max: i64) -> Result<usize, String> {
+    whole_from(key, value, 1, max)
+}
+
+fn whole_from(key: &str, value: &toml::Value, min: i64, max: i64) -> Result<usize, String> {
     match value.as_integer() {
-        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        _ => Err(format!("{key}: expected a whole number from 1 to {max}")),
+        Some(n) if (min..=max).contains(&n) => Ok(n as usize),
+        _ => Err(format!("{key}: expected a whole number from {min} to {max}")),
     }
 }
 
@@ -189,8 +194,12 @@ mod tests {
         assert_eq!(c.annotator.as_deref(), Some("ana"));
         assert!(parse("theme = \"blue\"").is_err());
         assert!(parse("colour = 1").is_err());
-        let r = parse("generator = \"smollm2\"\nrefine_max_tokens = 64\nfork_samples = 2").unwrap().refine;
-        assert_eq!((r.generator.as_str(), r.max_tokens, r.fork_samples), ("smollm2", 64, 2));
+        let r = parse("generator = \"smollm2\"\nrefine_max_tokens = 64\nfork_samples = 2\nlocal_resamples = 0")
+            .unwrap()
+            .refine;
+        assert_eq!((r.generator.as_str(), r.max_tokens, r.fork_samples, r.local_resamples), ("smollm2", 64, 2, 0));
+        let e = parse("local_resamples = 257").unwrap_err();
+        assert!(e.contains("local_resamples: expected a whole number from 0 to 256"), "{e}");
         assert!(parse("fork_samples = 0").unwrap_err().contains("fork_samples"));
         let r = parse("rerank = \"product\"").unwrap().refine;
         assert_eq!(r.aggregate, crate::refine::rerank::Aggregate::Product);

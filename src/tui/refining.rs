@@ -37,6 +37,7 @@ pub fn start(app: &mut App, strategy: Strategy) {
         _ => known.or(Some(app.step)),
     };
     let planned = match plan(strategy, &draft, k, app.refine.prompts.as_deref()) {
+        Ok(p) if strategy == Strategy::Local => Plan { resamples: app.refine.local_resamples, ..p },
         Ok(p) => p,
         Err(e) => {
             app.message = Some(format!("{e:#}"));
@@ -125,6 +126,7 @@ fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, 
             kept: planned.ask.kept.clone(),
             text: String::new(),
             tokens: 0,
+            attempt: 0,
             first_token: None,
         });
     }
@@ -219,7 +221,14 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
     let c = app.compare.as_mut()?;
     let r = c.running.as_mut()?;
     match e {
-        JobEvent::Token { job, token, .. } if r.owns(*job) => {
+        JobEvent::Token { job, token, sample } if r.owns(*job) => {
+            if *sample != r.attempt {
+                // A resample: what the repeated attempt wrote is replaced.
+                r.attempt = *sample;
+                r.text.clear();
+                r.tokens = 0;
+                r.first_token = None;
+            }
             r.text.push_str(&token.text);
             r.tokens += 1;
             r.first_token.get_or_insert_with(std::time::Instant::now);

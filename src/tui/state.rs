@@ -216,6 +216,8 @@ pub struct RefineSettings {
     pub generator: String,
     pub max_tokens: usize,
     pub fork_samples: usize,
+    /// `local`: resamples of a rewrite that repeats the error (config `local_resamples`).
+    pub local_resamples: usize,
     /// The user's prompt templates folder, when it exists.
     pub prompts: Option<std::path::PathBuf>,
     /// How the compare screen's reranker aggregates step scores (config `rerank`).
@@ -228,6 +230,7 @@ impl Default for RefineSettings {
             generator: "qwen2.5-coder-1.5b".into(),
             max_tokens: 512,
             fork_samples: 4,
+            local_resamples: crate::refine::strategy::LOCAL_RESAMPLES,
             prompts: None,
             aggregate: crate::refine::rerank::Aggregate::Min,
         }

@@ -33,7 +33,7 @@ const ROWS: &[(Action, &str)] = &[
     (Action::ScoreTrace, "run the chosen verifiers on this trace (background)"),
     (Action::ScoreVisible, "run them on every trace the filter shows"),
     (Action::VerifierMenu, "choose verifiers (space toggles)"),
-    (Action::RefineLocal, "refine from the first error (local: the question again, the steps before it kept)"),
+    (Action::RefineLocal, "refine from the first error (local: the question again, earlier steps kept)"),
     (Action::RefineGlobal, "rewrite the whole solution (global)"),
     (Action::Intervene, "replace the first wrong step with the reference in view, continue"),
     (Action::Fork, "sample continuations before the first error: m of N reach the answer"),
