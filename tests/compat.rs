@@ -110,3 +110,31 @@ fn old_generated_trace_keeps_its_replay_record() {
             .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), original);
 }
+
+/// Refinements written by 7d75eef (tests/fixtures/7d75eef, see its README), before provenance
+/// was typed: each reads back with its provenance and is written back as it was; none of them
+/// is reused (7d75eef stored no settings, so they are made again).
+#[test]
+fn refinements_of_7d75eef_read_back_equal() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/7d75eef/refined.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (traces, bad) = TraceFile::open(&path, None, Default::default()).unwrap().load_all();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(traces.len(), 5);
+    for (line, t) in text.lines().zip(&traces) {
+        let old: Value = serde_json::from_str(line).unwrap();
+        let p = t.refinement.as_ref().expect("provenance read");
+        assert_eq!(old["refinement"]["parent"].as_str(), Some(p.parent.as_str()));
+        assert_eq!(old["refinement"]["strategy"].as_str(), Some(p.strategy.as_str()));
+        assert!(p.strategy.parse::<stepscope::refine::strategy::Strategy>().is_ok(), "{}", p.strategy);
+        assert!(!t.extra.contains_key("refinement"), "typed, not left in extra");
+        let written = stepscope::trace::formats::native::to_value(t, None);
+        assert_eq!(written, old, "{} reads back equal", t.id);
+    }
+    let fork = &traces[4].refinement.as_ref().unwrap();
+    assert_eq!(
+        (fork.from_step, fork.seed, fork.generated_tokens, fork.settings.as_deref()),
+        (Some(2), 42, Some(12), None)
+    );
+    assert!(stepscope::service::refine::stored_refinements(&path).unwrap().is_empty());
+}

@@ -63,9 +63,9 @@ fn local_refinement_keeps_the_prefix_streams_and_records_provenance() {
     assert_eq!(streamed, c.generated_tokens);
     assert!(t.validate().is_ok(), "{:?}", t.validate());
     assert_eq!(t.id, "bakery-muffins~local-s7");
-    assert_eq!(t.extra["refinement"]["parent"], "bakery-muffins");
-    assert_eq!(t.extra["refinement"]["from_step"], 2);
-    assert!(t.extra["refinement"]["prompt"].as_str().unwrap().starts_with("local@"));
+    let r = t.refinement.as_ref().unwrap();
+    assert_eq!((r.parent.as_str(), r.from_step), ("bakery-muffins", Some(2)));
+    assert!(r.prompt.starts_with("local@"));
     // Replay: the answer's tokens are the kept steps' tokens, then the candidate's generated
     // ones (16 tokens reach no answer, so local sampled again: the count covers every attempt).
     let m = models.language_model("smollm2", &mut |_| {}).unwrap();
@@ -73,7 +73,7 @@ fn local_refinement_keeps_the_prefix_streams_and_records_provenance() {
     let replay = t.replay.as_ref().unwrap();
     let own = t.tokens.as_ref().unwrap().len();
     assert_eq!(replay.token_ids.len(), kept_ids.len() + own);
-    let attempts = t.extra["refinement"]["attempts"].as_u64().unwrap() as usize;
+    let attempts = r.attempts.unwrap();
     assert_eq!((attempts, c.generated_tokens), (4, 4 * 16), "no answer in 16 tokens: 1 + 3 resamples");
     assert_eq!(replay.token_ids[..kept_ids.len()], kept_ids[..]);
     let start = p.ask.answer_start().len();
@@ -114,7 +114,7 @@ fn local_samples_again_when_the_rewrite_repeats_the_flagged_step() {
         (c, texts, notes)
     };
     let (greedy_once, _, _) = run(&mut models, &demo, &once);
-    assert_eq!(greedy_once.trace.extra["refinement"]["attempts"], 1);
+    assert_eq!(greedy_once.trace.refinement.as_ref().unwrap().attempts, Some(1));
     let written = greedy_once.trace.steps[2].text.clone();
     // The same question and kept steps, with the model's own greedy step flagged as wrong.
     let mut steps: Vec<String> = demo.step_texts().iter().map(|s| s.to_string()).collect();
@@ -124,7 +124,7 @@ fn local_samples_again_when_the_rewrite_repeats_the_flagged_step() {
     let mut p = plan(Strategy::Local, &flagged, Some(2), None).unwrap();
     p.resamples = 2;
     let (c, texts, notes) = run(&mut models, &flagged, &p);
-    let attempts = c.trace.extra["refinement"]["attempts"].as_u64().unwrap() as usize;
+    let attempts = c.trace.refinement.as_ref().unwrap().attempts.unwrap();
     assert!(attempts >= 2, "the greedy attempt repeats step 2 ({written:?}), so it is sampled again");
     assert_eq!(texts.len(), attempts, "each attempt streams under its own number");
     assert!(texts[0].trim_start().starts_with(written.trim()), "{:?} vs {written:?}", texts[0]);
@@ -211,7 +211,7 @@ fn cancelling_keeps_the_partial_candidate_marked() {
     .unwrap();
     assert_eq!(c.stop, StopReason::Cancelled);
     assert!(c.generated_tokens <= 4, "{}", c.generated_tokens);
-    assert_eq!(c.trace.extra["refinement"]["cancelled"], true);
+    assert!(c.trace.refinement.as_ref().unwrap().cancelled);
 }
 
 #[test]
@@ -470,7 +470,7 @@ fn the_worker_streams_a_refinement_and_can_cancel_it() {
     }
     let c = cancelled_candidate.expect("the partial candidate");
     assert_eq!(c.stop, StopReason::Cancelled);
-    assert_eq!(c.trace.extra["refinement"]["cancelled"], true);
+    assert!(c.trace.refinement.as_ref().unwrap().cancelled);
     worker.shutdown();
 }
 

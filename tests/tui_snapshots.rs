@@ -180,11 +180,15 @@ fn candidate(draft: &stepscope::trace::Trace, steps: &[&str], answer: &str) -> s
     t.reference_answer = draft.reference_answer.clone();
     t.final_answer = Some(answer.into());
     t.final_answer_correct = draft.reference_answer.as_deref().map(|r| r == answer);
-    t.extra.insert(
-        "refinement".into(),
-        serde_json::json!({"parent": draft.id, "strategy": "local", "from_step": 2, "prompt": "local@00000000",
-                           "generator": "qwen2.5-coder-1.5b", "seed": 42, "cancelled": false}),
-    );
+    t.refinement = Some(stepscope::trace::Provenance {
+        parent: draft.id.clone(),
+        strategy: "local".into(),
+        from_step: Some(2),
+        prompt: "local@00000000".into(),
+        generator: "qwen2.5-coder-1.5b".into(),
+        seed: 42,
+        ..Default::default()
+    });
     stepscope::tui::compare::Shown::from_candidate(stepscope::service::refine::Candidate {
         trace: t,
         strategy: Strategy::Local,

@@ -33,7 +33,7 @@ pub struct RefineArgs {
     /// kept), local-critique (the draft shown with [BAD] before its first error), global,
     /// intervene, fork (fork samples --samples continuations from the steps before the first
     /// error, at temperature 0.7).
-    #[arg(long, value_delimiter = ',', default_value = "local,global")]
+    #[arg(long, value_delimiter = ',', default_value = "local,global", value_parser = Strategy::batch)]
     pub strategy: Vec<Strategy>,
     /// The model that writes the refinements (a short name, GGUF file or HF folder).
     #[arg(long, default_value = "qwen2.5-coder-1.5b")]
@@ -254,9 +254,9 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 let mut ctx = Ctx { cancel: &cancel, progress: &mut quiet };
                 let (r, _) =
                     score_into(&mut scorer, &mut models, &spec, &cand, &mut cand_store, None, false, &mut ctx)?;
-                let meta = &cand.extra["refinement"];
-                let tokens = meta["generated_tokens"].as_u64().unwrap_or(0) as usize;
-                let seconds = meta["seconds"].as_f64().unwrap_or(0.0);
+                let meta = cand.refinement.as_ref();
+                let tokens = meta.and_then(|m| m.generated_tokens).unwrap_or(0);
+                let seconds = meta.and_then(|m| m.seconds).unwrap_or(0.0);
                 let entry = work.drafts[*index].candidates.entry(p.strategy).or_default();
                 let unclean = crate::service::refine::unclean(&cand, p);
                 entry.push(Made { correct: cand.final_answer_correct, scores: r.scores, tokens, seconds, unclean });

@@ -40,19 +40,36 @@ pub enum Strategy {
     Generate,
 }
 
+impl Strategy {
+    pub const ALL: [Strategy; 7] = [
+        Strategy::Global,
+        Strategy::Local,
+        Strategy::LocalCritique,
+        Strategy::Intervene,
+        Strategy::Fork,
+        Strategy::Edit,
+        Strategy::Generate,
+    ];
+
+    /// A strategy `refine --strategy` can run over a file: not `edit` (it needs a step rewritten
+    /// by hand) nor `generate` (a fresh solution, which is `generate`'s work).
+    pub fn batch(s: &str) -> Result<Strategy, String> {
+        match s.parse()? {
+            Strategy::Edit | Strategy::Generate => {
+                Err(format!("'{s}' is a TUI action (expected local, local-critique, global, intervene or fork)"))
+            }
+            strategy => Ok(strategy),
+        }
+    }
+}
+
 impl FromStr for Strategy {
     type Err = String;
+    /// Every name [`Strategy`] displays as (provenance records read back through this).
     fn from_str(s: &str) -> Result<Strategy, String> {
-        match s {
-            "global" => Ok(Strategy::Global),
-            "local" => Ok(Strategy::Local),
-            "local-critique" => Ok(Strategy::LocalCritique),
-            "intervene" => Ok(Strategy::Intervene),
-            "fork" => Ok(Strategy::Fork),
-            other => {
-                Err(format!("unknown strategy '{other}' (expected local, local-critique, global, intervene or fork)"))
-            }
-        }
+        Strategy::ALL.into_iter().find(|k| k.to_string() == s).ok_or_else(|| {
+            format!("unknown strategy '{s}' (expected local, local-critique, global, intervene or fork)")
+        })
     }
 }
 
@@ -394,6 +411,12 @@ mod tests {
         assert!(e.contains("step 3 does not exist"), "{e}");
         assert_eq!("local".parse::<Strategy>().unwrap().to_string(), "local");
         assert!("fix".parse::<Strategy>().is_err());
+        // Every strategy reads back from the name it is stored under; a batch runs no TUI action.
+        for s in Strategy::ALL {
+            assert_eq!(s.to_string().parse::<Strategy>(), Ok(s));
+        }
+        assert!(Strategy::batch("edit").unwrap_err().contains("TUI action"));
+        assert_eq!(Strategy::batch("local-critique"), Ok(Strategy::LocalCritique));
         let e = plan(Strategy::Fork, &no_ref, Some(1), None).unwrap_err().to_string();
         assert!(e.contains("fork needs the reference answer"), "{e}");
         assert!(plan_edit(&draft(), 1, "  ").unwrap_err().to_string().contains("empty"));

@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::models::Models;
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation, StopReason};
@@ -15,7 +14,7 @@ use crate::model::{LanguageModel, Prefix};
 use crate::refine::strategy::{
     attempt_params, continuation, first_paragraph, why_again, Ask, Plan, Strategy, RESAMPLE_RULE,
 };
-use crate::trace::{answer, ChatTurn, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
+use crate::trace::{answer, ChatTurn, Provenance, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
 
 /// An ask read into a model, ready to be continued (forked per sample).
 pub struct Prepared {
@@ -131,12 +130,12 @@ pub fn refine(
     };
     let made_with = settings(&m.fingerprint(), plan, params);
     let mut trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
-    trace.extra["refinement"]["settings"] = json!(made_with);
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(r) = trace.extra.get_mut("refinement") {
-        r["generated_tokens"] = json!(generated);
-        r["seconds"] = json!(seconds);
-        r["attempts"] = json!(attempts);
+    if let Some(r) = trace.refinement.as_mut() {
+        r.settings = Some(made_with);
+        r.generated_tokens = Some(generated);
+        r.seconds = Some(seconds);
+        r.attempts = Some(attempts);
     }
     Ok(Candidate { trace, strategy: plan.strategy, generated_tokens: generated, seconds, stop: g.stop })
 }
@@ -204,23 +203,19 @@ fn candidate_trace(
         replay: Some(Replay { chat, token_ids }),
         ..Trace::default()
     };
-    trace.extra.insert(
-        "refinement".into(),
-        json!({
-            "parent": draft.id,
-            "strategy": plan.strategy.to_string(),
-            "from_step": plan.from_step,
-            "prompt": plan.prompt_version,
-            "generator": generator,
-            "seed": seed,
-            "stop": format!("{:?}", g.stop),
-            "cancelled": g.stop == StopReason::Cancelled,
-        }),
-    );
-    if let Some(text) = &plan.edited {
+    trace.refinement = Some(Provenance {
+        parent: draft.id.clone(),
+        strategy: plan.strategy.to_string(),
+        from_step: plan.from_step,
+        prompt: plan.prompt_version.clone(),
+        generator: generator.to_string(),
+        seed,
+        stop: format!("{:?}", g.stop),
+        cancelled: g.stop == StopReason::Cancelled,
         // A human intervention: the step as the user wrote it.
-        trace.extra["refinement"]["edited_step"] = json!(text);
-    }
+        edited_step: plan.edited.clone(),
+        ..Provenance::default()
+    });
     trace
 }
 
@@ -261,12 +256,8 @@ pub fn stored_refinements(path: &std::path::Path) -> Result<HashMap<CandidateKey
     Ok(traces
         .into_iter()
         .filter_map(|t| {
-            let r = t.extra.get("refinement")?;
-            if r["cancelled"].as_bool() == Some(true) {
-                return None;
-            }
-            let text = |k: &str| r[k].as_str().map(str::to_string);
-            let key = (text("parent")?, text("strategy")?, r["seed"].as_u64()?, text("settings")?);
+            let r = t.refinement.as_ref().filter(|r| !r.cancelled)?;
+            let key = (r.parent.clone(), r.strategy.clone(), r.seed, r.settings.clone()?);
             Some((key, t))
         })
         .collect())

@@ -77,6 +77,9 @@ fn processbench_row(t: &Trace, label: Option<Label>) -> Value {
             o.insert(k.into(), v);
         }
     }
+    if let Some(p) = &t.refinement {
+        o.insert("refinement".into(), p.to_value());
+    }
     // Keys that would make the row read as another format (PRM800K's `question` object).
     super::formats::put_extra(&mut o, &t.extra, &OTHER_FORMATS_KEYS);
     Value::Object(o)

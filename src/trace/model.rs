@@ -105,6 +105,8 @@ pub struct Trace {
     pub tokens: Option<Vec<TokenInfo>>,
     /// The prompt and token ids of a generated trace.
     pub replay: Option<Replay>,
+    /// Where a refined trace came from (`refinement`).
+    pub refinement: Option<super::provenance::Provenance>,
     /// Fields this version does not understand; written back unchanged by the native writer.
     pub extra: Map<String, Value>,
 }

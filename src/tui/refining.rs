@@ -333,32 +333,20 @@ fn open_compare(app: &mut App, entry: Option<usize>, draft: Rc<Trace>) {
             continue;
         }
         let Some(t) = app.loaded[e].clone() else { continue };
-        let meta = t.extra.get("refinement");
-        if meta.and_then(|m| m.get("parent")).and_then(|p| p.as_str()) != Some(draft.id.as_str()) {
-            continue;
-        }
-        let meta = meta.expect("checked above");
-        let strategy = meta["strategy"].as_str().and_then(strategy_named).unwrap_or(Strategy::Global);
+        let Some(meta) = t.refinement.as_ref().filter(|m| m.parent == draft.id) else { continue };
+        let strategy = meta.strategy.parse().unwrap_or(Strategy::Global);
         let mut shown = Shown::from_candidate(crate::service::refine::Candidate {
             trace: (*t).clone(),
             strategy,
-            generated_tokens: meta["generated_tokens"].as_u64().unwrap_or(0) as usize,
-            seconds: meta["seconds"].as_f64().unwrap_or(0.0),
+            generated_tokens: meta.generated_tokens.unwrap_or(0),
+            seconds: meta.seconds.unwrap_or(0.0),
             stop: crate::model::generate::StopReason::Eos,
         });
-        shown.cancelled = meta["cancelled"].as_bool() == Some(true);
+        shown.cancelled = meta.cancelled;
         shown.saved = true;
         c.candidates.push(shown);
     }
     app.compare = Some(c);
-}
-
-fn strategy_named(name: &str) -> Option<Strategy> {
-    match name {
-        "edit" => Some(Strategy::Edit),
-        "generate" => Some(Strategy::Generate),
-        other => other.parse().ok(),
-    }
 }
 
 /// Candidates of a strategy made or saved so far for the draft (the next one's seed follows).

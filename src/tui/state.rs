@@ -423,7 +423,7 @@ impl App {
         let parent_of = |app: &App, e: usize| -> Option<(usize, String)> {
             app.sources[app.entries[e].source].parent?;
             let t = app.loaded[e].as_ref()?;
-            Some((root(app, e), t.extra.get("refinement")?.get("parent")?.as_str()?.to_string()))
+            Some((root(app, e), t.refinement.as_ref()?.parent.clone()))
         };
         let mut children: HashMap<(usize, String), Vec<usize>> = HashMap::new();
         let mut is_child = vec![false; n];

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::{kind, take_id, take_label, take_opt_bool, take_opt_str, take_str, FieldError, RecordContext};
 use crate::trace::model::{join_steps, ChatTurn, Replay, Step, TokenInfo, TopToken, Trace};
+use crate::trace::provenance::Provenance;
 use crate::trace::segment::Segmentation;
 
 /// Schema version written in the `stepscope` key.
@@ -36,6 +37,10 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         Some(v) => Some(read_tokens(v)?),
     };
     trace.replay = read_replay(o.remove("chat"), o.remove("token_ids"))?;
+    trace.refinement = match o.remove("refinement") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Provenance::from_value(v).map_err(|m| FieldError::field("refinement", m))?),
+    };
     trace.extra = o;
     Ok(trace)
 }
@@ -224,13 +229,16 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
             o.insert(k.into(), v);
         }
     }
+    if let Some(p) = &t.refinement {
+        o.insert("refinement".into(), p.to_value());
+    }
     // Keys the source had that mean something else here (PRM800K's `label` object).
     super::put_extra(&mut o, &t.extra, &NATIVE_KEYS);
     Value::Object(o)
 }
 
 /// The keys of the native schema.
-const NATIVE_KEYS: [&str; 14] = [
+const NATIVE_KEYS: [&str; 15] = [
     "stepscope",
     "id",
     "problem",
@@ -245,4 +253,5 @@ const NATIVE_KEYS: [&str; 14] = [
     "tokens",
     "chat",
     "token_ids",
+    "refinement",
 ];

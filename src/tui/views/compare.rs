@@ -150,7 +150,7 @@ fn right_head(c: &Compare) -> String {
             None => format!("{} (generating)", r.strategy.to_string().to_uppercase()),
         },
         (None, Some(s)) => {
-            let from = s.trace.extra.get("refinement").and_then(|m| m["from_step"].as_u64());
+            let from = s.trace.refinement.as_ref().and_then(|m| m.from_step);
             let mut head = s.strategy.to_string().to_uppercase();
             if let Some(k) = from {
                 head.push_str(&format!(" from step {k}"));
@@ -171,7 +171,7 @@ fn right_head(c: &Compare) -> String {
 fn mark(c: &Compare, i: usize) -> bool {
     let from = match (&c.running, c.shown()) {
         (Some(r), _) => r.from_step,
-        (None, Some(s)) => s.trace.extra.get("refinement").and_then(|m| m["from_step"].as_u64()).map(|k| k as usize),
+        (None, Some(s)) => s.trace.refinement.as_ref().and_then(|m| m.from_step),
         _ => None,
     };
     from == Some(i)

@@ -92,8 +92,7 @@ fn shown_id(app: &App, entry: usize, id: &str) -> String {
     if app.sources[app.entries[entry].source].parent.is_none() {
         return id.to_string();
     }
-    let parent =
-        app.loaded[entry].as_ref().and_then(|t| t.extra.get("refinement")?.get("parent")?.as_str().map(str::to_string));
+    let parent = app.loaded[entry].as_ref().and_then(|t| Some(t.refinement.as_ref()?.parent.clone()));
     match parent.as_deref().and_then(|p| id.strip_prefix(p)) {
         Some(rest) if !rest.is_empty() => format!("↳ {rest}"),
         _ => format!("↳ {id}"),
