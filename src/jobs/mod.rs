@@ -1,6 +1,7 @@
 //! The model worker: one dedicated thread owns the loaded model, receives jobs over a channel and
 //! reports progress and results as events. Every job has a cancel flag checked between tokens.
-//! Nothing here blocks the caller: the TUI and the CLI both drive models through it.
+//! Nothing here blocks the caller: the TUI drives every model through it, and `generate` streams
+//! through it too (the other commands call the service directly).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};

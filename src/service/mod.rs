@@ -1,5 +1,5 @@
-//! Application policy that every face calls (the CLI commands, the model worker behind the TUI,
-//! and later refinement and servers), so they all behave alike:
+//! Application policy that every face calls (the CLI commands and the model worker behind the
+//! TUI), so they all behave alike:
 //!
 //! - [`models`]: the one model cache (main, verifier, PRM and signal models), counting loads.
 //! - [`score`]: score-or-reuse — a stored result of the same verifier and model file stands in
@@ -7,7 +7,10 @@
 //! - [`judge`]: judge a labelled file (what `eval` and `calibrate` measure).
 //! - [`campaign`]: agreement, the failure report, time per trace, sampling, the disagreement queue.
 //! - [`generation`]: a generation becomes a trace that can be replayed exactly.
-//!
+//! - [`refine`]: runs a refinement plan (prefix read once, forked per sample; `local` resampled
+//!   when a rewrite visibly fails), makes and stores the candidate with its provenance.
+//! - [`fanout`]: spreads independent requests over several servers (threads = their capacity).
+//! - [`crosscheck`]: our forward against a server's log-probs on the same text.
 //! - [`doctor`]: the device, and a self-test of the forward on it against a plain f64 forward.
 //! - [`signal_eval`]: a signal per trace (reused or computed), and how well it predicts a wrong answer.
 //!
