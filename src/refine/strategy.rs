@@ -305,14 +305,27 @@ pub fn continuation(draft: &Trace, k: usize, replacement: &str) -> Ask {
     }
 }
 
-/// The replacement step: the first paragraph of what the model wrote, without a `Step k:` head.
+/// The replacement step: the first paragraph of what the model wrote, without a `Step k:` head,
+/// and before a line that starts the next `Step N` (asked for one step, a model often writes the
+/// rest of the solution on the lines after it).
 pub fn first_paragraph(text: &str) -> &str {
     let text = text.trim();
     let para = text.split("\n\n").next().unwrap_or(text).trim();
-    match para.split_once(':') {
-        Some((head, rest)) if head.trim().starts_with("Step") && head.len() < 12 => rest.trim(),
+    let step = match para.split_once(':') {
+        Some((head, rest)) if is_step_head(head) => rest.trim(),
         _ => para,
-    }
+    };
+    let next = step.match_indices('\n').map(|(i, _)| i).find(|&i| {
+        let line = step[i + 1..].trim_start();
+        line.split_once(':').is_some_and(|(head, _)| is_step_head(head))
+    });
+    next.map_or(step, |i| step[..i].trim_end())
+}
+
+/// `Step 3`, `Step 12` (a step header before its colon).
+fn is_step_head(head: &str) -> bool {
+    let head = head.trim();
+    head.len() < 12 && head.strip_prefix("Step").is_some_and(|n| n.trim().chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -396,6 +409,10 @@ mod tests {
         assert!(p.ask.messages[1].content.contains("Correct final answer: 24"));
         let c = continuation(&draft(), 1, "Step 1: 4 × 6 = 24.\n\nThen the rest.");
         assert_eq!(c.kept, ["Each box holds 6 eggs.", "4 × 6 = 24."]);
+        // One step, even when the model writes on with the next steps' headers.
+        let on = "Step 1: 4 × 6 = 24.\nStep 2: So \\boxed{24}.\nTo verify: …";
+        assert_eq!(first_paragraph(on), "4 × 6 = 24.");
+        assert_eq!(first_paragraph("Stepping back: 4 × 6 = 24.\nSo 24."), "Stepping back: 4 × 6 = 24.\nSo 24.");
         assert_eq!(c.messages[1].content, draft().problem);
     }
 

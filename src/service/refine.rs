@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::models::Models;
-use crate::model::generate::{GenerateParams, GeneratedToken, Generation, StopReason};
+use crate::model::generate::{answer_end, GenerateParams, GeneratedToken, Generation, StopReason};
 use crate::model::{LanguageModel, Prefix};
 use crate::refine::strategy::{
     attempt_params, continuation, first_paragraph, why_again, Ask, Plan, Strategy, RESAMPLE_RULE,
@@ -93,9 +93,17 @@ pub fn refine(
             let one_step = GenerateParams { stop: vec!["\n\n".into()], ..params.clone() };
             let r = continue_from(m.as_ref(), &first, &one_step, cancel, &mut |_| {})?;
             generated += r.tokens.len();
-            let ask = continuation(draft, k, first_paragraph(&r.text));
+            let step = first_paragraph(&r.text);
+            // A replacement that already reaches the answer ends the candidate there.
+            let answered = answer_end(&format!("{step}\n"));
+            let ask = continuation(draft, k, answered.map_or(step, |at| &step[..at]));
             let p = prepare(m.as_ref(), &ask)?;
-            let g = continue_from(m.as_ref(), &p, params, cancel, &mut |t| on_token(0, t))?;
+            let g = match answered {
+                Some(_) => {
+                    Generation { text: String::new(), tokens: Vec::new(), stop: StopReason::Answer, prompt_tokens: 0 }
+                }
+                None => continue_from(m.as_ref(), &p, params, cancel, &mut |t| on_token(0, t))?,
+            };
             generated += g.tokens.len();
             (ask, p, g)
         }
@@ -183,7 +191,13 @@ fn candidate_trace(
             top: t.top.iter().map(|(s, lp)| TopToken { token: s.clone(), logprob: *lp }).collect(),
         })
         .collect();
-    let final_answer = answer::extract_marked(&g.text);
+    // The answer is in what this candidate wrote: the generated text, and for intervene and edit
+    // the step it put in place of the wrong one (a replacement may reach the answer itself).
+    let own_step = match plan.strategy {
+        Strategy::Intervene | Strategy::Edit => ask.kept.last().map(String::as_str),
+        _ => None,
+    };
+    let final_answer = answer::extract_marked(&g.text).or_else(|| own_step.and_then(answer::extract_marked));
     let final_answer_correct =
         draft.reference_answer.as_deref().map(|r| final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
     let mut token_ids = answer_ids.to_vec();
@@ -282,12 +296,17 @@ pub fn store_trace(path: &std::path::Path, trace: &Trace) -> Result<()> {
     Ok(())
 }
 
-/// Whether a candidate is not clean: its generated text goes on after a finished answer line,
-/// or holds the `[BAD]` marker or a line of its prompt's instructions. Generation stops before
-/// either (`stop_at_answer`, the plan's echoes as stop strings), so a benchmark expects none.
+/// Whether a candidate is not clean: what it wrote (after the draft's kept steps; intervene's
+/// replacement step included) goes on after a finished answer line, or holds the `[BAD]` marker
+/// or a line of its prompt's instructions. Generation stops before either (`stop_at_answer`,
+/// the plan's echoes as stop strings), so a benchmark expects none.
 pub fn unclean(candidate: &Trace, plan: &Plan) -> bool {
-    let start = plan.ask.answer_start();
-    let generated = candidate.solution.get(start.len()..).unwrap_or(&candidate.solution);
+    let kept = match plan.strategy {
+        Strategy::Intervene => plan.from_step.unwrap_or(0),
+        _ => plan.ask.kept.len(),
+    };
+    let from = candidate.steps.get(kept).map_or(candidate.solution.len(), |s| s.start);
+    let generated = candidate.solution.get(from..).unwrap_or(&candidate.solution).trim_end();
     crate::model::generate::answer_end(generated).is_some()
         || generated.contains("[BAD]")
         || plan.ask.echoes.iter().any(|e| generated.contains(e.as_str()))
