@@ -95,3 +95,26 @@ fn the_checker_sees_grouped_imports() {
     let rooms = named_rooms("use crate::{model::X, trace};\nuse crate::cli::InputArgs;");
     assert_eq!(rooms.into_iter().collect::<Vec<_>>(), ["cli", "model", "trace"]);
 }
+
+/// Every room of `src/` is on the map: named as `src/ROOM/` in ARCHITECTURE.md and in README's
+/// layout, so a new folder cannot go undocumented.
+#[test]
+fn every_room_is_in_the_architecture_map_and_the_readme_layout() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(root.join("src")).unwrap() {
+        let path = e.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = format!("`src/{}/`", path.file_name().unwrap().to_string_lossy());
+        for (doc, text) in [("ARCHITECTURE.md", &architecture), ("README.md", &readme)] {
+            if !text.contains(&name) {
+                missing.push(format!("{name} in {doc}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "rooms missing from the docs: {missing:?}");
+}
