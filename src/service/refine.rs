@@ -67,8 +67,9 @@ pub struct Candidate {
 }
 
 /// Runs `plan` on `draft` with the generator `generator` (one sample, `params.sampling.seed`).
-/// Intervene generates its replacement step first, then continues after it; a rewrite that
-/// repeats the error is sampled again up to `plan.resamples` times. Tokens of each attempt
+/// Intervene generates its replacement step first, then continues after it (not when the
+/// replacement reaches the answer); a rewrite that visibly failed (`why_again`) is sampled again
+/// up to `plan.resamples` times. Tokens of each attempt
 /// stream to `on_token` with the attempt's number (a new number starts a new text); cancelling
 /// keeps what was made, marked cancelled.
 #[allow(clippy::too_many_arguments)]
