@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use stepscope::model::generate::{GenerateParams, StopReason};
 use stepscope::model::sample::SamplingParams;
 use stepscope::model::LoadOptions;
-use stepscope::refine::strategy::{plan, Strategy};
-use stepscope::service::refine::{continue_from, prepare, refine};
+use stepscope::refine::strategy::{plan, Plan, Strategy};
+use stepscope::service::refine::{continue_from, prepare, refine, Candidate};
 use stepscope::service::Models;
 use stepscope::trace::{Segmentation, Trace, TraceFile};
 
@@ -32,6 +32,14 @@ fn greedy(max_tokens: usize) -> GenerateParams {
         top_k: 3,
         stop_at_answer: true,
     }
+}
+
+/// A refinement by smollm2 with no listener (blank-line steps, greedy with `max_tokens`).
+fn refine_quietly(models: &mut Models, draft: &Trace, p: &Plan, max_tokens: usize) -> Candidate {
+    let cancel = AtomicBool::new(false);
+    let params = greedy(max_tokens);
+    refine(models, "smollm2", draft, p, &params, &Segmentation::BlankLine, &cancel, &mut |_, _| {}, &mut |_| {})
+        .unwrap()
 }
 
 #[test]
@@ -94,7 +102,7 @@ fn local_samples_again_when_the_rewrite_repeats_the_flagged_step() {
     let cancel = AtomicBool::new(false);
     let mut once = plan(Strategy::Local, &demo, Some(2), None).unwrap();
     once.resamples = 0;
-    let run = |models: &mut Models, d: &Trace, p: &stepscope::refine::strategy::Plan| {
+    let run = |models: &mut Models, d: &Trace, p: &Plan| {
         let (mut texts, mut notes) = (Vec::<String>::new(), Vec::<String>::new());
         let c = refine(
             models,
@@ -149,21 +157,9 @@ fn candidates_stop_at_their_answer_and_never_echo_the_prompt() {
     }
     let draft = draft();
     let mut models = Models::new(LoadOptions::default());
-    let cancel = AtomicBool::new(false);
     for (strategy, k) in [(Strategy::LocalCritique, Some(2)), (Strategy::Global, None), (Strategy::Local, Some(2))] {
         let p = plan(strategy, &draft, k, None).unwrap();
-        let c = refine(
-            &mut models,
-            "smollm2",
-            &draft,
-            &p,
-            &greedy(200),
-            &Segmentation::BlankLine,
-            &cancel,
-            &mut |_, _| {},
-            &mut |_| {},
-        )
-        .unwrap();
+        let c = refine_quietly(&mut models, &draft, &p, 200);
         let t = &c.trace;
         let start = p.ask.answer_start().len();
         let generated = &t.solution[start..];
@@ -222,19 +218,7 @@ fn intervene_continues_after_one_replacement_step() {
     let draft = draft();
     let p = plan(Strategy::Intervene, &draft, Some(1), None).unwrap();
     let mut models = Models::new(LoadOptions::default());
-    let cancel = AtomicBool::new(false);
-    let c = refine(
-        &mut models,
-        "smollm2",
-        &draft,
-        &p,
-        &greedy(12),
-        &Segmentation::BlankLine,
-        &cancel,
-        &mut |_, _| {},
-        &mut |_| {},
-    )
-    .unwrap();
+    let c = refine_quietly(&mut models, &draft, &p, 12);
     let t = &c.trace;
     assert_eq!(t.steps[0].text, draft.steps[0].text);
     assert!(t.steps.len() >= 2, "kept step, replacement, continuation: {:?}", t.solution);

@@ -55,8 +55,9 @@ pub struct RefineArgs {
     /// when more than one, else greedy).
     #[arg(long, default_value_t = 1, value_parser = count(MAX_SAMPLES))]
     pub samples: usize,
-    /// `local`: how many times a rewrite that repeats the error (its first new step is the
-    /// flagged step, or it reaches the draft's wrong answer) is sampled again at temperature 0.7.
+    /// `local`: how many times a rewrite that visibly failed is sampled again at temperature 0.7
+    /// (it repeats the flagged step or the draft's answer, reaches no final answer, or has an
+    /// arithmetic slip the checker sees).
     #[arg(long, default_value_t = crate::refine::strategy::LOCAL_RESAMPLES, value_parser = within(0, MAX_SAMPLES))]
     pub resamples: usize,
     /// Only the first N traces of each file.

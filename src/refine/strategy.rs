@@ -115,7 +115,7 @@ pub struct Plan {
     pub ask: Ask,
     /// `edit`: the step as the user rewrote it (saved as a human intervention).
     pub edited: Option<String>,
-    /// How many times a rewrite that [`repeats`] the error is sampled again (`local`).
+    /// How many times a rewrite that visibly failed ([`why_again`]) is sampled again (`local`).
     pub resamples: usize,
 }
 
@@ -204,9 +204,8 @@ pub fn plan(strategy: Strategy, draft: &Trace, k: Option<usize>, prompts: Option
 /// step `k` (spacing aside), or it reaches the draft's final answer while that answer is not
 /// known to be right. Neither needs the reference answer.
 pub fn repeats(draft: &Trace, k: usize, first_step: Option<&str>, final_answer: Option<&str>) -> bool {
-    let fold = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     let same_step = match (first_step, draft.steps.get(k)) {
-        (Some(new), Some(old)) => fold(new) == fold(&old.text),
+        (Some(new), Some(old)) => new.split_whitespace().eq(old.text.split_whitespace()),
         _ => false,
     };
     let same_answer = match (final_answer, draft.final_answer.as_deref()) {
