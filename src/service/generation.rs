@@ -3,7 +3,7 @@
 
 use crate::model::generate::Generation;
 use crate::model::Message;
-use crate::trace::{answer, ChatTurn, Replay, Segmentation, TokenInfo, TopToken, Trace};
+use crate::trace::{answer, ChatTurn, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,37 +22,75 @@ pub fn to_trace(
     model: &str,
     seg: &Segmentation,
 ) -> Trace {
-    let tokens: Vec<TokenInfo> = g
+    let asked = Asked { chat, kept: &[], kept_ids: &[] };
+    let mut trace = generated_trace(format!("{}-s{sample}", q.id), &q.problem, &asked, g, model, seg);
+    set_final_answer(&mut trace, answer::extract_marked(&g.text), q.reference.clone());
+    trace
+}
+
+/// What a generation answered: the conversation, and the steps the answer already held
+/// before the model wrote (a refinement's kept steps) with their token ids.
+pub struct Asked<'a> {
+    pub chat: &'a [Message],
+    pub kept: &'a [String],
+    pub kept_ids: &'a [u32],
+}
+
+/// The trace `g` makes after `asked`: the kept steps, then `g`'s text segmented by `seg`, its
+/// tokens (offsets into the whole solution), the replay and the stop reason. The caller sets
+/// the final answer ([`set_final_answer`]).
+pub fn generated_trace(
+    id: String,
+    problem: &str,
+    asked: &Asked,
+    g: &Generation,
+    model: &str,
+    seg: &Segmentation,
+) -> Trace {
+    let start: String = asked.kept.iter().map(|s| format!("{}\n\n", s.trim())).collect();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut at = 0;
+    for kept in asked.kept {
+        let text = kept.trim().to_string();
+        steps.push(Step { start: at, end: at + text.len(), text });
+        at = steps.last().expect("pushed").end + 2;
+    }
+    for s in seg.split(&g.text) {
+        steps.push(Step { text: s.text, start: s.start + start.len(), end: s.end + start.len() });
+    }
+    let tokens = g
         .tokens
         .iter()
         .map(|t| TokenInfo {
             token: t.text.clone(),
             logprob: t.logprob,
-            offset: t.offset,
+            offset: t.offset + start.len(),
             top: t.top.iter().map(|(s, lp)| TopToken { token: s.clone(), logprob: *lp }).collect(),
         })
         .collect();
-    let mut trace = Trace {
-        id: format!("{}-s{sample}", q.id),
-        problem: q.problem.clone(),
-        solution: g.text.clone(),
-        steps: seg.split(&g.text),
+    let chat = asked.chat.iter().map(|m| ChatTurn { role: m.role.clone(), content: m.content.clone() }).collect();
+    let token_ids = asked.kept_ids.iter().copied().chain(g.tokens.iter().map(|t| t.id)).collect();
+    Trace {
+        id,
+        problem: problem.to_string(),
+        solution: format!("{start}{}", g.text),
+        steps,
         segmentation: seg.clone(),
-        final_answer: answer::extract_marked(&g.text),
-        reference_answer: q.reference.clone(),
         generator: Some(model.to_string()),
         tokens: Some(tokens),
+        replay: Some(Replay { chat, token_ids }),
+        stop_reason: Some(format!("{:?}", g.stop)),
         ..Trace::default()
-    };
-    // With a reference, a solution without a final answer is wrong.
-    trace.final_answer_correct = trace
-        .reference_answer
-        .as_deref()
-        .map(|r| trace.final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
-    trace.extra.insert("stop_reason".into(), serde_json::json!(format!("{:?}", g.stop)));
-    let chat = chat.iter().map(|m| ChatTurn { role: m.role.clone(), content: m.content.clone() }).collect();
-    trace.replay = Some(Replay { chat, token_ids: g.tokens.iter().map(|t| t.id).collect() });
-    trace
+    }
+}
+
+/// Sets the final answer and reference, and whether they agree: with a reference, a solution
+/// without a final answer is wrong.
+pub fn set_final_answer(trace: &mut Trace, final_answer: Option<String>, reference: Option<String>) {
+    trace.final_answer_correct =
+        reference.as_deref().map(|r| final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
+    trace.final_answer = final_answer;
+    trace.reference_answer = reference;
 }
 
 #[cfg(test)]
@@ -83,5 +121,24 @@ mod tests {
         assert_eq!(wrong.final_answer_correct, Some(false), "no answer, or a wrong one, against a reference");
         let open = Question { reference: None, ..q };
         assert_eq!(to_trace(&open, 0, &chat, &generation("5"), "m", &seg).final_answer_correct, None);
+    }
+
+    #[test]
+    fn kept_steps_come_first_and_the_generation_points_after_them() {
+        let chat = [Message::new("user", "q")];
+        let kept = ["  A = 1. ".to_string(), "B = 2.".to_string()];
+        let asked = Asked { chat: &chat, kept: &kept, kept_ids: &[4, 5] };
+        let mut g = generation("C = 3.");
+        g.stop = StopReason::MaxTokens;
+        let t = generated_trace("c".into(), "q", &asked, &g, "m", &Segmentation::BlankLine);
+        assert_eq!(t.solution, "A = 1.\n\nB = 2.\n\nC = 3.");
+        for s in &t.steps {
+            assert_eq!(&t.solution[s.start..s.end], s.text, "every span points at its text");
+        }
+        assert_eq!(t.step_texts(), ["A = 1.", "B = 2.", "C = 3."]);
+        let first = &t.tokens.as_ref().unwrap()[0];
+        assert_eq!(&t.solution[first.offset..], "C = 3.");
+        assert_eq!(t.replay.as_ref().unwrap().token_ids, [4, 5, 7]);
+        assert_eq!(t.stop_reason.as_deref(), Some("MaxTokens"));
     }
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use super::generation::{generated_trace, set_final_answer, Asked};
 use super::models::Models;
 use crate::model::generate::{answer_end, GenerateParams, GeneratedToken, Generation, StopReason};
 use crate::model::{LanguageModel, Prefix};
 use crate::refine::strategy::{
     attempt_params, continuation, first_paragraph, why_again, Ask, Plan, Strategy, RESAMPLE_RULE,
 };
-use crate::trace::{answer, ChatTurn, Provenance, Replay, Segmentation, Step, TokenInfo, TopToken, Trace};
+use crate::trace::{answer, Provenance, Segmentation, Trace};
 
 /// An ask read into a model, ready to be continued (forked per sample).
 pub struct Prepared {
@@ -170,28 +171,9 @@ fn candidate_trace(
     seed: u64,
     seg: &Segmentation,
 ) -> Trace {
-    let start = ask.answer_start();
-    let mut steps: Vec<Step> = Vec::new();
-    let mut at = 0;
-    for kept in &ask.kept {
-        let text = kept.trim().to_string();
-        steps.push(Step { start: at, end: at + text.len(), text });
-        at += steps.last().expect("pushed").text.len() + 2;
-    }
-    for s in seg.split(&g.text) {
-        steps.push(Step { text: s.text, start: s.start + start.len(), end: s.end + start.len() });
-    }
-    let solution = format!("{start}{}", g.text);
-    let tokens = g
-        .tokens
-        .iter()
-        .map(|t| TokenInfo {
-            token: t.text.clone(),
-            logprob: t.logprob,
-            offset: t.offset + start.len(),
-            top: t.top.iter().map(|(s, lp)| TopToken { token: s.clone(), logprob: *lp }).collect(),
-        })
-        .collect();
+    let asked = Asked { chat: &ask.messages, kept: &ask.kept, kept_ids: answer_ids };
+    let id = format!("{}~{}-s{seed}", draft.id, plan.strategy);
+    let mut trace = generated_trace(id, &draft.problem, &asked, g, generator, seg);
     // The answer is in what this candidate wrote: the generated text, and for intervene and edit
     // the step it put in place of the wrong one (a replacement may reach the answer itself).
     let own_step = match plan.strategy {
@@ -199,25 +181,7 @@ fn candidate_trace(
         _ => None,
     };
     let final_answer = answer::extract_marked(&g.text).or_else(|| own_step.and_then(answer::extract_marked));
-    let final_answer_correct =
-        draft.reference_answer.as_deref().map(|r| final_answer.as_deref().is_some_and(|f| answer::same_answer(f, r)));
-    let mut token_ids = answer_ids.to_vec();
-    token_ids.extend(g.tokens.iter().map(|t| t.id));
-    let chat = ask.messages.iter().map(|m| ChatTurn { role: m.role.clone(), content: m.content.clone() }).collect();
-    let mut trace = Trace {
-        id: format!("{}~{}-s{seed}", draft.id, plan.strategy),
-        problem: draft.problem.clone(),
-        solution,
-        steps,
-        segmentation: seg.clone(),
-        final_answer,
-        reference_answer: draft.reference_answer.clone(),
-        final_answer_correct,
-        generator: Some(generator.to_string()),
-        tokens: Some(tokens),
-        replay: Some(Replay { chat, token_ids }),
-        ..Trace::default()
-    };
+    set_final_answer(&mut trace, final_answer, draft.reference_answer.clone());
     trace.refinement = Some(Provenance {
         parent: draft.id.clone(),
         strategy: plan.strategy.to_string(),
@@ -225,7 +189,6 @@ fn candidate_trace(
         prompt: plan.prompt_version.clone(),
         generator: generator.to_string(),
         seed,
-        stop: format!("{:?}", g.stop),
         cancelled: g.stop == StopReason::Cancelled,
         // A human intervention: the step as the user wrote it.
         edited_step: plan.edited.clone(),

@@ -105,6 +105,9 @@ pub struct Trace {
     pub tokens: Option<Vec<TokenInfo>>,
     /// The prompt and token ids of a generated trace.
     pub replay: Option<Replay>,
+    /// Why the generation that wrote a generated or refined trace stopped (`Eos`, `MaxTokens`,
+    /// `Answer`, `Stop`, `Cancelled`): the native key `stop_reason`.
+    pub stop_reason: Option<String>,
     /// Where a refined trace came from (`refinement`).
     pub refinement: Option<super::provenance::Provenance>,
     /// Fields this version does not understand; written back unchanged by the native writer.

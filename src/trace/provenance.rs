@@ -22,9 +22,6 @@ pub struct Provenance {
     pub generator: String,
     #[serde(default)]
     pub seed: u64,
-    /// Why generation stopped (`Eos`, `MaxTokens`, `Answer`, `Stop`, `Cancelled`).
-    #[serde(default)]
-    pub stop: String,
     #[serde(default)]
     pub cancelled: bool,
     /// `edit`: the step as the user rewrote it.

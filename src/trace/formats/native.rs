@@ -37,6 +37,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         Some(v) => Some(read_tokens(v)?),
     };
     trace.replay = read_replay(o.remove("chat"), o.remove("token_ids"))?;
+    trace.stop_reason = take_opt_str(&mut o, "stop_reason")?;
     trace.refinement = match o.remove("refinement") {
         None | Some(Value::Null) => None,
         Some(v) => Some(Provenance::from_value(v).map_err(|m| FieldError::field("refinement", m))?),
@@ -208,6 +209,7 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
         ("final_answer_correct", t.final_answer_correct.map(|v| json!(v))),
         ("generator", t.generator.as_ref().map(|v| json!(v))),
         ("label", label.map(|l| json!(l.to_index()))),
+        ("stop_reason", t.stop_reason.as_ref().map(|v| json!(v))),
     ];
     for (key, value) in optional {
         if let Some(v) = value {
@@ -238,7 +240,7 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
 }
 
 /// The keys of the native schema.
-const NATIVE_KEYS: [&str; 15] = [
+const NATIVE_KEYS: [&str; 16] = [
     "stepscope",
     "id",
     "problem",
@@ -254,4 +256,5 @@ const NATIVE_KEYS: [&str; 15] = [
     "chat",
     "token_ids",
     "refinement",
+    "stop_reason",
 ];
