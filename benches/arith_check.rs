@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stepscope::signals::arith::check_step;
+use stepscope::arith::check_step;
 use stepscope::trace::source::TraceFile;
 
 const TRACES: usize = 1000;

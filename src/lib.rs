@@ -1,5 +1,6 @@
 //! stepscope: step-level inspection of LLM reasoning traces.
 
+pub mod arith;
 pub mod cli;
 pub mod dirs;
 pub mod jobs;

@@ -272,7 +272,7 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     if model("smollm2").is_none() {
         return;
     }
-    use stepscope::verify::signals::{stored_tops, teacher_forced_tops};
+    use stepscope::verify::uncertainty::{stored_tops, teacher_forced_tops};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gen.jsonl");
     let (code, _, err) = common::run(&[

@@ -2,7 +2,7 @@
 
 mod common;
 
-use stepscope::signals::arith::{check_step, eval, first_wrong};
+use stepscope::arith::{check_step, eval, first_wrong};
 use stepscope::signals::instability::{entropy, jsd, peak, renormalize, series};
 use stepscope::signals::metrics::{agreement, averages, f1, score};
 

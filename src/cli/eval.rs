@@ -285,7 +285,7 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
 fn eval_signal(args: &EvalArgs, signal: &str) -> anyhow::Result<()> {
     use crate::model::LanguageModel;
     use crate::service::signal_eval::{evaluate, signal_or_reuse, wanted_source, Wanted};
-    use crate::verify::signals::{has_stored_tops, SignalKind, SignalRunner};
+    use crate::verify::uncertainty::{has_stored_tops, SignalKind, SignalRunner};
     let kind = SignalKind::parse(signal)?;
     let (_, mut models) = args.verify.service();
     let runner = SignalRunner::new(&args.signal_model, args.lambda);

@@ -17,7 +17,7 @@ use crate::service::fanout;
 use crate::service::score::{is_unavailable, score_into, Outcome};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
-use crate::verify::signals::{SignalKind, SignalRunner};
+use crate::verify::uncertainty::{SignalKind, SignalRunner};
 use crate::verify::Ctx;
 
 #[derive(Args, Debug)]

@@ -225,7 +225,7 @@ pub fn why_again(draft: &Trace, k: usize, new_steps: &[&str], final_answer: Opti
     if final_answer.is_none() {
         return Some("reached no final answer".into());
     }
-    let slip = new_steps.iter().position(|s| crate::signals::arith::first_wrong(s).is_some());
+    let slip = new_steps.iter().position(|s| crate::arith::first_wrong(s).is_some());
     slip.map(|i| format!("has an arithmetic slip in step {}", k + i))
 }
 

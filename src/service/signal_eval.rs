@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::signals::diagnostics::{auroc_wrong, by_class, by_quintile, by_tertile, Bucket};
 use crate::trace::store::SignalRecord;
 use crate::trace::{Store, Trace};
-use crate::verify::signals::{has_stored_tops, Loader, SignalKind, SignalRunner};
+use crate::verify::uncertainty::{has_stored_tops, Loader, SignalKind, SignalRunner};
 
 /// Where a trace's signal comes from: its own stored top-k, or a model (by name) teacher-forcing it.
 pub fn wanted_source(kind: SignalKind, trace: &Trace, teacher_force: bool, model_name: &str) -> String {

@@ -1,15 +1,10 @@
-//! Pure math: entropy, JSD, instability, ProcessBench metrics, thresholds, arithmetic check.
+//! Pure math on scores and distributions: entropy, JSD, instability, ProcessBench metrics,
+//! agreement, thresholds. (The arithmetic checker is its own room, `src/arith/`.)
 
 pub mod agreement;
-pub mod arith;
 pub mod diagnostics;
-pub mod expr;
-pub mod hypothesis;
 pub mod instability;
-pub mod linear;
 pub mod metrics;
-pub mod rational;
-pub mod scope;
 pub mod steps;
 
 /// First step whose score is below τ (scores: higher = more likely correct); None = no error.

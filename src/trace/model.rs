@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::segment::Segmentation;
+pub use super::segment::Step;
 
 /// A dataset or human verdict about where a trace first goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +34,6 @@ impl Label {
     pub fn short(self) -> String {
         self.to_index().to_string()
     }
-}
-
-/// One reasoning step: its text and where it sits in [`Trace::solution`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub text: String,
-    /// Byte range `[start, end)` of the step inside the solution text. A separator that follows a
-    /// step is not part of it.
-    pub start: usize,
-    pub end: usize,
 }
 
 /// One alternative token with its log-probability.

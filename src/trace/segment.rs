@@ -3,7 +3,15 @@
 
 use regex::Regex;
 
-use super::model::Step;
+/// One reasoning step: its text and where it sits in the trace's solution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub text: String,
+    /// Byte range `[start, end)` of the step inside the solution text. A separator that follows a
+    /// step is not part of it.
+    pub start: usize,
+    pub end: usize,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Segmentation {

@@ -260,7 +260,7 @@ pub fn open_report(app: &mut App) {
 /// Each stored signal evaluated against the final answers of the campaign's traces (stored
 /// records only: the report screen never runs a model).
 fn stored_signal_evals(app: &App) -> Vec<crate::service::signal_eval::SignalEval> {
-    use crate::verify::signals::SignalKind;
+    use crate::verify::uncertainty::SignalKind;
     [SignalKind::Instability, SignalKind::AnswerEntropy]
         .into_iter()
         .filter_map(|kind| {

@@ -4,8 +4,8 @@
 use crate::trace::store::{Detail, VerifyRecord};
 use crate::trace::Label;
 
+use super::msg::{Msg, Refinements};
 use super::state::App;
-use super::update::Msg;
 
 #[derive(Debug)]
 pub enum Effect {
@@ -122,13 +122,6 @@ fn append_and_reopen(
         .map_err(|e| format!("{}: {}", path.display(), e.message))?;
     let store = if first { Some(app.opener.store(&path)?) } else { None };
     Ok(Box::new(Refinements { path, file, store }))
-}
-
-/// A refinements file read again after a write.
-pub struct Refinements {
-    pub path: std::path::PathBuf,
-    pub file: crate::trace::TraceFile,
-    pub store: Option<crate::trace::Store>,
 }
 
 impl std::fmt::Debug for Refinements {

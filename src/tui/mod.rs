@@ -9,6 +9,7 @@ pub mod config;
 pub mod effects;
 pub mod event;
 pub mod keymap;
+pub mod msg;
 pub mod refining;
 pub mod state;
 pub mod text;
@@ -141,7 +142,7 @@ async fn main_loop(
         let _ = job_tx.send(Event::Job(e));
     });
     if let Some(req) = model {
-        update::update(app, update::Msg::ModelRequested { spec: req.spec.clone(), options: req.options });
+        update::update(app, msg::Msg::ModelRequested { spec: req.spec.clone(), options: req.options });
         worker.submit(Job::Load { spec: req.spec, options: req.options, remote: req.remote });
     }
     let size = terminal.size().map_err(|e| e.to_string())?;
@@ -170,9 +171,9 @@ fn handle(app: &mut App, e: Event) {
             }
         }
         Event::Summaries { first_entry, batch, problems, duplicates } => {
-            update::update(app, update::Msg::Summaries { first_entry, batch, problems, duplicates })
+            update::update(app, msg::Msg::Summaries { first_entry, batch, problems, duplicates })
         }
-        Event::Job(e) => update::update(app, update::Msg::Job(e)),
+        Event::Job(e) => update::update(app, msg::Msg::Job(e)),
         Event::Tick => update::update(app, action::Action::RefreshJournals),
         Event::Terminate => update::update(app, action::Action::Quit),
     }
@@ -184,7 +185,7 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
         match req {
             state::Request::Score { items, specs } => {
                 let handle = worker.submit(Job::Score { items, specs, options: app.verify_options.clone() });
-                update::update(app, update::Msg::Submitted(handle));
+                update::update(app, msg::Msg::Submitted(handle));
             }
             state::Request::Refine { draft, plans } => {
                 let generator = app.refine.generator.clone();
@@ -200,7 +201,7 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
                         })
                     })
                     .collect();
-                update::update(app, update::Msg::RefineSubmitted(handles));
+                update::update(app, msg::Msg::RefineSubmitted(handles));
             }
         }
     }

@@ -6,99 +6,21 @@
 
 use std::collections::VecDeque;
 
-use crate::jobs::{JobEvent, JobHandle, ScoreItem};
-use crate::model::LoadOptions;
+use crate::jobs::{JobEvent, ScoreItem};
 use crate::service::Outcome;
 use crate::trace::store::VerifyRecord;
-use crate::trace::{Label, Problem};
+use crate::trace::Label;
 
 use super::action::Action;
 use super::campaign;
 use super::effects::{self, Effect};
+pub use super::msg::Msg;
 use super::refining;
-use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Summary};
+use super::state::{App, Filter, Focus, Overlay, Request, Scoring};
 use super::views::layout::{layout, Areas};
 use crate::refine::strategy::Strategy;
 
 const PAGE: usize = 10;
-
-/// Everything that can change the state: user actions, background results, and the outcomes
-/// of effects.
-#[derive(Debug)]
-pub enum Msg {
-    Action(Action),
-    /// Progress and results from the model thread.
-    Job(JobEvent),
-    /// Summaries of lazy-source entries from the background scan.
-    Summaries {
-        first_entry: usize,
-        batch: Vec<Summary>,
-        problems: Vec<Problem>,
-        duplicates: Vec<String>,
-    },
-    /// A label write returned.
-    LabelWritten {
-        source: usize,
-        trace: String,
-        value: Option<Label>,
-        detail: crate::trace::store::Detail,
-        /// Ask for the error's category next.
-        prompt: bool,
-        result: Result<(), String>,
-    },
-    /// A step rating write returned.
-    RatingWritten {
-        trace: String,
-        step: usize,
-        rating: Option<i8>,
-        result: Result<(), String>,
-    },
-    /// An undo or redo write returned: the trace it touched, if any.
-    UndoneRedone {
-        source: usize,
-        undo: bool,
-        result: Result<Option<String>, String>,
-    },
-    /// A computed verifier result was stored (or not).
-    ResultStored {
-        trace: String,
-        spec: String,
-        done: usize,
-        total: usize,
-        result: Result<(), String>,
-    },
-    /// The journals were read again; errors name the journal.
-    JournalsRefreshed {
-        changed: bool,
-        errors: Vec<String>,
-    },
-    /// A model is being loaded for the app (its load options apply to verifiers too).
-    ModelRequested {
-        spec: String,
-        options: LoadOptions,
-    },
-    /// The scoring request went to the model thread: its handle lets Esc cancel it.
-    Submitted(JobHandle),
-    /// The refinement's jobs went to the model thread.
-    RefineSubmitted(Vec<JobHandle>),
-    /// A solution of a typed-in question was written to the questions file (or not).
-    AskedStored {
-        id: String,
-        result: Result<Box<effects::Refinements>, String>,
-    },
-    /// A refined trace was written to the refinements file of `source` (or not).
-    CandidateStored {
-        source: usize,
-        id: String,
-        result: Result<Box<effects::Refinements>, String>,
-    },
-}
-
-impl From<Action> for Msg {
-    fn from(a: Action) -> Msg {
-        Msg::Action(a)
-    }
-}
 
 /// Applies a message and every effect it leads to.
 pub fn update(app: &mut App, msg: impl Into<Msg>) {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{Ctx, Scored, StepScore, Verifier};
-use crate::signals::arith::check_step;
+use crate::arith::check_step;
 use crate::trace::Trace;
 
 pub struct ArithVerifier;

@@ -9,8 +9,8 @@ pub mod judge;
 pub mod prm;
 pub mod prm_remote;
 pub mod rollout;
-pub mod signals;
 pub mod spec;
+pub mod uncertainty;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

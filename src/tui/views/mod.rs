@@ -6,7 +6,7 @@ pub mod layout;
 pub mod list;
 pub mod menu;
 pub mod report;
-pub mod signals;
+pub mod series;
 pub mod status;
 pub mod steps;
 
@@ -67,7 +67,7 @@ fn browse(f: &mut Frame, app: &App) {
         steps::render(f, app, r, view.as_ref());
     }
     if let Some(r) = areas.signals {
-        signals::render(f, app, r, view.as_ref());
+        series::render(f, app, r, view.as_ref());
     }
     status::render(f, app, areas.status);
 }

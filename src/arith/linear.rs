@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::arith::{normalize, Claim};
+use super::claim::Claim;
 use super::expr::Value;
+use super::prose::normalize;
 use super::rational::Ratio;
 
 /// c0 + c1·v for the unknown v (c1 = 0: a constant).

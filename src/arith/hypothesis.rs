@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::arith::re;
-use super::scope::{self, Part};
+use super::parts::{self, Part};
+use super::pattern::re;
 
 /// One sentence of a step: its parts, whether it opens a new scope (a case or a paragraph), and
 /// all its text (prose and math) for the markers.
@@ -68,7 +68,7 @@ pub fn lists_alternatives(text: &str) -> bool {
 /// and where a case or a paragraph starts (those open a new scope).
 pub fn sentences(text: &str) -> Vec<Sentence> {
     let mut out = vec![Sentence::default()];
-    for part in scope::parts(text) {
+    for part in parts::parts(text) {
         let prose = match &part {
             Part::Prose(prose) => prose,
             Part::Display(body) | Part::Inline(body) => {
@@ -101,7 +101,7 @@ fn pieces(prose: &str) -> Vec<(&str, bool, bool)> {
     static END: OnceLock<Regex> = OnceLock::new();
     // cut → (the piece after it opens a scope, the piece before it ends a sentence)
     let mut cuts: std::collections::BTreeMap<usize, (bool, bool)> = Default::default();
-    for k in scope::case_starts(prose).into_iter().chain(prose.match_indices("\n\n").map(|(k, _)| k)) {
+    for k in parts::case_starts(prose).into_iter().chain(prose.match_indices("\n\n").map(|(k, _)| k)) {
         cuts.entry(k).or_default().0 = true;
     }
     for m in re(&END, r"[.!?](?:\s|$)|\n").find_iter(prose) {

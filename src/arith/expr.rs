@@ -828,6 +828,39 @@ pub fn readings(tokens: &[Tok], env: &Env) -> Option<(Expr, Vec<Value>)> {
     Some((loose, dedup(values)))
 }
 
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let atom = |e: &Expr| matches!(e, Expr::Num(..) | Expr::Var(_) | Expr::Pi | Expr::Group(_));
+        match self {
+            Expr::Num(_, s) => write!(f, "{s}"),
+            Expr::Var(n) => write!(f, "{n}"),
+            Expr::Pi => write!(f, "π"),
+            Expr::Neg(a) => write!(f, "-{a}"),
+            Expr::Bin(op @ ('/' | '^'), a, b) => {
+                let wrap = |e: &Expr| if atom(e) { format!("{e}") } else { format!("({e})") };
+                write!(f, "{}{op}{}", wrap(a), wrap(b))
+            }
+            Expr::Bin(op, a, b) => write!(f, "{a} {op} {b}"),
+            Expr::Juxt(a, b) | Expr::Mixed(a, b) => {
+                if matches!(**b, Expr::Group(_) | Expr::Var(_)) {
+                    write!(f, "{a}{b}")
+                } else {
+                    write!(f, "{a}·{b}")
+                }
+            }
+            Expr::Root(n, x) => match n.literal() {
+                Some(("2", _)) => write!(f, "√({x})"),
+                Some(("3", _)) => write!(f, "∛({x})"),
+                _ => write!(f, "root[{n}]({x})"),
+            },
+            Expr::Percent(a) => write!(f, "{a}%"),
+            Expr::Factorial(a) => write!(f, "{a}!"),
+            Expr::Degrees(a) => write!(f, "{a}°"),
+            Expr::Group(a) => write!(f, "({a})"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
