@@ -4,6 +4,7 @@ pub mod arith;
 pub mod cli;
 pub mod dirs;
 pub mod jobs;
+pub mod latex;
 pub mod model;
 pub mod refine;
 pub mod service;

@@ -11,7 +11,16 @@ pub struct ModelArgs {
     /// an HF model folder.
     #[arg(long, short = 'm', default_value = "smollm2")]
     pub model: String,
-    /// Device: auto (GPU if built with --features cuda and present), cpu, cuda:N.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How a command loads its local models (the main model, and verifiers' models and PRMs).
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Device for local models: auto (GPU if built with --features cuda and present), cpu, cuda:N.
     #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
     pub device: DeviceChoice,
     /// How to hold GGUF weights.
@@ -20,8 +29,12 @@ pub struct ModelArgs {
     /// Dtype for HF model folders: auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
     #[arg(long, default_value = "auto", value_parser = Precision::parse)]
     pub dtype: Precision,
-    #[command(flatten)]
-    pub server: ServerArgs,
+}
+
+impl LoadArgs {
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions { device: self.device, weights: self.weights.mode(), dtype: self.dtype }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,6 +80,6 @@ impl ModelArgs {
     }
 
     pub fn options(&self) -> LoadOptions {
-        LoadOptions { device: self.device, weights: self.weights.mode(), dtype: self.dtype }
+        self.load.options()
     }
 }

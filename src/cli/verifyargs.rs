@@ -9,10 +9,9 @@ use anyhow::Result;
 use clap::Args;
 
 use super::export::LabelSource;
-use super::modelargs::Weights;
+use super::modelargs::LoadArgs;
 use super::serverargs::ServerArgs;
 use super::InputArgs;
-use crate::model::{DeviceChoice, LoadOptions, Precision};
 use crate::service::judge::{judge_file, JudgeOptions, JudgedFile, Truth, TruthSource};
 use crate::service::{Models, Scorer};
 use crate::verify::{Options, VerifierSpec};
@@ -38,15 +37,8 @@ pub struct VerifierArgs {
     /// PRM input/head format when it cannot be detected: qwen, skywork, trl, math-shepherd, rlhflow.
     #[arg(long)]
     pub prm_format: Option<String>,
-    /// Device for model verifiers: auto, cpu, cuda:N.
-    #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
-    pub device: DeviceChoice,
-    /// How to hold GGUF weights.
-    #[arg(long, value_enum, default_value_t = Weights::Auto)]
-    pub weights: Weights,
-    /// Dtype for HF model folders (PRMs): auto (bf16 on a GPU, f32 on the CPU), f32, bf16, f16.
-    #[arg(long, default_value = "auto", value_parser = Precision::parse)]
-    pub dtype: Precision,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Recompute results already in the store (otherwise they are reused).
     #[arg(long)]
     pub rescore: bool,
@@ -57,7 +49,7 @@ pub struct VerifierArgs {
 impl VerifierArgs {
     pub fn options(&self) -> Options {
         Options {
-            load: LoadOptions { device: self.device, weights: self.weights.mode(), dtype: self.dtype },
+            load: self.load.options(),
             votes: self.votes,
             rollouts: self.rollouts,
             max_tokens: self.max_tokens,

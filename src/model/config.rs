@@ -1,7 +1,5 @@
 //! Model hyper-parameters, read from GGUF metadata or an HF `config.json`.
 
-use std::collections::HashMap;
-
 use candle_core::quantized::gguf_file;
 use serde_json::Value;
 
@@ -58,59 +56,70 @@ pub struct Config {
     pub rope_style: RopeStyle,
 }
 
+/// Each hyper-parameter: our field, its GGUF key (after `{arch}.`) and its config.json key.
+const KEYS: [[&str; 3]; 10] = [
+    ["vocab_size", "vocab_size", "vocab_size"],
+    ["hidden_size", "embedding_length", "hidden_size"],
+    ["intermediate_size", "feed_forward_length", "intermediate_size"],
+    ["num_layers", "block_count", "num_hidden_layers"],
+    ["num_heads", "attention.head_count", "num_attention_heads"],
+    ["num_kv_heads", "attention.head_count_kv", "num_key_value_heads"],
+    ["head_dim", "attention.key_length", "head_dim"],
+    ["rope_theta", "rope.freq_base", "rope_theta"],
+    ["rms_eps", "attention.layer_norm_rms_epsilon", "rms_norm_eps"],
+    ["context_length", "context_length", "max_position_embeddings"],
+];
+
+/// The source's own key for one of our fields (`column` 1: GGUF, 2: config.json).
+fn source_key(field: &str, column: usize) -> &'static str {
+    KEYS.iter().find(|k| k[0] == field).map(|k| k[column]).expect("a field of KEYS")
+}
+
+/// Where hyper-parameters are read from. A key that is absent gives None (the default, where
+/// there is one); a key that is there must hold what it should: a bad value is an error, never
+/// the default.
+trait Keys {
+    fn whole(&self, field: &str) -> Result<Option<usize>, String>;
+    fn number(&self, field: &str) -> Result<Option<f64>, String>;
+    /// How the source spells a field, for messages.
+    fn name(&self, field: &str) -> String;
+}
+
 impl Config {
+    /// One reading of every field, with the defaults real checkpoints rely on; then [`Config::check`].
+    fn read(arch: Arch, rope_style: RopeStyle, k: &dyn Keys) -> Result<Config, String> {
+        let need = |f: &str| k.whole(f)?.ok_or_else(|| format!("{} is missing", k.name(f)));
+        let hidden_size = need("hidden_size")?;
+        let num_heads = need("num_heads")?;
+        let c = Config {
+            arch,
+            vocab_size: need("vocab_size")?,
+            hidden_size,
+            intermediate_size: need("intermediate_size")?,
+            num_layers: need("num_layers")?,
+            num_heads,
+            num_kv_heads: k.whole("num_kv_heads")?.unwrap_or(num_heads),
+            head_dim: k.whole("head_dim")?.unwrap_or(hidden_size / num_heads.max(1)),
+            rope_theta: k.number("rope_theta")?.unwrap_or(10_000.0),
+            rms_eps: k.number("rms_eps")?.unwrap_or(1e-6),
+            context_length: k.whole("context_length")?.unwrap_or(4096),
+            rope_style,
+        };
+        c.check(|f| k.name(f))?;
+        Ok(c)
+    }
+
     /// Reads `general.architecture` and the `{arch}.*` keys of a GGUF file.
     pub fn from_gguf(ct: &gguf_file::Content) -> Result<Config, String> {
-        let md = &ct.metadata;
-        let arch_name = md
+        let arch_name = ct
+            .metadata
             .get("general.architecture")
             .and_then(|v| v.to_string().ok())
             .ok_or("GGUF metadata has no general.architecture")?
             .clone();
         let arch = Arch::parse(&arch_name)?;
-        let u = |key: &str| -> Result<usize, String> { gguf_usize(md, &format!("{arch_name}.{key}")) };
-        let f = |key: &str, default: f64| -> f64 {
-            md.get(&format!("{arch_name}.{key}")).and_then(|v| v.to_f32().ok()).map_or(default, f64::from)
-        };
-        let hidden_size = u("embedding_length")?;
-        let num_heads = u("attention.head_count")?;
-        let vocab_size = match u("vocab_size") {
-            Ok(v) => v,
-            Err(_) => {
-                md.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map(Vec::len).unwrap_or_else(|| {
-                    // A hostile file may give the embedding no dimensions at all (found by fuzzing).
-                    ct.tensor_infos.get("token_embd.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0)
-                })
-            }
-        };
-        let c = Config {
-            arch,
-            vocab_size,
-            hidden_size,
-            intermediate_size: u("feed_forward_length")?,
-            num_layers: u("block_count")?,
-            num_heads,
-            num_kv_heads: u("attention.head_count_kv").unwrap_or(num_heads),
-            head_dim: u("attention.key_length").unwrap_or(hidden_size / num_heads.max(1)),
-            rope_theta: f("rope.freq_base", 10_000.0),
-            rms_eps: f("attention.layer_norm_rms_epsilon", 1e-6),
-            context_length: u("context_length").unwrap_or(4096),
-            rope_style: if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Halves },
-        };
-        let key = |k: &str| match k {
-            "vocab_size" => format!("{arch_name}.vocab_size (or the tokenizer's token list)"),
-            "hidden_size" => format!("{arch_name}.embedding_length"),
-            "intermediate_size" => format!("{arch_name}.feed_forward_length"),
-            "num_layers" => format!("{arch_name}.block_count"),
-            "num_heads" => format!("{arch_name}.attention.head_count"),
-            "num_kv_heads" => format!("{arch_name}.attention.head_count_kv"),
-            "head_dim" => format!("{arch_name}.attention.key_length"),
-            "rope_theta" => format!("{arch_name}.rope.freq_base"),
-            "rms_eps" => format!("{arch_name}.attention.layer_norm_rms_epsilon"),
-            _ => format!("{arch_name}.context_length"),
-        };
-        c.check(key)?;
-        Ok(c)
+        let style = if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Halves };
+        Config::read(arch, style, &Gguf { ct, arch: &arch_name })
     }
 
     /// Checks every hyper-parameter against what real models have, before anything is sized by
@@ -154,59 +163,7 @@ impl Config {
     /// Reads an HF `config.json`.
     pub fn from_hf_json(v: &Value) -> Result<Config, String> {
         let model_type = v.get("model_type").and_then(Value::as_str).ok_or("config.json: missing `model_type`")?;
-        let arch = Arch::parse(model_type)?;
-        // A key that is there must hold what it should: a bad value is an error, never the default.
-        let opt = |k: &str| -> Result<Option<usize>, String> {
-            match v.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(x) => x
-                    .as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .map(Some)
-                    .ok_or(format!("config.json: `{k}` = {} is not a whole number", short(x))),
-            }
-        };
-        let u = |k: &str| opt(k)?.ok_or(format!("config.json: missing `{k}`"));
-        let float = |x: Option<&Value>, k: &str| -> Result<Option<f64>, String> {
-            match x {
-                None | Some(Value::Null) => Ok(None),
-                Some(x) => x.as_f64().map(Some).ok_or(format!("config.json: `{k}` = {} is not a number", short(x))),
-            }
-        };
-        let hidden_size = u("hidden_size")?;
-        let num_heads = u("num_attention_heads")?;
-        let c = Config {
-            arch,
-            vocab_size: u("vocab_size")?,
-            hidden_size,
-            intermediate_size: u("intermediate_size")?,
-            num_layers: u("num_hidden_layers")?,
-            num_heads,
-            num_kv_heads: opt("num_key_value_heads")?.unwrap_or(num_heads),
-            head_dim: opt("head_dim")?.unwrap_or(hidden_size / num_heads.max(1)),
-            // transformers 5 writes it inside `rope_parameters`.
-            rope_theta: float(
-                v.get("rope_theta").or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_theta"))),
-                "rope_theta",
-            )?
-            .unwrap_or(10_000.0),
-            rms_eps: float(v.get("rms_norm_eps"), "rms_norm_eps")?.unwrap_or(1e-6),
-            context_length: opt("max_position_embeddings")?.unwrap_or(4096),
-            rope_style: RopeStyle::Halves,
-        };
-        let key = |k: &str| {
-            let name = match k {
-                "num_layers" => "num_hidden_layers",
-                "num_heads" => "num_attention_heads",
-                "num_kv_heads" => "num_key_value_heads",
-                "rms_eps" => "rms_norm_eps",
-                "context_length" => "max_position_embeddings",
-                other => other,
-            };
-            format!("config.json: `{name}`")
-        };
-        c.check(key)?;
-        Ok(c)
+        Config::read(Arch::parse(model_type)?, RopeStyle::Halves, &HfJson(v))
     }
 
     /// Rough f32 size of all weights, for the memory check (saturating: a checked config
@@ -222,6 +179,87 @@ impl Config {
 }
 
 /// A JSON value as an error message shows it: at most 40 characters.
+struct Gguf<'a> {
+    ct: &'a gguf_file::Content,
+    arch: &'a str,
+}
+
+impl Keys for Gguf<'_> {
+    fn whole(&self, field: &str) -> Result<Option<usize>, String> {
+        let key = format!("{}.{}", self.arch, source_key(field, 1));
+        match self.ct.metadata.get(&key) {
+            Some(v) => v
+                .to_u64()
+                .or_else(|_| v.to_u32().map(u64::from))
+                .or_else(|_| v.to_i32().map(|x| x as u64))
+                .map(|x| Some(x as usize))
+                .map_err(|e| format!("{}: {e}", self.name(field))),
+            // Most files give the vocabulary only as the tokenizer's list or the embedding's rows.
+            None if field == "vocab_size" => Ok(Some(self.vocab_from_tokens())),
+            None => Ok(None),
+        }
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, String> {
+        let key = format!("{}.{}", self.arch, source_key(field, 1));
+        let Some(v) = self.ct.metadata.get(&key) else { return Ok(None) };
+        v.to_f32()
+            .map(|x| Some(f64::from(x)))
+            .or_else(|_| v.to_f64().map(Some))
+            .map_err(|e| format!("{}: {e}", self.name(field)))
+    }
+
+    fn name(&self, field: &str) -> String {
+        let key = format!("GGUF {}.{}", self.arch, source_key(field, 1));
+        if field == "vocab_size" {
+            format!("{key} (or the tokenizer's token list)")
+        } else {
+            key
+        }
+    }
+}
+
+impl Gguf<'_> {
+    fn vocab_from_tokens(&self) -> usize {
+        let md = &self.ct.metadata;
+        md.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map(Vec::len).unwrap_or_else(|| {
+            // A hostile file may give the embedding no dimensions at all (found by fuzzing).
+            self.ct.tensor_infos.get("token_embd.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0)
+        })
+    }
+}
+
+struct HfJson<'a>(&'a Value);
+
+impl HfJson<'_> {
+    fn get(&self, field: &str) -> Option<&Value> {
+        let v = self.0.get(source_key(field, 2));
+        // transformers 5 writes rope_theta inside `rope_parameters`.
+        match (field, v) {
+            ("rope_theta", None) => self.0.get("rope_parameters").and_then(|r| r.get("rope_theta")),
+            _ => v,
+        }
+        .filter(|v| !v.is_null())
+    }
+}
+
+impl Keys for HfJson<'_> {
+    fn whole(&self, field: &str) -> Result<Option<usize>, String> {
+        let Some(x) = self.get(field) else { return Ok(None) };
+        let n = x.as_u64().and_then(|n| usize::try_from(n).ok());
+        n.map(Some).ok_or_else(|| format!("{} = {} is not a whole number", self.name(field), short(x)))
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, String> {
+        let Some(x) = self.get(field) else { return Ok(None) };
+        x.as_f64().map(Some).ok_or_else(|| format!("{} = {} is not a number", self.name(field), short(x)))
+    }
+
+    fn name(&self, field: &str) -> String {
+        format!("config.json: `{}`", source_key(field, 2))
+    }
+}
+
 fn short(v: &Value) -> String {
     let text = v.to_string();
     if text.chars().count() > 40 {
@@ -235,18 +273,11 @@ fn short(v: &Value) -> String {
 /// Nothing is allocated by it: RoPE tables and the KV cache grow with the sequence.
 pub const MAX_CONTEXT: usize = 1 << 24;
 
-fn gguf_usize(md: &HashMap<String, gguf_file::Value>, key: &str) -> Result<usize, String> {
-    let v = md.get(key).ok_or(format!("GGUF metadata has no {key}"))?;
-    v.to_u64()
-        .or_else(|_| v.to_u32().map(u64::from))
-        .or_else(|_| v.to_i32().map(|x| x as u64))
-        .map(|x| x as usize)
-        .map_err(|e| format!("GGUF {key}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
     use candle_core::quantized::gguf_file::{Content, TensorInfo, Value, VersionedMagic};
     use candle_core::quantized::GgmlDType;
 
@@ -293,5 +324,21 @@ mod tests {
             let e = Config::from_hf_json(&v).unwrap_err();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    /// Both sources name the key the way they spell it, from one table.
+    #[test]
+    fn a_missing_key_is_named_as_each_source_spells_it() {
+        let v = serde_json::json!({"model_type": "qwen2", "vocab_size": 32, "hidden_size": 8,
+            "intermediate_size": 16, "num_attention_heads": 2});
+        assert_eq!(Config::from_hf_json(&v).unwrap_err(), "config.json: `num_hidden_layers` is missing");
+        let mut metadata = HashMap::new();
+        metadata.insert("general.architecture".to_string(), Value::String("qwen2".into()));
+        metadata.insert("qwen2.embedding_length".to_string(), Value::U32(8));
+        metadata.insert("qwen2.attention.head_count".to_string(), Value::String("two".into()));
+        let ct =
+            Content { magic: VersionedMagic::GgufV3, metadata, tensor_infos: HashMap::new(), tensor_data_offset: 0 };
+        let e = Config::from_gguf(&ct).unwrap_err();
+        assert!(e.starts_with("GGUF qwen2.attention.head_count:"), "{e}");
     }
 }

@@ -275,59 +275,52 @@ struct Names {
     embed: &'static str,
     norm: &'static str,
     lm_head: &'static str,
-    layer: fn(usize, &str) -> String,
+    /// Layer `i`'s tensors are `{layer_prefix}.{i}.{name}`.
+    layer_prefix: &'static str,
+    /// Which column of [`LAYER_TENSORS`] names them.
+    column: usize,
+}
+
+/// Each layer tensor: our name for it, its GGUF name and its HF name.
+const LAYER_TENSORS: [[&str; 3]; 14] = [
+    ["attn_norm", "attn_norm.weight", "input_layernorm.weight"],
+    ["q", "attn_q.weight", "self_attn.q_proj.weight"],
+    ["k", "attn_k.weight", "self_attn.k_proj.weight"],
+    ["v", "attn_v.weight", "self_attn.v_proj.weight"],
+    ["o", "attn_output.weight", "self_attn.o_proj.weight"],
+    ["q_bias", "attn_q.bias", "self_attn.q_proj.bias"],
+    ["k_bias", "attn_k.bias", "self_attn.k_proj.bias"],
+    ["v_bias", "attn_v.bias", "self_attn.v_proj.bias"],
+    ["q_norm", "attn_q_norm.weight", "self_attn.q_norm.weight"],
+    ["k_norm", "attn_k_norm.weight", "self_attn.k_norm.weight"],
+    ["ffn_norm", "ffn_norm.weight", "post_attention_layernorm.weight"],
+    ["gate", "ffn_gate.weight", "mlp.gate_proj.weight"],
+    ["up", "ffn_up.weight", "mlp.up_proj.weight"],
+    ["down", "ffn_down.weight", "mlp.down_proj.weight"],
+];
+
+impl Names {
+    /// The stored name of layer `i`'s tensor `part` (one of [`LAYER_TENSORS`]' own names).
+    fn layer(&self, i: usize, part: &str) -> String {
+        let row = LAYER_TENSORS.iter().find(|r| r[0] == part).expect("a layer tensor this file names");
+        format!("{}.{i}.{}", self.layer_prefix, row[self.column])
+    }
 }
 
 const GGUF_NAMES: Names = Names {
     embed: "token_embd.weight",
     norm: "output_norm.weight",
     lm_head: "output.weight",
-    layer: |i, part| {
-        let p = match part {
-            "attn_norm" => "attn_norm.weight",
-            "q" => "attn_q.weight",
-            "k" => "attn_k.weight",
-            "v" => "attn_v.weight",
-            "o" => "attn_output.weight",
-            "q_bias" => "attn_q.bias",
-            "k_bias" => "attn_k.bias",
-            "v_bias" => "attn_v.bias",
-            "q_norm" => "attn_q_norm.weight",
-            "k_norm" => "attn_k_norm.weight",
-            "ffn_norm" => "ffn_norm.weight",
-            "gate" => "ffn_gate.weight",
-            "up" => "ffn_up.weight",
-            "down" => "ffn_down.weight",
-            _ => unreachable!(),
-        };
-        format!("blk.{i}.{p}")
-    },
+    layer_prefix: "blk",
+    column: 1,
 };
 
 const HF_NAMES: Names = Names {
     embed: "model.embed_tokens.weight",
     norm: "model.norm.weight",
     lm_head: "lm_head.weight",
-    layer: |i, part| {
-        let p = match part {
-            "attn_norm" => "input_layernorm.weight",
-            "q" => "self_attn.q_proj.weight",
-            "k" => "self_attn.k_proj.weight",
-            "v" => "self_attn.v_proj.weight",
-            "o" => "self_attn.o_proj.weight",
-            "q_bias" => "self_attn.q_proj.bias",
-            "k_bias" => "self_attn.k_proj.bias",
-            "v_bias" => "self_attn.v_proj.bias",
-            "q_norm" => "self_attn.q_norm.weight",
-            "k_norm" => "self_attn.k_norm.weight",
-            "ffn_norm" => "post_attention_layernorm.weight",
-            "gate" => "mlp.gate_proj.weight",
-            "up" => "mlp.up_proj.weight",
-            "down" => "mlp.down_proj.weight",
-            _ => unreachable!(),
-        };
-        format!("model.layers.{i}.{p}")
-    },
+    layer_prefix: "model.layers",
+    column: 2,
 };
 
 /// The tensors a checkpoint of this config has, with their shapes and whether they are required.
@@ -341,7 +334,7 @@ fn expected_tensors(c: &Config, names: &Names) -> Vec<(String, Vec<Option<usize>
         (names.lm_head.to_string(), vec![None, h], false),
     ];
     for i in 0..c.num_layers {
-        let n = |p: &str| (names.layer)(i, p);
+        let n = |p: &str| names.layer(i, p);
         out.extend([
             (n("attn_norm"), vec![h], true),
             (n("ffn_norm"), vec![h], true),
@@ -479,7 +472,7 @@ impl Transformer {
         };
         let mut layers = Vec::with_capacity(config.num_layers);
         for i in 0..config.num_layers {
-            let n = |p: &str| (names.layer)(i, p);
+            let n = |p: &str| names.layer(i, p);
             let mut dense =
                 |p: &str| -> Result<Option<Tensor>> { src.get(&n(p))?.map(|w| w.dense(device, dtype)).transpose() };
             let attn_norm = dense("attn_norm")?.ok_or_else(|| anyhow!("missing tensor {}", n("attn_norm")))?;

@@ -75,19 +75,7 @@ pub struct Generation {
 /// Where the final answer's line ends, once it has: the newline after the first complete
 /// `\boxed{…}` or after a `#### …` line. `None` while no such line is finished.
 pub fn answer_end(text: &str) -> Option<usize> {
-    let after_box = text.find("\\boxed{").and_then(|start| {
-        let body = start + "\\boxed{".len();
-        let mut depth = 1usize;
-        for (k, c) in text[body..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 1 => return Some(body + k + 1),
-                '}' => depth -= 1,
-                _ => {}
-            }
-        }
-        None
-    });
+    let after_box = text.find("\\boxed{").and_then(|at| crate::latex::boxed_body(text, at)).map(|body| body.end + 1);
     let after_hashes =
         text.match_indices("####").map(|(k, _)| k + 4).find(|&k| k == 4 || text[..k - 4].ends_with('\n'));
     let from = [after_box, after_hashes].into_iter().flatten().min()?;

@@ -18,22 +18,8 @@ pub fn extract_marked(text: &str) -> Option<String> {
 
 /// The content of the last `\boxed{…}`, with nested braces balanced.
 pub fn last_boxed(text: &str) -> Option<String> {
-    let at = text.rfind("\\boxed{")?;
-    let body = &text[at + "\\boxed{".len()..];
-    let mut depth = 1usize;
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(body[..i].trim().to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    let body = crate::latex::boxed_body(text, text.rfind("\\boxed{")?)?;
+    Some(text[body].trim().to_string())
 }
 
 /// Canonical text of an answer: no `$`, thousands separators, surrounding spaces or final period;

@@ -41,30 +41,12 @@ fn boxed_pieces(text: &str, out: &mut Vec<(String, Kind)>) {
     let mut rest = text;
     while let Some(at) = rest.find("\\boxed{") {
         let body = &rest[at + 7..];
-        let Some(close) = matching_brace(body) else { break };
+        let Some(close) = crate::latex::closing_brace(body) else { break };
         out.push((readable_latex(&rest[..at]), Kind::Normal));
         out.push((readable_latex(&body[..close]), Kind::Emph));
         rest = &body[close + 1..];
     }
     out.push((readable_latex(rest), Kind::Normal));
-}
-
-/// Index of the `}` closing an already-opened brace.
-fn matching_brace(s: &str) -> Option<usize> {
-    let mut depth = 1;
-    for (i, c) in s.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 const SYMBOLS: &[(&str, &str)] = &[
@@ -181,10 +163,10 @@ fn replace_frac(s: &str, cmd: &str) -> String {
     let mut rest = s;
     while let Some(at) = rest.find(cmd) {
         let body = &rest[at + cmd.len()..];
-        let Some(n_end) = matching_brace(body) else { break };
+        let Some(n_end) = crate::latex::closing_brace(body) else { break };
         let after_num = &body[n_end + 1..];
         let Some(d_body) = after_num.strip_prefix('{') else { break };
-        let Some(d_end) = matching_brace(d_body) else { break };
+        let Some(d_end) = crate::latex::closing_brace(d_body) else { break };
         out.push_str(&rest[..at]);
         let (num, den) = (replace_frac(&body[..n_end], cmd), replace_frac(&d_body[..d_end], cmd));
         out.push_str(&format!("{}/{}", group(&num), group(&den)));
@@ -208,7 +190,7 @@ fn replace_unary(s: &str, cmd: &str, prefix: &str, grouped: bool) -> String {
     let mut rest = s;
     while let Some(at) = rest.find(cmd) {
         let body = &rest[at + cmd.len()..];
-        let Some(end) = matching_brace(body) else { break };
+        let Some(end) = crate::latex::closing_brace(body) else { break };
         out.push_str(&rest[..at]);
         out.push_str(prefix);
         let inner = replace_unary(&body[..end], cmd, prefix, grouped);
