@@ -77,10 +77,10 @@ fn search_filter_and_mouse() {
     draw(&mut app, 120, 36);
     update(&mut app, Action::StartSearch);
     for c in "苹果".chars() {
-        update(&mut app, Action::SearchInput(c));
+        update(&mut app, Action::TextInput(c));
     }
     assert_eq!(app.visible.len(), 1);
-    update(&mut app, Action::SearchCommit);
+    update(&mut app, Action::TextCommit);
     update(&mut app, Action::Cancel);
     update(&mut app, Action::StartSearch);
     update(&mut app, Action::Cancel);

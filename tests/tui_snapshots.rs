@@ -298,13 +298,13 @@ fn a_typed_question_is_generated() {
     update(&mut app, Action::Cancel);
     assert!(!app.typing() && app.requests.is_empty(), "Esc drops the question");
     update(&mut app, Action::Ask);
-    update(&mut app, Action::SearchCommit);
+    update(&mut app, Action::TextCommit);
     assert!(app.requests.is_empty(), "an empty question asks nothing");
     update(&mut app, Action::Ask);
     for c in "What is 7 + 5?".chars() {
-        update(&mut app, Action::SearchInput(c));
+        update(&mut app, Action::TextInput(c));
     }
-    update(&mut app, Action::SearchCommit);
+    update(&mut app, Action::TextCommit);
     let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one request") };
     assert!(draft.id.starts_with("asked-") && draft.steps.is_empty(), "{}", draft.id);
     assert_eq!(plans[0].0.strategy, Strategy::Generate);

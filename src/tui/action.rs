@@ -1,6 +1,6 @@
 //! Everything the user (or an event) can ask the app to do. Keys map to these through the keymap.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::EnumIter)]
 pub enum Action {
     Up,
     Down,
@@ -68,14 +68,15 @@ pub enum Action {
     Report,
     /// A digit key no binding claims (the category chooser reads it).
     Digit(u8),
-    /// Typed into the search field.
-    SearchInput(char),
-    /// Text pasted (bracketed paste): goes into the search field while searching.
+    /// Typed into the text field open (search, step editor, question, note).
+    TextInput(char),
+    /// Text pasted (bracketed paste): goes into the text field open.
     Paste(String),
     /// Read what other processes wrote to the label journals (a periodic tick).
     RefreshJournals,
-    SearchBackspace,
-    SearchCommit,
+    TextBackspace,
+    /// Enter in a text field.
+    TextCommit,
     /// Mouse: click at a screen cell.
     Click {
         column: u16,
@@ -93,52 +94,214 @@ pub enum Action {
     },
 }
 
+/// One action a key can be bound to: its name in the config file's `[keys]` table, its default
+/// keys and its line in the help overlay. The keymap, `[keys]` and help read this table only;
+/// a test fails when an action is in none of it.
+pub struct Binding {
+    pub action: Action,
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    pub help: &'static str,
+}
+
+/// Every bindable action, in the order help lists them.
+pub const BINDINGS: &[Binding] = &[
+    Binding { action: Action::Down, name: "down", keys: &["j", "down"], help: "move down in the focused pane" },
+    Binding { action: Action::Up, name: "up", keys: &["k", "up"], help: "move up" },
+    Binding { action: Action::PageDown, name: "page_down", keys: &["pgdn", "ctrl-d"], help: "page down" },
+    Binding { action: Action::PageUp, name: "page_up", keys: &["pgup", "ctrl-u"], help: "page up" },
+    Binding { action: Action::Top, name: "top", keys: &["home"], help: "first" },
+    Binding { action: Action::Bottom, name: "bottom", keys: &["G", "end"], help: "last" },
+    Binding {
+        action: Action::SwitchFocus, name: "switch_focus", keys: &["tab"], help: "switch focus: traces ↔ steps"
+    },
+    Binding { action: Action::Open, name: "open", keys: &["enter"], help: "open the selected trace's steps" },
+    Binding {
+        action: Action::MarkFirstError,
+        name: "first_error",
+        keys: &["e"],
+        help: "first error is the selected step",
+    },
+    Binding { action: Action::MarkNoError, name: "no_error", keys: &["c"], help: "no error in this trace" },
+    Binding { action: Action::ClearLabel, name: "clear", keys: &["x"], help: "clear my label" },
+    Binding { action: Action::Undo, name: "undo", keys: &["u"], help: "undo the last label change" },
+    Binding { action: Action::Redo, name: "redo", keys: &["U", "ctrl-r"], help: "redo" },
+    Binding {
+        action: Action::NextUnlabelled,
+        name: "next_unlabelled",
+        keys: &["n"],
+        help: "next trace I have not labelled",
+    },
+    Binding {
+        action: Action::Category,
+        name: "category",
+        keys: &["#"],
+        help: "category of my first error (1–9; also offered after e)",
+    },
+    Binding { action: Action::Note, name: "note", keys: &["N"], help: "a note on my label" },
+    Binding {
+        action: Action::Rate(1),
+        name: "rate_good",
+        keys: &["+"],
+        help: "rate the selected step +1 (the same key again clears)",
+    },
+    Binding { action: Action::Rate(0), name: "rate_neutral", keys: &["0"], help: "rate the selected step 0 (neutral)" },
+    Binding { action: Action::Rate(-1), name: "rate_bad", keys: &["-"], help: "rate the selected step −1 (bad)" },
+    Binding {
+        action: Action::Agreement,
+        name: "agreement",
+        keys: &["K"],
+        help: "agreement (κ, α, exact, ±1) and labelling pace",
+    },
+    Binding { action: Action::Report, name: "report", keys: &["P"], help: "failure report screen" },
+    Binding {
+        action: Action::StartSearch,
+        name: "search",
+        keys: &["/"],
+        help: "search ids, problems and steps; #calc: by category",
+    },
+    Binding {
+        action: Action::CycleFilter,
+        name: "filter",
+        keys: &["f"],
+        help: "cycle filters: all, unlabelled, labelled, disagree, verifier, wrong",
+    },
+    Binding {
+        action: Action::ScoreTrace,
+        name: "score",
+        keys: &["v"],
+        help: "run the chosen verifiers on this trace (background)",
+    },
+    Binding {
+        action: Action::ScoreVisible,
+        name: "score_all",
+        keys: &["V"],
+        help: "run them on every trace the filter shows",
+    },
+    Binding { action: Action::VerifierMenu, name: "verifiers", keys: &["m"], help: "choose verifiers" },
+    Binding {
+        action: Action::Toggle,
+        name: "toggle",
+        keys: &["space"],
+        help: "verifier menu: switch the verifier under the cursor on or off",
+    },
+    Binding {
+        action: Action::RefineLocal,
+        name: "refine_local",
+        keys: &["r"],
+        help: "refine from the first error (local: the question again, earlier steps kept)",
+    },
+    Binding {
+        action: Action::RefineGlobal,
+        name: "refine_global",
+        keys: &["R"],
+        help: "rewrite the whole solution (global)",
+    },
+    Binding {
+        action: Action::Intervene,
+        name: "intervene",
+        keys: &["i"],
+        help: "replace the first wrong step with the reference in view, continue",
+    },
+    Binding {
+        action: Action::Fork,
+        name: "fork",
+        keys: &["F"],
+        help: "sample continuations before the first error: m of N reach the answer",
+    },
+    Binding {
+        action: Action::EditStep,
+        name: "edit_step",
+        keys: &["E"],
+        help: "rewrite a step by hand; the generator continues after it",
+    },
+    Binding {
+        action: Action::Generate,
+        name: "generate",
+        keys: &["g"],
+        help: "generate a new solution of this problem (added to the list)",
+    },
+    Binding {
+        action: Action::Ask,
+        name: "ask",
+        keys: &["A"],
+        help: "type a question; the generator solves it (saved to asked.jsonl)",
+    },
+    Binding {
+        action: Action::Accept,
+        name: "accept",
+        keys: &["a"],
+        help: "compare: save the candidate shown under its draft",
+    },
+    Binding { action: Action::Compare, name: "compare", keys: &["C"], help: "open / close the compare screen" },
+    Binding {
+        action: Action::NextCandidate,
+        name: "next_candidate",
+        keys: &["]", "right"],
+        help: "compare: next candidate",
+    },
+    Binding {
+        action: Action::PrevCandidate,
+        name: "prev_candidate",
+        keys: &["[", "left"],
+        help: "compare: previous candidate",
+    },
+    Binding {
+        action: Action::Cancel,
+        name: "cancel",
+        keys: &["esc"],
+        help: "cancel scoring or refinement / close / clear message",
+    },
+    Binding { action: Action::ToggleHelp, name: "help", keys: &["?"], help: "this help" },
+    Binding { action: Action::Quit, name: "quit", keys: &["q", "ctrl-c"], help: "quit (labels are already saved)" },
+];
+
 impl Action {
-    /// Names used in the config file's `[keys]` table.
+    /// The action a name of the config file's `[keys]` table stands for.
     pub fn from_name(name: &str) -> Option<Action> {
-        Some(match name {
-            "up" => Action::Up,
-            "down" => Action::Down,
-            "page_up" => Action::PageUp,
-            "page_down" => Action::PageDown,
-            "top" => Action::Top,
-            "bottom" => Action::Bottom,
-            "switch_focus" => Action::SwitchFocus,
-            "open" => Action::Open,
-            "first_error" => Action::MarkFirstError,
-            "no_error" => Action::MarkNoError,
-            "clear" => Action::ClearLabel,
-            "undo" => Action::Undo,
-            "redo" => Action::Redo,
-            "next_unlabelled" => Action::NextUnlabelled,
-            "search" => Action::StartSearch,
-            "filter" => Action::CycleFilter,
-            "help" => Action::ToggleHelp,
-            "cancel" => Action::Cancel,
-            "score" => Action::ScoreTrace,
-            "score_all" => Action::ScoreVisible,
-            "verifiers" => Action::VerifierMenu,
-            "toggle" => Action::Toggle,
-            "quit" => Action::Quit,
-            "refine_local" => Action::RefineLocal,
-            "refine_global" => Action::RefineGlobal,
-            "intervene" => Action::Intervene,
-            "fork" => Action::Fork,
-            "edit_step" => Action::EditStep,
-            "generate" => Action::Generate,
-            "accept" => Action::Accept,
-            "ask" => Action::Ask,
-            "compare" => Action::Compare,
-            "next_candidate" => Action::NextCandidate,
-            "prev_candidate" => Action::PrevCandidate,
-            "category" => Action::Category,
-            "note" => Action::Note,
-            "rate_good" => Action::Rate(1),
-            "rate_neutral" => Action::Rate(0),
-            "rate_bad" => Action::Rate(-1),
-            "agreement" => Action::Agreement,
-            "report" => Action::Report,
-            _ => return None,
-        })
+        BINDINGS.iter().find(|b| b.name == name).map(|b| b.action.clone())
+    }
+
+    /// Whether the action comes from an event rather than a bound key: a digit for the category
+    /// chooser, text typed into a field, the mouse, a resize, the journal refresh tick.
+    pub fn is_event(&self) -> bool {
+        matches!(
+            self,
+            Action::Digit(_)
+                | Action::TextInput(_)
+                | Action::TextBackspace
+                | Action::TextCommit
+                | Action::Paste(_)
+                | Action::RefreshJournals
+                | Action::Click { .. }
+                | Action::Scroll { .. }
+                | Action::Resize { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    /// Every action a key can ask for has a name, a default key and a line of help.
+    #[test]
+    fn every_key_action_has_a_name_a_default_key_and_help() {
+        let same_kind = |a: &Action, b: &Action| std::mem::discriminant(a) == std::mem::discriminant(b);
+        let mut missing = Vec::new();
+        for action in Action::iter().filter(|a| !a.is_event()) {
+            let bound = BINDINGS.iter().filter(|b| same_kind(&b.action, &action)).collect::<Vec<_>>();
+            if bound.is_empty() || bound.iter().any(|b| b.keys.is_empty() || b.help.trim().is_empty()) {
+                missing.push(format!("{action:?}"));
+            }
+        }
+        assert!(missing.is_empty(), "actions without a binding, a default key or help: {missing:?}");
+        let mut names: Vec<&str> = BINDINGS.iter().map(|b| b.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "two bindings share a name");
+        assert!(BINDINGS.iter().all(|b| !b.action.is_event()), "an event action is in the key table");
     }
 }

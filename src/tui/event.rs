@@ -95,9 +95,9 @@ pub fn to_action(e: &TermEvent, keymap: &Keymap, searching: bool) -> Option<Acti
             let key = Key::from_event(k);
             if searching && !key.ctrl && !key.alt {
                 match k.code {
-                    KeyCode::Char(c) => return Some(Action::SearchInput(c)),
-                    KeyCode::Backspace => return Some(Action::SearchBackspace),
-                    KeyCode::Enter => return Some(Action::SearchCommit),
+                    KeyCode::Char(c) => return Some(Action::TextInput(c)),
+                    KeyCode::Backspace => return Some(Action::TextBackspace),
+                    KeyCode::Enter => return Some(Action::TextCommit),
                     KeyCode::Esc => return Some(Action::Cancel),
                     _ => {}
                 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use super::action::{Action, BINDINGS};
 
 /// A key with the modifiers that matter for matching (Ctrl and Alt; Shift is in the char).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,57 +98,12 @@ pub struct Keymap {
     map: HashMap<Key, Action>,
 }
 
-const DEFAULTS: &[(&str, &[&str])] = &[
-    ("down", &["j", "down"]),
-    ("up", &["k", "up"]),
-    ("page_down", &["pgdn", "ctrl-d"]),
-    ("page_up", &["pgup", "ctrl-u"]),
-    ("top", &["home"]),
-    ("bottom", &["G", "end"]),
-    ("switch_focus", &["tab"]),
-    ("open", &["enter"]),
-    ("first_error", &["e"]),
-    ("no_error", &["c"]),
-    ("clear", &["x"]),
-    ("undo", &["u"]),
-    ("redo", &["U", "ctrl-r"]),
-    ("next_unlabelled", &["n"]),
-    ("search", &["/"]),
-    ("filter", &["f"]),
-    ("help", &["?"]),
-    ("cancel", &["esc"]),
-    ("score", &["v"]),
-    ("score_all", &["V"]),
-    ("verifiers", &["m"]),
-    ("toggle", &["space"]),
-    ("quit", &["q", "ctrl-c"]),
-    ("refine_local", &["r"]),
-    ("refine_global", &["R"]),
-    ("intervene", &["i"]),
-    ("fork", &["F"]),
-    ("edit_step", &["E"]),
-    ("generate", &["g"]),
-    ("accept", &["a"]),
-    ("ask", &["A"]),
-    ("compare", &["C"]),
-    ("next_candidate", &["]", "right"]),
-    ("prev_candidate", &["[", "left"]),
-    ("category", &["#"]),
-    ("note", &["N"]),
-    ("rate_good", &["+"]),
-    ("rate_neutral", &["0"]),
-    ("rate_bad", &["-"]),
-    ("agreement", &["K"]),
-    ("report", &["P"]),
-];
-
 impl Default for Keymap {
     fn default() -> Keymap {
         let mut map = HashMap::new();
-        for (name, keys) in DEFAULTS {
-            let action = Action::from_name(name).expect("default action names are valid");
-            for k in *keys {
-                map.insert(Key::parse(k).expect("default keys parse"), action.clone());
+        for b in BINDINGS {
+            for k in b.keys {
+                map.insert(Key::parse(k).expect("default keys parse"), b.action.clone());
             }
         }
         Keymap { map }
@@ -204,6 +159,18 @@ mod tests {
         assert!(e.contains("'j' is bound to both"), "{e}");
         let table: toml::Table = toml::from_str("quit = [\"x\"]\ndown = [\"j\", \"n\"]").unwrap();
         assert!(Keymap::default().with_overrides(&table).is_ok());
+    }
+
+    /// No default key is bound twice (the later binding would silently win).
+    #[test]
+    fn default_keys_are_distinct() {
+        let mut seen = std::collections::HashMap::new();
+        for b in BINDINGS {
+            for k in b.keys {
+                let key = Key::parse(k).unwrap();
+                assert_eq!(seen.insert(key, b.name), None, "{k} is bound twice");
+            }
+        }
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Report => campaign::open_report(app),
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
-        Action::SearchInput(_) | Action::SearchBackspace | Action::SearchCommit => {}
+        Action::TextInput(_) | Action::TextBackspace | Action::TextCommit => {}
         Action::Paste(_) => app.message = Some("paste ignored (press / to search, then paste)".into()),
         Action::Resize { .. } | Action::RefreshJournals => {} // handled first, above
     }
@@ -375,12 +375,12 @@ fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
         _ => return Vec::new(),
     };
     match action {
-        Action::SearchInput(c) => text.push(*c),
+        Action::TextInput(c) => text.push(*c),
         Action::Paste(p) => text.push_str(p),
-        Action::SearchBackspace => {
+        Action::TextBackspace => {
             text.pop();
         }
-        Action::SearchCommit => match app.overlays.pop() {
+        Action::TextCommit => match app.overlays.pop() {
             Some(Overlay::Edit { step, text }) => refining::finish_edit(app, step, &text),
             Some(Overlay::Ask { text }) => refining::ask(app, &text),
             Some(Overlay::Note { source, trace, text }) => return campaign::save_note(app, source, &trace, &text),
@@ -431,7 +431,7 @@ fn score(app: &mut App, all: bool) {
 /// Handles typing into the search field; `Some` when the action was consumed.
 fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option<Vec<Effect>> {
     match action {
-        Action::SearchInput(c) => {
+        Action::TextInput(c) => {
             app.search.push(*c);
             app.narrow_visible();
             return Some(Vec::new());
@@ -442,10 +442,10 @@ fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option
             app.narrow_visible();
             return Some(Vec::new());
         }
-        Action::SearchBackspace => {
+        Action::TextBackspace => {
             app.search.pop();
         }
-        Action::SearchCommit => {
+        Action::TextCommit => {
             app.overlays.pop();
         }
         Action::Cancel => {
