@@ -18,6 +18,7 @@ use stepscope::trace::store::{LabelRecord, Op, SignalRecord, Store, VerifyRecord
 use stepscope::trace::{Label, Opener};
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
+use stepscope::tui::state::Settings;
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
 use stepscope::tui::{load_app, views};
@@ -128,14 +129,17 @@ fn bench(c: &mut Criterion) {
     let mut frames = c.benchmark_group("frame");
     for (n, dir) in &dirs {
         let theme = Theme::new(ThemeName::Dark, false);
-        let mut app =
-            load_app(&[dir.path().join("traces.jsonl")], &Opener::default(), "ann1".into(), theme, Keymap::default());
+        let mut app = load_app(
+            &[dir.path().join("traces.jsonl")],
+            &Opener::default(),
+            Settings::new("ann1".into(), theme, Keymap::default()),
+        );
         update(&mut app, Action::Resize { width: 120, height: 40 });
         let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
         frames.bench_with_input(BenchmarkId::from_parameter(n), n, |b, _| {
             b.iter(|| {
                 update(&mut app, Action::Down);
-                if app.selected + 1 >= app.visible.len() {
+                if app.browse.selected + 1 >= app.browse.visible.len() {
                     update(&mut app, Action::Top);
                 }
                 term.draw(|f| views::render(f, &app)).unwrap();

@@ -14,6 +14,7 @@ use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
 use stepscope::tui::load_app;
+use stepscope::tui::state::Settings;
 use stepscope::tui::state::{App, Hide, Overlay};
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
@@ -36,15 +37,25 @@ fn labelled_by_bo(store: &Path) {
 }
 
 fn blind_app(store: &Path) -> App {
-    let mut app =
-        load_app(&[demo()], &opener(store), "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
-    app.blind = Some(Hide::ALL);
+    let mut app = load_app(
+        &[demo()],
+        &opener(store),
+        Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()),
+    );
+    app.settings.blind = Some(Hide::ALL);
     app.refresh_visible(); // as `open --blind` does
     app
 }
 
 fn visible_ids(app: &App) -> Vec<String> {
-    app.visible.iter().map(|&e| app.summary(e).unwrap().id.clone()).collect()
+    app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id.clone()).collect()
+}
+
+fn report(app: &stepscope::tui::state::App) -> &stepscope::service::campaign::Report {
+    match &app.screen {
+        stepscope::tui::state::Screen::Report(view) => &view.report,
+        _ => panic!("not on the report screen"),
+    }
 }
 
 #[test]
@@ -53,7 +64,7 @@ fn the_report_covers_only_what_i_labelled() {
     labelled_by_bo(store.path());
     let mut app = blind_app(store.path());
     update(&mut app, Action::Report);
-    let r = app.report.as_ref().unwrap();
+    let r = report(&app);
     assert_eq!(r.traces, 0, "nothing labelled yet: the report covers nothing");
     assert_eq!(r.human_labels, 0);
     assert!(!screen(&mut app, 140, 40).contains("calculation"), "bo's category shows");
@@ -61,8 +72,8 @@ fn the_report_covers_only_what_i_labelled() {
     select(&mut app, "books-weight");
     update(&mut app, Action::MarkNoError);
     update(&mut app, Action::Report);
-    assert_eq!(app.report.as_ref().unwrap().traces, 1);
-    assert!(app.message.as_deref().unwrap_or("").contains("covers the 1 traces you have labelled"));
+    assert_eq!(report(&app).traces, 1);
+    assert!(app.status.message.as_deref().unwrap_or("").contains("covers the 1 traces you have labelled"));
 }
 
 #[test]
@@ -82,10 +93,10 @@ fn category_search_sees_only_my_categories_on_hidden_traces() {
     let store = tempfile::tempdir().unwrap();
     labelled_by_bo(store.path());
     let mut app = blind_app(store.path());
-    app.search = "#calc".into();
+    app.browse.search = "#calc".into();
     app.refresh_visible();
     assert!(visible_ids(&app).is_empty(), "blind search found bo's categories: {:?}", visible_ids(&app));
-    app.blind = None;
+    app.settings.blind = None;
     app.refresh_visible();
     assert_eq!(visible_ids(&app), ["books-weight", "train-speed"]);
 }

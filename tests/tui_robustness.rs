@@ -10,6 +10,7 @@ use stepscope::trace::Opener;
 use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
 use stepscope::tui::state::App;
+use stepscope::tui::state::Settings;
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
 use stepscope::tui::{load_app, views};
@@ -40,11 +41,12 @@ fn awkward_traces_render_at_any_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = awkward_file(dir.path());
     let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
-    let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Light, true), Keymap::default());
-    assert_eq!(app.entries.len(), 3, "{:?}", app.problems);
+    let mut app =
+        load_app(&[path], &input, Settings::new("ana".into(), Theme::new(ThemeName::Light, true), Keymap::default()));
+    assert_eq!(app.library.entries.len(), 3, "{:?}", app.library.problems);
     let sizes = [(120, 36), (80, 24), (20, 5), (1, 1), (200, 60), (20, 5), (80, 24)];
     for entry in 0..3 {
-        app.selected = entry;
+        app.browse.selected = entry;
         for focus_switch in [false, true] {
             if focus_switch {
                 update(&mut app, Action::SwitchFocus);
@@ -59,11 +61,11 @@ fn awkward_traces_render_at_any_size() {
         }
     }
     // Labelling a zero-step trace: "no error" works, "first error" is refused.
-    app.selected = 0;
+    app.browse.selected = 0;
     update(&mut app, Action::MarkFirstError);
-    assert_eq!(app.message.as_deref(), Some("this trace has no steps to mark"));
+    assert_eq!(app.status.message.as_deref(), Some("this trace has no steps to mark"));
     update(&mut app, Action::MarkNoError);
-    assert!(app.message.as_deref().unwrap().starts_with("saved"));
+    assert!(app.status.message.as_deref().unwrap().starts_with("saved"));
     let screen = draw(&mut app, 120, 36);
     assert!(screen.contains("This trace has no steps."), "{screen}");
 }
@@ -73,43 +75,44 @@ fn search_filter_and_mouse() {
     let dir = tempfile::tempdir().unwrap();
     let path = awkward_file(dir.path());
     let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
-    let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    let mut app =
+        load_app(&[path], &input, Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()));
     draw(&mut app, 120, 36);
     update(&mut app, Action::StartSearch);
     for c in "苹果".chars() {
         update(&mut app, Action::TextInput(c));
     }
-    assert_eq!(app.visible.len(), 1);
+    assert_eq!(app.browse.visible.len(), 1);
     update(&mut app, Action::TextCommit);
     update(&mut app, Action::Cancel);
     update(&mut app, Action::StartSearch);
     update(&mut app, Action::Cancel);
-    assert_eq!(app.visible.len(), 3);
+    assert_eq!(app.browse.visible.len(), 3);
     update(&mut app, Action::CycleFilter); // unlabelled
-    assert_eq!(app.visible.len(), 3);
-    app.selected = 2;
+    assert_eq!(app.browse.visible.len(), 3);
+    app.browse.selected = 2;
     update(&mut app, Action::MarkNoError);
-    assert_eq!(app.visible.len(), 2, "labelled trace leaves the unlabelled filter");
+    assert_eq!(app.browse.visible.len(), 2, "labelled trace leaves the unlabelled filter");
     update(&mut app, Action::CycleFilter); // labelled
-    assert_eq!(app.visible.len(), 1);
+    assert_eq!(app.browse.visible.len(), 1);
     update(&mut app, Action::CycleFilter); // disagreement: mine -1 vs dataset 1
-    assert_eq!(app.visible.len(), 1);
+    assert_eq!(app.browse.visible.len(), 1);
     update(&mut app, Action::CycleFilter); // verifier disagrees: nothing scored yet
-    assert_eq!(app.visible.len(), 0);
+    assert_eq!(app.browse.visible.len(), 0);
     for _ in 0..2 {
         update(&mut app, Action::CycleFilter);
     }
-    assert_eq!(app.visible.len(), 3, "back to all");
+    assert_eq!(app.browse.visible.len(), 3, "back to all");
     // Click the second row of the list, then a step line.
     draw(&mut app, 120, 36);
     update(&mut app, Action::Click { column: 5, row: 2 });
-    assert_eq!(app.selected, 1);
+    assert_eq!(app.browse.selected, 1);
     draw(&mut app, 120, 36);
     let (row, step) = *app.step_rows().last().unwrap();
     update(&mut app, Action::Click { column: 60, row });
-    assert_eq!(app.step, step);
+    assert_eq!(app.browse.step, step);
     update(&mut app, Action::Scroll { column: 5, row: 3, lines: 3 });
-    assert_eq!(app.selected, 2);
+    assert_eq!(app.browse.selected, 2);
 }
 
 /// A problem of 50,000 nested `\sqrt{` (the TUI overflowed its stack on it; 20,000 took seconds
@@ -122,7 +125,8 @@ fn deeply_nested_latex_draws() {
     let path = dir.path().join("deep.jsonl");
     std::fs::write(&path, format!("{row}\n")).unwrap();
     let input = Opener { store_dir: Some(dir.path().to_path_buf()), ..Opener::default() };
-    let mut app = load_app(&[path], &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    let mut app =
+        load_app(&[path], &input, Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()));
     let screen = draw(&mut app, 120, 36);
     assert!(screen.contains("\\sqrt{\\sqrt{"), "{screen}");
     update(&mut app, Action::Open);

@@ -12,6 +12,7 @@ use stepscope::tui::action::Action;
 use stepscope::tui::keymap::Keymap;
 use stepscope::tui::load_app;
 use stepscope::tui::state::App;
+use stepscope::tui::state::Settings;
 use stepscope::tui::theme::{Theme, ThemeName};
 use stepscope::tui::update::update;
 
@@ -21,7 +22,7 @@ fn demo() -> PathBuf {
 
 fn app_for(paths: &[PathBuf], store: &Path) -> App {
     let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
-    load_app(paths, &input, "ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default())
+    load_app(paths, &input, Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()))
 }
 
 #[test]
@@ -88,8 +89,8 @@ fn malformed_input() {
         .unwrap();
     let mut app = app_for(&[path], dir.path());
     insta::assert_snapshot!("malformed", screen(&mut app, 100, 20));
-    assert_eq!(app.entries.len(), 1);
-    assert_eq!(app.problems.len(), 2);
+    assert_eq!(app.library.entries.len(), 1);
+    assert_eq!(app.library.problems.len(), 2);
 }
 
 /// Stores an arith result and an instability signal for a trace, as `score` would.
@@ -97,7 +98,7 @@ fn store_results(app: &mut App, id: &str) {
     use std::sync::atomic::AtomicBool;
     use stepscope::signals::steps::instability_summary;
     use stepscope::trace::store::{now_rfc3339, SignalRecord};
-    let entry = app.visible.iter().copied().find(|&e| app.summary(e).unwrap().id == id).unwrap();
+    let entry = app.browse.visible.iter().copied().find(|&e| app.summary(e).unwrap().id == id).unwrap();
     let trace = app.trace(entry).unwrap();
     let cancel = AtomicBool::new(false);
     let mut ctx = stepscope::verify::Ctx { cancel: &cancel, progress: &mut |_| {} };
@@ -117,8 +118,8 @@ fn store_results(app: &mut App, id: &str) {
     }
     let starts: Vec<usize> = trace.steps.iter().map(|s| s.start).collect();
     let data = instability_summary(&tops, &offsets, &starts, 1.0);
-    let source = app.entries[entry].source;
-    let store = &mut app.sources[source].store;
+    let source = app.library.entries[entry].source;
+    let store = &mut app.library.sources[source].store;
     store.put_result(record).unwrap();
     store
         .put_signal(SignalRecord {
@@ -148,7 +149,7 @@ fn verifier_badges_and_signals() {
     for _ in 0..4 {
         update(&mut app, Action::CycleFilter);
     }
-    assert_eq!(app.filter.name(), "verifier disagrees");
+    assert_eq!(app.browse.filter.name(), "verifier disagrees");
 }
 
 #[test]
@@ -164,12 +165,12 @@ fn verifier_menu_and_scoring_requests() {
     assert_eq!(app.chosen_verifiers(), ["arith", "judge:smollm2"]);
     update(&mut app, Action::ScoreVisible);
     let [stepscope::tui::state::Request::Score { items, specs }] = &app.requests[..] else { panic!("one request") };
-    assert_eq!(items.len(), app.visible.len());
+    assert_eq!(items.len(), app.browse.visible.len());
     assert_eq!(specs.len(), 2);
-    assert!(app.scoring.is_some());
+    assert!(app.status.scoring.is_some());
     update(&mut app, Action::ScoreTrace);
     assert_eq!(app.requests.len(), 1, "one scoring job at a time");
-    assert!(app.message.as_deref().unwrap().contains("already running"));
+    assert!(app.status.message.as_deref().unwrap().contains("already running"));
 }
 
 /// A finished candidate of `draft` as the model thread would hand it over.
@@ -221,19 +222,19 @@ fn compare_view_side_by_side_and_stacked() {
     }
     update(&mut app, Action::Cancel);
     update(&mut app, Action::Cancel);
-    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse, "Esc goes back to the list");
+    assert!(app.screen.is_browse(), "Esc goes back to the list");
 }
 
 /// `r` plans a local refinement from the dataset's first error and opens the compare screen; a
 /// second `r` while it runs is refused; `a` saves the candidate shown under its draft.
 #[test]
 fn refine_keys_plan_and_accept_saves_a_child() {
-    use stepscope::tui::state::{Request, Screen};
+    use stepscope::tui::state::Request;
     let store = tempfile::tempdir().unwrap();
     let mut app = app_for(&[demo()], store.path());
     select(&mut app, "books-weight");
     update(&mut app, Action::RefineLocal);
-    assert_eq!(app.screen, Screen::Compare);
+    assert!(app.screen.is_compare());
     let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one refine request") };
     assert_eq!(draft.id, "books-weight");
     assert_eq!(plans.len(), 1);
@@ -241,7 +242,7 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     assert_eq!(plans[0].0.ask.kept.len(), 2);
     assert_eq!(plans[0].1.sampling.temperature, 0.0, "local is greedy");
     update(&mut app, Action::RefineGlobal);
-    assert!(app.message.as_deref().unwrap().contains("is running"), "{:?}", app.message);
+    assert!(app.status.message.as_deref().unwrap().contains("is running"), "{:?}", app.status.message);
     // Another trace's compare screen waits until the running one is done.
     update(&mut app, Action::Compare);
     select(&mut app, "train-speed");
@@ -264,18 +265,22 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     let c = candidate(&draft, &draft.step_texts(), "17");
     app.compare.as_mut().unwrap().candidates.push(c);
     update(&mut app, Action::Accept);
-    assert!(app.message.as_deref().unwrap().starts_with("saved: books-weight~local-s42"), "{:?}", app.message);
+    assert!(
+        app.status.message.as_deref().unwrap().starts_with("saved: books-weight~local-s42"),
+        "{:?}",
+        app.status.message
+    );
     update(&mut app, Action::Accept);
-    assert!(app.message.as_deref().unwrap().contains("already saved"));
+    assert!(app.status.message.as_deref().unwrap().contains("already saved"));
     update(&mut app, Action::Compare);
-    assert_eq!(app.screen, Screen::Browse);
-    let ids: Vec<String> = app.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    assert!(app.screen.is_browse());
+    let ids: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
     let at = ids.iter().position(|i| i == "books-weight").unwrap();
     assert_eq!(ids[at + 1], "books-weight~local-s42", "the child is listed under its draft: {ids:?}");
 
     // A restart reads it back under its draft, and the compare screen offers it again.
     let mut again = app_for(&[demo()], store.path());
-    let ids: Vec<String> = again.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
+    let ids: Vec<String> = again.browse.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
     let at = ids.iter().position(|i| i == "books-weight").unwrap();
     assert_eq!(ids[at + 1], "books-weight~local-s42", "{ids:?}");
     select(&mut again, "books-weight");
@@ -290,7 +295,7 @@ fn refine_keys_plan_and_accept_saves_a_child() {
 #[test]
 fn a_typed_question_is_generated() {
     use stepscope::refine::strategy::Strategy;
-    use stepscope::tui::state::{Request, Screen};
+    use stepscope::tui::state::Request;
     let store = tempfile::tempdir().unwrap();
     let mut app = app_for(&[demo()], store.path());
     update(&mut app, Action::Ask);
@@ -309,7 +314,7 @@ fn a_typed_question_is_generated() {
     assert!(draft.id.starts_with("asked-") && draft.steps.is_empty(), "{}", draft.id);
     assert_eq!(plans[0].0.strategy, Strategy::Generate);
     assert_eq!(plans[0].0.ask.messages[1].content, "What is 7 + 5?");
-    assert_eq!(app.screen, Screen::Compare);
+    assert!(app.screen.is_compare());
     assert!(app.compare.as_ref().unwrap().draft_entry.is_none());
     assert!(screen(&mut app, 120, 30).contains("QUESTION"));
 }
@@ -320,13 +325,13 @@ fn a_typed_question_is_generated() {
 fn campaign_sample_category_agreement_and_report() {
     let store = tempfile::tempdir().unwrap();
     let mut app = app_for(&[demo()], store.path());
-    let all = app.entries.len();
+    let all = app.library.entries.len();
     stepscope::tui::campaign::start(&mut app, Some((3, 7)), false);
-    let picked: Vec<String> = app.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    let picked: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
     assert_eq!(picked.len(), 3.min(all));
     let mut again = app_for(&[demo()], store.path());
     stepscope::tui::campaign::start(&mut again, Some((3, 7)), false);
-    let same: Vec<String> = again.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
+    let same: Vec<String> = again.browse.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
     assert_eq!(picked, same, "the same seed picks the same traces");
     let screen_text = screen(&mut app, 120, 36);
     assert!(screen_text.contains(&format!("labelled 0/{}", picked.len())), "{screen_text}");
@@ -338,10 +343,10 @@ fn campaign_sample_category_agreement_and_report() {
     let entry = app.selected_entry().unwrap();
     let id = app.summary(entry).unwrap().id;
     assert_eq!(app.my_category(entry, &id), Some("calculation"));
-    app.search = "#calc".into();
+    app.browse.search = "#calc".into();
     app.refresh_visible();
-    assert_eq!(app.visible.len(), 1, "search #calc finds the categorised trace");
-    app.search.clear();
+    assert_eq!(app.browse.visible.len(), 1, "search #calc finds the categorised trace");
+    app.browse.search.clear();
     app.refresh_visible();
 
     update(&mut app, Action::Agreement);
@@ -375,8 +380,8 @@ fn campaign_sample_category_agreement_and_report() {
             data: data.into(),
             ts: String::new(),
         };
-        let source = app.entries[e].source;
-        app.sources[source].store.put_signal(record).unwrap();
+        let source = app.library.entries[e].source;
+        app.library.sources[source].store.put_signal(record).unwrap();
     }
     update(&mut app, Action::Report);
     let report = screen(&mut app, 120, 36);
@@ -386,7 +391,7 @@ fn campaign_sample_category_agreement_and_report() {
         assert!(report.contains(part), "{part} missing:\n{report}");
     }
     update(&mut app, Action::Cancel);
-    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse);
+    assert!(app.screen.is_browse());
 }
 
 /// Blind mode: before my label, the list hides the dataset label and the refinement keys wait;
@@ -395,15 +400,15 @@ fn campaign_sample_category_agreement_and_report() {
 fn blind_hides_until_labelled_and_refinement_waits() {
     let store = tempfile::tempdir().unwrap();
     let mut app = app_for(&[demo()], store.path());
-    app.blind = Some(stepscope::tui::state::Hide::ALL);
+    app.settings.blind = Some(stepscope::tui::state::Hide::ALL);
     select(&mut app, "books-weight");
     let before = screen(&mut app, 120, 36);
     assert!(before.contains("ds:?") && !before.contains("ds:2") && !before.contains("(dataset)"), "{before}");
     update(&mut app, Action::RefineLocal);
-    assert!(app.message.as_deref().unwrap_or("").starts_with("blind: label this trace first"));
-    assert_eq!(app.screen, stepscope::tui::state::Screen::Browse);
+    assert!(app.status.message.as_deref().unwrap_or("").starts_with("blind: label this trace first"));
+    assert!(app.screen.is_browse());
     update(&mut app, Action::MarkNoError);
     let after = screen(&mut app, 120, 36);
     assert!(after.contains("ds:2"), "{after}");
-    assert!(app.message.as_deref().unwrap_or("").contains("saved blind:"), "{:?}", app.message);
+    assert!(app.status.message.as_deref().unwrap_or("").contains("saved blind:"), "{:?}", app.status.message);
 }

@@ -93,46 +93,26 @@ pub fn run(args: OpenArgs) -> i32 {
     };
     let annotator = annotator_name(args.annotator.as_deref().or(cfg.annotator.as_deref()));
     let theme = Theme::new(theme_name, Theme::color_allowed());
-    let mut app = tui::load_app(&args.paths, &args.input.opener(), annotator, theme, cfg.keymap);
-    app.refine = cfg.refine;
-    let explicit_generator = args.generator.is_some();
-    if let Some(g) = args.generator {
-        app.refine.generator = g;
-    }
-    let cfg_servers = cfg.servers.clone();
-    if args.blind || cfg.blind {
-        app.blind = Some(cfg.blind_hide);
-        // The list hides what blind mode hides (refinements under unlabelled drafts).
-        app.refresh_visible();
-    }
-    if let Some(c) = cfg.categories {
-        app.categories = c;
-    }
-    tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), args.queue.is_some());
-    if app.entries.is_empty() && !app.problems.is_empty() && app.problems.iter().all(|p| p.line == 0) {
-        for p in &app.problems {
-            crate::errln!("error: {}: {}", p.file.display(), p.message);
-        }
-        return EXIT_USAGE;
-    }
-    let notes: Vec<String> = app.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
     // With --server (or `servers` in the config) the servers' model is the app's model unless
     // --model names another, and it writes refinements unless --generator names another.
     let mut server = args.server.clone();
     if !server.given() {
-        server.servers = cfg_servers;
+        server.servers = cfg.servers.clone();
     }
     let remote = server.options();
-    app.verify_options.remote = remote.clone();
-    if server.given() {
-        if !explicit_generator {
-            app.refine.generator = crate::model::remote::SERVER_SPEC.into();
+    let settings = settings(&args, cfg, &server, annotator, theme);
+    let mut app = tui::load_app(&args.paths, &args.input.opener(), settings);
+    tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), args.queue.is_some());
+    if app.library.entries.is_empty()
+        && !app.library.problems.is_empty()
+        && app.library.problems.iter().all(|p| p.line == 0)
+    {
+        for p in &app.library.problems {
+            crate::errln!("error: {}: {}", p.file.display(), p.message);
         }
-        // The servers' judge is on in the verifier menu beside the arithmetic check.
-        let spec = format!("judge:{}", crate::model::remote::SERVER_SPEC);
-        app.verifier_choices.retain(|(s, _)| *s != spec);
-        app.verifier_choices.push((spec, true));
+        return EXIT_USAGE;
     }
+    let notes: Vec<String> = app.library.sources.iter().filter_map(|s| s.journal_note.clone()).collect();
     let spec = args.model.or_else(|| server.given().then(|| crate::model::remote::SERVER_SPEC.to_string()));
     let model = spec.map(|spec| tui::LoadRequest {
         spec,
@@ -151,6 +131,35 @@ pub fn run(args: OpenArgs) -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// The app's settings from the flags and the config file, in one place.
+fn settings(
+    args: &OpenArgs,
+    cfg: config::Config,
+    server: &crate::cli::serverargs::ServerArgs,
+    annotator: String,
+    theme: Theme,
+) -> tui::state::Settings {
+    let mut s = tui::state::Settings::new(annotator, theme, cfg.keymap);
+    s.refine = cfg.refine;
+    if let Some(g) = &args.generator {
+        s.refine.generator = g.clone();
+    } else if server.given() {
+        s.refine.generator = crate::model::remote::SERVER_SPEC.into();
+    }
+    if args.blind || cfg.blind {
+        s.blind = Some(cfg.blind_hide);
+    }
+    if let Some(c) = cfg.categories {
+        s.categories = c;
+    }
+    s.verify_options.remote = server.options();
+    if server.given() {
+        // The servers' judge is on in the verifier menu beside the arithmetic check.
+        s.verifier_choices.push((format!("judge:{}", crate::model::remote::SERVER_SPEC), true));
+    }
+    s
 }
 
 /// The bundled traces shipped in `traces/` next to the crate.

@@ -3,7 +3,7 @@
 //! campaign's sample and queue.
 
 use super::effects::Effect;
-use super::state::{App, Overlay, Screen};
+use super::state::{App, Overlay, ReportView, Screen};
 use crate::service::campaign::{agreement, disagreement_order, pace, report, sample, Item};
 use crate::trace::store::Detail;
 use crate::trace::Label;
@@ -20,7 +20,7 @@ pub fn label_written(
     result: Result<(), String>,
 ) {
     if let Err(e) = result {
-        app.message = Some(format!("NOT saved ({e}): label unchanged"));
+        app.status.message = Some(format!("NOT saved ({e}): label unchanged"));
         return;
     }
     // A blind label just made (not a category or note added to it later) reveals the hints.
@@ -46,7 +46,7 @@ pub fn label_written(
         // What was hidden, now shown, and how it compares with the label just made.
         message.push_str(&format!(" · {}", reveal(app, source, trace, value)));
     }
-    app.message = Some(message);
+    app.status.message = Some(message);
     if prompt {
         app.overlays.push(Overlay::Category { source, trace: trace.to_string() });
     }
@@ -64,15 +64,16 @@ fn reveal(app: &App, source: usize, id: &str, mine: Option<Label>) -> String {
     };
     let name = |l: Label| l.first_error().map_or("none".to_string(), |k| k.to_string());
     let mut parts = Vec::new();
-    let entry = (0..app.entries.len())
-        .find(|&e| app.entries[e].source == source && app.summaries[e].as_ref().is_some_and(|s| s.id == id));
+    let entry = (0..app.library.entries.len()).find(|&e| {
+        app.library.entries[e].source == source && app.library.summaries[e].as_ref().is_some_and(|s| s.id == id)
+    });
     let trace = entry.and_then(|e| app.trace(e));
     if let Some(d) = trace.as_ref().and_then(|t| t.label) {
         parts.push(format!("dataset {} {}", name(d), near(d)));
     }
-    let store = &app.sources[source].store;
+    let store = &app.library.sources[source].store;
     for (a, l) in store.labels_for(id) {
-        if a != app.annotator {
+        if a != app.settings.annotator {
             parts.push(format!("{a} {} {}", name(l), near(l)));
         }
     }
@@ -102,9 +103,9 @@ pub fn category_input(
 ) -> Option<Vec<Effect>> {
     use crate::tui::action::Action;
     match action {
-        Action::Digit(d) if (*d as usize) <= app.categories.len() => {
+        Action::Digit(d) if (*d as usize) <= app.settings.categories.len() => {
             app.overlays.pop();
-            let category = app.categories[*d as usize - 1].clone();
+            let category = app.settings.categories[*d as usize - 1].clone();
             Some(rewrite_detail(app, source, trace, |d| d.category = Some(category)))
         }
         Action::Note => {
@@ -114,7 +115,7 @@ pub fn category_input(
         }
         Action::Category | Action::Cancel => {
             app.overlays.pop();
-            app.message = Some(format!("no category for {trace} (# chooses one later)"));
+            app.status.message = Some(format!("no category for {trace} (# chooses one later)"));
             Some(Vec::new())
         }
         Action::Digit(_) => Some(Vec::new()),
@@ -127,17 +128,17 @@ pub fn category_input(
 
 /// Writes my current label on a trace again with its detail changed (category, note).
 fn rewrite_detail(app: &mut App, source: usize, trace: &str, change: impl FnOnce(&mut Detail)) -> Vec<Effect> {
-    let store = &app.sources[source].store;
-    let Some(value) = store.label(trace, &app.annotator) else {
-        app.message = Some("label the trace first (e or c)".into());
+    let store = &app.library.sources[source].store;
+    let Some(value) = store.label(trace, &app.settings.annotator) else {
+        app.status.message = Some("label the trace first (e or c)".into());
         return Vec::new();
     };
-    let mut detail = store.detail(trace, &app.annotator).cloned().unwrap_or_default();
+    let mut detail = store.detail(trace, &app.settings.annotator).cloned().unwrap_or_default();
     change(&mut detail);
     vec![Effect::WriteLabel {
         source,
         trace: trace.to_string(),
-        annotator: app.annotator.clone(),
+        annotator: app.settings.annotator.clone(),
         value: Some(value),
         detail,
         prompt: false,
@@ -148,18 +149,20 @@ fn rewrite_detail(app: &mut App, source: usize, trace: &str, change: impl FnOnce
 fn selected(app: &App) -> Option<(usize, String, usize)> {
     let e = app.selected_entry()?;
     let id = app.summary(e)?.id;
-    Some((app.entries[e].source, id, e))
+    Some((app.library.entries[e].source, id, e))
 }
 
 /// `#`: choose the category of my first-error label.
 pub fn open_category(app: &mut App) {
     let Some((source, trace, e)) = selected(app) else { return };
     match app.my_label(e, &trace) {
-        Some(Label::FirstError(_)) if !app.categories.is_empty() => {
+        Some(Label::FirstError(_)) if !app.settings.categories.is_empty() => {
             app.overlays.push(Overlay::Category { source, trace })
         }
-        Some(Label::FirstError(_)) => app.message = Some("no categories configured (config `categories`)".into()),
-        _ => app.message = Some("a category goes with a first error: mark it with e first".into()),
+        Some(Label::FirstError(_)) => {
+            app.status.message = Some("no categories configured (config `categories`)".into())
+        }
+        _ => app.status.message = Some("a category goes with a first error: mark it with e first".into()),
     }
 }
 
@@ -167,10 +170,10 @@ pub fn open_category(app: &mut App) {
 pub fn open_note(app: &mut App) {
     let Some((source, trace, e)) = selected(app) else { return };
     if app.my_label(e, &trace).is_none() {
-        app.message = Some("a note goes with a label: label the trace first (e or c)".into());
+        app.status.message = Some("a note goes with a label: label the trace first (e or c)".into());
         return;
     }
-    let text = app.store_of(e).detail(&trace, &app.annotator).and_then(|d| d.note.clone()).unwrap_or_default();
+    let text = app.store_of(e).detail(&trace, &app.settings.annotator).and_then(|d| d.note.clone()).unwrap_or_default();
     app.overlays.push(Overlay::Note { source, trace, text });
 }
 
@@ -184,13 +187,20 @@ pub fn save_note(app: &mut App, source: usize, trace: &str, text: &str) -> Vec<E
 pub fn rate(app: &mut App, rating: i8) -> Vec<Effect> {
     let Some((source, trace, e)) = selected(app) else { return Vec::new() };
     let steps = app.summary(e).map_or(0, |s| s.steps);
-    if app.step >= steps {
-        app.message = Some("this trace has no step to rate".into());
+    if app.browse.step >= steps {
+        app.status.message = Some("this trace has no step to rate".into());
         return Vec::new();
     }
-    let current = app.store_of(e).ratings(&trace, &app.annotator).and_then(|r| r.get(&app.step)).copied();
+    let current =
+        app.store_of(e).ratings(&trace, &app.settings.annotator).and_then(|r| r.get(&app.browse.step)).copied();
     let rating = if current == Some(rating) { None } else { Some(rating) };
-    vec![Effect::WriteRating { source, trace, annotator: app.annotator.clone(), step: app.step, rating }]
+    vec![Effect::WriteRating {
+        source,
+        trace,
+        annotator: app.settings.annotator.clone(),
+        step: app.browse.step,
+        rating,
+    }]
 }
 
 /// The campaign's entries whose hints are shown: in blind mode only the traces I have labelled
@@ -198,7 +208,7 @@ pub fn rate(app: &mut App, rating: i8) -> Vec<Effect> {
 fn revealed_entries(app: &App) -> Vec<usize> {
     app.campaign_entries()
         .into_iter()
-        .filter(|&e| app.blind.is_none() || app.summary(e).is_some_and(|s| !app.hides(e, &s.id).any()))
+        .filter(|&e| app.settings.blind.is_none() || app.summary(e).is_some_and(|s| !app.hides(e, &s.id).any()))
         .collect()
 }
 
@@ -208,8 +218,8 @@ fn items(app: &App) -> Vec<Item> {
         .into_iter()
         .filter_map(|e| {
             let t = app.trace(e)?;
-            let source = app.entries[e].source;
-            Some(Item::of(source, &t, &app.sources[source].store))
+            let source = app.library.entries[e].source;
+            Some(Item::of(source, &t, &app.library.sources[source].store))
         })
         .collect()
 }
@@ -218,17 +228,18 @@ fn items(app: &App) -> Vec<Item> {
 pub fn open_agreement(app: &mut App) {
     let items = items(app);
     let mut lines = Vec::new();
-    let sources: Vec<usize> = (0..app.sources.len()).filter(|s| items.iter().any(|i| i.file == *s)).collect();
+    let sources: Vec<usize> = (0..app.library.sources.len()).filter(|s| items.iter().any(|i| i.file == *s)).collect();
     for &s in &sources {
         let of_file: Vec<&Item> = items.iter().filter(|i| i.file == s).collect();
-        let name = app.sources[s].file.path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let name =
+            app.library.sources[s].file.path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
         lines.extend(agreement(&name, &of_file).lines());
     }
     if sources.len() > 1 {
         let all: Vec<&Item> = items.iter().collect();
         lines.extend(agreement("all files", &all).lines());
     }
-    let events: Vec<_> = app.sources.iter().flat_map(|s| s.store.label_events().iter().cloned()).collect();
+    let events: Vec<_> = app.library.sources.iter().flat_map(|s| s.store.label_events().iter().cloned()).collect();
     for p in pace(&events) {
         let median = p.median_seconds.map_or("–".into(), |s| format!("{s:.0} s"));
         let rate = p.per_hour.map_or("–".into(), |r| format!("{r:.0}"));
@@ -237,7 +248,7 @@ pub fn open_agreement(app: &mut App) {
             p.annotator, p.labels, p.blind
         ));
     }
-    if app.blind.is_some() {
+    if app.settings.blind.is_some() {
         lines.insert(0, format!("blind: agreement over the {} traces you have labelled", items.len()));
     }
     app.overlays.push(Overlay::Agreement { lines });
@@ -248,12 +259,12 @@ pub fn open_agreement(app: &mut App) {
 pub fn open_report(app: &mut App) {
     let items = items(app);
     let refs: Vec<&Item> = items.iter().collect();
-    let mine = report(&refs, Some(&app.annotator));
-    app.report = Some(if mine.human_labels > 0 { mine } else { report(&refs, None) });
-    app.signal_evals = stored_signal_evals(app);
-    app.screen = Screen::Report;
-    if app.blind.is_some() {
-        app.message = Some(format!("blind: the report covers the {} traces you have labelled", items.len()));
+    let mine = report(&refs, Some(&app.settings.annotator));
+    let report = if mine.human_labels > 0 { mine } else { report(&refs, None) };
+    let signal_evals = stored_signal_evals(app);
+    app.screen = Screen::Report(Box::new(ReportView { report, signal_evals }));
+    if app.settings.blind.is_some() {
+        app.status.message = Some(format!("blind: the report covers the {} traces you have labelled", items.len()));
     }
 }
 
@@ -280,7 +291,7 @@ fn stored_signal_evals(app: &App) -> Vec<crate::service::signal_eval::SignalEval
 /// Sets up a campaign: a reproducible sample of `n` traces (`--sample N --seed S`) and/or the
 /// disagreement queue (`--queue disagree`: traces where the stored verifiers disagree most first).
 pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue_disagree: bool) {
-    let mut order: Vec<usize> = (0..app.entries.len()).collect();
+    let mut order: Vec<usize> = (0..app.library.entries.len()).collect();
     let mut said = Vec::new();
     if let Some((n, seed)) = sample_of {
         order = sample(order.len(), n, seed).into_iter().map(|i| order[i]).collect();
@@ -301,8 +312,8 @@ pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue_disagree: boo
     if said.is_empty() {
         return;
     }
-    app.order = Some(order);
-    app.selected = 0;
+    app.browse.order = Some(order);
+    app.browse.selected = 0;
     app.refresh_visible();
-    app.message = Some(format!("campaign: {}", said.join(", ")));
+    app.status.message = Some(format!("campaign: {}", said.join(", ")));
 }

@@ -30,21 +30,21 @@ pub enum Effect {
 pub fn run(app: &mut App, effect: Effect) -> Msg {
     match effect {
         Effect::WriteLabel { source, trace, annotator, value, detail, prompt } => {
-            let result = match app.sources.get_mut(source) {
+            let result = match app.library.sources.get_mut(source) {
                 Some(s) => s.store.set_label_with(&trace, &annotator, value, detail.clone()).map_err(|e| e.to_string()),
                 None => Err("no such source".into()),
             };
             Msg::LabelWritten { source, trace, value, detail, prompt, result }
         }
         Effect::WriteRating { source, trace, annotator, step, rating } => {
-            let result = match app.sources.get_mut(source) {
+            let result = match app.library.sources.get_mut(source) {
                 Some(s) => s.store.set_rating(&trace, &annotator, step, rating).map_err(|e| e.to_string()),
                 None => Err("no such source".into()),
             };
             Msg::RatingWritten { trace, step, rating, result }
         }
         Effect::UndoRedo { source, annotator, undo } => {
-            let result = match app.sources.get_mut(source).map(|s| &mut s.store) {
+            let result = match app.library.sources.get_mut(source).map(|s| &mut s.store) {
                 Some(store) if undo => store.undo(&annotator).map_err(|e| e.to_string()),
                 Some(store) => store.redo(&annotator).map_err(|e| e.to_string()),
                 None => Err("no such source".into()),
@@ -53,7 +53,7 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
         }
         Effect::StoreResult { source, record, done, total } => {
             let (trace, spec) = (record.trace.clone(), record.spec.clone());
-            let result = match app.sources.get_mut(source) {
+            let result = match app.library.sources.get_mut(source) {
                 Some(s) => s.store.put_result(*record).map_err(|e| e.to_string()),
                 None => Err("result for an unknown source".into()),
             };
@@ -62,7 +62,7 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
         Effect::RefreshJournals => {
             let mut changed = false;
             let mut errors = Vec::new();
-            for source in &mut app.sources {
+            for source in &mut app.library.sources {
                 match source.store.refresh() {
                     Ok(c) => changed |= c,
                     Err(e) => {
@@ -88,16 +88,16 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
 /// Writes the trace (durable before this returns) and reads the refinements file again; the
 /// label store is opened the first time only.
 fn store_candidate(app: &App, source: usize, trace: &crate::trace::Trace) -> Result<Box<Refinements>, String> {
-    let s = app.sources.get(source).ok_or("no such source")?;
+    let s = app.library.sources.get(source).ok_or("no such source")?;
     let path = crate::service::refine::refinements_path(s.store.path());
-    let first = !app.sources.iter().any(|s| s.parent == Some(source));
+    let first = !app.library.sources.iter().any(|s| s.parent == Some(source));
     append_and_reopen(app, path, trace, first)
 }
 
 /// Where solutions of typed-in questions go: `asked.jsonl` in the `--store` folder, else in the
 /// per-user data folder.
 pub fn asked_path(app: &App) -> std::path::PathBuf {
-    app.opener.store_dir.clone().unwrap_or_else(crate::dirs::data_dir).join("asked.jsonl")
+    app.library.opener.store_dir.clone().unwrap_or_else(crate::dirs::data_dir).join("asked.jsonl")
 }
 
 fn store_asked(app: &App, trace: &crate::trace::Trace) -> Result<Box<Refinements>, String> {
@@ -105,7 +105,7 @@ fn store_asked(app: &App, trace: &crate::trace::Trace) -> Result<Box<Refinements
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let first = !app.sources.iter().any(|s| s.parent.is_none() && s.file.path == path);
+    let first = !app.library.sources.iter().any(|s| s.parent.is_none() && s.file.path == path);
     append_and_reopen(app, path, trace, first)
 }
 
@@ -120,7 +120,7 @@ fn append_and_reopen(
     crate::service::refine::store_trace(&path, trace).map_err(|e| format!("{e:#}"))?;
     let file = crate::trace::TraceFile::open(&path, Some(crate::trace::Format::Native), Default::default())
         .map_err(|e| format!("{}: {}", path.display(), e.message))?;
-    let store = if first { Some(app.opener.store(&path)?) } else { None };
+    let store = if first { Some(app.library.opener.store(&path)?) } else { None };
     Ok(Box::new(Refinements { path, file, store }))
 }
 

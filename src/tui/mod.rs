@@ -33,10 +33,9 @@ use crate::trace::source::DuplicateIds;
 use crate::trace::{Opener, Problem, Store, TraceFile};
 use event::Event;
 use state::{App, Source, Summary, EAGER_LIMIT_BYTES};
-use theme::Theme;
 
 /// Opens every path as a source (unreadable files become problems) and builds the app state.
-pub fn load_app(paths: &[PathBuf], input: &Opener, annotator: String, theme: Theme, keymap: keymap::Keymap) -> App {
+pub fn load_app(paths: &[PathBuf], input: &Opener, settings: state::Settings) -> App {
     let mut sources = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
@@ -87,9 +86,7 @@ pub fn load_app(paths: &[PathBuf], input: &Opener, annotator: String, theme: The
             }
         }
     }
-    let mut app = App::new(sources, problems, annotator, theme, keymap);
-    app.opener = input.clone();
-    app
+    App::new(sources, problems, input.clone(), settings)
 }
 
 /// Opens a refinements file (stepscope's own format) and its label store.
@@ -166,7 +163,7 @@ async fn main_loop(
 fn handle(app: &mut App, e: Event) {
     match e {
         Event::Terminal(te) => {
-            if let Some(a) = event::to_action(&te, &app.keymap, app.typing()) {
+            if let Some(a) = event::to_action(&te, &app.settings.keymap, app.typing()) {
                 update::update(app, a);
             }
         }
@@ -184,11 +181,11 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
     for req in std::mem::take(&mut app.requests) {
         match req {
             state::Request::Score { items, specs } => {
-                let handle = worker.submit(Job::Score { items, specs, options: app.verify_options.clone() });
+                let handle = worker.submit(Job::Score { items, specs, options: app.settings.verify_options.clone() });
                 update::update(app, msg::Msg::Submitted(handle));
             }
             state::Request::Refine { draft, plans } => {
-                let generator = app.refine.generator.clone();
+                let generator = app.settings.refine.generator.clone();
                 let handles = plans
                     .into_iter()
                     .map(|(plan, params)| {
@@ -209,8 +206,8 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
 
 /// One background thread per lazy source parses every record into a summary.
 fn start_scans(app: &App, tx: &UnboundedSender<Event>) {
-    for (index, source) in app.sources.iter().enumerate().filter(|(_, s)| s.lazy) {
-        let base = app.entries.iter().position(|e| e.source == index).unwrap_or(0);
+    for (index, source) in app.library.sources.iter().enumerate().filter(|(_, s)| s.lazy) {
+        let base = app.library.entries.iter().position(|e| e.source == index).unwrap_or(0);
         let (file, tx) = (source.file.clone(), tx.clone());
         std::thread::Builder::new()
             .name("stepscope-scan".into())

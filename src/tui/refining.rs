@@ -24,27 +24,27 @@ pub fn start(app: &mut App, strategy: Strategy) {
         return;
     }
     if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
-        app.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+        app.status.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
         return;
     }
     let Some((entry, draft)) = draft(app) else {
-        app.message = Some("no trace selected".into());
+        app.status.message = Some("no trace selected".into());
         return;
     };
     let known = entry.and_then(|e| known_first_error(app, e, &draft));
     let k = match strategy {
         Strategy::Global | Strategy::Generate => known,
-        _ => known.or(Some(app.step)),
+        _ => known.or(Some(app.browse.step)),
     };
-    let planned = match plan(strategy, &draft, k, app.refine.prompts.as_deref()) {
-        Ok(p) if strategy == Strategy::Local => Plan { resamples: app.refine.local_resamples, ..p },
+    let planned = match plan(strategy, &draft, k, app.settings.refine.prompts.as_deref()) {
+        Ok(p) if strategy == Strategy::Local => Plan { resamples: app.settings.refine.local_resamples, ..p },
         Ok(p) => p,
         Err(e) => {
-            app.message = Some(format!("{e:#}"));
+            app.status.message = Some(format!("{e:#}"));
             return;
         }
     };
-    let samples = if strategy == Strategy::Fork { app.refine.fork_samples } else { 1 };
+    let samples = if strategy == Strategy::Fork { app.settings.refine.fork_samples } else { 1 };
     launch(app, entry, draft, planned, samples);
 }
 
@@ -55,20 +55,20 @@ pub fn start_edit(app: &mut App) {
         return;
     }
     let Some((entry, draft)) = draft(app) else {
-        app.message = Some("no trace selected".into());
+        app.status.message = Some("no trace selected".into());
         return;
     };
-    let step = if app.focus == Focus::Steps && app.screen == Screen::Browse {
-        app.step
+    let step = if app.browse.focus == Focus::Steps && app.screen.is_browse() {
+        app.browse.step
     } else {
-        entry.and_then(|e| known_first_error(app, e, &draft)).unwrap_or(app.step)
+        entry.and_then(|e| known_first_error(app, e, &draft)).unwrap_or(app.browse.step)
     };
     let Some(s) = draft.steps.get(step) else {
-        app.message = Some("this trace has no step to rewrite".into());
+        app.status.message = Some("this trace has no step to rewrite".into());
         return;
     };
     app.overlays.push(Overlay::Edit { step, text: s.text.clone() });
-    app.message = Some(format!("rewrite step {step}; Enter: the generator continues after it · Esc: cancel"));
+    app.status.message = Some(format!("rewrite step {step}; Enter: the generator continues after it · Esc: cancel"));
 }
 
 /// Enter in the step editor: the rewritten step replaces step `step` and the model continues.
@@ -76,14 +76,14 @@ pub fn finish_edit(app: &mut App, step: usize, text: &str) {
     let Some((entry, draft)) = draft(app) else { return };
     match plan_edit(&draft, step, text) {
         Ok(p) => launch(app, entry, draft, p, 1),
-        Err(e) => app.message = Some(format!("{e:#}")),
+        Err(e) => app.status.message = Some(format!("{e:#}")),
     }
 }
 
 /// `A`: opens the editor for a question of the user's own.
 pub fn start_ask(app: &mut App) {
     app.overlays.push(Overlay::Ask { text: String::new() });
-    app.message = Some("type a question; Enter: the generator solves it · Esc: cancel".into());
+    app.status.message = Some("type a question; Enter: the generator solves it · Esc: cancel".into());
 }
 
 /// Enter in the question editor: the generator writes a solution, streamed into the compare
@@ -91,18 +91,18 @@ pub fn start_ask(app: &mut App) {
 pub fn ask(app: &mut App, text: &str) {
     let text = text.trim();
     if text.is_empty() {
-        app.message = Some("no question typed".into());
+        app.status.message = Some("no question typed".into());
         return;
     }
     if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
-        app.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+        app.status.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
         return;
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let question = Trace { id: format!("asked-{stamp}"), problem: text.to_string(), ..Trace::default() };
-    match plan(Strategy::Generate, &question, None, app.refine.prompts.as_deref()) {
+    match plan(Strategy::Generate, &question, None, app.settings.refine.prompts.as_deref()) {
         Ok(p) => launch(app, None, Rc::new(question), p, 1),
-        Err(e) => app.message = Some(format!("{e:#}")),
+        Err(e) => app.status.message = Some(format!("{e:#}")),
     }
 }
 
@@ -110,12 +110,13 @@ pub fn ask(app: &mut App, text: &str) {
 fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, samples: usize) {
     open_compare(app, entry, draft.clone());
     let first_seed = SEED + used_seeds(app, planned.strategy) as u64;
-    let max_tokens = app.refine.max_tokens;
+    let max_tokens = app.settings.refine.max_tokens;
     let plans: Vec<(Plan, GenerateParams)> = (0..samples)
         .map(|i| (planned.clone(), sample_params(planned.strategy, samples, max_tokens, first_seed + i as u64)))
         .collect();
     let from = planned.from_step.map(|k| format!(" from step {k}")).unwrap_or_default();
-    app.message = Some(format!("{}{from} with {} (Esc cancels)", planned.strategy, app.refine.generator));
+    app.status.message =
+        Some(format!("{}{from} with {} (Esc cancels)", planned.strategy, app.settings.refine.generator));
     if let Some(c) = app.compare.as_mut() {
         c.running = Some(Running {
             strategy: planned.strategy,
@@ -146,14 +147,14 @@ pub fn cancel(app: &mut App) -> bool {
     for h in &r.jobs {
         h.cancel();
     }
-    app.message = Some(format!("cancelling the {} refinement…", r.strategy));
+    app.status.message = Some(format!("cancelling the {} refinement…", r.strategy));
     true
 }
 
 /// `C`: to the compare screen of the selected trace (its saved children are its candidates), or
 /// back to the list.
 pub fn toggle_compare(app: &mut App) {
-    if app.screen == Screen::Compare {
+    if app.screen.is_compare() {
         app.screen = Screen::Browse;
         return;
     }
@@ -162,7 +163,7 @@ pub fn toggle_compare(app: &mut App) {
     }
     match app.selected_entry().and_then(|e| app.trace(e).map(|t| (e, t))) {
         Some((entry, t)) => open_compare(app, Some(entry), t),
-        None => app.message = Some("no trace selected".into()),
+        None => app.status.message = Some("no trace selected".into()),
     }
 }
 
@@ -183,20 +184,20 @@ pub fn scroll(app: &mut App, delta: i64) {
 
 /// `a`: saves the candidate shown as a child of its draft.
 pub fn accept(app: &mut App) -> Vec<Effect> {
-    let Some(c) = app.compare.as_ref().filter(|_| app.screen == Screen::Compare) else {
-        app.message = Some("nothing to accept: C opens the compare screen".into());
+    let Some(c) = app.compare.as_ref().filter(|_| app.screen.is_compare()) else {
+        app.status.message = Some("nothing to accept: C opens the compare screen".into());
         return Vec::new();
     };
     let Some(shown) = c.shown() else {
-        app.message = Some("no candidate yet: r, R, i, F or E makes one".into());
+        app.status.message = Some("no candidate yet: r, R, i, F or E makes one".into());
         return Vec::new();
     };
     if shown.saved {
-        app.message = Some(format!("{} is already saved", shown.trace.id));
+        app.status.message = Some(format!("{} is already saved", shown.trace.id));
         return Vec::new();
     }
     let Some(entry) = c.draft_entry else {
-        app.message = Some("a solution of a typed-in question is saved when it is complete".into());
+        app.status.message = Some("a solution of a typed-in question is saved when it is complete".into());
         return Vec::new();
     };
     let source = root_source(app, entry);
@@ -210,9 +211,9 @@ pub fn stored(app: &mut App, id: &str, result: Result<String, String>) {
             if let Some(s) = app.compare.as_mut().and_then(|c| c.candidates.iter_mut().find(|s| s.trace.id == id)) {
                 s.saved = true;
             }
-            app.message = Some(format!("saved: {id} in {file}"));
+            app.status.message = Some(format!("saved: {id} in {file}"));
         }
-        Err(e) => app.message = Some(format!("NOT saved ({e})")),
+        Err(e) => app.status.message = Some(format!("NOT saved ({e})")),
     }
 }
 
@@ -235,7 +236,7 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
             Some(Vec::new())
         }
         JobEvent::Progress { job, message } if r.owns(*job) => {
-            app.message = Some(format!("{}: {message}", r.strategy));
+            app.status.message = Some(format!("{}: {message}", r.strategy));
             Some(Vec::new())
         }
         JobEvent::Refined { job, candidate } if r.owns(*job) => {
@@ -266,7 +267,7 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
         JobEvent::Failed { job, error } if r.owns(*job) => {
             let error = error.clone();
             c.running = None;
-            app.message = Some(format!("refinement failed: {error}"));
+            app.status.message = Some(format!("refinement failed: {error}"));
             Some(Vec::new())
         }
         _ => None,
@@ -278,7 +279,7 @@ fn finish(app: &mut App) {
     let Some(c) = app.compare.as_mut() else { return };
     let Some(r) = c.running.take() else { return };
     let last = c.candidates.last();
-    app.message = Some(match (r.strategy, last) {
+    app.status.message = Some(match (r.strategy, last) {
         (Strategy::Fork, _) => {
             let (m, n) = c.reached(Strategy::Fork);
             let at = r.from_step.map_or(String::new(), |k| format!(" before step {k}"));
@@ -306,7 +307,7 @@ fn finish(app: &mut App) {
 
 /// The trace to refine: the compare screen's draft there, else the selected trace.
 fn draft(app: &App) -> Option<(Option<usize>, Rc<Trace>)> {
-    if app.screen == Screen::Compare {
+    if app.screen.is_compare() {
         if let Some(c) = &app.compare {
             return Some((c.draft_entry, c.draft.clone()));
         }
@@ -324,15 +325,15 @@ fn open_compare(app: &mut App, entry: Option<usize>, draft: Rc<Trace>) {
     }
     if let Some(c) = app.compare.as_ref().filter(|c| c.running.is_some()) {
         // Its candidate is still coming: the screen stays on it.
-        app.message = Some(format!("a refinement of {} is running (Esc cancels it)", c.draft.id));
+        app.status.message = Some(format!("a refinement of {} is running (Esc cancels it)", c.draft.id));
         return;
     }
     let mut c = Compare::new(entry, draft.clone());
-    for e in 0..app.entries.len() {
-        if app.sources[app.entries[e].source].parent.is_none() {
+    for e in 0..app.library.entries.len() {
+        if app.library.sources[app.library.entries[e].source].parent.is_none() {
             continue;
         }
-        let Some(t) = app.loaded[e].clone() else { continue };
+        let Some(t) = app.library.loaded[e].clone() else { continue };
         let Some(meta) = t.refinement.as_ref().filter(|m| m.parent == draft.id) else { continue };
         let strategy = meta.strategy.parse().unwrap_or(Strategy::Global);
         let mut shown = Shown::from_candidate(crate::service::refine::Candidate {
@@ -360,7 +361,7 @@ fn blind_until_labelled(app: &mut App) -> bool {
     let Some(e) = app.selected_entry() else { return false };
     let Some(id) = app.summary(e).map(|s| s.id) else { return false };
     if app.hides(e, &id).any() {
-        app.message = Some("blind: label this trace first (refining it would show the hidden hints)".into());
+        app.status.message = Some("blind: label this trace first (refining it would show the hidden hints)".into());
         return true;
     }
     false
@@ -384,6 +385,6 @@ fn known_first_error(app: &App, entry: usize, t: &Trace) -> Option<usize> {
 /// The source whose refinements file a draft's candidates go to (a refinement of a refinement
 /// goes to the same file as its parent).
 fn root_source(app: &App, entry: usize) -> usize {
-    let source = app.entries.get(entry).map_or(0, |e| e.source);
-    app.sources.get(source).and_then(|s| s.parent).unwrap_or(source)
+    let source = app.library.entries.get(entry).map_or(0, |e| e.source);
+    app.library.sources.get(source).and_then(|s| s.parent).unwrap_or(source)
 }

@@ -119,14 +119,30 @@ pub enum LabelOrigin {
 }
 
 /// The screen under the overlays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     /// The trace list, the selected trace's steps and its signals.
     Browse,
-    /// A draft beside its refinements (`App::compare`).
+    /// A draft beside its refinements (`App::compare`, the refinement session).
     Compare,
-    /// The failure report over the loaded traces (`App::report`).
-    Report,
+    /// The failure report over the loaded traces.
+    Report(Box<ReportView>),
+}
+
+impl Screen {
+    pub fn is_browse(&self) -> bool {
+        matches!(self, Screen::Browse)
+    }
+
+    pub fn is_compare(&self) -> bool {
+        matches!(self, Screen::Compare)
+    }
+}
+
+/// What the report screen shows: the failure report, and the stored signals evaluated against
+/// final answers.
+pub struct ReportView {
+    pub report: crate::service::campaign::Report,
+    pub signal_evals: Vec<crate::service::signal_eval::SignalEval>,
 }
 
 /// A layer drawn over the screen that takes the keys while it is open (the last one opened).
@@ -241,6 +257,24 @@ impl Default for RefineSettings {
 pub const DEFAULT_VERIFIERS: [&str; 4] = ["arith", "judge:smollm2", "critic:smollm2", "rollout:smollm2"];
 
 pub struct App {
+    pub library: Library,
+    pub browse: Browse,
+    pub settings: Settings,
+    pub status: Status,
+    pub screen: Screen,
+    /// Open overlays, the top one last.
+    pub overlays: Vec<Overlay>,
+    /// The refinement session: a draft, its candidates and the one streaming in. Not the compare
+    /// screen's alone: a refinement goes on streaming while the list is shown, Esc cancels it
+    /// from either screen, and `C` comes back to it.
+    pub compare: Option<super::compare::Compare>,
+    pub requests: Vec<Request>,
+    pub size: (u16, u16),
+    pub quit: bool,
+}
+
+/// What is loaded: the sources, their entries and traces, and what could not be read.
+pub struct Library {
     pub sources: Vec<Source>,
     pub entries: Vec<Entry>,
     pub summaries: Vec<Option<Summary>>,
@@ -248,11 +282,19 @@ pub struct App {
     pub loaded: Vec<Option<Rc<Trace>>>,
     /// Parsed traces of lazy sources, by entry (bounded).
     pub cache: RefCell<HashMap<usize, Rc<Trace>>>,
+    pub problems: Vec<Problem>,
+    /// Problems of the label journals: unreadable lines, labels that do not fit their trace.
+    pub journal_problems: Vec<Problem>,
+    /// Background scan progress of lazy sources: (records done, total).
+    pub scan: Option<(usize, usize)>,
+    /// How files were opened (refinement files are opened the same way).
+    pub opener: crate::trace::Opener,
+}
+
+/// Where the user is in the list and the open trace.
+pub struct Browse {
     /// Entry indices that pass the filter and search, in order.
     pub visible: Vec<usize>,
-    pub screen: Screen,
-    /// Open overlays, the top one last.
-    pub overlays: Vec<Overlay>,
     pub filter: Filter,
     pub search: String,
     /// Index into `visible`.
@@ -260,45 +302,57 @@ pub struct App {
     pub focus: Focus,
     /// Selected step of the shown trace.
     pub step: usize,
-    pub annotator: String,
-    pub message: Option<String>,
-    pub problems: Vec<Problem>,
-    /// Problems of the label journals: unreadable lines, labels that do not fit their trace.
-    pub journal_problems: Vec<Problem>,
-    pub theme: Theme,
-    pub keymap: Keymap,
-    pub size: (u16, u16),
-    /// Background scan progress of lazy sources: (records done, total).
-    pub scan: Option<(usize, usize)>,
-    /// What the model worker is doing (fetching, loading, ready, failed).
-    pub model_status: Option<String>,
-    /// The servers' health and latency, when the model is on servers.
-    pub server_status: Option<String>,
-    /// Verifiers the menu offers, and which are switched on.
-    pub verifier_choices: Vec<(String, bool)>,
-    pub scoring: Option<Scoring>,
-    pub requests: Vec<Request>,
-    pub verify_options: crate::verify::Options,
-    pub quit: bool,
     /// First list row and first steps-pane line shown: set by `update` so the selection stays
     /// in sight.
     pub list_offset: usize,
     pub steps_offset: usize,
-    /// The draft and candidates of the compare screen.
-    pub compare: Option<super::compare::Compare>,
+    /// A campaign's entries in queue order (a sample, or the disagreement queue); None: all.
+    pub order: Option<Vec<usize>>,
+}
+
+/// What the user settled before the app started (flags, config file), built once and passed
+/// to [`App::new`]; the verifier menu's switches change while it runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub annotator: String,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// Verifiers the menu offers, and which are switched on. Those given to `App::new` come
+    /// after the defaults and the ones with stored results.
+    pub verifier_choices: Vec<(String, bool)>,
+    pub verify_options: crate::verify::Options,
     pub refine: RefineSettings,
-    /// How files were opened (refinement files are opened the same way).
-    pub opener: crate::trace::Opener,
     /// Blind mode: what stays hidden on a trace until I have labelled it.
     pub blind: Option<Hide>,
     /// Error categories offered after `e` (digits 1–9).
     pub categories: Vec<String>,
-    /// A campaign's entries in queue order (a sample, or the disagreement queue); None: all.
-    pub order: Option<Vec<usize>>,
-    /// The failure report shown on the report screen.
-    pub report: Option<crate::service::campaign::Report>,
-    /// The stored signals evaluated against final answers, for the report screen.
-    pub signal_evals: Vec<crate::service::signal_eval::SignalEval>,
+}
+
+impl Settings {
+    /// The defaults, for `annotator` with `theme` and `keymap`.
+    pub fn new(annotator: String, theme: Theme, keymap: Keymap) -> Settings {
+        Settings {
+            annotator,
+            theme,
+            keymap,
+            verifier_choices: Vec::new(),
+            verify_options: crate::verify::Options::default(),
+            refine: RefineSettings::default(),
+            blind: None,
+            categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// What the status line says: the last message, the model and servers, scoring progress.
+#[derive(Default)]
+pub struct Status {
+    pub message: Option<String>,
+    /// What the model worker is doing (fetching, loading, ready, failed).
+    pub model_status: Option<String>,
+    /// The servers' health and latency, when the model is on servers.
+    pub server_status: Option<String>,
+    pub scoring: Option<Scoring>,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -315,114 +369,115 @@ fn journal_problem(w: &JournalIssue) -> Problem {
 }
 
 impl App {
-    pub fn new(sources: Vec<Source>, problems: Vec<Problem>, annotator: String, theme: Theme, keymap: Keymap) -> App {
-        let mut app = App {
+    pub fn new(sources: Vec<Source>, problems: Vec<Problem>, opener: crate::trace::Opener, settings: Settings) -> App {
+        let library = Library {
             sources: Vec::new(),
             entries: Vec::new(),
             summaries: Vec::new(),
             loaded: Vec::new(),
             cache: RefCell::new(HashMap::new()),
+            problems,
+            journal_problems: Vec::new(),
+            scan: None,
+            opener,
+        };
+        let browse = Browse {
             visible: Vec::new(),
-            screen: Screen::Browse,
-            overlays: Vec::new(),
             filter: Filter::All,
             search: String::new(),
             selected: 0,
             focus: Focus::List,
             step: 0,
-            annotator,
-            message: None,
-            problems,
-            journal_problems: Vec::new(),
-            theme,
-            keymap,
-            size: (80, 24),
-            scan: None,
-            model_status: None,
-            server_status: None,
-            verifier_choices: Vec::new(),
-            scoring: None,
-            requests: Vec::new(),
-            verify_options: crate::verify::Options::default(),
-            quit: false,
             list_offset: 0,
             steps_offset: 0,
-            compare: None,
-            refine: RefineSettings::default(),
-            opener: crate::trace::Opener::default(),
-            blind: None,
-            categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
             order: None,
-            report: None,
-            signal_evals: Vec::new(),
+        };
+        let mut app = App {
+            library,
+            browse,
+            settings,
+            status: Status::default(),
+            screen: Screen::Browse,
+            overlays: Vec::new(),
+            compare: None,
+            requests: Vec::new(),
+            size: (80, 24),
+            quit: false,
         };
         for s in sources {
             app.add_source(s);
         }
         app.nest_children();
-        let lazy_records: usize = app.sources.iter().filter(|s| s.lazy).map(|s| s.file.record_count()).sum();
+        let lazy_records: usize = app.library.sources.iter().filter(|s| s.lazy).map(|s| s.file.record_count()).sum();
         if lazy_records > 0 {
-            app.scan = Some((0, lazy_records));
+            app.library.scan = Some((0, lazy_records));
         }
-        app.verifier_choices = app.initial_verifiers();
+        let given = std::mem::take(&mut app.settings.verifier_choices);
+        app.settings.verifier_choices = app.initial_verifiers();
+        for (spec, on) in given {
+            app.settings.verifier_choices.retain(|(s, _)| *s != spec);
+            app.settings.verifier_choices.push((spec, on));
+        }
         app.refresh_visible();
-        if let Some(p) = app.problems.first() {
-            app.message = Some(format!("{} records not loaded; first: {}", app.problems.len(), short(p)));
-        } else if let Some(p) = app.journal_problems.first() {
-            app.message = Some(format!("label journal: {} problems; first: {}", app.journal_problems.len(), short(p)));
+        if let Some(p) = app.library.problems.first() {
+            app.status.message =
+                Some(format!("{} records not loaded; first: {}", app.library.problems.len(), short(p)));
+        } else if let Some(p) = app.library.journal_problems.first() {
+            app.status.message =
+                Some(format!("label journal: {} problems; first: {}", app.library.journal_problems.len(), short(p)));
         }
         app
     }
 
     fn add_source(&mut self, mut source: Source) {
-        let index = self.sources.len();
-        self.journal_problems.extend(source.store.warnings.iter().map(journal_problem));
+        let index = self.library.sources.len();
+        self.library.journal_problems.extend(source.store.warnings.iter().map(journal_problem));
         if source.lazy {
             for record in 0..source.file.record_count() {
-                self.entries.push(Entry { source: index, record, sub: 0 });
-                self.summaries.push(None);
-                self.loaded.push(None);
+                self.library.entries.push(Entry { source: index, record, sub: 0 });
+                self.library.summaries.push(None);
+                self.library.loaded.push(None);
             }
         } else {
-            self.problems.extend(source.file.index_problems.iter().cloned());
+            self.library.problems.extend(source.file.index_problems.iter().cloned());
             let mut ids = DuplicateIds::default();
             let mut steps_by_id = HashMap::new();
             for record in 0..source.file.record_count() {
                 let traces = match source.file.record(record) {
                     Ok(t) => t,
                     Err(p) => {
-                        self.problems.push(p);
+                        self.library.problems.push(p);
                         continue;
                     }
                 };
                 for (sub, t) in traces.into_iter().enumerate() {
-                    self.problems.extend(ids.check(&source.file.path, &t.id, source.file.record_line(record)));
+                    self.library.problems.extend(ids.check(&source.file.path, &t.id, source.file.record_line(record)));
                     steps_by_id.insert(t.id.clone(), t.steps.len());
-                    self.entries.push(Entry { source: index, record, sub });
-                    self.summaries.push(Some(Summary::of(&t, true)));
-                    self.loaded.push(Some(Rc::new(t)));
+                    self.library.entries.push(Entry { source: index, record, sub });
+                    self.library.summaries.push(Some(Summary::of(&t, true)));
+                    self.library.loaded.push(Some(Rc::new(t)));
                 }
             }
             source.ambiguous = ids.repeated().clone();
             let path = source.file.path.clone();
             let issues = source.store.check_labels(&path, |id| steps_by_id.get(id).copied());
-            self.journal_problems.extend(issues.iter().map(journal_problem));
+            self.library.journal_problems.extend(issues.iter().map(journal_problem));
         }
-        self.sources.push(source);
+        self.library.sources.push(source);
     }
 
     /// Puts the traces of refinement files right under their drafts (a child whose draft is not
     /// listed stays at the end). Entry indices change: the selection and the compare screen's
     /// draft follow their entries.
     pub fn nest_children(&mut self) {
-        let n = self.entries.len();
+        let n = self.library.entries.len();
         let root = |app: &App, e: usize| {
-            let source = app.entries[e].source;
-            app.sources[source].parent.unwrap_or(source)
+            let source = app.library.entries[e].source;
+            app.library.sources[source].parent.unwrap_or(source)
         };
         let parent_of = |app: &App, e: usize| -> Option<(usize, String)> {
-            app.sources[app.entries[e].source].parent?;
-            let t = app.loaded[e].as_ref()?;
+            app.library.sources[app.library.entries[e].source].parent?;
+            let t = app.library.loaded[e].as_ref()?;
             Some((root(app, e), t.refinement.as_ref()?.parent.clone()))
         };
         let mut children: HashMap<(usize, String), Vec<usize>> = HashMap::new();
@@ -438,7 +493,7 @@ impl App {
         let mut stack: Vec<usize> = (0..n).filter(|&e| !is_child[e]).rev().collect();
         while let Some(e) = stack.pop() {
             order.push(e);
-            let key = self.summaries[e].as_ref().map(|s| (root(self, e), s.id.clone()));
+            let key = self.library.summaries[e].as_ref().map(|s| (root(self, e), s.id.clone()));
             if let Some(kids) = key.and_then(|k| children.remove(&k)) {
                 stack.extend(kids.into_iter().rev());
             }
@@ -454,16 +509,16 @@ impl App {
             new_index[e] = i;
         }
         let keep = self.selected_entry().map(|e| new_index[e]);
-        self.entries = order.iter().map(|&e| self.entries[e]).collect();
-        self.summaries = order.iter().map(|&e| self.summaries[e].clone()).collect();
-        self.loaded = order.iter().map(|&e| self.loaded[e].clone()).collect();
-        self.cache.borrow_mut().clear();
+        self.library.entries = order.iter().map(|&e| self.library.entries[e]).collect();
+        self.library.summaries = order.iter().map(|&e| self.library.summaries[e].clone()).collect();
+        self.library.loaded = order.iter().map(|&e| self.library.loaded[e].clone()).collect();
+        self.library.cache.borrow_mut().clear();
         if let Some(c) = self.compare.as_mut() {
             if let Some(e) = c.draft_entry.as_mut() {
                 *e = new_index[*e];
             }
         }
-        if let Some(order) = self.order.as_mut() {
+        if let Some(order) = self.browse.order.as_mut() {
             for e in order.iter_mut() {
                 *e = new_index[*e];
             }
@@ -476,14 +531,14 @@ impl App {
     /// again) and, the first time, its label store become a source, and its new traces are
     /// listed under their drafts.
     pub fn attach_refinements(&mut self, parent: usize, file: TraceFile, store: Option<Store>) {
-        let index = self.sources.iter().position(|s| s.parent == Some(parent));
+        let index = self.library.sources.iter().position(|s| s.parent == Some(parent));
         self.attach(index, Some(parent), file, store);
     }
 
     /// After a solution of a typed-in question was appended to the questions file: that file
     /// (read again) is a source of its own.
     pub fn attach_asked(&mut self, file: TraceFile, store: Option<Store>) {
-        let index = self.sources.iter().position(|s| s.parent.is_none() && s.file.path == file.path);
+        let index = self.library.sources.iter().position(|s| s.parent.is_none() && s.file.path == file.path);
         self.attach(index, None, file, store);
     }
 
@@ -492,9 +547,9 @@ impl App {
     fn attach(&mut self, index: Option<usize>, parent: Option<usize>, file: TraceFile, store: Option<Store>) {
         match index {
             Some(index) => {
-                let known = self.entries.iter().filter(|e| e.source == index).count();
+                let known = self.library.entries.iter().filter(|e| e.source == index).count();
                 let file = Arc::new(file);
-                self.sources[index].file = file.clone();
+                self.library.sources[index].file = file.clone();
                 let mut added = 0;
                 for record in 0..file.record_count() {
                     let Ok(traces) = file.record(record) else { continue };
@@ -503,9 +558,9 @@ impl App {
                         if added <= known {
                             continue;
                         }
-                        self.entries.push(Entry { source: index, record, sub });
-                        self.summaries.push(Some(Summary::of(&t, true)));
-                        self.loaded.push(Some(Rc::new(t)));
+                        self.library.entries.push(Entry { source: index, record, sub });
+                        self.library.summaries.push(Some(Summary::of(&t, true)));
+                        self.library.loaded.push(Some(Rc::new(t)));
                     }
                 }
             }
@@ -557,15 +612,15 @@ impl App {
 
     /// The trace of an entry: held for eager sources, parsed (and cached) for lazy ones.
     pub fn trace(&self, entry: usize) -> Option<Rc<Trace>> {
-        if let Some(t) = self.loaded.get(entry)? {
+        if let Some(t) = self.library.loaded.get(entry)? {
             return Some(t.clone());
         }
-        if let Some(t) = self.cache.borrow().get(&entry) {
+        if let Some(t) = self.library.cache.borrow().get(&entry) {
             return Some(t.clone());
         }
-        let e = self.entries[entry];
-        let trace = Rc::new(self.sources[e.source].file.record(e.record).ok()?.into_iter().nth(e.sub)?);
-        let mut cache = self.cache.borrow_mut();
+        let e = self.library.entries[entry];
+        let trace = Rc::new(self.library.sources[e.source].file.record(e.record).ok()?.into_iter().nth(e.sub)?);
+        let mut cache = self.library.cache.borrow_mut();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
@@ -576,7 +631,7 @@ impl App {
     /// The menu's verifiers: the defaults plus every spec already in a store; arith starts on.
     fn initial_verifiers(&self) -> Vec<(String, bool)> {
         let mut specs: Vec<String> = DEFAULT_VERIFIERS.iter().map(|s| s.to_string()).collect();
-        for src in &self.sources {
+        for src in &self.library.sources {
             for spec in src.store.result_specs() {
                 if !specs.contains(&spec) {
                     specs.push(spec);
@@ -588,28 +643,28 @@ impl App {
 
     /// The specs switched on in the menu.
     pub fn chosen_verifiers(&self) -> Vec<String> {
-        self.verifier_choices.iter().filter(|(_, on)| *on).map(|(s, _)| s.clone()).collect()
+        self.settings.verifier_choices.iter().filter(|(_, on)| *on).map(|(s, _)| s.clone()).collect()
     }
 
     /// The summary of an entry, computing it from the trace when the scan has not reached it.
     pub fn summary(&self, entry: usize) -> Option<Summary> {
-        match &self.summaries[entry] {
+        match &self.library.summaries[entry] {
             Some(s) => Some(s.clone()),
             None => self.trace(entry).map(|t| Summary::of(&t, false)),
         }
     }
 
     pub fn selected_entry(&self) -> Option<usize> {
-        self.visible.get(self.selected).copied()
+        self.browse.visible.get(self.browse.selected).copied()
     }
 
     pub fn store_of(&self, entry: usize) -> &Store {
-        &self.sources[self.entries[entry].source].store
+        &self.library.sources[self.library.entries[entry].source].store
     }
 
     /// My label on an entry's trace.
     pub fn my_label(&self, entry: usize, id: &str) -> Option<Label> {
-        self.store_of(entry).label(id, &self.annotator)
+        self.store_of(entry).label(id, &self.settings.annotator)
     }
 
     /// The human label to show: mine, else the latest of another annotator.
@@ -638,8 +693,8 @@ impl App {
     /// a trace its hints were shown, so a label cleared or undone later hides nothing again (and
     /// a new label on it is not blind).
     pub fn hides(&self, entry: usize, id: &str) -> Hide {
-        match self.blind {
-            Some(h) if !self.store_of(entry).touched(id, &self.annotator) => h,
+        match self.settings.blind {
+            Some(h) if !self.store_of(entry).touched(id, &self.settings.annotator) => h,
             _ => Hide::NOTHING,
         }
     }
@@ -647,12 +702,12 @@ impl App {
     /// A refinement listed under a draft whose hints blind mode hides: it exists only where a
     /// first error was found, and shows where the draft went wrong, so it is hidden too.
     fn hidden_refinement(&self, entry: usize, id: &str) -> bool {
-        if !self.blind.is_some_and(Hide::any) {
+        if !self.settings.blind.is_some_and(Hide::any) {
             return false;
         }
-        let Some(parent) = self.sources[self.entries[entry].source].parent else { return false };
+        let Some(parent) = self.library.sources[self.library.entries[entry].source].parent else { return false };
         let parent_id = id.split_once('~').map_or(id, |(p, _)| p);
-        !self.sources[parent].store.touched(parent_id, &self.annotator)
+        !self.library.sources[parent].store.touched(parent_id, &self.settings.annotator)
     }
 
     /// The stored verifier results shown for a trace (none while blind mode hides them).
@@ -670,12 +725,12 @@ impl App {
 
     /// Traces I have labelled, over all sources.
     pub fn labelled_count(&self) -> usize {
-        self.sources.iter().map(|s| s.store.labelled_traces(Some(&self.annotator))).sum()
+        self.library.sources.iter().map(|s| s.store.labelled_traces(Some(&self.settings.annotator))).sum()
     }
 
     fn passes(&self, entry: usize, needle: &str) -> bool {
-        let Some(s) = &self.summaries[entry] else {
-            return self.filter == Filter::All && needle.is_empty();
+        let Some(s) = &self.library.summaries[entry] else {
+            return self.browse.filter == Filter::All && needle.is_empty();
         };
         if self.hidden_refinement(entry, &s.id) {
             return false;
@@ -695,7 +750,7 @@ impl App {
             }
         }
         let mine = self.my_label(entry, &s.id);
-        match self.filter {
+        match self.browse.filter {
             Filter::All => true,
             Filter::Unlabelled => mine.is_none(),
             Filter::Labelled => mine.is_some(),
@@ -719,7 +774,7 @@ impl App {
         let store = self.store_of(entry);
         // Blind: other annotators' categories would tell which traces they marked wrong.
         let others_hidden = self.hides(entry, id).annotators;
-        store.labels_for(id).iter().filter(|(a, _)| !others_hidden || *a == self.annotator).any(|(a, _)| {
+        store.labels_for(id).iter().filter(|(a, _)| !others_hidden || *a == self.settings.annotator).any(|(a, _)| {
             store
                 .detail(id, a)
                 .and_then(|d| d.category.as_deref())
@@ -729,7 +784,7 @@ impl App {
 
     /// My label's category on a trace, if I gave one.
     pub fn my_category(&self, entry: usize, id: &str) -> Option<&str> {
-        self.store_of(entry).detail(id, &self.annotator)?.category.as_deref()
+        self.store_of(entry).detail(id, &self.settings.annotator)?.category.as_deref()
     }
 
     /// Recomputes the visible rows, keeping the selected entry selected when it stays visible.
@@ -741,9 +796,9 @@ impl App {
 
     /// The entries a list can show, in order: the campaign's, else all.
     pub fn campaign_entries(&self) -> Vec<usize> {
-        match &self.order {
+        match &self.browse.order {
             Some(order) => order.clone(),
-            None => (0..self.entries.len()).collect(),
+            None => (0..self.library.entries.len()).collect(),
         }
     }
 
@@ -751,16 +806,16 @@ impl App {
     /// only they are tested (a long paste into the search box costs one pass, not one per key).
     pub fn narrow_visible(&mut self) {
         let keep = self.selected_entry();
-        let shown = std::mem::take(&mut self.visible);
+        let shown = std::mem::take(&mut self.browse.visible);
         self.filter_visible(keep, shown);
     }
 
     fn filter_visible(&mut self, keep: Option<usize>, candidates: Vec<usize>) {
-        let needle = self.search.to_lowercase();
-        self.visible = candidates.into_iter().filter(|&e| self.passes(e, &needle)).collect();
-        self.selected = keep.and_then(|k| self.visible.iter().position(|&e| e == k)).unwrap_or(0);
+        let needle = self.browse.search.to_lowercase();
+        self.browse.visible = candidates.into_iter().filter(|&e| self.passes(e, &needle)).collect();
+        self.browse.selected = keep.and_then(|k| self.browse.visible.iter().position(|&e| e == k)).unwrap_or(0);
         if keep != self.selected_entry() {
-            self.step = 0;
+            self.browse.step = 0;
         }
     }
 
@@ -768,14 +823,14 @@ impl App {
     pub fn add_summaries(&mut self, first_entry: usize, batch: Vec<Summary>) {
         let n = batch.len();
         for (i, s) in batch.into_iter().enumerate() {
-            if let Some(slot) = self.summaries.get_mut(first_entry + i) {
+            if let Some(slot) = self.library.summaries.get_mut(first_entry + i) {
                 *slot = Some(s);
             }
         }
-        if let Some((done, total)) = self.scan {
-            self.scan = if done + n >= total { None } else { Some((done + n, total)) };
+        if let Some((done, total)) = self.library.scan {
+            self.library.scan = if done + n >= total { None } else { Some((done + n, total)) };
         }
-        if self.filter != Filter::All || !self.search.is_empty() {
+        if self.browse.filter != Filter::All || !self.browse.search.is_empty() {
             self.refresh_visible();
         }
     }

@@ -38,9 +38,9 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Action(a) => action(app, a),
         Msg::Job(e) => job_event(app, e),
         Msg::Summaries { first_entry, batch, problems, duplicates } => {
-            app.problems.extend(problems);
-            if let Some(source) = app.entries.get(first_entry).map(|e| e.source) {
-                app.sources[source].ambiguous.extend(duplicates);
+            app.library.problems.extend(problems);
+            if let Some(source) = app.library.entries.get(first_entry).map(|e| e.source) {
+                app.library.sources[source].ambiguous.extend(duplicates);
             }
             app.add_summaries(first_entry, batch);
             Vec::new()
@@ -50,7 +50,7 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::RatingWritten { trace, step, rating, result } => {
-            app.message = Some(match (result, rating) {
+            app.status.message = Some(match (result, rating) {
                 (Ok(()), Some(r)) => format!("saved: {trace} step {step} rated {r:+}"),
                 (Ok(()), None) => format!("saved: cleared my rating of {trace} step {step}"),
                 (Err(e), _) => format!("rating NOT saved ({e})"),
@@ -59,7 +59,7 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::UndoneRedone { source, undo, result } => {
             let verb = if undo { "undid" } else { "redid" };
-            app.message = Some(match result {
+            app.status.message = Some(match result {
                 Ok(Some(trace)) => {
                     select_trace(app, source, &trace);
                     format!("{verb} the label change on {trace}")
@@ -71,22 +71,22 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::ResultStored { trace, spec, done, total, result } => {
-            app.message = Some(match result {
+            app.status.message = Some(match result {
                 Ok(()) => format!("scored {trace} with {spec} ({done}/{total})"),
                 Err(e) => format!("result NOT saved ({e})"),
             });
-            if app.filter != Filter::All {
+            if app.browse.filter != Filter::All {
                 app.refresh_visible();
             }
             Vec::new()
         }
         Msg::ModelRequested { spec, options } => {
-            app.model_status = Some(format!("model {spec}: starting"));
-            app.verify_options.load = options;
+            app.status.model_status = Some(format!("model {spec}: starting"));
+            app.settings.verify_options.load = options;
             Vec::new()
         }
         Msg::Submitted(handle) => {
-            if let Some(s) = app.scoring.as_mut() {
+            if let Some(s) = app.status.scoring.as_mut() {
                 s.handle = Some(handle);
             }
             Vec::new()
@@ -118,7 +118,7 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::JournalsRefreshed { changed, errors } => {
             if let Some(e) = errors.into_iter().last() {
-                app.message = Some(e);
+                app.status.message = Some(e);
             }
             if changed {
                 app.refresh_visible();
@@ -163,12 +163,12 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         _ => {}
     }
-    if app.screen == super::state::Screen::Compare {
+    if app.screen.is_compare() {
         if let Some(done) = compare_input(app, &action) {
             return done;
         }
     }
-    if app.screen == super::state::Screen::Report && matches!(action, Action::Cancel | Action::Report) {
+    if matches!(app.screen, crate::tui::state::Screen::Report(_)) && matches!(action, Action::Cancel | Action::Report) {
         app.screen = super::state::Screen::Browse;
         return Vec::new();
     }
@@ -180,15 +180,15 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Top => move_by(app, i64::MIN / 2),
         Action::Bottom => move_by(app, i64::MAX / 2),
         Action::SwitchFocus => {
-            app.focus = if app.focus == Focus::List { Focus::Steps } else { Focus::List };
+            app.browse.focus = if app.browse.focus == Focus::List { Focus::Steps } else { Focus::List };
         }
         Action::Open => {
             if app.selected_entry().is_some() {
-                app.focus = Focus::Steps;
+                app.browse.focus = Focus::Steps;
             }
         }
         Action::MarkFirstError => {
-            let step = app.step;
+            let step = app.browse.step;
             return set_label(app, Some(Label::FirstError(step)));
         }
         Action::MarkNoError => return set_label(app, Some(Label::NoError)),
@@ -198,18 +198,19 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextUnlabelled => next_unlabelled(app),
         Action::StartSearch => {
             app.overlays.push(Overlay::Search { origin: app.selected_entry() });
-            app.message = None;
+            app.status.message = None;
         }
         Action::CycleFilter => {
-            app.filter = app.filter.next();
+            app.browse.filter = app.browse.filter.next();
             // Blind mode: filters that would give away a hidden hint are skipped.
-            while app.blind.is_some()
-                && matches!(app.filter, Filter::Disagreement | Filter::VerifierDisagrees | Filter::AnswerWrong)
+            while app.settings.blind.is_some()
+                && matches!(app.browse.filter, Filter::Disagreement | Filter::VerifierDisagrees | Filter::AnswerWrong)
             {
-                app.filter = app.filter.next();
+                app.browse.filter = app.browse.filter.next();
             }
             app.refresh_visible();
-            app.message = Some(format!("filter: {} ({} traces)", app.filter.name(), app.visible.len()));
+            app.status.message =
+                Some(format!("filter: {} ({} traces)", app.browse.filter.name(), app.browse.visible.len()));
         }
         Action::ToggleHelp => app.overlays.push(Overlay::Help),
         Action::Cancel => cancel(app),
@@ -236,7 +237,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
         Action::TextInput(_) | Action::TextBackspace | Action::TextCommit => {}
-        Action::Paste(_) => app.message = Some("paste ignored (press / to search, then paste)".into()),
+        Action::Paste(_) => app.status.message = Some("paste ignored (press / to search, then paste)".into()),
         Action::Resize { .. } | Action::RefreshJournals => {} // handled first, above
     }
     Vec::new()
@@ -249,10 +250,10 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
         return effects;
     }
     let scoring_job =
-        |app: &App, job: u64| app.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job);
+        |app: &App, job: u64| app.status.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job);
     match e {
         JobEvent::Scored { tag, record, outcome, done, total, .. } => {
-            if let Some(s) = app.scoring.as_mut() {
+            if let Some(s) = app.status.scoring.as_mut() {
                 s.done = done;
                 s.total = total;
             }
@@ -261,35 +262,35 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
                 Outcome::Reused => reused(app, &record, done, total),
             }
         }
-        JobEvent::ScoreFailed { trace, error, .. } => app.message = Some(format!("{trace}: {error}")),
+        JobEvent::ScoreFailed { trace, error, .. } => app.status.message = Some(format!("{trace}: {error}")),
         JobEvent::ScoreTally { job, computed, reused, models_loaded } if scoring_job(app, job) => {
-            if let Some(s) = app.scoring.as_mut() {
+            if let Some(s) = app.status.scoring.as_mut() {
                 s.tally = Some((computed, reused, models_loaded));
             }
         }
-        JobEvent::Progress { job, message } if scoring_job(app, job) => app.message = Some(message),
+        JobEvent::Progress { job, message } if scoring_job(app, job) => app.status.message = Some(message),
         JobEvent::Finished { job } if scoring_job(app, job) => {
-            let s = app.scoring.take().expect("scoring job");
+            let s = app.status.scoring.take().expect("scoring job");
             let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
                 format!(" ({computed} new, {reused} reused; {loaded} models loaded)")
             });
-            app.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
+            app.status.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
         }
         JobEvent::Cancelled { job } if scoring_job(app, job) => {
-            let s = app.scoring.take().expect("scoring job");
-            app.message = Some(format!("scoring cancelled: {}/{} results stored", s.done, s.total));
+            let s = app.status.scoring.take().expect("scoring job");
+            app.status.message = Some(format!("scoring cancelled: {}/{} results stored", s.done, s.total));
         }
         JobEvent::Failed { job, error } if scoring_job(app, job) => {
-            app.scoring = None;
-            app.message = Some(format!("scoring failed: {error}"));
+            app.status.scoring = None;
+            app.status.message = Some(format!("scoring failed: {error}"));
         }
-        JobEvent::Progress { message, .. } => app.model_status = Some(format!("model: {message}")),
+        JobEvent::Progress { message, .. } => app.status.model_status = Some(format!("model: {message}")),
         JobEvent::Loaded { name, device, arch, .. } => {
-            app.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
+            app.status.model_status = Some(format!("model {name} ({arch}, {device}) ready"));
         }
-        JobEvent::Failed { error, .. } => app.model_status = Some(format!("model failed: {error}")),
+        JobEvent::Failed { error, .. } => app.status.model_status = Some(format!("model failed: {error}")),
         JobEvent::Servers { live, total, mean_ms, .. } => {
-            app.server_status = Some(format!("{live}/{total} servers up, {mean_ms:.0} ms/request"));
+            app.status.server_status = Some(format!("{live}/{total} servers up, {mean_ms:.0} ms/request"));
         }
         JobEvent::Token { .. }
         | JobEvent::Refined { .. }
@@ -302,12 +303,12 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
 }
 
 fn reused(app: &mut App, record: &VerifyRecord, done: usize, total: usize) {
-    app.message = Some(format!("reused {} with {} ({done}/{total})", record.trace, record.spec));
+    app.status.message = Some(format!("reused {} with {} ({done}/{total})", record.trace, record.spec));
 }
 
 /// Keys while the verifier menu is open (it takes every key).
 fn menu_input(app: &mut App, action: &Action, at: usize) -> Vec<Effect> {
-    let n = app.verifier_choices.len();
+    let n = app.settings.verifier_choices.len();
     let set_cursor = |app: &mut App, c: usize| {
         if let Some(Overlay::VerifierMenu { cursor }) = app.overlays.last_mut() {
             *cursor = c;
@@ -317,14 +318,14 @@ fn menu_input(app: &mut App, action: &Action, at: usize) -> Vec<Effect> {
         Action::Up => set_cursor(app, at.saturating_sub(1)),
         Action::Down => set_cursor(app, (at + 1).min(n.saturating_sub(1))),
         Action::Toggle | Action::Open => {
-            if let Some(c) = app.verifier_choices.get_mut(at) {
+            if let Some(c) = app.settings.verifier_choices.get_mut(at) {
                 c.1 = !c.1;
             }
         }
         Action::Cancel | Action::VerifierMenu | Action::Quit => {
             app.overlays.pop();
             let chosen = app.chosen_verifiers();
-            app.message = Some(if chosen.is_empty() {
+            app.status.message = Some(if chosen.is_empty() {
                 "no verifier chosen (m opens the menu)".into()
             } else {
                 format!("verifiers: {} (v scores this trace, V every shown trace)", chosen.join(", "))
@@ -338,14 +339,14 @@ fn menu_input(app: &mut App, action: &Action, at: usize) -> Vec<Effect> {
 /// Esc: cancel running scoring first, else a running refinement, else leave the compare
 /// screen, else clear the message.
 fn cancel(app: &mut App) {
-    if let Some(h) = app.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
+    if let Some(h) = app.status.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
         h.cancel();
-        app.message = Some("cancelling scoring…".into());
+        app.status.message = Some("cancelling scoring…".into());
     } else if refining::cancel(app) {
-    } else if app.screen == super::state::Screen::Compare {
+    } else if app.screen.is_compare() {
         app.screen = super::state::Screen::Browse;
     } else {
-        app.message = None;
+        app.status.message = None;
     }
 }
 
@@ -360,7 +361,7 @@ fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
         Action::SwitchFocus | Action::NextCandidate => refining::next_candidate(app, true),
         Action::PrevCandidate => refining::next_candidate(app, false),
         Action::MarkFirstError | Action::MarkNoError | Action::ClearLabel | Action::Open => {
-            app.message = Some("labels are set in the list: Esc (or C) goes back to it".into());
+            app.status.message = Some("labels are set in the list: Esc (or C) goes back to it".into());
         }
         _ => return None,
     }
@@ -388,7 +389,7 @@ fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
         },
         Action::Cancel => {
             app.overlays.pop();
-            app.message = Some("dropped".into());
+            app.status.message = Some("dropped".into());
         }
         Action::Quit => app.quit = true,
         _ => {}
@@ -398,33 +399,33 @@ fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
 
 /// Queues the chosen verifiers over the open trace or every shown trace.
 fn score(app: &mut App, all: bool) {
-    if app.scoring.is_some() {
-        app.message = Some("scoring is already running (Esc cancels it)".into());
+    if app.status.scoring.is_some() {
+        app.status.message = Some("scoring is already running (Esc cancels it)".into());
         return;
     }
     let specs = app.chosen_verifiers();
     if specs.is_empty() {
-        app.message = Some("no verifier chosen: m opens the menu".into());
+        app.status.message = Some("no verifier chosen: m opens the menu".into());
         return;
     }
-    let entries: Vec<usize> = if all { app.visible.clone() } else { app.selected_entry().into_iter().collect() };
+    let entries: Vec<usize> = if all { app.browse.visible.clone() } else { app.selected_entry().into_iter().collect() };
     // Each trace travels with its stored results: the worker reuses those that match.
     let items: Vec<ScoreItem> = entries
         .iter()
         .filter_map(|&e| {
             let trace = app.trace(e)?;
             let stored = app.store_of(e).results_for(&trace.id).into_iter().cloned().collect();
-            Some(ScoreItem { tag: app.entries[e].source, trace: (*trace).clone(), stored })
+            Some(ScoreItem { tag: app.library.entries[e].source, trace: (*trace).clone(), stored })
         })
         .filter(|item| !item.trace.steps.is_empty())
         .collect();
     if items.is_empty() {
-        app.message = Some("nothing to score (no trace with steps selected)".into());
+        app.status.message = Some("nothing to score (no trace with steps selected)".into());
         return;
     }
     let total = items.len() * specs.len();
-    app.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
-    app.scoring = Some(Scoring { handle: None, done: 0, total, tally: None });
+    app.status.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
+    app.status.scoring = Some(Scoring { handle: None, done: 0, total, tally: None });
     app.requests.push(Request::Score { items, specs });
 }
 
@@ -432,28 +433,28 @@ fn score(app: &mut App, all: bool) {
 fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option<Vec<Effect>> {
     match action {
         Action::TextInput(c) => {
-            app.search.push(*c);
+            app.browse.search.push(*c);
             app.narrow_visible();
             return Some(Vec::new());
         }
         // One line of a pasted text: line breaks become spaces.
         Action::Paste(text) => {
-            app.search.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+            app.browse.search.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
             app.narrow_visible();
             return Some(Vec::new());
         }
         Action::TextBackspace => {
-            app.search.pop();
+            app.browse.search.pop();
         }
         Action::TextCommit => {
             app.overlays.pop();
         }
         Action::Cancel => {
             app.overlays.pop();
-            app.search.clear();
+            app.browse.search.clear();
             app.refresh_visible();
-            if let Some(pos) = origin.and_then(|e| app.visible.iter().position(|&v| v == e)) {
-                app.selected = pos;
+            if let Some(pos) = origin.and_then(|e| app.browse.visible.iter().position(|&v| v == e)) {
+                app.browse.selected = pos;
             }
             return Some(Vec::new());
         }
@@ -464,17 +465,17 @@ fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option
 }
 
 fn move_by(app: &mut App, delta: i64) {
-    match app.focus {
+    match app.browse.focus {
         Focus::List => {
             let before = app.selected_entry();
-            app.selected = clamp_add(app.selected, delta, app.visible.len());
+            app.browse.selected = clamp_add(app.browse.selected, delta, app.browse.visible.len());
             if app.selected_entry() != before {
-                app.step = 0;
+                app.browse.step = 0;
             }
         }
         Focus::Steps => {
             let steps = app.selected_entry().and_then(|e| app.trace(e)).map_or(0, |t| t.steps.len());
-            app.step = clamp_add(app.step, delta, steps);
+            app.browse.step = clamp_add(app.browse.step, delta, steps);
         }
     }
 }
@@ -488,19 +489,19 @@ fn clamp_add(at: usize, delta: i64, len: usize) -> usize {
 
 fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
     let Some(entry) = app.selected_entry() else {
-        app.message = Some("no trace selected".into());
+        app.status.message = Some("no trace selected".into());
         return Vec::new();
     };
     let Some(trace) = app.trace(entry) else { return Vec::new() };
     if let Some(Label::FirstError(k)) = value {
         if k >= trace.steps.len() {
-            app.message = Some("this trace has no steps to mark".into());
+            app.status.message = Some("this trace has no steps to mark".into());
             return Vec::new();
         }
     }
-    let source = app.entries[entry].source;
-    if app.sources[source].ambiguous.contains(&trace.id) {
-        app.message = Some(format!(
+    let source = app.library.entries[entry].source;
+    if app.library.sources[source].ambiguous.contains(&trace.id) {
+        app.status.message = Some(format!(
             "NOT saved: trace id {} appears more than once in this file, so a label could not say which one it means",
             trace.id
         ));
@@ -508,12 +509,12 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
     }
     // Blind: the label is made before the hints were seen (they show once it is saved).
     let blind = value.is_some() && app.hides(entry, &trace.id).any();
-    let prompt = matches!(value, Some(Label::FirstError(_))) && !app.categories.is_empty();
+    let prompt = matches!(value, Some(Label::FirstError(_))) && !app.settings.categories.is_empty();
     let detail = crate::trace::store::Detail { blind, ..Default::default() };
     vec![Effect::WriteLabel {
         source,
         trace: trace.id.clone(),
-        annotator: app.annotator.clone(),
+        annotator: app.settings.annotator.clone(),
         value,
         detail,
         prompt,
@@ -521,80 +522,84 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
 }
 
 fn undo_redo(app: &mut App, undo: bool) -> Vec<Effect> {
-    let source = app.selected_entry().map_or(0, |e| app.entries[e].source);
-    if source >= app.sources.len() {
+    let source = app.selected_entry().map_or(0, |e| app.library.entries[e].source);
+    if source >= app.library.sources.len() {
         return Vec::new();
     }
-    vec![Effect::UndoRedo { source, annotator: app.annotator.clone(), undo }]
+    vec![Effect::UndoRedo { source, annotator: app.settings.annotator.clone(), undo }]
 }
 
 fn select_trace(app: &mut App, source: usize, id: &str) {
-    let found = app
-        .visible
-        .iter()
-        .position(|&e| app.entries[e].source == source && app.summaries[e].as_ref().is_some_and(|s| s.id == id));
+    let found = app.browse.visible.iter().position(|&e| {
+        app.library.entries[e].source == source && app.library.summaries[e].as_ref().is_some_and(|s| s.id == id)
+    });
     if let Some(pos) = found {
-        if pos != app.selected {
-            app.selected = pos;
-            app.step = 0;
+        if pos != app.browse.selected {
+            app.browse.selected = pos;
+            app.browse.step = 0;
         }
     }
 }
 
 fn next_unlabelled(app: &mut App) {
-    let n = app.visible.len();
-    let found = (1..=n).map(|d| (app.selected + d) % n.max(1)).find(|&pos| {
-        let e = app.visible[pos];
+    let n = app.browse.visible.len();
+    let found = (1..=n).map(|d| (app.browse.selected + d) % n.max(1)).find(|&pos| {
+        let e = app.browse.visible[pos];
         app.summary(e).is_some_and(|s| app.my_label(e, &s.id).is_none())
     });
     match found {
         Some(pos) => {
-            app.selected = pos;
-            app.step = 0;
+            app.browse.selected = pos;
+            app.browse.step = 0;
         }
-        None => app.message = Some("every trace shown is labelled".into()),
+        None => app.status.message = Some("every trace shown is labelled".into()),
     }
 }
 
 fn click(app: &mut App, column: u16, row: u16) {
-    let areas: Areas = layout(app.size.0, app.size.1, app.focus);
+    let areas: Areas = layout(app.size.0, app.size.1, app.browse.focus);
     if let Some(list) = areas.list.filter(|r| r.contains((column, row).into())) {
-        app.focus = Focus::List;
+        app.browse.focus = Focus::List;
         let first_row = list.y + 1;
         if row >= first_row {
-            let pos = app.list_offset + (row - first_row) as usize;
-            if pos < app.visible.len() && pos != app.selected {
-                app.selected = pos;
-                app.step = 0;
+            let pos = app.browse.list_offset + (row - first_row) as usize;
+            if pos < app.browse.visible.len() && pos != app.browse.selected {
+                app.browse.selected = pos;
+                app.browse.step = 0;
             }
         }
     } else if areas.steps.is_some_and(|r| r.contains((column, row).into())) {
-        app.focus = Focus::Steps;
+        app.browse.focus = Focus::Steps;
         let hit = app.step_rows().into_iter().rev().find(|(y, _)| *y <= row).map(|(_, s)| s);
         if let Some(step) = hit {
-            app.step = step;
+            app.browse.step = step;
         }
     }
 }
 
 fn scroll(app: &mut App, column: u16, row: u16, lines: i32) {
-    let areas = layout(app.size.0, app.size.1, app.focus);
-    let saved = app.focus;
+    let areas = layout(app.size.0, app.size.1, app.browse.focus);
+    let saved = app.browse.focus;
     if areas.list.is_some_and(|r| r.contains((column, row).into())) {
-        app.focus = Focus::List;
+        app.browse.focus = Focus::List;
     } else if areas.steps.is_some_and(|r| r.contains((column, row).into())) {
-        app.focus = Focus::Steps;
+        app.browse.focus = Focus::Steps;
     }
     move_by(app, lines as i64);
-    app.focus = saved;
+    app.browse.focus = saved;
 }
 
 /// Scrolls the list and the steps pane so the selection stays in sight (what the views show).
 fn keep_in_view(app: &mut App) {
-    let areas = layout(app.size.0, app.size.1, app.focus);
+    let areas = layout(app.size.0, app.size.1, app.browse.focus);
     if let Some(list) = areas.list {
         let rows = list.height.saturating_sub(2) as usize;
-        app.list_offset = super::views::list::keep_in_view(app.list_offset, app.selected, rows, app.visible.len());
+        app.browse.list_offset = super::views::list::keep_in_view(
+            app.browse.list_offset,
+            app.browse.selected,
+            rows,
+            app.browse.visible.len(),
+        );
     }
-    app.steps_offset = super::views::steps::offset_for(app, areas.steps);
+    app.browse.steps_offset = super::views::steps::offset_for(app, areas.steps);
 }

@@ -17,5 +17,5 @@ pub fn screen(app: &mut App, w: u16, h: u16) -> String {
 
 /// Selects the listed trace `id`.
 pub fn select(app: &mut App, id: &str) {
-    app.selected = app.visible.iter().position(|&e| app.summary(e).unwrap().id == id).unwrap();
+    app.browse.selected = app.browse.visible.iter().position(|&e| app.summary(e).unwrap().id == id).unwrap();
 }

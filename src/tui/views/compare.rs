@@ -6,7 +6,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::refine::diff::{align_steps, word_diff, Piece};
@@ -21,12 +21,12 @@ pub const SIDE_BY_SIDE: u16 = 100;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let Some(c) = &app.compare else { return };
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let title = title(c);
     let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let footer = footer(c, t, app.refine.aggregate);
+    let footer = footer(c, t, app.settings.refine.aggregate);
     let body_h = inner.height.saturating_sub(footer.len() as u16 + 1);
     let body = Rect { height: body_h, ..inner };
     let foot = Rect { y: inner.y + body_h + 1, height: inner.height.saturating_sub(body_h + 1), ..inner };
@@ -257,18 +257,4 @@ fn answer(tr: &Trace, t: &Theme) -> Span<'static> {
 fn cost(s: &Shown) -> String {
     let rate = s.tokens_per_second().map_or(String::new(), |r| format!(" · {r:.1} tok/s"));
     format!("   {} tokens · {:.1} s{rate}", s.tokens, s.seconds)
-}
-
-/// The text editor of `E` (a step being rewritten) and `A` (a question), cursor at the end.
-pub fn render_editor(f: &mut Frame, app: &App, area: Rect, title: &str, text: &str) {
-    let t = &app.theme;
-    let w = area.width.min(90);
-    let h = area.height.min(10);
-    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    f.render_widget(Clear, popup);
-    let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
-    let body = Paragraph::new(Line::from(vec![Span::raw(text.to_string()), Span::styled("▌", t.accent)]))
-        .wrap(Wrap { trim: false })
-        .block(block);
-    f.render_widget(body, popup);
 }

@@ -9,11 +9,11 @@ use crate::tui::action::BINDINGS;
 use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let rows: Vec<Line> = BINDINGS
         .iter()
         .map(|b| {
-            let keys = app.keymap.keys_for(&b.action).join(" ");
+            let keys = app.settings.keymap.keys_for(&b.action).join(" ");
             Line::from(vec![Span::styled(format!(" {keys:<14}"), t.accent), Span::raw(b.help)])
         })
         .collect();

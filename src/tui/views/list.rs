@@ -10,30 +10,30 @@ use crate::tui::state::{App, Focus};
 use crate::tui::text::width;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let mut title = format!(" Traces {} · {} ", app.visible.len(), app.filter.name());
-    if app.searching() || !app.search.is_empty() {
-        title.push_str(&format!("· /{}{} ", app.search, if app.searching() { "▏" } else { "" }));
+    let t = &app.settings.theme;
+    let mut title = format!(" Traces {} · {} ", app.browse.visible.len(), app.browse.filter.name());
+    if app.searching() || !app.browse.search.is_empty() {
+        title.push_str(&format!("· /{}{} ", app.browse.search, if app.searching() { "▏" } else { "" }));
     }
-    let border = if app.focus == Focus::List { t.border_focus } else { t.border };
+    let border = if app.browse.focus == Focus::List { t.border_focus } else { t.border };
     let block = Block::default().borders(Borders::ALL).border_style(border).title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    if app.visible.is_empty() {
-        let msg = if app.entries.is_empty() { "no traces loaded" } else { "no trace matches" };
+    if app.browse.visible.is_empty() {
+        let msg = if app.library.entries.is_empty() { "no traces loaded" } else { "no trace matches" };
         f.render_widget(Paragraph::new(Span::styled(msg, t.dim)), inner);
         return;
     }
     let rows = inner.height as usize;
     // `update` keeps the offset in view; the clamp only matters for an area of another size.
-    let offset = keep_in_view(app.list_offset, app.selected, rows, app.visible.len());
-    let lines: Vec<Line> = app.visible[offset..(offset + rows).min(app.visible.len())]
+    let offset = keep_in_view(app.browse.list_offset, app.browse.selected, rows, app.browse.visible.len());
+    let lines: Vec<Line> = app.browse.visible[offset..(offset + rows).min(app.browse.visible.len())]
         .iter()
         .enumerate()
-        .map(|(i, &entry)| row(app, entry, offset + i == app.selected, inner.width as usize))
+        .map(|(i, &entry)| row(app, entry, offset + i == app.browse.selected, inner.width as usize))
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
 }
@@ -52,7 +52,7 @@ pub fn keep_in_view(offset: usize, selected: usize, rows: usize, len: usize) -> 
 }
 
 fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let Some(s) = app.summary(entry) else {
         return Line::from(Span::styled(" (unreadable record)", t.dim));
     };
@@ -89,10 +89,10 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
 
 /// A refinement is listed under its draft as `↳ ~strategy-sSEED` (its id after the draft's).
 fn shown_id(app: &App, entry: usize, id: &str) -> String {
-    if app.sources[app.entries[entry].source].parent.is_none() {
+    if app.library.sources[app.library.entries[entry].source].parent.is_none() {
         return id.to_string();
     }
-    let parent = app.loaded[entry].as_ref().and_then(|t| Some(t.refinement.as_ref()?.parent.clone()));
+    let parent = app.library.loaded[entry].as_ref().and_then(|t| Some(t.refinement.as_ref()?.parent.clone()));
     match parent.as_deref().and_then(|p| id.strip_prefix(p)) {
         Some(rest) if !rest.is_empty() => format!("↳ {rest}"),
         _ => format!("↳ {id}"),

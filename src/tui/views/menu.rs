@@ -9,11 +9,12 @@ use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let Some(cursor) = app.menu_cursor() else { return };
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let w = area.width.min(60);
-    let h = area.height.min(app.verifier_choices.len() as u16 + 4);
+    let h = area.height.min(app.settings.verifier_choices.len() as u16 + 4);
     let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     let mut lines: Vec<Line> = app
+        .settings
         .verifier_choices
         .iter()
         .enumerate()

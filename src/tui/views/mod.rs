@@ -5,6 +5,7 @@ pub mod help;
 pub mod layout;
 pub mod list;
 pub mod menu;
+pub mod overlays;
 pub mod report;
 pub mod series;
 pub mod status;
@@ -18,18 +19,18 @@ use steps::TraceView;
 /// Draws the screen, then the overlays in the order they were opened.
 pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
-    match app.screen {
+    match &app.screen {
         Screen::Browse => browse(f, app),
         Screen::Compare => {
-            let areas = layout::layout(area.width, area.height, app.focus);
+            let areas = layout::layout(area.width, area.height, app.browse.focus);
             let body = ratatui::layout::Rect { height: area.height.saturating_sub(1), ..area };
             compare::render(f, app, body);
             status::render(f, app, areas.status);
         }
-        Screen::Report => {
-            let areas = layout::layout(area.width, area.height, app.focus);
+        Screen::Report(view) => {
+            let areas = layout::layout(area.width, area.height, app.browse.focus);
             let body = ratatui::layout::Rect { height: area.height.saturating_sub(1), ..area };
-            report::render(f, app, body);
+            report::render(f, app, view, body);
             status::render(f, app, areas.status);
         }
     }
@@ -40,17 +41,17 @@ pub fn render(f: &mut Frame, app: &App) {
             Overlay::Search { .. } => {} // typed into the list's title
             Overlay::Edit { step, text } => {
                 let title = format!(" rewrite step {step} · Enter: continue from here · Esc: drop ");
-                compare::render_editor(f, app, area, &title, text)
+                overlays::render_editor(f, app, area, &title, text)
             }
             Overlay::Ask { text } => {
-                compare::render_editor(f, app, area, " your question · Enter: generate a solution · Esc: drop ", text)
+                overlays::render_editor(f, app, area, " your question · Enter: generate a solution · Esc: drop ", text)
             }
-            Overlay::Category { trace, .. } => report::render_category(f, app, area, trace),
+            Overlay::Category { trace, .. } => overlays::render_category(f, app, area, trace),
             Overlay::Note { trace, text, .. } => {
                 let title = format!(" note on my label of {trace} · Enter: save · Esc: drop ");
-                compare::render_editor(f, app, area, &title, text)
+                overlays::render_editor(f, app, area, &title, text)
             }
-            Overlay::Agreement { lines } => report::render_agreement(f, app, area, lines),
+            Overlay::Agreement { lines } => overlays::render_agreement(f, app, area, lines),
         }
     }
 }
@@ -58,7 +59,7 @@ pub fn render(f: &mut Frame, app: &App) {
 /// The list, the selected trace and its signals.
 fn browse(f: &mut Frame, app: &App) {
     let area = f.area();
-    let areas = layout::layout(area.width, area.height, app.focus);
+    let areas = layout::layout(area.width, area.height, app.browse.focus);
     if let Some(r) = areas.list {
         list::render(f, app, r);
     }

@@ -4,15 +4,15 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, Block, Borders, Clear, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Bar, BarChart, Block, Borders, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
 use crate::service::campaign::Report;
-use crate::tui::state::App;
+use crate::tui::state::{App, ReportView};
 
-pub fn render(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let Some(r) = &app.report else { return };
+pub fn render(f: &mut Frame, app: &App, view: &ReportView, area: Rect) {
+    let t = &app.settings.theme;
+    let r = &view.report;
     let title = format!(
         " Report · {} traces · {} labelled ({} human) · {} no error · P or Esc: back ",
         r.traces, r.labelled, r.human_labels, r.no_error
@@ -50,7 +50,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         .style(t.bad);
     f.render_widget(spark_widget, spark);
     let mut lines = side_lines(r);
-    lines.extend(signal_lines(app));
+    lines.extend(signal_lines(view));
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL)).wrap(Wrap { trim: false }),
         rest,
@@ -91,9 +91,9 @@ fn side_lines(r: &Report) -> Vec<Line<'static>> {
 }
 
 /// Stored signals against final answers: AUROC of each summary, accuracy by quintile.
-fn signal_lines(app: &App) -> Vec<Line<'static>> {
+fn signal_lines(view: &ReportView) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
-    for e in &app.signal_evals {
+    for e in &view.signal_evals {
         let aurocs: Vec<String> = e
             .aurocs
             .iter()
@@ -111,39 +111,4 @@ fn signal_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(format!("  accuracy by quintile: {} %", quintiles.join("/"))));
     }
     lines
-}
-
-/// The category chooser shown after a first-error label.
-pub fn render_category(f: &mut Frame, app: &App, area: Rect, trace: &str) {
-    let t = &app.theme;
-    let mut lines: Vec<Line> = app
-        .categories
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Line::from(vec![Span::styled(format!(" {} ", i + 1), t.accent), Span::raw(c.clone())]))
-        .collect();
-    lines.push(Line::from(Span::styled(" N note · any other key: skip", t.dim)));
-    let w = 40.min(area.width);
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let popup = Rect { x: area.x + area.width.saturating_sub(w + 1), y: area.y + 1, width: w, height: h };
-    f.render_widget(Clear, popup);
-    let title = format!(" category of the error in {trace} ");
-    let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
-    f.render_widget(Paragraph::new(lines).block(block), popup);
-}
-
-/// The agreement overlay: prepared lines in a centred box.
-pub fn render_agreement(f: &mut Frame, app: &App, area: Rect, text: &[String]) {
-    let t = &app.theme;
-    let w = area.width.saturating_sub(4).min(100);
-    let h = (text.len() as u16 + 2).min(area.height.saturating_sub(2));
-    let popup =
-        Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height.saturating_sub(h)) / 2, width: w, height: h };
-    f.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(" agreement · any key closes ", t.title));
-    let lines: Vec<Line> = text.iter().map(|l| Line::from(l.clone())).collect();
-    f.render_widget(Paragraph::new(lines).block(block), popup);
 }

@@ -14,7 +14,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 
 /// The signals of the trace `view` shows.
 pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let block = Block::default().borders(Borders::ALL).border_style(t.border).title(Span::styled(" Signals ", t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);

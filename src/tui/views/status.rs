@@ -8,39 +8,41 @@ use ratatui::Frame;
 use crate::tui::state::App;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let mode = match (app.searching(), app.typing()) {
         (true, _) => " SEARCH ",
         (false, true) => " EDIT ",
-        _ if app.screen == crate::tui::state::Screen::Compare => " COMPARE ",
-        _ if app.screen == crate::tui::state::Screen::Report => " REPORT ",
+        _ if app.screen.is_compare() => " COMPARE ",
+        _ if matches!(app.screen, crate::tui::state::Screen::Report(_)) => " REPORT ",
         _ => " NORMAL ",
     };
     // In a campaign: my labels among the campaign's traces.
-    let (labelled, total) = match &app.order {
+    let (labelled, total) = match &app.browse.order {
         Some(order) => {
-            let mine =
-                order.iter().filter(|&&e| app.summaries[e].as_ref().is_some_and(|s| app.my_label(e, &s.id).is_some()));
+            let mine = order
+                .iter()
+                .filter(|&&e| app.library.summaries[e].as_ref().is_some_and(|s| app.my_label(e, &s.id).is_some()));
             (mine.count(), order.len())
         }
-        None => (app.labelled_count(), app.entries.len()),
+        None => (app.labelled_count(), app.library.entries.len()),
     };
     // What is going on now comes first; the model's description last (it may be cut).
-    let mut parts = vec![format!("{}labelled {labelled}/{total}", if app.blind.is_some() { "BLIND · " } else { "" })];
-    if let Some(sc) = &app.scoring {
+    let mut parts =
+        vec![format!("{}labelled {labelled}/{total}", if app.settings.blind.is_some() { "BLIND · " } else { "" })];
+    if let Some(sc) = &app.status.scoring {
         parts.push(format!("scoring {}/{} (Esc cancels)", sc.done, sc.total));
     }
-    parts.push(format!("annotator {}", app.annotator));
-    if let Some((done, total)) = app.scan {
+    parts.push(format!("annotator {}", app.settings.annotator));
+    if let Some((done, total)) = app.library.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
     }
-    if let Some(m) = &app.message {
+    if let Some(m) = &app.status.message {
         parts.push(m.clone());
     }
-    if let Some(m) = &app.model_status {
+    if let Some(m) = &app.status.model_status {
         parts.push(m.clone());
     }
-    if let Some(s) = &app.server_status {
+    if let Some(s) = &app.status.server_status {
         parts.push(s.clone());
     }
     parts.push("? help".into());

@@ -36,12 +36,18 @@ impl TraceView {
     pub fn selected(app: &App) -> Option<TraceView> {
         let entry = app.selected_entry()?;
         let trace = app.trace(entry)?;
-        Some(TraceView { entry, trace, step: app.step, offset: app.steps_offset, focused: app.focus == Focus::Steps })
+        Some(TraceView {
+            entry,
+            trace,
+            step: app.browse.step,
+            offset: app.browse.steps_offset,
+            focused: app.browse.focus == Focus::Steps,
+        })
     }
 }
 
 pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
-    let t = &app.theme;
+    let t = &app.settings.theme;
     let border = if view.is_some_and(|v| v.focused) { t.border_focus } else { t.border };
     let room = area.width.saturating_sub(2) as usize;
     let title = view.map_or_else(|| " no trace ".to_string(), |v| title(app, v.entry, &v.trace, room));
@@ -49,7 +55,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, view: Option<&TraceView>) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(view) = view else {
-        let msg = if app.entries.is_empty() { "Nothing to show: no traces were loaded." } else { "" };
+        let msg = if app.library.entries.is_empty() { "Nothing to show: no traces were loaded." } else { "" };
         f.render_widget(Paragraph::new(Span::styled(msg, t.dim)), inner);
         return;
     };
@@ -77,7 +83,7 @@ pub fn offset_for(app: &App, area: Option<Rect>) -> usize {
 impl App {
     /// Screen row → step for the step starts visible in the steps pane (for mouse clicks).
     pub fn step_rows(&self) -> Vec<(u16, usize)> {
-        let areas = layout(self.size.0, self.size.1, self.focus);
+        let areas = layout(self.size.0, self.size.1, self.browse.focus);
         let (Some(area), Some(view)) = (areas.steps, TraceView::selected(self)) else { return Vec::new() };
         let inner = Block::default().borders(Borders::ALL).inner(area);
         if inner.width == 0 || inner.height == 0 {
@@ -239,7 +245,7 @@ fn scroll_for(view: &TraceView, starts: &[usize], total: usize, rows: usize) -> 
 
 /// All lines of the pane and the line where each step starts.
 fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<usize>) {
-    let (t, entry, tr) = (&app.theme, view.entry, view.trace.as_ref());
+    let (t, entry, tr) = (&app.settings.theme, view.entry, view.trace.as_ref());
     let mut lines = Vec::new();
     let problem = if tr.problem.is_empty() { "(no problem text)" } else { tr.problem.as_str() };
     lines.extend(wrap(&styled_prose(problem, t, t.base), w, vec![Span::styled("Problem  ", t.title)], 2));
@@ -253,7 +259,7 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
     let store = app.store_of(entry);
     let results = app.shown_results(entry, &tr.id);
     let instability = store.signal(&tr.id, "instability").and_then(|s| s.instability());
-    let ratings = store.ratings(&tr.id, &app.annotator);
+    let ratings = store.ratings(&tr.id, &app.settings.annotator);
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
