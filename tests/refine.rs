@@ -462,3 +462,68 @@ fn the_worker_streams_a_refinement_and_can_cancel_it() {
 fn next(rx: &std::sync::mpsc::Receiver<stepscope::jobs::JobEvent>) -> stepscope::jobs::JobEvent {
     rx.recv_timeout(std::time::Duration::from_secs(600)).expect("no event from the worker within 10 minutes")
 }
+
+/// The two faces rerank alike: `refine --json` over stored candidates and the compare screen
+/// opened on the same draft pick the same winner with the same model verifier (judge:smollm2,
+/// chosen in the menu and run by the model thread as `v` runs it on the compare screen).
+#[test]
+fn refine_and_the_compare_screen_pick_the_same_winner_with_a_model_verifier() {
+    use stepscope::jobs::{Job, JobEvent, Worker};
+    use stepscope::refine::rerank::Aggregate;
+    use stepscope::trace::Opener;
+    use stepscope::tui::action::Action;
+    use stepscope::tui::keymap::Keymap;
+    use stepscope::tui::msg::Msg;
+    use stepscope::tui::state::{Request, Settings};
+    use stepscope::tui::theme::{Theme, ThemeName};
+    use stepscope::tui::update::update;
+    if !fetched("smollm2") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (file, store) = (dir.path().join("drafts.jsonl"), dir.path().join("store"));
+    let demo = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")).unwrap();
+    let line = demo.lines().find(|l| l.contains("\"books-weight\"")).unwrap();
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let (f, s) = (file.to_str().unwrap(), store.to_str().unwrap());
+    let args = ["refine", f, "--generator", "smollm2", "--strategy", "local,global", "--max-tokens", "24"];
+    let (code, out, err) = common::run(&[&args[..], &["--verifier", "judge:smollm2", "--store", s, "--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pick = &report["picks"][0];
+    assert_eq!(pick["draft"], "books-weight", "{report}");
+    assert_eq!(pick["candidates"], 2, "{report}");
+
+    let opener = Opener { store_dir: Some(store.clone()), ..Opener::default() };
+    let settings = Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    let mut app = stepscope::tui::load_app(std::slice::from_ref(&file), &opener, settings);
+    common::screens::select(&mut app, "books-weight");
+    update(&mut app, Action::Compare);
+    assert_eq!(app.compare.as_ref().unwrap().candidates.len(), 2, "the stored candidates are the compare screen's");
+    app.settings.verifier_choices = vec![("judge:smollm2".into(), true)];
+    update(&mut app, Action::ScoreTrace);
+    let Some(Request::Score { items, specs }) = app.requests.pop() else { panic!("no scoring request") };
+    assert_eq!(items.len(), 3, "the draft and both candidates");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut worker = Worker::spawn(move |e| {
+        let _ = tx.send(e);
+    });
+    let handle = worker.submit(Job::Score { items, specs, options: app.settings.verify_options.clone() });
+    let id = handle.id;
+    update(&mut app, Msg::Submitted(handle));
+    loop {
+        let e = next(&rx);
+        let last = matches!(&e, JobEvent::Finished { job } | JobEvent::Failed { job, .. } if *job == id);
+        update(&mut app, Msg::Job(e));
+        if last {
+            break;
+        }
+    }
+    worker.shutdown();
+    let c = app.compare.as_ref().unwrap();
+    let (i, why) = c.winner(Aggregate::Min).unwrap();
+    assert!(why.starts_with("judge:smollm2"), "ranked by the model verifier: {why}");
+    let winner = if i == 0 { c.draft.id.clone() } else { c.candidates[i - 1].trace.id.clone() };
+    eprintln!("refine picked {}; the compare screen {winner} ({why})", pick["winner"]);
+    assert_eq!(serde_json::json!(winner), pick["winner"], "{why} / {}", pick["why"]);
+}

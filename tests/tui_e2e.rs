@@ -605,6 +605,37 @@ fn refine_streams_cancels_completes_and_accepts() {
     tmux.wait_exit();
 }
 
+/// Issue 29: on the compare screen `v` runs the verifier chosen in the menu (a model judge)
+/// over the draft and the candidate, and the winner is picked by it, not by the arithmetic check.
+#[test]
+fn the_compare_screen_reranks_with_a_judge_chosen_in_the_menu() {
+    let Some(_) = common::fetched("smollm2") else { return };
+    let Some(tmux) = Tmux::new("rerank") else { return };
+    generator_config(&tmux, 24);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = eggs_trace(dir.path());
+    tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
+    tmux.wait_for("eggs");
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for_line("local done", |l| l.contains("local done: "));
+    let winner = |by: &str| {
+        let by = format!(": {by}: ");
+        move |l: &str| l.contains("winner    ") && l.contains(&by)
+    };
+    assert!(screen.lines().any(winner("arith")), "before: the arithmetic check ranks:\n{screen}");
+    // Menu: arith off, judge:smollm2 on; then `v` on the compare screen.
+    tmux.keys(&["m", "Space", "Down", "Space", "m"]);
+    tmux.wait_for("verifiers: judge:smollm2");
+    tmux.keys(&["v"]);
+    let screen = tmux.wait_for("scoring done: ");
+    assert!(screen.contains("COMPARE"), "still on the compare screen:\n{screen}");
+    let screen = tmux.wait_for_line("the judge's winner", winner("judge:smollm2"));
+    assert!(screen.contains("of step scores"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+}
+
 /// Issue 11: `g` adds a generated solution (with token log-probs) under the problem's trace;
 /// `E` rewrites a step by hand and the generator continues after it (saved as a human edit); `A`
 /// solves a question typed in and saves it to `asked.jsonl`.

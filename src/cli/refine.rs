@@ -16,7 +16,7 @@ use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::model::remote::SERVER_SPEC;
 use crate::model::LoadOptions;
 use crate::refine::metrics::Transitions;
-use crate::refine::rerank::{pick, Aggregate, Ranked};
+use crate::refine::rerank::{best_of, Aggregate};
 use crate::refine::strategy::{plan, sample_params, Plan, Strategy};
 use crate::service::refine::{first_error, refine, refinements_path, settings, store_candidate, stored_refinements};
 use crate::service::score::{is_unavailable, score_into};
@@ -119,6 +119,7 @@ struct Draft {
 
 /// One candidate as the report needs it.
 struct Made {
+    id: String,
     correct: Option<bool>,
     /// The verifier's step scores (for reranking).
     scores: Vec<Option<f64>>,
@@ -147,9 +148,9 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
     let mut scorer = Scorer::new(opts.clone());
     let mut models = Models::new(LoadOptions::default());
     models.set_remote(&opts.remote);
-    let verifier = match args.verifier.as_str() {
-        "judge" | "critic" | "rollout" if on_servers => format!("{}:{SERVER_SPEC}", args.verifier),
-        v => v.to_string(),
+    let verifier = match on_servers {
+        true => crate::verify::with_default_model(&args.verifier, SERVER_SPEC),
+        false => args.verifier.clone(),
     };
     let spec = scorer.spec(&verifier)?;
     let cancel = AtomicBool::new(false);
@@ -260,7 +261,14 @@ fn refine_all(args: &RefineArgs) -> anyhow::Result<()> {
                 let seconds = meta.and_then(|m| m.seconds).unwrap_or(0.0);
                 let entry = work.drafts[*index].candidates.entry(p.strategy).or_default();
                 let unclean = crate::service::refine::unclean(&cand, p);
-                entry.push(Made { correct: cand.final_answer_correct, scores: r.scores, tokens, seconds, unclean });
+                entry.push(Made {
+                    id: cand.id.clone(),
+                    correct: cand.final_answer_correct,
+                    scores: r.scores,
+                    tokens,
+                    seconds,
+                    unclean,
+                });
                 done += 1;
             }
         }
@@ -358,11 +366,10 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
                 made += 1;
             }
             after += cands.first().map_or(before, |c| c.correct == Some(true)) as usize;
-            let mut pool = vec![Ranked { orm: None, steps: d.scores.clone() }];
-            pool.extend(cands.iter().map(|c| Ranked { orm: None, steps: c.scores.clone() }));
+            let pool: Vec<Option<&[Option<f64>]>> = cands.iter().map(|c| Some(c.scores.as_slice())).collect();
             let right = |i: usize| if i == 0 { before } else { cands[i - 1].correct == Some(true) };
-            reranked += pick(&pool, args.aggregate).is_some_and(|(i, _)| right(i)) as usize;
-            oracle += (0..pool.len()).any(right) as usize;
+            reranked += best_of(&d.scores, &pool, args.aggregate).is_some_and(|(i, _)| right(i)) as usize;
+            oracle += (0..=cands.len()).any(right) as usize;
         }
         let t = Transitions::from_pairs(&pairs);
         let n = drafts.len().max(1) as f64;
@@ -388,7 +395,7 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
     let summary = json!({
         "generator": generator_name(args), "verifier": args.verifier, "aggregate": args.aggregate.to_string(),
         "samples": args.samples, "generated": generated, "reused": reused, "skipped": skipped,
-        "strategies": rows,
+        "strategies": rows, "picks": picks(args, works),
     });
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
@@ -444,6 +451,24 @@ fn report(args: &RefineArgs, works: &[Work], generated: usize, reused: usize, sk
         );
     }
     Ok(())
+}
+
+/// Per draft, the reranker's pick among the draft and every candidate of every strategy run
+/// (what the TUI's compare screen shows as its winner for the same candidates and verifier).
+fn picks(args: &RefineArgs, works: &[Work]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for d in works.iter().flat_map(|w| &w.drafts) {
+        let cands: Vec<&Made> = args.strategy.iter().filter_map(|s| d.candidates.get(s)).flatten().collect();
+        if cands.is_empty() {
+            continue;
+        }
+        let pool: Vec<Option<&[Option<f64>]>> = cands.iter().map(|c| Some(c.scores.as_slice())).collect();
+        if let Some((i, why)) = best_of(&d.scores, &pool, args.aggregate) {
+            let winner = if i == 0 { &d.trace.id } else { &cands[i - 1].id };
+            out.push(json!({"draft": d.trace.id, "candidates": cands.len(), "winner": winner, "why": why}));
+        }
+    }
+    out
 }
 
 /// The generator as reports name it: the model, or the servers.

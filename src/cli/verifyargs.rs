@@ -80,9 +80,8 @@ impl VerifierArgs {
     /// With `--server`, a model verifier named without a model uses the servers' (`judge` →
     /// `judge:server`, `prm` → `prm:server`).
     fn with_server(&self, spec: &str) -> String {
-        let model_kinds = ["prm", "judge", "critic", "rollout"];
-        if self.server.given() && model_kinds.contains(&spec) {
-            format!("{spec}:{}", crate::model::remote::SERVER_SPEC)
+        if self.server.given() {
+            crate::verify::with_default_model(spec, crate::model::remote::SERVER_SPEC)
         } else {
             spec.to_string()
         }

@@ -90,6 +90,26 @@ pub fn pick(candidates: &[Ranked], how: Aggregate) -> Option<(usize, String)> {
     Some((i, why))
 }
 
+/// The reranker's pick among a draft and its candidates, as both faces ask it: `candidates`
+/// holds each candidate's step scores, None for one left out of the pool (cancelled). The
+/// returned index is 0 for the draft, i + 1 for candidate i.
+pub fn best_of(
+    draft: &[Option<f64>],
+    candidates: &[Option<&[Option<f64>]>],
+    how: Aggregate,
+) -> Option<(usize, String)> {
+    let mut pool = vec![Ranked { orm: None, steps: draft.to_vec() }];
+    let mut index = vec![0];
+    for (i, c) in candidates.iter().enumerate() {
+        if let Some(steps) = c {
+            pool.push(Ranked { orm: None, steps: steps.to_vec() });
+            index.push(i + 1);
+        }
+    }
+    let (k, why) = pick(&pool, how)?;
+    Some((index[k], why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +158,13 @@ mod tests {
         assert!(why.contains("ORM"), "{why}");
         let c = Ranked { orm: None, steps: vec![Some(0.5)] };
         assert_eq!(pick(&[a, b, c], Aggregate::Min).unwrap().0, 0, "without an ORM on all, step scores decide");
+    }
+
+    #[test]
+    fn candidates_left_out_keep_their_numbers() {
+        let (i, _) = best_of(&[Some(0.5)], &[Some(&[Some(0.9)]), None, Some(&[Some(0.95)])], Aggregate::Min).unwrap();
+        assert_eq!(i, 3, "the third candidate, counted from 1, though the second is left out");
+        let (i, _) = best_of(&[Some(0.5)], &[None, None], Aggregate::Min).unwrap();
+        assert_eq!(i, 0);
     }
 }

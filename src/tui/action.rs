@@ -170,7 +170,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ScoreTrace,
         name: "score",
         keys: &["v"],
-        help: "run the chosen verifiers on this trace (background)",
+        help: "run the chosen verifiers on this trace (compare: on all, the first model verifier reranks)",
     },
     Binding {
         action: Action::ScoreVisible,

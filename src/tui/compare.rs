@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use crate::jobs::JobHandle;
-use crate::refine::rerank::{pick, Aggregate, Ranked};
+use crate::refine::rerank::{best_of, Aggregate};
 use crate::refine::strategy::Strategy;
 use crate::service::refine::Candidate;
 use crate::trace::Trace;
@@ -22,6 +22,12 @@ pub struct Compare {
     pub running: Option<Running>,
     /// First line shown (both columns scroll together).
     pub scroll: usize,
+    /// The verifier the winner is picked by, when not the arithmetic check: `v` on this screen
+    /// runs the verifiers chosen in the menu over the draft and every candidate, and the first
+    /// of them ranks once each has its scores.
+    pub rerank_by: Option<String>,
+    /// Step scores of `rerank_by` by trace id, as they come from the model thread.
+    pub model_scores: std::collections::HashMap<String, Vec<Option<f64>>>,
 }
 
 /// One finished (or cancelled) candidate.
@@ -97,7 +103,17 @@ impl Running {
 impl Compare {
     pub fn new(draft_entry: Option<usize>, draft: Rc<Trace>) -> Compare {
         let draft_scores = arith_scores(&draft);
-        Compare { draft_entry, draft, draft_scores, candidates: Vec::new(), shown: 0, running: None, scroll: 0 }
+        Compare {
+            draft_entry,
+            draft,
+            draft_scores,
+            candidates: Vec::new(),
+            shown: 0,
+            running: None,
+            scroll: 0,
+            rerank_by: None,
+            model_scores: std::collections::HashMap::new(),
+        }
     }
 
     pub fn shown(&self) -> Option<&Shown> {
@@ -105,19 +121,31 @@ impl Compare {
     }
 
     /// The reranker's pick among the draft (0) and the finished candidates (i + 1), with why;
-    /// step scores are aggregated by `how`.
+    /// step scores are aggregated by `how`. By `rerank_by` when the draft and every finished
+    /// candidate have its scores, else by the arithmetic check (the reason says which).
     pub fn winner(&self, how: Aggregate) -> Option<(usize, String)> {
         if self.candidates.is_empty() {
             return None;
         }
-        let mut pool = vec![Ranked { orm: None, steps: self.draft_scores.clone() }];
-        pool.extend(
-            self.candidates.iter().filter(|c| !c.cancelled).map(|c| Ranked { orm: None, steps: c.scores.clone() }),
-        );
-        let finished: Vec<usize> =
-            self.candidates.iter().enumerate().filter(|(_, c)| !c.cancelled).map(|(i, _)| i + 1).collect();
-        let (i, why) = pick(&pool, how)?;
-        Some((if i == 0 { 0 } else { finished[i - 1] }, why))
+        let finished = || self.candidates.iter().map(|c| (!c.cancelled).then_some(c));
+        let model = |id: &str| self.model_scores.get(id).map(Vec::as_slice);
+        if let Some(spec) = &self.rerank_by {
+            let all = model(&self.draft.id).is_some() && finished().flatten().all(|c| model(&c.trace.id).is_some());
+            if all {
+                let pool: Vec<Option<&[Option<f64>]>> =
+                    finished().map(|c| c.and_then(|c| model(&c.trace.id))).collect();
+                let (i, why) = best_of(model(&self.draft.id).unwrap_or(&[]), &pool, how)?;
+                return Some((i, format!("{spec}: {why}")));
+            }
+        }
+        let pool: Vec<Option<&[Option<f64>]>> = finished().map(|c| c.map(|c| c.scores.as_slice())).collect();
+        let (i, why) = best_of(&self.draft_scores, &pool, how)?;
+        Some((i, format!("arith: {why}")))
+    }
+
+    /// Whether `id` is the draft or one of the candidates.
+    pub fn holds(&self, id: &str) -> bool {
+        self.draft.id == id || self.candidates.iter().any(|c| c.trace.id == id)
     }
 
     /// Fork: how many finished samples of a strategy reach the reference answer, of how many.

@@ -211,6 +211,8 @@ pub struct Scoring {
     pub total: usize,
     /// (computed, reused, models loaded), reported by the worker before the job ends.
     pub tally: Option<(usize, usize, usize)>,
+    /// Results for candidates not saved: kept by the compare screen, not stored.
+    pub unstored: usize,
 }
 
 /// Work the update asks the event loop to hand to the model thread.

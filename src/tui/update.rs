@@ -257,7 +257,18 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
                 s.done = done;
                 s.total = total;
             }
+            if let Some(c) = app.compare.as_mut().filter(|c| c.rerank_by.as_deref() == Some(record.spec.as_str())) {
+                if c.holds(&record.trace) {
+                    c.model_scores.insert(record.trace.clone(), record.scores.clone());
+                }
+            }
             match outcome {
+                Outcome::Computed if tag == UNSTORED => {
+                    if let Some(s) = app.status.scoring.as_mut() {
+                        s.unstored += 1;
+                    }
+                    app.status.message = Some(format!("scored {} with {} ({done}/{total})", record.trace, record.spec))
+                }
                 Outcome::Computed => return vec![Effect::StoreResult { source: tag, record, done, total }],
                 Outcome::Reused => reused(app, &record, done, total),
             }
@@ -274,7 +285,12 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
             let tally = s.tally.map_or(String::new(), |(computed, reused, loaded)| {
                 format!(" ({computed} new, {reused} reused; {loaded} models loaded)")
             });
-            app.status.message = Some(format!("scoring done: {}/{} results stored{tally}", s.done, s.total));
+            let kept = match s.unstored {
+                0 => String::new(),
+                n => format!(", {n} kept on the compare screen (candidates not saved)"),
+            };
+            app.status.message =
+                Some(format!("scoring done: {}/{} results stored{kept}{tally}", s.done - s.unstored, s.total));
         }
         JobEvent::Cancelled { job } if scoring_job(app, job) => {
             let s = app.status.scoring.take().expect("scoring job");
@@ -408,9 +424,57 @@ fn score(app: &mut App, all: bool) {
         app.status.message = Some("no verifier chosen: m opens the menu".into());
         return;
     }
+    let items = if app.screen.is_compare() && app.compare.is_some() {
+        compare_items(app, &specs)
+    } else {
+        entry_items(app, all)
+    };
+    if items.is_empty() {
+        app.status.message = Some("nothing to score (no trace with steps selected)".into());
+        return;
+    }
+    let total = items.len() * specs.len();
+    app.status.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
+    app.status.scoring = Some(Scoring { handle: None, done: 0, total, tally: None, unstored: 0 });
+    app.requests.push(Request::Score { items, specs });
+}
+
+/// A result for a trace that has no label store (a candidate not saved): kept in the compare
+/// screen, not stored.
+pub const UNSTORED: usize = usize::MAX;
+
+/// On the compare screen: the draft and every candidate, so the first model verifier chosen
+/// reranks them (`Compare::rerank_by`).
+fn compare_items(app: &mut App, specs: &[String]) -> Vec<ScoreItem> {
+    let draft_source = app.compare.as_ref().and_then(|c| c.draft_entry).map(|e| app.library.entries[e].source);
+    let stored = |app: &App, id: &str| match app.compare.as_ref().and_then(|c| c.draft_entry) {
+        Some(e) => app.store_of(e).results_for(id).into_iter().cloned().collect(),
+        None => Vec::new(),
+    };
+    let c = app.compare.as_ref().expect("on the compare screen");
+    let mut items = vec![ScoreItem {
+        tag: draft_source.unwrap_or(UNSTORED),
+        trace: (*c.draft).clone(),
+        stored: stored(app, &c.draft.id),
+    }];
+    for s in c.candidates.iter().filter(|s| !s.cancelled && !s.trace.steps.is_empty()) {
+        items.push(ScoreItem { tag: UNSTORED, trace: s.trace.clone(), stored: Vec::new() });
+    }
+    // Results name their verifier in canonical form.
+    let (votes, rollouts) = (app.settings.verify_options.votes, app.settings.verify_options.rollouts);
+    let canonical = |s: &String| crate::verify::parse_spec(s).ok().map(|v| v.canonical(votes, rollouts).to_string());
+    let rerank_by = specs.iter().filter_map(canonical).find(|s| s.as_str() != "arith");
+    let c = app.compare.as_mut().expect("on the compare screen");
+    c.rerank_by = rerank_by;
+    c.model_scores.clear();
+    items
+}
+
+/// The open trace, or every trace the filter shows; each travels with its stored results (the
+/// worker reuses those that match).
+fn entry_items(app: &App, all: bool) -> Vec<ScoreItem> {
     let entries: Vec<usize> = if all { app.browse.visible.clone() } else { app.selected_entry().into_iter().collect() };
-    // Each trace travels with its stored results: the worker reuses those that match.
-    let items: Vec<ScoreItem> = entries
+    entries
         .iter()
         .filter_map(|&e| {
             let trace = app.trace(e)?;
@@ -418,15 +482,7 @@ fn score(app: &mut App, all: bool) {
             Some(ScoreItem { tag: app.library.entries[e].source, trace: (*trace).clone(), stored })
         })
         .filter(|item| !item.trace.steps.is_empty())
-        .collect();
-    if items.is_empty() {
-        app.status.message = Some("nothing to score (no trace with steps selected)".into());
-        return;
-    }
-    let total = items.len() * specs.len();
-    app.status.message = Some(format!("scoring {} traces with {}", items.len(), specs.join(", ")));
-    app.status.scoring = Some(Scoring { handle: None, done: 0, total, tally: None });
-    app.requests.push(Request::Score { items, specs });
+        .collect()
 }
 
 /// Handles typing into the search field; `Some` when the action was consumed.

@@ -129,6 +129,17 @@ impl Default for Options {
 
 pub use spec::VerifierSpec;
 
+/// A model verifier named without its model (`judge`, `critic`, `rollout`, `prm`) gets `model`
+/// (with `--server`: the servers' model); any other spec is returned as it is. The one place
+/// this rule lives, for every command.
+pub fn with_default_model(spec: &str, model: &str) -> String {
+    if ["prm", "judge", "critic", "rollout"].contains(&spec) {
+        format!("{spec}:{model}")
+    } else {
+        spec.to_string()
+    }
+}
+
 /// Parses a spec string, checking the kind and whether it takes a model.
 pub fn parse_spec(spec: &str) -> Result<VerifierSpec> {
     VerifierSpec::parse(spec).map_err(anyhow::Error::msg)
@@ -206,4 +217,17 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
 /// Model info for a loaded model.
 pub fn model_info(m: &dyn LanguageModel) -> ModelInfo {
     ModelInfo { path: m.source().display().to_string(), hash: m.fingerprint() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_verifier_without_a_model_takes_the_default() {
+        assert_eq!(with_default_model("judge", "server"), "judge:server");
+        assert_eq!(with_default_model("prm", "server"), "prm:server");
+        assert_eq!(with_default_model("judge:smollm2", "server"), "judge:smollm2");
+        assert_eq!(with_default_model("arith", "server"), "arith");
+    }
 }
