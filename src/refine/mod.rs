@@ -4,5 +4,6 @@
 pub mod diff;
 pub mod metrics;
 pub mod prompts;
+pub mod report;
 pub mod rerank;
 pub mod strategy;

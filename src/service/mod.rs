@@ -9,6 +9,7 @@
 //! - [`generation`]: a generation becomes a trace that can be replayed exactly.
 //! - [`refine`]: runs a refinement plan (prefix read once, forked per sample; `local` resampled
 //!   when a rewrite visibly fails), makes and stores the candidate with its provenance.
+//! - [`batch`]: a refinement batch over files (what `refine` runs): plan, make or reuse, score.
 //! - [`fanout`]: spreads independent requests over several servers (threads = their capacity).
 //! - [`crosscheck`]: our forward against a server's log-probs on the same text.
 //! - [`doctor`]: the device, and a self-test of the forward on it against a plain f64 forward.
@@ -16,6 +17,7 @@
 //!
 //! Nothing here prints: progress goes to the callers' callbacks.
 
+pub mod batch;
 pub mod campaign;
 pub mod crosscheck;
 pub mod doctor;
