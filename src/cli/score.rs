@@ -14,11 +14,10 @@ use super::verifyargs::{Progress, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::model::LanguageModel;
 use crate::service::fanout;
-use crate::service::score::{is_unavailable, score_into, Outcome};
+use crate::service::score::{score_many, Many, Outcome};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
 use crate::verify::uncertainty::{SignalKind, SignalRunner};
-use crate::verify::Ctx;
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -71,33 +70,21 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
             let started = Instant::now();
             let mut tally = Tally::default();
             let (tau, rescore) = (args.verify.threshold, args.verify.rescore);
-            if fanout::uses_servers(spec) {
-                let batch = fanout::Batch { spec, options: scorer.options(), tau, rescore, cancel: &cancel };
-                let served = models.served(&mut |line| bar.show(done, line))?;
-                let mut progress = |line: &str| crate::errln!("\n{line}");
-                let mut on_result = |i: usize, r: anyhow::Result<(VerifyRecord, Outcome)>| {
-                    tally.add(path, &traces[i], r);
-                    done += 1;
-                    bar.show(done, &servers_line(&served.pool().stats()));
-                };
-                let result = fanout::score_all(&mut models, traces, &mut store, batch, &mut progress, &mut on_result);
-                if let Err(e) = result {
-                    bar.finish();
-                    return Err(e);
-                }
-            } else {
-                for t in traces {
-                    bar.show(done, &format!("{spec} {}", t.id));
-                    let mut progress = |line: &str| bar.show(done, line);
-                    let mut ctx = Ctx { cancel: &cancel, progress: &mut progress };
-                    let r = score_into(&mut scorer, &mut models, spec, t, &mut store, tau, rescore, &mut ctx);
-                    if matches!(&r, Err(e) if is_unavailable(e)) {
-                        bar.finish();
-                        return r.map(|_| 0);
-                    }
-                    tally.add(path, t, r);
-                    done += 1;
-                }
+            let many = Many { spec, tau, rescore, cancel: &cancel, store_model_free: true };
+            // On servers the progress line tells their health and latency.
+            let served =
+                if fanout::uses_servers(spec) { Some(models.served(&mut |line| bar.show(done, line))?) } else { None };
+            let base = done;
+            let mut progress = |n: usize, line: &str| match &served {
+                Some(s) => bar.show(base + n, &servers_line(&s.pool().stats())),
+                None => bar.show(base + n, line),
+            };
+            let mut on_result = |i: usize, r: anyhow::Result<(VerifyRecord, Outcome)>| tally.add(path, &traces[i], r);
+            let result = score_many(&mut scorer, &mut models, traces, &mut store, &many, &mut progress, &mut on_result);
+            done += traces.len();
+            if let Err(e) = result {
+                bar.finish();
+                return Err(e);
             }
             let Tally { computed, reused, errors, truncated, first_errors } = tally;
             bar.finish();

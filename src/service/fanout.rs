@@ -12,80 +12,14 @@ use std::sync::mpsc::channel;
 
 use anyhow::Result;
 
-use super::models::Models;
-use super::score::{is_unavailable, keep, Outcome, Scorer};
 use crate::model::generate::{GenerateParams, Generation};
 use crate::model::remote::{Engine, RemoteModel};
 use crate::model::LanguageModel;
-use crate::trace::store::VerifyRecord;
-use crate::trace::{Store, Trace};
-use crate::verify::{Ctx, Options, VerifierSpec};
+use crate::verify::VerifierSpec;
 
 /// Whether a spec's model is the servers' (the only case fan-out applies to).
 pub fn uses_servers(spec: &VerifierSpec) -> bool {
     spec.model_spec() == Some(crate::model::remote::SERVER_SPEC)
-}
-
-/// What a run over many traces needs besides the traces.
-pub struct Batch<'a> {
-    pub spec: &'a VerifierSpec,
-    pub options: &'a Options,
-    pub tau: Option<f64>,
-    pub rescore: bool,
-    pub cancel: &'a AtomicBool,
-}
-
-/// Score-or-reuse of `traces` with `batch.spec` against `store`, on as many threads as the
-/// servers take requests at once. Each computed result is stored as it arrives, then
-/// `on_result(i, result)` runs on the calling thread. An unavailable verifier (no server left)
-/// or a result that cannot be stored stops the run and is returned.
-pub fn score_all(
-    models: &mut Models,
-    traces: &[Trace],
-    store: &mut Store,
-    batch: Batch,
-    progress: &mut dyn FnMut(&str),
-    on_result: &mut dyn FnMut(usize, Result<(VerifyRecord, Outcome)>),
-) -> Result<()> {
-    let served = models.served(progress)?;
-    let stored: Vec<Option<VerifyRecord>> =
-        traces.iter().map(|t| store.result(&t.id, &batch.spec.to_string()).cloned()).collect();
-    let stop = AtomicBool::new(false);
-    let stopped = || stop.load(Ordering::Relaxed) || batch.cancel.load(Ordering::Relaxed);
-    let shared = models.sharing_servers();
-    let init = || (Scorer::new(batch.options.clone()), shared.sharing_servers());
-    let work = |(scorer, models): &mut (Scorer, Models), i: &usize| {
-        let mut quiet = |_: &str| {};
-        let mut ctx = Ctx { cancel: batch.cancel, progress: &mut quiet };
-        scorer.result_for(models, batch.spec, &traces[*i], stored[*i].as_ref(), batch.tau, batch.rescore, &mut ctx)
-    };
-    let mut fatal = None;
-    let mut handle = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
-        match r {
-            Err(e) if is_unavailable(&e) => {
-                stop.store(true, Ordering::Relaxed);
-                fatal.get_or_insert(e);
-            }
-            Err(e) if served.pool().live().is_empty() => {
-                stop.store(true, Ordering::Relaxed);
-                fatal.get_or_insert(anyhow::anyhow!("every server failed; the last error: {e:#}"));
-            }
-            Ok((r, outcome)) => match keep(store, &r, outcome) {
-                Ok(()) => on_result(k, Ok((r, outcome))),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    fatal.get_or_insert(e);
-                }
-            },
-            r => on_result(k, r),
-        }
-        for notice in served.pool().take_notices() {
-            progress(&notice);
-        }
-    };
-    let indices: Vec<usize> = (0..traces.len()).collect();
-    each(&indices, served.pool().capacity(), &stopped, &init, &work, &mut handle);
-    fatal.map_or(Ok(()), Err)
 }
 
 /// One generation to make: a conversation and its sample number (the seed is `seed + sample`).

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 
 use super::models::Models;
-use super::score::{Outcome, Scorer};
+use super::score::{score_many, Many, Outcome, Scorer};
 use crate::trace::store::VerifyRecord;
 use crate::trace::{Opener, Store, Trace};
-use crate::verify::{Ctx, VerifierSpec};
+use crate::verify::VerifierSpec;
 
 /// Which labels count as the truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,62 +91,27 @@ pub fn judge_file(
         .collect();
     let uses_model = spec.model_spec().is_some();
     let cancel = AtomicBool::new(false);
-    let mut judged = Vec::new();
-    if super::fanout::uses_servers(spec) {
-        // Spread over the servers; results are stored as they arrive, then put in file order.
-        let chosen: Vec<Trace> = labelled.iter().map(|&(i, _)| traces[i].clone()).collect();
-        let batch = super::fanout::Batch {
-            spec,
-            options: scorer.options(),
-            tau: opts.threshold,
-            rescore: opts.rescore,
-            cancel: &cancel,
-        };
-        let total = chosen.len();
-        let done = std::cell::Cell::new(0);
-        let progress = std::cell::RefCell::new(progress);
-        let mut arrived: Vec<(usize, Judged)> = Vec::new();
-        let mut on_result = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
-            done.set(done.get() + 1);
-            (progress.borrow_mut())(done.get(), total, &format!("{spec} {}", chosen[k].id));
-            match r {
-                Ok((record, _)) => {
-                    arrived.push((k, Judged { trace: chosen[k].clone(), label: labelled[k].1, record }));
-                }
-                Err(e) => problems.push(format!("{}: {e:#}", chosen[k].id)),
-            }
-        };
-        // Connecting and dropped servers show on the same progress line.
-        let mut line = |l: &str| (progress.borrow_mut())(done.get(), total, l);
-        super::fanout::score_all(models, &chosen, &mut store, batch, &mut line, &mut on_result)?;
-        arrived.sort_by_key(|(k, _)| *k);
-        judged = arrived.into_iter().map(|(_, j)| j).collect();
-        (progress.into_inner())(total, total, "");
-        return Ok(JudgedFile { traces, store, judged, problems });
-    }
-    for (n, &(i, label)) in labelled.iter().enumerate() {
-        let t = &traces[i];
+    let chosen: Vec<Trace> = labelled.iter().map(|&(i, _)| traces[i].clone()).collect();
+    let many = Many { spec, tau: opts.threshold, rescore: opts.rescore, cancel: &cancel, store_model_free: false };
+    let total = chosen.len();
+    let progress = std::cell::RefCell::new(progress);
+    // Results arrive in file order here, in any order from the servers: put back in file order.
+    let mut arrived: Vec<(usize, Judged)> = Vec::new();
+    let mut on_result = |k: usize, r: Result<(VerifyRecord, Outcome)>| match r {
+        Ok((record, _)) => arrived.push((k, Judged { trace: chosen[k].clone(), label: labelled[k].1, record })),
+        Err(e) => problems.push(format!("{}: {e:#}", chosen[k].id)),
+    };
+    // Model loading, the verifier's own progress and servers connecting show on one line.
+    let mut line = |done: usize, l: &str| {
         if uses_model {
-            progress(n, labelled.len(), &format!("{spec} {}", t.id));
+            (progress.borrow_mut())(done, total, l)
         }
-        let stored = if uses_model { store.result(&t.id, &spec.to_string()).cloned() } else { None };
-        // Model loading and the verifier's own progress show on the same line.
-        let total = labelled.len();
-        let mut report = |line: &str| progress(n, total, line);
-        let mut ctx = Ctx { cancel: &cancel, progress: &mut report };
-        match scorer.result_for(models, spec, t, stored.as_ref(), opts.threshold, opts.rescore, &mut ctx) {
-            Ok((record, outcome)) => {
-                if uses_model {
-                    super::score::keep(&mut store, &record, outcome)?;
-                }
-                judged.push(Judged { trace: t.clone(), label, record });
-            }
-            Err(e) if super::score::is_unavailable(&e) => return Err(e),
-            Err(e) => problems.push(format!("{}: {e:#}", t.id)),
-        }
-    }
+    };
+    score_many(scorer, models, &chosen, &mut store, &many, &mut line, &mut on_result)?;
+    arrived.sort_by_key(|(k, _)| *k);
+    let judged = arrived.into_iter().map(|(_, j)| j).collect();
     if uses_model {
-        progress(labelled.len(), labelled.len(), "");
+        (progress.into_inner())(total, total, "");
     }
     Ok(JudgedFile { traces, store, judged, problems })
 }

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::fanout::each;
 use super::models::Models;
 use crate::model::fingerprint;
 use crate::model::remote::SERVER_SPEC;
 use crate::signals::first_below;
 use crate::trace::store::VerifyRecord;
-use crate::trace::Trace;
+use crate::trace::{Store, Trace};
 use crate::verify::{self, Ctx, Options, Verifier, VerifierSpec};
 
 /// Whether a result was taken from the store or computed now.
@@ -169,4 +172,113 @@ pub fn keep(store: &mut crate::trace::Store, r: &VerifyRecord, outcome: Outcome)
             .map_err(|e| anyhow::anyhow!("{}: cannot store the result: {e}", store.path().display()))?;
     }
     Ok(())
+}
+
+/// Score-or-reuse of every trace with one verifier, each computed result stored as it arrives,
+/// then `on_result(i, result)` on the calling thread: spread over the servers' threads when the
+/// verifier's model is the servers' (fan-out), else one trace after another here. `progress`
+/// gets the results done so far and a line (the trace being scored, model loading, servers
+/// connecting or dropped). An unavailable verifier stops the run and is returned.
+pub fn score_many(
+    scorer: &mut Scorer,
+    models: &mut Models,
+    traces: &[Trace],
+    store: &mut Store,
+    m: &Many,
+    progress: &mut dyn FnMut(usize, &str),
+    on_result: &mut dyn FnMut(usize, Result<(VerifyRecord, Outcome)>),
+) -> Result<()> {
+    if super::fanout::uses_servers(m.spec) {
+        let done = std::cell::Cell::new(0);
+        let progress = std::cell::RefCell::new(progress);
+        let mut line = |l: &str| (progress.borrow_mut())(done.get(), l);
+        let mut counted = |i: usize, r: Result<(VerifyRecord, Outcome)>| {
+            done.set(done.get() + 1);
+            on_result(i, r);
+            (progress.borrow_mut())(done.get(), &format!("{} {}", m.spec, traces[i].id));
+        };
+        let options = scorer.options().clone();
+        return on_servers(models, traces, store, m, options, &mut line, &mut counted);
+    }
+    let keeps = m.spec.model_spec().is_some() || m.store_model_free;
+    for (i, t) in traces.iter().enumerate() {
+        progress(i, &format!("{} {}", m.spec, t.id));
+        let stored = if keeps { store.result(&t.id, &m.spec.to_string()).cloned() } else { None };
+        let mut line = |l: &str| progress(i, l);
+        let mut ctx = Ctx { cancel: m.cancel, progress: &mut line };
+        let r = scorer.result_for(models, m.spec, t, stored.as_ref(), m.tau, m.rescore, &mut ctx);
+        let r = match r {
+            Ok((record, outcome)) if keeps => keep(store, &record, outcome).map(|()| (record, outcome)),
+            r => r,
+        };
+        match r {
+            Err(e) if is_unavailable(&e) => return Err(e),
+            r => on_result(i, r),
+        }
+    }
+    Ok(())
+}
+
+/// What a run over many traces needs besides the traces.
+pub struct Many<'a> {
+    pub spec: &'a VerifierSpec,
+    pub tau: Option<f64>,
+    pub rescore: bool,
+    pub cancel: &'a AtomicBool,
+    /// Store the results of a verifier without a model too (`score` does; `eval` does not).
+    pub store_model_free: bool,
+}
+
+/// Score-or-reuse of `traces` with `batch.spec` against `store`, on as many threads as the
+/// servers take requests at once. Each computed result is stored as it arrives, then
+/// `on_result(i, result)` runs on the calling thread. An unavailable verifier (no server left)
+/// or a result that cannot be stored stops the run and is returned.
+fn on_servers(
+    models: &mut Models,
+    traces: &[Trace],
+    store: &mut Store,
+    batch: &Many,
+    options: Options,
+    progress: &mut dyn FnMut(&str),
+    on_result: &mut dyn FnMut(usize, Result<(VerifyRecord, Outcome)>),
+) -> Result<()> {
+    let served = models.served(progress)?;
+    let stored: Vec<Option<VerifyRecord>> =
+        traces.iter().map(|t| store.result(&t.id, &batch.spec.to_string()).cloned()).collect();
+    let stop = AtomicBool::new(false);
+    let stopped = || stop.load(Ordering::Relaxed) || batch.cancel.load(Ordering::Relaxed);
+    let shared = models.sharing_servers();
+    let init = || (Scorer::new(options.clone()), shared.sharing_servers());
+    let work = |(scorer, models): &mut (Scorer, Models), i: &usize| {
+        let mut quiet = |_: &str| {};
+        let mut ctx = Ctx { cancel: batch.cancel, progress: &mut quiet };
+        scorer.result_for(models, batch.spec, &traces[*i], stored[*i].as_ref(), batch.tau, batch.rescore, &mut ctx)
+    };
+    let mut fatal = None;
+    let mut handle = |k: usize, r: Result<(VerifyRecord, Outcome)>| {
+        match r {
+            Err(e) if is_unavailable(&e) => {
+                stop.store(true, Ordering::Relaxed);
+                fatal.get_or_insert(e);
+            }
+            Err(e) if served.pool().live().is_empty() => {
+                stop.store(true, Ordering::Relaxed);
+                fatal.get_or_insert(anyhow::anyhow!("every server failed; the last error: {e:#}"));
+            }
+            Ok((r, outcome)) => match keep(store, &r, outcome) {
+                Ok(()) => on_result(k, Ok((r, outcome))),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    fatal.get_or_insert(e);
+                }
+            },
+            r => on_result(k, r),
+        }
+        for notice in served.pool().take_notices() {
+            progress(&notice);
+        }
+    };
+    let indices: Vec<usize> = (0..traces.len()).collect();
+    each(&indices, served.pool().capacity(), &stopped, &init, &work, &mut handle);
+    fatal.map_or(Ok(()), Err)
 }
