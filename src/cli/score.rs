@@ -14,7 +14,7 @@ use super::verifyargs::{Progress, VerifierArgs};
 use super::{InputArgs, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE};
 use crate::model::LanguageModel;
 use crate::service::fanout;
-use crate::service::score::{score_many, Many, Outcome};
+use crate::service::score::{score_many, Many, Outcome, Step};
 use crate::trace::store::VerifyRecord;
 use crate::trace::Trace;
 use crate::verify::uncertainty::{SignalKind, SignalRunner};
@@ -75,9 +75,12 @@ fn score(args: &ScoreArgs) -> anyhow::Result<usize> {
             let served =
                 if fanout::uses_servers(spec) { Some(models.served(&mut |line| bar.show(done, line))?) } else { None };
             let base = done;
-            let mut progress = |n: usize, line: &str| match &served {
-                Some(s) => bar.show(base + n, &servers_line(&s.pool().stats())),
-                None => bar.show(base + n, line),
+            let mut progress = |n: usize, step: Step| match (&served, step) {
+                (Some(s), Step::Trace(_)) => bar.show(base + n, &servers_line(&s.pool().stats())),
+                // A server connecting or dropped is said on its own line.
+                (Some(_), Step::Line(line)) => crate::errln!("\n{line}"),
+                (None, Step::Trace(id)) => bar.show(base + n, &format!("{spec} {id}")),
+                (None, Step::Line(line)) => bar.show(base + n, line),
             };
             let mut on_result = |i: usize, r: anyhow::Result<(VerifyRecord, Outcome)>| tally.add(path, &traces[i], r);
             let result = score_many(&mut scorer, &mut models, traces, &mut store, &many, &mut progress, &mut on_result);

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 
 use super::models::Models;
-use super::score::{score_many, Many, Outcome, Scorer};
+use super::score::{score_many, Many, Outcome, Scorer, Step};
 use crate::trace::store::VerifyRecord;
 use crate::trace::{Opener, Store, Trace};
 use crate::verify::VerifierSpec;
@@ -102,9 +102,13 @@ pub fn judge_file(
         Err(e) => problems.push(format!("{}: {e:#}", chosen[k].id)),
     };
     // Model loading, the verifier's own progress and servers connecting show on one line.
-    let mut line = |done: usize, l: &str| {
+    let mut line = |done: usize, step: Step| {
+        let text = match step {
+            Step::Trace(id) => format!("{spec} {id}"),
+            Step::Line(l) => l.to_string(),
+        };
         if uses_model {
-            (progress.borrow_mut())(done, total, l)
+            (progress.borrow_mut())(done, total, &text)
         }
     };
     score_many(scorer, models, &chosen, &mut store, &many, &mut line, &mut on_result)?;

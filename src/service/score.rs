@@ -174,37 +174,46 @@ pub fn keep(store: &mut crate::trace::Store, r: &VerifyRecord, outcome: Outcome)
     Ok(())
 }
 
+/// What `score_many` says as it goes.
+pub enum Step<'a> {
+    /// The trace (its id) being scored here, or just scored on the servers.
+    Trace(&'a str),
+    /// Model loading, the verifier's own progress, servers connecting or dropped.
+    Line(&'a str),
+}
+
 /// Score-or-reuse of every trace with one verifier, each computed result stored as it arrives,
 /// then `on_result(i, result)` on the calling thread: spread over the servers' threads when the
 /// verifier's model is the servers' (fan-out), else one trace after another here. `progress`
-/// gets the results done so far and a line (the trace being scored, model loading, servers
-/// connecting or dropped). An unavailable verifier stops the run and is returned.
+/// gets the results done so far and what happened: a trace taken (here) or done (on the
+/// servers), or a line (model loading, the verifier's progress, servers connecting or dropped).
+/// An unavailable verifier stops the run and is returned.
 pub fn score_many(
     scorer: &mut Scorer,
     models: &mut Models,
     traces: &[Trace],
     store: &mut Store,
     m: &Many,
-    progress: &mut dyn FnMut(usize, &str),
+    progress: &mut dyn FnMut(usize, Step),
     on_result: &mut dyn FnMut(usize, Result<(VerifyRecord, Outcome)>),
 ) -> Result<()> {
     if super::fanout::uses_servers(m.spec) {
         let done = std::cell::Cell::new(0);
         let progress = std::cell::RefCell::new(progress);
-        let mut line = |l: &str| (progress.borrow_mut())(done.get(), l);
+        let mut line = |l: &str| (progress.borrow_mut())(done.get(), Step::Line(l));
         let mut counted = |i: usize, r: Result<(VerifyRecord, Outcome)>| {
             done.set(done.get() + 1);
             on_result(i, r);
-            (progress.borrow_mut())(done.get(), &format!("{} {}", m.spec, traces[i].id));
+            (progress.borrow_mut())(done.get(), Step::Trace(&traces[i].id));
         };
         let options = scorer.options().clone();
         return on_servers(models, traces, store, m, options, &mut line, &mut counted);
     }
     let keeps = m.spec.model_spec().is_some() || m.store_model_free;
     for (i, t) in traces.iter().enumerate() {
-        progress(i, &format!("{} {}", m.spec, t.id));
+        progress(i, Step::Trace(&t.id));
         let stored = if keeps { store.result(&t.id, &m.spec.to_string()).cloned() } else { None };
-        let mut line = |l: &str| progress(i, l);
+        let mut line = |l: &str| progress(i, Step::Line(l));
         let mut ctx = Ctx { cancel: m.cancel, progress: &mut line };
         let r = scorer.result_for(models, m.spec, t, stored.as_ref(), m.tau, m.rescore, &mut ctx);
         let r = match r {
