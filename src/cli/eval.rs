@@ -83,6 +83,19 @@ struct FileResult {
     annotators: Option<(usize, f64, f64)>,
 }
 
+/// For a probe, how many judged traces have a problem its head was trained on (None: not a
+/// probe, or none shared).
+fn shared_with_training(spec: &crate::verify::VerifierSpec, judged: &[crate::service::judge::Judged]) -> Option<usize> {
+    let crate::verify::VerifierSpec::Probe { path } = spec else { return None };
+    let head = crate::verify::probe::ProbeHead::read(std::path::Path::new(path)).ok()?;
+    let trained: std::collections::HashSet<&str> = head.problems.iter().map(String::as_str).collect();
+    let n = judged
+        .iter()
+        .filter(|j| trained.contains(crate::service::train::problem_hash(&j.trace.problem).as_str()))
+        .count();
+    (n > 0).then_some(n)
+}
+
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let (mut scorer, mut models) = args.verify.service();
     let specs = args.verify.specs(&scorer)?;
@@ -96,6 +109,13 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             let opts = args.verify.judge_options(args.limit);
             let JudgedFile { traces, store, judged, .. } =
                 judge_file_shown(&mut scorer, &mut models, spec, &args.input, path, truth, opts)?;
+            if let Some(n) = shared_with_training(spec, &judged) {
+                crate::errln!(
+                    "note: {}: {n} of {} traces share a problem with {spec}'s training data: on them it is not held out",
+                    path.display(),
+                    judged.len()
+                );
+            }
             if args.false_alarms {
                 false_alarms(&judged, &path.display().to_string(), args.json);
             } else if args.explain {

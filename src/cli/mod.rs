@@ -20,6 +20,7 @@ pub mod report;
 pub mod score;
 pub mod serverargs;
 pub mod stats;
+pub mod train;
 pub mod verifyargs;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,9 @@ pub enum Command {
     /// Failure report: where first errors fall (step, relative position, generator, category),
     /// final answers against first errors, verifiers against the labels.
     Report(report::ReportArgs),
+    /// Fit a probe on the model's hidden states from first-error labels: cross-validated by
+    /// problem, written as a head `--verifier probe:HEAD` reads.
+    Train(train::TrainArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -184,6 +188,7 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Refine(args)) => refine::run(args),
         Some(Command::Agree(args)) => agree::run(args),
         Some(Command::Report(args)) => report::run(args),
+        Some(Command::Train(args)) => train::run(args),
         None if cli.open.paths.is_empty() => {
             crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

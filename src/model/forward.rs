@@ -172,6 +172,18 @@ pub struct Transformer {
     dtype: DType,
 }
 
+/// Layers whose residual stream a forward keeps (1-based), and what it kept.
+struct Taps {
+    at: Vec<usize>,
+    got: Vec<(usize, Tensor)>,
+}
+
+impl Taps {
+    fn none() -> Taps {
+        Taps { at: Vec::new(), got: Vec::new() }
+    }
+}
+
 /// One sequence of a packed forward: its rows and its causal mask.
 struct Segment {
     start: usize,
@@ -597,7 +609,7 @@ impl Transformer {
         let (cos, sin) = self.rope_rows(offset, t)?;
         let mask = causal_mask(t, offset, &self.device)?;
         let mut kv = Some(cache);
-        let hidden = self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut kv, &[], exact)?;
+        let hidden = self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut kv, &[], exact, &mut Taps::none())?;
         if let Some(cache) = kv {
             cache.advance(t);
         }
@@ -629,12 +641,37 @@ impl Transformer {
             start += s.len();
         }
         let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        self.layers_forward(&ids, (&cos, &sin), None, &mut None, &segments, true)
+        self.layers_forward(&ids, (&cos, &sin), None, &mut None, &segments, true, &mut Taps::none())
+    }
+
+    /// The residual stream of one sequence after each layer in `layers` (1 = after the first
+    /// layer; `num_layers` = after the last, before the final norm), f32 rows (len, hidden), in
+    /// the order asked. One pass on the dense weights, no cache: what a probe reads.
+    pub fn layer_states(&self, tokens: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
+        if let Some(bad) = layers.iter().find(|&&l| l == 0 || l > self.layers.len()) {
+            bail!("layer {bad} does not exist (the model has layers 1 to {})", self.layers.len());
+        }
+        if tokens.is_empty() || tokens.len() > self.config.context_length {
+            bail!("a probe reads 1 to {} tokens, not {}", self.config.context_length, tokens.len());
+        }
+        self.check_ids(tokens)?;
+        let (cos, sin) = self.rope_rows(0, tokens.len())?;
+        let mask = causal_mask(tokens.len(), 0, &self.device)?;
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut taps = Taps { at: layers.to_vec(), got: Vec::new() };
+        self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut None, &[], true, &mut taps)?;
+        let mut out = Vec::with_capacity(layers.len());
+        for l in layers {
+            let (_, t) = taps.got.iter().find(|(k, _)| k == l).expect("every asked layer is tapped");
+            out.push(t.clone());
+        }
+        Ok(out)
     }
 
     /// Embedding, every layer and the final norm; with a cache, keys and values are appended to
     /// it (the caller advances it), without one attention sees only these tokens. With
     /// `segments`, the rows are independent sequences and attention stays inside each.
+    #[allow(clippy::too_many_arguments)]
     fn layers_forward(
         &self,
         ids: &Tensor,
@@ -643,6 +680,7 @@ impl Transformer {
         cache: &mut Option<&mut KvCache>,
         segments: &[Segment],
         exact: bool,
+        taps: &mut Taps,
     ) -> Result<Tensor> {
         let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
         let mut x = self.embed.lookup(ids)?.to_dtype(self.dtype)?;
@@ -654,6 +692,9 @@ impl Transformer {
             let [gate, up] = forward_group([&layer.gate, &layer.up], &h, exact)?;
             let m = lin(&layer.down, &(candle_nn::ops::silu(&gate)? * up)?)?;
             x = (x + m)?;
+            if taps.at.contains(&(i + 1)) {
+                taps.got.push((i + 1, x.to_dtype(DType::F32)?));
+            }
         }
         Ok(self.rms_norm(&x, &self.norm)?.to_dtype(DType::F32)?)
     }

@@ -89,6 +89,12 @@ pub trait LanguageModel: Send + Sync {
     fn name(&self) -> &str;
     /// The file or folder the weights came from (provenance).
     fn source(&self) -> &Path;
+    /// The residual stream after each of `layers` (1-based) for `ids` read from the start, one
+    /// f32 tensor (len, hidden) per layer: what a probe reads. Only a local model has them.
+    fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
+        let _ = (ids, layers);
+        anyhow::bail!("{}: a probe reads hidden states, which only a local model gives", self.name())
+    }
     /// A fingerprint of the weights, for provenance and result reuse.
     fn fingerprint(&self) -> String {
         super::fingerprint(self.source())
@@ -161,6 +167,10 @@ impl LanguageModel for Model {
 
     fn render_chat(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         self.chat.render(messages, add_generation_prompt)
+    }
+
+    fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
+        Model::layer_states(self, ids, layers)
     }
 
     fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {

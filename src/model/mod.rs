@@ -483,6 +483,16 @@ impl Model {
         self.transformer.config.vocab_size
     }
 
+    pub fn num_layers(&self) -> usize {
+        self.transformer.config.num_layers
+    }
+
+    /// The residual stream after each of `layers` (1-based) for `ids` read from the start: one
+    /// pass, f32 rows (len, hidden) per layer (what a probe reads).
+    pub fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<candle_core::Tensor>> {
+        self.transformer.layer_states(ids, layers)
+    }
+
     /// "cpu", "cuda" or "metal".
     pub fn device_name(&self) -> String {
         device_name(self.transformer.device())

@@ -67,7 +67,13 @@ impl Scorer {
 
     /// The threshold τ a verifier uses unless told otherwise.
     pub fn default_threshold(&self, spec: &VerifierSpec) -> f64 {
-        spec.default_threshold(self.opts.rollouts)
+        match spec {
+            // A probe's threshold was chosen when it was trained: it is in its head file.
+            VerifierSpec::Probe { path } => {
+                verify::probe::ProbeHead::read(std::path::Path::new(path)).map_or(0.5, |h| h.threshold)
+            }
+            _ => spec.default_threshold(self.opts.rollouts),
+        }
     }
 
     /// The fingerprint of the model file a spec's results depend on. Resolving a known model
@@ -89,6 +95,10 @@ impl Scorer {
         } else {
             let path = match spec {
                 VerifierSpec::Prm { path } => verify::prm::check_folder(path),
+                VerifierSpec::Probe { path } => match std::path::Path::new(path).is_file() {
+                    true => Ok(std::path::PathBuf::from(path)),
+                    false => Err(anyhow::anyhow!("{path}: no probe head there (stepscope train -o writes one)")),
+                },
                 _ => crate::model::resolve(model, progress).map(|(_, p)| p),
             }
             .map_err(|e| Unavailable(format!("{e:#}")))?;

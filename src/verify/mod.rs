@@ -8,6 +8,7 @@ pub mod critic;
 pub mod judge;
 pub mod prm;
 pub mod prm_remote;
+pub mod probe;
 pub mod rollout;
 pub mod spec;
 pub mod uncertainty;
@@ -163,6 +164,11 @@ pub fn from_spec(spec: &VerifierSpec, opts: &Options, models: &mut dyn ModelSour
             Box::new(prm_remote::RemotePrmVerifier::new(models.served()?))
         }
         VerifierSpec::Prm { path } => Box::new(models.prm(path, opts)?),
+        VerifierSpec::Probe { path } => {
+            let head = probe::ProbeHead::read(std::path::Path::new(path))?;
+            let model = models.language_model(&head.model)?;
+            Box::new(probe::ProbeVerifier::new(path, head, model)?)
+        }
         VerifierSpec::Judge { model } => Box::new(judge::JudgeVerifier::new(models.language_model(model)?, model)),
         VerifierSpec::Critic { model, votes } => {
             let opts = Options { votes: votes.unwrap_or(opts.votes), ..opts.clone() };

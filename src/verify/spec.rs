@@ -11,6 +11,10 @@ pub enum VerifierSpec {
     Prm {
         path: String,
     },
+    /// A head trained here (`stepscope train`) on a local model's hidden states.
+    Probe {
+        path: String,
+    },
     Judge {
         model: String,
     },
@@ -26,7 +30,7 @@ pub enum VerifierSpec {
     },
 }
 
-pub const KINDS: &str = "arith, prm:PATH, judge:MODEL, critic:MODEL[@VOTES], rollout:MODEL[@ROLLOUTS]";
+pub const KINDS: &str = "arith, prm:PATH, probe:HEAD, judge:MODEL, critic:MODEL[@VOTES], rollout:MODEL[@ROLLOUTS]";
 
 impl VerifierSpec {
     /// Parses a spec string. A trailing `@N` (N a positive integer) on a critic or rollout model is
@@ -46,6 +50,7 @@ impl VerifierSpec {
             "arith" if arg.is_some() => Err(format!("verifier 'arith' takes no model (got '{}')", short(spec))),
             "arith" => Ok(VerifierSpec::Arith),
             "prm" => Ok(VerifierSpec::Prm { path: model(arg)? }),
+            "probe" => Ok(VerifierSpec::Probe { path: model(arg)? }),
             "judge" => Ok(VerifierSpec::Judge { model: model(arg)? }),
             "critic" => {
                 let (m, votes) = split_count(&model(arg)?)?;
@@ -63,6 +68,7 @@ impl VerifierSpec {
         match self {
             VerifierSpec::Arith => "arith",
             VerifierSpec::Prm { .. } => "prm",
+            VerifierSpec::Probe { .. } => "probe",
             VerifierSpec::Judge { .. } => "judge",
             VerifierSpec::Critic { .. } => "critic",
             VerifierSpec::Rollout { .. } => "rollout",
@@ -96,7 +102,7 @@ impl VerifierSpec {
     /// The model file or folder the verifier's results depend on, as the spec names it.
     pub fn model_spec(&self) -> Option<&str> {
         match self {
-            VerifierSpec::Prm { path } => Some(path),
+            VerifierSpec::Prm { path } | VerifierSpec::Probe { path } => Some(path),
             other => other.language_model(),
         }
     }
@@ -107,7 +113,7 @@ impl VerifierSpec {
             VerifierSpec::Judge { model }
             | VerifierSpec::Critic { model, .. }
             | VerifierSpec::Rollout { model, .. } => Some(model),
-            VerifierSpec::Arith | VerifierSpec::Prm { .. } => None,
+            VerifierSpec::Arith | VerifierSpec::Prm { .. } | VerifierSpec::Probe { .. } => None,
         }
     }
 }
@@ -150,6 +156,7 @@ impl fmt::Display for VerifierSpec {
         match self {
             VerifierSpec::Arith => write!(f, "arith"),
             VerifierSpec::Prm { path } => write!(f, "prm:{path}"),
+            VerifierSpec::Probe { path } => write!(f, "probe:{path}"),
             VerifierSpec::Judge { model } => write!(f, "judge:{model}"),
             VerifierSpec::Critic { model, votes: None } => write!(f, "critic:{model}"),
             VerifierSpec::Critic { model, votes: Some(n) } => write!(f, "critic:{model}@{n}"),
