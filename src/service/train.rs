@@ -1,13 +1,13 @@
 //! Training a probe here (`stepscope train`): first-error labels in, hidden states of the
-//! model at each step's end read once and cached, a logistic head fitted with candle-nn's AdamW,
+//! model at each step's end read once and cached, a logistic head fitted by Adam on its exact
+//! gradient (candle tensors for the two matrix products an epoch),
 //! evaluated by k-fold cross-validation grouped by problem, with the first-error threshold (and,
 //! for `--layer auto`, the layer) chosen inside the training folds only.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::model::Model;
@@ -15,7 +15,7 @@ use crate::signals::agreement::auroc;
 use crate::signals::first_below;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{candidate_layers, step_features, ProbeHead};
+use crate::verify::probe::{candidate_layers, step_features, Linear, ProbeHead};
 
 /// One labelled trace: its problem's hash (folds group by it), its first error (None: no
 /// error), whether its final answer is right, and its step features per candidate layer.
@@ -123,9 +123,7 @@ pub struct Fitted {
 
 impl Fitted {
     pub fn prob(&self, row: &[f32]) -> f64 {
-        let z = row.iter().zip(&self.mean).zip(&self.scale).map(|((x, m), s)| (x - m) / s);
-        let logit = f64::from(self.bias) + z.zip(&self.weights).map(|(z, w)| f64::from(z * w)).sum::<f64>();
-        crate::verify::probe::sigmoid(logit)
+        Linear { mean: &self.mean, scale: &self.scale, weights: &self.weights, bias: self.bias }.prob(row)
     }
 }
 
@@ -145,7 +143,7 @@ impl Default for FitOptions {
 }
 
 /// Logistic regression of `y` (1 = step right) on `x`, classes weighted to balance (a wrong
-/// step is rare), full-batch AdamW (candle-nn) on the mean weighted log-loss plus `l2`·|w|².
+/// step is rare): full-batch Adam on the mean weighted log-loss plus `l2`·|w|².
 pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     let (n, d) = (x.len(), x.first().map_or(0, Vec::len));
     if n == 0 || d == 0 {
@@ -167,19 +165,32 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     let sample_w: Vec<f32> =
         y.iter().map(|&v| if v > 0.5 { n as f32 / (2.0 * pos) } else { n as f32 / (2.0 * neg) }).collect();
     let sw = Tensor::from_vec(sample_w, (n, 1), &dev)?;
-    let w = Var::zeros((d, 1), candle_core::DType::F32, &dev)?;
-    let b = Var::zeros((1, 1), candle_core::DType::F32, &dev)?;
-    let params = ParamsAdamW { lr: o.learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() };
-    let mut opt = AdamW::new(vec![w.clone(), b.clone()], params)?;
-    for _ in 0..o.epochs {
-        let logits = xs.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
-        // log(1 + e^l) − y·l, written stably: max(l, 0) − y·l + log(1 + e^−|l|).
-        let loss = ((logits.relu()? - (&logits * &ys)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-        let loss = ((loss * &sw)?.mean_all()? + (w.as_tensor().sqr()?.sum_all()? * o.l2)?)?;
-        opt.backward_step(&loss)?;
+    // Adam on the exact gradient, which a logistic loss has in closed form (σ(l) − y per row):
+    // two matrix-vector products an epoch, no autodiff graph over the (n, d) matrix.
+    let (beta1, beta2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let lr = o.learning_rate as f32;
+    let (mut weights, mut bias) = (vec![0f32; d], 0f32);
+    let (mut m, mut v) = (vec![0f32; d + 1], vec![0f32; d + 1]);
+    for step in 1..=o.epochs {
+        let w = Tensor::from_slice(&weights, (d, 1), &dev)?;
+        let logits = (xs.matmul(&w)? + f64::from(bias))?;
+        let residual = ((candle_nn::ops::sigmoid(&logits)? - &ys)? * &sw)?;
+        let residual = (residual / n as f64)?;
+        let grad_w: Vec<f32> = residual.t()?.matmul(&xs)?.flatten_all()?.to_vec1()?;
+        let grad_b: f32 = residual.sum_all()?.to_scalar()?;
+        let (c1, c2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
+        for j in 0..=d {
+            let g = if j < d { grad_w[j] + 2.0 * o.l2 as f32 * weights[j] } else { grad_b };
+            m[j] = beta1 * m[j] + (1.0 - beta1) * g;
+            v[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
+            let delta = lr * (m[j] / c1) / ((v[j] / c2).sqrt() + eps);
+            if j < d {
+                weights[j] -= delta;
+            } else {
+                bias -= delta;
+            }
+        }
     }
-    let weights: Vec<f32> = w.as_tensor().flatten_all()?.to_vec1()?;
-    let bias = b.as_tensor().flatten_all()?.to_vec1::<f32>()?[0];
     Ok(Fitted { mean, scale, weights, bias })
 }
 

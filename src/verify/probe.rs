@@ -58,17 +58,26 @@ impl ProbeHead {
 
     /// P(step right) of each row of features (one row per step).
     pub fn score_rows(&self, rows: &[Vec<f32>]) -> Vec<f64> {
-        rows.iter().map(|r| sigmoid(self.logit(r))).collect()
-    }
-
-    fn logit(&self, row: &[f32]) -> f64 {
-        let z = row.iter().zip(&self.mean).zip(&self.scale).map(|((x, m), s)| (x - m) / s);
-        f64::from(self.bias) + z.zip(&self.weights).map(|(z, w)| f64::from(z * w)).sum::<f64>()
+        let linear = Linear { mean: &self.mean, scale: &self.scale, weights: &self.weights, bias: self.bias };
+        rows.iter().map(|r| linear.prob(r)).collect()
     }
 }
 
-pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+/// A logistic head on standardised features: what training fits and a head file holds.
+pub struct Linear<'a> {
+    pub mean: &'a [f32],
+    pub scale: &'a [f32],
+    pub weights: &'a [f32],
+    pub bias: f32,
+}
+
+impl Linear<'_> {
+    /// sigmoid(bias + Σ w·(x − mean)/scale).
+    pub fn prob(&self, row: &[f32]) -> f64 {
+        let z = row.iter().zip(self.mean).zip(self.scale).map(|((x, m), s)| (x - m) / s);
+        let logit = f64::from(self.bias) + z.zip(self.weights).map(|(z, w)| f64::from(z * w)).sum::<f64>();
+        1.0 / (1.0 + (-logit).exp())
+    }
 }
 
 /// The token ids a probe reads for a problem and its steps, and the row of each step.
