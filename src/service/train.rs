@@ -256,7 +256,7 @@ pub enum LayerChoice {
 }
 
 /// Folds by problem: the distinct problems shuffled by `seed`, dealt round-robin.
-fn folds_of(examples: &[Example], k: usize, seed: u64) -> Vec<usize> {
+fn folds_of(examples: &[&Example], k: usize, seed: u64) -> Vec<usize> {
     let mut problems: Vec<&str> = examples.iter().map(|e| e.problem.as_str()).collect();
     problems.sort_unstable();
     problems.dedup();
@@ -272,14 +272,8 @@ fn folds_of(examples: &[Example], k: usize, seed: u64) -> Vec<usize> {
 /// in a `k`-fold cross-validation inside `examples`.
 fn choose_layer(examples: &[&Example], candidates: usize, o: FitOptions, seed: u64) -> Result<usize> {
     let mut best = (0, f64::MIN);
-    let inner: Vec<usize> = {
-        let mut problems: Vec<&str> = examples.iter().map(|e| e.problem.as_str()).collect();
-        problems.sort_unstable();
-        problems.dedup();
-        let fold: std::collections::HashMap<&str, usize> =
-            problems.iter().map(|p| (*p, (crate::model::fnv1a(seed, p.as_bytes()) % 3) as usize)).collect();
-        examples.iter().map(|e| fold[e.problem.as_str()]).collect()
-    };
+    // Inner folds are dealt like the outer ones, with another seed.
+    let inner = folds_of(examples, 3, seed.wrapping_add(1));
     for layer in 0..candidates {
         let (mut scores, mut bad) = (Vec::new(), Vec::new());
         for f in 0..3 {
@@ -324,7 +318,7 @@ pub fn train(
             LayerChoice::Auto => choose_layer(train, data.layers.len(), o, seed),
         }
     };
-    let fold = folds_of(ex, k, seed);
+    let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let (mut pairs, mut step_scores, mut step_bad, mut positions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut trace_scores, mut trace_wrong) = (Vec::new(), Vec::new());
     let (mut layers, mut thresholds) = (Vec::new(), Vec::new());
