@@ -27,6 +27,18 @@ fn entropy_jsd_instability_golden() {
     assert!((peak_value - 1.220169).abs() < 1e-6 && (r - 1.0).abs() < 1e-12);
 }
 
+/// The first-error distribution of a per-step P(right), worked by hand: p = (0.5, 0.5) gives
+/// first error at 0 with 0.5, at 1 with 0.25, none with 0.25; entropy 1.5·ln 2 = 1.039721.
+#[test]
+fn first_error_distribution_by_hand() {
+    use stepscope::signals::{first_error_distribution, first_error_entropy};
+    assert_eq!(first_error_distribution(&[Some(0.5), Some(0.5)]), [0.5, 0.25, 0.25]);
+    assert!((first_error_entropy(&[Some(0.5), Some(0.5)]) - 1.039721).abs() < 1e-6);
+    // An unscored step is certain; a sure verifier has no uncertainty.
+    assert_eq!(first_error_distribution(&[None, Some(0.0)]), [0.0, 1.0, 0.0]);
+    assert_eq!(first_error_entropy(&[Some(1.0), Some(1.0)]), 0.0);
+}
+
 #[test]
 fn processbench_metric_golden() {
     assert!((f1(32.4, 91.7) - 47.88).abs() < 0.005, "{}", f1(32.4, 91.7));

@@ -796,3 +796,102 @@ fn a_stalled_server_never_freezes_the_ui_and_esc_cancels_it() {
     }
     tmux.keys(&["q"]);
 }
+
+/// Fourteen short sums of our own; `t01`, `t05`, … go wrong at step 1, `t03`, `t07`, … at step
+/// 0, the even ones are right. Returns the file and each trace's first error.
+fn sums(dir: &Path) -> (PathBuf, Vec<Option<usize>>) {
+    let path = dir.join("sums.jsonl");
+    let (mut text, mut errors) = (String::new(), Vec::new());
+    for i in 0..14u64 {
+        let (a, b) = (3 + i, 5 + 2 * i);
+        let error = match i % 4 {
+            1 => Some(1),
+            3 => Some(0),
+            _ => None,
+        };
+        let sum = if error == Some(0) { a + b + 1 } else { a + b };
+        let double = if error == Some(1) { 2 * sum + 3 } else { 2 * sum };
+        let row = serde_json::json!({"stepscope": 1, "id": format!("t{i:02}"),
+            "problem": format!("Ann has {a} apples and gets {b} more. Then the pile doubles. How many apples?"),
+            "steps": [format!("{a} + {b} = {sum}."), format!("2 * {sum} = {double}."), format!("The answer is {double}.")],
+            "reference_answer": (2 * (a + b)).to_string(), "final_answer": double.to_string()});
+        text.push_str(&format!("{row}\n"));
+        errors.push(error);
+    }
+    std::fs::write(&path, text).unwrap();
+    (path, errors)
+}
+
+/// Issue 30: label 12 traces, `T` trains a probe on the model thread, the menu offers it with
+/// its cross-validated F1, `v` scores with it; after a restart the head is offered again and
+/// `v` reuses what it stored.
+#[test]
+fn the_train_key_makes_a_probe_that_scores_and_survives_a_restart() {
+    let Some(_) = common::fetched("smollm2") else { return };
+    let Some(tmux) = Tmux::new("train") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (file, errors) = sums(dir.path());
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("t00");
+    tmux.keys(&["T"]);
+    tmux.wait_for("a probe needs at least 6 labelled traces (0 so far)");
+    tmux.keys(&["Enter"]);
+    for (i, error) in errors.iter().take(12).enumerate() {
+        match error {
+            Some(k) => {
+                tmux.keys(&vec!["j"; *k]);
+                tmux.keys(&["e"]);
+                tmux.wait_for(&format!("saved: t{i:02} first error at step {k}"));
+                tmux.wait_for(&format!("category of the error in t{i:02}"));
+                tmux.keys(&["1"]);
+                tmux.wait_for("category calculation");
+            }
+            None => {
+                tmux.keys(&["c"]);
+                tmux.wait_for(&format!("saved: t{i:02}"));
+            }
+        }
+        tmux.keys(&["n"]);
+    }
+    tmux.keys(&["T"]);
+    tmux.wait_for("probe trained: CV F1 ");
+    tmux.keys(&["m"]);
+    let menu = tmux.wait_for(".probe-smollm2.json  CV F1 ");
+    assert!(menu.contains("12 traces"), "{menu}");
+    tmux.keys(&["m", "Tab", "Home", "v"]);
+    tmux.wait_for("scoring done: 2/2 results stored");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let heads: Vec<PathBuf> = std::fs::read_dir(store.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".probe-smollm2.json"))
+        .collect();
+    assert_eq!(heads.len(), 1, "one head beside the journal");
+    let head: Value = serde_json::from_str(&std::fs::read_to_string(&heads[0]).unwrap()).unwrap();
+    assert_eq!(head["problems"].as_array().unwrap().len(), 12, "trained on the 12 labels");
+    assert_eq!(head["model"], "smollm2");
+
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("t00");
+    tmux.keys(&["m"]);
+    tmux.wait_for(".probe-smollm2.json  CV F1 ");
+    // The four defaults (arith on), then the probe.
+    tmux.keys(&["Down", "Down", "Down", "Down", "Space", "m", "v"]);
+    tmux.wait_for("scoring done: 2/2 results stored (0 new, 2 reused; 0 models loaded)");
+    // The queue by the probe's uncertainty: the two traces I have not labelled come first.
+    tmux.keys(&["V"]);
+    tmux.wait_for("scoring done: 28/28 results stored");
+    tmux.keys(&["O"]);
+    let screen = tmux.wait_for("least sure first errors first (14/14 scored by it)");
+    // Rows of the list pane (its left 48 columns, under its title).
+    let row = |id: &str| {
+        let in_list = |l: &str| l.chars().take(48).collect::<String>().contains(id);
+        screen.lines().skip(1).position(in_list).unwrap_or_else(|| panic!("{id}:\n{screen}"))
+    };
+    assert!(row("t12") < row("t00") && row("t13") < row("t00"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+}

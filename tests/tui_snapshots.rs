@@ -326,11 +326,11 @@ fn campaign_sample_category_agreement_and_report() {
     let store = tempfile::tempdir().unwrap();
     let mut app = app_for(&[demo()], store.path());
     let all = app.library.entries.len();
-    stepscope::tui::campaign::start(&mut app, Some((3, 7)), false);
+    stepscope::tui::campaign::start(&mut app, Some((3, 7)), None);
     let picked: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
     assert_eq!(picked.len(), 3.min(all));
     let mut again = app_for(&[demo()], store.path());
-    stepscope::tui::campaign::start(&mut again, Some((3, 7)), false);
+    stepscope::tui::campaign::start(&mut again, Some((3, 7)), None);
     let same: Vec<String> = again.browse.visible.iter().map(|&e| again.summary(e).unwrap().id).collect();
     assert_eq!(picked, same, "the same seed picks the same traces");
     let screen_text = screen(&mut app, 120, 36);

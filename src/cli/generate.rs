@@ -241,6 +241,7 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
             | JobEvent::ScoreFailed { .. }
             | JobEvent::ScoreTally { .. }
             | JobEvent::Refined { .. }
+            | JobEvent::Trained { .. }
             | JobEvent::Servers { .. } => {}
         }
     }

@@ -43,8 +43,10 @@ pub struct OpenArgs {
     /// Seed of --sample.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Order the traces: `disagree` puts those where the stored verifiers disagree most first.
-    #[arg(long, value_parser = ["disagree"])]
+    /// Order the traces: `disagree` puts those where the stored verifiers disagree most first;
+    /// `uncertain` puts the ones I have not labelled where a probe is least sure of the first
+    /// error first (it reads the probe's stored results: score with it first).
+    #[arg(long, value_parser = ["disagree", "uncertain"])]
     pub queue: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -102,7 +104,11 @@ pub fn run(args: OpenArgs) -> i32 {
     let remote = server.options();
     let settings = settings(&args, cfg, &server, annotator, theme);
     let mut app = tui::load_app(&args.paths, &args.input.opener(), settings);
-    tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), args.queue.is_some());
+    let queue = args.queue.as_deref().map(|q| match q {
+        "uncertain" => tui::campaign::Queue::Uncertain,
+        _ => tui::campaign::Queue::Disagree,
+    });
+    tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), queue);
     if app.library.entries.is_empty()
         && !app.library.problems.is_empty()
         && app.library.problems.iter().all(|p| p.line == 0)
@@ -154,6 +160,7 @@ fn settings(
     if let Some(c) = cfg.categories {
         s.categories = c;
     }
+    s.probe_model = cfg.probe_model.clone().or_else(|| args.model.clone()).unwrap_or_else(|| "smollm2".into());
     s.verify_options.remote = server.options();
     if server.given() {
         // The servers' judge is on in the verifier menu beside the arithmetic check.

@@ -2,7 +2,7 @@
 //! reports its cross-validated quality and writes the head (`--verifier probe:HEAD` reads it).
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use clap::Args;
 use serde_json::json;
@@ -11,8 +11,7 @@ use super::modelargs::ModelArgs;
 use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::cli::range::{count, within};
-use crate::model::LanguageModel;
-use crate::service::train::{dataset, head, layers_to_read, problem_hash, train, FitOptions, LayerChoice, Origin};
+use crate::service::train::{CvMetrics, FitOptions, Labels, LayerChoice, Plan, Run, Target};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -21,9 +20,10 @@ pub struct TrainArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Which first-error labels teach it: `dataset` (the file's own) or `human` (the latest
-    /// label in the label journal, any annotator).
-    #[arg(long, default_value = "dataset", value_parser = ["dataset", "human"])]
+    /// What teaches it: `dataset` (the file's own first-error labels) or `human` (the latest
+    /// label in the label journal, any annotator) train a PRM; `outcome` (each trace's final
+    /// answer against its reference, or the file's own correctness flag) trains an ORM.
+    #[arg(long, default_value = "dataset", value_parser = ["dataset", "human", "outcome"])]
     pub labels: String,
     /// The layer whose residual stream it reads (1 = after the first), or `auto`: chosen inside
     /// each training fold among five layers spread over the depth.
@@ -82,9 +82,8 @@ pub fn run(args: TrainArgs) -> i32 {
 }
 
 fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
     let model = args.model.load()?;
-    let fingerprint = model.fingerprint();
+    let target = if args.labels == "outcome" { Target::Orm } else { Target::Prm };
     let mut labelled = Vec::new();
     let mut sources = Vec::new();
     for path in &args.paths {
@@ -97,61 +96,84 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
             };
             labelled.push((t, label));
         }
-        let n = labelled[before..].iter().filter(|(_, l)| l.is_some()).count();
+        let n = match target {
+            Target::Prm => labelled[before..].iter().filter(|(_, l)| l.is_some()).count(),
+            Target::Orm => labelled[before..].iter().filter(|(t, _)| t.answer_correct().is_some()).count(),
+        };
         sources.push(format!("{}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)));
     }
-    let layers = layers_to_read(args.layer.0, model.num_layers())?;
     let bar = Progress::new(labelled.len());
     let cache = args.states.clone().unwrap_or_else(|| crate::dirs::cache_dir().join("probe-states"));
-    let data = dataset(&model, &fingerprint, &cache, &labelled, &layers, &mut |done, _| {
-        bar.show(done, "hidden states at each step's end");
-    })?;
+    let fit = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
+    let plan = Plan { target, layer: args.layer.0, folds: args.folds, seed: args.seed, fit };
+    let never = AtomicBool::new(false);
+    let mut progress = |done, _| bar.show(done, "hidden states at each step's end");
+    let mut run = Run { progress: &mut progress, cancel: &never };
+    let t = crate::service::train::train_head(
+        &model,
+        &args.model.model,
+        Labels { traces: &labelled, sources },
+        plan,
+        &cache,
+        &args.output,
+        &mut run,
+    )?;
     bar.finish();
-    let read = started.elapsed().as_secs_f64();
-    let fit_started = Instant::now();
-    let o = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
-    let (metrics, fitted, layer, tau) = train(&data, args.layer.0, args.folds, args.seed, o)?;
-    let fit_seconds = fit_started.elapsed().as_secs_f64();
-    let mut problems: Vec<String> =
-        labelled.iter().filter(|(_, l)| l.is_some()).map(|(t, _)| problem_hash(&t.problem)).collect();
-    problems.sort_unstable();
-    problems.dedup();
-    let origin = Origin { model: args.model.model.clone(), fingerprint, sources, problems };
-    let h = head(origin, layer, fitted, tau, &metrics);
-    let text = serde_json::to_string_pretty(&h)?;
-    let tmp = args.output.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.output).map_err(|e| anyhow::anyhow!("{}: {e}", args.output.display()))?;
+    let m = &t.metrics;
+    let (layer, tau) = (t.layer, t.threshold);
     let report = json!({
-        "f1": metrics.f1, "acc_err": metrics.acc_err, "acc_corr": metrics.acc_corr,
-        "step_auroc": metrics.step_auroc, "trace_auroc": metrics.trace_auroc,
-        "position_step_auroc": metrics.position_step_auroc,
-        "folds": metrics.folds, "traces": metrics.traces, "steps": metrics.steps,
-        "fold_layers": metrics.layers, "fold_thresholds": metrics.thresholds,
+        "target": m.target,
+        "f1": m.f1, "acc_err": m.acc_err, "acc_corr": m.acc_corr,
+        "step_auroc": m.step_auroc, "trace_auroc": m.trace_auroc,
+        "first_step_trace_auroc": m.first_step_trace_auroc,
+        "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
+        "quintiles": m.quintiles,
+        "folds": m.folds, "traces": m.traces, "steps": m.steps,
+        "fold_layers": m.layers, "fold_thresholds": m.thresholds,
         "layer": layer, "threshold": tau, "model": args.model.model,
-        "forward_passes": data.forward_passes, "read_seconds": read, "fit_seconds": fit_seconds,
+        "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {
         crate::outln!("{report}");
     } else {
-        let f = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
+        print_metrics(m);
         crate::outln!(
-            "{} traces, {} steps, {}-fold CV by problem: F1 {:.1} (acc_err {:.1}, acc_corr {:.1}) · step AUROC {} (position alone {}) · trace AUROC {}",
-            metrics.traces,
-            metrics.steps,
-            metrics.folds,
-            metrics.f1,
-            metrics.acc_err,
-            metrics.acc_corr,
-            f(metrics.step_auroc),
-            f(metrics.position_step_auroc),
-            f(metrics.trace_auroc)
-        );
-        crate::outln!(
-            "head: layer {layer}, τ {tau:.2} → {} · {} forward passes, {read:.1} s reading, {fit_seconds:.1} s fitting",
+            "head: {} on layer {layer}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            m.target,
             args.output.display(),
-            data.forward_passes
+            t.forward_passes,
+            t.read_seconds,
+            t.fit_seconds
         );
     }
     Ok(())
+}
+
+fn print_metrics(m: &CvMetrics) {
+    let f = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
+    let pb = match (m.f1, m.acc_err, m.acc_corr) {
+        (Some(f1), Some(e), Some(c)) => format!("F1 {f1:.1} (acc_err {e:.1}, acc_corr {c:.1}) · "),
+        _ => String::new(),
+    };
+    crate::outln!(
+        "{} traces, {} rows, {}-fold CV by problem: {pb}step AUROC {} (position alone {}) · trace AUROC {} (first step alone {}, length alone {})",
+        m.traces,
+        m.steps,
+        m.folds,
+        f(m.step_auroc),
+        f(m.position_step_auroc),
+        f(m.trace_auroc),
+        f(m.first_step_trace_auroc),
+        f(m.length_trace_auroc)
+    );
+    for (i, q) in m.quintiles.iter().enumerate() {
+        crate::outln!(
+            "  quintile {} (P right {:.2}–{:.2}): {} traces, {:.1}% answers right",
+            i + 1,
+            q.from,
+            q.to,
+            q.traces,
+            100.0 * q.accuracy
+        );
+    }
 }

@@ -18,7 +18,7 @@ use crate::verify::{Options, VerifierSpec};
 
 #[derive(Args, Debug, Clone)]
 pub struct VerifierArgs {
-    /// Verifier spec (repeatable): arith, prm:PATH, judge:MODEL, critic:MODEL, rollout:MODEL.
+    /// Verifier spec (repeatable): arith, prm:PATH, probe:HEAD, judge:MODEL, critic:MODEL, rollout:MODEL.
     /// MODEL is a short name (smollm2), a GGUF file or an HF folder.
     #[arg(long = "verifier", short = 'v')]
     pub verifiers: Vec<String>,

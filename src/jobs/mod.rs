@@ -3,6 +3,7 @@
 //! Nothing here blocks the caller: the TUI drives every model through it, and `generate` streams
 //! through it too (the other commands call the service directly).
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use crate::model::remote::RemoteOptions;
 use crate::model::{LanguageModel, LoadOptions, Message};
 use crate::refine::strategy::Plan;
 use crate::service::refine::{refine, Candidate};
+use crate::service::train::CvMetrics;
 use crate::service::{Models, Outcome, Scorer};
 use crate::trace::store::VerifyRecord;
-use crate::trace::{Segmentation, Trace};
+use crate::trace::{Label, Segmentation, Trace};
 use crate::verify::{self, VerifierSpec};
 
 pub type JobId = u64;
@@ -33,6 +35,9 @@ pub enum Job {
     Score { items: Vec<ScoreItem>, specs: Vec<String>, options: verify::Options },
     /// Refine a draft by a plan with the generator model, streaming the candidate's tokens.
     Refine { draft: Box<Trace>, plan: Box<Plan>, generator: String, params: GenerateParams, segmentation: Segmentation },
+    /// Train a probe on labelled traces with the model `model` names (its hidden states cached,
+    /// progress per trace, cancelled between traces) and write its head to `output`.
+    Train { model: String, labelled: Vec<(Trace, Option<Label>)>, sources: Vec<String>, output: PathBuf },
 }
 
 /// What the model thread reports.
@@ -93,6 +98,12 @@ pub enum JobEvent {
     Refined {
         job: JobId,
         candidate: Box<Candidate>,
+    },
+    /// A probe head was written to `head`, with its cross-validated quality.
+    Trained {
+        job: JobId,
+        head: PathBuf,
+        metrics: Box<CvMetrics>,
     },
     Finished {
         job: JobId,
@@ -216,6 +227,9 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
             refine(models, &generator, &draft, &plan, &params, seg, &env.cancel, &mut on_token, &mut progress)
                 .map(|c| sink(JobEvent::Refined { job: id, candidate: Box::new(c) }))
         }
+        Job::Train { model, labelled, sources, output } => {
+            train(models, id, &model, &labelled, sources, &output, &env.cancel, sink)
+        }
     };
     models.set_cancel(None);
     if let Some(served) = models.served_now() {
@@ -289,6 +303,40 @@ fn score(
         }
     }
     sink(tally(computed, reused, models));
+    Ok(())
+}
+
+/// Trains a probe the way the TUI's train key asks: first-error labels, the layer chosen by
+/// inner cross-validation, up to 5 folds (fewer for a handful of labels).
+#[allow(clippy::too_many_arguments)]
+fn train(
+    models: &mut Models,
+    id: JobId,
+    spec: &str,
+    labelled: &[(Trace, Option<Label>)],
+    sources: Vec<String>,
+    output: &std::path::Path,
+    cancel: &AtomicBool,
+    sink: &impl Fn(JobEvent),
+) -> anyhow::Result<()> {
+    use crate::service::train::{train_head, FitOptions, Labels, LayerChoice, Plan as TrainPlan, Run, Target};
+    let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
+    let model = models.language_model(spec, &mut progress)?;
+    let n = labelled.iter().filter(|(_, l)| l.is_some()).count();
+    let folds = (n / 2).clamp(2, 5);
+    let plan = TrainPlan { target: Target::Prm, layer: LayerChoice::Auto, folds, seed: 0, fit: FitOptions::default() };
+    let mut read = |done: usize, total: usize| {
+        sink(JobEvent::Progress { job: id, message: format!("training a probe: hidden states {done}/{total}") })
+    };
+    let mut run = Run { progress: &mut read, cancel };
+    let cache = crate::dirs::cache_dir().join("probe-states");
+    let labels = Labels { traces: labelled, sources };
+    let trained = match train_head(model.as_ref(), spec, labels, plan, &cache, output, &mut run) {
+        // The caller hears `Cancelled`; the states read so far stay cached.
+        Err(_) if cancel.load(Ordering::Relaxed) => return Ok(()),
+        r => r?,
+    };
+    sink(JobEvent::Trained { job: id, head: output.to_path_buf(), metrics: Box::new(trained.metrics) });
     Ok(())
 }
 

@@ -95,6 +95,10 @@ pub trait LanguageModel: Send + Sync {
         let _ = (ids, layers);
         anyhow::bail!("{}: a probe reads hidden states, which only a local model gives", self.name())
     }
+    /// How many layers `layer_states` can tap (None: it has no hidden states to give).
+    fn num_layers(&self) -> Option<usize> {
+        None
+    }
     /// A fingerprint of the weights, for provenance and result reuse.
     fn fingerprint(&self) -> String {
         super::fingerprint(self.source())
@@ -171,6 +175,10 @@ impl LanguageModel for Model {
 
     fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
         Model::layer_states(self, ids, layers)
+    }
+
+    fn num_layers(&self) -> Option<usize> {
+        Some(Model::num_layers(self))
     }
 
     fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {

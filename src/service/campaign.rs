@@ -445,9 +445,33 @@ pub fn disagreement_order(firsts: &[(Vec<Option<usize>>, usize)]) -> Vec<usize> 
     order
 }
 
+/// The annotation queue by a probe's uncertainty (`--queue uncertain`): traces not yet labelled
+/// by me first, most uncertain first-error location first (entropy of the probe's first-error
+/// distribution); traces the probe has not scored keep their order after them. `items`: (my
+/// label is set, the probe's step scores if stored).
+pub fn uncertainty_order(items: &[(bool, Option<Vec<Option<f64>>>)]) -> Vec<usize> {
+    let key = |(mine, scores): &(bool, Option<Vec<Option<f64>>>)| {
+        (*mine, scores.is_none(), -scores.as_deref().map_or(0.0, crate::signals::first_error_entropy))
+    };
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (key(&items[a]), key(&items[b]));
+        ka.0.cmp(&kb.0).then(ka.1.cmp(&kb.1)).then(ka.2.total_cmp(&kb.2))
+    });
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_uncertain_queue_puts_unlabelled_unsure_traces_first() {
+        let sure = Some(vec![Some(0.99), Some(0.01)]);
+        let unsure = Some(vec![Some(0.5), Some(0.5), Some(0.5)]);
+        let items = vec![(false, sure.clone()), (false, None), (true, unsure.clone()), (false, unsure)];
+        assert_eq!(uncertainty_order(&items), [3, 0, 1, 2]);
+    }
 
     fn item(id: &str, steps: usize, dataset: Option<Label>, humans: &[(&str, Label)]) -> Item {
         Item {

@@ -5,29 +5,60 @@
 //! for `--layer auto`, the layer) chosen inside the training folds only.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use crate::model::Model;
+use crate::model::LanguageModel;
 use crate::signals::agreement::auroc;
 use crate::signals::first_below;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{candidate_layers, step_features, Linear, ProbeHead};
 
-/// One labelled trace: its problem's hash (folds group by it), its first error (None: no
-/// error), whether its final answer is right, and its step features per candidate layer.
+/// What a head learns to predict at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// P(this step is right | the steps before it), from first-error labels: steps before the
+    /// first error are right, the first error is wrong, later steps are left out.
+    Prm,
+    /// P(the final answer will be right | the steps so far), from outcome labels (the final
+    /// answer against the reference): every step carries its trace's outcome.
+    Orm,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Prm => "prm",
+            Target::Orm => "orm",
+        }
+    }
+
+    /// Whether a trace teaches this target: a first-error label (PRM) or a known outcome (ORM).
+    fn teaches(self, label: Option<Label>, answer_correct: Option<bool>) -> bool {
+        match self {
+            Target::Prm => label.is_some(),
+            Target::Orm => answer_correct.is_some(),
+        }
+    }
+}
+
+/// One labelled trace: its problem's hash (folds group by it), its first-error label (None: not
+/// labelled), whether its final answer is right, and its step features per candidate layer.
 pub struct Example {
     pub problem: String,
-    pub first_error: Option<usize>,
+    pub label: Option<Label>,
     pub answer_correct: Option<bool>,
     /// `[layer][step][feature]`, layers as in `Dataset::layers`.
     pub features: Vec<Vec<Vec<f32>>>,
 }
 
 pub struct Dataset {
+    pub target: Target,
     pub layers: Vec<usize>,
     pub examples: Vec<Example>,
     /// Forward passes run (traces not in the cache).
@@ -70,22 +101,31 @@ fn write_cached(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
     Ok(())
 }
 
-/// Step features of every labelled trace after each of `layers`, from the cache when there
-/// (refitting never reruns the model), else by one forward pass that fills it.
+impl Example {
+    fn first_error(&self) -> Option<usize> {
+        self.label.and_then(Label::first_error)
+    }
+}
+
+/// Step features of every trace that teaches `target` after each of `layers`, from the cache
+/// when there (refitting never reruns the model), else by one forward pass that fills it.
 pub fn dataset(
-    model: &Model,
-    fingerprint: &str,
+    model: &dyn LanguageModel,
     cache: &Path,
+    target: Target,
     traces: &[(Trace, Option<Label>)],
     layers: &[usize],
-    progress: &mut dyn FnMut(usize, usize),
+    run: &mut Run,
 ) -> Result<Dataset> {
+    let fingerprint = &model.fingerprint();
     let mut examples = Vec::new();
     let mut forward_passes = 0;
     for (i, (t, label)) in traces.iter().enumerate() {
-        progress(i, traces.len());
-        let Some(label) = label else { continue };
-        if t.steps.is_empty() {
+        (run.progress)(i, traces.len());
+        if run.cancel.load(Ordering::Relaxed) {
+            bail!("cancelled after {i} of {} traces (their states are cached)", traces.len());
+        }
+        if t.steps.is_empty() || !target.teaches(*label, t.answer_correct()) {
             continue;
         }
         let files: Vec<PathBuf> = layers.iter().map(|&l| cache_file(cache, fingerprint, t, l)).collect();
@@ -103,13 +143,88 @@ pub fn dataset(
         };
         examples.push(Example {
             problem: problem_hash(&t.problem),
-            first_error: label.first_error(),
+            label: *label,
             answer_correct: t.answer_correct(),
             features,
         });
     }
-    progress(traces.len(), traces.len());
-    Ok(Dataset { layers: layers.to_vec(), examples, forward_passes })
+    (run.progress)(traces.len(), traces.len());
+    Ok(Dataset { target, layers: layers.to_vec(), examples, forward_passes })
+}
+
+/// How a training run reports (traces read of all) and is stopped (between traces).
+pub struct Run<'a> {
+    pub progress: &'a mut dyn FnMut(usize, usize),
+    pub cancel: &'a AtomicBool,
+}
+
+/// What to train: the target, where to read, how to cross-validate and fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub target: Target,
+    pub layer: LayerChoice,
+    pub folds: usize,
+    pub seed: u64,
+    pub fit: FitOptions,
+}
+
+/// A head trained and written, with what it took.
+pub struct Trained {
+    pub metrics: CvMetrics,
+    pub layer: usize,
+    pub threshold: f64,
+    pub forward_passes: usize,
+    pub read_seconds: f64,
+    pub fit_seconds: f64,
+}
+
+/// Labelled traces and where their labels came from (`dataset:FILE@fingerprint (N traces)`).
+pub struct Labels<'a> {
+    pub traces: &'a [(Trace, Option<Label>)],
+    pub sources: Vec<String>,
+}
+
+/// The whole loop, for every face: hidden states of the labelled traces on `model` (cached),
+/// k-fold cross-validation, the head fitted on everything and written to `output` (atomically)
+/// with its provenance. `model_name` is what the head calls its base model (a spec the verifier
+/// can load again).
+pub fn train_head(
+    model: &dyn LanguageModel,
+    model_name: &str,
+    labels: Labels,
+    plan: Plan,
+    cache: &Path,
+    output: &Path,
+    run: &mut Run,
+) -> Result<Trained> {
+    let started = Instant::now();
+    let Some(depth) = model.num_layers() else {
+        bail!("{}: a probe reads hidden states, which only a local model gives", model.name())
+    };
+    let layers = layers_to_read(plan.layer, depth)?;
+    let data = dataset(model, cache, plan.target, labels.traces, &layers, run)?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    let fit_started = Instant::now();
+    let (metrics, fitted, layer, threshold) = train(&data, plan.layer, plan.folds, plan.seed, plan.fit)?;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let mut problems: Vec<String> = data.examples.iter().map(|e| e.problem.clone()).collect();
+    problems.sort_unstable();
+    problems.dedup();
+    let origin =
+        Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
+    write_head(&head(origin, layer, fitted, threshold, &metrics), output)?;
+    let forward_passes = data.forward_passes;
+    Ok(Trained { metrics, layer, threshold, forward_passes, read_seconds, fit_seconds })
+}
+
+fn write_head(head: &ProbeHead, output: &Path) -> Result<()> {
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    }
+    let tmp = output.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(head)?).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, output).map_err(|e| anyhow::anyhow!("{}: {e}", output.display()))?;
+    Ok(())
 }
 
 /// A fitted linear head on standardised features.
@@ -194,20 +309,27 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     Ok(Fitted { mean, scale, weights, bias })
 }
 
-/// PRM targets of one example at one layer: steps before the first error are right (1), the
-/// first error is wrong (0), steps after it are left out.
-fn targets<'a>(e: &'a Example, layer: usize) -> impl Iterator<Item = (&'a Vec<f32>, f32)> + 'a {
-    let last = e.first_error.unwrap_or(usize::MAX);
-    e.features[layer]
-        .iter()
-        .enumerate()
-        .take_while(move |(k, _)| *k <= last)
-        .map(move |(k, r)| (r, if Some(k) == e.first_error { 0.0 } else { 1.0 }))
+/// The rows one example teaches at one layer, with their targets (1 = right). PRM: the steps
+/// up to the first error (which is 0; later steps are left out). ORM: every step, carrying the
+/// trace's outcome.
+fn targets(e: &Example, layer: usize, target: Target) -> Vec<(&Vec<f32>, f32)> {
+    let rows = &e.features[layer];
+    match target {
+        Target::Prm => {
+            let first = e.first_error();
+            let upto = first.map_or(rows.len(), |f| f + 1);
+            rows.iter().take(upto).enumerate().map(|(k, r)| (r, if Some(k) == first { 0.0 } else { 1.0 })).collect()
+        }
+        Target::Orm => {
+            let y = if e.answer_correct == Some(true) { 1.0 } else { 0.0 };
+            rows.iter().map(|r| (r, y)).collect()
+        }
+    }
 }
 
-fn fit_on(examples: &[&Example], layer: usize, o: FitOptions) -> Result<Fitted> {
+fn fit_on(examples: &[&Example], layer: usize, target: Target, o: FitOptions) -> Result<Fitted> {
     let (x, y): (Vec<Vec<f32>>, Vec<f32>) =
-        examples.iter().flat_map(|e| targets(e, layer)).map(|(r, t)| (r.clone(), t)).unzip();
+        examples.iter().flat_map(|e| targets(e, layer, target)).map(|(r, t)| (r.clone(), t)).unzip();
     fit(&x, &y, o)
 }
 
@@ -215,33 +337,106 @@ fn step_probs(f: &Fitted, e: &Example, layer: usize) -> Vec<f64> {
     e.features[layer].iter().map(|r| f.prob(r)).collect()
 }
 
-/// The threshold τ on P(step right) with the best ProcessBench F1 over `examples`.
-fn best_threshold(f: &Fitted, examples: &[&Example], layer: usize) -> f64 {
+/// What a head says of a whole trace: P(answer right). A PRM's weakest step; an ORM's reading
+/// after the last step.
+fn trace_score(p: &[f64], target: Target) -> f64 {
+    match target {
+        Target::Prm => p.iter().copied().fold(1.0, f64::min),
+        Target::Orm => p.last().copied().unwrap_or(1.0),
+    }
+}
+
+/// The threshold τ, chosen on `examples` (training folds only): a PRM's best ProcessBench F1 of
+/// its first step below τ; an ORM's best balanced accuracy of "answer right when P ≥ τ".
+fn best_threshold(f: &Fitted, examples: &[&Example], layer: usize, target: Target) -> f64 {
     let probs: Vec<Vec<f64>> = examples.iter().map(|e| step_probs(f, e, layer)).collect();
-    let grid = (1..100).map(|k| k as f64 / 100.0);
-    let f1_at = |tau: f64| {
-        let pairs: Vec<(Option<usize>, Option<usize>)> =
-            probs.iter().zip(examples).map(|(p, e)| (first_below(p, tau), e.first_error)).collect();
-        score(&pairs).f1
+    let quality = |tau: f64| match target {
+        Target::Prm => {
+            let pairs: Vec<(Option<usize>, Option<usize>)> =
+                probs.iter().zip(examples).map(|(p, e)| (first_below(p, tau), e.first_error())).collect();
+            score(&pairs).f1
+        }
+        Target::Orm => {
+            let judged: Vec<(bool, bool)> = probs
+                .iter()
+                .zip(examples)
+                .filter_map(|(p, e)| Some((trace_score(p, target) >= tau, e.answer_correct?)))
+                .collect();
+            balanced_accuracy(&judged)
+        }
     };
-    grid.map(|t| (t, f1_at(t))).fold((0.5, f64::MIN), |best, (t, v)| if v > best.1 { (t, v) } else { best }).0
+    let grid = (1..100).map(|k| k as f64 / 100.0);
+    grid.map(|t| (t, quality(t))).fold((0.5, f64::MIN), |best, (t, v)| if v > best.1 { (t, v) } else { best }).0
+}
+
+/// The mean of the accuracy on right and on wrong answers, of (said right, is right) pairs.
+fn balanced_accuracy(judged: &[(bool, bool)]) -> f64 {
+    let rate = |truth: bool| {
+        let of: Vec<bool> = judged.iter().filter(|(_, t)| *t == truth).map(|(said, _)| *said == truth).collect();
+        if of.is_empty() {
+            0.0
+        } else {
+            of.iter().filter(|&&ok| ok).count() as f64 / of.len() as f64
+        }
+    };
+    (rate(true) + rate(false)) / 2.0
+}
+
+/// Held-out traces ranked by the head's P(answer right), in five groups of (nearly) equal size
+/// from the lowest: how often each group's answer was right.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quintile {
+    pub from: f64,
+    pub to: f64,
+    pub traces: usize,
+    pub accuracy: f64,
+}
+
+fn quintiles(scored: &[(f64, bool)]) -> Vec<Quintile> {
+    let mut sorted = scored.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = sorted.len();
+    (0..5)
+        .filter_map(|q| {
+            let group = &sorted[q * n / 5..(q + 1) * n / 5];
+            let (first, last) = (group.first()?, group.last()?);
+            let right = group.iter().filter(|(_, ok)| *ok).count();
+            Some(Quintile {
+                from: first.0,
+                to: last.0,
+                traces: group.len(),
+                accuracy: right as f64 / group.len() as f64,
+            })
+        })
+        .collect()
 }
 
 /// Cross-validated quality of a probe, every number on traces none of its fit saw.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CvMetrics {
+    /// `prm` or `orm`.
+    pub target: &'static str,
     pub folds: usize,
     pub traces: usize,
     pub steps: usize,
-    pub f1: f64,
-    pub acc_err: f64,
-    pub acc_corr: f64,
-    /// AUROC of 1 − P(step right) for the labelled first error against the steps before it.
+    /// ProcessBench metrics of the first step below τ, over held-out traces with a first-error
+    /// label (None when none has one).
+    pub f1: Option<f64>,
+    pub acc_err: Option<f64>,
+    pub acc_corr: Option<f64>,
+    /// AUROC of 1 − P for a wrong target over the held-out rows (PRM: the first error against
+    /// the steps before it; ORM: every step of a trace whose answer is wrong).
     pub step_auroc: Option<f64>,
-    /// AUROC of 1 − the lowest step probability for a wrong final answer.
+    /// AUROC of 1 − the trace's P(answer right) for a wrong final answer.
     pub trace_auroc: Option<f64>,
-    /// The step AUROC of the step's position alone (later = more likely wrong), for scale.
+    /// The same from the first step's reading alone.
+    pub first_step_trace_auroc: Option<f64>,
+    /// Baselines, for scale: the step's position alone (PRM), and the trace's number of steps
+    /// alone for a wrong answer.
     pub position_step_auroc: Option<f64>,
+    pub length_trace_auroc: Option<f64>,
+    /// Held-out traces by the head's P(answer right), lowest fifth first.
+    pub quintiles: Vec<Quintile>,
     /// The layer each fold used (its inner choice under `--layer auto`).
     pub layers: Vec<usize>,
     pub thresholds: Vec<f64>,
@@ -268,9 +463,9 @@ fn folds_of(examples: &[&Example], k: usize, seed: u64) -> Vec<usize> {
     examples.iter().map(|e| fold_of[e.problem.as_str()]).collect()
 }
 
-/// The layer (an index into the dataset's layers) whose head predicts steps best (step AUROC)
-/// in a `k`-fold cross-validation inside `examples`.
-fn choose_layer(examples: &[&Example], candidates: usize, o: FitOptions, seed: u64) -> Result<usize> {
+/// The layer (an index into the dataset's layers) whose head predicts its target best (row
+/// AUROC) in a 3-fold cross-validation inside `examples`.
+fn choose_layer(examples: &[&Example], candidates: usize, target: Target, o: FitOptions, seed: u64) -> Result<usize> {
     let mut best = (0, f64::MIN);
     // Inner folds are dealt like the outer ones, with another seed.
     let inner = folds_of(examples, 3, seed.wrapping_add(1));
@@ -282,12 +477,11 @@ fn choose_layer(examples: &[&Example], candidates: usize, o: FitOptions, seed: u
             if train.is_empty() || test.is_empty() {
                 continue;
             }
-            let fitted = fit_on(&train, layer, o)?;
+            let fitted = fit_on(&train, layer, target, o)?;
             for e in test {
-                let p = step_probs(&fitted, e, layer);
-                for (k, _) in targets(e, layer).enumerate() {
-                    scores.push(1.0 - p[k]);
-                    bad.push(Some(k) == e.first_error);
+                for (row, y) in targets(e, layer, target) {
+                    scores.push(1.0 - fitted.prob(row));
+                    bad.push(y < 0.5);
                 }
             }
         }
@@ -299,6 +493,62 @@ fn choose_layer(examples: &[&Example], candidates: usize, o: FitOptions, seed: u
     Ok(best.0)
 }
 
+/// What the held-out folds said, gathered over the folds.
+#[derive(Default)]
+struct HeldOut {
+    pairs: Vec<(Option<usize>, Option<usize>)>,
+    rows: Vec<(f64, bool)>,
+    positions: Vec<(f64, bool)>,
+    traces: Vec<(f64, bool)>,
+    first_steps: Vec<(f64, bool)>,
+    lengths: Vec<(f64, bool)>,
+}
+
+impl HeldOut {
+    fn add(&mut self, e: &Example, p: &[f64], layer: usize, target: Target, tau: f64) {
+        if let Some(label) = e.label {
+            self.pairs.push((first_below(p, tau), label.first_error()));
+        }
+        for (k, (_, y)) in targets(e, layer, target).into_iter().enumerate() {
+            self.rows.push((1.0 - p[k], y < 0.5));
+            if target == Target::Prm {
+                self.positions.push((k as f64, y < 0.5));
+            }
+        }
+        if let Some(right) = e.answer_correct {
+            self.traces.push((trace_score(p, target), right));
+            self.first_steps.push((1.0 - p[0], !right));
+            self.lengths.push((p.len() as f64, !right));
+        }
+    }
+
+    fn metrics(&self, target: Target, folds: usize, traces: usize) -> CvMetrics {
+        let roc = |v: &[(f64, bool)]| {
+            let (s, b): (Vec<f64>, Vec<bool>) = v.iter().copied().unzip();
+            auroc(&s, &b)
+        };
+        let wrong: Vec<(f64, bool)> = self.traces.iter().map(|&(p, right)| (1.0 - p, !right)).collect();
+        let pb = (!self.pairs.is_empty()).then(|| score(&self.pairs));
+        CvMetrics {
+            target: target.name(),
+            folds,
+            traces,
+            steps: self.rows.len(),
+            f1: pb.as_ref().map(|s| s.f1),
+            acc_err: pb.as_ref().map(|s| s.acc_err),
+            acc_corr: pb.as_ref().map(|s| s.acc_corr),
+            step_auroc: roc(&self.rows),
+            trace_auroc: roc(&wrong),
+            first_step_trace_auroc: roc(&self.first_steps),
+            position_step_auroc: roc(&self.positions),
+            length_trace_auroc: roc(&self.lengths),
+            quintiles: quintiles(&self.traces),
+            layers: Vec::new(),
+            thresholds: Vec::new(),
+        }
+    }
+}
+
 /// k-fold cross-validation grouped by problem, then the head fitted on everything.
 pub fn train(
     data: &Dataset,
@@ -307,7 +557,7 @@ pub fn train(
     seed: u64,
     o: FitOptions,
 ) -> Result<(CvMetrics, Fitted, usize, f64)> {
-    let ex = &data.examples;
+    let (ex, target) = (&data.examples, data.target);
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
     }
@@ -315,58 +565,34 @@ pub fn train(
     let pick = |train: &[&Example]| -> Result<usize> {
         match choice {
             LayerChoice::Fixed(l) => fixed(l).ok_or_else(|| anyhow::anyhow!("layer {l} was not extracted")),
-            LayerChoice::Auto => choose_layer(train, data.layers.len(), o, seed),
+            LayerChoice::Auto => choose_layer(train, data.layers.len(), target, o, seed),
         }
     };
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
-    let (mut pairs, mut step_scores, mut step_bad, mut positions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut trace_scores, mut trace_wrong) = (Vec::new(), Vec::new());
+    let mut held = HeldOut::default();
     let (mut layers, mut thresholds) = (Vec::new(), Vec::new());
     for f in 0..k {
         let train: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g != f).map(|(e, _)| e).collect();
         let test: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g == f).map(|(e, _)| e).collect();
         let layer = pick(&train)?;
-        let fitted = fit_on(&train, layer, o)?;
-        let tau = best_threshold(&fitted, &train, layer);
+        let fitted = fit_on(&train, layer, target, o)?;
+        let tau = best_threshold(&fitted, &train, layer, target);
         layers.push(data.layers[layer]);
         thresholds.push(tau);
         for e in test {
-            let p = step_probs(&fitted, e, layer);
-            pairs.push((first_below(&p, tau), e.first_error));
-            for (k, _) in targets(e, layer).enumerate() {
-                step_scores.push(1.0 - p[k]);
-                step_bad.push(Some(k) == e.first_error);
-                positions.push(k as f64);
-            }
-            if let Some(c) = e.answer_correct {
-                trace_scores.push(1.0 - p.iter().copied().fold(1.0, f64::min));
-                trace_wrong.push(!c);
-            }
+            held.add(e, &step_probs(&fitted, e, layer), layer, target, tau);
         }
     }
-    let s = score(&pairs);
-    let metrics = CvMetrics {
-        folds: k,
-        traces: ex.len(),
-        steps: step_scores.len(),
-        f1: s.f1,
-        acc_err: s.acc_err,
-        acc_corr: s.acc_corr,
-        step_auroc: auroc(&step_scores, &step_bad),
-        trace_auroc: auroc(&trace_scores, &trace_wrong),
-        position_step_auroc: auroc(&positions, &step_bad),
-        layers,
-        thresholds,
-    };
+    let metrics = CvMetrics { layers, thresholds, ..held.metrics(target, k, ex.len()) };
     let all: Vec<&Example> = ex.iter().collect();
     let layer = pick(&all)?;
-    let fitted = fit_on(&all, layer, o)?;
-    let tau = best_threshold(&fitted, &all, layer);
+    let fitted = fit_on(&all, layer, target, o)?;
+    let tau = best_threshold(&fitted, &all, layer, target);
     Ok((metrics, fitted, data.layers[layer], tau))
 }
 
 /// What a head file says about where it came from.
-pub struct Origin {
+struct Origin {
     pub model: String,
     pub fingerprint: String,
     pub sources: Vec<String>,
@@ -374,14 +600,14 @@ pub struct Origin {
 }
 
 /// The head file's contents.
-pub fn head(origin: Origin, layer: usize, fitted: Fitted, tau: f64, metrics: &CvMetrics) -> ProbeHead {
+fn head(origin: Origin, layer: usize, fitted: Fitted, tau: f64, metrics: &CvMetrics) -> ProbeHead {
     let Origin { model, fingerprint, sources, problems } = origin;
     ProbeHead {
         probe: 1,
         model,
         model_fingerprint: fingerprint,
         layer,
-        target: "prm".into(),
+        target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
         weights: fitted.weights,
@@ -390,6 +616,45 @@ pub fn head(origin: Origin, layer: usize, fitted: Fitted, tau: f64, metrics: &Cv
         sources,
         problems,
         metrics: serde_json::to_value(metrics).expect("plain data"),
+    }
+}
+
+/// Where the TUI keeps the head trained on a label journal's labels with `model`: beside the
+/// journal, `<journal name>.probe-<model>.json` (one per model: retraining replaces it).
+pub fn head_beside(journal: &Path, model: &str) -> PathBuf {
+    let safe: String =
+        model.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let name = journal.file_name().map_or("labels".into(), |n| n.to_string_lossy().into_owned());
+    let stem = name.strip_suffix(crate::trace::store::JOURNAL_SUFFIX).unwrap_or(&name);
+    journal.with_file_name(format!("{stem}.probe-{safe}.json"))
+}
+
+/// The heads kept beside a journal (see [`head_beside`]), in name order.
+pub fn heads_beside(journal: &Path) -> Vec<PathBuf> {
+    let name = journal.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let stem = name.strip_suffix(crate::trace::store::JOURNAL_SUFFIX).unwrap_or(&name).to_string();
+    let Some(dir) = journal.parent() else { return Vec::new() };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut heads: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    heads.retain(|p| {
+        let n = p.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        n.starts_with(&format!("{stem}.probe-")) && n.ends_with(".json")
+    });
+    heads.sort();
+    heads
+}
+
+/// What the verifier menu says beside a probe: its cross-validated F1 and how many traces
+/// taught it (read from the head file's metrics).
+pub fn menu_note(metrics: &serde_json::Value) -> String {
+    let traces = metrics["traces"].as_u64().unwrap_or(0);
+    match metrics["f1"].as_f64() {
+        Some(f1) => format!("CV F1 {f1:.1} · {traces} traces"),
+        None => match metrics["trace_auroc"].as_f64() {
+            Some(a) => format!("CV AUROC {a:.2} · {traces} traces"),
+            None => format!("{traces} traces"),
+        },
     }
 }
 
@@ -436,17 +701,44 @@ mod tests {
                 (0..4).map(|k| vec![if Some(k) == first_error { -1.0 } else { 1.0 }, (t as f32).sin()]).collect();
             examples.push(Example {
                 problem: format!("p{t}"),
-                first_error,
+                label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
                 answer_correct: Some(first_error.is_none()),
                 features: vec![rows],
             });
         }
-        let data = Dataset { layers: vec![3], examples, forward_passes: 0 };
+        let data = Dataset { target: Target::Prm, layers: vec![3], examples, forward_passes: 0 };
         let (m, _, layer, tau) = train(&data, LayerChoice::Fixed(3), 5, 1, FitOptions::default()).unwrap();
         assert_eq!(layer, 3);
-        assert!(m.f1 > 99.0 && m.step_auroc == Some(1.0), "{m:?}");
+        assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
         assert!(tau > 0.0 && tau < 1.0);
         assert_eq!(m.thresholds.len(), 5);
         assert!(train(&data, LayerChoice::Fixed(7), 5, 1, FitOptions::default()).is_err());
+    }
+
+    /// Outcome labels only (no first error known): the ORM learns each trace's outcome from
+    /// every step, ranks held-out answers by it, and reports no ProcessBench numbers.
+    #[test]
+    fn an_outcome_head_ranks_held_out_answers() {
+        let examples: Vec<Example> = (0..60)
+            .map(|t| {
+                let right = t % 3 != 0;
+                let lean = if right { 1.0 } else { -1.0 };
+                let rows = (0..3).map(|k| vec![lean * (k + 1) as f32, ((t * 7 + k) as f32).cos()]).collect();
+                Example {
+                    problem: format!("p{}", t / 2),
+                    label: None,
+                    answer_correct: Some(right),
+                    features: vec![rows],
+                }
+            })
+            .collect();
+        let data = Dataset { target: Target::Orm, layers: vec![5], examples, forward_passes: 0 };
+        let (m, _, _, tau) = train(&data, LayerChoice::Auto, 5, 3, FitOptions::default()).unwrap();
+        assert_eq!((m.target, m.f1, m.position_step_auroc), ("orm", None, None), "{m:?}");
+        assert_eq!((m.trace_auroc, m.step_auroc), (Some(1.0), Some(1.0)), "{m:?}");
+        assert_eq!(m.quintiles.iter().map(|q| q.traces).sum::<usize>(), 60);
+        assert_eq!(m.quintiles[0].accuracy, 0.0, "{m:?}");
+        assert_eq!(m.quintiles[4].accuracy, 1.0, "{m:?}");
+        assert!(tau > 0.0 && tau < 1.0);
     }
 }

@@ -30,6 +30,10 @@ pub enum Action {
     ScoreTrace,
     /// Run the chosen verifiers on every trace the filter shows.
     ScoreVisible,
+    /// Train a probe on the labels made so far; it joins the verifier menu.
+    TrainProbe,
+    /// Order the list by a probe's uncertainty about the first error (unlabelled first).
+    QueueUncertain,
     /// Open the menu of verifiers to run.
     VerifierMenu,
     /// In the verifier menu: switch the verifier under the cursor on or off.
@@ -180,6 +184,18 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding { action: Action::VerifierMenu, name: "verifiers", keys: &["m"], help: "choose verifiers" },
     Binding {
+        action: Action::TrainProbe,
+        name: "train_probe",
+        keys: &["T"],
+        help: "train a probe on the labels so far (model thread, Esc cancels); it joins the menu",
+    },
+    Binding {
+        action: Action::QueueUncertain,
+        name: "queue_uncertain",
+        keys: &["O"],
+        help: "order the list by the probe's uncertainty: unlabelled, least sure first error first",
+    },
+    Binding {
         action: Action::Toggle,
         name: "toggle",
         keys: &["space"],
@@ -250,7 +266,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Cancel,
         name: "cancel",
         keys: &["esc"],
-        help: "cancel scoring or refinement / close / clear message",
+        help: "cancel scoring, refinement or training / close / clear",
     },
     Binding { action: Action::ToggleHelp, name: "help", keys: &["?"], help: "this help" },
     Binding { action: Action::Quit, name: "quit", keys: &["q", "ctrl-c"], help: "quit (labels are already saved)" },

@@ -288,16 +288,34 @@ fn stored_signal_evals(app: &App) -> Vec<crate::service::signal_eval::SignalEval
         .collect()
 }
 
-/// Sets up a campaign: a reproducible sample of `n` traces (`--sample N --seed S`) and/or the
-/// disagreement queue (`--queue disagree`: traces where the stored verifiers disagree most first).
-pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue_disagree: bool) {
+/// How `--queue` orders a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Traces where the stored verifiers disagree most first.
+    Disagree,
+    /// Traces I have not labelled, where a probe is least sure of the first error first.
+    Uncertain,
+}
+
+/// Sets up a campaign: a reproducible sample of `n` traces (`--sample N --seed S`) and/or a
+/// queue order (`--queue disagree|uncertain`).
+pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue: Option<Queue>) {
     let mut order: Vec<usize> = (0..app.library.entries.len()).collect();
     let mut said = Vec::new();
     if let Some((n, seed)) = sample_of {
         order = sample(order.len(), n, seed).into_iter().map(|i| order[i]).collect();
         said.push(format!("sample of {} (seed {seed})", order.len()));
     }
-    if queue_disagree {
+    if queue == Some(Queue::Uncertain) {
+        match uncertain_order(app, &order) {
+            Ok((o, said_how)) => {
+                order = o;
+                said.push(said_how);
+            }
+            Err(why) => said.push(why),
+        }
+    }
+    if queue == Some(Queue::Disagree) {
         let firsts: Vec<(Vec<Option<usize>>, usize)> = order
             .iter()
             .map(|&e| {
@@ -316,4 +334,42 @@ pub fn start(app: &mut App, sample_of: Option<(usize, u64)>, queue_disagree: boo
     app.browse.selected = 0;
     app.refresh_visible();
     app.status.message = Some(format!("campaign: {}", said.join(", ")));
+}
+
+/// `O` (and `--queue uncertain`): the list by the probe's uncertainty, unlabelled first.
+pub fn queue_uncertain(app: &mut App) {
+    let order: Vec<usize> = app.browse.order.clone().unwrap_or_else(|| (0..app.library.entries.len()).collect());
+    match uncertain_order(app, &order) {
+        Ok((o, said)) => {
+            app.browse.order = Some(o);
+            app.browse.selected = 0;
+            app.refresh_visible();
+            app.status.message = Some(said);
+        }
+        Err(why) => app.status.message = Some(why),
+    }
+}
+
+/// `order` by the uncertainty of a probe's first error: the probe switched on in the menu (else
+/// the first one offered), reading only results of its current head file.
+fn uncertain_order(app: &App, order: &[usize]) -> Result<(Vec<usize>, String), String> {
+    let probes: Vec<&(String, bool)> =
+        app.settings.verifier_choices.iter().filter(|(s, _)| s.starts_with("probe:")).collect();
+    let Some((spec, _)) = probes.iter().find(|(_, on)| *on).or(probes.first()) else {
+        return Err("no probe to order by: label some traces and train one (T)".into());
+    };
+    let hash = crate::model::fingerprint(std::path::Path::new(spec.trim_start_matches("probe:")));
+    let items: Vec<(bool, Option<Vec<Option<f64>>>)> = order
+        .iter()
+        .map(|&e| {
+            let Some(s) = app.summary(e) else { return (false, None) };
+            let mine = app.my_label(e, &s.id).is_some();
+            let results = app.store_of(e).results_for(&s.id);
+            let scores = results.iter().find(|r| r.spec == *spec && r.model_hash.as_deref() == Some(hash.as_str()));
+            (mine, scores.map(|r| r.scores.clone()))
+        })
+        .collect();
+    let scored = items.iter().filter(|(_, s)| s.is_some()).count();
+    let ordered = crate::service::campaign::uncertainty_order(&items).into_iter().map(|i| order[i]).collect();
+    Ok((ordered, format!("queue: the probe's least sure first errors first ({scored}/{} scored by it)", order.len())))
 }

@@ -22,6 +22,8 @@ pub struct Config {
     /// `servers = ["http://host:8080", …]`: use these servers' model when `--server` is not
     /// given (the key stays out of the file: `OPENAI_API_KEY` or `--api-key`).
     pub servers: Vec<String>,
+    /// `probe_model = "…"`: the model whose hidden states the train key's probe reads.
+    pub probe_model: Option<String>,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             blind_hide: Hide::ALL,
             categories: None,
             servers: Vec::new(),
+            probe_model: None,
         }
     }
 }
@@ -91,6 +94,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
             "annotator" => config.annotator = value.as_str().map(str::to_string),
             "generator" => {
                 config.refine.generator = value.as_str().ok_or("generator: expected a model name or path")?.to_string()
+            }
+            "probe_model" => {
+                config.probe_model =
+                    Some(value.as_str().ok_or("probe_model: expected a model name or path")?.to_string())
             }
             "refine_max_tokens" => config.refine.max_tokens = whole(key, value, 1 << 17)?,
             "fork_samples" => config.refine.fork_samples = whole(key, value, 256)?,

@@ -14,6 +14,7 @@ pub mod refining;
 pub mod state;
 pub mod text;
 pub mod theme;
+pub mod training;
 pub mod update;
 pub mod views;
 
@@ -183,6 +184,10 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
             state::Request::Score { items, specs } => {
                 let handle = worker.submit(Job::Score { items, specs, options: app.settings.verify_options.clone() });
                 update::update(app, msg::Msg::Submitted(handle));
+            }
+            state::Request::Train { model, labelled, sources, output } => {
+                let handle = worker.submit(Job::Train { model, labelled, sources, output });
+                update::update(app, msg::Msg::TrainSubmitted(handle));
             }
             state::Request::Refine { draft, plans } => {
                 let generator = app.settings.refine.generator.clone();

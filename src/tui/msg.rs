@@ -67,6 +67,8 @@ pub enum Msg {
     Submitted(JobHandle),
     /// The refinement's jobs went to the model thread.
     RefineSubmitted(Vec<JobHandle>),
+    /// The train key's job was handed to the model thread.
+    TrainSubmitted(JobHandle),
     /// A solution of a typed-in question was written to the questions file (or not).
     AskedStored {
         id: String,

@@ -221,6 +221,13 @@ pub enum Request {
         items: Vec<crate::jobs::ScoreItem>,
         specs: Vec<String>,
     },
+    /// Train a probe with `model` on labelled traces; its head goes to `output`.
+    Train {
+        model: String,
+        labelled: Vec<(Trace, Option<Label>)>,
+        sources: Vec<String>,
+        output: std::path::PathBuf,
+    },
     /// Refine the compare screen's draft: one job per plan (fork: one per sample).
     Refine {
         draft: Box<Trace>,
@@ -322,6 +329,11 @@ pub struct Settings {
     /// Verifiers the menu offers, and which are switched on. Those given to `App::new` come
     /// after the defaults and the ones with stored results.
     pub verifier_choices: Vec<(String, bool)>,
+    /// What the menu says beside a verifier (a probe's cross-validated F1).
+    pub verifier_notes: std::collections::BTreeMap<String, String>,
+    /// The model whose hidden states the train key's probe reads (`probe_model` in the config,
+    /// else `--model`, else smollm2).
+    pub probe_model: String,
     pub verify_options: crate::verify::Options,
     pub refine: RefineSettings,
     /// Blind mode: what stays hidden on a trace until I have labelled it.
@@ -338,6 +350,8 @@ impl Settings {
             theme,
             keymap,
             verifier_choices: Vec::new(),
+            verifier_notes: std::collections::BTreeMap::new(),
+            probe_model: "smollm2".into(),
             verify_options: crate::verify::Options::default(),
             refine: RefineSettings::default(),
             blind: None,
@@ -355,6 +369,15 @@ pub struct Status {
     /// The servers' health and latency, when the model is on servers.
     pub server_status: Option<String>,
     pub scoring: Option<Scoring>,
+    /// A probe training on the model thread.
+    pub training: Option<Training>,
+}
+
+/// The train key's job.
+pub struct Training {
+    /// Set by the loop once the job is submitted; `Esc` cancels through it.
+    pub handle: Option<JobHandle>,
+    pub traces: usize,
 }
 
 const CACHE_LIMIT: usize = 512;
@@ -630,11 +653,20 @@ impl App {
         Some(trace)
     }
 
-    /// The menu's verifiers: the defaults plus every spec already in a store; arith starts on.
-    fn initial_verifiers(&self) -> Vec<(String, bool)> {
+    /// The menu's verifiers: the defaults, every spec already in a store, and the probes kept
+    /// beside the journals (with their notes); arith starts on.
+    fn initial_verifiers(&mut self) -> Vec<(String, bool)> {
         let mut specs: Vec<String> = DEFAULT_VERIFIERS.iter().map(|s| s.to_string()).collect();
         for src in &self.library.sources {
             for spec in src.store.result_specs() {
+                if !specs.contains(&spec) {
+                    specs.push(spec);
+                }
+            }
+            for head in crate::service::train::heads_beside(src.store.path()) {
+                let Ok(h) = crate::verify::probe::ProbeHead::read(&head) else { continue };
+                let spec = format!("probe:{}", head.display());
+                self.settings.verifier_notes.insert(spec.clone(), crate::service::train::menu_note(&h.metrics));
                 if !specs.contains(&spec) {
                     specs.push(spec);
                 }

@@ -17,6 +17,7 @@ use super::effects::{self, Effect};
 pub use super::msg::Msg;
 use super::refining;
 use super::state::{App, Filter, Focus, Overlay, Request, Scoring};
+use super::training;
 use super::views::layout::{layout, Areas};
 use crate::refine::strategy::Strategy;
 
@@ -93,6 +94,10 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::RefineSubmitted(handles) => {
             refining::submitted(app, handles);
+            Vec::new()
+        }
+        Msg::TrainSubmitted(handle) => {
+            training::submitted(app, handle);
             Vec::new()
         }
         Msg::CandidateStored { source, id, result } => {
@@ -215,6 +220,8 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleHelp => app.overlays.push(Overlay::Help),
         Action::Cancel => cancel(app),
         Action::ScoreTrace => score(app, false),
+        Action::TrainProbe => training::start(app),
+        Action::QueueUncertain => campaign::queue_uncertain(app),
         Action::ScoreVisible => score(app, true),
         Action::VerifierMenu => app.overlays.push(Overlay::VerifierMenu { cursor: 0 }),
         Action::Toggle => {}
@@ -248,6 +255,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
 fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
     if let Some(effects) = refining::job_event(app, &e) {
         return effects;
+    }
+    if training::job_event(app, &e).is_some() {
+        return Vec::new();
     }
     let scoring_job =
         |app: &App, job: u64| app.status.scoring.as_ref().and_then(|s| s.handle.as_ref()).is_some_and(|h| h.id == job);
@@ -310,6 +320,7 @@ fn job_event(app: &mut App, e: JobEvent) -> Vec<Effect> {
         }
         JobEvent::Token { .. }
         | JobEvent::Refined { .. }
+        | JobEvent::Trained { .. }
         | JobEvent::ScoreTally { .. }
         | JobEvent::Generated { .. }
         | JobEvent::Finished { .. }
@@ -358,7 +369,7 @@ fn cancel(app: &mut App) {
     if let Some(h) = app.status.scoring.as_ref().and_then(|s| s.handle.as_ref()) {
         h.cancel();
         app.status.message = Some("cancelling scoring…".into());
-    } else if refining::cancel(app) {
+    } else if refining::cancel(app) || training::cancel(app) {
     } else if app.screen.is_compare() {
         app.screen = super::state::Screen::Browse;
     } else {

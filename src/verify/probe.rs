@@ -26,7 +26,8 @@ pub struct ProbeHead {
     pub model_fingerprint: String,
     /// The residual stream after this layer (1-based).
     pub layer: usize,
-    /// What it predicts: `prm` (P(step is right | steps so far)).
+    /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
+    /// will be right | steps so far)).
     pub target: String,
     /// Standardisation of each feature before the linear head.
     pub mean: Vec<f32>,
@@ -153,11 +154,12 @@ impl Verifier for ProbeVerifier {
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let rows = step_features(self.model.as_ref(), &trace.problem, &trace.step_texts(), &[self.head.layer])?;
         let layer = format!("layer {} of {}", self.head.layer, self.head.model);
+        let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
         let steps = self
             .head
             .score_rows(&rows[0])
             .into_iter()
-            .map(|p| StepScore::new(p, format!("P(right) {p:.3} · {layer}")))
+            .map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}")))
             .collect();
         Ok(Scored { steps, truncated: None, forward_passes: 1 })
     }

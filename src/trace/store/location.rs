@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub(crate) const SUFFIX: &str = ".stepscope.jsonl";
+pub const SUFFIX: &str = ".stepscope.jsonl";
 
 /// The journals of one trace file: where new records go, and every journal to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

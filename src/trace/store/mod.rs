@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::trace::model::Label;
 
 pub use journal::{compact as compact_file, sync_dir, temp_beside, Compacted};
-pub use location::{locate_journal, JournalLocation};
+pub use location::{locate_journal, JournalLocation, SUFFIX as JOURNAL_SUFFIX};
 pub use records::{
     now_rfc3339, parse_line, ts_seconds, Detail, LabelRecord, Op, RatingRecord, Record, SignalData, SignalRecord,
     VerifyRecord, RECORD_VERSION,
