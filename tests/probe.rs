@@ -27,7 +27,8 @@ fn train_then_eval_and_score_with_the_probe() {
     let (code, out, err) = common::run(&train);
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
-    for key in ["f1", "acc_err", "acc_corr", "step_auroc", "trace_auroc", "position_step_auroc"] {
+    assert_eq!(m["target"], "prm", "{m}");
+    for key in ["f1", "acc_err", "acc_corr", "step_auroc", "trace_auroc", "position_step_auroc", "quintiles"] {
         assert!(m.get(key).is_some(), "{key} missing: {m}");
     }
     assert_eq!((m["layer"].as_u64(), m["folds"].as_u64(), m["traces"].as_u64()), (Some(20), Some(2), Some(7)), "{m}");
@@ -61,4 +62,75 @@ fn train_then_eval_and_score_with_the_probe() {
     let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", s]);
     assert_ne!(code, 0);
     assert!(err.contains("was trained on smollm2 with fingerprint not-these-weights"), "{err}");
+}
+
+/// An ORM head from outcome labels (each demo trace's final answer against its reference):
+/// every trace teaches it, the held-out traces are ranked into quintiles, and it scores a file
+/// as `probe:HEAD` with P(answer right) at each step.
+#[test]
+fn an_outcome_head_trains_and_scores() {
+    if common::fetched("smollm2").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (head, store, states) = (dir.path().join("orm.json"), dir.path().join("store"), dir.path().join("states"));
+    let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
+    let d = d.to_str().unwrap();
+    let args = ["train", d, "--model", "smollm2", "--labels", "outcome", "--layer", "20", "--folds", "2"];
+    let (code, out, err) = common::run(&[&args[..], &["--states", st, "--json", "-o", h]].concat());
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!((m["target"].as_str(), m["traces"].as_u64()), (Some("orm"), Some(8)), "all 8 have an outcome: {m}");
+    assert!(m["trace_auroc"].is_number() && m["first_step_trace_auroc"].is_number(), "{m}");
+    let quintiles = m["quintiles"].as_array().unwrap();
+    assert_eq!(quintiles.iter().map(|q| q["traces"].as_u64().unwrap()).sum::<u64>(), 8, "{m}");
+    let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    assert_eq!(head_json["target"], "orm");
+    let spec = format!("probe:{h}");
+    let (code, out, err) = common::run(&["score", d, "--verifier", &spec, "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("8 traces: 8 scored"), "{out}");
+    let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    let details = text.lines().filter(|l| l.contains("\"kind\":\"verify\"") && l.contains("P(answer right)")).count();
+    assert_eq!(details, 8, "each stored result says what the ORM reads:\n{text}");
+}
+
+/// `synth slips` on GSM8K train: each problem gives a clean reference and a copy with one wrong
+/// computed result (its labelled first error, the trace cut there, the answer following the
+/// slip), no calculator annotation left; `train` learns from the file like any labelled one.
+#[test]
+fn synthetic_slips_label_their_first_error_and_train_a_probe() {
+    let Some(train_file) = common::shared("data/gsm8k/train.jsonl") else { return };
+    if common::fetched("smollm2").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("slips.jsonl");
+    let (t, o) = (train_file.to_str().unwrap(), out.to_str().unwrap());
+    let (code, text, err) = common::run(&["synth", "slips", t, "--n", "10", "--seed", "3", "-o", o]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("20 traces from 10 problems (10 with a slip)"), "{text}");
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for pair in rows.chunks(2) {
+        let (clean, slip) = (&pair[0], &pair[1]);
+        assert_eq!(slip["id"].as_str().unwrap(), format!("{}~slip", clean["id"].as_str().unwrap()));
+        assert_eq!((clean["label"].as_i64(), clean["final_answer_correct"].as_bool()), (Some(-1), Some(true)));
+        let k = slip["label"].as_u64().unwrap() as usize;
+        let steps = slip["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), k + 1, "cut after the slip: {slip}");
+        assert_eq!(slip["final_answer_correct"], false);
+        assert!(steps[k]["text"].as_str().unwrap().contains(slip["final_answer"].as_str().unwrap()), "{slip}");
+        assert_ne!(steps[k]["text"], clean["steps"][k]["text"], "the slipped step differs from the reference");
+        assert_eq!(steps[..k], clean["steps"].as_array().unwrap()[..k], "earlier steps are the reference's");
+        assert!(!slip.to_string().contains("<<") && !clean.to_string().contains("<<"), "no annotation left");
+    }
+    let head = dir.path().join("head.json");
+    let states = dir.path().join("states");
+    let args = ["train", o, "--model", "smollm2", "--layer", "20", "--folds", "2", "--json", "-o"];
+    let (code, text, err) =
+        common::run(&[&args[..], &[head.to_str().unwrap(), "--states", states.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("\"traces\":20"), "{text}");
 }

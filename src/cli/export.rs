@@ -137,7 +137,7 @@ fn put_detail(t: &mut Trace, store: &Store, annotator: &str) {
 }
 
 /// Source trace files are never written: refuse an output path that is one of them.
-fn refuse_overwriting_sources(paths: &[PathBuf], output: &Path) -> Result<(), String> {
+pub(crate) fn refuse_overwriting_sources(paths: &[PathBuf], output: &Path) -> Result<(), String> {
     let Ok(out) = std::fs::canonicalize(output) else { return Ok(()) };
     for p in paths {
         if std::fs::canonicalize(p).is_ok_and(|p| p == out) {

@@ -20,6 +20,7 @@ pub mod report;
 pub mod score;
 pub mod serverargs;
 pub mod stats;
+pub mod synth;
 pub mod train;
 pub mod verifyargs;
 
@@ -92,6 +93,9 @@ pub enum Command {
     /// Fit a probe on the model's hidden states from first-error labels: cross-validated by
     /// problem, written as a head `--verifier probe:HEAD` reads.
     Train(train::TrainArgs),
+    /// Synthetic training data for probes: `synth slips` puts one wrong computed result into
+    /// GSM8K reference solutions (labelled first error) beside the clean references.
+    Synth(synth::SynthArgs),
 }
 
 /// Options shared by every command that reads trace files.
@@ -189,6 +193,7 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Agree(args)) => agree::run(args),
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Train(args)) => train::run(args),
+        Some(Command::Synth(args)) => synth::run(args),
         None if cli.open.paths.is_empty() => {
             crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
             EXIT_USAGE

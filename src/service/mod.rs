@@ -28,6 +28,7 @@ pub mod models;
 pub mod refine;
 pub mod score;
 pub mod signal_eval;
+pub mod synth;
 pub mod train;
 
 pub use models::Models;
