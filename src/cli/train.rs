@@ -103,7 +103,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         sources.push(format!("{}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)));
     }
     let bar = Progress::new(labelled.len());
-    let cache = args.states.clone().unwrap_or_else(|| crate::dirs::cache_dir().join("probe-states"));
+    let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
     let fit = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
     let plan = Plan { target, layer: args.layer.0, folds: args.folds, seed: args.seed, fit };
     let never = AtomicBool::new(false);

@@ -329,7 +329,7 @@ fn train(
         sink(JobEvent::Progress { job: id, message: format!("training a probe: hidden states {done}/{total}") })
     };
     let mut run = Run { progress: &mut read, cancel };
-    let cache = crate::dirs::cache_dir().join("probe-states");
+    let cache = crate::service::train::default_states_dir();
     let labels = Labels { traces: labelled, sources };
     let trained = match train_head(model.as_ref(), spec, labels, plan, &cache, output, &mut run) {
         // The caller hears `Cancelled`; the states read so far stay cached.

@@ -619,6 +619,12 @@ fn head(origin: Origin, layer: usize, fitted: Fitted, tau: f64, metrics: &CvMetr
     }
 }
 
+/// Where hidden states are cached unless a face says otherwise: `probe-states` in the per-user
+/// cache folder.
+pub fn default_states_dir() -> PathBuf {
+    crate::model::fetch::cache_dir().join("probe-states")
+}
+
 /// Where the TUI keeps the head trained on a label journal's labels with `model`: beside the
 /// journal, `<journal name>.probe-<model>.json` (one per model: retraining replaces it).
 pub fn head_beside(journal: &Path, model: &str) -> PathBuf {
