@@ -133,4 +133,17 @@ fn synthetic_slips_label_their_first_error_and_train_a_probe() {
         common::run(&[&args[..], &[head.to_str().unwrap(), "--states", states.to_str().unwrap()]].concat());
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("\"traces\":20"), "{text}");
+    // As train-only data beside the demo's labels: scored traces are the demo's 7, and the
+    // slips' states come from the cache.
+    let demo = demo();
+    let args = ["train", demo.to_str().unwrap(), "--also", o, "--model", "smollm2", "--layer", "20", "--folds", "2"];
+    let (code, text, err) = common::run(
+        &[&args[..], &["--json", "-o", head.to_str().unwrap(), "--states", states.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!((m["traces"].as_u64(), m["forward_passes"].as_u64()), (Some(7), Some(7)), "{m}");
+    let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    assert_eq!(head_json["problems"].as_array().unwrap().len(), 7 + 10, "both teach: {head_json}");
+    assert!(head_json["sources"][1].as_str().unwrap().starts_with("dataset train-only:"), "{head_json}");
 }

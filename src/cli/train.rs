@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Full-batch optimiser steps per fit.
     #[arg(long, default_value_t = 300, value_parser = count(100_000))]
     pub epochs: usize,
+    /// Labelled files that only teach (synthetic slips, another dataset): added to every
+    /// fold's training data and to the final fit, never scored (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub also: Vec<PathBuf>,
     /// At most this many traces of each file.
     #[arg(long, value_parser = count(usize::MAX))]
     pub limit: Option<usize>,
@@ -85,34 +89,33 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let model = args.model.load()?;
     let target = if args.labels == "outcome" { Target::Orm } else { Target::Prm };
     let mut labelled = Vec::new();
+    let mut extra = Vec::new();
     let mut sources = Vec::new();
     for path in &args.paths {
-        let (traces, store) = args.input.load_with_store(path)?;
-        let before = labelled.len();
-        for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
-            let label = match args.labels.as_str() {
-                "human" => store.latest_label(&t.id).map(|(l, _)| l),
-                _ => t.label,
-            };
-            labelled.push((t, label));
-        }
-        let n = match target {
-            Target::Prm => labelled[before..].iter().filter(|(_, l)| l.is_some()).count(),
-            Target::Orm => labelled[before..].iter().filter(|(t, _)| t.answer_correct().is_some()).count(),
-        };
-        sources.push(format!("{}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)));
+        sources.push(read_labelled(args, path, target, &mut labelled, "")?);
     }
-    let bar = Progress::new(labelled.len());
+    for path in &args.also {
+        sources.push(read_labelled(args, path, target, &mut extra, " train-only")?);
+    }
+    let bar = Progress::new(labelled.len() + extra.len());
     let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
     let fit = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
     let plan = Plan { target, layer: args.layer.0, folds: args.folds, seed: args.seed, fit };
     let never = AtomicBool::new(false);
-    let mut progress = |done, _| bar.show(done, "hidden states at each step's end");
+    // The labelled files are read first, then the train-only ones: one bar over both.
+    let (mut offset, mut last) = (0, (0, 0));
+    let mut progress = |done: usize, total: usize| {
+        if done < last.0 {
+            offset += last.1;
+        }
+        last = (done, total);
+        bar.show(offset + done, "hidden states at each step's end")
+    };
     let mut run = Run { progress: &mut progress, cancel: &never };
     let t = crate::service::train::train_head(
         &model,
         &args.model.model,
-        Labels { traces: &labelled, sources },
+        Labels { traces: &labelled, extra: &extra, sources },
         plan,
         &cache,
         &args.output,
@@ -147,6 +150,30 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads one file's traces with the labels `--labels` names into `into`; returns its source line.
+fn read_labelled(
+    args: &TrainArgs,
+    path: &std::path::Path,
+    target: Target,
+    into: &mut Vec<(crate::trace::Trace, Option<crate::trace::Label>)>,
+    tag: &str,
+) -> anyhow::Result<String> {
+    let (traces, store) = args.input.load_with_store(path)?;
+    let before = into.len();
+    for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
+        let label = match args.labels.as_str() {
+            "human" => store.latest_label(&t.id).map(|(l, _)| l),
+            _ => t.label,
+        };
+        into.push((t, label));
+    }
+    let n = match target {
+        Target::Prm => into[before..].iter().filter(|(_, l)| l.is_some()).count(),
+        Target::Orm => into[before..].iter().filter(|(t, _)| t.answer_correct().is_some()).count(),
+    };
+    Ok(format!("{}{tag}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)))
 }
 
 fn print_metrics(m: &CvMetrics) {

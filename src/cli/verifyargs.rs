@@ -140,7 +140,7 @@ impl Progress {
 
     pub fn show(&self, done: usize, what: &str) {
         let width = 24;
-        let filled = (done * width).checked_div(self.total).unwrap_or(width);
+        let filled = (done * width).checked_div(self.total).unwrap_or(width).min(width);
         let bar = format!("[{}{}] {done}/{}", "#".repeat(filled), "-".repeat(width - filled), self.total);
         // `what` names a trace or a server's state: one line, whatever it holds.
         let what = crate::cli::output::field(what);

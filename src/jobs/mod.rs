@@ -330,7 +330,7 @@ fn train(
     };
     let mut run = Run { progress: &mut read, cancel };
     let cache = crate::service::train::default_states_dir();
-    let labels = Labels { traces: labelled, sources };
+    let labels = Labels { traces: labelled, extra: &[], sources };
     let trained = match train_head(model.as_ref(), spec, labels, plan, &cache, output, &mut run) {
         // The caller hears `Cancelled`; the states read so far stay cached.
         Err(_) if cancel.load(Ordering::Relaxed) => return Ok(()),

@@ -60,7 +60,9 @@ pub struct Example {
 pub struct Dataset {
     pub target: Target,
     pub layers: Vec<usize>,
+    /// Train-only examples (`train --also`): in every fold's training data, never scored.
     pub examples: Vec<Example>,
+    pub extra: Vec<Example>,
     /// Forward passes run (traces not in the cache).
     pub forward_passes: usize,
 }
@@ -149,7 +151,7 @@ pub fn dataset(
         });
     }
     (run.progress)(traces.len(), traces.len());
-    Ok(Dataset { target, layers: layers.to_vec(), examples, forward_passes })
+    Ok(Dataset { target, layers: layers.to_vec(), examples, extra: Vec::new(), forward_passes })
 }
 
 /// How a training run reports (traces read of all) and is stopped (between traces).
@@ -181,6 +183,8 @@ pub struct Trained {
 /// Labelled traces and where their labels came from (`dataset:FILE@fingerprint (N traces)`).
 pub struct Labels<'a> {
     pub traces: &'a [(Trace, Option<Label>)],
+    /// Traces that only teach: added to every training fold, never evaluated.
+    pub extra: &'a [(Trace, Option<Label>)],
     pub sources: Vec<String>,
 }
 
@@ -202,12 +206,17 @@ pub fn train_head(
         bail!("{}: a probe reads hidden states, which only a local model gives", model.name())
     };
     let layers = layers_to_read(plan.layer, depth)?;
-    let data = dataset(model, cache, plan.target, labels.traces, &layers, run)?;
+    let mut data = dataset(model, cache, plan.target, labels.traces, &layers, run)?;
+    if !labels.extra.is_empty() {
+        let extra = dataset(model, cache, plan.target, labels.extra, &layers, run)?;
+        data.extra = extra.examples;
+        data.forward_passes += extra.forward_passes;
+    }
     let read_seconds = started.elapsed().as_secs_f64();
     let fit_started = Instant::now();
     let (metrics, fitted, layer, threshold) = train(&data, plan.layer, plan.folds, plan.seed, plan.fit)?;
     let fit_seconds = fit_started.elapsed().as_secs_f64();
-    let mut problems: Vec<String> = data.examples.iter().map(|e| e.problem.clone()).collect();
+    let mut problems: Vec<String> = data.examples.iter().chain(&data.extra).map(|e| e.problem.clone()).collect();
     problems.sort_unstable();
     problems.dedup();
     let origin =
@@ -571,11 +580,15 @@ pub fn train(
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
     let (mut layers, mut thresholds) = (Vec::new(), Vec::new());
+    // Train-only examples join every fit; τ is still chosen on the fold's own training traces.
+    fn joined<'a>(train: &[&'a Example], extra: &'a [Example]) -> Vec<&'a Example> {
+        train.iter().copied().chain(extra).collect()
+    }
     for f in 0..k {
         let train: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g != f).map(|(e, _)| e).collect();
         let test: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g == f).map(|(e, _)| e).collect();
-        let layer = pick(&train)?;
-        let fitted = fit_on(&train, layer, target, o)?;
+        let layer = pick(&joined(&train, &data.extra))?;
+        let fitted = fit_on(&joined(&train, &data.extra), layer, target, o)?;
         let tau = best_threshold(&fitted, &train, layer, target);
         layers.push(data.layers[layer]);
         thresholds.push(tau);
@@ -585,8 +598,8 @@ pub fn train(
     }
     let metrics = CvMetrics { layers, thresholds, ..held.metrics(target, k, ex.len()) };
     let all: Vec<&Example> = ex.iter().collect();
-    let layer = pick(&all)?;
-    let fitted = fit_on(&all, layer, target, o)?;
+    let layer = pick(&joined(&all, &data.extra))?;
+    let fitted = fit_on(&joined(&all, &data.extra), layer, target, o)?;
     let tau = best_threshold(&fitted, &all, layer, target);
     Ok((metrics, fitted, data.layers[layer], tau))
 }
@@ -712,7 +725,7 @@ mod tests {
                 features: vec![rows],
             });
         }
-        let data = Dataset { target: Target::Prm, layers: vec![3], examples, forward_passes: 0 };
+        let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, layer, tau) = train(&data, LayerChoice::Fixed(3), 5, 1, FitOptions::default()).unwrap();
         assert_eq!(layer, 3);
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
@@ -738,7 +751,7 @@ mod tests {
                 }
             })
             .collect();
-        let data = Dataset { target: Target::Orm, layers: vec![5], examples, forward_passes: 0 };
+        let data = Dataset { target: Target::Orm, layers: vec![5], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, _, tau) = train(&data, LayerChoice::Auto, 5, 3, FitOptions::default()).unwrap();
         assert_eq!((m.target, m.f1, m.position_step_auroc), ("orm", None, None), "{m:?}");
         assert_eq!((m.trace_auroc, m.step_auroc), (Some(1.0), Some(1.0)), "{m:?}");
@@ -746,5 +759,39 @@ mod tests {
         assert_eq!(m.quintiles[0].accuracy, 0.0, "{m:?}");
         assert_eq!(m.quintiles[4].accuracy, 1.0, "{m:?}");
         assert!(tau > 0.0 && tau < 1.0);
+    }
+
+    /// Train-only examples join every fit but are never scored: the held-out numbers count the
+    /// labelled file's traces only, and a rule only they teach carries over to it.
+    #[test]
+    fn train_only_examples_teach_but_are_not_scored() {
+        let example = |t: usize, teach: bool| {
+            let first_error = t.is_multiple_of(2).then_some(1);
+            let rows: Vec<Vec<f32>> = (0..3)
+                .map(|k| {
+                    let wrong = Some(k) == first_error;
+                    // Only the train-only traces show the rule cleanly; the file's are noisy.
+                    let signal = if wrong { -1.0 } else { 1.0 } * if teach { 1.0 } else { 0.3 };
+                    vec![signal, ((t * 5 + k) as f32).sin()]
+                })
+                .collect();
+            Example {
+                problem: format!("{}{t}", if teach { "x" } else { "p" }),
+                label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
+                answer_correct: Some(first_error.is_none()),
+                features: vec![rows],
+            }
+        };
+        let data = Dataset {
+            target: Target::Prm,
+            layers: vec![2],
+            examples: (0..10).map(|t| example(t, false)).collect(),
+            extra: (0..40).map(|t| example(t, true)).collect(),
+            forward_passes: 0,
+        };
+        let (m, _, _, _) = train(&data, LayerChoice::Fixed(2), 5, 0, FitOptions::default()).unwrap();
+        assert_eq!(m.traces, 10);
+        assert_eq!(m.steps, 5 * 3 + 5 * 2, "clean traces give 3 rows, wrong ones 2 (up to the error)");
+        assert_eq!(m.step_auroc, Some(1.0), "{m:?}");
     }
 }
