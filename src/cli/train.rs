@@ -169,10 +169,7 @@ fn read_labelled(
         };
         into.push((t, label));
     }
-    let n = match target {
-        Target::Prm => into[before..].iter().filter(|(_, l)| l.is_some()).count(),
-        Target::Orm => into[before..].iter().filter(|(t, _)| t.answer_correct().is_some()).count(),
-    };
+    let n = into[before..].iter().filter(|(t, l)| target.teaches(*l, t.answer_correct())).count();
     Ok(format!("{}{tag}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)))
 }
 

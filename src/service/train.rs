@@ -39,7 +39,7 @@ impl Target {
     }
 
     /// Whether a trace teaches this target: a first-error label (PRM) or a known outcome (ORM).
-    fn teaches(self, label: Option<Label>, answer_correct: Option<bool>) -> bool {
+    pub fn teaches(self, label: Option<Label>, answer_correct: Option<bool>) -> bool {
         match self {
             Target::Prm => label.is_some(),
             Target::Orm => answer_correct.is_some(),
