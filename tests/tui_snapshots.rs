@@ -386,8 +386,7 @@ fn campaign_sample_category_agreement_and_report() {
     update(&mut app, Action::Report);
     let report = screen(&mut app, 120, 36);
     assert!(report.contains("instability ("), "{report}");
-    for part in ["Report ·", "first error at step", "by position in the trace", "errors per generator", "calculation"]
-    {
+    for part in ["Report ·", "first error at step", "by position in the trace", "traces errors", "calculation"] {
         assert!(report.contains(part), "{part} missing:\n{report}");
     }
     update(&mut app, Action::Cancel);

@@ -210,20 +210,9 @@ fn false_alarms(judged: &[Judged], file: &str, json: bool) {
 
 type Report = Vec<(String, f64, Vec<FileResult>)>;
 
-/// acc_err, acc_corr and F1 where they are defined: acc_err needs labelled errors, acc_corr
-/// labelled clean traces, F1 both. A file without labelled traces has none of them.
-fn defined(s: &Scores) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let c = &s.confusion;
-    let errors = c.early + c.exact + c.late + c.missed;
-    let clean = c.false_alarm + c.correct_clean;
-    let acc_err = (errors > 0).then_some(s.acc_err);
-    let acc_corr = (clean > 0).then_some(s.acc_corr);
-    (acc_err, acc_corr, acc_err.and(acc_corr).map(|_| s.f1))
-}
-
 /// The averages over files where F1 is defined (None when there is none).
 fn defined_averages(files: &[FileResult]) -> Option<(f64, f64)> {
-    let sizes: Vec<(usize, f64)> = files.iter().filter_map(|f| Some((f.scores.n, defined(&f.scores).2?))).collect();
+    let sizes: Vec<(usize, f64)> = files.iter().filter_map(|f| Some((f.scores.n, f.scores.defined().2?))).collect();
     (!sizes.is_empty()).then(|| averages(&sizes))
 }
 
@@ -244,7 +233,7 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
                 .iter()
                 .map(|f| {
                     let s = &f.scores;
-                    let (acc_err, acc_corr, f1) = defined(s);
+                    let (acc_err, acc_corr, f1) = s.defined();
                     json!({"file": f.file, "n": s.n, "acc_err": acc_err, "acc_corr": acc_corr, "f1": f1,
                            "confusion": s.confusion, "agreement_with_humans": agree(&f.human_agreement),
                            "agreement_between_annotators": agree(&f.annotators)})
@@ -270,7 +259,7 @@ fn print_report(args: &EvalArgs, report: &Report) -> anyhow::Result<()> {
         );
         for f in files {
             let (s, c) = (&f.scores, &f.scores.confusion);
-            let (acc_err, acc_corr, f1) = defined(s);
+            let (acc_err, acc_corr, f1) = s.defined();
             crate::outln!(
                 "{:<40} {:>5} {} {} {}  {}/{}/{}/{}/{}",
                 f.file,

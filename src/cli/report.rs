@@ -102,10 +102,10 @@ fn print_report(r: &Report) {
         for v in &r.verifiers {
             let c = &v.confusion;
             crate::outln!(
-                "  {:<28} {:>5} {:>6.1} {:>6} {:>6} {:>6} {:>7} {:>7}",
+                "  {:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
                 field(&v.spec),
                 v.n,
-                v.f1,
+                v.f1.map_or("n/a".into(), |f| format!("{f:.1}")),
                 c.early,
                 c.exact,
                 c.late,

@@ -236,7 +236,8 @@ pub struct AnswerTable {
 pub struct VerifierRow {
     pub spec: String,
     pub n: usize,
-    pub f1: f64,
+    /// None where it is undefined (no labelled error, or no labelled clean trace).
+    pub f1: Option<f64>,
     pub confusion: Confusion,
 }
 
@@ -315,7 +316,7 @@ pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
         .into_iter()
         .map(|(spec, pairs)| {
             let s = score(&pairs);
-            VerifierRow { spec, n: s.n, f1: s.f1, confusion: s.confusion }
+            VerifierRow { spec, n: s.n, f1: s.defined().2, confusion: s.confusion }
         })
         .collect();
     r

@@ -28,6 +28,19 @@ pub struct Scores {
     pub confusion: Confusion,
 }
 
+impl Scores {
+    /// acc_err, acc_corr and F1 where they are defined: acc_err needs labelled errors, acc_corr
+    /// labelled clean traces, F1 both. Pairs without labelled traces define none of them.
+    pub fn defined(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let c = &self.confusion;
+        let errors = c.early + c.exact + c.late + c.missed;
+        let clean = c.false_alarm + c.correct_clean;
+        let acc_err = (errors > 0).then_some(self.acc_err);
+        let acc_corr = (clean > 0).then_some(self.acc_corr);
+        (acc_err, acc_corr, acc_err.and(acc_corr).map(|_| self.f1))
+    }
+}
+
 /// F1 of two accuracies in percent (0 when both are 0).
 pub fn f1(acc_err: f64, acc_corr: f64) -> f64 {
     if acc_err + acc_corr == 0.0 {

@@ -8,8 +8,50 @@ use crate::service::campaign::{agreement, disagreement_order, pace, report, samp
 use crate::trace::store::Detail;
 use crate::trace::Label;
 
-/// After a label write: say what was saved, reveal the hints of a blind label with the
-/// agreement on this trace, and offer the category chooser after a new first error.
+/// What a label write changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Was {
+    /// The same label with its category or note changed.
+    Detail,
+    /// A new value; how the label it replaced reads (`3 · calculation · note kept`), if any.
+    Value(Option<String>),
+}
+
+/// How a replaced label reads in the message of the change: its value, its category (kept
+/// when the new label is a first error too) and whether the note goes on.
+pub fn replaced(old: Label, detail: &Detail, new: Option<Label>) -> String {
+    let mut parts = vec![old.first_error().map_or("no error".to_string(), |k| k.to_string())];
+    if let Some(c) = &detail.category {
+        let kept = matches!(new, Some(Label::FirstError(_)));
+        parts.push(if kept { c.clone() } else { format!("{c} dropped") });
+    }
+    if detail.note.is_some() {
+        parts.push(if new.is_some() { "note kept".into() } else { "note dropped".into() });
+    }
+    parts.join(" · ")
+}
+
+/// The label I gave again: nothing is written. A first error opens the category chooser (Esc
+/// keeps the category), so pressing `e` again is how to change it.
+pub fn same_label_again(app: &mut App, source: usize, trace: &str, detail: &Detail) {
+    let mut kept: Vec<String> = detail.category.iter().cloned().collect();
+    if detail.note.is_some() {
+        kept.push("note".into());
+    }
+    let kept = if kept.is_empty() { String::new() } else { format!(" ({} kept)", kept.join(" · ")) };
+    let mine = app.library.sources[source].store.label(trace, &app.settings.annotator);
+    let what =
+        mine.and_then(|l| l.first_error()).map_or("has no error".to_string(), |k| format!("first error at step {k}"));
+    app.status.message = Some(format!("unchanged: {trace} {what}{kept}"));
+    if mine.is_some_and(|l| l.first_error().is_some()) && !app.settings.categories.is_empty() {
+        app.overlays.push(Overlay::Category { source, trace: trace.to_string() });
+    }
+}
+
+/// After a label write: say what was saved and what it replaced, reveal the hints of a blind
+/// label with the agreement on this trace, and offer the category chooser after a new first
+/// error.
+#[allow(clippy::too_many_arguments)]
 pub fn label_written(
     app: &mut App,
     source: usize,
@@ -17,32 +59,39 @@ pub fn label_written(
     value: Option<Label>,
     detail: &Detail,
     prompt: bool,
+    was: &Was,
     result: Result<(), String>,
 ) {
     if let Err(e) = result {
         app.status.message = Some(format!("NOT saved ({e}): label unchanged"));
         return;
     }
-    // A blind label just made (not a category or note added to it later) reveals the hints.
-    let reveal_now = detail.blind && detail.category.is_none() && detail.note.is_none();
-    let saved = if reveal_now { "saved blind:" } else { "saved:" };
-    let with_detail = detail.category.is_some() || detail.note.is_some();
-    let mut message = match value {
+    let mut message = match (was, value) {
         // A category or note added to a label: short, so the whole message fits.
-        Some(l) if with_detail => {
-            format!("saved: {trace} {}", l.first_error().map_or("no error".into(), |k| format!("step {k}")))
+        (Was::Detail, Some(l)) => {
+            let mut m =
+                format!("saved: {trace} {}", l.first_error().map_or("no error".into(), |k| format!("step {k}")));
+            if let Some(c) = &detail.category {
+                m.push_str(&format!(" · category {c}"));
+            }
+            if detail.note.is_some() {
+                m.push_str(" · with a note");
+            }
+            m
         }
-        Some(Label::FirstError(k)) => format!("{saved} {trace} first error at step {k}"),
-        Some(Label::NoError) => format!("{saved} {trace} has no error"),
-        None => format!("saved: cleared my label on {trace}"),
+        (_, None) => format!("saved: cleared my label on {trace}"),
+        (Was::Value(_), Some(l)) => {
+            let saved = if detail.blind { "saved blind:" } else { "saved:" };
+            match l.first_error() {
+                Some(k) => format!("{saved} {trace} first error at step {k}"),
+                None => format!("{saved} {trace} has no error"),
+            }
+        }
     };
-    if let Some(c) = &detail.category {
-        message.push_str(&format!(" · category {c}"));
+    if let Was::Value(Some(old)) = was {
+        message.push_str(&format!(" (was {old})"));
     }
-    if detail.note.is_some() {
-        message.push_str(" · with a note");
-    }
-    if reveal_now {
+    if detail.blind && matches!(was, Was::Value(_)) {
         // What was hidden, now shown, and how it compares with the label just made.
         message.push_str(&format!(" · {}", reveal(app, source, trace, value)));
     }
@@ -115,13 +164,22 @@ pub fn category_input(
         }
         Action::Category | Action::Cancel => {
             app.overlays.pop();
-            app.status.message = Some(format!("no category for {trace} (# chooses one later)"));
+            let current = app.library.sources[source].store.detail(trace, &app.settings.annotator);
+            app.status.message = Some(match current.and_then(|d| d.category.clone()) {
+                Some(c) => format!("category stays {c} on {trace}"),
+                None => format!("no category for {trace} (# chooses one later)"),
+            });
             Some(Vec::new())
         }
-        Action::Digit(_) => Some(Vec::new()),
+        Action::Quit => {
+            app.quit = true;
+            Some(Vec::new())
+        }
+        // The chooser takes every key: a key meant for the list must not act unseen.
         _ => {
-            app.overlays.pop();
-            None
+            let n = app.settings.categories.len();
+            app.status.message = Some(format!("category: 1–{n} chooses, N writes a note, Esc for none"));
+            Some(Vec::new())
         }
     }
 }
@@ -142,6 +200,7 @@ fn rewrite_detail(app: &mut App, source: usize, trace: &str, change: impl FnOnce
         value: Some(value),
         detail,
         prompt: false,
+        was: Was::Detail,
     }]
 }
 
@@ -262,7 +321,8 @@ pub fn open_report(app: &mut App) {
     let mine = report(&refs, Some(&app.settings.annotator));
     let report = if mine.human_labels > 0 { mine } else { report(&refs, None) };
     let signal_evals = stored_signal_evals(app);
-    app.screen = Screen::Report(Box::new(ReportView { report, signal_evals }));
+    app.screen =
+        Screen::Report(Box::new(ReportView { report, signal_evals, scroll: 0, max_scroll: Default::default() }));
     if app.settings.blind.is_some() {
         app.status.message = Some(format!("blind: the report covers the {} traces you have labelled", items.len()));
     }

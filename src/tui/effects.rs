@@ -11,7 +11,15 @@ use super::state::App;
 pub enum Effect {
     /// Write my label on a trace (None clears it) with its detail; `prompt`: ask for the
     /// error's category once it is saved.
-    WriteLabel { source: usize, trace: String, annotator: String, value: Option<Label>, detail: Detail, prompt: bool },
+    WriteLabel {
+        source: usize,
+        trace: String,
+        annotator: String,
+        value: Option<Label>,
+        detail: Detail,
+        prompt: bool,
+        was: super::campaign::Was,
+    },
     /// Write my rating of one step (None clears it).
     WriteRating { source: usize, trace: String, annotator: String, step: usize, rating: Option<i8> },
     /// Undo (or redo) my last label change in a source.
@@ -29,12 +37,12 @@ pub enum Effect {
 /// Runs one effect; the returned message says how it went.
 pub fn run(app: &mut App, effect: Effect) -> Msg {
     match effect {
-        Effect::WriteLabel { source, trace, annotator, value, detail, prompt } => {
+        Effect::WriteLabel { source, trace, annotator, value, detail, prompt, was } => {
             let result = match app.library.sources.get_mut(source) {
                 Some(s) => s.store.set_label_with(&trace, &annotator, value, detail.clone()).map_err(|e| e.to_string()),
                 None => Err("no such source".into()),
             };
-            Msg::LabelWritten { source, trace, value, detail, prompt, result }
+            Msg::LabelWritten { source, trace, value, detail, prompt, was, result }
         }
         Effect::WriteRating { source, trace, annotator, step, rating } => {
             let result = match app.library.sources.get_mut(source) {

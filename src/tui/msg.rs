@@ -30,6 +30,8 @@ pub enum Msg {
         detail: crate::trace::store::Detail,
         /// Ask for the error's category next.
         prompt: bool,
+        /// What the write changed.
+        was: super::campaign::Was,
         result: Result<(), String>,
     },
     /// A step rating write returned.

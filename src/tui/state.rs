@@ -143,6 +143,10 @@ impl Screen {
 pub struct ReportView {
     pub report: crate::service::campaign::Report,
     pub signal_evals: Vec<crate::service::signal_eval::SignalEval>,
+    /// Lines scrolled down.
+    pub scroll: usize,
+    /// The most lines it can scroll, as the last frame found (the height is known only there).
+    pub max_scroll: std::cell::Cell<usize>,
 }
 
 /// A layer drawn over the screen that takes the keys while it is open (the last one opened).

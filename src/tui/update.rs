@@ -16,7 +16,7 @@ use super::campaign;
 use super::effects::{self, Effect};
 pub use super::msg::Msg;
 use super::refining;
-use super::state::{App, Filter, Focus, Overlay, Request, Scoring};
+use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Screen};
 use super::training;
 use super::views::layout::{layout, Areas};
 use crate::refine::strategy::Strategy;
@@ -46,8 +46,8 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.add_summaries(first_entry, batch);
             Vec::new()
         }
-        Msg::LabelWritten { source, trace, value, detail, prompt, result } => {
-            campaign::label_written(app, source, &trace, value, &detail, prompt, result);
+        Msg::LabelWritten { source, trace, value, detail, prompt, was, result } => {
+            campaign::label_written(app, source, &trace, value, &detail, prompt, &was, result);
             Vec::new()
         }
         Msg::RatingWritten { trace, step, rating, result } => {
@@ -173,8 +173,8 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             return done;
         }
     }
-    if matches!(app.screen, crate::tui::state::Screen::Report(_)) && matches!(action, Action::Cancel | Action::Report) {
-        app.screen = super::state::Screen::Browse;
+    if matches!(app.screen, crate::tui::state::Screen::Report(_)) {
+        report_input(app, &action);
         return Vec::new();
     }
     match action {
@@ -377,6 +377,28 @@ fn cancel(app: &mut App) {
     }
 }
 
+/// The report screen takes every key: nothing typed there reaches the trace behind it (a
+/// label changed unseen is the worst thing a key can do).
+fn report_input(app: &mut App, action: &Action) {
+    let Screen::Report(view) = &mut app.screen else { return };
+    match action {
+        Action::Cancel | Action::Report => app.screen = Screen::Browse,
+        Action::Quit => app.quit = true,
+        Action::Up => view.scroll = view.scroll.saturating_sub(1),
+        Action::Down => view.scroll += 1,
+        Action::PageUp => view.scroll = view.scroll.saturating_sub(PAGE),
+        Action::PageDown => view.scroll += PAGE,
+        Action::Top => view.scroll = 0,
+        Action::Bottom => view.scroll = usize::MAX / 2,
+        Action::Scroll { lines, .. } => view.scroll = view.scroll.saturating_add_signed(*lines as isize),
+        Action::ToggleHelp => app.overlays.push(Overlay::Help),
+        _ => app.status.message = Some("report: j/k scroll, P or Esc goes back".into()),
+    }
+    if let Screen::Report(view) = &mut app.screen {
+        view.scroll = view.scroll.min(view.max_scroll.get());
+    }
+}
+
 /// Keys that mean something else on the compare screen; `None` for the ones that do not.
 fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
     match action {
@@ -574,10 +596,26 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
         ));
         return Vec::new();
     }
+    let annotator = &app.settings.annotator;
+    let (mine, old_detail) = {
+        let store = app.store_of(entry);
+        (store.label(&trace.id, annotator), store.detail(&trace.id, annotator).cloned().unwrap_or_default())
+    };
+    if value.is_some() && value == mine {
+        campaign::same_label_again(app, source, &trace.id, &old_detail);
+        return Vec::new();
+    }
     // Blind: the label is made before the hints were seen (they show once it is saved).
     let blind = value.is_some() && app.hides(entry, &trace.id).any();
     let prompt = matches!(value, Some(Label::FirstError(_))) && !app.settings.categories.is_empty();
-    let detail = crate::trace::store::Detail { blind, ..Default::default() };
+    let was = campaign::Was::Value(mine.map(|old| campaign::replaced(old, &old_detail, value)));
+    // A note is about the trace and a category about the error: a changed label keeps the note,
+    // and a first error moved to another step keeps its category (the chooser asks again).
+    let detail = crate::trace::store::Detail {
+        blind,
+        category: old_detail.category.filter(|_| matches!(value, Some(Label::FirstError(_)))),
+        note: old_detail.note.filter(|_| value.is_some()),
+    };
     vec![Effect::WriteLabel {
         source,
         trace: trace.id.clone(),
@@ -585,6 +623,7 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
         value,
         detail,
         prompt,
+        was,
     }]
 }
 

@@ -1,0 +1,172 @@
+//! No label changes without the annotator knowing (issue 33, 1): full screens and the category
+//! chooser take every key, `e` on the marked step keeps its category and note, and every change
+//! says what it replaced.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::screens::{screen, select};
+use stepscope::trace::Opener;
+use stepscope::tui::action::Action;
+use stepscope::tui::keymap::Keymap;
+use stepscope::tui::load_app;
+use stepscope::tui::state::{App, Overlay, Settings};
+use stepscope::tui::theme::{Theme, ThemeName};
+use stepscope::tui::update::update;
+
+fn demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
+}
+
+fn app_for(store: &Path) -> App {
+    let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
+    load_app(&[demo()], &input, Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()))
+}
+
+fn journal(store: &Path) -> String {
+    let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
+    std::fs::read_to_string(input.journal(&demo()).path).unwrap_or_default()
+}
+
+/// The label records in the journal, oldest first.
+fn label_records(store: &Path) -> Vec<serde_json::Value> {
+    journal(store)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "label")
+        .collect()
+}
+
+fn message(app: &App) -> String {
+    app.status.message.clone().unwrap_or_default()
+}
+
+/// Marks step `k` of the selected trace with category 1 and a note.
+fn mark_with_category_and_note(app: &mut App, k: usize) {
+    update(app, Action::Open);
+    for _ in 0..k {
+        update(app, Action::Down);
+    }
+    update(app, Action::MarkFirstError);
+    assert!(matches!(app.overlay(), Some(Overlay::Category { .. })), "the chooser follows e");
+    update(app, Action::Digit(1));
+    update(app, Action::Note);
+    for c in "units".chars() {
+        update(app, Action::TextInput(c));
+    }
+    update(app, Action::TextCommit);
+}
+
+#[test]
+fn keys_on_the_report_screen_never_reach_the_trace_behind_it() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::MarkNoError);
+    let before = journal(store.path());
+    update(&mut app, Action::Report);
+    screen(&mut app, 80, 24);
+    for a in [Action::Down, Action::Down, Action::MarkFirstError, Action::ClearLabel, Action::MarkNoError] {
+        update(&mut app, a);
+    }
+    assert!(matches!(app.screen, stepscope::tui::state::Screen::Report(_)), "the report is still open");
+    assert!(message(&app).contains("P or Esc goes back"), "{}", message(&app));
+    update(&mut app, Action::Report);
+    assert!(app.screen.is_browse());
+    assert_eq!(journal(store.path()), before, "a key typed on the report changed the journal");
+}
+
+#[test]
+fn the_report_fits_80_by_24_and_scrolls_where_it_does_not() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::MarkNoError);
+    update(&mut app, Action::Report);
+    let whole = screen(&mut app, 80, 24);
+    for part in ["first error at step", "traces errors", "answer     no error  error", "by category"] {
+        assert!(whole.contains(part), "{part} missing at 80×24:\n{whole}");
+    }
+    let top = screen(&mut app, 80, 14);
+    assert!(top.contains("first error at step") && !top.contains("by category"), "{top}");
+    update(&mut app, Action::Bottom);
+    let bottom = screen(&mut app, 80, 14);
+    assert!(!bottom.contains("first error at step"), "the charts scrolled away:\n{bottom}");
+    assert!(bottom.contains("by category"), "the tables scrolled into view:\n{bottom}");
+    update(&mut app, Action::Top);
+    assert_eq!(screen(&mut app, 80, 14), top);
+}
+
+#[test]
+fn the_category_chooser_takes_every_key() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::MarkFirstError);
+    let (selected, step) = (app.browse.selected, app.browse.step);
+    for a in [Action::Down, Action::MarkNoError, Action::Digit(9)] {
+        let name = format!("{a:?}");
+        update(&mut app, a);
+        assert!(matches!(app.overlay(), Some(Overlay::Category { .. })), "{name} closed the chooser");
+    }
+    assert_eq!((app.browse.selected, app.browse.step), (selected, step), "a key moved the cursor behind it");
+    assert_eq!(label_records(store.path()).len(), 1, "a key behind the chooser wrote a label");
+    update(&mut app, Action::Cancel);
+    assert!(app.overlay().is_none());
+}
+
+#[test]
+fn e_on_the_marked_step_keeps_category_and_note() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    mark_with_category_and_note(&mut app, 2);
+    let records = label_records(store.path()).len();
+    update(&mut app, Action::MarkFirstError);
+    assert!(message(&app).starts_with("unchanged: books-weight first error at step 2"), "{}", message(&app));
+    assert!(message(&app).contains("kept"), "{}", message(&app));
+    update(&mut app, Action::Cancel);
+    assert!(message(&app).contains("category stays"), "{}", message(&app));
+    assert_eq!(label_records(store.path()).len(), records, "pressing e again wrote a record");
+    let entry = app.selected_entry().unwrap();
+    let category = app.settings.categories[0].clone();
+    assert_eq!(app.my_category(entry, "books-weight"), Some(category.as_str()));
+}
+
+#[test]
+fn every_change_says_what_it_replaced() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    mark_with_category_and_note(&mut app, 2);
+    let category = app.settings.categories[0].clone();
+    update(&mut app, Action::Up);
+    update(&mut app, Action::MarkFirstError);
+    assert!(
+        message(&app).contains(&format!("first error at step 1 (was 2 · {category} · note kept)")),
+        "{}",
+        message(&app)
+    );
+    update(&mut app, Action::Cancel); // the chooser: keep the category
+    let last = label_records(store.path()).pop().unwrap();
+    assert_eq!(last["value"], 1);
+    assert_eq!(last["category"], category.as_str(), "{last}");
+    assert_eq!(last["note"], "units", "{last}");
+    update(&mut app, Action::MarkNoError);
+    assert!(
+        message(&app).contains(&format!("has no error (was 1 · {category} dropped · note kept)")),
+        "{}",
+        message(&app)
+    );
+    let last = label_records(store.path()).pop().unwrap();
+    assert!(last["category"].is_null(), "a label without an error keeps no category: {last}");
+    assert_eq!(last["note"], "units", "{last}");
+    update(&mut app, Action::ClearLabel);
+    assert!(
+        message(&app).contains("cleared my label on books-weight (was no error · note dropped)"),
+        "{}",
+        message(&app)
+    );
+}
