@@ -327,3 +327,47 @@ fn categories_notes_and_ratings_survive_export_and_import() {
     assert_eq!(store.detail("t1", "ana").unwrap().note.as_deref(), Some("2+2 is 4"));
     assert_eq!(store.ratings("t1", "ana").unwrap().get(&0), Some(&-1));
 }
+
+/// Rows exported from human labels all have the same keys (null where a label has no category,
+/// note or ratings), with the label's `blind` flag and time stamp: schema inference over the
+/// rows (Arrow, `datasets`) sees one schema.
+#[test]
+fn exported_rows_share_one_set_of_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("t.jsonl");
+    let rows: String = (1..=3)
+        .map(|i| format!("{{\"id\":\"t{i}\",\"problem\":\"2+{i}?\",\"steps\":[\"2+{i}=9\",\"so 9\"]}}\n"))
+        .collect();
+    fs::write(&src, rows).unwrap();
+    let (f, s) = (src.to_str().unwrap(), dir.path().to_str().unwrap());
+    let label = |extra: &[&str]| {
+        let mut args = vec!["label", f, "--annotator", "ana", "--store", s];
+        args.extend_from_slice(extra);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+    };
+    label(&["--trace", "t1", "--first-error", "0", "--category", "calculation", "--note", "n", "--blind"]);
+    label(&["--trace", "t2", "--first-error", "1"]);
+    label(&["--trace", "t3", "--no-error"]);
+    for to in ["jsonl", "processbench"] {
+        let out = dir.path().join(format!("out.{to}"));
+        let (code, _, err) =
+            run(&["export", f, "--to", to, "--labels", "human", "--store", s, "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let text = fs::read_to_string(&out).unwrap();
+        let rows: Vec<Value> = if to == "jsonl" {
+            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        } else {
+            serde_json::from_str::<Vec<Value>>(&text).unwrap()
+        };
+        assert_eq!(rows.len(), 3, "{text}");
+        let keys = |r: &Value| r.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+        for r in &rows {
+            assert_eq!(keys(r), keys(&rows[0]), "{to}: rows differ in their keys:\n{text}");
+            assert!(r["label_ts"].as_str().is_some_and(|t| t.starts_with("20")), "{r}");
+        }
+        assert_eq!((rows[0]["label_blind"].as_bool(), rows[1]["label_blind"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(rows[0]["error_category"], "calculation");
+        assert!(rows[1]["error_category"].is_null() && rows[2]["error_note"].is_null(), "{text}");
+    }
+}

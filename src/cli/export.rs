@@ -83,9 +83,7 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
                 None => t.label,
                 Some(s) => {
                     let human = human_with_detail(s, &t.id, args.annotator.as_deref());
-                    if let Some((_, who)) = &human {
-                        put_detail(&mut t, s, who);
-                    }
+                    put_detail(&mut t, s, human.as_ref().map(|(_, who)| who.as_str()));
                     human.map(|(l, _)| l)
                 }
             };
@@ -115,25 +113,30 @@ fn human_with_detail(store: &Store, id: &str, annotator: Option<&str>) -> Option
     }
 }
 
-/// Puts the human label's category, note and step ratings on the trace, where every writer
-/// keeps them (`error_category`, `error_note`, `step_ratings`; PRM800K uses the ratings).
-fn put_detail(t: &mut Trace, store: &Store, annotator: &str) {
+/// Keys every row exported from human labels carries (null where the label has none), so
+/// that schema inference (Arrow, `datasets`) sees one schema.
+pub const LABEL_KEYS: [&str; 6] = [CATEGORY_KEY, NOTE_KEY, RATINGS_KEY, "annotator", "label_blind", "label_ts"];
+
+/// Puts the human label's category, note, step ratings, annotator, blind flag and time stamp
+/// on the trace, where every writer keeps them (PRM800K also uses the ratings). Every key is
+/// there on every row: null where missing.
+fn put_detail(t: &mut Trace, store: &Store, annotator: Option<&str>) {
     use serde_json::Value;
-    for key in [CATEGORY_KEY, NOTE_KEY, RATINGS_KEY, "annotator"] {
-        t.extra.remove(key);
+    let detail = annotator.and_then(|a| store.detail(&t.id, a)).cloned();
+    let ratings = annotator.and_then(|a| store.ratings(&t.id, a)).map(|r| {
+        Value::Array((0..t.steps.len()).map(|i| r.get(&i).map_or(Value::Null, |v| Value::from(*v))).collect())
+    });
+    let values = [
+        detail.as_ref().and_then(|d| d.category.clone()).map(Value::String),
+        detail.as_ref().and_then(|d| d.note.clone()).map(Value::String),
+        ratings,
+        annotator.map(|a| Value::String(a.to_string())),
+        detail.as_ref().map(|d| Value::Bool(d.blind)),
+        annotator.and_then(|a| store.label_time(&t.id, a)).map(|ts| Value::String(ts.to_string())),
+    ];
+    for (key, value) in LABEL_KEYS.into_iter().zip(values) {
+        t.extra.insert(key.into(), value.unwrap_or(Value::Null));
     }
-    let detail = store.detail(&t.id, annotator).cloned().unwrap_or_default();
-    if let Some(c) = detail.category {
-        t.extra.insert(CATEGORY_KEY.into(), Value::String(c));
-    }
-    if let Some(n) = detail.note {
-        t.extra.insert(NOTE_KEY.into(), Value::String(n));
-    }
-    if let Some(r) = store.ratings(&t.id, annotator) {
-        let row: Vec<Value> = (0..t.steps.len()).map(|i| r.get(&i).map_or(Value::Null, |v| Value::from(*v))).collect();
-        t.extra.insert(RATINGS_KEY.into(), Value::Array(row));
-    }
-    t.extra.insert("annotator".into(), Value::String(annotator.to_string()));
 }
 
 /// Source trace files are never written: refuse an output path that is one of them.

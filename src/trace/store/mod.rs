@@ -341,6 +341,11 @@ impl Store {
         self.state.detail(trace, annotator)
     }
 
+    /// When an annotator's current label was written.
+    pub fn label_time(&self, trace: &str, annotator: &str) -> Option<&str> {
+        self.state.label_time(trace, annotator)
+    }
+
     /// Records an annotator's rating of one step (None clears it). Durable on return.
     pub fn set_rating(&mut self, trace: &str, annotator: &str, step: usize, rating: Option<i8>) -> io::Result<()> {
         let r = RatingRecord { trace: trace.into(), annotator: annotator.into(), step, rating, ts: now_rfc3339() };

@@ -35,6 +35,8 @@ pub(super) struct Current {
     pub detail: Detail,
     pub seq: u64,
     pub origin: Origin,
+    /// When the record that set it was written.
+    pub ts: String,
 }
 
 /// Everything the journals say about one trace.
@@ -139,7 +141,7 @@ impl State {
                 }
             }
         }
-        t.labels.insert(r.annotator.clone(), Current { value: r.value, detail: r.detail(), seq: self.seq, origin });
+        t.labels.insert(r.annotator.clone(), Current { value: r.value, detail: r.detail(), seq: self.seq, origin, ts: r.ts.clone() });
         // Keep the counters the title bar reads in step with the change.
         match (before.is_some(), r.value.is_some()) {
             (false, true) => {
@@ -196,6 +198,12 @@ impl State {
     pub fn detail(&self, trace: &str, annotator: &str) -> Option<&Detail> {
         let c = self.trace(trace)?.labels.get(annotator)?;
         c.value.map(|_| &c.detail)
+    }
+
+    /// When an annotator's current label was written (its record's time stamp).
+    pub fn label_time(&self, trace: &str, annotator: &str) -> Option<&str> {
+        let c = self.trace(trace)?.labels.get(annotator)?;
+        c.value.map(|_| c.ts.as_str())
     }
 
     /// An annotator's step ratings on a trace.
