@@ -231,18 +231,14 @@ fn agree_and_report_with_two_scripted_annotators() {
     let (_, text, _) = run(&["agree", p, "--store", s]);
     assert!(text.contains("ana ~ bo") && text.contains("Krippendorff's α over all annotators"), "{text}");
 
-    // The report with bo's labels (the dataset's on the 200 traces bo did not label).
+    // The report with bo's labels only (the dataset's do not stand in where bo has none).
     let (code, out, err) = run(&["report", p, "--store", s, "--annotator", "bo", "--json"]);
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
-    let labels: Vec<i64> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| if i < 200 { pairs[i].1 } else { row["label"].as_i64().unwrap() })
-        .collect();
+    let labels: Vec<i64> = (0..200).map(|i| pairs[i].1).collect();
     assert_eq!(
         (r["traces"].as_u64(), r["labelled"].as_u64(), r["human_labels"].as_u64()),
-        (Some(400), Some(400), Some(200))
+        (Some(400), Some(200), Some(200))
     );
     assert_eq!(r["no_error"].as_u64().unwrap(), labels.iter().filter(|&&l| l == -1).count() as u64);
     let at = |k: i64| labels.iter().filter(|&&l| l == k).count() as u64;
@@ -252,7 +248,7 @@ fn agree_and_report_with_two_scripted_annotators() {
         rows.iter().zip(&labels).filter(|(row, &l)| row["final_answer_correct"] == false && l >= 0).count() as u64;
     assert_eq!(r["answer_vs_error"]["wrong_with_error"].as_u64(), Some(wrong_with_error));
     let generators: u64 = r["by_generator"].as_array().unwrap().iter().map(|g| g["traces"].as_u64().unwrap()).sum();
-    assert_eq!(generators, 400);
+    assert_eq!(generators, 200, "traces bo labelled");
     let (_, text, _) = run(&["report", p, "--store", s]);
     assert!(text.contains("first error at step") && text.contains("by generator"), "{text}");
 }
@@ -370,4 +366,42 @@ fn exported_rows_share_one_set_of_keys() {
         assert_eq!(rows[0]["error_category"], "calculation");
         assert!(rows[1]["error_category"].is_null() && rows[2]["error_note"].is_null(), "{text}");
     }
+}
+
+/// `report` and `agree` cut to the sample `open --sample N --seed S` shows, and count human
+/// labels only when asked; one annotator's report leaves the dataset's labels out.
+#[test]
+fn report_and_agree_take_the_sample_and_human_labels_only() {
+    use stepscope::tui::{keymap::Keymap, load_app, state::Settings, theme::*};
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
+    let (f, s) = (demo.to_str().unwrap(), dir.path().to_str().unwrap());
+    let opener = stepscope::trace::Opener { store_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let settings = Settings::new("you".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    let mut app = load_app(std::slice::from_ref(&demo), &opener, settings);
+    stepscope::tui::campaign::start(&mut app, Some((3, 7)), None);
+    let sampled: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    let all: Vec<String> = (0..app.library.entries.len()).map(|e| app.summary(e).unwrap().id).collect();
+    let outside = all.iter().find(|id| !sampled.contains(id)).unwrap();
+    for id in [&sampled[0], outside] {
+        let (code, _, err) = run(&["label", f, "--trace", id, "--no-error", "--annotator", "you", "--store", s]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", f, "--store", s, "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let r = report(&["--sample", "3", "--seed", "7", "--human-only"]);
+    assert_eq!((r["traces"].as_u64(), r["labelled"].as_u64(), r["human_labels"].as_u64()), (Some(3), Some(1), Some(1)));
+    let with_dataset = report(&["--sample", "3", "--seed", "7"]);
+    assert_eq!(with_dataset["traces"], 3);
+    assert!(with_dataset["labelled"].as_u64() > Some(1), "the dataset labels the sampled traces too: {with_dataset}");
+    let r = report(&["--annotator", "you"]);
+    assert_eq!((r["labelled"].as_u64(), r["human_labels"].as_u64()), (Some(2), Some(2)), "{r}");
+    let (code, out, err) = run(&["agree", f, "--store", s, "--human-only", "--sample", "3", "--seed", "7"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("dataset"), "--human-only: the dataset is no label source:\n{out}");
 }

@@ -14,7 +14,7 @@ pub struct ReportArgs {
     /// Trace files (human labels and verifier results come from their label journals).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Count this annotator's labels (default: the first annotator of each trace, else the
+    /// Count only this annotator's labels (default: the first annotator of each trace, else the
     /// dataset's label).
     #[arg(long)]
     pub annotator: Option<String>,
@@ -22,17 +22,24 @@ pub struct ReportArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub scope: super::agree::Scope,
+    #[command(flatten)]
     pub input: InputArgs,
 }
 
 pub fn run(args: ReportArgs) -> i32 {
-    let items = match super::agree::load_items(&args.paths, &args.input) {
+    let items = match super::agree::load_items(&args.paths, &args.input, &args.scope) {
         Ok(items) => items,
         Err(e) => {
             crate::errln!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    let mut items = items;
+    if args.annotator.is_some() {
+        // One annotator's labels: the dataset's do not stand in where they have none.
+        items.iter_mut().for_each(Item::forget_dataset);
+    }
     let refs: Vec<&Item> = items.iter().collect();
     let r = report(&refs, args.annotator.as_deref());
     if args.json {

@@ -127,14 +127,7 @@ impl Stats {
         crate::outln!("final answer      correct {} · wrong {} · unknown {}", a.correct, a.wrong, a.unknown);
         crate::outln!("reference answers {}", self.reference_answers);
         for p in &self.annotators {
-            let median = p.median_seconds.map_or("–".into(), |s| format!("{s:.0} s"));
-            let rate = p.per_hour.map_or("–".into(), |r| format!("{r:.0}"));
-            let blind = if p.blind > 0 { format!(" · {} blind", p.blind) } else { String::new() };
-            crate::outln!(
-                "annotator {:<8} {} labels · {rate} per hour · median {median} per trace{blind}",
-                crate::cli::output::field(&p.annotator),
-                p.labels
-            );
+            crate::outln!("annotator {:<8} {}", crate::cli::output::field(&p.annotator), p.summary());
         }
         crate::outln!("problems          {}", self.problems.len());
     }
@@ -144,7 +137,7 @@ pub fn run(args: StatsArgs) -> i32 {
     let mut stats = Stats::default();
     let mut unreadable = false;
     let mut events = Vec::new();
-    for path in &args.paths {
+    for (file_index, path) in args.paths.iter().enumerate() {
         let file = match args.input.open(path) {
             Ok(f) => f,
             Err(e) => {
@@ -168,7 +161,7 @@ pub fn run(args: StatsArgs) -> i32 {
         // Step counts by id, only needed to check stored labels against the traces.
         let mut steps_by_id: HashMap<String, usize> = HashMap::new();
         let has_labels = store.labelled_traces(None) > 0;
-        events.extend(store.label_events().iter().cloned());
+        events.extend(store.label_events().iter().map(|e| (file_index, e.clone())));
         for (i, record) in file.records().enumerate() {
             match record {
                 Ok(traces) => {

@@ -298,14 +298,11 @@ pub fn open_agreement(app: &mut App) {
         let all: Vec<&Item> = items.iter().collect();
         lines.extend(agreement("all files", &all).lines());
     }
-    let events: Vec<_> = app.library.sources.iter().flat_map(|s| s.store.label_events().iter().cloned()).collect();
+    let events: Vec<_> = (app.library.sources.iter().enumerate())
+        .flat_map(|(i, s)| s.store.label_events().iter().map(move |e| (i, e.clone())))
+        .collect();
     for p in pace(&events) {
-        let median = p.median_seconds.map_or("–".into(), |s| format!("{s:.0} s"));
-        let rate = p.per_hour.map_or("–".into(), |r| format!("{r:.0}"));
-        lines.push(format!(
-            "{}: {} labels ({} blind) · {rate} per hour · median {median} per trace",
-            p.annotator, p.labels, p.blind
-        ));
+        lines.push(format!("{}: {}", p.annotator, p.summary()));
     }
     if app.settings.blind.is_some() {
         lines.insert(0, format!("blind: agreement over the {} traces you have labelled", items.len()));

@@ -70,10 +70,11 @@ pub(super) struct State {
     pub events: Vec<LabelEvent>,
 }
 
-/// One label record as applied: who, when (seconds since the epoch, if its time stamp reads),
+/// One label record as applied: which trace, who, when (seconds since the epoch, if its time stamp reads),
 /// whether it decided a new value, whether blind. Kept small: replay makes one per record.
 #[derive(Debug, Clone)]
 pub struct LabelEvent {
+    pub trace: String,
     pub annotator: String,
     pub at: Option<f64>,
     pub set: bool,
@@ -117,6 +118,7 @@ impl State {
         // A decision: a new value (a category or note added to the same value is not one).
         let decided = r.value.is_some() && r.op == Op::Set && r.value != old.0;
         self.events.push(LabelEvent {
+            trace: r.trace.clone(),
             annotator: r.annotator.clone(),
             at: super::records::ts_seconds(&r.ts),
             set: decided,
@@ -141,7 +143,10 @@ impl State {
                 }
             }
         }
-        t.labels.insert(r.annotator.clone(), Current { value: r.value, detail: r.detail(), seq: self.seq, origin, ts: r.ts.clone() });
+        t.labels.insert(
+            r.annotator.clone(),
+            Current { value: r.value, detail: r.detail(), seq: self.seq, origin, ts: r.ts.clone() },
+        );
         // Keep the counters the title bar reads in step with the change.
         match (before.is_some(), r.value.is_some()) {
             (false, true) => {
