@@ -26,6 +26,24 @@ fn calibrate_sweeps_tau_and_finds_the_best() {
     let (code, out, err) = run(&["calibrate", pb, "--verifier", "arith"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("best τ"), "{out}");
+    // Held out: each fold's τ comes from the other folds. For arith every τ in (0, 1] splits the
+    // same way, so each fold takes the one nearest 0.5, and the pooled held-out F1 is eval's.
+    let (code, out, err) = run(&["calibrate", pb, "--verifier", "arith", "--step", "0.25", "--folds", "5", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cv = &v["cv"];
+    assert_eq!(cv["folds"], 5, "{cv}");
+    assert_eq!(cv["taus"], serde_json::json!([0.5, 0.5, 0.5, 0.5, 0.5]), "{cv}");
+    let (code, out, err) = run(&["eval", pb, "--verifier", "arith", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let eval_f1 = e["files"][0]["f1"].as_f64().unwrap();
+    assert!((cv["f1"].as_f64().unwrap() - eval_f1).abs() < 1e-9, "{cv} vs eval {eval_f1}");
+    let (code, out, err) = run(&["calibrate", pb, "--verifier", "arith", "--folds", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("held out (3 folds by problem"), "{out}");
+    let (code, _, err) = run(&["calibrate", pb, "--verifier", "arith", "--folds", "1"]);
+    assert_eq!(code, 2, "one fold leaves nothing to hold out: {err}");
 }
 
 #[test]

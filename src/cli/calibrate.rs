@@ -28,6 +28,10 @@ pub struct CalibrateArgs {
     /// Sweep step for τ.
     #[arg(long, default_value_t = 0.01, value_parser = within(0.0001, 0.5))]
     pub step: f64,
+    /// Also report F1 held out: τ chosen on K−1 folds (grouped by problem) and applied to the
+    /// fold left out, for every fold (an honest number for a verifier without its own τ).
+    #[arg(long, value_name = "K", value_parser = within(2usize, 20))]
+    pub folds: Option<usize>,
     /// Only the first N labelled traces of each file.
     #[arg(long, value_parser = count(MAX_TRACES))]
     pub limit: Option<usize>,
@@ -48,7 +52,7 @@ pub fn run(args: CalibrateArgs) -> i32 {
 }
 
 /// F1 (and the rest) at each τ = 0, step, 2·step, …, 1.
-pub fn sweep(judged: &[Judged], step: f64) -> Vec<(f64, Scores)> {
+pub fn sweep(judged: &[&Judged], step: f64) -> Vec<(f64, Scores)> {
     let n = (1.0 / step).round() as usize;
     (0..=n)
         .map(|i| {
@@ -62,6 +66,25 @@ pub fn sweep(judged: &[Judged], step: f64) -> Vec<(f64, Scores)> {
 /// The best τ: highest F1, ties to the τ nearest 0.5 (the middle of a flat optimum is safer).
 pub fn best(curve: &[(f64, Scores)]) -> Option<&(f64, Scores)> {
     curve.iter().max_by(|a, b| a.1.f1.total_cmp(&b.1.f1).then((b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs())))
+}
+
+/// Cross-validated τ: for each fold, the best τ on the other folds, applied to that fold.
+/// Returns the held-out scores over all folds and the τ of each fold.
+pub fn cross_validate(judged: &[Judged], step: f64, k: usize) -> Option<(Scores, Vec<f64>)> {
+    let problems: Vec<&str> = judged.iter().map(|j| j.trace.problem.as_str()).collect();
+    let folds = crate::service::train::folds_by_problem(&problems, k, 0);
+    let (mut pairs, mut taus) = (Vec::new(), Vec::new());
+    for f in 0..k {
+        let train: Vec<&Judged> = judged.iter().zip(&folds).filter(|(_, &g)| g != f).map(|(j, _)| j).collect();
+        let test: Vec<&Judged> = judged.iter().zip(&folds).filter(|(_, &g)| g == f).map(|(j, _)| j).collect();
+        if train.is_empty() || test.is_empty() {
+            continue;
+        }
+        let (tau, _) = *best(&sweep(&train, step))?;
+        taus.push(tau);
+        pairs.extend(test.iter().map(|j| (first_below(&j.record.scores, tau), j.label)));
+    }
+    (!pairs.is_empty()).then(|| (score(&pairs), taus))
 }
 
 /// A text plot of F1 against τ: `rows` lines high, one column per sweep point (sampled to `cols`).
@@ -99,16 +122,20 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
         if judged.is_empty() {
             anyhow::bail!("no labelled traces to calibrate {} on", spec);
         }
-        let curve = sweep(&judged, args.step);
+        let curve = sweep(&judged.iter().collect::<Vec<_>>(), args.step);
         let (tau, s) = best(&curve).expect("a non-empty sweep");
+        let cv = args.folds.and_then(|k| cross_validate(&judged, args.step, k));
         if args.json {
             let points: Vec<_> = curve
                 .iter()
                 .map(|(t, s)| json!({"tau": t, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}))
                 .collect();
+            let cv = cv.as_ref().map(|(s, taus)| {
+                json!({"folds": taus.len(), "f1": s.defined().2, "acc_err": s.defined().0, "acc_corr": s.defined().1, "taus": taus})
+            });
             crate::outln!(
                 "{}",
-                json!({"verifier": spec.to_string(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "curve": points})
+                json!({"verifier": spec.to_string(), "n": judged.len(), "best": {"tau": tau, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}, "cv": cv, "curve": points})
             );
         } else {
             crate::outln!(
@@ -126,6 +153,17 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                 s.acc_corr,
                 scorer.default_threshold(&spec)
             );
+            if let Some((s, taus)) = &cv {
+                let taus: Vec<String> = taus.iter().map(|t| format!("{t:.2}")).collect();
+                crate::outln!(
+                    "held out ({} folds by problem, τ chosen on the others: {}): F1 {:.1} (acc_err {:.1}, acc_corr {:.1})",
+                    taus.len(),
+                    taus.join(" "),
+                    s.f1,
+                    s.acc_err,
+                    s.acc_corr
+                );
+            }
         }
     }
     Ok(())

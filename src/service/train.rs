@@ -461,15 +461,22 @@ pub enum LayerChoice {
 
 /// Folds by problem: the distinct problems shuffled by `seed`, dealt round-robin.
 fn folds_of(examples: &[&Example], k: usize, seed: u64) -> Vec<usize> {
-    let mut problems: Vec<&str> = examples.iter().map(|e| e.problem.as_str()).collect();
-    problems.sort_unstable();
-    problems.dedup();
+    let problems: Vec<&str> = examples.iter().map(|e| e.problem.as_str()).collect();
+    folds_by_problem(&problems, k, seed)
+}
+
+/// The fold (0..k) of each item, given its problem: the distinct problems shuffled by `seed`
+/// and dealt round-robin, so that items of one problem never sit on both sides of a split.
+pub fn folds_by_problem(problems: &[&str], k: usize, seed: u64) -> Vec<usize> {
+    let mut distinct: Vec<&str> = problems.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
     let mut keyed: Vec<(u64, &str)> =
-        problems.iter().map(|p| (crate::model::fnv1a(seed ^ crate::model::FNV_OFFSET, p.as_bytes()), *p)).collect();
+        distinct.iter().map(|p| (crate::model::fnv1a(seed ^ crate::model::FNV_OFFSET, p.as_bytes()), *p)).collect();
     keyed.sort_unstable();
     let fold_of: std::collections::HashMap<&str, usize> =
-        keyed.iter().enumerate().map(|(i, (_, p))| (*p, i % k)).collect();
-    examples.iter().map(|e| fold_of[e.problem.as_str()]).collect()
+        keyed.iter().enumerate().map(|(i, (_, p))| (*p, i % k.max(1))).collect();
+    problems.iter().map(|p| fold_of[p]).collect()
 }
 
 /// The layer (an index into the dataset's layers) whose head predicts its target best (row
