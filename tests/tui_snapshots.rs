@@ -50,8 +50,29 @@ fn help_overlay() {
     let mut app = app_for(&[demo()], store.path());
     update(&mut app, Action::ToggleHelp);
     insta::assert_snapshot!("help", screen(&mut app, 100, 30));
+    update(&mut app, Action::Cancel);
+    assert!(!app.help_open(), "Esc closes help");
+    // 80×24: one column that scrolls to its end (quit, verifiers and Esc are all reachable).
+    update(&mut app, Action::Resize { width: 80, height: 24 });
+    update(&mut app, Action::ToggleHelp);
+    insta::assert_snapshot!("help_80x24", screen(&mut app, 80, 24));
+    update(&mut app, Action::Bottom);
+    let end = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("help_80x24_end", end);
+    for part in ["Mouse:", "quit"] {
+        assert!(end.contains(part), "{part} not reachable:\n{end}");
+    }
     update(&mut app, Action::Down);
-    assert!(!app.help_open(), "any key closes help");
+    assert!(app.help_open(), "j scrolls help; it does not close it");
+    update(&mut app, Action::MarkFirstError);
+    assert!(!app.help_open(), "another key closes help");
+    let e = app.selected_entry().unwrap();
+    let id = app.summary(e).unwrap().id;
+    assert!(app.my_label(e, &id).is_none(), "the key that closed help also labelled {id}");
+    // 140×40: two columns, nothing cut mid-word.
+    update(&mut app, Action::Resize { width: 140, height: 40 });
+    update(&mut app, Action::ToggleHelp);
+    insta::assert_snapshot!("help_140x40", screen(&mut app, 140, 40));
 }
 
 #[test]
@@ -352,7 +373,7 @@ fn campaign_sample_category_agreement_and_report() {
     update(&mut app, Action::Agreement);
     let overlay = screen(&mut app, 120, 36);
     assert!(overlay.contains("ana ~ dataset") || overlay.contains("no two label sources"), "{overlay}");
-    assert!(overlay.contains("ana: 1 labels"), "{overlay}");
+    assert!(overlay.contains("ana: 1 traces"), "{overlay}");
     update(&mut app, Action::Down);
     assert!(app.overlay().is_none(), "any key closes the agreement overlay");
 

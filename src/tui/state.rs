@@ -152,40 +152,23 @@ pub struct ReportView {
 /// A layer drawn over the screen that takes the keys while it is open (the last one opened).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help,
+    /// The key list, scrolled down by `scroll` lines (clamped when drawn).
+    Help { scroll: usize },
     /// The verifier menu, with its cursor.
-    VerifierMenu {
-        cursor: usize,
-    },
+    VerifierMenu { cursor: usize },
     /// Typing a search; `origin` is the entry selected when it began (Esc goes back to it).
-    Search {
-        origin: Option<usize>,
-    },
+    Search { origin: Option<usize> },
     /// Rewriting a step by hand (`E`); Enter lets the generator continue after it.
-    Edit {
-        step: usize,
-        text: String,
-    },
+    Edit { step: usize, text: String },
     /// Typing a question (`A`); Enter lets the generator solve it.
-    Ask {
-        text: String,
-    },
+    Ask { text: String },
     /// Choosing the category of the first error just labelled (a digit), or `N` for a note.
     /// Any other key closes it and does what it always does.
-    Category {
-        source: usize,
-        trace: String,
-    },
+    Category { source: usize, trace: String },
     /// Typing a note on my label of a trace; Enter saves it.
-    Note {
-        source: usize,
-        trace: String,
-        text: String,
-    },
+    Note { source: usize, trace: String, text: String },
     /// Agreement numbers and labelling pace over the loaded files (`K`).
-    Agreement {
-        lines: Vec<String>,
-    },
+    Agreement { lines: Vec<String> },
 }
 
 /// Which hints blind mode hides until the annotator has labelled the trace (config `blind`,
@@ -628,7 +611,7 @@ impl App {
     }
 
     pub fn help_open(&self) -> bool {
-        self.overlays.contains(&Overlay::Help)
+        self.overlays.iter().any(|o| matches!(o, Overlay::Help { .. }))
     }
 
     /// The verifier menu's cursor when the menu is open.

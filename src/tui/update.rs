@@ -161,9 +161,8 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             app.overlays.pop();
             return Vec::new();
         }
-        Some(Overlay::Help) if action != Action::Quit => {
-            // Any key closes the help overlay.
-            app.overlays.pop();
+        Some(Overlay::Help { scroll }) => {
+            help_input(app, &action, scroll);
             return Vec::new();
         }
         _ => {}
@@ -217,7 +216,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             app.status.message =
                 Some(format!("filter: {} ({} traces)", app.browse.filter.name(), app.browse.visible.len()));
         }
-        Action::ToggleHelp => app.overlays.push(Overlay::Help),
+        Action::ToggleHelp => app.overlays.push(Overlay::Help { scroll: 0 }),
         Action::Cancel => cancel(app),
         Action::ScoreTrace => score(app, false),
         Action::TrainProbe => training::start(app),
@@ -377,6 +376,31 @@ fn cancel(app: &mut App) {
     }
 }
 
+/// The help overlay takes every key: the moves scroll it, `q` quits, any other key closes it.
+fn help_input(app: &mut App, action: &Action, scroll: usize) {
+    let to = match action {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => scroll + 1,
+        Action::PageUp => scroll.saturating_sub(PAGE),
+        Action::PageDown => scroll + PAGE,
+        Action::Top => 0,
+        Action::Bottom => usize::MAX / 2,
+        Action::Scroll { lines, .. } => scroll.saturating_add_signed(*lines as isize),
+        Action::Quit => {
+            app.quit = true;
+            return;
+        }
+        _ => {
+            app.overlays.pop();
+            return;
+        }
+    };
+    let most = super::views::help::max_scroll(app, app.size.0, app.size.1);
+    if let Some(Overlay::Help { scroll }) = app.overlays.last_mut() {
+        *scroll = to.min(most);
+    }
+}
+
 /// The report screen takes every key: nothing typed there reaches the trace behind it (a
 /// label changed unseen is the worst thing a key can do).
 fn report_input(app: &mut App, action: &Action) {
@@ -391,7 +415,7 @@ fn report_input(app: &mut App, action: &Action) {
         Action::Top => view.scroll = 0,
         Action::Bottom => view.scroll = usize::MAX / 2,
         Action::Scroll { lines, .. } => view.scroll = view.scroll.saturating_add_signed(*lines as isize),
-        Action::ToggleHelp => app.overlays.push(Overlay::Help),
+        Action::ToggleHelp => app.overlays.push(Overlay::Help { scroll: 0 }),
         _ => app.status.message = Some("report: j/k scroll, P or Esc goes back".into()),
     }
     if let Screen::Report(view) = &mut app.screen {

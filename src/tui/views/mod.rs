@@ -37,7 +37,7 @@ pub fn render(f: &mut Frame, app: &App) {
     for overlay in &app.overlays {
         match overlay {
             Overlay::VerifierMenu { .. } => menu::render(f, app, area),
-            Overlay::Help => help::render(f, app, area),
+            Overlay::Help { scroll } => help::render(f, app, area, *scroll),
             Overlay::Search { .. } => {} // typed into the list's title
             Overlay::Edit { step, text } => {
                 let title = format!(" rewrite step {step} · Enter: continue from here · Esc: drop ");
