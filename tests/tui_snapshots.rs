@@ -159,13 +159,28 @@ fn verifier_badges_and_signals() {
     let mut app = app_for(&[demo()], store.path());
     store_results(&mut app, "books-weight");
     select(&mut app, "books-weight");
-    let screen = screen(&mut app, 120, 36);
-    assert!(screen.contains("[◆arith 0.00]"), "{screen}");
-    assert!(screen.contains("instability I_t"), "{screen}");
+    let shown = screen(&mut app, 120, 36);
+    assert!(shown.contains("[◆arith 0.00]"), "{shown}");
+    assert!(shown.contains("instability I_t"), "{shown}");
     // The title keeps the verifier's first error in sight (less needed parts give way).
-    let title = screen.lines().next().unwrap();
+    let title = shown.lines().next().unwrap();
     assert!(title.contains("arith: first error 2") && title.contains("first error 2 (dataset)"), "{title}");
-    insta::assert_snapshot!("verifier_badges", screen);
+    insta::assert_snapshot!("verifier_badges", shown);
+    // The signals pane: step numbers, τ, a fixed 0–1 scale (a score of 1.00 is a full bar on
+    // every trace), and the checker's reason for the flag under the selected step.
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Down);
+    update(&mut app, Action::Down);
+    assert_eq!(app.browse.step, 2);
+    let at_error = screen(&mut app, 140, 40);
+    insta::assert_snapshot!("signals_140x40", at_error);
+    assert!(at_error.contains("step               0  1  2  3  4"), "{at_error}");
+    assert!(at_error.contains("arith τ0.50        █  █  ▁  █  ·"), "{at_error}");
+    assert!(at_error.contains("arith: ") && at_error.contains("2 × 3"), "the flag's reason:\n{at_error}");
+    let small = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("signals_80x24", small);
+    let title = small.lines().next().unwrap();
+    assert!(title.contains("arith✗2"), "the title keeps the verifier's first error:\n{small}");
     // The verifier filter shows traces where a verifier disagrees with the label.
     for _ in 0..4 {
         update(&mut app, Action::CycleFilter);

@@ -13,12 +13,12 @@ pub struct Areas {
 }
 
 /// Two panes side by side from 70 columns; below that only the focused pane. The signals pane
-/// needs 16 rows.
+/// needs 16 rows, and grows by two (more series) from 36.
 pub fn layout(width: u16, height: u16, focus: Focus) -> Areas {
     let status = Rect { x: 0, y: height.saturating_sub(1), width, height: height.min(1) };
     let mut body = Rect { x: 0, y: 0, width, height: height.saturating_sub(1) };
     let signals = (body.height >= 16).then(|| {
-        let h = 5;
+        let h = if body.height >= 36 { 7 } else { 5 };
         body.height -= h;
         Rect { x: 0, y: body.height, width, height: h }
     });

@@ -138,15 +138,15 @@ fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
     if hide.any() {
         parts.push((6, "BLIND: hints hidden until you label".into()));
     }
+    let mut compact = Vec::new();
     for r in app.shown_results(entry, &tr.id) {
         let short = short_spec(&r.spec);
-        parts.push((
-            7,
-            match r.first_error {
-                Some(k) => format!("{short}: first error {k}"),
-                None => format!("{short}: no error"),
-            },
-        ));
+        let (long, brief) = match r.first_error {
+            Some(k) => (format!("{short}: first error {k}"), format!("{short}✗{k}")),
+            None => (format!("{short}: no error"), format!("{short}✓")),
+        };
+        parts.push((7, long));
+        compact.push(brief);
     }
     let joined =
         |parts: &[(u8, String)]| format!(" {} ", parts.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(" · "));
@@ -160,6 +160,18 @@ fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
                 parts.remove(i);
             }
         }
+    }
+    if crate::tui::text::width(&joined(&parts)) > room && !compact.is_empty() {
+        // Still too long: every verifier's first error in one short part (`arith✗2 judge✓`).
+        parts.retain(|(p, _)| *p != 7);
+        parts.push((7, compact.join(" ")));
+    }
+    let over = crate::tui::text::width(&joined(&parts)).saturating_sub(room);
+    if over > 0 {
+        // Last: the id gives way (the label and the verifiers' first errors are why one looks).
+        let id = &mut parts[0].1;
+        let keep = crate::tui::text::width(id).saturating_sub(over).max(4);
+        *id = crate::tui::views::list::fit(id, keep);
     }
     joined(&parts)
 }
@@ -217,6 +229,18 @@ fn badges(
         }
     }
     (spans.len() > 1).then(|| Line::from(spans))
+}
+
+/// What each verifier read at the selected step (its detail: the checker's "computes to 12, not
+/// 13", the judge's P(Yes)), so the reason for a mark is on screen.
+fn details(t: &Theme, results: &[&VerifyRecord], i: usize, w: usize, indent: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for r in results {
+        let Some(d) = r.details.get(i).map(|d| d.trim()).filter(|d| !d.is_empty()) else { continue };
+        let first = vec![Span::raw(" ".repeat(indent)), Span::styled(format!("{}: ", short_spec(&r.spec)), t.accent)];
+        out.extend(wrap(&[(d.to_string(), t.dim)], w, first, indent + 2));
+    }
+    out
 }
 
 fn origin_name(o: &LabelOrigin) -> String {
@@ -285,6 +309,9 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
         let rating = ratings.and_then(|r| r.get(&i)).copied();
         lines.extend(badges(t, &results, instability, rating, i, indent));
+        if selected {
+            lines.extend(details(t, &results, i, w, indent));
+        }
     }
     (lines, starts)
 }
