@@ -271,7 +271,7 @@ fn score_key_runs_the_verifier_in_the_background_and_stores_it() {
     let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl");
     tmux.start(&["open", demo.to_str().unwrap(), "--store", s, "--annotator", "ana"]);
     tmux.wait_for("bakery-muffins");
-    tmux.keys(&["V"]);
+    tmux.keys(&["V", "V"]); // model work: the key twice
     tmux.wait_for("scoring done: 8/8 results stored");
     tmux.keys(&["j"]);
     tmux.wait_for("[◆arith 0.00]");
@@ -396,8 +396,8 @@ fn score_with_a_model_and_cancel() {
     // `v` on the last trace, so the `V` below (which reuses stored results) starts with new work.
     tmux.keys(&["G", "v"]);
     tmux.wait_for("scoring done: 1/1 results stored");
-    tmux.keys(&["V"]);
-    // The status bar counts results as they are stored; cancel after the first.
+    tmux.keys(&["V", "V"]); // model work: the key twice
+                            // The status bar counts results as they are stored; cancel after the first.
     tmux.wait_for("scoring 1/8 (Esc cancels)");
     tmux.keys(&["Escape"]);
     let screen = tmux.wait_for("scoring cancelled: ");
@@ -484,7 +484,7 @@ fn score_all_reuses_what_the_score_command_stored() {
     // Menu: arith stays on, judge:smollm2 on too.
     tmux.keys(&["m", "Down", "Space", "m"]);
     tmux.wait_for_within("verifiers: arith, judge:smollm2", Duration::from_secs(10));
-    tmux.keys(&["V"]);
+    tmux.keys(&["V", "V"]); // model work: the key twice
     tmux.wait_for("scoring done: 6/6 results stored (0 new, 6 reused; 0 models loaded)");
     tmux.keys(&["q"]);
     tmux.wait_exit();
@@ -549,7 +549,7 @@ fn refine_streams_cancels_completes_and_accepts() {
     let args = ["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"];
     tmux.start(&args);
     tmux.wait_for("eggs");
-    tmux.keys(&["r"]);
+    tmux.keys(&["r", "r"]); // model work: the key twice
     tmux.wait_for("LOCAL from step 1 (generating)");
     // Tokens arrive while it is still generating.
     let screen = tmux.wait_for_line("a token count above 0", |l| {
@@ -563,7 +563,7 @@ fn refine_streams_cancels_completes_and_accepts() {
     tmux.keys(&["Escape"]);
     let screen = tmux.wait_for("local cancelled: the partial candidate is kept");
     assert!(screen.contains("CANCELLED"), "{screen}");
-    tmux.keys(&["r"]);
+    tmux.keys(&["r", "r"]); // model work: the key twice
     let screen = tmux.wait_for_line("local done", |l| l.contains("local done: "));
     assert!(screen.contains("winner"), "{screen}");
     assert!(screen.contains("DRAFT") && screen.contains("LOCAL from step 1"), "{screen}");
@@ -617,7 +617,7 @@ fn the_compare_screen_reranks_with_a_judge_chosen_in_the_menu() {
     let file = eggs_trace(dir.path());
     tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
     tmux.wait_for("eggs");
-    tmux.keys(&["r"]);
+    tmux.keys(&["r", "r"]); // model work: the key twice
     let screen = tmux.wait_for_line("local done", |l| l.contains("local done: "));
     let winner = |by: &str| {
         let by = format!(": {by}: ");
@@ -650,7 +650,7 @@ fn generate_and_edit_a_step() {
     let file = eggs_trace(dir.path());
     tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
     tmux.wait_for("eggs");
-    tmux.keys(&["g"]);
+    tmux.keys(&["S", "S"]); // model work: the key twice
     tmux.wait_for_line("generate done, saved", |l| {
         l.contains("generate done: ") && l.contains("saved under its draft")
     });
@@ -835,7 +835,7 @@ fn the_train_key_makes_a_probe_that_scores_and_survives_a_restart() {
     let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
     tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
     tmux.wait_for("t00");
-    tmux.keys(&["T"]);
+    tmux.keys(&["T", "T"]); // model work: the key twice
     tmux.wait_for("a probe needs at least 6 labelled traces (0 so far)");
     tmux.keys(&["Enter"]);
     for (i, error) in errors.iter().take(12).enumerate() {
@@ -855,7 +855,7 @@ fn the_train_key_makes_a_probe_that_scores_and_survives_a_restart() {
         }
         tmux.keys(&["n"]);
     }
-    tmux.keys(&["T"]);
+    tmux.keys(&["T", "T"]); // model work: the key twice
     tmux.wait_for("probe trained: CV F1 ");
     tmux.keys(&["m"]);
     let menu = tmux.wait_for(".probe-smollm2.json  CV F1 ");
@@ -882,7 +882,7 @@ fn the_train_key_makes_a_probe_that_scores_and_survives_a_restart() {
     tmux.keys(&["Down", "Down", "Down", "Down", "Space", "m", "v"]);
     tmux.wait_for("scoring done: 2/2 results stored (0 new, 2 reused; 0 models loaded)");
     // The queue by the probe's uncertainty: the two traces I have not labelled come first.
-    tmux.keys(&["V"]);
+    tmux.keys(&["V", "V"]); // model work: the key twice
     tmux.wait_for("scoring done: 28/28 results stored");
     tmux.keys(&["O"]);
     let screen = tmux.wait_for("least sure first errors first (14/14 scored by it)");

@@ -170,3 +170,101 @@ fn every_change_says_what_it_replaced() {
         message(&app)
     );
 }
+
+#[test]
+fn counts_move_and_mark_steps() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Digit(3));
+    update(&mut app, Action::Down);
+    assert_eq!(app.browse.step, 3, "3j moves three steps");
+    update(&mut app, Action::Digit(2));
+    update(&mut app, Action::MarkFirstError);
+    assert_eq!(app.browse.step, 2, "2e puts the cursor on step 2");
+    let last = label_records(store.path()).pop().unwrap();
+    assert_eq!(last["value"], 2, "2e marks step 2: {last}");
+    update(&mut app, Action::Cancel); // the category chooser
+    update(&mut app, Action::Digit(9));
+    update(&mut app, Action::MarkFirstError);
+    assert!(message(&app).starts_with("no step 9"), "{}", message(&app));
+    assert_eq!(label_records(store.path()).len(), 1, "a count past the last step wrote nothing");
+    // `0` inside a count is a digit, not a rating.
+    update(&mut app, Action::Digit(1));
+    update(&mut app, Action::Rate(0));
+    update(&mut app, Action::Up);
+    assert_eq!(app.browse.step, 0, "10k: up ten (clamped)");
+    assert!(journal(store.path()).lines().all(|l| !l.contains("\"rating\"")), "the 0 of 10 rated a step");
+    update(&mut app, Action::Digit(4));
+    update(&mut app, Action::Cancel);
+    update(&mut app, Action::Down);
+    assert_eq!(app.browse.step, 1, "Esc clears a count");
+}
+
+#[test]
+fn gg_goes_to_the_top() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    update(&mut app, Action::Bottom);
+    assert!(app.browse.selected > 0);
+    update(&mut app, Action::GoPrefix);
+    assert!(app.browse.selected > 0, "one g waits");
+    update(&mut app, Action::GoPrefix);
+    assert_eq!(app.browse.selected, 0);
+}
+
+#[test]
+fn model_actions_wait_for_their_key_again() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    assert!(app.settings.confirm_model_actions, "on by default");
+    select(&mut app, "books-weight");
+    update(&mut app, Action::RefineGlobal);
+    assert!(app.requests.is_empty(), "one R started model work");
+    assert!(message(&app).contains("press R again"), "{}", message(&app));
+    update(&mut app, Action::Down); // another key cancels
+    update(&mut app, Action::RefineGlobal);
+    assert!(app.requests.is_empty(), "R, j, R started model work");
+    update(&mut app, Action::RefineGlobal);
+    assert!(!app.requests.is_empty(), "R R starts the refinement");
+}
+
+#[test]
+fn a_new_search_starts_empty() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    update(&mut app, Action::StartSearch);
+    for c in "books".chars() {
+        update(&mut app, Action::TextInput(c));
+    }
+    update(&mut app, Action::TextCommit);
+    assert_eq!(app.browse.visible.len(), 1);
+    update(&mut app, Action::StartSearch);
+    assert!(app.browse.search.is_empty(), "/ appended to the last search");
+    for c in "train".chars() {
+        update(&mut app, Action::TextInput(c));
+    }
+    update(&mut app, Action::TextCommit);
+    let id = app.summary(app.selected_entry().unwrap()).unwrap().id;
+    assert_eq!(id, "train-speed");
+}
+
+#[test]
+fn advance_after_label_goes_on_once_the_category_is_chosen() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    app.settings.advance_after_label = true;
+    select(&mut app, "books-weight");
+    update(&mut app, Action::MarkNoError);
+    let id = |app: &App| app.summary(app.selected_entry().unwrap()).unwrap().id;
+    assert_ne!(id(&app), "books-weight", "c moves on");
+    let here = id(&app);
+    update(&mut app, Action::MarkFirstError);
+    assert_eq!(id(&app), here, "the chooser is open: still here");
+    update(&mut app, Action::Digit(1));
+    assert_ne!(id(&app), here, "the category chosen: on to the next");
+    let records = label_records(store.path());
+    let on_here: Vec<_> = records.iter().filter(|r| r["trace"] == here.as_str()).collect();
+    assert_eq!(on_here.last().unwrap()["category"], app.settings.categories[0].as_str(), "{records:?}");
+}

@@ -20,9 +20,13 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
 }
 
+/// An app whose model actions start on the first key (their confirmation has its own test in
+/// `tui_labels.rs`).
 fn app_for(paths: &[PathBuf], store: &Path) -> App {
     let input = Opener { store_dir: Some(store.to_path_buf()), ..Opener::default() };
-    load_app(paths, &input, Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default()))
+    let mut settings = Settings::new("ana".into(), Theme::new(ThemeName::Dark, false), Keymap::default());
+    settings.confirm_model_actions = false;
+    load_app(paths, &input, settings)
 }
 
 #[test]

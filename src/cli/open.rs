@@ -160,6 +160,8 @@ fn settings(
     if let Some(c) = cfg.categories {
         s.categories = c;
     }
+    s.confirm_model_actions = cfg.confirm_model_actions;
+    s.advance_after_label = cfg.advance_after_label;
     s.probe_model = cfg.probe_model.clone().or_else(|| args.model.clone()).unwrap_or_else(|| "smollm2".into());
     s.verify_options.remote = server.options();
     if server.given() {

@@ -8,6 +8,8 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// `g`: a prefix; `g g` goes to the top.
+    GoPrefix,
     /// Switch focus between the trace list and the steps.
     SwitchFocus,
     /// Open the selected trace and focus its steps.
@@ -110,11 +112,17 @@ pub struct Binding {
 
 /// Every bindable action, in the order help lists them.
 pub const BINDINGS: &[Binding] = &[
-    Binding { action: Action::Down, name: "down", keys: &["j", "down"], help: "move down in the focused pane" },
+    Binding {
+        action: Action::Down,
+        name: "down",
+        keys: &["j", "down"],
+        help: "move down in the focused pane (3j: three)",
+    },
     Binding { action: Action::Up, name: "up", keys: &["k", "up"], help: "move up" },
     Binding { action: Action::PageDown, name: "page_down", keys: &["pgdn", "ctrl-d"], help: "page down" },
     Binding { action: Action::PageUp, name: "page_up", keys: &["pgup", "ctrl-u"], help: "page up" },
     Binding { action: Action::Top, name: "top", keys: &["home"], help: "first" },
+    Binding { action: Action::GoPrefix, name: "go", keys: &["g"], help: "g g: the first trace (or step)" },
     Binding { action: Action::Bottom, name: "bottom", keys: &["G", "end"], help: "last" },
     Binding {
         action: Action::SwitchFocus, name: "switch_focus", keys: &["tab"], help: "switch focus: traces ↔ steps"
@@ -124,7 +132,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::MarkFirstError,
         name: "first_error",
         keys: &["e"],
-        help: "first error is the selected step",
+        help: "first error is the selected step (3e: step 3)",
     },
     Binding { action: Action::MarkNoError, name: "no_error", keys: &["c"], help: "no error in this trace" },
     Binding { action: Action::ClearLabel, name: "clear", keys: &["x"], help: "clear my label" },
@@ -234,7 +242,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         action: Action::Generate,
         name: "generate",
-        keys: &["g"],
+        keys: &["S"],
         help: "generate a new solution of this problem (added to the list)",
     },
     Binding {

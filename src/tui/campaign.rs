@@ -100,6 +100,24 @@ pub fn label_written(
         app.overlays.push(Overlay::Category { source, trace: trace.to_string() });
     }
     app.refresh_visible();
+    if app.settings.advance_after_label && matches!(was, Was::Value(_)) && value.is_some() {
+        if prompt {
+            app.browse.advance_after_category = true;
+        } else {
+            advance(app);
+        }
+    }
+}
+
+/// `advance_after_label`: on to the next trace I have not labelled.
+fn advance(app: &mut App) {
+    let said = app.status.message.take();
+    crate::tui::update::next_unlabelled(app);
+    // The label's message stays; "every trace shown is labelled" goes after it.
+    app.status.message = match (said, app.status.message.take()) {
+        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
+        (a, b) => a.or(b),
+    };
 }
 
 /// How the dataset, the other annotators, the verifiers and the final answer compare with a
@@ -155,7 +173,11 @@ pub fn category_input(
         Action::Digit(d) if (*d as usize) <= app.settings.categories.len() => {
             app.overlays.pop();
             let category = app.settings.categories[*d as usize - 1].clone();
-            Some(rewrite_detail(app, source, trace, |d| d.category = Some(category)))
+            let write = rewrite_detail(app, source, trace, |d| d.category = Some(category));
+            if std::mem::take(&mut app.browse.advance_after_category) {
+                advance(app);
+            }
+            Some(write)
         }
         Action::Note => {
             app.overlays.pop();
@@ -169,6 +191,9 @@ pub fn category_input(
                 Some(c) => format!("category stays {c} on {trace}"),
                 None => format!("no category for {trace} (# chooses one later)"),
             });
+            if std::mem::take(&mut app.browse.advance_after_category) {
+                advance(app);
+            }
             Some(Vec::new())
         }
         Action::Quit => {

@@ -24,6 +24,11 @@ pub struct Config {
     pub servers: Vec<String>,
     /// `probe_model = "…"`: the model whose hidden states the train key's probe reads.
     pub probe_model: Option<String>,
+    /// `confirm_model_actions = false`: refine, generate, train and score-all start at once
+    /// (default: on a second press of their key).
+    pub confirm_model_actions: bool,
+    /// `advance_after_label = true`: after a new label, go on to the next unlabelled trace.
+    pub advance_after_label: bool,
 }
 
 impl Default for Config {
@@ -40,6 +45,8 @@ impl Default for Config {
             categories: None,
             servers: Vec::new(),
             probe_model: None,
+            confirm_model_actions: true,
+            advance_after_label: false,
         }
     }
 }
@@ -94,6 +101,12 @@ pub fn parse(text: &str) -> Result<Config, String> {
             "annotator" => config.annotator = value.as_str().map(str::to_string),
             "generator" => {
                 config.refine.generator = value.as_str().ok_or("generator: expected a model name or path")?.to_string()
+            }
+            "confirm_model_actions" => {
+                config.confirm_model_actions = value.as_bool().ok_or("confirm_model_actions: expected true or false")?
+            }
+            "advance_after_label" => {
+                config.advance_after_label = value.as_bool().ok_or("advance_after_label: expected true or false")?
             }
             "probe_model" => {
                 config.probe_model =

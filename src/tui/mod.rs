@@ -10,6 +10,7 @@ pub mod effects;
 pub mod event;
 pub mod keymap;
 pub mod msg;
+pub mod prefix;
 pub mod refining;
 pub mod state;
 pub mod text;

@@ -304,6 +304,11 @@ pub struct Browse {
     pub steps_offset: usize,
     /// A campaign's entries in queue order (a sample, or the disagreement queue); None: all.
     pub order: Option<Vec<usize>>,
+    /// Keys typed that wait for the next one (a count, `g`, a model action to confirm).
+    pub pending: super::prefix::Pending,
+    /// `advance_after_label`: the category chooser is open after a new label; once it closes,
+    /// go on to the next unlabelled trace.
+    pub advance_after_category: bool,
 }
 
 /// What the user settled before the app started (flags, config file), built once and passed
@@ -327,6 +332,10 @@ pub struct Settings {
     pub blind: Option<Hide>,
     /// Error categories offered after `e` (digits 1–9).
     pub categories: Vec<String>,
+    /// Model actions (refine, generate, train, score all) start on a second press of their key.
+    pub confirm_model_actions: bool,
+    /// After a new label (and its category), go on to the next trace I have not labelled.
+    pub advance_after_label: bool,
 }
 
 impl Settings {
@@ -343,6 +352,8 @@ impl Settings {
             refine: RefineSettings::default(),
             blind: None,
             categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+            confirm_model_actions: true,
+            advance_after_label: false,
         }
     }
 }
@@ -403,6 +414,8 @@ impl App {
             list_offset: 0,
             steps_offset: 0,
             order: None,
+            pending: Default::default(),
+            advance_after_category: false,
         };
         let mut app = App {
             library,

@@ -176,11 +176,14 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         report_input(app, &action);
         return Vec::new();
     }
+    let Some((action, count)) = super::prefix::take(app, action) else { return Vec::new() };
+    let n = count.unwrap_or(1) as i64;
     match action {
-        Action::Up => move_by(app, -1),
-        Action::Down => move_by(app, 1),
-        Action::PageUp => move_by(app, -(PAGE as i64)),
-        Action::PageDown => move_by(app, PAGE as i64),
+        Action::Up => move_by(app, -n),
+        Action::Down => move_by(app, n),
+        Action::PageUp => move_by(app, -n * PAGE as i64),
+        Action::PageDown => move_by(app, n * PAGE as i64),
+        Action::GoPrefix => {}
         Action::Top => move_by(app, i64::MIN / 2),
         Action::Bottom => move_by(app, i64::MAX / 2),
         Action::SwitchFocus => {
@@ -192,6 +195,16 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::MarkFirstError => {
+            // `3e`: step 3 is the first error (the cursor goes there).
+            if let Some(k) = count {
+                let steps = app.selected_entry().and_then(|e| app.trace(e)).map_or(0, |t| t.steps.len());
+                if k >= steps {
+                    app.status.message =
+                        Some(format!("no step {k}: this trace has steps 0–{}", steps.saturating_sub(1)));
+                    return Vec::new();
+                }
+                app.browse.step = k;
+            }
             let step = app.browse.step;
             return set_label(app, Some(Label::FirstError(step)));
         }
@@ -201,7 +214,14 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Redo => return undo_redo(app, false),
         Action::NextUnlabelled => next_unlabelled(app),
         Action::StartSearch => {
-            app.overlays.push(Overlay::Search { origin: app.selected_entry() });
+            // A new search starts empty (`/` after a search does not append to it).
+            let origin = app.selected_entry();
+            app.browse.search.clear();
+            app.refresh_visible();
+            if let Some(pos) = origin.and_then(|e| app.browse.visible.iter().position(|&v| v == e)) {
+                app.browse.selected = pos;
+            }
+            app.overlays.push(Overlay::Search { origin });
             app.status.message = None;
         }
         Action::CycleFilter => {
@@ -671,7 +691,7 @@ fn select_trace(app: &mut App, source: usize, id: &str) {
     }
 }
 
-fn next_unlabelled(app: &mut App) {
+pub(super) fn next_unlabelled(app: &mut App) {
     let n = app.browse.visible.len();
     let found = (1..=n).map(|d| (app.browse.selected + d) % n.max(1)).find(|&pos| {
         let e = app.browse.visible[pos];

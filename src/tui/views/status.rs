@@ -36,6 +36,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     if let Some((done, total)) = app.library.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
     }
+    if let Some(p) = crate::tui::prefix::shown(app) {
+        parts.push(format!("keys: {p}"));
+    }
     if let Some(m) = &app.status.message {
         parts.push(m.clone());
     }
