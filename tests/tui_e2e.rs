@@ -895,3 +895,55 @@ fn the_train_key_makes_a_probe_that_scores_and_survives_a_restart() {
     tmux.keys(&["q"]);
     tmux.wait_exit();
 }
+
+/// Issue 33: an annotator labels 10 traces with the new keys (counts, `3e`-style marks, `g g`,
+/// the category chooser, advance after a label), keys typed on the report change nothing, and
+/// a Shift slip starts no model work.
+#[test]
+fn an_annotator_labels_ten_traces_with_counts_and_nothing_changes_unseen() {
+    let Some(tmux) = Tmux::new("annotator") else { return };
+    std::fs::write(tmux.config.path(), "advance_after_label = true\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (file, errors) = sums(dir.path());
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("t00");
+    tmux.keys(&["Enter"]);
+    for (i, error) in errors.iter().take(10).enumerate() {
+        match error {
+            Some(k) => {
+                // A count marks that step (the cursor is on step 0 after each advance).
+                let count = k.to_string();
+                let keys: Vec<&str> = if *k == 0 { vec!["e"] } else { vec![count.as_str(), "e"] };
+                tmux.keys(&keys);
+                tmux.wait_for(&format!("saved: t{i:02} first error at step {k}"));
+                tmux.wait_for(&format!("category of the error in t{i:02}"));
+                tmux.keys(&["1"]);
+            }
+            None => tmux.keys(&["c"]),
+        }
+        // advance_after_label: the next trace is selected once this one is saved.
+        let next = format!("t{:02} · ", i + 1);
+        tmux.wait_for_line(&format!("t{:02} selected", i + 1), |l| l.contains(&next) && l.contains('┌'));
+    }
+    let labels = |store: &Path| journal_lines(store).iter().filter(|l| l.contains("\"kind\":\"label\"")).count();
+    let after_ten = labels(store.path());
+    assert!(after_ten >= 10, "{after_ten} label records for 10 traces");
+    // Keys typed on the report never reach the list.
+    tmux.keys(&["P"]);
+    tmux.wait_for("REPORT");
+    tmux.keys(&["j", "j", "j", "e", "c", "x", "P"]);
+    tmux.wait_for("NORMAL");
+    assert_eq!(labels(store.path()), after_ten, "a key typed on the report wrote a label");
+    // A Shift slip: R asks, another key cancels; nothing starts.
+    tmux.keys(&["R"]);
+    tmux.wait_for("press R again to start");
+    tmux.keys(&["j"]);
+    // g g: back to the top.
+    tmux.keys(&["Tab", "g", "g"]);
+    tmux.wait_for_line("t00 at the top", |l| l.starts_with("│▶") && l.contains("t00"));
+    let screen = tmux.screen();
+    assert!(!screen.contains("local ·") && !screen.contains("global ·"), "R j started a refinement:\n{screen}");
+    tmux.keys(&["q"]);
+}

@@ -65,7 +65,7 @@ pub fn take(app: &mut App, action: Action) -> Option<(Action, Option<usize>)> {
     if is_model_action(&action) && app.settings.confirm_model_actions && pending.confirm.as_ref() != Some(&action) {
         let keys = app.settings.keymap.keys_for(&action).join(" or ");
         let what = super::action::BINDINGS.iter().find(|b| b.action == action).map_or("", |b| b.help);
-        app.status.message = Some(format!("{what}: press {keys} again to start (any other key cancels)"));
+        app.status.message = Some(format!("{what}: press {keys} again to start (other keys cancel)"));
         app.browse.pending = Pending { confirm: Some(action), ..Pending::default() };
         return None;
     }
@@ -75,10 +75,9 @@ pub fn take(app: &mut App, action: Action) -> Option<(Action, Option<usize>)> {
 /// The count typed so far, for the status line.
 pub fn shown(app: &App) -> Option<String> {
     let p = &app.browse.pending;
-    match (&p.count, p.go, &p.confirm) {
-        (Some(n), _, _) => Some(n.to_string()),
-        (_, true, _) => Some("g".into()),
-        (_, _, Some(_)) => Some("confirm?".into()),
+    match (&p.count, p.go) {
+        (Some(n), _) => Some(n.to_string()),
+        (_, true) => Some("g".into()),
         _ => None,
     }
 }

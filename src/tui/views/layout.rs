@@ -9,6 +9,8 @@ pub struct Areas {
     pub list: Option<Rect>,
     pub steps: Option<Rect>,
     pub signals: Option<Rect>,
+    /// The key-hint line of the focused pane, above the status line (from 20 rows).
+    pub hints: Option<Rect>,
     pub status: Rect,
 }
 
@@ -17,6 +19,10 @@ pub struct Areas {
 pub fn layout(width: u16, height: u16, focus: Focus) -> Areas {
     let status = Rect { x: 0, y: height.saturating_sub(1), width, height: height.min(1) };
     let mut body = Rect { x: 0, y: 0, width, height: height.saturating_sub(1) };
+    let hints = (height >= 20).then(|| {
+        body.height -= 1;
+        Rect { x: 0, y: body.height, width, height: 1 }
+    });
     let signals = (body.height >= 16).then(|| {
         let h = if body.height >= 36 { 7 } else { 5 };
         body.height -= h;
@@ -26,10 +32,10 @@ pub fn layout(width: u16, height: u16, focus: Focus) -> Areas {
         let list_w = (width * 40 / 100).clamp(30, 48);
         let list = Rect { width: list_w, ..body };
         let steps = Rect { x: list_w, width: width - list_w, ..body };
-        return Areas { list: Some(list), steps: Some(steps), signals, status };
+        return Areas { list: Some(list), steps: Some(steps), signals, hints, status };
     }
     match focus {
-        Focus::List => Areas { list: Some(body), steps: None, signals, status },
-        Focus::Steps => Areas { list: None, steps: Some(body), signals, status },
+        Focus::List => Areas { list: Some(body), steps: None, signals, hints, status },
+        Focus::Steps => Areas { list: None, steps: Some(body), signals, hints, status },
     }
 }

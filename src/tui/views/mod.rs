@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod help;
+pub mod hints;
 pub mod layout;
 pub mod list;
 pub mod menu;
@@ -69,6 +70,9 @@ fn browse(f: &mut Frame, app: &App) {
     }
     if let Some(r) = areas.signals {
         series::render(f, app, r, view.as_ref());
+    }
+    if let Some(r) = areas.hints {
+        hints::render(f, app, r);
     }
     status::render(f, app, areas.status);
 }

@@ -26,21 +26,22 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         }
         None => (app.labelled_count(), app.library.entries.len()),
     };
-    // What is going on now comes first; the model's description last (it may be cut).
+    // What is going on now comes first (the message: the answer to the last key); the
+    // annotator and the model's description last (they may be cut).
     let mut parts =
         vec![format!("{}labelled {labelled}/{total}", if app.settings.blind.is_some() { "BLIND · " } else { "" })];
+    if let Some(p) = crate::tui::prefix::shown(app) {
+        parts.push(format!("keys: {p}"));
+    }
+    if let Some(m) = &app.status.message {
+        parts.push(m.clone());
+    }
     if let Some(sc) = &app.status.scoring {
         parts.push(format!("scoring {}/{} (Esc cancels)", sc.done, sc.total));
     }
     parts.push(format!("annotator {}", app.settings.annotator));
     if let Some((done, total)) = app.library.scan {
         parts.push(format!("indexing {}%", done * 100 / total.max(1)));
-    }
-    if let Some(p) = crate::tui::prefix::shown(app) {
-        parts.push(format!("keys: {p}"));
-    }
-    if let Some(m) = &app.status.message {
-        parts.push(m.clone());
     }
     if let Some(m) = &app.status.model_status {
         parts.push(m.clone());
