@@ -268,3 +268,47 @@ fn advance_after_label_goes_on_once_the_category_is_chosen() {
     let on_here: Vec<_> = records.iter().filter(|r| r["trace"] == here.as_str()).collect();
     assert_eq!(on_here.last().unwrap()["category"], app.settings.categories[0].as_str(), "{records:?}");
 }
+
+#[test]
+fn other_annotators_show_in_the_list_and_a_filter_finds_disagreement() {
+    let store = tempfile::tempdir().unwrap();
+    {
+        let input = Opener { store_dir: Some(store.path().to_path_buf()), ..Opener::default() };
+        let mut s = stepscope::trace::Store::open_location(&input.journal(&demo())).unwrap();
+        s.set_label("books-weight", "bo", Some(stepscope::trace::Label::FirstError(2))).unwrap();
+        s.set_label("train-speed", "bo", Some(stepscope::trace::Label::NoError)).unwrap();
+    }
+    let mut app = app_for(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Down);
+    update(&mut app, Action::MarkFirstError); // ana: 1, bo: 2
+    update(&mut app, Action::Cancel);
+    select(&mut app, "train-speed");
+    update(&mut app, Action::MarkNoError); // ana agrees with bo
+    let shown = screen(&mut app, 140, 40);
+    let row = shown.lines().find(|l| l.contains("books-weight") && l.contains("me:")).unwrap();
+    assert!(row.contains("bo:2") && row.contains("me:1"), "{row}");
+    while app.browse.filter.name() != "annotators disagree" {
+        update(&mut app, Action::CycleFilter);
+    }
+    let ids: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    assert_eq!(ids, ["books-weight"]);
+    // Blind mode hides bo's label on a trace I have not labelled, and skips the filter.
+    {
+        let input = Opener { store_dir: Some(store.path().to_path_buf()), ..Opener::default() };
+        let mut s = stepscope::trace::Store::open_location(&input.journal(&demo())).unwrap();
+        s.set_label("marbles-share", "bo", Some(stepscope::trace::Label::FirstError(4))).unwrap();
+    }
+    let mut blind = app_for(store.path());
+    blind.settings.blind = Some(stepscope::tui::state::Hide::ALL);
+    blind.refresh_visible();
+    let shown = screen(&mut blind, 140, 40);
+    let row = shown.lines().find(|l| l.contains("marbles-share")).unwrap();
+    assert!(!row.contains("bo:"), "blind mode shows bo's label: {row}");
+    for _ in 0..8 {
+        update(&mut blind, Action::CycleFilter);
+        assert_ne!(blind.browse.filter.name(), "annotators disagree");
+    }
+    assert!(message(&blind).contains("blind: the 4 filters that show hints are off"), "{}", message(&blind));
+}

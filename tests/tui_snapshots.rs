@@ -186,7 +186,7 @@ fn verifier_badges_and_signals() {
     let title = small.lines().next().unwrap();
     assert!(title.contains("arith✗2"), "the title keeps the verifier's first error:\n{small}");
     // The verifier filter shows traces where a verifier disagrees with the label.
-    for _ in 0..4 {
+    for _ in 0..5 {
         update(&mut app, Action::CycleFilter);
     }
     assert_eq!(app.browse.filter.name(), "verifier disagrees");

@@ -79,6 +79,8 @@ pub enum Filter {
     Labelled,
     /// Human label differs from the dataset label.
     Disagreement,
+    /// Two annotators' current labels differ.
+    AnnotatorsDisagree,
     /// A verifier's first error differs from the label (human, else dataset), or a verifier
     /// finds no error in a trace whose final answer is wrong.
     VerifierDisagrees,
@@ -92,7 +94,8 @@ impl Filter {
             Filter::All => Filter::Unlabelled,
             Filter::Unlabelled => Filter::Labelled,
             Filter::Labelled => Filter::Disagreement,
-            Filter::Disagreement => Filter::VerifierDisagrees,
+            Filter::Disagreement => Filter::AnnotatorsDisagree,
+            Filter::AnnotatorsDisagree => Filter::VerifierDisagrees,
             Filter::VerifierDisagrees => Filter::AnswerWrong,
             Filter::AnswerWrong => Filter::All,
         }
@@ -104,6 +107,7 @@ impl Filter {
             Filter::Unlabelled => "unlabelled",
             Filter::Labelled => "labelled",
             Filter::Disagreement => "human≠dataset",
+            Filter::AnnotatorsDisagree => "annotators disagree",
             Filter::VerifierDisagrees => "verifier disagrees",
             Filter::AnswerWrong => "answer wrong",
         }
@@ -791,6 +795,10 @@ impl App {
             Filter::Disagreement => {
                 let human = self.human_label(entry, &s.id).map(|(l, _)| l);
                 matches!((human, s.dataset), (Some(h), Some(d)) if h != d)
+            }
+            Filter::AnnotatorsDisagree => {
+                let labels = self.store_of(entry).labels_for(&s.id);
+                labels.iter().any(|(_, l)| *l != labels[0].1)
             }
             Filter::VerifierDisagrees => {
                 let label = self.human_label(entry, &s.id).map(|(l, _)| l).or(s.dataset).map(|l| l.first_error());

@@ -228,13 +228,18 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             app.browse.filter = app.browse.filter.next();
             // Blind mode: filters that would give away a hidden hint are skipped.
             while app.settings.blind.is_some()
-                && matches!(app.browse.filter, Filter::Disagreement | Filter::VerifierDisagrees | Filter::AnswerWrong)
+                && matches!(
+                    app.browse.filter,
+                    Filter::Disagreement | Filter::AnnotatorsDisagree | Filter::VerifierDisagrees | Filter::AnswerWrong
+                )
             {
                 app.browse.filter = app.browse.filter.next();
             }
             app.refresh_visible();
+            let off =
+                if app.settings.blind.is_some() { " · blind: the 4 filters that show hints are off" } else { "" };
             app.status.message =
-                Some(format!("filter: {} ({} traces)", app.browse.filter.name(), app.browse.visible.len()));
+                Some(format!("filter: {} ({} traces){off}", app.browse.filter.name(), app.browse.visible.len()));
         }
         Action::ToggleHelp => app.overlays.push(Overlay::Help { scroll: 0 }),
         Action::Cancel => cancel(app),

@@ -70,9 +70,11 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
         Some(c) if w >= 46 => format!(" {}", c.chars().take(5).collect::<String>()),
         _ => String::new(),
     };
+    // The other annotators' labels (`bo:2`), where blind mode does not hide them and there is room.
+    let others = if hide.annotators || w < 46 { String::new() } else { others(app, entry, &s.id) };
     // Narrow lists drop the step count to keep room for the id.
     let tail = if w >= 38 {
-        format!(" {:>3}st ds:{:<2} me:{:<2}{category}", s.steps, ds, me)
+        format!(" {:>3}st ds:{:<2} me:{:<2}{others}{category}", s.steps, ds, me)
     } else {
         format!(" ds:{ds:<2} me:{me:<2}")
     };
@@ -85,6 +87,22 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
         Span::styled(format!(" {id}{}", " ".repeat(id_w.saturating_sub(width(&id)))), base),
         Span::styled(tail, if selected { t.selected } else { t.dim }),
     ])
+}
+
+/// Up to two other annotators' labels, each as the first two letters of the name and the label
+/// (`bo:2`), then `+N` for the rest.
+fn others(app: &App, entry: usize, id: &str) -> String {
+    let me = app.settings.annotator.as_str();
+    let labels: Vec<(&str, Label)> = app.store_of(entry).labels_for(id).into_iter().filter(|(a, _)| *a != me).collect();
+    let mut out: String = labels
+        .iter()
+        .take(2)
+        .map(|(a, l)| format!(" {}:{}", a.chars().take(2).collect::<String>(), l.short()))
+        .collect();
+    if labels.len() > 2 {
+        out.push_str(&format!(" +{}", labels.len() - 2));
+    }
+    out
 }
 
 /// A refinement is listed under its draft as `↳ ~strategy-sSEED` (its id after the draft's).
