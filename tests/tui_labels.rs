@@ -312,3 +312,31 @@ fn other_annotators_show_in_the_list_and_a_filter_finds_disagreement() {
     }
     assert!(message(&blind).contains("blind: the 4 filters that show hints are off"), "{}", message(&blind));
 }
+
+#[test]
+fn n_and_shift_n_move_between_search_matches() {
+    let store = tempfile::tempdir().unwrap();
+    let mut app = app_for(store.path());
+    update(&mut app, Action::StartSearch);
+    for c in "POUNDS".chars() {
+        update(&mut app, Action::TextInput(c));
+    }
+    update(&mut app, Action::TextCommit);
+    let id = |app: &App| app.summary(app.selected_entry().unwrap()).unwrap().id;
+    assert_eq!(id(&app), "books-weight");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        update(&mut app, Action::NextUnlabelled);
+        seen.push(app.browse.step);
+    }
+    assert_eq!(seen, [1, 2, 3, 0], "n: the next step holding the match, then around");
+    update(&mut app, Action::Note);
+    assert_eq!(app.browse.step, 3, "N: the previous match");
+    assert!(app.overlay().is_none(), "N after a search opened the note editor");
+    assert!(message(&app).contains("/POUNDS: step 3"), "{}", message(&app));
+    // Without a search, n is the next unlabelled trace again.
+    update(&mut app, Action::StartSearch);
+    update(&mut app, Action::Cancel);
+    update(&mut app, Action::NextUnlabelled);
+    assert_ne!(id(&app), "books-weight");
+}

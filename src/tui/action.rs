@@ -142,7 +142,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::NextUnlabelled,
         name: "next_unlabelled",
         keys: &["n"],
-        help: "next trace I have not labelled",
+        help: "next trace I have not labelled (after a search: next match)",
     },
     Binding {
         action: Action::Category,
@@ -150,7 +150,12 @@ pub const BINDINGS: &[Binding] = &[
         keys: &["#"],
         help: "category of my first error (1–9; also offered after e)",
     },
-    Binding { action: Action::Note, name: "note", keys: &["N"], help: "a note on my label" },
+    Binding {
+        action: Action::Note,
+        name: "note",
+        keys: &["N"],
+        help: "a note on my label (after a search: previous match)",
+    },
     Binding {
         action: Action::Rate(1),
         name: "rate_good",

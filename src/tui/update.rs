@@ -212,6 +212,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ClearLabel => return set_label(app, None),
         Action::Undo => return undo_redo(app, true),
         Action::Redo => return undo_redo(app, false),
+        // After a search, n / N move between its matches (`/` Esc clears the search).
+        Action::NextUnlabelled if searched(app) => next_match(app, true),
+        Action::Note if searched(app) => next_match(app, false),
         Action::NextUnlabelled => next_unlabelled(app),
         Action::StartSearch => {
             // A new search starts empty (`/` after a search does not append to it).
@@ -694,6 +697,48 @@ fn select_trace(app: &mut App, source: usize, id: &str) {
             app.browse.step = 0;
         }
     }
+}
+
+/// A text search is kept (not a `#category` one, which has no place in the steps).
+fn searched(app: &App) -> bool {
+    !app.browse.search.is_empty() && !app.browse.search.starts_with('#') && !app.searching()
+}
+
+/// The steps of a trace whose text holds the search (case-insensitive).
+fn matching_steps(app: &App, entry: usize, needle: &str) -> Vec<usize> {
+    let Some(t) = app.trace(entry) else { return Vec::new() };
+    t.steps.iter().enumerate().filter(|(_, s)| s.text.to_lowercase().contains(needle)).map(|(i, _)| i).collect()
+}
+
+/// `n` / `N` after a search: the next (previous) step that holds it, in this trace, then in the
+/// next (previous) trace shown; a trace that matches only in its id or problem is its step 0.
+fn next_match(app: &mut App, forward: bool) {
+    let needle = app.browse.search.to_lowercase();
+    let n = app.browse.visible.len();
+    for d in 0..=n {
+        let pos =
+            if forward { (app.browse.selected + d) % n.max(1) } else { (app.browse.selected + n * 2 - d) % n.max(1) };
+        let Some(&entry) = app.browse.visible.get(pos) else { return };
+        let mut steps = matching_steps(app, entry, &needle);
+        if steps.is_empty() && d > 0 {
+            steps.push(0);
+        }
+        let here = app.browse.step;
+        let found = match (d, forward) {
+            (0, true) => steps.into_iter().find(|&k| k > here),
+            (0, false) => steps.into_iter().rev().find(|&k| k < here),
+            (_, true) => steps.first().copied(),
+            (_, false) => steps.last().copied(),
+        };
+        if let Some(k) = found {
+            app.browse.selected = pos;
+            app.browse.step = k;
+            app.browse.focus = Focus::Steps;
+            app.status.message = Some(format!("/{}: step {k} (n next, N previous)", app.browse.search));
+            return;
+        }
+    }
+    app.status.message = Some(format!("/{}: no other match", app.browse.search));
 }
 
 pub(super) fn next_unlabelled(app: &mut App) {

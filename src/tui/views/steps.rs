@@ -306,7 +306,9 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
             lines.push(Line::from(Span::styled(format!("{}FIRST ERROR", " ".repeat(indent)), t.first_error)));
             starts[i] = lines.len() - 1;
         }
-        lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent));
+        let found = (!app.browse.search.is_empty() && !app.browse.search.starts_with('#'))
+            .then_some(app.browse.search.as_str());
+        lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent, found));
         let rating = ratings.and_then(|r| r.get(&i)).copied();
         lines.extend(badges(t, &results, instability, rating, i, indent));
         if selected {
@@ -323,6 +325,7 @@ fn step_lines(
     w: usize,
     prefix: Vec<Span<'static>>,
     indent: usize,
+    search: Option<&str>,
 ) -> Vec<Line<'static>> {
     let cut: String;
     let text = if text.chars().count() > MAX_STEP_CHARS {
@@ -338,7 +341,12 @@ fn step_lines(
         match b {
             TextBlock::Prose(p) => {
                 let first = first.unwrap_or_else(|| vec![Span::raw(" ".repeat(indent))]);
-                out.extend(wrap(&styled_prose(p.trim(), t, style), w, first, indent));
+                let pieces = styled_prose(p.trim(), t, style);
+                let pieces = match search {
+                    Some(needle) => mark_matches(pieces, needle),
+                    None => pieces,
+                };
+                out.extend(wrap(&pieces, w, first, indent));
             }
             TextBlock::Code { lang, code } => {
                 if let Some(first) = first {
@@ -356,6 +364,31 @@ fn step_lines(
     out
 }
 
+/// Splits the pieces where the search matches (ASCII case folded) and shows those parts reversed.
+fn mark_matches(pieces: Vec<(String, Style)>, needle: &str) -> Vec<(String, Style)> {
+    let needle = needle.to_ascii_lowercase();
+    if needle.is_empty() {
+        return pieces;
+    }
+    let mut out = Vec::new();
+    for (text, style) in pieces {
+        let folded = text.to_ascii_lowercase();
+        let mut at = 0;
+        while let Some(i) = folded[at..].find(&needle).map(|i| i + at) {
+            if i > at {
+                out.push((text[at..i].to_string(), style));
+            }
+            let end = i + needle.len();
+            out.push((text[i..end].to_string(), style.add_modifier(ratatui::style::Modifier::REVERSED)));
+            at = end;
+        }
+        if at < text.len() {
+            out.push((text[at..].to_string(), style));
+        }
+    }
+    out
+}
+
 fn styled_prose(text: &str, t: &Theme, style: Style) -> Vec<(String, Style)> {
     prose_pieces(text)
         .into_iter()
@@ -368,4 +401,20 @@ fn styled_prose(text: &str, t: &Theme, style: Style) -> Vec<(String, Style)> {
             (s, st)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_are_marked_whatever_their_case() {
+        let plain = Style::default();
+        let out = mark_matches(vec![("Two Pounds and 3 pounds".into(), plain)], "pounds");
+        let texts: Vec<(&str, bool)> = out
+            .iter()
+            .map(|(t, s)| (t.as_str(), s.add_modifier.contains(ratatui::style::Modifier::REVERSED)))
+            .collect();
+        assert_eq!(texts, [("Two ", false), ("Pounds", true), (" and 3 ", false), ("pounds", true)]);
+    }
 }
