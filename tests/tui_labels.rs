@@ -85,6 +85,8 @@ fn the_report_fits_80_by_24_and_scrolls_where_it_does_not() {
     update(&mut app, Action::MarkNoError);
     update(&mut app, Action::Report);
     let whole = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("report_80x24", whole);
+    insta::assert_snapshot!("report_140x40", screen(&mut app, 140, 40));
     for part in ["first error at step", "traces errors", "answer     no error  error", "by category"] {
         assert!(whole.contains(part), "{part} missing at 80×24:\n{whole}");
     }

@@ -97,6 +97,8 @@ fn search_filter_and_mouse() {
     assert_eq!(app.browse.visible.len(), 1);
     update(&mut app, Action::CycleFilter); // disagreement: mine -1 vs dataset 1
     assert_eq!(app.browse.visible.len(), 1);
+    update(&mut app, Action::CycleFilter); // annotators disagree: one annotator only
+    assert_eq!(app.browse.visible.len(), 0);
     update(&mut app, Action::CycleFilter); // verifier disagrees: nothing scored yet
     assert_eq!(app.browse.visible.len(), 0);
     for _ in 0..2 {

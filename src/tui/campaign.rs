@@ -3,19 +3,11 @@
 //! campaign's sample and queue.
 
 use super::effects::Effect;
+pub use super::msg::Was;
 use super::state::{App, Overlay, ReportView, Screen};
 use crate::service::campaign::{agreement, disagreement_order, pace, report, sample, Item};
 use crate::trace::store::Detail;
 use crate::trace::Label;
-
-/// What a label write changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Was {
-    /// The same label with its category or note changed.
-    Detail,
-    /// A new value; how the label it replaced reads (`3 · calculation · note kept`), if any.
-    Value(Option<String>),
-}
 
 /// How a replaced label reads in the message of the change: its value, its category (kept
 /// when the new label is a first error too) and whether the note goes on.
@@ -112,7 +104,7 @@ pub fn label_written(
 /// `advance_after_label`: on to the next trace I have not labelled.
 fn advance(app: &mut App) {
     let said = app.status.message.take();
-    crate::tui::update::next_unlabelled(app);
+    app.next_unlabelled();
     // The label's message stays; "every trace shown is labelled" goes after it.
     app.status.message = match (said, app.status.message.take()) {
         (Some(a), Some(b)) => Some(format!("{a} · {b}")),

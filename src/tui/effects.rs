@@ -18,7 +18,7 @@ pub enum Effect {
         value: Option<Label>,
         detail: Detail,
         prompt: bool,
-        was: super::campaign::Was,
+        was: super::msg::Was,
     },
     /// Write my rating of one step (None clears it).
     WriteRating { source: usize, trace: String, annotator: String, step: usize, rating: Option<i8> },

@@ -31,7 +31,7 @@ pub enum Msg {
         /// Ask for the error's category next.
         prompt: bool,
         /// What the write changed.
-        was: super::campaign::Was,
+        was: Was,
         result: Result<(), String>,
     },
     /// A step rating write returned.
@@ -95,4 +95,13 @@ pub struct Refinements {
     pub path: std::path::PathBuf,
     pub file: crate::trace::TraceFile,
     pub store: Option<crate::trace::Store>,
+}
+
+/// What a label write changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Was {
+    /// The same label with its category or note changed.
+    Detail,
+    /// A new value; how the label it replaced reads (`3 · calculation · note kept`), if any.
+    Value(Option<String>),
 }

@@ -3,18 +3,7 @@
 //! Shift slip must not start minutes of model work: `R` asks, `R` again starts).
 
 use super::action::Action;
-use super::state::App;
-
-/// What the keys typed so far wait for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pending {
-    /// Digits typed before a move or `e`.
-    pub count: Option<usize>,
-    /// `g` was typed.
-    pub go: bool,
-    /// A model action waiting for its key again.
-    pub confirm: Option<Action>,
-}
+use super::state::{App, Pending};
 
 /// The largest count (a longer number is a slip).
 const MAX_COUNT: usize = 9999;

@@ -309,10 +309,21 @@ pub struct Browse {
     /// A campaign's entries in queue order (a sample, or the disagreement queue); None: all.
     pub order: Option<Vec<usize>>,
     /// Keys typed that wait for the next one (a count, `g`, a model action to confirm).
-    pub pending: super::prefix::Pending,
+    pub pending: Pending,
     /// `advance_after_label`: the category chooser is open after a new label; once it closes,
     /// go on to the next unlabelled trace.
     pub advance_after_category: bool,
+}
+
+/// What the keys typed so far wait for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Digits typed before a move or `e`.
+    pub count: Option<usize>,
+    /// `g` was typed.
+    pub go: bool,
+    /// A model action waiting for its key again.
+    pub confirm: Option<super::action::Action>,
 }
 
 /// What the user settled before the app started (flags, config file), built once and passed
@@ -625,6 +636,22 @@ impl App {
             self.overlay(),
             Some(Overlay::Search { .. } | Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. })
         )
+    }
+
+    /// Selects the next trace shown that I have not labelled (after the selected one, around).
+    pub fn next_unlabelled(&mut self) {
+        let n = self.browse.visible.len();
+        let found = (1..=n).map(|d| (self.browse.selected + d) % n.max(1)).find(|&pos| {
+            let e = self.browse.visible[pos];
+            self.summary(e).is_some_and(|s| self.my_label(e, &s.id).is_none())
+        });
+        match found {
+            Some(pos) => {
+                self.browse.selected = pos;
+                self.browse.step = 0;
+            }
+            None => self.status.message = Some("every trace shown is labelled".into()),
+        }
     }
 
     pub fn help_open(&self) -> bool {

@@ -215,7 +215,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         // After a search, n / N move between its matches (`/` Esc clears the search).
         Action::NextUnlabelled if searched(app) => next_match(app, true),
         Action::Note if searched(app) => next_match(app, false),
-        Action::NextUnlabelled => next_unlabelled(app),
+        Action::NextUnlabelled => app.next_unlabelled(),
         Action::StartSearch => {
             // A new search starts empty (`/` after a search does not append to it).
             let origin = app.selected_entry();
@@ -739,21 +739,6 @@ fn next_match(app: &mut App, forward: bool) {
         }
     }
     app.status.message = Some(format!("/{}: no other match", app.browse.search));
-}
-
-pub(super) fn next_unlabelled(app: &mut App) {
-    let n = app.browse.visible.len();
-    let found = (1..=n).map(|d| (app.browse.selected + d) % n.max(1)).find(|&pos| {
-        let e = app.browse.visible[pos];
-        app.summary(e).is_some_and(|s| app.my_label(e, &s.id).is_none())
-    });
-    match found {
-        Some(pos) => {
-            app.browse.selected = pos;
-            app.browse.step = 0;
-        }
-        None => app.status.message = Some("every trace shown is labelled".into()),
-    }
 }
 
 fn click(app: &mut App, column: u16, row: u16) {

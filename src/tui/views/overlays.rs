@@ -33,7 +33,7 @@ pub fn render_category(f: &mut Frame, app: &App, area: Rect, trace: &str) {
         .enumerate()
         .map(|(i, c)| Line::from(vec![Span::styled(format!(" {} ", i + 1), t.accent), Span::raw(c.clone())]))
         .collect();
-    lines.push(Line::from(Span::styled(" N note · any other key: skip", t.dim)));
+    lines.push(Line::from(Span::styled(" N note · Esc or #: no category", t.dim)));
     let w = 40.min(area.width);
     let h = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect { x: area.x + area.width.saturating_sub(w + 1), y: area.y + 1, width: w, height: h };
