@@ -296,6 +296,15 @@ fn other_annotators_show_in_the_list_and_a_filter_finds_disagreement() {
     }
     let ids: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
     assert_eq!(ids, ["books-weight"]);
+    // From the agreement overlay, Enter goes to the same traces.
+    while app.browse.filter.name() != "all" {
+        update(&mut app, Action::CycleFilter);
+    }
+    update(&mut app, Action::Agreement);
+    update(&mut app, Action::Open);
+    assert!(app.overlay().is_none());
+    let ids: Vec<String> = app.browse.visible.iter().map(|&e| app.summary(e).unwrap().id).collect();
+    assert_eq!(ids, ["books-weight"], "K Enter: where annotators disagree");
     // Blind mode hides bo's label on a trace I have not labelled, and skips the filter.
     {
         let input = Opener { store_dir: Some(store.path().to_path_buf()), ..Opener::default() };

@@ -159,6 +159,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Some(Overlay::Agreement { .. }) if action != Action::Quit => {
             app.overlays.pop();
+            if action == Action::Open {
+                disagreeing_traces(app);
+            }
             return Vec::new();
         }
         Some(Overlay::Help { scroll }) => {
@@ -697,6 +700,19 @@ fn select_trace(app: &mut App, source: usize, id: &str) {
             app.browse.step = 0;
         }
     }
+}
+
+/// Enter on the agreement overlay: the list shows the traces where annotators disagree (not
+/// in blind mode, where other annotators' labels stay hidden).
+fn disagreeing_traces(app: &mut App) {
+    if app.settings.blind.is_some() {
+        app.status.message = Some("blind: other annotators' labels stay hidden".into());
+        return;
+    }
+    app.browse.filter = Filter::AnnotatorsDisagree;
+    app.refresh_visible();
+    app.browse.selected = 0;
+    app.status.message = Some(format!("filter: {} ({} traces)", app.browse.filter.name(), app.browse.visible.len()));
 }
 
 /// A text search is kept (not a `#category` one, which has no place in the steps).

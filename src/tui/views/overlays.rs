@@ -51,10 +51,10 @@ pub fn render_agreement(f: &mut Frame, app: &App, area: Rect, text: &[String]) {
     let popup =
         Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height.saturating_sub(h)) / 2, width: w, height: h };
     f.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(" agreement · any key closes ", t.title));
+    let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(
+        " agreement · Enter: the traces where annotators disagree · any other key closes ",
+        t.title,
+    ));
     let lines: Vec<Line> = text.iter().map(|l| Line::from(l.clone())).collect();
     f.render_widget(Paragraph::new(lines).block(block), popup);
 }
