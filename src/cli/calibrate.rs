@@ -131,7 +131,8 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                 .map(|(t, s)| json!({"tau": t, "f1": s.f1, "acc_err": s.acc_err, "acc_corr": s.acc_corr}))
                 .collect();
             let cv = cv.as_ref().map(|(s, taus)| {
-                json!({"folds": taus.len(), "f1": s.defined().2, "acc_err": s.defined().0, "acc_corr": s.defined().1, "taus": taus})
+                let (acc_err, acc_corr, f1) = s.defined();
+                json!({"folds": taus.len(), "f1": f1, "acc_err": acc_err, "acc_corr": acc_corr, "taus": taus})
             });
             crate::outln!(
                 "{}",

@@ -28,14 +28,13 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> i32 {
-    let items = match super::agree::load_items(&args.paths, &args.input, &args.scope) {
+    let mut items = match super::agree::load_items(&args.paths, &args.input, &args.scope) {
         Ok(items) => items,
         Err(e) => {
             crate::errln!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let mut items = items;
     if args.annotator.is_some() {
         // One annotator's labels: the dataset's do not stand in where they have none.
         items.iter_mut().for_each(Item::forget_dataset);
@@ -112,7 +111,7 @@ fn print_report(r: &Report) {
                 "  {:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
                 field(&v.spec),
                 v.n,
-                v.f1.map_or("n/a".into(), |f| format!("{f:.1}")),
+                v.f1_shown(),
                 c.early,
                 c.exact,
                 c.late,

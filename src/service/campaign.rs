@@ -247,6 +247,13 @@ pub struct VerifierRow {
     pub confusion: Confusion,
 }
 
+impl VerifierRow {
+    /// F1 to one decimal, `n/a` where it is undefined.
+    pub fn f1_shown(&self) -> String {
+        self.f1.map_or("n/a".into(), |f| format!("{f:.1}"))
+    }
+}
+
 /// Where first errors fall, by position, generator and category, and how verifiers and final
 /// answers relate to them.
 #[derive(Debug, Clone, PartialEq, Serialize)]

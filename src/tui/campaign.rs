@@ -25,17 +25,16 @@ pub fn replaced(old: Label, detail: &Detail, new: Option<Label>) -> String {
 
 /// The label I gave again: nothing is written. A first error opens the category chooser (Esc
 /// keeps the category), so pressing `e` again is how to change it.
-pub fn same_label_again(app: &mut App, source: usize, trace: &str, detail: &Detail) {
+pub fn same_label_again(app: &mut App, source: usize, trace: &str, mine: Option<Label>, detail: &Detail) {
     let mut kept: Vec<String> = detail.category.iter().cloned().collect();
     if detail.note.is_some() {
         kept.push("note".into());
     }
     let kept = if kept.is_empty() { String::new() } else { format!(" ({} kept)", kept.join(" · ")) };
-    let mine = app.library.sources[source].store.label(trace, &app.settings.annotator);
-    let what =
-        mine.and_then(|l| l.first_error()).map_or("has no error".to_string(), |k| format!("first error at step {k}"));
+    let first_error = mine.and_then(Label::first_error);
+    let what = first_error.map_or("has no error".to_string(), |k| format!("first error at step {k}"));
     app.status.message = Some(format!("unchanged: {trace} {what}{kept}"));
-    if mine.is_some_and(|l| l.first_error().is_some()) && !app.settings.categories.is_empty() {
+    if first_error.is_some() && !app.settings.categories.is_empty() {
         app.overlays.push(Overlay::Category { source, trace: trace.to_string() });
     }
 }

@@ -638,6 +638,12 @@ impl App {
         )
     }
 
+    /// The search as text to find in steps (`n`/`N`, highlighting); a `#category` search is
+    /// about labels, not text.
+    pub fn step_search(&self) -> Option<&str> {
+        Some(self.browse.search.as_str()).filter(|s| !s.is_empty() && !s.starts_with('#'))
+    }
+
     /// Selects the next trace shown that I have not labelled (after the selected one, around).
     pub fn next_unlabelled(&mut self) {
         let n = self.browse.visible.len();

@@ -224,9 +224,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             let origin = app.selected_entry();
             app.browse.search.clear();
             app.refresh_visible();
-            if let Some(pos) = origin.and_then(|e| app.browse.visible.iter().position(|&v| v == e)) {
-                app.browse.selected = pos;
-            }
+            select_entry(app, origin);
             app.overlays.push(Overlay::Search { origin });
             app.status.message = None;
         }
@@ -242,10 +240,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.browse.filter = app.browse.filter.next();
             }
             app.refresh_visible();
-            let off =
-                if app.settings.blind.is_some() { " · blind: the 4 filters that show hints are off" } else { "" };
-            app.status.message =
-                Some(format!("filter: {} ({} traces){off}", app.browse.filter.name(), app.browse.visible.len()));
+            say_filter(app);
         }
         Action::ToggleHelp => app.overlays.push(Overlay::Help { scroll: 0 }),
         Action::Cancel => cancel(app),
@@ -407,9 +402,9 @@ fn cancel(app: &mut App) {
     }
 }
 
-/// The help overlay takes every key: the moves scroll it, `q` quits, any other key closes it.
-fn help_input(app: &mut App, action: &Action, scroll: usize) {
-    let to = match action {
+/// Where a move key takes a scroll offset (`None`: the key is not a move). The caller clamps it.
+fn scrolled(scroll: usize, action: &Action) -> Option<usize> {
+    Some(match action {
         Action::Up => scroll.saturating_sub(1),
         Action::Down => scroll + 1,
         Action::PageUp => scroll.saturating_sub(PAGE),
@@ -417,14 +412,19 @@ fn help_input(app: &mut App, action: &Action, scroll: usize) {
         Action::Top => 0,
         Action::Bottom => usize::MAX / 2,
         Action::Scroll { lines, .. } => scroll.saturating_add_signed(*lines as isize),
-        Action::Quit => {
+        _ => return None,
+    })
+}
+
+/// The help overlay takes every key: the moves scroll it, `q` quits, any other key closes it.
+fn help_input(app: &mut App, action: &Action, scroll: usize) {
+    let Some(to) = scrolled(scroll, action) else {
+        if *action == Action::Quit {
             app.quit = true;
-            return;
-        }
-        _ => {
+        } else {
             app.overlays.pop();
-            return;
         }
+        return;
     };
     let most = super::views::help::max_scroll(app, app.size.0, app.size.1);
     if let Some(Overlay::Help { scroll }) = app.overlays.last_mut() {
@@ -436,21 +436,15 @@ fn help_input(app: &mut App, action: &Action, scroll: usize) {
 /// label changed unseen is the worst thing a key can do).
 fn report_input(app: &mut App, action: &Action) {
     let Screen::Report(view) = &mut app.screen else { return };
+    if let Some(to) = scrolled(view.scroll, action) {
+        view.scroll = to.min(view.max_scroll.get());
+        return;
+    }
     match action {
         Action::Cancel | Action::Report => app.screen = Screen::Browse,
         Action::Quit => app.quit = true,
-        Action::Up => view.scroll = view.scroll.saturating_sub(1),
-        Action::Down => view.scroll += 1,
-        Action::PageUp => view.scroll = view.scroll.saturating_sub(PAGE),
-        Action::PageDown => view.scroll += PAGE,
-        Action::Top => view.scroll = 0,
-        Action::Bottom => view.scroll = usize::MAX / 2,
-        Action::Scroll { lines, .. } => view.scroll = view.scroll.saturating_add_signed(*lines as isize),
         Action::ToggleHelp => app.overlays.push(Overlay::Help { scroll: 0 }),
         _ => app.status.message = Some("report: j/k scroll, P or Esc goes back".into()),
-    }
-    if let Screen::Report(view) = &mut app.screen {
-        view.scroll = view.scroll.min(view.max_scroll.get());
     }
 }
 
@@ -597,9 +591,7 @@ fn search_input(app: &mut App, action: &Action, origin: Option<usize>) -> Option
             app.overlays.pop();
             app.browse.search.clear();
             app.refresh_visible();
-            if let Some(pos) = origin.and_then(|e| app.browse.visible.iter().position(|&v| v == e)) {
-                app.browse.selected = pos;
-            }
+            select_entry(app, origin);
             return Some(Vec::new());
         }
         _ => return None,
@@ -657,7 +649,7 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
         (store.label(&trace.id, annotator), store.detail(&trace.id, annotator).cloned().unwrap_or_default())
     };
     if value.is_some() && value == mine {
-        campaign::same_label_again(app, source, &trace.id, &old_detail);
+        campaign::same_label_again(app, source, &trace.id, mine, &old_detail);
         return Vec::new();
     }
     // Blind: the label is made before the hints were seen (they show once it is saved).
@@ -690,6 +682,13 @@ fn undo_redo(app: &mut App, undo: bool) -> Vec<Effect> {
     vec![Effect::UndoRedo { source, annotator: app.settings.annotator.clone(), undo }]
 }
 
+/// Selects `entry` again after the list changed, if it is still shown.
+fn select_entry(app: &mut App, entry: Option<usize>) {
+    if let Some(pos) = entry.and_then(|e| app.browse.visible.iter().position(|&v| v == e)) {
+        app.browse.selected = pos;
+    }
+}
+
 fn select_trace(app: &mut App, source: usize, id: &str) {
     let found = app.browse.visible.iter().position(|&e| {
         app.library.entries[e].source == source && app.library.summaries[e].as_ref().is_some_and(|s| s.id == id)
@@ -712,12 +711,19 @@ fn disagreeing_traces(app: &mut App) {
     app.browse.filter = Filter::AnnotatorsDisagree;
     app.refresh_visible();
     app.browse.selected = 0;
-    app.status.message = Some(format!("filter: {} ({} traces)", app.browse.filter.name(), app.browse.visible.len()));
+    say_filter(app);
 }
 
-/// A text search is kept (not a `#category` one, which has no place in the steps).
+/// The status line after the filter changed: its name and how many traces it shows.
+fn say_filter(app: &mut App) {
+    let off = if app.settings.blind.is_some() { " · blind: the 4 filters that show hints are off" } else { "" };
+    app.status.message =
+        Some(format!("filter: {} ({} traces){off}", app.browse.filter.name(), app.browse.visible.len()));
+}
+
+/// A text search is kept (typed and committed; see `App::step_search`).
 fn searched(app: &App) -> bool {
-    !app.browse.search.is_empty() && !app.browse.search.starts_with('#') && !app.searching()
+    app.step_search().is_some() && !app.searching()
 }
 
 /// The steps of a trace whose text holds the search (case-insensitive).

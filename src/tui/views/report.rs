@@ -106,7 +106,7 @@ fn side_lines(r: &Report) -> Vec<Line<'static>> {
         lines.push(Line::from(format!(
             "{}: F1 {} · early {} exact {} late {} missed {} false+ {}",
             v.spec,
-            v.f1.map_or("n/a".into(), |f| format!("{f:.1}")),
+            v.f1_shown(),
             c.early,
             c.exact,
             c.late,

@@ -284,6 +284,7 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
     let results = app.shown_results(entry, &tr.id);
     let instability = store.signal(&tr.id, "instability").and_then(|s| s.instability());
     let ratings = store.ratings(&tr.id, &app.settings.annotator);
+    let found = app.step_search();
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
@@ -306,8 +307,6 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
             lines.push(Line::from(Span::styled(format!("{}FIRST ERROR", " ".repeat(indent)), t.first_error)));
             starts[i] = lines.len() - 1;
         }
-        let found = (!app.browse.search.is_empty() && !app.browse.search.starts_with('#'))
-            .then_some(app.browse.search.as_str());
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent, found));
         let rating = ratings.and_then(|r| r.get(&i)).copied();
         lines.extend(badges(t, &results, instability, rating, i, indent));
