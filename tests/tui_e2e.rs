@@ -948,3 +948,38 @@ fn an_annotator_labels_ten_traces_with_counts_and_nothing_changes_unseen() {
     assert!(!screen.contains("local ·") && !screen.contains("global ·"), "R j started a refinement:\n{screen}");
     tmux.keys(&["q"]);
 }
+
+/// Issue 33, 2: an adjudicator opens the traces where two annotators disagree, sees both marks,
+/// decides the gold first error with a reason, and neither annotator's label changes.
+#[test]
+fn an_adjudicator_settles_a_disagreement_with_a_reason() {
+    let Some(tmux) = Tmux::new("adjudicate") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (file, _) = sums(dir.path());
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    for (who, verdict) in [("ana", ["--first-error", "0"]), ("bo", ["--first-error", "1"])] {
+        let (code, _, err) =
+            run(&["label", f, "--trace", "t03", verdict[0], verdict[1], "--annotator", who, "--store", s]);
+        assert_eq!(code, 0, "{err}");
+    }
+    tmux.start(&["open", f, "--store", s, "--annotator", "cy", "--adjudicate"]);
+    tmux.wait_for("ADJUDICATE");
+    tmux.wait_for("1 traces where annotators disagree");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[bo ✗]");
+    tmux.keys(&["e"]);
+    tmux.wait_for("why?");
+    tmux.cmd(&["send-keys", "-t", "app", "-l", "3 + 5 is 8, not 9"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("gold: t03 first error at step 0 · decided by cy");
+    let lines = journal_lines(store.path());
+    let gold: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|v| v["kind"] == "gold").collect();
+    assert_eq!(gold.len(), 1, "{lines:?}");
+    assert_eq!((gold[0]["value"].as_i64(), gold[0]["by"].as_str()), (Some(0), Some("cy")));
+    assert_eq!(gold[0]["reason"], "3 + 5 is 8, not 9");
+    assert_eq!(gold[0]["labels"], serde_json::json!({"ana": 0, "bo": 1}));
+    assert_eq!(lines.iter().filter(|l| l.contains("\"kind\":\"label\"")).count(), 2, "a label record was written");
+    tmux.keys(&["q"]);
+}

@@ -16,6 +16,19 @@ pub enum LabelSource {
     Dataset,
     /// Human labels from the label store.
     Human,
+    /// Adjudicated (gold) labels from the label store, with who decided, why, and every
+    /// annotator's label beside them.
+    Gold,
+}
+
+impl LabelSource {
+    fn name(self) -> &'static str {
+        match self {
+            LabelSource::Dataset => "dataset",
+            LabelSource::Human => "human",
+            LabelSource::Gold => "gold",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -47,7 +60,7 @@ pub fn run(args: ExportArgs) -> i32 {
         Ok((written, skipped, problems)) => {
             crate::errln!("wrote {written} traces to {}", args.output.display());
             if skipped > 0 {
-                let which = if args.labels == LabelSource::Human { "human" } else { "dataset" };
+                let which = args.labels.name();
                 crate::errln!("skipped {skipped} traces without a {which} label (the format needs one)");
             }
             if args.strict && problems > 0 {
@@ -70,7 +83,7 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
     for path in &args.paths {
         let file = args.input.open(path).map_err(|e| e.to_string())?;
         let store = match args.labels {
-            LabelSource::Human => Some(args.input.store_for(path)?),
+            LabelSource::Human | LabelSource::Gold => Some(args.input.store_for(path)?),
             LabelSource::Dataset => None,
         };
         let (traces, file_problems) = file.load_all();
@@ -81,6 +94,10 @@ fn export_all(args: &ExportArgs) -> Result<(usize, usize, usize), String> {
         for mut t in traces {
             let label = match &store {
                 None => t.label,
+                Some(s) if args.labels == LabelSource::Gold => {
+                    put_gold(&mut t, s);
+                    s.gold_label(&t.id)
+                }
                 Some(s) => {
                     let human = human_with_detail(s, &t.id, args.annotator.as_deref());
                     put_detail(&mut t, s, human.as_ref().map(|(_, who)| who.as_str()));
@@ -135,6 +152,26 @@ fn put_detail(t: &mut Trace, store: &Store, annotator: Option<&str>) {
         annotator.and_then(|a| store.label_time(&t.id, a)).map(|ts| Value::String(ts.to_string())),
     ];
     for (key, value) in LABEL_KEYS.into_iter().zip(values) {
+        t.extra.insert(key.into(), value.unwrap_or(Value::Null));
+    }
+}
+
+/// Keys every row exported from gold labels carries (null where missing): who decided, why,
+/// when, and each annotator's current label (ProcessBench index) beside the gold one.
+pub const GOLD_KEYS: [&str; 4] = ["adjudicator", "adjudication_reason", "label_ts", "annotator_labels"];
+
+fn put_gold(t: &mut Trace, store: &Store) {
+    use serde_json::Value;
+    let gold = store.gold(&t.id);
+    let labels: serde_json::Map<String, Value> =
+        store.labels_for(&t.id).into_iter().map(|(a, l)| (a.to_string(), Value::from(l.to_index()))).collect();
+    let values = [
+        gold.map(|g| Value::String(g.by.clone())),
+        gold.and_then(|g| g.reason.clone()).map(Value::String),
+        gold.map(|g| Value::String(g.ts.clone())),
+        Some(Value::Object(labels)),
+    ];
+    for (key, value) in GOLD_KEYS.into_iter().zip(values) {
         t.extra.insert(key.into(), value.unwrap_or(Value::Null));
     }
 }

@@ -37,6 +37,13 @@ pub struct LabelArgs {
     /// Record that the label was made blind (hints hidden).
     #[arg(long)]
     pub blind: bool,
+    /// Record the adjudicated (gold) first error instead of my own label: who decided is the
+    /// annotator name; every annotator's current label is kept beside it.
+    #[arg(long, conflicts_with_all = ["category", "note", "blind"])]
+    pub gold: bool,
+    /// With --gold: why this is the first error.
+    #[arg(long, requires = "gold")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -66,11 +73,11 @@ fn label(args: &LabelArgs) -> Result<String, String> {
         .ok_or_else(|| format!("{}: no trace with id '{}'", args.path.display(), args.trace))?;
     let value = match (args.first_error, args.no_error) {
         (Some(k), _) if k >= trace.steps.len() => {
-            return Err(format!(
-                "--first-error {k} is out of range: trace {} has steps 0..={}",
-                trace.id,
-                trace.steps.len() - 1
-            ))
+            let range = match trace.steps.len() {
+                0 => "no steps".to_string(),
+                n => format!("steps 0..={}", n - 1),
+            };
+            return Err(format!("--first-error {k} is out of range: trace {} has {range}", trace.id));
         }
         (Some(k), _) => Some(Label::FirstError(k)),
         (None, true) => Some(Label::NoError),
@@ -82,6 +89,17 @@ fn label(args: &LabelArgs) -> Result<String, String> {
     }
     let mut store = args.input.store_for(&args.path)?;
     let annotator = annotator_name(args.annotator.as_deref());
+    let (id, who) = (crate::cli::output::field(&trace.id), crate::cli::output::field(&annotator));
+    if args.gold {
+        store
+            .set_gold(&trace.id, value, &annotator, args.reason.clone())
+            .map_err(|e| format!("{}: cannot write the gold label: {e}", loc.path.display()))?;
+        let what = match value {
+            Some(l) => format!("gold label {}", describe(l)),
+            None => "gold label cleared".to_string(),
+        };
+        return Ok(format!("{id}: {what} (decided by {who}; journal {})", loc.path.display()));
+    }
     let detail = crate::trace::store::Detail {
         blind: args.blind && value.is_some(),
         category: args.category.clone().filter(|_| value.is_some()),
@@ -90,11 +108,13 @@ fn label(args: &LabelArgs) -> Result<String, String> {
     store
         .set_label_with(&trace.id, &annotator, value, detail)
         .map_err(|e| format!("{}: cannot write label: {e}", loc.path.display()))?;
-    let what = match value {
-        Some(Label::FirstError(k)) => format!("first error at step {k}"),
-        Some(Label::NoError) => "no error".to_string(),
-        None => "label cleared".to_string(),
-    };
-    let (id, annotator) = (crate::cli::output::field(&trace.id), crate::cli::output::field(&annotator));
-    Ok(format!("{id}: {what} (annotator {annotator}; journal {})", loc.path.display()))
+    let what = value.map_or_else(|| "label cleared".to_string(), describe);
+    Ok(format!("{id}: {what} (annotator {who}; journal {})", loc.path.display()))
+}
+
+fn describe(l: Label) -> String {
+    match l {
+        Label::FirstError(k) => format!("first error at step {k}"),
+        Label::NoError => "no error".to_string(),
+    }
 }

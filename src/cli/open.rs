@@ -37,6 +37,10 @@ pub struct OpenArgs {
     /// answer correctness until you label a trace (config `blind`, `blind_hide`).
     #[arg(long)]
     pub blind: bool,
+    /// Adjudication: start on the traces where annotators disagree; e / c / x decide the gold
+    /// first error (with why) instead of my own label (`D` in the app switches it).
+    #[arg(long, conflicts_with = "blind")]
+    pub adjudicate: bool,
     /// Open a reproducible random sample of N traces (with --seed).
     #[arg(long, value_name = "N", value_parser = count(MAX_TRACES))]
     pub sample: Option<usize>,
@@ -109,6 +113,9 @@ pub fn run(args: OpenArgs) -> i32 {
         _ => tui::campaign::Queue::Disagree,
     });
     tui::campaign::start(&mut app, args.sample.map(|n| (n, args.seed)), queue);
+    if args.adjudicate {
+        tui::adjudicate::toggle(&mut app);
+    }
     if app.library.entries.is_empty()
         && !app.library.problems.is_empty()
         && app.library.problems.iter().all(|p| p.line == 0)
@@ -211,6 +218,7 @@ pub fn demo(args: DemoArgs) -> i32 {
         generator: None,
         theme: None,
         blind: false,
+        adjudicate: false,
         sample: None,
         seed: 0,
         queue: None,

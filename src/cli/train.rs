@@ -20,10 +20,11 @@ pub struct TrainArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// What teaches it: `dataset` (the file's own first-error labels) or `human` (the latest
-    /// label in the label journal, any annotator) train a PRM; `outcome` (each trace's final
-    /// answer against its reference, or the file's own correctness flag) trains an ORM.
-    #[arg(long, default_value = "dataset", value_parser = ["dataset", "human", "outcome"])]
+    /// What teaches it: `dataset` (the file's own first-error labels), `human` (the latest
+    /// label in the label journal, any annotator) or `gold` (the adjudicated labels) train a
+    /// PRM; `outcome` (each trace's final answer against its reference, or the file's own
+    /// correctness flag) trains an ORM.
+    #[arg(long, default_value = "dataset", value_parser = ["dataset", "human", "gold", "outcome"])]
     pub labels: String,
     /// The layer whose residual stream it reads (1 = after the first), or `auto`: chosen inside
     /// each training fold among five layers spread over the depth.
@@ -165,6 +166,7 @@ fn read_labelled(
     for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
         let label = match args.labels.as_str() {
             "human" => store.latest_label(&t.id).map(|(l, _)| l),
+            "gold" => store.gold_label(&t.id),
             _ => t.label,
         };
         into.push((t, label));

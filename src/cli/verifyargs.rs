@@ -97,6 +97,7 @@ pub fn truth(source: LabelSource, annotator: Option<&str>) -> Truth<'_> {
     let source = match source {
         LabelSource::Dataset => TruthSource::Dataset,
         LabelSource::Human => TruthSource::Human,
+        LabelSource::Gold => TruthSource::Gold,
     };
     Truth { source, annotator }
 }

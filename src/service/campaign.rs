@@ -43,6 +43,8 @@ pub struct Item {
     pub humans: Vec<(String, Label, Option<String>)>,
     /// Each stored verifier's first error (None: no error), sorted by spec.
     pub verifiers: Vec<(String, Option<usize>)>,
+    /// The adjudicated first error, where one was decided.
+    pub gold: Option<Label>,
 }
 
 impl Item {
@@ -69,16 +71,26 @@ impl Item {
             dataset_category: t.label_category().map(str::to_string),
             humans,
             verifiers,
+            gold: store.gold_label(&t.id),
         }
+    }
+
+    /// Whether two annotators' current labels differ.
+    pub fn annotators_disagree(&self) -> bool {
+        self.humans.iter().any(|h| h.1 != self.humans[0].1)
     }
 
     fn human(&self, annotator: &str) -> Option<Label> {
         self.humans.iter().find(|(a, _, _)| a == annotator).map(|(_, l, _)| *l)
     }
 
-    /// The label a failure report counts: one annotator's, else the alphabetically first
-    /// annotator's, else the dataset's; with its category.
+    /// The label a failure report counts: one annotator's, else the gold label, else the
+    /// alphabetically first annotator's, else the dataset's; with its category.
     pub fn reference(&self, annotator: Option<&str>) -> Option<(Label, Option<&str>, bool)> {
+        if let (None, Some(gold)) = (annotator, self.gold) {
+            let category = self.humans.iter().find(|h| h.1 == gold).and_then(|h| h.2.as_deref());
+            return Some((gold, category, true));
+        }
         let human = match annotator {
             Some(a) => self.humans.iter().find(|(x, _, _)| x == a),
             None => self.humans.first(),
@@ -114,7 +126,13 @@ pub struct Agreement {
     pub alpha_annotators: Option<f64>,
     /// Traces with at least two human labels (the units α pairs).
     pub units: usize,
-    /// Annotator pairs, then each annotator against the dataset, then against each verifier.
+    /// Traces with a gold (adjudicated) label.
+    pub gold: usize,
+    /// Traces where two annotators' labels differ, and how many of them have a gold label.
+    pub disagreeing: usize,
+    pub settled: usize,
+    /// Annotator pairs, then each annotator against the gold labels, the dataset and each
+    /// verifier, then the gold labels against the dataset.
     pub pairs: Vec<Pair>,
 }
 
@@ -145,6 +163,12 @@ impl Agreement {
                 "  Krippendorff's α over all annotators: {} ({} traces with two or more labels)",
                 coefficient(self.alpha_annotators),
                 self.units
+            ));
+        }
+        if self.gold > 0 || self.disagreeing > 0 {
+            out.push(format!(
+                "  gold labels: {} · settled {} of {} traces where annotators disagree",
+                self.gold, self.settled, self.disagreeing
             ));
         }
         out
@@ -185,6 +209,10 @@ pub fn agreement(scope: &str, items: &[&Item]) -> Agreement {
         }
     }
     for a in &annotators {
+        let with_gold: Vec<_> = items.iter().filter_map(|t| Some((t.human(a)?, t.gold?))).collect();
+        if !with_gold.is_empty() {
+            pairs.push(pair(a, "gold", &with_gold));
+        }
         let both: Vec<_> = items.iter().filter_map(|t| Some((t.human(a)?, t.dataset?))).collect();
         if !both.is_empty() {
             pairs.push(pair(a, "dataset", &both));
@@ -200,12 +228,20 @@ pub fn agreement(scope: &str, items: &[&Item]) -> Agreement {
             }
         }
     }
+    let gold_dataset: Vec<_> = items.iter().filter_map(|t| Some((t.gold?, t.dataset?))).collect();
+    if !gold_dataset.is_empty() {
+        pairs.push(pair("gold", "dataset", &gold_dataset));
+    }
     let units: Vec<Vec<i64>> = items
         .iter()
         .map(|t| t.humans.iter().map(|h| h.1.to_index()).collect::<Vec<_>>())
         .filter(|v| v.len() >= 2)
         .collect();
+    let disagreeing: Vec<&&Item> = items.iter().filter(|t| t.annotators_disagree()).collect();
     Agreement {
+        gold: items.iter().filter(|t| t.gold.is_some()).count(),
+        disagreeing: disagreeing.len(),
+        settled: disagreeing.iter().filter(|t| t.gold.is_some()).count(),
         scope: scope.into(),
         traces: items.len(),
         annotators,
@@ -532,7 +568,32 @@ mod tests {
             dataset_category: None,
             humans: humans.iter().map(|(a, l)| (a.to_string(), *l, None)).collect(),
             verifiers: Vec::new(),
+            gold: None,
         }
+    }
+
+    #[test]
+    fn gold_labels_are_counted_paired_and_lead_the_report() {
+        let mut items = [
+            item("a", 4, Some(Label::FirstError(1)), &[("ana", Label::FirstError(1)), ("bo", Label::FirstError(2))]),
+            item("b", 4, Some(Label::NoError), &[("ana", Label::NoError), ("bo", Label::FirstError(0))]),
+            item("c", 4, Some(Label::FirstError(3)), &[("ana", Label::FirstError(3)), ("bo", Label::FirstError(3))]),
+        ];
+        items[0].gold = Some(Label::FirstError(2));
+        let refs: Vec<&Item> = items.iter().collect();
+        let a = agreement("all", &refs);
+        assert_eq!((a.gold, a.disagreeing, a.settled), (1, 2, 1));
+        let bo_gold = a.pairs.iter().find(|p| p.a == "bo" && p.b == "gold").expect("bo ~ gold");
+        assert_eq!((bo_gold.n, bo_gold.exact), (1, 100.0));
+        let ana_gold = a.pairs.iter().find(|p| p.a == "ana" && p.b == "gold").expect("ana ~ gold");
+        assert_eq!((ana_gold.n, ana_gold.exact, ana_gold.within_one), (1, 0.0, 100.0));
+        let gold_ds = a.pairs.iter().find(|p| p.a == "gold" && p.b == "dataset").expect("gold ~ dataset");
+        assert_eq!((gold_ds.n, gold_ds.exact), (1, 0.0));
+        assert!(a.lines().iter().any(|l| l.contains("gold labels: 1 · settled 1 of 2")), "{:?}", a.lines());
+        // The report counts the gold label where there is one, else the first annotator's.
+        let r = report(&refs, None);
+        assert_eq!(r.by_step[..3], [0, 0, 1], "a counts at gold 2, b at ana's no error, c at 3");
+        assert_eq!(report(&refs, Some("ana")).by_step[1], 1, "one annotator's report ignores gold");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum TruthSource {
     Dataset,
     /// Human labels from the label store.
     Human,
+    /// Adjudicated (gold) labels from the label store.
+    Gold,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +36,7 @@ impl Truth<'_> {
         match self.source {
             TruthSource::Dataset => t.label.map(|l| l.first_error()),
             TruthSource::Human => store.human_label(&t.id, self.annotator).map(|l| l.first_error()),
+            TruthSource::Gold => store.gold_label(&t.id).map(|l| l.first_error()),
         }
     }
 }

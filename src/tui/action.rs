@@ -68,6 +68,8 @@ pub enum Action {
     Note,
     /// Rate the selected step +1 / 0 / −1 (PRM800K style); the same key again clears it.
     Rate(i8),
+    /// Enter or leave adjudication mode: e / c / x decide a gold label with a reason.
+    Adjudicate,
     /// Agreement numbers and labelling pace (overlay).
     Agreement,
     /// Open or close the failure report screen.
@@ -169,6 +171,12 @@ pub const BINDINGS: &[Binding] = &[
         name: "agreement",
         keys: &["K"],
         help: "agreement (κ, α, exact, ±1) and labelling pace",
+    },
+    Binding {
+        action: Action::Adjudicate,
+        name: "adjudicate",
+        keys: &["D"],
+        help: "adjudicate: e / c / x set the gold label, and why",
     },
     Binding { action: Action::Report, name: "report", keys: &["P"], help: "failure report screen" },
     Binding {

@@ -20,6 +20,16 @@ pub enum Effect {
         prompt: bool,
         was: super::msg::Was,
     },
+    /// Write the gold label of a trace (None clears it), decided by `by` for `reason`; `was`:
+    /// the gold label it replaces.
+    WriteGold {
+        source: usize,
+        trace: String,
+        value: Option<Label>,
+        by: String,
+        reason: Option<String>,
+        was: Option<Label>,
+    },
     /// Write my rating of one step (None clears it).
     WriteRating { source: usize, trace: String, annotator: String, step: usize, rating: Option<i8> },
     /// Undo (or redo) my last label change in a source.
@@ -43,6 +53,13 @@ pub fn run(app: &mut App, effect: Effect) -> Msg {
                 None => Err("no such source".into()),
             };
             Msg::LabelWritten { source, trace, value, detail, prompt, was, result }
+        }
+        Effect::WriteGold { source, trace, value, by, reason, was } => {
+            let result = match app.library.sources.get_mut(source) {
+                Some(s) => s.store.set_gold(&trace, value, &by, reason).map_err(|e| e.to_string()),
+                None => Err("no such source".into()),
+            };
+            Msg::GoldWritten { trace, value, was, result }
         }
         Effect::WriteRating { source, trace, annotator, step, rating } => {
             let result = match app.library.sources.get_mut(source) {

@@ -3,6 +3,7 @@
 //! restored on quit, on SIGTERM/SIGHUP and on a panic in any thread.
 
 pub mod action;
+pub mod adjudicate;
 pub mod campaign;
 pub mod compare;
 pub mod config;

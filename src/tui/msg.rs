@@ -34,6 +34,13 @@ pub enum Msg {
         was: Was,
         result: Result<(), String>,
     },
+    /// A gold label write returned; `was`: the gold label it replaced.
+    GoldWritten {
+        trace: String,
+        value: Option<Label>,
+        was: Option<Label>,
+        result: Result<(), String>,
+    },
     /// A step rating write returned.
     RatingWritten {
         trace: String,

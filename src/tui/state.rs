@@ -118,6 +118,8 @@ impl Filter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LabelOrigin {
     Me,
+    /// The adjudicated label, decided by this annotator.
+    Gold(String),
     Annotator(String),
     Dataset,
 }
@@ -171,6 +173,8 @@ pub enum Overlay {
     Category { source: usize, trace: String },
     /// Typing a note on my label of a trace; Enter saves it.
     Note { source: usize, trace: String, text: String },
+    /// Typing why the gold label of a trace is `value` (None: why it is cleared); Enter writes it.
+    Reason { source: usize, trace: String, value: Option<Label>, text: String },
     /// Agreement numbers and labelling pace over the loaded files (`K`).
     Agreement { lines: Vec<String> },
 }
@@ -351,6 +355,8 @@ pub struct Settings {
     pub confirm_model_actions: bool,
     /// After a new label (and its category), go on to the next trace I have not labelled.
     pub advance_after_label: bool,
+    /// Adjudication mode: `e` / `c` / `x` decide the gold label, not mine (`D`, `--adjudicate`).
+    pub adjudicate: bool,
 }
 
 impl Settings {
@@ -369,6 +375,7 @@ impl Settings {
             categories: crate::service::campaign::DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
             confirm_model_actions: true,
             advance_after_label: false,
+            adjudicate: false,
         }
     }
 }
@@ -634,7 +641,13 @@ impl App {
     pub fn typing(&self) -> bool {
         matches!(
             self.overlay(),
-            Some(Overlay::Search { .. } | Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. })
+            Some(
+                Overlay::Search { .. }
+                    | Overlay::Edit { .. }
+                    | Overlay::Ask { .. }
+                    | Overlay::Note { .. }
+                    | Overlay::Reason { .. }
+            )
         )
     }
 
@@ -746,17 +759,37 @@ impl App {
         self.store_of(entry).latest_label(id).map(|(l, a)| (l, LabelOrigin::Annotator(a.to_string())))
     }
 
-    /// The first-error label that drives the highlight: human first, else the dataset's; in
-    /// blind mode only what is not hidden.
+    /// The first-error label that drives the highlight: mine, else the gold label, else another
+    /// annotator's, else the dataset's; in blind mode only what is not hidden. When adjudicating,
+    /// only the gold label (each annotator's mark is shown beside the steps).
     pub fn effective_label(&self, entry: usize, t: &Trace) -> Option<(Label, LabelOrigin)> {
         let hide = self.hides(entry, &t.id);
+        let gold = || self.gold(entry, &t.id).map(|(l, by)| (l, LabelOrigin::Gold(by)));
+        if self.settings.adjudicate {
+            return gold();
+        }
         if let Some(l) = self.my_label(entry, &t.id) {
             return Some((l, LabelOrigin::Me));
         }
         let other = (!hide.annotators)
-            .then(|| self.store_of(entry).latest_label(&t.id).map(|(l, a)| (l, LabelOrigin::Annotator(a.to_string()))))
+            .then(|| {
+                gold().or_else(|| {
+                    let (l, a) = self.store_of(entry).latest_label(&t.id)?;
+                    Some((l, LabelOrigin::Annotator(a.to_string())))
+                })
+            })
             .flatten();
         other.or(t.label.filter(|_| !hide.dataset).map(|l| (l, LabelOrigin::Dataset)))
+    }
+
+    /// The gold label of an entry's trace and who decided it, unless blind mode hides the
+    /// annotators' labels there.
+    pub fn gold(&self, entry: usize, id: &str) -> Option<(Label, String)> {
+        if self.hides(entry, id).annotators {
+            return None;
+        }
+        let g = self.store_of(entry).gold(id)?;
+        Some((g.value?, g.by.clone()))
     }
 
     /// What blind mode hides on a trace now: everything configured until I have labelled it.

@@ -12,6 +12,7 @@ use crate::trace::store::VerifyRecord;
 use crate::trace::Label;
 
 use super::action::Action;
+use super::adjudicate;
 use super::campaign;
 use super::effects::{self, Effect};
 pub use super::msg::Msg;
@@ -48,6 +49,10 @@ pub fn reduce(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::LabelWritten { source, trace, value, detail, prompt, was, result } => {
             campaign::label_written(app, source, &trace, value, &detail, prompt, &was, result);
+            Vec::new()
+        }
+        Msg::GoldWritten { trace, value, was, result } => {
+            adjudicate::written(app, &trace, value, was, result);
             Vec::new()
         }
         Msg::RatingWritten { trace, step, rating, result } => {
@@ -151,7 +156,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Some(Overlay::VerifierMenu { cursor }) => return menu_input(app, &action, cursor),
-        Some(Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. }) => return edit_input(app, &action),
+        Some(Overlay::Edit { .. } | Overlay::Ask { .. } | Overlay::Note { .. } | Overlay::Reason { .. }) => {
+            return edit_input(app, &action)
+        }
         Some(Overlay::Category { source, trace }) => {
             if let Some(done) = campaign::category_input(app, &action, source, &trace) {
                 return done;
@@ -209,7 +216,17 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.browse.step = k;
             }
             let step = app.browse.step;
+            if app.settings.adjudicate {
+                adjudicate::decide(app, Some(Label::FirstError(step)));
+                return Vec::new();
+            }
             return set_label(app, Some(Label::FirstError(step)));
+        }
+        Action::MarkNoError if app.settings.adjudicate => adjudicate::decide(app, Some(Label::NoError)),
+        Action::ClearLabel if app.settings.adjudicate => adjudicate::decide(app, None),
+        Action::Undo | Action::Redo if app.settings.adjudicate => {
+            app.status.message =
+                Some("adjudicating: e / c / x decide the gold label again (u undoes my own labels: D leaves)".into())
         }
         Action::MarkNoError => return set_label(app, Some(Label::NoError)),
         Action::ClearLabel => return set_label(app, None),
@@ -218,6 +235,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         // After a search, n / N move between its matches (`/` Esc clears the search).
         Action::NextUnlabelled if searched(app) => next_match(app, true),
         Action::Note if searched(app) => next_match(app, false),
+        Action::NextUnlabelled if app.settings.adjudicate => adjudicate::next_unsettled(app),
         Action::NextUnlabelled => app.next_unlabelled(),
         Action::StartSearch => {
             // A new search starts empty (`/` after a search does not append to it).
@@ -265,6 +283,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Note => campaign::open_note(app),
         Action::Rate(r) => return campaign::rate(app, r),
         Action::Agreement => campaign::open_agreement(app),
+        Action::Adjudicate => adjudicate::toggle(app),
         Action::Report => campaign::open_report(app),
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
@@ -470,7 +489,12 @@ fn compare_input(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
 /// drops it.
 fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
     let text = match app.overlays.last_mut() {
-        Some(Overlay::Edit { text, .. } | Overlay::Ask { text } | Overlay::Note { text, .. }) => text,
+        Some(
+            Overlay::Edit { text, .. }
+            | Overlay::Ask { text }
+            | Overlay::Note { text, .. }
+            | Overlay::Reason { text, .. },
+        ) => text,
         _ => return Vec::new(),
     };
     match action {
@@ -483,11 +507,14 @@ fn edit_input(app: &mut App, action: &Action) -> Vec<Effect> {
             Some(Overlay::Edit { step, text }) => refining::finish_edit(app, step, &text),
             Some(Overlay::Ask { text }) => refining::ask(app, &text),
             Some(Overlay::Note { source, trace, text }) => return campaign::save_note(app, source, &trace, &text),
+            Some(Overlay::Reason { source, trace, value, text }) => {
+                return adjudicate::save(app, source, trace, value, &text)
+            }
             _ => {}
         },
         Action::Cancel => {
-            app.overlays.pop();
-            app.status.message = Some("dropped".into());
+            let gold = matches!(app.overlays.pop(), Some(Overlay::Reason { .. }));
+            app.status.message = Some(if gold { "dropped: the gold label is unchanged" } else { "dropped" }.into());
         }
         Action::Quit => app.quit = true,
         _ => {}

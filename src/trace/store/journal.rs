@@ -270,6 +270,10 @@ fn compacted_lines(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
                 let kept = r.rating.map(|_| line.to_vec());
                 latest.insert((3, r.trace, format!("{}\u{0}{}", r.annotator, r.step)), (i, kept));
             }
+            Ok(Record::Gold(r)) => {
+                let kept = r.value.map(|_| line.to_vec());
+                latest.insert((4, r.trace, String::new()), (i, kept));
+            }
             Ok(Record::Other | Record::Newer(_)) => verbatim.push((i, line.to_vec())),
             Err(_) => rejected.push(line.to_vec()),
         }

@@ -22,8 +22,8 @@ use crate::trace::model::Label;
 pub use journal::{compact as compact_file, sync_dir, temp_beside, Compacted};
 pub use location::{locate_journal, JournalLocation, SUFFIX as JOURNAL_SUFFIX};
 pub use records::{
-    now_rfc3339, parse_line, ts_seconds, Detail, LabelRecord, Op, RatingRecord, Record, SignalData, SignalRecord,
-    VerifyRecord, RECORD_VERSION,
+    now_rfc3339, parse_line, ts_seconds, Detail, GoldRecord, LabelRecord, Op, RatingRecord, Record, SignalData,
+    SignalRecord, VerifyRecord, RECORD_VERSION,
 };
 use state::State;
 pub use state::{LabelEvent, Origin};
@@ -300,12 +300,16 @@ impl Store {
     /// the file does not have. `steps_of` gives a trace's step count by id.
     pub fn check_labels(&self, file: &Path, steps_of: impl Fn(&str) -> Option<usize>) -> Vec<JournalIssue> {
         let mut out = Vec::new();
-        for (trace, annotator, label, at) in self.all_labels() {
+        let human = self.all_labels().into_iter().map(|(t, a, l, at)| (t, format!("label by {a}"), l, at));
+        let gold = self.state.all_gold().map(|(t, l, o)| {
+            (t, "gold label".to_string(), l, RecordAt { file: &self.journals[o.journal].path, line: o.line })
+        });
+        for (trace, what, label, at) in human.chain(gold) {
             let message = match (steps_of(trace), label) {
-                (None, _) => format!("label by {annotator} for trace {trace}, which {} does not have", file.display()),
+                (None, _) => format!("{what} for trace {trace}, which {} does not have", file.display()),
                 (Some(n), Label::FirstError(k)) if k >= n => {
                     let range = if n == 0 { "no steps".to_string() } else { format!("steps 0..={}", n - 1) };
-                    format!("label by {annotator} puts the first error at step {k}, but trace {trace} has {range}")
+                    format!("{what} puts the first error at step {k}, but trace {trace} has {range}")
                 }
                 _ => continue,
             };
@@ -344,6 +348,31 @@ impl Store {
     /// When an annotator's current label was written.
     pub fn label_time(&self, trace: &str, annotator: &str) -> Option<&str> {
         self.state.label_time(trace, annotator)
+    }
+
+    /// Records the gold (adjudicated) first error of a trace (None clears it): who decided, why,
+    /// and every annotator's current label beside it. Durable on return. Reads what others wrote
+    /// first, so the labels kept are the ones on screen.
+    pub fn set_gold(&mut self, trace: &str, value: Option<Label>, by: &str, reason: Option<String>) -> io::Result<()> {
+        self.refresh()?;
+        let labels = self.labels_for(trace).into_iter().map(|(a, l)| (a.to_string(), l.to_index())).collect();
+        let r = GoldRecord { trace: trace.into(), value, by: by.into(), reason, labels, ts: now_rfc3339() };
+        self.append(r.to_json().to_string())
+    }
+
+    /// The trace's gold label record (value, who decided, why), if one is set.
+    pub fn gold(&self, trace: &str) -> Option<&GoldRecord> {
+        self.state.gold(trace)
+    }
+
+    /// The trace's gold first error, if one is set.
+    pub fn gold_label(&self, trace: &str) -> Option<Label> {
+        self.gold(trace)?.value
+    }
+
+    /// Number of traces with a gold label.
+    pub fn gold_traces(&self) -> usize {
+        self.state.gold_traces
     }
 
     /// Records an annotator's rating of one step (None clears it). Durable on return.
@@ -514,6 +543,38 @@ mod tests {
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(text.contains("\"kind\":\"score\"") && text.contains("\"kind\":\"note\""));
         assert_eq!(Store::open(&path).unwrap().label("a", "ana"), Some(Label::FirstError(4)));
+    }
+
+    #[test]
+    fn gold_labels_keep_who_why_and_the_labels_they_settle_through_replay_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.stepscope.jsonl");
+        let mut s = Store::open(&path).unwrap();
+        s.set_label("a", "ana", Some(Label::FirstError(2))).unwrap();
+        // Another process labels too: the gold record must carry bo's label as well.
+        Store::open(&path).unwrap().set_label("a", "bo", Some(Label::NoError)).unwrap();
+        s.set_gold("a", Some(Label::FirstError(1)), "cy", None).unwrap();
+        s.set_gold("a", Some(Label::FirstError(2)), "cy", Some("ana is right: 12 × 3 is 36".into())).unwrap();
+        s.set_gold("b", Some(Label::NoError), "cy", None).unwrap();
+        s.set_gold("b", None, "cy", None).unwrap();
+        for s in [Store::open(&path).unwrap(), {
+            s.compact().unwrap();
+            Store::open(&path).unwrap()
+        }] {
+            let g = s.gold("a").expect("gold on a");
+            assert_eq!((g.value, g.by.as_str()), (Some(Label::FirstError(2)), "cy"));
+            assert_eq!(g.reason.as_deref(), Some("ana is right: 12 × 3 is 36"));
+            let labels: Vec<(&str, i64)> = g.labels.iter().map(|(a, l)| (a.as_str(), *l)).collect();
+            assert_eq!(labels, [("ana", 2), ("bo", -1)]);
+            assert_eq!(s.gold_label("b"), None, "cleared");
+            assert_eq!(s.gold_traces(), 1);
+            // A gold label is not an annotator's label.
+            assert_eq!(s.labels_for("a").len(), 2);
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains("\"kind\":\"gold\"")).count(), 1, "{text}");
+        let issues = Store::open(&path).unwrap().check_labels(&path, |_| Some(2));
+        assert!(issues.iter().any(|i| i.message.contains("gold label puts the first error at step 2")), "{issues:?}");
     }
 
     #[test]

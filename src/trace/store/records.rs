@@ -81,6 +81,26 @@ pub struct Detail {
     pub note: Option<String>,
 }
 
+/// An adjudicated (gold) first error for a trace: who decided it, why, and the annotators'
+/// labels it settled. `value == None` clears the gold label. The latest record per trace is
+/// current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoldRecord {
+    pub trace: String,
+    /// ProcessBench encoding, as for labels: the step index, −1 for no error, null for cleared.
+    #[serde(default, with = "label_index")]
+    pub value: Option<Label>,
+    /// Who decided.
+    pub by: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Each annotator's label (ProcessBench index) when the gold label was decided.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, i64>,
+    pub ts: String,
+}
+
 /// One annotator's PRM800K-style rating of one step: +1 good, 0 neutral, −1 bad, null cleared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RatingRecord {
@@ -243,6 +263,12 @@ impl LabelRecord {
     }
 }
 
+impl GoldRecord {
+    pub fn to_json(&self) -> Value {
+        line("gold", self)
+    }
+}
+
 impl RatingRecord {
     pub fn to_json(&self) -> Value {
         line("rating", self)
@@ -345,6 +371,7 @@ pub enum Record {
     Verify(VerifyRecord),
     Signal(SignalRecord),
     Rating(RatingRecord),
+    Gold(GoldRecord),
     /// A current-version record of a kind this build does not handle: kept verbatim.
     Other,
     /// Written by a newer stepscope (`v` above ours): kept verbatim, not applied.
@@ -359,6 +386,7 @@ impl Record {
             Record::Verify(r) => Some(&r.ts),
             Record::Signal(r) => Some(&r.ts),
             Record::Rating(r) => Some(&r.ts),
+            Record::Gold(r) => Some(&r.ts),
             Record::Other | Record::Newer(_) => None,
         }
     }
@@ -388,6 +416,7 @@ pub fn parse_line(line: &[u8]) -> Result<Record, String> {
         }
         "signal" => read(o).map(Record::Signal).map_err(|e| format!("signal record: {e}")),
         "rating" => read(o).map(Record::Rating).map_err(|e| format!("rating record: {e}")),
+        "gold" => read(o).map(Record::Gold).map_err(|e| format!("gold record: {e}")),
         _ => Ok(Record::Other),
     }
 }
@@ -503,5 +532,19 @@ mod tests {
         assert!(e.contains("rating") && e.contains("expected -1, 0, 1 or null"), "{e}");
         let ok = parse_line(br#"{"v":1,"kind":"rating","trace":"t","annotator":"a","step":1,"rating":-1,"ts":"x"}"#);
         assert!(matches!(ok, Ok(Record::Rating(RatingRecord { step: 1, rating: Some(-1), .. }))));
+    }
+
+    #[test]
+    fn gold_records_read_back_and_name_bad_fields() {
+        let line = br#"{"v":1,"kind":"gold","trace":"t","value":3,"by":"cy","reason":"step 3 misreads","labels":{"ana":3,"bo":-1},"ts":"x"}"#;
+        let Ok(Record::Gold(r)) = parse_line(line) else { panic!("not a gold record") };
+        assert_eq!(r.value, Some(Label::FirstError(3)));
+        assert_eq!((r.by.as_str(), r.reason.as_deref()), ("cy", Some("step 3 misreads")));
+        assert_eq!(r.labels.get("bo"), Some(&-1));
+        assert_eq!(parse_line(r.to_json().to_string().as_bytes()), Ok(Record::Gold(r)));
+        let e = parse_line(br#"{"v":1,"kind":"gold","trace":"t","value":1,"ts":"x"}"#).unwrap_err();
+        assert!(e.contains("gold record: missing `by`"), "{e}");
+        let e = parse_line(br#"{"v":1,"kind":"gold","trace":"t","value":-2,"by":"cy","ts":"x"}"#).unwrap_err();
+        assert!(e.contains("gold record") && e.contains("value"), "{e}");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::records::{Detail, LabelRecord, Op, RatingRecord, Record, SignalRecord, VerifyRecord};
+use super::records::{Detail, GoldRecord, LabelRecord, Op, RatingRecord, Record, SignalRecord, VerifyRecord};
 use crate::trace::model::Label;
 
 /// Where a record came from: journal index in the store and 1-based line.
@@ -52,6 +52,8 @@ pub(super) struct TraceState {
     pub set_labels: usize,
     /// Step ratings by annotator, then step.
     pub ratings: BTreeMap<String, BTreeMap<usize, i8>>,
+    /// The adjudicated first error, where one is set (a cleared one is None).
+    pub gold: Option<(GoldRecord, Origin)>,
 }
 
 /// The replayed records.
@@ -66,6 +68,8 @@ pub(super) struct State {
     /// Results stored per spec (for the verifier menu).
     pub specs: BTreeMap<String, usize>,
     pub seq: u64,
+    /// Traces with a gold label.
+    pub gold_traces: usize,
     /// Every label change with its time stamp, in the order applied (for time per trace).
     pub events: Vec<LabelEvent>,
 }
@@ -99,6 +103,16 @@ impl State {
                 t.signals.insert(r.signal.clone(), (r, seq));
             }
             Record::Rating(r) => self.apply_rating(r),
+            Record::Gold(r) => {
+                let t = self.traces.entry(r.trace.clone()).or_default();
+                let had = t.gold.is_some();
+                t.gold = r.value.map(|_| (r, origin));
+                match (had, t.gold.is_some()) {
+                    (false, true) => self.gold_traces += 1,
+                    (true, false) => self.gold_traces -= 1,
+                    _ => {}
+                }
+            }
             Record::Other | Record::Newer(_) => {}
         }
     }
@@ -209,6 +223,19 @@ impl State {
     pub fn label_time(&self, trace: &str, annotator: &str) -> Option<&str> {
         let c = self.trace(trace)?.labels.get(annotator)?;
         c.value.map(|_| c.ts.as_str())
+    }
+
+    /// The trace's gold (adjudicated) label record, if one is set.
+    pub fn gold(&self, trace: &str) -> Option<&GoldRecord> {
+        self.trace(trace)?.gold.as_ref().map(|(r, _)| r)
+    }
+
+    /// Every gold label: (trace, label, where its record is), unsorted.
+    pub fn all_gold(&self) -> impl Iterator<Item = (&str, Label, Origin)> {
+        self.traces.iter().filter_map(|(id, t)| {
+            let (r, origin) = t.gold.as_ref()?;
+            Some((id.as_str(), r.value?, *origin))
+        })
     }
 
     /// An annotator's step ratings on a trace.

@@ -32,9 +32,25 @@ const STEPS: [(Action, &str); 8] = [
     (Action::ToggleHelp, "help"),
 ];
 
+/// The keys of adjudication mode (either pane).
+const ADJUDICATE: [(Action, &str); 8] = [
+    (Action::Down, "move"),
+    (Action::MarkFirstError, "gold first error here"),
+    (Action::MarkNoError, "gold: no error"),
+    (Action::ClearLabel, "clear gold"),
+    (Action::NextUnlabelled, "next unsettled"),
+    (Action::Adjudicate, "leave"),
+    (Action::SwitchFocus, "list/steps"),
+    (Action::ToggleHelp, "help"),
+];
+
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.settings.theme;
-    let keys = if app.browse.focus == Focus::Steps { &STEPS } else { &LIST };
+    let keys = match app.browse.focus {
+        _ if app.settings.adjudicate => &ADJUDICATE,
+        Focus::Steps => &STEPS,
+        Focus::List => &LIST,
+    };
     let mut spans = Vec::new();
     for (action, what) in keys {
         let Some(key) = app.settings.keymap.keys_for(action).into_iter().next() else { continue };

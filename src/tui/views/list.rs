@@ -89,16 +89,14 @@ fn row(app: &App, entry: usize, selected: bool, w: usize) -> Line<'static> {
     ])
 }
 
-/// Up to two other annotators' labels, each as the first two letters of the name and the label
-/// (`bo:2`), then `+N` for the rest.
+/// The gold label (`★2`), then up to two other annotators' labels, each as the first two letters
+/// of the name and the label (`bo:2`), then `+N` for the rest.
 fn others(app: &App, entry: usize, id: &str) -> String {
     let me = app.settings.annotator.as_str();
     let labels: Vec<(&str, Label)> = app.store_of(entry).labels_for(id).into_iter().filter(|(a, _)| *a != me).collect();
-    let mut out: String = labels
-        .iter()
-        .take(2)
-        .map(|(a, l)| format!(" {}:{}", a.chars().take(2).collect::<String>(), l.short()))
-        .collect();
+    // The gold label first (`★3`): it settles the others.
+    let mut out = app.gold(entry, id).map_or(String::new(), |(g, _)| format!(" ★{}", g.short()));
+    out.extend(labels.iter().take(2).map(|(a, l)| format!(" {}:{}", a.chars().take(2).collect::<String>(), l.short())));
     if labels.len() > 2 {
         out.push_str(&format!(" +{}", labels.len() - 2));
     }

@@ -52,6 +52,15 @@ pub fn render(f: &mut Frame, app: &App) {
                 let title = format!(" note on my label of {trace} · Enter: save · Esc: drop ");
                 overlays::render_editor(f, app, area, &title, text)
             }
+            Overlay::Reason { source, trace, value, text } => {
+                let what = match value {
+                    Some(crate::trace::Label::FirstError(k)) => format!("gold first error at step {k}"),
+                    Some(crate::trace::Label::NoError) => "gold: no error".to_string(),
+                    None => "clear the gold label".to_string(),
+                };
+                let title = format!(" {trace}: {what} · why? · Enter: save · Esc: drop ");
+                overlays::render_reason(f, app, area, &title, *source, trace, text)
+            }
             Overlay::Agreement { lines } => overlays::render_agreement(f, app, area, lines),
         }
     }

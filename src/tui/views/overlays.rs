@@ -23,6 +23,36 @@ pub fn render_editor(f: &mut Frame, app: &App, area: Rect, title: &str, text: &s
     f.render_widget(body, popup);
 }
 
+/// The reason editor of adjudication: each annotator's label (with category and note) above
+/// the reason being typed, so what is settled stays in sight.
+pub fn render_reason(f: &mut Frame, app: &App, area: Rect, title: &str, source: usize, trace: &str, text: &str) {
+    let t = &app.settings.theme;
+    let store = &app.library.sources[source].store;
+    let mut lines: Vec<Line> = store
+        .labels_for(trace)
+        .into_iter()
+        .map(|(a, l)| {
+            let mut what = l.first_error().map_or("no error".to_string(), |k| format!("first error {k}"));
+            if let Some(d) = store.detail(trace, a) {
+                what.extend(d.category.as_ref().map(|c| format!(" · {c}")));
+                what.extend(d.note.as_ref().map(|n| format!(" · “{n}”")));
+            }
+            Line::from(vec![Span::styled(format!(" {a}: "), t.accent), Span::raw(what)])
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(" no annotator has labelled this trace", t.dim)));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![Span::raw(format!(" {text}")), Span::styled("▌", t.accent)]));
+    let w = area.width.min(90);
+    let h = (lines.len() as u16 + 4).min(area.height);
+    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    f.render_widget(Clear, popup);
+    let block = Block::default().borders(Borders::ALL).border_style(t.border_focus).title(Span::styled(title, t.title));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), popup);
+}
+
 /// The category chooser shown after a first-error label.
 pub fn render_category(f: &mut Frame, app: &App, area: Rect, trace: &str) {
     let t = &app.settings.theme;

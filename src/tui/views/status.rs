@@ -14,6 +14,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         (false, true) => " EDIT ",
         _ if app.screen.is_compare() => " COMPARE ",
         _ if matches!(app.screen, crate::tui::state::Screen::Report(_)) => " REPORT ",
+        _ if app.settings.adjudicate => " ADJUDICATE ",
         _ => " NORMAL ",
     };
     // In a campaign: my labels among the campaign's traces.

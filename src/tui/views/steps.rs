@@ -129,6 +129,9 @@ fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
                 parts.push((3, format!("[{c}]")));
             }
         }
+        if let Some((g, _)) = app.gold(entry, &tr.id).filter(|_| !matches!(origin, LabelOrigin::Gold(_))) {
+            parts.push((4, format!("gold {}", g.short())));
+        }
         if origin != LabelOrigin::Dataset && !hide.dataset {
             if let Some(d) = tr.label.filter(|d| *d != l) {
                 parts.push((2, format!("dataset {}", d.short())));
@@ -137,6 +140,12 @@ fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
     }
     if hide.any() {
         parts.push((6, "BLIND: hints hidden until you label".into()));
+    }
+    if app.settings.adjudicate && app.gold(entry, &tr.id).is_none() {
+        parts.push((8, "no gold label yet".into()));
+        if let Some(d) = tr.label {
+            parts.push((2, format!("dataset {}", d.short())));
+        }
     }
     let mut compact = Vec::new();
     for r in app.shown_results(entry, &tr.id) {
@@ -194,10 +203,15 @@ fn badges(
     results: &[&VerifyRecord],
     instability: Option<&Instability>,
     rating: Option<i8>,
+    marks: &[&str],
     i: usize,
     indent: usize,
 ) -> Option<Line<'static>> {
     let mut spans = vec![Span::raw(" ".repeat(indent))];
+    for who in marks {
+        // Another annotator (or the gold label) puts the first error here.
+        spans.push(Span::styled(format!("[{who} ✗] "), t.first_error));
+    }
     if let Some(r) = rating {
         // My PRM800K-style rating of the step.
         let (text, style) = match r {
@@ -231,6 +245,26 @@ fn badges(
     (spans.len() > 1).then(|| Line::from(spans))
 }
 
+/// Where the other annotators and the gold label put the first error (`bo`, `★gold`), unless
+/// blind mode hides them: (who, step).
+fn marks(app: &App, entry: usize, id: &str) -> Vec<(String, usize)> {
+    if app.hides(entry, id).annotators {
+        return Vec::new();
+    }
+    let me = app.settings.annotator.as_str();
+    let store = app.store_of(entry);
+    let mut out: Vec<(String, usize)> = store
+        .labels_for(id)
+        .into_iter()
+        .filter(|(a, _)| *a != me)
+        .filter_map(|(a, l)| Some((a.to_string(), l.first_error()?)))
+        .collect();
+    if let Some(k) = app.gold(entry, id).and_then(|(l, _)| l.first_error()) {
+        out.insert(0, ("★gold".into(), k));
+    }
+    out
+}
+
 /// What each verifier read at the selected step (its detail: the checker's "computes to 12, not
 /// 13", the judge's P(Yes)), so the reason for a mark is on screen.
 fn details(t: &Theme, results: &[&VerifyRecord], i: usize, w: usize, indent: usize) -> Vec<Line<'static>> {
@@ -246,6 +280,7 @@ fn details(t: &Theme, results: &[&VerifyRecord], i: usize, w: usize, indent: usi
 fn origin_name(o: &LabelOrigin) -> String {
     match o {
         LabelOrigin::Me => "me".into(),
+        LabelOrigin::Gold(by) => format!("gold, {by}"),
         LabelOrigin::Annotator(a) => a.clone(),
         LabelOrigin::Dataset => "dataset".into(),
     }
@@ -284,6 +319,7 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
     let results = app.shown_results(entry, &tr.id);
     let instability = store.signal(&tr.id, "instability").and_then(|s| s.instability());
     let ratings = store.ratings(&tr.id, &app.settings.annotator);
+    let marks = marks(app, entry, &tr.id);
     let found = app.step_search();
     let mut starts = Vec::with_capacity(tr.steps.len());
     let num_w = (tr.steps.len() - 1).to_string().len();
@@ -309,7 +345,8 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
         }
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent, found));
         let rating = ratings.and_then(|r| r.get(&i)).copied();
-        lines.extend(badges(t, &results, instability, rating, i, indent));
+        let here: Vec<&str> = marks.iter().filter(|(_, k)| *k == i).map(|(who, _)| who.as_str()).collect();
+        lines.extend(badges(t, &results, instability, rating, &here, i, indent));
         if selected {
             lines.extend(details(t, &results, i, w, indent));
         }
