@@ -166,3 +166,21 @@ fn a_label_after_a_reveal_is_not_blind() {
     assert_eq!(labels[0]["blind"], true, "{text}");
     assert_ne!(labels[1]["blind"], true, "a label after the reveal is stored as blind: {text}");
 }
+
+/// Other annotators' marks on the steps (`[bo ✗]`) and a gold label (`★2`) stay hidden on a
+/// trace until I have labelled it, then show.
+#[test]
+fn other_marks_and_gold_labels_are_hidden_until_labelled() {
+    let store = tempfile::tempdir().unwrap();
+    labelled_by_bo(store.path());
+    let mut s = Store::open_location(&opener(store.path()).journal(&demo())).unwrap();
+    s.set_gold("books-weight", Some(Label::FirstError(2)), "cy", Some("checked".into())).unwrap();
+    let mut app = blind_app(store.path());
+    select(&mut app, "books-weight");
+    update(&mut app, Action::Open);
+    let hidden = screen(&mut app, 140, 40);
+    assert!(!hidden.contains("[bo ✗]") && !hidden.contains("★") && !hidden.contains("gold"), "{hidden}");
+    update(&mut app, Action::MarkNoError);
+    let shown = screen(&mut app, 140, 40);
+    assert!(shown.contains("[★gold ✗]") && shown.contains("[bo ✗]") && shown.contains("★2"), "{shown}");
+}
