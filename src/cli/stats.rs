@@ -65,6 +65,9 @@ impl From<&Problem> for ProblemRow {
 pub struct Stats {
     pub traces: usize,
     pub steps: usize,
+    /// Steps that are a reasoning model's thinking, and the traces that have some.
+    pub thinking_steps: usize,
+    pub traces_with_thinking: usize,
     pub dataset_labels: LabelCounts,
     pub human_labels: LabelCounts,
     pub final_answer: AnswerCounts,
@@ -79,6 +82,8 @@ impl Default for Stats {
         Stats {
             traces: 0,
             steps: 0,
+            thinking_steps: 0,
+            traces_with_thinking: 0,
             dataset_labels: LabelCounts { none: Some(0), ..Default::default() },
             human_labels: LabelCounts::default(),
             final_answer: AnswerCounts::default(),
@@ -93,6 +98,8 @@ impl Stats {
     fn add(&mut self, t: &Trace, human: Option<Label>) {
         self.traces += 1;
         self.steps += t.steps.len();
+        self.thinking_steps += t.thinking_steps;
+        self.traces_with_thinking += usize::from(t.thinking_steps > 0);
         match t.label {
             Some(Label::FirstError(_)) => self.dataset_labels.first_error += 1,
             Some(Label::NoError) => self.dataset_labels.no_error += 1,
@@ -117,6 +124,9 @@ impl Stats {
         let a = &self.final_answer;
         crate::outln!("traces            {}", self.traces);
         crate::outln!("steps             {}", self.steps);
+        if self.traces_with_thinking > 0 {
+            crate::outln!("thinking          {} steps in {} traces", self.thinking_steps, self.traces_with_thinking);
+        }
         crate::outln!(
             "dataset labels    first error {} · no error {} · none {}",
             d.first_error,

@@ -10,6 +10,7 @@ pub mod provenance;
 pub mod segment;
 pub mod source;
 pub mod store;
+pub mod thinking;
 
 pub use formats::{Format, ReadOptions};
 pub use model::{ChatTurn, Label, Replay, Step, TokenInfo, TopToken, Trace};

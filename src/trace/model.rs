@@ -85,6 +85,9 @@ pub struct Trace {
     /// The solution text the step spans point into.
     pub solution: String,
     pub steps: Vec<Step>,
+    /// How many of the first steps are the model's thinking (a reasoning model's `<think>`
+    /// block or reasoning field); the steps after them are its answer.
+    pub thinking_steps: usize,
     pub segmentation: Segmentation,
     pub final_answer: Option<String>,
     pub reference_answer: Option<String>,
@@ -116,6 +119,23 @@ impl Trace {
             steps,
             segmentation: Segmentation::Given,
             ..Trace::default()
+        }
+    }
+
+    /// The answer part of the solution: after the thinking (all of it when there is none;
+    /// empty when the trace stopped while thinking).
+    pub fn answer_text(&self) -> &str {
+        match self.thinking_steps {
+            0 => &self.solution,
+            n => self.steps.get(n).and_then(|s| self.solution.get(s.start..)).unwrap_or(""),
+        }
+    }
+
+    /// The final answer when the source gave none, read from the answer part (never from the
+    /// thinking): the last `\boxed{…}`, else the last `#### X`, `A: X` or "the answer is X".
+    pub fn read_final_answer(&mut self) {
+        if self.final_answer.is_none() {
+            self.final_answer = super::answer::extract_marked(self.answer_text());
         }
     }
 
@@ -155,6 +175,10 @@ impl Trace {
         }
         if self.steps.is_empty() {
             return Err(("steps", "no steps".to_string()));
+        }
+        if self.thinking_steps > self.steps.len() {
+            let n = self.steps.len();
+            return Err(("thinking_steps", format!("{} is more than the {n} steps", self.thinking_steps)));
         }
         if let Some(Label::FirstError(k)) = self.label {
             if k >= self.steps.len() {

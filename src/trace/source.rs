@@ -250,7 +250,9 @@ impl TraceFile {
         let ctx = formats::RecordContext { index: i, line, file: &self.path, options: &self.options };
         if self.format == Format::Text {
             let text = String::from_utf8_lossy(&bytes);
-            return formats::text::read(&text, &ctx).map(|t| vec![t]).map_err(|e| problem(e.field, e.message));
+            let mut t = formats::text::read(&text, &ctx).map_err(|e| problem(e.field, e.message))?;
+            t.read_final_answer();
+            return Ok(vec![t]);
         }
         if let Err(e) = std::str::from_utf8(&bytes) {
             // Point at the line and column of the bad byte inside a multi-line record.
@@ -261,8 +263,10 @@ impl TraceFile {
             return Err(Problem { file: self.path.clone(), line: at, field: None, message });
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| problem(None, json_message(&e)))?;
-        let traces = formats::read(self.format, value, &ctx).map_err(|e| problem(e.field, e.message))?;
-        for t in &traces {
+        let mut traces = formats::read(self.format, value, &ctx).map_err(|e| problem(e.field, e.message))?;
+        for t in &mut traces {
+            // Every format: the final answer is read from the answer part when the source has none.
+            t.read_final_answer();
             // A native record whose generation produced nothing may have zero steps.
             let empty_generation = self.format == Format::Native && t.steps.is_empty() && t.solution.trim().is_empty();
             match t.validate() {

@@ -1,10 +1,13 @@
 //! Readers for the trace formats our users have. Each turns one parsed record into traces.
 
+pub mod anthropic;
+pub mod deltabench;
 pub mod gsm8k;
 pub mod native;
 pub mod openai;
 pub mod prm800k;
 pub mod processbench;
+pub mod responses;
 pub mod text;
 pub mod trl;
 
@@ -22,6 +25,9 @@ pub enum Format {
     Gsm8kSolutions,
     Prm800k,
     OpenAi,
+    Anthropic,
+    Responses,
+    DeltaBench,
     Trl,
     Native,
     Text,
@@ -35,6 +41,9 @@ impl Format {
             Format::Gsm8kSolutions => "gsm8k-solutions",
             Format::Prm800k => "prm800k",
             Format::OpenAi => "openai",
+            Format::Anthropic => "anthropic",
+            Format::Responses => "responses",
+            Format::DeltaBench => "deltabench",
             Format::Trl => "trl",
             Format::Native => "jsonl",
             Format::Text => "text",
@@ -45,12 +54,15 @@ impl Format {
         Self::ALL.iter().map(|f| f.name()).collect()
     }
 
-    const ALL: [Format; 8] = [
+    const ALL: [Format; 11] = [
         Format::ProcessBench,
         Format::Gsm8k,
         Format::Gsm8kSolutions,
         Format::Prm800k,
         Format::OpenAi,
+        Format::Anthropic,
+        Format::Responses,
+        Format::DeltaBench,
         Format::Trl,
         Format::Native,
         Format::Text,
@@ -110,6 +122,15 @@ pub fn detect(v: &Value) -> Option<Format> {
     if has("choices") {
         return Some(Format::OpenAi);
     }
+    if deltabench::looks_like(o) {
+        return Some(Format::DeltaBench);
+    }
+    if responses::looks_like(o) {
+        return Some(Format::Responses);
+    }
+    if anthropic::looks_like(o) {
+        return Some(Format::Anthropic);
+    }
     if o.get("question").is_some_and(Value::is_object) || o.get("label").is_some_and(Value::is_object) {
         return Some(Format::Prm800k);
     }
@@ -145,6 +166,9 @@ pub fn read(format: Format, v: Value, ctx: &RecordContext) -> Result<Vec<Trace>,
         Format::Gsm8kSolutions => gsm8k::read_solutions(o, ctx),
         Format::Prm800k => prm800k::read(o, ctx).map(|t| vec![t]),
         Format::OpenAi => openai::read(o, ctx),
+        Format::Anthropic => anthropic::read(o, ctx).map(|t| vec![t]),
+        Format::Responses => responses::read(o, ctx).map(|t| vec![t]),
+        Format::DeltaBench => deltabench::read(o, ctx).map(|t| vec![t]),
         Format::Trl => trl::read(o, ctx).map(|t| vec![t]),
         Format::Native => native::read(o, ctx).map(|t| vec![t]),
         Format::Text => Err(FieldError { field: None, message: "text records are not JSON".into() }),

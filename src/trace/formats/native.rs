@@ -25,8 +25,15 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, Fie
         Some(name) => Some(Segmentation::parse(&name).map_err(|m| FieldError::field("segmentation", m))?),
         None => None,
     };
-    let (solution, steps, segmentation) = steps(o.remove("steps"), solution, seg, ctx)?;
-    let mut trace = Trace { id, problem, solution, steps, segmentation, ..Trace::default() };
+    let (solution, steps, segmentation, thinking) = steps(o.remove("steps"), solution, seg, ctx)?;
+    let thinking_steps = match o.remove("thinking_steps") {
+        None | Some(Value::Null) => thinking,
+        Some(v) => v
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| FieldError::field("thinking_steps", format!("expected a step count, found {}", kind(&v))))?,
+    };
+    let mut trace = Trace { id, problem, solution, steps, thinking_steps, segmentation, ..Trace::default() };
     trace.final_answer = take_opt_str(&mut o, "final_answer")?;
     trace.reference_answer = take_opt_str(&mut o, "reference_answer")?;
     trace.final_answer_correct = take_opt_bool(&mut o, "final_answer_correct")?;
@@ -88,7 +95,8 @@ pub(crate) fn replay_keys(r: &Replay) -> [(&'static str, Value); 2] {
     [("chat", Value::Array(chat)), ("token_ids", json!(r.token_ids))]
 }
 
-type Steps = (String, Vec<Step>, Segmentation);
+/// The solution, its steps, how they were cut, and how many are thinking.
+type Steps = (String, Vec<Step>, Segmentation, usize);
 
 fn steps(
     raw: Option<Value>,
@@ -101,8 +109,9 @@ fn steps(
             let solution =
                 solution.ok_or_else(|| FieldError::field("steps", "missing (and no `solution` to segment)"))?;
             let seg = ctx.options.segmentation.clone().or(seg).unwrap_or(Segmentation::BlankLine);
-            let steps = seg.split(&solution);
-            return Ok((solution, steps, seg));
+            // A `<think>` block is segmented apart from the answer.
+            let (steps, thinking) = crate::trace::thinking::segment(&solution, &seg);
+            return Ok((solution, steps, seg, thinking));
         }
         // An empty list is only a trace when a (blank) solution says the generation produced nothing.
         Some(Value::Array(items)) if items.is_empty() && solution.is_none() => {
@@ -140,14 +149,14 @@ fn steps(
     }
     let Some(solution) = solution else {
         let (solution, steps) = join_steps(&texts, "\n\n");
-        return Ok((solution, steps, seg));
+        return Ok((solution, steps, seg, 0));
     };
     let steps = if spans.len() == texts.len() {
         texts.into_iter().zip(spans).map(|(text, (start, end))| Step { text, start, end }).collect()
     } else {
         locate(&solution, texts)?
     };
-    Ok((solution, steps, seg))
+    Ok((solution, steps, seg, 0))
 }
 
 /// Finds each step text in order inside the solution.
@@ -203,6 +212,9 @@ pub fn to_value(t: &Trace, label: Option<crate::trace::model::Label>) -> Value {
     let steps: Vec<Value> = t.steps.iter().map(|s| json!({"text": s.text, "start": s.start, "end": s.end})).collect();
     o.insert("steps".into(), Value::Array(steps));
     o.insert("segmentation".into(), json!(t.segmentation.name()));
+    if t.thinking_steps > 0 {
+        o.insert("thinking_steps".into(), json!(t.thinking_steps));
+    }
     let optional = [
         ("final_answer", t.final_answer.as_ref().map(|v| json!(v))),
         ("reference_answer", t.reference_answer.as_ref().map(|v| json!(v))),

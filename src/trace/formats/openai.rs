@@ -1,11 +1,13 @@
 //! OpenAI-compatible completion responses with log-probs (chat `logprobs.content[]` with
 //! `top_logprobs`, or legacy completions `tokens`/`token_logprobs`/`top_logprobs`). One trace per
 //! choice; the problem comes from `messages`/`prompt` when the record carries the request too.
+//! A reasoning model's thinking (`message.reasoning_content` as DeepSeek's API and vLLM's
+//! reasoning parsers return it, or `message.reasoning`; or a `<think>` block in the content) is
+//! the trace's thinking part.
 
 use serde_json::{Map, Value};
 
 use super::{FieldError, RecordContext};
-use crate::trace::answer;
 use crate::trace::model::{TokenInfo, TopToken, Trace};
 use crate::trace::segment::Segmentation;
 
@@ -32,18 +34,35 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Vec<Trace>
             .or_else(|| choice.get("text"))
             .and_then(Value::as_str)
             .ok_or_else(|| FieldError::field(&field, "no message.content or text"))?;
-        let tokens = choice.get("logprobs").filter(|l| !l.is_null()).map(|l| tokens(l, &field)).transpose()?;
+        let mut tokens = choice.get("logprobs").filter(|l| !l.is_null()).map(|l| tokens(l, &field)).transpose()?;
+        let reasoning = ["reasoning_content", "reasoning"]
+            .iter()
+            .find_map(|k| choice.pointer(&format!("/message/{k}")).and_then(Value::as_str))
+            .filter(|r| !r.trim().is_empty());
+        let (solution, steps, thinking_steps) = match reasoning {
+            Some(thinking) => {
+                let (solution, steps, n, at) = crate::trace::thinking::join(thinking, content, &seg);
+                // The log-probs are the content's: they move to where the content now starts.
+                tokens.iter_mut().flatten().for_each(|t| t.offset += at);
+                (solution, steps, n)
+            }
+            None => {
+                let (steps, n) = crate::trace::thinking::segment(content, &seg);
+                (content.to_string(), steps, n)
+            }
+        };
         let mut trace = Trace {
             id: if many { format!("{base_id}-{i}") } else { base_id.clone() },
             problem: problem.clone(),
-            solution: content.to_string(),
-            steps: seg.split(content),
+            solution,
+            steps,
+            thinking_steps,
             segmentation: seg.clone(),
-            final_answer: answer::extract_marked(content),
             generator: generator.clone(),
             tokens,
             ..Trace::default()
         };
+        trace.read_final_answer();
         trace.extra = o.clone();
         trace.extra.insert("choice_index".into(), Value::from(i));
         traces.push(trace);

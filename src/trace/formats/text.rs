@@ -2,26 +2,27 @@
 //! problem; the rest is segmented (`Step k:` headers, else blank lines, else lines).
 
 use super::{FieldError, RecordContext};
-use crate::trace::answer;
 use crate::trace::model::Trace;
 use crate::trace::segment::Segmentation;
 
 pub fn read(text: &str, ctx: &RecordContext) -> Result<Trace, FieldError> {
     let (problem, solution) = split_problem(text);
     let seg = ctx.options.segmentation.clone().unwrap_or_else(|| guess_segmentation(solution));
-    let steps = seg.split(solution);
+    let (steps, thinking_steps) = crate::trace::thinking::segment(solution, &seg);
     if steps.is_empty() {
         return Err(FieldError { field: None, message: "no steps: the text is empty after the problem".into() });
     }
-    Ok(Trace {
+    let mut t = Trace {
         id: ctx.file_stem(),
         problem: problem.to_string(),
         solution: solution.to_string(),
         steps,
+        thinking_steps,
         segmentation: seg,
-        final_answer: answer::extract_marked(solution),
         ..Trace::default()
-    })
+    };
+    t.read_final_answer();
+    Ok(t)
 }
 
 fn split_problem(text: &str) -> (&str, &str) {

@@ -339,6 +339,12 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
             Span::styled(format!(" {mark} "), mark_style),
         ];
         let indent = num_w + 4;
+        // A reasoning model's thinking comes first; a header says where it starts and ends.
+        if tr.thinking_steps > 0 && (i == 0 || i == tr.thinking_steps) {
+            let part = if i == 0 { format!("THINKING · {} units", tr.thinking_steps) } else { "ANSWER".to_string() };
+            lines.push(Line::from(Span::styled(format!("{}{part}", " ".repeat(indent)), t.title)));
+            starts[i] = lines.len() - 1;
+        }
         if first_error == Some(i) {
             lines.push(Line::from(Span::styled(format!("{}FIRST ERROR", " ".repeat(indent)), t.first_error)));
             starts[i] = lines.len() - 1;

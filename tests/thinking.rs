@@ -1,0 +1,173 @@
+//! Reasoning models' traces (issue 32, 1): every shape their thinking comes in loads with the
+//! thinking as the first units and the answer read from the answer part only. The fixtures in
+//! tests/data/thinking are hand-made in each shape's schema.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::screens::{screen, select};
+use stepscope::trace::{Format, Label, ReadOptions, Trace, TraceFile};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/thinking").join(name)
+}
+
+fn load(name: &str) -> (Format, Vec<Trace>, Vec<String>) {
+    let f = TraceFile::open(&fixture(name), None, ReadOptions::default()).unwrap();
+    let (traces, problems) = f.load_all();
+    (f.format, traces, problems.iter().map(|p| p.to_string()).collect())
+}
+
+fn thinking(t: &Trace) -> Vec<&str> {
+    t.steps[..t.thinking_steps].iter().map(|s| s.text.as_str()).collect()
+}
+
+fn answer(t: &Trace) -> Vec<&str> {
+    t.steps[t.thinking_steps..].iter().map(|s| s.text.as_str()).collect()
+}
+
+#[test]
+fn chat_completions_with_reasoning_content_keep_the_thinking() {
+    let (format, traces, problems) = load("chat-reasoning-content.json");
+    assert_eq!((format, problems.len()), (Format::OpenAi, 0), "{problems:?}");
+    let t = &traces[0];
+    assert_eq!(thinking(t).len(), 4, "{:?}", t.step_texts());
+    assert!(thinking(t)[2].starts_with("Wait, let me double-check"));
+    assert_eq!(answer(t), ["She pays 12 dollars for the pens.", "The answer is \\boxed{8}."]);
+    assert_eq!(t.final_answer.as_deref(), Some("8"));
+    assert!(t.problem.starts_with("A shop sells pens"));
+    assert!(t.steps.iter().all(|s| t.solution[s.start..s.end] == s.text), "spans point into the solution");
+}
+
+#[test]
+fn think_blocks_in_the_text_are_the_thinking_and_the_answer_is_read_after_them() {
+    let (format, traces, problems) = load("think-in-content.jsonl");
+    assert_eq!((format, problems.len()), (Format::Native, 0), "{problems:?}");
+    let t = &traces[0];
+    assert_eq!(
+        thinking(t),
+        ["The train goes 39 km every hour.", "Three hours: 39 * 3 = 107.", "Hmm, wait. 39 * 3 = 117, not 107."]
+    );
+    assert_eq!(answer(t), ["It covers 39 * 3 = 117 km.", "The answer is \\boxed{117}."]);
+    assert!(!t.steps.iter().any(|s| s.text.contains("think>")), "a tag inside a step");
+    assert_eq!((t.final_answer.as_deref(), t.answer_correct()), (Some("117"), Some(true)));
+    // The template opened the block: thinking up to the lone closing tag.
+    let t = &traces[1];
+    assert_eq!((t.thinking_steps, answer(t)), (2, vec!["#### 42"]));
+    assert_eq!(t.final_answer.as_deref(), Some("42"));
+    // Stopped while thinking: no answer part, so no final answer (not the one in the thinking).
+    let t = &traces[2];
+    assert_eq!((t.thinking_steps, t.steps.len(), t.final_answer.as_deref()), (2, 2, None));
+    assert_eq!(t.answer_correct(), None);
+}
+
+#[test]
+fn anthropic_thinking_blocks_are_the_thinking() {
+    let (format, traces, problems) = load("anthropic-thinking.jsonl");
+    assert_eq!((format, problems.len()), (Format::Anthropic, 0), "{problems:?}");
+    let t = &traces[0];
+    assert_eq!(thinking(t), ["Tom starts with 5 apples.", "He eats 2, so 5 - 2 = 3."]);
+    assert_eq!(answer(t), ["Tom has 3 apples left.", "The answer is 3."]);
+    assert_eq!(t.extra["redacted_thinking_blocks"], 1, "redacted thinking is counted, never shown");
+    assert!(!t.solution.contains("ZW5jcnlwdGVk"));
+    assert_eq!((t.final_answer.as_deref(), t.answer_correct()), (Some("3"), Some(true)));
+    assert_eq!(t.generator.as_deref(), Some("claude-hand-made"));
+    // A conversation: the problem is the user's turn, the thinking the assistant's blocks.
+    let t = &traces[1];
+    assert_eq!(t.problem, "What is 15% of 80?");
+    assert_eq!((t.thinking_steps, t.final_answer.as_deref(), t.answer_correct()), (3, Some("12"), Some(true)));
+}
+
+#[test]
+fn responses_api_reasoning_items_are_the_thinking() {
+    let (format, traces, problems) = load("responses-reasoning.json");
+    assert_eq!((format, problems.len()), (Format::Responses, 0), "{problems:?}");
+    let t = &traces[0];
+    // The full reasoning text where the item has it (its summary otherwise).
+    assert_eq!(thinking(t), ["12 / 1.5 = 8.", "Check: 8 * 1.5 = 12. Good."]);
+    assert_eq!(answer(t), ["There are 8 pieces.", "The answer is 8."]);
+    assert!(t.problem.starts_with("A rope is 12 m long"));
+    assert_eq!((t.final_answer.as_deref(), t.answer_correct()), (Some("8"), Some(true)));
+}
+
+#[test]
+fn deltabench_sections_are_steps_with_the_first_erroneous_section_as_label() {
+    let (format, traces, problems) = load("deltabench.jsonl");
+    assert_eq!(format, Format::DeltaBench);
+    assert_eq!(traces.len(), 2, "the bad row does not stop the others");
+    let t = &traces[0];
+    assert_eq!(t.steps.len(), 3);
+    assert!(t.steps[1].text.starts_with("Their sum is 1 + 2 + 3 + 4 + 6 + 12 = 26."));
+    assert!(!t.steps[0].text.contains("section1"), "the header is not part of the section");
+    assert_eq!(t.label, Some(Label::FirstError(1)));
+    assert_eq!((t.reference_answer.as_deref(), t.final_answer.as_deref()), (Some("28"), Some("28")));
+    assert_eq!(t.extra["task_l1"], "math");
+    let t = &traces[1];
+    assert_eq!(t.label, Some(Label::NoError));
+    assert_eq!(t.extra["reason_unuseful_section_numbers"], serde_json::json!([3]));
+    assert_eq!(problems.len(), 1);
+    let p = &problems[0];
+    assert!(p.contains("deltabench.jsonl:3") && p.contains("reason_error_section_numbers[0]"), "{p}");
+    assert!(p.contains("section 4 is not in the row (it has sections 1–1)"), "{p}");
+}
+
+#[test]
+fn the_steps_pane_shows_where_the_thinking_ends() {
+    use stepscope::tui::action::Action;
+    use stepscope::tui::update::update;
+    let store = tempfile::tempdir().unwrap();
+    let opener = stepscope::trace::Opener { store_dir: Some(store.path().into()), ..Default::default() };
+    let settings = stepscope::tui::state::Settings::new(
+        "ana".into(),
+        stepscope::tui::theme::Theme::new(stepscope::tui::theme::ThemeName::Dark, false),
+        stepscope::tui::keymap::Keymap::default(),
+    );
+    let mut app = stepscope::tui::load_app(&[fixture("think-in-content.jsonl")], &opener, settings);
+    select(&mut app, "qwen3-raw-117");
+    update(&mut app, Action::Open);
+    let shown = screen(&mut app, 140, 40);
+    let row = |needle: &str| {
+        shown.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle}:\n{shown}"))
+    };
+    assert!(row("THINKING · 3 units") < row("The train goes 39 km"), "{shown}");
+    assert!(row("Hmm, wait.") < row("ANSWER") && row("ANSWER") < row("It covers 39 * 3"), "{shown}");
+}
+
+#[test]
+fn the_thinking_part_survives_a_native_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let (code, _, err) = common::run(&[
+        "export",
+        fixture("anthropic-thinking.jsonl").to_str().unwrap(),
+        "--to",
+        "jsonl",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let f = TraceFile::open(&out, None, ReadOptions::default()).unwrap();
+    let (back, problems) = f.load_all();
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, original, _) = load("anthropic-thinking.jsonl");
+    for (a, b) in original.iter().zip(&back) {
+        assert_eq!((a.thinking_steps, a.step_texts()), (b.thinking_steps, b.step_texts()));
+        assert_eq!(a.final_answer, b.final_answer);
+    }
+}
+
+#[test]
+fn plain_text_with_a_think_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r1.txt");
+    std::fs::write(
+        &path,
+        "Problem: What is 9 + 4?\n\n<think>\n9 + 4 = 12.\n\nNo: 9 + 4 = 13.\n</think>\n\nThe answer is 13.",
+    )
+    .unwrap();
+    let f = TraceFile::open(&path, None, ReadOptions::default()).unwrap();
+    let t = &f.record(0).unwrap()[0];
+    assert_eq!((t.thinking_steps, t.final_answer.as_deref()), (2, Some("13")));
+    assert_eq!(t.step_texts(), ["9 + 4 = 12.", "No: 9 + 4 = 13.", "The answer is 13."]);
+}
