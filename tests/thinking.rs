@@ -171,3 +171,64 @@ fn plain_text_with_a_think_block() {
     assert_eq!((t.thinking_steps, t.final_answer.as_deref()), (2, Some("13")));
     assert_eq!(t.step_texts(), ["9 + 4 = 12.", "No: 9 + 4 = 13.", "The answer is 13."]);
 }
+
+fn long_cot_app(store: &std::path::Path) -> stepscope::tui::state::App {
+    let opener = stepscope::trace::Opener { store_dir: Some(store.into()), ..Default::default() };
+    let settings = stepscope::tui::state::Settings::new(
+        "ana".into(),
+        stepscope::tui::theme::Theme::new(stepscope::tui::theme::ThemeName::Dark, false),
+        stepscope::tui::keymap::Keymap::default(),
+    );
+    stepscope::tui::load_app(&[fixture("long-cot.jsonl")], &opener, settings)
+}
+
+#[test]
+fn long_thinking_is_cut_at_reflections_and_sections_fold_and_jump() {
+    use stepscope::tui::action::Action;
+    use stepscope::tui::update::update;
+    let (_, traces, _) = load("long-cot.jsonl");
+    let t = &traces[0];
+    // "Hmm. Let me double-check …" is two units: a reflection marker starts a unit mid-paragraph.
+    assert_eq!(t.steps[3].text, "Hmm.");
+    assert!(t.steps[4].text.starts_with("Let me double-check with a list"));
+    assert_eq!(t.thinking_steps, 10);
+    let sections = stepscope::trace::thinking::sections(t);
+    assert_eq!(sections, [0..6, 6..9, 9..10, 10..12], "new approaches and the answer start sections");
+
+    let store = tempfile::tempdir().unwrap();
+    let mut app = long_cot_app(store.path());
+    update(&mut app, Action::Open);
+    update(&mut app, Action::FoldAll);
+    let shown = screen(&mut app, 140, 40);
+    if std::env::var("PEEK").is_ok() {
+        eprintln!("{shown}");
+    }
+    assert!(shown.contains("▸ 0–5 · 6 units") && shown.contains("▸ answer 10–11 · 2 units"), "{shown}");
+    assert!(!shown.contains("6! = 720"), "a folded step is drawn:\n{shown}");
+    // A folded section is one stop for the cursor.
+    update(&mut app, Action::Down);
+    assert_eq!(app.browse.step, 6);
+    // w: the next reflection, unfolded to be seen.
+    update(&mut app, Action::NextReflection);
+    assert_eq!(app.browse.step, 8, "{:?}", app.status.message);
+    let shown = screen(&mut app, 140, 40);
+    assert!(shown.contains("Actually the list gives") && shown.contains("6! = 720"), "{shown}");
+    update(&mut app, Action::NextSection);
+    assert_eq!(app.browse.step, 9);
+    update(&mut app, Action::PrevSection);
+    assert_eq!(app.browse.step, 6);
+    // `5e` marks a step inside a folded section: it opens, and the label is on that unit.
+    update(&mut app, Action::Digit(5));
+    update(&mut app, Action::MarkFirstError);
+    update(&mut app, Action::Cancel);
+    assert_eq!(app.browse.step, 5);
+    let shown = screen(&mut app, 140, 40);
+    assert!(shown.contains("5 + 4 + 3 + 2 + 1 = 14.") && shown.contains("FIRST ERROR"), "{shown}");
+    // Folded again, the section says it holds the first error.
+    update(&mut app, Action::Fold);
+    let shown = screen(&mut app, 140, 40);
+    assert!(shown.contains("▸ 0–5 · 6 units") && shown.contains("✗ first error 5"), "{shown}");
+    // z again unfolds it.
+    update(&mut app, Action::Fold);
+    assert!(screen(&mut app, 140, 40).contains("We need the number of ways"));
+}

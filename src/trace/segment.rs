@@ -26,7 +26,14 @@ pub enum Segmentation {
     StepHeaders,
     /// Each match of the regex ends a step (the match belongs to the preceding step).
     Regex(String),
+    /// Long chains of thought: paragraphs, and a new unit at each sentence that starts with a
+    /// reflection marker ("Wait", "Hmm", "Actually", …; `|`-separated).
+    Reflection(String),
 }
+
+/// The reflection markers a long chain of thought is cut at by default (`reflection`).
+pub const REFLECTION_MARKERS: &str =
+    "Wait|But wait|Alternatively|Hmm|Actually|Let me double-check|Let me double check|Let me check|Let me verify|On second thought";
 
 impl Segmentation {
     /// Parses the names used in files and on the command line.
@@ -36,13 +43,24 @@ impl Segmentation {
             "blank" | "blank_line" | "paragraph" => Ok(Segmentation::BlankLine),
             "line" => Ok(Segmentation::Line),
             "step" | "step_headers" => Ok(Segmentation::StepHeaders),
-            other => match other.strip_prefix("regex:") {
-                Some(pat) => {
-                    Regex::new(pat).map_err(|e| format!("bad segmentation regex: {e}"))?;
-                    Ok(Segmentation::Regex(pat.to_string()))
+            "reflection" => Ok(Segmentation::Reflection(REFLECTION_MARKERS.into())),
+            other => {
+                if let Some(markers) = other.strip_prefix("reflection:") {
+                    if markers.split('|').all(|m| m.trim().is_empty()) {
+                        return Err("reflection: give at least one marker (reflection:Wait|Hmm)".into());
+                    }
+                    return Ok(Segmentation::Reflection(markers.to_string()));
                 }
-                None => Err(format!("unknown segmentation '{other}' (expected blank, line, step or regex:PATTERN)")),
-            },
+                match other.strip_prefix("regex:") {
+                    Some(pat) => {
+                        Regex::new(pat).map_err(|e| format!("bad segmentation regex: {e}"))?;
+                        Ok(Segmentation::Regex(pat.to_string()))
+                    }
+                    None => Err(format!(
+                        "unknown segmentation '{other}' (expected blank, line, step, reflection[:A|B], or regex:PATTERN)"
+                    )),
+                }
+            }
         }
     }
 
@@ -53,6 +71,8 @@ impl Segmentation {
             Segmentation::Line => "line".into(),
             Segmentation::StepHeaders => "step_headers".into(),
             Segmentation::Regex(p) => format!("regex:{p}"),
+            Segmentation::Reflection(m) if m == REFLECTION_MARKERS => "reflection".into(),
+            Segmentation::Reflection(m) => format!("reflection:{m}"),
         }
     }
 
@@ -66,8 +86,35 @@ impl Segmentation {
                 Ok(re) => split_on(text, &re),
                 Err(_) => split_on(text, blank_line_regex()),
             },
+            Segmentation::Reflection(markers) => split_reflection(text, &marker_regex(markers)),
         }
     }
+}
+
+/// A sentence that starts with one of the markers: at a line start or after a sentence's end.
+/// Group 1 is the marker (where the new unit starts).
+pub fn marker_regex(markers: &str) -> Regex {
+    let alternatives: Vec<String> =
+        markers.split('|').map(str::trim).filter(|m| !m.is_empty()).map(regex::escape).collect();
+    let pattern = format!(r#"(?m)(?:^|[.!?:;]["')\]]*[ \t]+)[*_]*((?:{})\b)"#, alternatives.join("|"));
+    Regex::new(&pattern).unwrap_or_else(|_| Regex::new(r"$^").expect("an empty regex compiles"))
+}
+
+/// Paragraphs, each cut again before every sentence that starts with a marker.
+fn split_reflection(text: &str, markers: &Regex) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for p in split_on(text, blank_line_regex()) {
+        let mut from = p.start;
+        for c in markers.captures_iter(&text[p.start..p.end]) {
+            let at = p.start + c.get(1).map_or(0, |m| m.start());
+            if at > from {
+                push_trimmed(text, from, at, &mut steps);
+                from = at;
+            }
+        }
+        push_trimmed(text, from, p.end, &mut steps);
+    }
+    steps
 }
 
 // Compiled once: segmentation runs for every record of a file.
@@ -154,6 +201,29 @@ mod tests {
         let t = "Let us solve.\nStep 1: add 2.\nmore\nStep 2: done ки\n**Step 3:** x";
         let steps = Segmentation::StepHeaders.split(t);
         assert_eq!(texts(&steps), ["Let us solve.", "Step 1: add 2.\nmore", "Step 2: done ки", "**Step 3:** x"]);
+    }
+
+    #[test]
+    fn reflection_markers_start_new_units() {
+        let t = "Let x = 3. Then 2x = 6.\nWait, x was 4. So 2x = 8. Hmm. Actually 8 is right.\n\nAlternatively: subtract.\nWaiting is not a marker.";
+        let seg = Segmentation::parse("reflection").unwrap();
+        let steps = seg.split(t);
+        assert_eq!(
+            texts(&steps),
+            [
+                "Let x = 3. Then 2x = 6.",
+                "Wait, x was 4. So 2x = 8.",
+                "Hmm.",
+                "Actually 8 is right.",
+                "Alternatively: subtract.\nWaiting is not a marker."
+            ]
+        );
+        assert!(steps.iter().all(|s| t[s.start..s.end] == s.text));
+        assert_eq!(seg.name(), "reflection");
+        let custom = Segmentation::parse("reflection:Oops").unwrap();
+        assert_eq!(texts(&custom.split("A. Oops, b. Wait, c.")), ["A.", "Oops, b. Wait, c."]);
+        assert_eq!(custom.name(), "reflection:Oops");
+        assert!(Segmentation::parse("reflection:|").is_err());
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub enum Action {
     Note,
     /// Rate the selected step +1 / 0 / −1 (PRM800K style); the same key again clears it.
     Rate(i8),
+    /// Fold or unfold the section under the cursor (long chains of thought).
+    Fold,
+    /// Fold every section, or unfold them all.
+    FoldAll,
+    /// The next reflection ("Wait", "Hmm", …).
+    NextReflection,
+    /// The first step of the next / previous section.
+    NextSection,
+    PrevSection,
+    /// The next step a shown verifier flags.
+    NextFlagged,
     /// Enter or leave adjudication mode: e / c / x decide a gold label with a reason.
     Adjudicate,
     /// Agreement numbers and labelling pace (overlay).
@@ -172,6 +183,17 @@ pub const BINDINGS: &[Binding] = &[
         keys: &["K"],
         help: "agreement (κ, α, exact, ±1) and labelling pace",
     },
+    Binding { action: Action::Fold, name: "fold", keys: &["z"], help: "fold / unfold the section under the cursor" },
+    Binding { action: Action::FoldAll, name: "fold_all", keys: &["Z"], help: "fold every section / unfold all" },
+    Binding {
+        action: Action::NextReflection,
+        name: "next_reflection",
+        keys: &["w"],
+        help: "next reflection (Wait, Hmm, Actually, …)",
+    },
+    Binding { action: Action::NextSection, name: "next_section", keys: &["}"], help: "next section (a new approach)" },
+    Binding { action: Action::PrevSection, name: "prev_section", keys: &["{"], help: "previous section" },
+    Binding { action: Action::NextFlagged, name: "next_flagged", keys: &["!"], help: "next step a verifier flags" },
     Binding {
         action: Action::Adjudicate,
         name: "adjudicate",

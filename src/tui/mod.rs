@@ -10,6 +10,7 @@ pub mod config;
 pub mod effects;
 pub mod event;
 pub mod keymap;
+pub mod long_cot;
 pub mod msg;
 pub mod prefix;
 pub mod refining;

@@ -317,6 +317,8 @@ pub struct Browse {
     /// `advance_after_label`: the category chooser is open after a new label; once it closes,
     /// go on to the next unlabelled trace.
     pub advance_after_category: bool,
+    /// The folded sections (first steps) of the trace shown, with its entry (`z`, `Z`).
+    pub folded: Option<(usize, std::collections::BTreeSet<usize>)>,
 }
 
 /// What the keys typed so far wait for.
@@ -438,6 +440,7 @@ impl App {
             order: None,
             pending: Default::default(),
             advance_after_category: false,
+            folded: None,
         };
         let mut app = App {
             library,

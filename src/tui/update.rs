@@ -15,6 +15,7 @@ use super::action::Action;
 use super::adjudicate;
 use super::campaign;
 use super::effects::{self, Effect};
+use super::long_cot;
 pub use super::msg::Msg;
 use super::refining;
 use super::state::{App, Filter, Focus, Overlay, Request, Scoring, Screen};
@@ -214,6 +215,9 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
                     return Vec::new();
                 }
                 app.browse.step = k;
+                if let Some(entry) = app.selected_entry() {
+                    long_cot::reveal(app, entry, k);
+                }
             }
             let step = app.browse.step;
             if app.settings.adjudicate {
@@ -284,6 +288,12 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Rate(r) => return campaign::rate(app, r),
         Action::Agreement => campaign::open_agreement(app),
         Action::Adjudicate => adjudicate::toggle(app),
+        Action::Fold => long_cot::toggle(app),
+        Action::FoldAll => long_cot::toggle_all(app),
+        Action::NextReflection => long_cot::next_reflection(app),
+        Action::NextSection => long_cot::next_section(app, true),
+        Action::PrevSection => long_cot::next_section(app, false),
+        Action::NextFlagged => long_cot::next_flagged(app),
         Action::Report => campaign::open_report(app),
         Action::Click { column, row } => click(app, column, row),
         Action::Scroll { column, row, lines } => scroll(app, column, row, lines),
@@ -637,8 +647,12 @@ fn move_by(app: &mut App, delta: i64) {
             }
         }
         Focus::Steps => {
-            let steps = app.selected_entry().and_then(|e| app.trace(e)).map_or(0, |t| t.steps.len());
-            app.browse.step = clamp_add(app.browse.step, delta, steps);
+            let Some(entry) = app.selected_entry() else { return };
+            let steps = app.trace(entry).map_or(0, |t| t.steps.len());
+            // Folded sections are one stop: their first step.
+            let stops = long_cot::cursor_steps(app, entry, steps);
+            let at = stops.iter().rposition(|&s| s <= app.browse.step).unwrap_or(0);
+            app.browse.step = stops.get(clamp_add(at, delta, stops.len())).copied().unwrap_or(0);
         }
     }
 }

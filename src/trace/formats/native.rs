@@ -109,8 +109,9 @@ fn steps(
             let solution =
                 solution.ok_or_else(|| FieldError::field("steps", "missing (and no `solution` to segment)"))?;
             let seg = ctx.options.segmentation.clone().or(seg).unwrap_or(Segmentation::BlankLine);
+            let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
             // A `<think>` block is segmented apart from the answer.
-            let (steps, thinking) = crate::trace::thinking::segment(&solution, &seg);
+            let (steps, thinking) = crate::trace::thinking::segment(&solution, &seg, &thinking_seg);
             return Ok((solution, steps, seg, thinking));
         }
         // An empty list is only a trace when a (blank) solution says the generation produced nothing.

@@ -25,6 +25,7 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Vec<Trace>
     super::check_id(Some(&base_id))?;
     let generator = o.get("model").and_then(Value::as_str).map(str::to_string);
     let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
+    let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
     let many = choices.len() > 1;
     let mut traces = Vec::new();
     for (i, choice) in choices.iter().enumerate() {
@@ -41,13 +42,13 @@ pub fn read(mut o: Map<String, Value>, ctx: &RecordContext) -> Result<Vec<Trace>
             .filter(|r| !r.trim().is_empty());
         let (solution, steps, thinking_steps) = match reasoning {
             Some(thinking) => {
-                let (solution, steps, n, at) = crate::trace::thinking::join(thinking, content, &seg);
+                let (solution, steps, n, at) = crate::trace::thinking::join(thinking, content, &seg, &thinking_seg);
                 // The log-probs are the content's: they move to where the content now starts.
                 tokens.iter_mut().flatten().for_each(|t| t.offset += at);
                 (solution, steps, n)
             }
             None => {
-                let (steps, n) = crate::trace::thinking::segment(content, &seg);
+                let (steps, n) = crate::trace::thinking::segment(content, &seg, &thinking_seg);
                 (content.to_string(), steps, n)
             }
         };

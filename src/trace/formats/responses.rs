@@ -56,10 +56,11 @@ pub fn read(o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldEr
         .map_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index), str::to_string);
     check_id(Some(&id))?;
     let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
+    let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
     let (solution, steps, thinking_steps) = if thinking.trim().is_empty() {
         (answer.clone(), seg.split(&answer), 0)
     } else {
-        let (solution, steps, n, _) = crate::trace::thinking::join(&thinking, &answer, &seg);
+        let (solution, steps, n, _) = crate::trace::thinking::join(&thinking, &answer, &seg, &thinking_seg);
         (solution, steps, n)
     };
     let mut extra = o.clone();

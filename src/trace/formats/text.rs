@@ -8,7 +8,8 @@ use crate::trace::segment::Segmentation;
 pub fn read(text: &str, ctx: &RecordContext) -> Result<Trace, FieldError> {
     let (problem, solution) = split_problem(text);
     let seg = ctx.options.segmentation.clone().unwrap_or_else(|| guess_segmentation(solution));
-    let (steps, thinking_steps) = crate::trace::thinking::segment(solution, &seg);
+    let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
+    let (steps, thinking_steps) = crate::trace::thinking::segment(solution, &seg, &thinking_seg);
     if steps.is_empty() {
         return Err(FieldError { field: None, message: "no steps: the text is empty after the problem".into() });
     }

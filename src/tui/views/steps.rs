@@ -29,6 +29,8 @@ pub struct TraceView {
     pub step: usize,
     pub offset: usize,
     pub focused: bool,
+    /// Sections folded to one line (ranges of steps).
+    pub folded: Vec<std::ops::Range<usize>>,
 }
 
 impl TraceView {
@@ -42,6 +44,7 @@ impl TraceView {
             step: app.browse.step,
             offset: app.browse.steps_offset,
             focused: app.browse.focus == Focus::Steps,
+            folded: crate::tui::long_cot::folded_ranges(app, entry),
         })
     }
 }
@@ -325,6 +328,15 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
     let num_w = (tr.steps.len() - 1).to_string().len();
     for (i, step) in tr.steps.iter().enumerate() {
         starts.push(lines.len());
+        if let Some(r) = view.folded.iter().find(|r| r.contains(&i)) {
+            // A folded section: one line at its first step; the steps inside point at it.
+            if i == r.start {
+                lines.push(folded_line(app, view, r, &results, first_error, num_w));
+            } else {
+                starts[i] = starts[r.start];
+            }
+            continue;
+        }
         let selected = i == view.step;
         let (mark, mark_style, text_style) = match first_error {
             Some(k) if i == k => ("✗", t.first_error, t.base),
@@ -358,6 +370,54 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
         }
     }
     (lines, starts)
+}
+
+/// One folded section: `▸ 12–25 · 14 units · its first words`, and what lies inside it (the
+/// first error, verifiers' first errors).
+fn folded_line(
+    app: &App,
+    view: &TraceView,
+    r: &std::ops::Range<usize>,
+    results: &[&VerifyRecord],
+    first_error: Option<usize>,
+    num_w: usize,
+) -> Line<'static> {
+    let t = &app.settings.theme;
+    let selected = r.contains(&view.step);
+    let pointer = if selected { "▶" } else { " " };
+    let head = view.trace.steps[r.start].text.lines().next().unwrap_or("");
+    let head: String = head.chars().take(60).collect();
+    let mut spans = vec![
+        Span::styled(format!("{pointer}{:>num_w$}", r.start), if selected { t.selected } else { t.accent }),
+        Span::styled(format!(" ▸ {} · {} · ", part(&view.trace, r), units(r.len())), t.title),
+        Span::styled(head, t.dim),
+    ];
+    if let Some(k) = first_error.filter(|k| r.contains(k)) {
+        spans.push(Span::styled(format!("  ✗ first error {k}"), t.first_error));
+    }
+    for v in results {
+        if let Some(k) = v.first_error.filter(|k| r.contains(k)) {
+            spans.push(Span::styled(format!("  {}◆{k}", short_spec(&v.spec)), t.first_error));
+        }
+    }
+    Line::from(spans)
+}
+
+/// `12–25`, or `answer 30–31` for the answer after a thinking part.
+fn part(t: &Trace, r: &std::ops::Range<usize>) -> String {
+    let answer = if t.thinking_steps > 0 && r.start == t.thinking_steps { "answer " } else { "" };
+    match r.len() {
+        1 => format!("{answer}{}", r.start),
+        _ => format!("{answer}{}–{}", r.start, r.end - 1),
+    }
+}
+
+fn units(n: usize) -> String {
+    if n == 1 {
+        "1 unit".into()
+    } else {
+        format!("{n} units")
+    }
 }
 
 fn step_lines(
