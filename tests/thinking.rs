@@ -232,3 +232,64 @@ fn long_thinking_is_cut_at_reflections_and_sections_fold_and_jump() {
     update(&mut app, Action::Fold);
     assert!(screen(&mut app, 140, 40).contains("We need the number of ways"));
 }
+
+#[test]
+fn an_annotator_marks_where_the_model_realises_its_error_and_whether_it_recovers() {
+    use stepscope::tui::action::Action;
+    use stepscope::tui::update::update;
+    let store = tempfile::tempdir().unwrap();
+    let mut app = long_cot_app(store.path());
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Digit(5));
+    update(&mut app, Action::MarkFirstError);
+    update(&mut app, Action::Cancel);
+    // Before the error there is nothing to realise.
+    update(&mut app, Action::Up);
+    update(&mut app, Action::Realisation);
+    assert!(app.status.message.as_deref().unwrap_or("").contains("pick a step after 5"), "{:?}", app.status.message);
+    // From step 4 the next reflections are 6 ("Alternatively") and 8 ("Actually").
+    update(&mut app, Action::NextReflection);
+    update(&mut app, Action::NextReflection);
+    assert_eq!(app.browse.step, 8);
+    update(&mut app, Action::Realisation);
+    update(&mut app, Action::Recovery);
+    let message = app.status.message.clone().unwrap_or_default();
+    assert!(message.contains("realised at 8 · recovered"), "{message}");
+    let shown = screen(&mut app, 140, 40);
+    assert!(shown.contains("[me ↺ realises · recovered]") && shown.contains("recovered"), "{shown}");
+
+    let file = fixture("long-cot.jsonl");
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    let (code, out, err) = common::run(&["export", f, "--store", s, "--labels", "human", "--to", "jsonl", "-o", "-"]);
+    assert_eq!(code, 0, "{err}");
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (row["label"].as_i64(), row["realisation_step"].as_i64(), row["recovered"].as_bool()),
+        (Some(5), Some(8), Some(true))
+    );
+    let (code, out, err) = common::run(&["report", f, "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("self-correction: 1 of 1 errors realised · 1 recovered · 0 fatal · 0 not said · realised 3.0 steps after the error"), "{out}");
+}
+
+#[test]
+fn self_correction_from_a_script_is_range_checked() {
+    let store = tempfile::tempdir().unwrap();
+    let file = fixture("long-cot.jsonl");
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    let label = |extra: &[&str]| {
+        let mut args = vec!["label", f, "--store", s, "--trace", "books-pairs", "--annotator", "bo"];
+        args.extend_from_slice(extra);
+        common::run(&args)
+    };
+    let (code, _, err) = label(&["--first-error", "5", "--realisation-step", "5"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--realisation-step 5 is out of range: it comes after the first error (5)"), "{err}");
+    let (code, _, err) = label(&["--no-error", "--fatal"]);
+    assert_eq!(code, 2, "--fatal without a first error was taken: {err}");
+    let (code, _, err) = label(&["--first-error", "5", "--realisation-step", "8", "--fatal"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = common::run(&["export", f, "--store", s, "--labels", "human", "--to", "jsonl", "-o", "-"]);
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!((row["realisation_step"].as_i64(), row["recovered"].as_bool()), (Some(8), Some(false)));
+}

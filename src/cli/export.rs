@@ -132,10 +132,11 @@ fn human_with_detail(store: &Store, id: &str, annotator: Option<&str>) -> Option
 
 /// Keys every row exported from human labels carries (null where the label has none), so
 /// that schema inference (Arrow, `datasets`) sees one schema.
-pub const LABEL_KEYS: [&str; 6] = [CATEGORY_KEY, NOTE_KEY, RATINGS_KEY, "annotator", "label_blind", "label_ts"];
+pub const LABEL_KEYS: [&str; 8] =
+    [CATEGORY_KEY, NOTE_KEY, RATINGS_KEY, "annotator", "label_blind", "label_ts", "realisation_step", "recovered"];
 
-/// Puts the human label's category, note, step ratings, annotator, blind flag and time stamp
-/// on the trace, where every writer keeps them (PRM800K also uses the ratings). Every key is
+/// Puts the human label's category, note, step ratings, annotator, blind flag, time stamp,
+/// realisation step and recovery on the trace, where every writer keeps them (PRM800K also uses the ratings). Every key is
 /// there on every row: null where missing.
 fn put_detail(t: &mut Trace, store: &Store, annotator: Option<&str>) {
     use serde_json::Value;
@@ -150,6 +151,8 @@ fn put_detail(t: &mut Trace, store: &Store, annotator: Option<&str>) {
         annotator.map(|a| Value::String(a.to_string())),
         detail.as_ref().map(|d| Value::Bool(d.blind)),
         annotator.and_then(|a| store.label_time(&t.id, a)).map(|ts| Value::String(ts.to_string())),
+        detail.as_ref().and_then(|d| d.realised).map(Value::from),
+        detail.as_ref().and_then(|d| d.recovered).map(Value::Bool),
     ];
     for (key, value) in LABEL_KEYS.into_iter().zip(values) {
         t.extra.insert(key.into(), value.unwrap_or(Value::Null));

@@ -37,9 +37,18 @@ pub struct LabelArgs {
     /// Record that the label was made blind (hints hidden).
     #[arg(long)]
     pub blind: bool,
+    /// Self-correction: the step where the model realises the error (after --first-error).
+    #[arg(long, value_name = "K", value_parser = within(0, MAX_STEP))]
+    pub realisation_step: Option<usize>,
+    /// Self-correction: the model recovers from the error (reaches a right answer after all).
+    #[arg(long, conflicts_with = "fatal")]
+    pub recovered: bool,
+    /// Self-correction: the error is fatal (the model does not recover).
+    #[arg(long)]
+    pub fatal: bool,
     /// Record the adjudicated (gold) first error instead of my own label: who decided is the
     /// annotator name; every annotator's current label is kept beside it.
-    #[arg(long, conflicts_with_all = ["category", "note", "blind"])]
+    #[arg(long, conflicts_with_all = ["category", "note", "blind", "realisation_step", "recovered", "fatal"])]
     pub gold: bool,
     /// With --gold: why this is the first error.
     #[arg(long, requires = "gold")]
@@ -100,10 +109,25 @@ fn label(args: &LabelArgs) -> Result<String, String> {
         };
         return Ok(format!("{id}: {what} (decided by {who}; journal {})", loc.path.display()));
     }
+    let self_correction = args.realisation_step.is_some() || args.recovered || args.fatal;
+    if self_correction && args.first_error.is_none() {
+        return Err("--realisation-step, --recovered and --fatal go with --first-error".into());
+    }
+    if let (Some(r), Some(k)) = (args.realisation_step, args.first_error) {
+        if r <= k || r >= trace.steps.len() {
+            return Err(format!(
+                "--realisation-step {r} is out of range: it comes after the first error ({k}) and trace {} has steps 0..={}",
+                trace.id,
+                trace.steps.len() - 1
+            ));
+        }
+    }
     let detail = crate::trace::store::Detail {
         blind: args.blind && value.is_some(),
         category: args.category.clone().filter(|_| value.is_some()),
         note: args.note.clone().filter(|_| value.is_some()),
+        realised: args.realisation_step,
+        recovered: (args.recovered || args.fatal).then_some(args.recovered),
     };
     store
         .set_label_with(&trace.id, &annotator, value, detail)

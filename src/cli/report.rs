@@ -92,6 +92,9 @@ fn print_report(r: &Report) {
     if a.unknown > 0 {
         crate::outln!("  answer unknown: {}", a.unknown);
     }
+    if let Some(line) = r.recovery.line() {
+        crate::outln!("\n{line}");
+    }
     if !r.verifiers.is_empty() {
         crate::outln!("\nverifiers against the labels");
         crate::outln!(

@@ -45,6 +45,9 @@ pub struct Item {
     pub verifiers: Vec<(String, Option<usize>)>,
     /// The adjudicated first error, where one was decided.
     pub gold: Option<Label>,
+    /// Self-correction marks by annotator: where the model realises its error, whether it
+    /// recovers (only annotators who marked one).
+    pub recovery: BTreeMap<String, (Option<usize>, Option<bool>)>,
 }
 
 impl Item {
@@ -72,7 +75,26 @@ impl Item {
             humans,
             verifiers,
             gold: store.gold_label(&t.id),
+            recovery: store
+                .labels_for(&t.id)
+                .into_iter()
+                .filter_map(|(a, _)| {
+                    let d = store.detail(&t.id, a)?;
+                    (d.realised.is_some() || d.recovered.is_some()).then(|| (a.to_string(), (d.realised, d.recovered)))
+                })
+                .collect(),
         }
+    }
+
+    /// The self-correction marks that go with `reference(annotator)`: that annotator's, else
+    /// those of the annotator whose label the gold one is, else the first annotator's.
+    pub fn recovery_for(&self, annotator: Option<&str>) -> Option<(Option<usize>, Option<bool>)> {
+        let who = match (annotator, self.gold) {
+            (Some(a), _) => Some(a),
+            (None, Some(g)) => self.humans.iter().find(|h| h.1 == g).map(|h| h.0.as_str()),
+            (None, None) => self.humans.first().map(|h| h.0.as_str()),
+        }?;
+        self.recovery.get(who).copied()
     }
 
     /// Whether two annotators' current labels differ.
@@ -134,6 +156,9 @@ pub struct Agreement {
     /// Annotator pairs, then each annotator against the gold labels, the dataset and each
     /// verifier, then the gold labels against the dataset.
     pub pairs: Vec<Pair>,
+    /// Annotator pairs on where the model realises its error: traces where both put the first
+    /// error at the same step and at least one marked a realisation ("none" is a value).
+    pub realisation: Vec<Pair>,
 }
 
 impl Agreement {
@@ -163,6 +188,12 @@ impl Agreement {
                 "  Krippendorff's α over all annotators: {} ({} traces with two or more labels)",
                 coefficient(self.alpha_annotators),
                 self.units
+            ));
+        }
+        for p in &self.realisation {
+            out.push(format!(
+                "  realisation: {} ~ {}: {} traces, exact {:.1}%, ±1 {:.1}%",
+                p.a, p.b, p.n, p.exact, p.within_one
             ));
         }
         if self.gold > 0 || self.disagreeing > 0 {
@@ -238,7 +269,17 @@ pub fn agreement(scope: &str, items: &[&Item]) -> Agreement {
         .filter(|v| v.len() >= 2)
         .collect();
     let disagreeing: Vec<&&Item> = items.iter().filter(|t| t.annotators_disagree()).collect();
+    let mut realisation = Vec::new();
+    for (i, a) in annotators.iter().enumerate() {
+        for b in &annotators[i + 1..] {
+            let both: Vec<(Label, Label)> = items.iter().filter_map(|t| realisations(t, a, b)).collect();
+            if !both.is_empty() {
+                realisation.push(pair(a, b, &both));
+            }
+        }
+    }
     Agreement {
+        realisation,
         gold: items.iter().filter(|t| t.gold.is_some()).count(),
         disagreeing: disagreeing.len(),
         settled: disagreeing.iter().filter(|t| t.gold.is_some()).count(),
@@ -249,6 +290,18 @@ pub fn agreement(scope: &str, items: &[&Item]) -> Agreement {
         units: units.len(),
         pairs,
     }
+}
+
+/// Two annotators' realisation steps on a trace where both put the first error at the same step
+/// and one of them marked a realisation, as labels (none: "no error").
+fn realisations(t: &Item, a: &str, b: &str) -> Option<(Label, Label)> {
+    let (la, lb) = (t.human(a)?, t.human(b)?);
+    if la != lb || la.first_error().is_none() {
+        return None;
+    }
+    let at = |who: &str| t.recovery.get(who).and_then(|r| r.0);
+    let as_label = |r: Option<usize>| r.map_or(Label::NoError, Label::FirstError);
+    (at(a).is_some() || at(b).is_some()).then(|| (as_label(at(a)), as_label(at(b))))
 }
 
 /// Traces of one group (a generator, or everything) and where their first errors fall.
@@ -309,6 +362,38 @@ pub struct Report {
     pub by_category: Vec<(String, usize)>,
     pub answer_vs_error: AnswerTable,
     pub verifiers: Vec<VerifierRow>,
+    pub recovery: Recovery,
+}
+
+/// Self-correction over the first errors a report counts: how many the model realises (a step
+/// marked where it notices), how many it recovers from, how far the realisation comes after.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recovery {
+    pub errors: usize,
+    pub realised: usize,
+    pub recovered: usize,
+    pub fatal: usize,
+    /// Mean steps from the first error to its realisation.
+    pub mean_distance: Option<f64>,
+}
+
+impl Recovery {
+    /// One line for the report (None when nobody marked any).
+    pub fn line(&self) -> Option<String> {
+        if self.realised == 0 && self.recovered == 0 && self.fatal == 0 {
+            return None;
+        }
+        let distance =
+            self.mean_distance.map_or(String::new(), |d| format!(" · realised {d:.1} steps after the error"));
+        Some(format!(
+            "self-correction: {} of {} errors realised · {} recovered · {} fatal · {} not said{distance}",
+            self.realised,
+            self.errors,
+            self.recovered,
+            self.fatal,
+            self.errors - self.recovered - self.fatal
+        ))
+    }
 }
 
 /// The failure report over labelled traces: `annotator` picks whose labels count (default: the
@@ -325,7 +410,9 @@ pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
         by_category: Vec::new(),
         answer_vs_error: AnswerTable::default(),
         verifiers: Vec::new(),
+        recovery: Recovery::default(),
     };
+    let mut distances = Vec::new();
     let mut categories: BTreeMap<String, usize> = BTreeMap::new();
     let mut generators: BTreeMap<String, Vec<(Label, Option<bool>, usize)>> = BTreeMap::new();
     let mut per_spec: BTreeMap<String, Vec<FirstErrors>> = BTreeMap::new();
@@ -355,8 +442,18 @@ pub fn report(items: &[&Item], annotator: Option<&str>) -> Report {
         }
         r.by_step[k] += 1;
         r.by_tenth[tenth(k, item.steps)] += 1;
+        r.recovery.errors += 1;
+        if let Some((realised, recovered)) = item.recovery_for(annotator).filter(|_| human) {
+            if let Some(at) = realised.filter(|&at| at > k) {
+                r.recovery.realised += 1;
+                distances.push((at - k) as f64);
+            }
+            r.recovery.recovered += usize::from(recovered == Some(true));
+            r.recovery.fatal += usize::from(recovered == Some(false));
+        }
         *categories.entry(category.unwrap_or("uncategorised").to_string()).or_default() += 1;
     }
+    r.recovery.mean_distance = (!distances.is_empty()).then(|| distances.iter().sum::<f64>() / distances.len() as f64);
     r.by_generator = generators.into_iter().map(|(name, rows)| group(name, &rows)).collect();
     let mut by_category: Vec<(String, usize)> = categories.into_iter().collect();
     by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -569,7 +666,32 @@ mod tests {
             humans: humans.iter().map(|(a, l)| (a.to_string(), *l, None)).collect(),
             verifiers: Vec::new(),
             gold: None,
+            recovery: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn self_correction_marks_are_counted_and_paired() {
+        let mut items = [
+            item("a", 9, None, &[("ana", Label::FirstError(2)), ("bo", Label::FirstError(2))]),
+            item("b", 9, None, &[("ana", Label::FirstError(1)), ("bo", Label::FirstError(1))]),
+            item("c", 9, None, &[("ana", Label::FirstError(0)), ("bo", Label::FirstError(4))]),
+            item("d", 9, None, &[("ana", Label::NoError)]),
+        ];
+        items[0].recovery.insert("ana".into(), (Some(5), Some(true)));
+        items[0].recovery.insert("bo".into(), (Some(6), Some(true)));
+        items[1].recovery.insert("ana".into(), (Some(2), Some(false)));
+        items[2].recovery.insert("ana".into(), (Some(3), None));
+        let refs: Vec<&Item> = items.iter().collect();
+        let r = report(&refs, Some("ana"));
+        assert_eq!((r.recovery.errors, r.recovery.realised, r.recovery.recovered, r.recovery.fatal), (3, 3, 1, 1));
+        assert_eq!(r.recovery.mean_distance, Some((3.0 + 1.0 + 3.0) / 3.0));
+        let line = r.recovery.line().unwrap();
+        assert!(line.contains("3 of 3 errors realised · 1 recovered · 1 fatal · 1 not said"), "{line}");
+        // Pairs: a (5 vs 6) and b (2 vs none); c is left out (different first errors).
+        let a = agreement("all", &refs);
+        let p = &a.realisation[0];
+        assert_eq!((p.a.as_str(), p.b.as_str(), p.n, p.exact, p.within_one), ("ana", "bo", 2, 0.0, 50.0));
     }
 
     #[test]

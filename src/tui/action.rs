@@ -66,6 +66,10 @@ pub enum Action {
     Category,
     /// Write a note on my label.
     Note,
+    /// The selected step is where the model realises my first error.
+    Realisation,
+    /// Whether the model recovers from my first error: recovered, fatal, not said.
+    Recovery,
     /// Rate the selected step +1 / 0 / −1 (PRM800K style); the same key again clears it.
     Rate(i8),
     /// Fold or unfold the section under the cursor (long chains of thought).
@@ -168,6 +172,18 @@ pub const BINDINGS: &[Binding] = &[
         name: "note",
         keys: &["N"],
         help: "a note on my label (after a search: previous match)",
+    },
+    Binding {
+        action: Action::Realisation,
+        name: "realisation",
+        keys: &["y"],
+        help: "the model realises my first error at the selected step (again: unset)",
+    },
+    Binding {
+        action: Action::Recovery,
+        name: "recovery",
+        keys: &["Y"],
+        help: "does the model recover from it: recovered → fatal → not said",
     },
     Binding {
         action: Action::Rate(1),

@@ -68,6 +68,14 @@ pub fn label_written(
             if detail.note.is_some() {
                 m.push_str(" · with a note");
             }
+            if let Some(r) = detail.realised {
+                m.push_str(&format!(" · realised at {r}"));
+            }
+            match detail.recovered {
+                Some(true) => m.push_str(" · recovered"),
+                Some(false) => m.push_str(" · fatal"),
+                None => {}
+            }
             m
         }
         (_, None) => format!("saved: cleared my label on {trace}"),
@@ -256,6 +264,42 @@ pub fn open_note(app: &mut App) {
 pub fn save_note(app: &mut App, source: usize, trace: &str, text: &str) -> Vec<Effect> {
     let note = Some(text.trim().to_string()).filter(|t| !t.is_empty());
     rewrite_detail(app, source, trace, |d| d.note = note)
+}
+
+/// `y`: the selected step is where the model realises my first error (again: not any more).
+pub fn mark_realisation(app: &mut App) -> Vec<Effect> {
+    let Some((source, trace, e)) = selected(app) else { return Vec::new() };
+    let step = app.browse.step;
+    match app.my_label(e, &trace) {
+        Some(Label::FirstError(k)) if step > k => {
+            let again = app.store_of(e).detail(&trace, &app.settings.annotator).and_then(|d| d.realised) == Some(step);
+            rewrite_detail(app, source, &trace, |d| d.realised = (!again).then_some(step))
+        }
+        Some(Label::FirstError(k)) => {
+            app.status.message = Some(format!("the model realises an error after making it: pick a step after {k}"));
+            Vec::new()
+        }
+        _ => {
+            app.status.message = Some("mark the first error first (e), then where the model realises it (y)".into());
+            Vec::new()
+        }
+    }
+}
+
+/// `Y`: whether the model recovers from my first error: recovered → fatal → not said.
+pub fn cycle_recovery(app: &mut App) -> Vec<Effect> {
+    let Some((source, trace, e)) = selected(app) else { return Vec::new() };
+    if !matches!(app.my_label(e, &trace), Some(Label::FirstError(_))) {
+        app.status.message = Some("recovery goes with a first error: mark it with e first".into());
+        return Vec::new();
+    }
+    let now = app.store_of(e).detail(&trace, &app.settings.annotator).and_then(|d| d.recovered);
+    let next = match now {
+        None => Some(true),
+        Some(true) => Some(false),
+        Some(false) => None,
+    };
+    rewrite_detail(app, source, &trace, |d| d.recovered = next)
 }
 
 /// `+` / `0` / `-`: rate the selected step; the same rating again clears it.

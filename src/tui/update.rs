@@ -286,6 +286,8 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Category => campaign::open_category(app),
         Action::Note => campaign::open_note(app),
         Action::Rate(r) => return campaign::rate(app, r),
+        Action::Realisation => return campaign::mark_realisation(app),
+        Action::Recovery => return campaign::cycle_recovery(app),
         Action::Agreement => campaign::open_agreement(app),
         Action::Adjudicate => adjudicate::toggle(app),
         Action::Fold => long_cot::toggle(app),
@@ -699,10 +701,14 @@ fn set_label(app: &mut App, value: Option<Label>) -> Vec<Effect> {
     let was = campaign::Was::Value(mine.map(|old| campaign::replaced(old, &old_detail, value)));
     // A note is about the trace and a category about the error: a changed label keeps the note,
     // and a first error moved to another step keeps its category (the chooser asks again).
+    // Where the model realises the error stays while it still comes after the first error.
+    let first = value.and_then(Label::first_error);
     let detail = crate::trace::store::Detail {
         blind,
-        category: old_detail.category.filter(|_| matches!(value, Some(Label::FirstError(_)))),
+        category: old_detail.category.filter(|_| first.is_some()),
         note: old_detail.note.filter(|_| value.is_some()),
+        realised: old_detail.realised.filter(|r| first.is_some_and(|k| *r > k)),
+        recovered: old_detail.recovered.filter(|_| first.is_some()),
     };
     vec![Effect::WriteLabel {
         source,

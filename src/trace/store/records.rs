@@ -51,6 +51,12 @@ pub struct LabelRecord {
     /// The annotator's free note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Where the model realises the error (a later step that notices it), if it does.
+    #[serde(default, rename = "realisation_step", skip_serializing_if = "Option::is_none")]
+    pub realised: Option<usize>,
+    /// Whether the model recovers from the error (reaches a right answer after all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
 }
 
 impl LabelRecord {
@@ -64,21 +70,32 @@ impl LabelRecord {
             blind: detail.blind,
             category: detail.category,
             note: detail.note,
+            realised: detail.realised,
+            recovered: detail.recovered,
         }
     }
 
     /// What the label says beyond its step.
     pub fn detail(&self) -> Detail {
-        Detail { blind: self.blind, category: self.category.clone(), note: self.note.clone() }
+        Detail {
+            blind: self.blind,
+            category: self.category.clone(),
+            note: self.note.clone(),
+            realised: self.realised,
+            recovered: self.recovered,
+        }
     }
 }
 
-/// What a label says beyond its step: whether it was made blind, what kind of error, a note.
+/// What a label says beyond its step: whether it was made blind, what kind of error, a note,
+/// and for self-correction where the model realises the error and whether it recovers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detail {
     pub blind: bool,
     pub category: Option<String>,
     pub note: Option<String>,
+    pub realised: Option<usize>,
+    pub recovered: Option<bool>,
 }
 
 /// An adjudicated (gold) first error for a trace: who decided it, why, and the annotators'
@@ -519,7 +536,13 @@ mod tests {
     fn label_detail_and_ratings_read_back() {
         let line = br#"{"v":1,"kind":"label","trace":"t","annotator":"a","value":2,"ts":"x","blind":true,"category":"calculation","note":"n"}"#;
         let Ok(Record::Label(r)) = parse_line(line) else { panic!("not a label") };
-        assert_eq!(r.detail(), Detail { blind: true, category: Some("calculation".into()), note: Some("n".into()) });
+        let want =
+            Detail { blind: true, category: Some("calculation".into()), note: Some("n".into()), ..Detail::default() };
+        assert_eq!(r.detail(), want);
+        let line = br#"{"v":1,"kind":"label","trace":"t","annotator":"a","value":2,"ts":"x","realisation_step":5,"recovered":true}"#;
+        let Ok(Record::Label(r)) = parse_line(line) else { panic!("not a label") };
+        assert_eq!((r.detail().realised, r.detail().recovered), (Some(5), Some(true)));
+        assert!(r.to_json().to_string().contains("\"realisation_step\":5"));
         let back = r.to_json().to_string();
         assert!(back.contains("\"blind\":true") && back.contains("\"note\":\"n\""), "{back}");
         // A plain label writes none of the detail fields.

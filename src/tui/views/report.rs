@@ -96,8 +96,9 @@ fn side_lines(r: &Report) -> Vec<Line<'static>> {
         Line::from("answer     no error  error"),
         Line::from(format!("correct    {:>8} {:>6}", a.correct_no_error, a.correct_with_error)),
         Line::from(format!("wrong      {:>8} {:>6}", a.wrong_no_error, a.wrong_with_error)),
-        Line::from("by category"),
     ];
+    lines.extend(r.recovery.line().map(Line::from));
+    lines.push(Line::from("by category"));
     for (c, n) in &r.by_category {
         lines.push(Line::from(format!("  {c:<22} {n:>5}")));
     }

@@ -131,6 +131,11 @@ fn title(app: &App, entry: usize, tr: &Trace, room: usize) -> String {
             if let Some(c) = app.my_category(entry, &tr.id) {
                 parts.push((3, format!("[{c}]")));
             }
+            match app.store_of(entry).detail(&tr.id, &app.settings.annotator).and_then(|d| d.recovered) {
+                Some(true) => parts.push((3, "recovered".into())),
+                Some(false) => parts.push((3, "fatal".into())),
+                None => {}
+            }
         }
         if let Some((g, _)) = app.gold(entry, &tr.id).filter(|_| !matches!(origin, LabelOrigin::Gold(_))) {
             parts.push((4, format!("gold {}", g.short())));
@@ -211,9 +216,10 @@ fn badges(
     indent: usize,
 ) -> Option<Line<'static>> {
     let mut spans = vec![Span::raw(" ".repeat(indent))];
-    for who in marks {
-        // Another annotator (or the gold label) puts the first error here.
-        spans.push(Span::styled(format!("[{who} ✗] "), t.first_error));
+    for badge in marks {
+        // Another annotator (or the gold label) puts the first error here, or I mark where the
+        // model realises its error.
+        spans.push(Span::styled(format!("{badge} "), t.first_error));
     }
     if let Some(r) = rating {
         // My PRM800K-style rating of the step.
@@ -248,23 +254,34 @@ fn badges(
     (spans.len() > 1).then(|| Line::from(spans))
 }
 
-/// Where the other annotators and the gold label put the first error (`bo`, `★gold`), unless
-/// blind mode hides them: (who, step).
+/// Badges beside steps: where the other annotators and the gold label put the first error
+/// (`[bo ✗]`, `[★gold ✗]`, unless blind mode hides them) and where I say the model realises
+/// its error (`[me ↺ realises · recovered]`): (badge, step).
 fn marks(app: &App, entry: usize, id: &str) -> Vec<(String, usize)> {
-    if app.hides(entry, id).annotators {
-        return Vec::new();
-    }
     let me = app.settings.annotator.as_str();
     let store = app.store_of(entry);
-    let mut out: Vec<(String, usize)> = store
-        .labels_for(id)
-        .into_iter()
-        .filter(|(a, _)| *a != me)
-        .filter_map(|(a, l)| Some((a.to_string(), l.first_error()?)))
-        .collect();
-    if let Some(k) = app.gold(entry, id).and_then(|(l, _)| l.first_error()) {
-        out.insert(0, ("★gold".into(), k));
+    let mut out = Vec::new();
+    if let Some(d) = store.detail(id, me) {
+        let outcome = match d.recovered {
+            Some(true) => " · recovered",
+            Some(false) => " · fatal",
+            None => "",
+        };
+        out.extend(d.realised.map(|r| (format!("[me ↺ realises{outcome}]"), r)));
     }
+    if app.hides(entry, id).annotators {
+        return out;
+    }
+    if let Some(k) = app.gold(entry, id).and_then(|(l, _)| l.first_error()) {
+        out.push(("[★gold ✗]".into(), k));
+    }
+    out.extend(
+        store
+            .labels_for(id)
+            .into_iter()
+            .filter(|(a, _)| *a != me)
+            .filter_map(|(a, l)| Some((format!("[{a} ✗]"), l.first_error()?))),
+    );
     out
 }
 
@@ -363,7 +380,7 @@ fn content(app: &App, view: &TraceView, w: usize) -> (Vec<Line<'static>>, Vec<us
         }
         lines.extend(step_lines(&step.text, t, text_style, w, prefix, indent, found));
         let rating = ratings.and_then(|r| r.get(&i)).copied();
-        let here: Vec<&str> = marks.iter().filter(|(_, k)| *k == i).map(|(who, _)| who.as_str()).collect();
+        let here: Vec<&str> = marks.iter().filter(|(_, k)| *k == i).map(|(badge, _)| badge.as_str()).collect();
         lines.extend(badges(t, &results, instability, rating, &here, i, indent));
         if selected {
             lines.extend(details(t, &results, i, w, indent));
