@@ -64,6 +64,8 @@ fn write_journal(path: &Path, n: usize) {
                 blind: false,
                 category: None,
                 note: None,
+                realised: None,
+                recovered: None,
             }
             .to_json(),
             6..=8 => VerifyRecord {

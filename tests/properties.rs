@@ -27,7 +27,18 @@ proptest! {
     #[test]
     fn label_records_read_back(trace in "\\PC{0,12}", annotator in "\\PC{0,8}", value in proptest::option::of(label(50)),
                                op in op(), ts in "\\PC{0,30}") {
-        let r = LabelRecord { trace, annotator, value, op, ts, blind: false, category: None, note: None };
+        let r = LabelRecord {
+            trace,
+            annotator,
+            value,
+            op,
+            ts,
+            blind: false,
+            category: None,
+            note: None,
+            realised: None,
+            recovered: None,
+        };
         let line = r.to_json().to_string();
         prop_assert_eq!(parse_line(line.as_bytes()), Ok(Record::Label(r)));
     }
