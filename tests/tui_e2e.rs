@@ -983,3 +983,40 @@ fn an_adjudicator_settles_a_disagreement_with_a_reason() {
     assert_eq!(lines.iter().filter(|l| l.contains("\"kind\":\"label\"")).count(), 2, "a label record was written");
     tmux.keys(&["q"]);
 }
+
+/// Issue 32, 3: a long chain of thought in a real terminal: fold and unfold its sections, jump to
+/// a reflection, label the first error and where the model realises it, export, read back.
+#[test]
+fn a_long_chain_of_thought_folds_jumps_and_takes_a_realisation_label() {
+    let Some(tmux) = Tmux::new("longcot") else { return };
+    let store = tempfile::tempdir().unwrap();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/thinking/long-cot.jsonl");
+    let (f, s) = (file.to_str().unwrap(), store.path().to_str().unwrap());
+    tmux.start(&["open", f, "--store", s, "--annotator", "ana"]);
+    tmux.wait_for("books-pairs");
+    tmux.keys(&["Enter", "Z"]);
+    tmux.wait_for("▸ 0–5 · 6 units");
+    assert!(!tmux.screen().contains("5 + 4 + 3 + 2 + 1 = 14."), "a folded unit is drawn");
+    tmux.keys(&["Z"]);
+    tmux.wait_for("5 + 4 + 3 + 2 + 1 = 14.");
+    tmux.keys(&["w"]);
+    tmux.wait_for("reflection: step 2");
+    tmux.keys(&["5", "e"]);
+    tmux.wait_for("saved: books-pairs first error at step 5");
+    tmux.keys(&["Escape", "3", "j", "y"]);
+    tmux.wait_for("realised at 8");
+    tmux.keys(&["Y"]);
+    tmux.wait_for("realised at 8 · recovered");
+    tmux.keys(&["q"]);
+    let out = tempfile::tempdir().unwrap();
+    let exported = out.path().join("labels.jsonl");
+    let (code, _, err) =
+        run(&["export", f, "--store", s, "--labels", "human", "--to", "jsonl", "-o", exported.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let back = stepscope::trace::TraceFile::open(&exported, None, Default::default()).unwrap();
+    let (traces, problems) = back.load_all();
+    assert!(problems.is_empty(), "{problems:?}");
+    let t = &traces[0];
+    assert_eq!((t.label, t.thinking_steps), (Some(stepscope::trace::Label::FirstError(5)), 10));
+    assert_eq!((t.extra["realisation_step"].as_i64(), t.extra["recovered"].as_bool()), (Some(8), Some(true)));
+}
