@@ -231,6 +231,12 @@ fn long_thinking_is_cut_at_reflections_and_sections_fold_and_jump() {
     // z again unfolds it.
     update(&mut app, Action::Fold);
     assert!(screen(&mut app, 140, 40).contains("We need the number of ways"));
+    // Folding everything from the last unit shows every folded section, not only the last.
+    update(&mut app, Action::Bottom);
+    screen(&mut app, 140, 14);
+    update(&mut app, Action::FoldAll);
+    let shown = screen(&mut app, 140, 14);
+    assert!(shown.contains("▸ 0–5 · 6 units") && shown.contains("▸ answer 10–11 · 2 units"), "{shown}");
 }
 
 #[test]

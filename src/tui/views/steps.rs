@@ -319,7 +319,8 @@ fn scroll_for(view: &TraceView, starts: &[usize], total: usize, rows: usize) -> 
     } else if end > offset + rows {
         offset = (end.saturating_sub(rows)).min(start);
     }
-    offset.min(total.saturating_sub(1))
+    // Never past the point where the pane would show blank lines below the end.
+    offset.min(total.saturating_sub(rows))
 }
 
 /// All lines of the pane and the line where each step starts.
