@@ -294,7 +294,8 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     let dense = LoadOptions { weights: Some(stepscope::model::WeightMode::Dense), ..LoadOptions::default() };
     let m = model::load("smollm2", dense, &mut |_| {}).unwrap();
     let (stored, stored_offsets) = stored_tops(&trace).expect("generate stores top-k");
-    let (forced, forced_offsets) = teacher_forced_tops(&m, &trace).unwrap();
+    let (forced, forced_offsets, window) = teacher_forced_tops(&m, &trace).unwrap();
+    assert_eq!(window, None, "a short trace is read whole");
     assert_eq!(stored.len(), forced.len());
     assert_eq!(stored_offsets, forced_offsets);
     let a = stepscope::signals::instability::series(&stored, 1.0).instability;
@@ -332,7 +333,7 @@ fn instability_from_stored_logprobs_matches_teacher_forcing() {
     // Token ids of another model's vocabulary are not replayed: the text is tokenized again.
     let mut foreign = trace.clone();
     foreign.replay.as_mut().unwrap().token_ids = vec![60_000; 5];
-    let (again, offsets) = teacher_forced_tops(&m, &foreign).unwrap();
+    let (again, offsets, _) = teacher_forced_tops(&m, &foreign).unwrap();
     assert!(!again.is_empty() && again.len() == offsets.len() && offsets[0] == 0, "{offsets:?}");
 }
 
@@ -386,4 +387,37 @@ fn bench_logprobs_windows_and_models_commands() {
     let (code, _, err) = common::run(&["models", "path", "no-such-model"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown model 'no-such-model'"), "{err}");
+}
+
+/// Issue 32, 4: a trace longer than the model's context is teacher-forced in a sliding window
+/// (here a context of 160 tokens stands in for a 30k-token trace): every solution token gets its
+/// list, the first window's lists are those of reading the trace whole, later ones are read
+/// from the window before them, and the stored signal says which window it used.
+#[test]
+fn instability_reads_a_trace_longer_than_the_context_in_a_sliding_window() {
+    if model("smollm2").is_none() {
+        return;
+    }
+    use stepscope::verify::uncertainty::{teacher_forced_tops, teacher_forced_tops_within};
+    let steps: Vec<String> = (0..12)
+        .map(|i| format!("Step {i}: we add {} and {} to get {}. Wait, let me check it again.", i * 7, i + 3, i * 8 + 3))
+        .collect();
+    let trace = stepscope::trace::Trace::from_step_texts("long", "Add the numbers, step by step.", &steps);
+X
+    let dense = LoadOptions { weights: Some(stepscope::model::WeightMode::Dense), ..LoadOptions::default() };
+    let m = model::load("smollm2", dense, &mut |_| {}).unwrap();
+    let (whole, offsets, none) = teacher_forced_tops(&m, &trace).unwrap();
+    assert_eq!(none, None);
+    let (windowed, offsets_w, window) = teacher_forced_tops_within(&m, &trace, 160).unwrap();
+    let w = window.expect("a sliding window");
+    assert!(w < whole.len(), "the window ({w}) is shorter than the solution ({})", whole.len());
+    assert_eq!((windowed.len(), offsets_w), (whole.len(), offsets));
+    let close = |a: &[(String, f64)], b: &[(String, f64)]| a[0].0 == b[0].0 && (a[0].1 - b[0].1).abs() < 1e-3;
+    let differ: Vec<(usize, &(String, f64), &(String, f64))> =
+        (0..w).filter(|&j| !close(&windowed[j], &whole[j])).map(|j| (j, &windowed[j][0], &whole[j][0])).collect();
+    assert!(differ.is_empty(), "the first window ({w}) differs from reading the trace whole: {differ:?}");
+    // Later tokens lose the far context, so some lists change (the point of recording it).
+    assert!((w..whole.len()).any(|j| !close(&windowed[j], &whole[j])), "no list changed past the first window");
+    let err = teacher_forced_tops_within(&m, &trace, 40).unwrap_err().to_string();
+    assert!(err.contains("sliding window") && err.contains("at least 64"), "{err}");
 }

@@ -82,8 +82,12 @@ impl SignalRunner {
                 Some((tops, offsets)) => ("stored top-k".to_string(), self.summary(trace, &tops, &offsets).into()),
                 None => {
                     let m = load(&self.spec)?;
-                    let (tops, offsets) = teacher_forced_tops(m.as_ref(), trace)?;
-                    (format!("teacher-forced:{}", m.name()), self.summary(trace, &tops, &offsets).into())
+                    let (tops, offsets, window) = teacher_forced_tops(m.as_ref(), trace)?;
+                    let source = match window {
+                        None => format!("teacher-forced:{}", m.name()),
+                        Some(w) => format!("teacher-forced:{} (sliding window of {w} tokens)", m.name()),
+                    };
+                    (source, self.summary(trace, &tops, &offsets).into())
                 }
             },
             SignalKind::AnswerEntropy => {
@@ -131,40 +135,90 @@ fn solution_tokens(m: &dyn LanguageModel, trace: &Trace) -> Result<(Vec<u32>, Ve
         }
         _ => m.encode(&trace.solution)?,
     };
-    let mut offsets = Vec::with_capacity(ids.len());
-    let mut text_len = 0;
-    for j in 0..ids.len() {
-        offsets.push(text_len);
-        text_len = m.decode(&ids[..=j])?.len();
-    }
+    let offsets = token_offsets(m, &ids)?;
     Ok((ids, offsets))
 }
 
+/// The byte offset of each token in the decoded text: `decode(ids[..j]).len()` for token j.
+/// Decoding every prefix would cost the square of a 30k-token trace, so tokens are decoded in
+/// chunks after a point where decoding is additive (the text so far ends at a character
+/// boundary); a chunk where it is not is decoded prefix by prefix, as before.
+fn token_offsets(m: &dyn LanguageModel, ids: &[u32]) -> Result<Vec<usize>> {
+    const CHUNK: usize = 64;
+    let mut offsets = Vec::with_capacity(ids.len());
+    let mut base = 0;
+    for c in (0..ids.len()).step_by(CHUNK) {
+        let end = (c + CHUNK).min(ids.len());
+        let whole = m.decode(&ids[..end])?.len();
+        if base + m.decode(&ids[c..end])?.len() == whole {
+            for j in c..end {
+                offsets.push(base + m.decode(&ids[c..j])?.len());
+            }
+        } else {
+            for j in c..end {
+                offsets.push(m.decode(&ids[..j])?.len());
+            }
+        }
+        base = whole;
+    }
+    Ok(offsets)
+}
+
 /// Top-k lists the model gives at each solution token when the trace is teacher-forced after
-/// its prompt, with token offsets. Reports truncation as an error: a partial series would hide
-/// the end of the trace.
-pub fn teacher_forced_tops(m: &dyn LanguageModel, trace: &Trace) -> Result<(Tops, Vec<usize>)> {
-    let mut ids = m.chat_prompt(&prompt_messages(trace))?;
-    let prompt_len = ids.len();
+/// its prompt, with token offsets, and the sliding window used (None: the whole trace fit).
+///
+/// A trace longer than the model's context is read in a sliding window: each pass holds the
+/// prompt and the last `window` solution tokens and keeps the lists of its newer half, so every
+/// token is predicted from at least half a window of the solution before it (the record says
+/// so). A context too small for a useful window is an error, as before.
+pub fn teacher_forced_tops(m: &dyn LanguageModel, trace: &Trace) -> Result<(Tops, Vec<usize>, Option<usize>)> {
+    teacher_forced_tops_within(m, trace, m.context_length())
+}
+
+/// [`teacher_forced_tops`] as if the model's context were `context` tokens (at most its own).
+pub fn teacher_forced_tops_within(
+    m: &dyn LanguageModel,
+    trace: &Trace,
+    context: usize,
+) -> Result<(Tops, Vec<usize>, Option<usize>)> {
+    let context = context.min(m.context_length());
+    let prompt = m.chat_prompt(&prompt_messages(trace))?;
+    let prompt_len = prompt.len();
     let (sol, offsets) = solution_tokens(m, trace)?;
-    ids.extend(&sol);
-    let context = m.context_length();
-    if ids.len() > context {
+    let window = context.saturating_sub(prompt_len + 1);
+    let top_list = |s: &crate::model::score::TokenScore| -> Vec<(String, f64)> {
+        s.top.iter().map(|(id, lp)| (m.decode(&[*id]).unwrap_or_default(), *lp)).collect()
+    };
+    if sol.len() <= window {
+        let ids: Vec<u32> = prompt.iter().chain(&sol).copied().collect();
+        let scores = m.score(&mut m.start(), &ids, TOP_K)?;
+        return Ok((scores[prompt_len - 1..].iter().map(top_list).collect(), offsets, None));
+    }
+    if window < MIN_WINDOW {
         bail!(
-            "trace {}: prompt + solution is {} tokens, more than the model context of {context}; \
-             instability would be truncated",
+            "trace {}: prompt + solution is {} tokens, and the model context of {context} leaves {window} \
+             for a sliding window (at least {MIN_WINDOW} needed); instability would be truncated",
             trace.id,
-            ids.len()
+            prompt_len + sol.len()
         );
     }
-    let mut prefix = m.start();
-    let scores = m.score(&mut prefix, &ids, TOP_K)?;
-    let tops = scores[prompt_len - 1..]
-        .iter()
-        .map(|s| s.top.iter().map(|(id, lp)| (m.decode(&[*id]).unwrap_or_default(), *lp)).collect())
-        .collect();
-    Ok((tops, offsets))
+    // Each pass predicts solution tokens [from, to) from the prompt and sol[to - window .. to).
+    let mut tops: Tops = Vec::with_capacity(sol.len() + 1);
+    let mut from = 0;
+    while from < sol.len() {
+        let to = if from == 0 { window } else { (from + window / 2).min(sol.len()) };
+        let start = to.saturating_sub(window);
+        let ids: Vec<u32> = prompt.iter().chain(&sol[start..to]).copied().collect();
+        let scores = m.score(&mut m.start(), &ids, TOP_K)?;
+        // The list at ids[i] predicts ids[i + 1]: sol[j] is predicted at prompt_len + (j - start) - 1.
+        tops.extend((from..to).map(|j| top_list(&scores[prompt_len + (j - start) - 1])));
+        from = to;
+    }
+    Ok((tops, offsets, Some(window)))
 }
+
+/// The smallest sliding window (solution tokens) instability is read through.
+pub const MIN_WINDOW: usize = 64;
 
 /// H(Y|C_k) for k = 0..n steps: mean full-vocabulary entropy of the answer tokens teacher-forced
 /// after the problem and the first k steps. Consecutive contexts share their prefix in the cache.
