@@ -403,7 +403,8 @@ fn instability_reads_a_trace_longer_than_the_context_in_a_sliding_window() {
         .map(|i| format!("Step {i}: we add {} and {} to get {}. Wait, let me check it again.", i * 7, i + 3, i * 8 + 3))
         .collect();
     let trace = stepscope::trace::Trace::from_step_texts("long", "Add the numbers, step by step.", &steps);
-X
+    // Dense weights: with the default mixed weights the same positions differed by up to 0.03
+    // in log-prob between a pass of 121 and one of 160 tokens (8-bit activations).
     let dense = LoadOptions { weights: Some(stepscope::model::WeightMode::Dense), ..LoadOptions::default() };
     let m = model::load("smollm2", dense, &mut |_| {}).unwrap();
     let (whole, offsets, none) = teacher_forced_tops(&m, &trace).unwrap();
