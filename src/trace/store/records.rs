@@ -539,10 +539,10 @@ mod tests {
         let want =
             Detail { blind: true, category: Some("calculation".into()), note: Some("n".into()), ..Detail::default() };
         assert_eq!(r.detail(), want);
-        let line = br#"{"v":1,"kind":"label","trace":"t","annotator":"a","value":2,"ts":"x","realisation_step":5,"recovered":true}"#;
-        let Ok(Record::Label(r)) = parse_line(line) else { panic!("not a label") };
-        assert_eq!((r.detail().realised, r.detail().recovered), (Some(5), Some(true)));
-        assert!(r.to_json().to_string().contains("\"realisation_step\":5"));
+        let marked_line = br#"{"v":1,"kind":"label","trace":"t","annotator":"a","value":2,"ts":"x","realisation_step":5,"recovered":true}"#;
+        let Ok(Record::Label(marked)) = parse_line(marked_line) else { panic!("not a label") };
+        assert_eq!((marked.detail().realised, marked.detail().recovered), (Some(5), Some(true)));
+        assert!(marked.to_json().to_string().contains("\"realisation_step\":5"));
         let back = r.to_json().to_string();
         assert!(back.contains("\"blind\":true") && back.contains("\"note\":\"n\""), "{back}");
         // A plain label writes none of the detail fields.
