@@ -6,9 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{check_id, kind, FieldError, RecordContext};
+use super::{kind, FieldError, RecordContext};
 use crate::trace::model::Trace;
-use crate::trace::segment::Segmentation;
 
 /// Whether a record has this shape: content blocks with a `type`, at the top or in the last
 /// assistant turn of `messages`.
@@ -70,36 +69,11 @@ pub fn read(o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldEr
     if thinking.trim().is_empty() && answer.trim().is_empty() {
         return Err(FieldError::field(&field, "no thinking or text block"));
     }
-    let id = o
-        .get("id")
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index), str::to_string);
-    check_id(Some(&id))?;
-    let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
-    let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
-    let (solution, steps, thinking_steps) = if thinking.trim().is_empty() {
-        (answer.clone(), seg.split(&answer), 0)
-    } else {
-        let (solution, steps, n, _) = crate::trace::thinking::join(&thinking, &answer, &seg, &thinking_seg);
-        (solution, steps, n)
-    };
-    let mut extra = o.clone();
-    extra.remove("content");
+    let mut t = super::reply_trace(&o, ctx, "content", (&thinking, &answer), problem(&o))?;
     if redacted > 0 {
-        extra.insert("redacted_thinking_blocks".into(), Value::from(redacted));
+        t.extra.insert("redacted_thinking_blocks".into(), Value::from(redacted));
     }
-    Ok(Trace {
-        id,
-        problem: problem(&o).unwrap_or_default(),
-        solution,
-        steps,
-        thinking_steps,
-        segmentation: seg,
-        generator: o.get("model").and_then(Value::as_str).map(str::to_string),
-        reference_answer: o.get("reference_answer").and_then(Value::as_str).map(str::to_string),
-        extra,
-        ..Trace::default()
-    })
+    Ok(t)
 }
 
 /// The last user turn's text (a string, or its text blocks joined), else `problem`.

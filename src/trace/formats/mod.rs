@@ -175,6 +175,45 @@ pub fn read(format: Format, v: Value, ctx: &RecordContext) -> Result<Vec<Trace>,
     }
 }
 
+/// A trace from a reply that came as thinking and answer texts (Anthropic blocks, Responses API
+/// items): id from `id` (else the file and the record's place), the thinking segmented apart,
+/// `model` as generator, `reference_answer` if given; every other field but `parts` kept.
+pub(crate) fn reply_trace(
+    o: &Map<String, Value>,
+    ctx: &RecordContext,
+    parts: &str,
+    (thinking, answer): (&str, &str),
+    problem: Option<String>,
+) -> Result<Trace, FieldError> {
+    let id = o
+        .get("id")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index), str::to_string);
+    check_id(Some(&id))?;
+    let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
+    let thinking_seg = super::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
+    let (solution, steps, thinking_steps) = if thinking.trim().is_empty() {
+        (answer.to_string(), seg.split(answer), 0)
+    } else {
+        let (solution, steps, n, _) = super::thinking::join(thinking, answer, &seg, &thinking_seg);
+        (solution, steps, n)
+    };
+    let mut extra = o.clone();
+    extra.remove(parts);
+    Ok(Trace {
+        id,
+        problem: problem.unwrap_or_default(),
+        solution,
+        steps,
+        thinking_steps,
+        segmentation: seg,
+        generator: o.get("model").and_then(Value::as_str).map(str::to_string),
+        reference_answer: o.get("reference_answer").and_then(Value::as_str).map(str::to_string),
+        extra,
+        ..Trace::default()
+    })
+}
+
 /// Copies a trace's extra keys into a record being written; a key in `reserved` (one the format
 /// itself uses, or one that would make the row read as another format) is kept as
 /// `source_<key>`, so the written file always reads back.

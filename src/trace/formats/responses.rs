@@ -6,9 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{check_id, FieldError, RecordContext};
+use super::{FieldError, RecordContext};
 use crate::trace::model::Trace;
-use crate::trace::segment::Segmentation;
 
 pub fn looks_like(o: &Map<String, Value>) -> bool {
     o.get("object").and_then(Value::as_str) == Some("response")
@@ -50,33 +49,7 @@ pub fn read(o: Map<String, Value>, ctx: &RecordContext) -> Result<Trace, FieldEr
     if thinking.trim().is_empty() && answer.trim().is_empty() {
         return Err(FieldError::field("output", "no reasoning or message text"));
     }
-    let id = o
-        .get("id")
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("{}-{}", ctx.file_stem(), ctx.index), str::to_string);
-    check_id(Some(&id))?;
-    let seg = ctx.options.segmentation.clone().unwrap_or(Segmentation::BlankLine);
-    let thinking_seg = crate::trace::thinking::thinking_segmentation(ctx.options.segmentation.as_ref());
-    let (solution, steps, thinking_steps) = if thinking.trim().is_empty() {
-        (answer.clone(), seg.split(&answer), 0)
-    } else {
-        let (solution, steps, n, _) = crate::trace::thinking::join(&thinking, &answer, &seg, &thinking_seg);
-        (solution, steps, n)
-    };
-    let mut extra = o.clone();
-    extra.remove("output");
-    Ok(Trace {
-        id,
-        problem: problem(&o).unwrap_or_default(),
-        solution,
-        steps,
-        thinking_steps,
-        segmentation: seg,
-        generator: o.get("model").and_then(Value::as_str).map(str::to_string),
-        reference_answer: o.get("reference_answer").and_then(Value::as_str).map(str::to_string),
-        extra,
-        ..Trace::default()
-    })
+    super::reply_trace(&o, ctx, "output", (&thinking, &answer), problem(&o))
 }
 
 /// `input` as a string, or the last user message of an `input` list (its text or its
