@@ -421,3 +421,67 @@ fn instability_reads_a_trace_longer_than_the_context_in_a_sliding_window() {
     let err = teacher_forced_tops_within(&m, &trace, 40).unwrap_err().to_string();
     assert!(err.contains("sliding window") && err.contains("at least 64"), "{err}");
 }
+
+/// Issue 31: samples decoded together are the samples decoded one by one. Four sampled
+/// continuations of one forked prompt (each its own seed, one with a stop string, one with a
+/// shorter limit) through `generate_batch` give the same tokens, texts and stop reasons as
+/// `generate` on each alone; tokens stream to the right sample; `bench --batch` reports one row
+/// per batch size.
+#[test]
+fn samples_decoded_together_are_the_samples_decoded_alone() {
+    use std::sync::atomic::AtomicBool;
+    use stepscope::model::generate::GenerateParams;
+    use stepscope::model::sample::SamplingParams;
+    use stepscope::model::{GenJob, LanguageModel, Message};
+    let Some(m) = model("smollm2") else { return };
+    let prompt = m.chat_prompt(&[Message::new("user", "Tom has 3 boxes of 12 pens. How many pens?")]).unwrap();
+    let (head, last) = prompt.split_at(prompt.len() - 1);
+    let mut base = m.start();
+    m.extend(&mut base, head).unwrap();
+    let params: Vec<GenerateParams> = (0..4u64)
+        .map(|s| GenerateParams {
+            max_tokens: if s == 2 { 7 } else { 40 },
+            sampling: SamplingParams { temperature: 0.9, top_p: 0.95, seed: 100 + s },
+            stop: if s == 1 { vec!["\n".into()] } else { Vec::new() },
+            top_k: 3,
+            ..GenerateParams::default()
+        })
+        .collect();
+    let cancel = AtomicBool::new(false);
+    let mut alone_forks: Vec<_> = (0..4).map(|_| base.fork().unwrap()).collect();
+    let alone: Vec<_> = params
+        .iter()
+        .zip(&mut alone_forks)
+        .map(|(p, fork)| LanguageModel::generate(&m, fork, last, p, &cancel, &mut |_| {}).unwrap())
+        .collect();
+    let mut forks: Vec<_> = (0..4).map(|_| base.fork().unwrap()).collect();
+    let mut jobs: Vec<GenJob> =
+        forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: last, params }).collect();
+    let mut streamed = vec![String::new(); 4];
+    let together =
+        LanguageModel::generate_batch(&m, &mut jobs, &cancel, &mut |i, t| streamed[i].push_str(&t.text)).unwrap();
+    let texts: Vec<&str> = alone.iter().map(|g| g.text.as_str()).collect();
+    assert!(texts.iter().collect::<std::collections::HashSet<_>>().len() > 1, "the seeds gave one text: {texts:?}");
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        let ids = |g: &stepscope::model::generate::Generation| g.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(a), ids(b), "sample {i}: other tokens together");
+        assert_eq!((&a.text, a.stop), (&b.text, b.stop), "sample {i}");
+        assert_eq!(a.tokens, b.tokens, "sample {i}: log-probs or alternatives differ");
+        assert!(streamed[i].starts_with(&b.text), "sample {i} streamed {:?}", streamed[i]);
+        assert_eq!(forks[i].len(), alone_forks[i].len(), "sample {i}: the cache holds another length");
+    }
+    assert!(together[2].tokens.len() <= 7);
+
+    let (code, out, err) =
+        common::run(&["bench", "--model", "smollm2", "-p", "16", "-n", "4", "-r", "1", "--batch", "1,3", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let sizes: Vec<u64> = rows.iter().map(|r| r["sequences"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [1, 3], "{out}");
+    for r in &rows {
+        assert!(r["decode_tokens_per_second"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["prompt_tokens_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let (code, _, err) = common::run(&["bench", "--model", "smollm2", "--batch", "0"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -221,3 +221,46 @@ fn rope_tables_and_cache_grow_with_the_sequence() {
     assert!(b.rope_positions() >= 5000);
     assert_eq!(cache.len(), 5000);
 }
+
+/// Issue 31: sequences decoded together give each the numbers it gets alone. Three caches at
+/// different lengths (one of them a fork of another) take one token each, or several, in one
+/// pass; every row equals that sequence's own forward bit for bit on block weights, for each
+/// family (qwen2 carries q/k/v biases, qwen3 q/k norms), and each cache ends as long as it
+/// would alone.
+#[test]
+fn a_batched_forward_gives_each_sequence_its_own_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    for family in [Family::Llama, Family::Qwen2, Family::Qwen3] {
+        let path = dir.path().join(format!("{family:?}.gguf"));
+        write_gguf(family, &path, GgmlDType::Q4_1);
+        let m = load_gguf(&path, WeightMode::Quantized);
+        let mut a = m.new_cache();
+        m.forward_hidden(&TOKENS[..5], &mut a).unwrap();
+        let mut b = a.fork().unwrap();
+        m.forward_hidden(&TOKENS[5..7], &mut b).unwrap();
+        let mut c = m.new_cache();
+        m.forward_hidden(&TOKENS[2..3], &mut c).unwrap();
+        let feeds: [&[u32]; 3] = [&[9], &[44, 2, 71], &[60]];
+        let alone: Vec<Tensor> = [&a, &b, &c]
+            .iter()
+            .zip(feeds)
+            .map(|(cache, feed)| m.forward_hidden(feed, &mut cache.fork().unwrap()).unwrap())
+            .collect();
+        let together = m.forward_hidden_batch(&feeds, &mut [&mut a, &mut b, &mut c]).unwrap();
+        let mut row = 0;
+        for (i, one) in alone.iter().enumerate() {
+            let n = feeds[i].len();
+            let part = together.narrow(0, row, n).unwrap();
+            assert_eq!(max_diff(&part, one), 0.0, "{family:?}: sequence {i} differs in the batch");
+            row += n;
+        }
+        assert_eq!((a.len(), b.len(), c.len()), (6, 10, 2), "{family:?}");
+        // The caches hold what the batch appended: the next token continues each correctly.
+        let next = m.forward_hidden(&[5], &mut b).unwrap();
+        let mut again = m.new_cache();
+        let whole: Vec<u32> = TOKENS[..7].iter().chain(&[44, 2, 71, 5]).copied().collect();
+        let reference = m.forward_hidden(&whole, &mut again).unwrap();
+        assert_eq!(max_diff(&next, &reference.narrow(0, 10, 1).unwrap()), 0.0, "{family:?}: cache after the batch");
+        assert!(m.forward_hidden_batch(&[&[1]], &mut []).is_err(), "one token list per cache");
+    }
+}

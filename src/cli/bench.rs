@@ -26,6 +26,12 @@ pub struct BenchArgs {
     pub repetitions: usize,
     #[arg(long)]
     pub json: bool,
+    /// Instead: batched decoding, like llama-batched-bench with a shared prompt. For each N
+    /// (comma-separated), the prompt of --n-prompt tokens is read once, N sequences continue it
+    /// (forked caches) and decode --n-gen tokens each, all N in one forward pass per token;
+    /// reports the aggregate decode speed (N × n-gen tokens over the decode time).
+    #[arg(long, value_delimiter = ',', value_name = "N,N", value_parser = within(1, MAX_SAMPLES))]
+    pub batch: Vec<usize>,
     /// Instead: time to the first token of a local refinement continuing a prefix read once and
     /// forked, against reading the prefix again (a draft of N steps, refined from its last step).
     #[arg(long, value_name = "STEPS", value_parser = count(MAX_STEP))]
@@ -104,6 +110,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(steps) = args.refine_prefix {
         return refine_prefix(args, &m, steps);
     }
+    if !args.batch.is_empty() {
+        return batched(args, &m);
+    }
     let vocab = m.vocab_size();
     let threads = candle_core::utils::get_num_threads();
     let size_mib = std::fs::metadata(&m.path).map(|x| x.len() as f64 / 1048576.0).unwrap_or(0.0);
@@ -135,6 +144,50 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let (mean, sd) = stats(&runs);
         table(format!("| {} | {size_mib:.1} MiB | {backend} | {threads} | {name} | {mean:.2} ± {sd:.2} |", m.name));
         rows.push(json!({"model": m.name, "backend": backend, "threads": threads, "test": name, "tokens_per_second": mean, "sd": sd, "runs": runs}));
+    }
+    if args.json {
+        crate::outln!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
+}
+
+/// One run of `bench --batch`: the shared prompt read once, then `n` sequences decoding `gen`
+/// tokens each in lockstep; returns (prompt tokens/s, aggregate decode tokens/s).
+fn batch_once(m: &Model, prompt: &[u32], n: usize, gen: usize, vocab: usize) -> anyhow::Result<(f64, f64)> {
+    let t = Instant::now();
+    let mut base = m.start();
+    m.extend(&mut base, prompt)?;
+    let pp = prompt.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut seqs = (0..n).map(|_| base.fork()).collect::<anyhow::Result<Vec<_>>>()?;
+    // Each sequence starts from its own token, so they decode different texts.
+    let mut next = tokens(n + 1, vocab)[1..].to_vec();
+    for _ in 0..gen {
+        next = m.greedy_steps(&next, &mut seqs)?;
+    }
+    Ok((pp, (n * gen) as f64 / t.elapsed().as_secs_f64()))
+}
+
+/// `bench --batch N,…`: aggregate decode speed of N sequences sharing a prompt, per N.
+fn batched(args: &BenchArgs, m: &Model) -> anyhow::Result<()> {
+    let vocab = m.vocab_size();
+    let prompt = tokens(args.n_prompt, vocab);
+    let table = |line: String| if args.json { crate::errln!("{line}") } else { crate::outln!("{line}") };
+    table(format!("| model | threads | sequences | shared prompt t/s (pp{}) | decode t/s, all sequences (tg{} each) | per sequence |", args.n_prompt, args.n_gen));
+    table("| --- | ---: | ---: | ---: | ---: | ---: |".into());
+    let threads = candle_core::utils::get_num_threads();
+    let mut rows = Vec::new();
+    for &n in &args.batch {
+        batch_once(m, &prompt, n, args.n_gen.min(8), vocab)?; // warm-up
+        let runs: Vec<(f64, f64)> = (0..args.repetitions.max(1))
+            .map(|_| batch_once(m, &prompt, n, args.n_gen, vocab))
+            .collect::<anyhow::Result<_>>()?;
+        let pp: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        let tg: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        let ((pm, _), (tm, ts)) = (stats(&pp), stats(&tg));
+        table(format!("| {} | {threads} | {n} | {pm:.2} | {tm:.2} ± {ts:.2} | {:.2} |", m.name, tm / n as f64));
+        rows.push(json!({"model": m.name, "threads": threads, "sequences": n, "n_prompt": args.n_prompt,
+            "n_gen": args.n_gen, "prompt_tokens_per_second": pm, "decode_tokens_per_second": tm, "sd": ts, "runs": tg}));
     }
     if args.json {
         crate::outln!("{}", serde_json::Value::Array(rows));

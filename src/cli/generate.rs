@@ -204,10 +204,13 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
                 crate::errln!("loaded {name} ({arch}) on {device}");
                 model_name = name;
             }
-            JobEvent::Token { token, .. } => {
+            // Several samples decode together: their tokens interleave, so each is printed
+            // whole when it ends; a single sample streams.
+            JobEvent::Token { token, .. } if args.n == 1 => {
                 crate::out!("{}", token.text);
                 super::output::flush_out();
             }
+            JobEvent::Token { .. } => {}
             JobEvent::Generated { sample, generation, .. } => {
                 let q = &qs[qi];
                 let generation = match nonempty(generation) {
@@ -217,6 +220,9 @@ fn generate_all(args: &GenerateArgs) -> anyhow::Result<()> {
                         continue;
                     }
                 };
+                if args.n > 1 {
+                    crate::out!("{}", generation.text);
+                }
                 crate::outln!(
                     "\n--- {} sample {sample}: {:?}, {} tokens",
                     field(&q.id),

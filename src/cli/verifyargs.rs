@@ -34,6 +34,10 @@ pub struct VerifierArgs {
     /// Critic and rollout: most tokens generated per sample.
     #[arg(long, default_value_t = 256, value_parser = count(MAX_TOKENS))]
     pub max_tokens: usize,
+    /// Rollout and critic: decode the K samples one after another instead of together in one
+    /// batch (the same tokens, slower; for comparing the two paths).
+    #[arg(long)]
+    pub sequential: bool,
     /// PRM input/head format when it cannot be detected: qwen, skywork, trl, math-shepherd, rlhflow.
     #[arg(long)]
     pub prm_format: Option<String>,
@@ -54,6 +58,7 @@ impl VerifierArgs {
             rollouts: self.rollouts,
             max_tokens: self.max_tokens,
             seed: 42,
+            sequential: self.sequential,
             prm_format: self.prm_format.clone(),
             remote: self.server.options(),
         }

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
 use crate::model::remote::RemoteOptions;
-use crate::model::{LanguageModel, LoadOptions, Message};
+use crate::model::{GenJob, LanguageModel, LoadOptions, Message};
 use crate::refine::strategy::Plan;
 use crate::service::refine::{refine, Candidate};
 use crate::service::train::CvMetrics;
@@ -340,7 +340,8 @@ fn train(
     Ok(())
 }
 
-/// Samples share the prompt: it is read once and each sample continues a fork of that prefix.
+/// Samples share the prompt: it is read once, each sample continues a fork of that prefix, and
+/// all of them decode together (one forward pass per token on the local runtime).
 fn generate(
     m: &dyn LanguageModel,
     id: JobId,
@@ -351,18 +352,17 @@ fn generate(
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
     let prompt = m.chat_prompt(messages)?;
+    let (head, last) = prompt.split_at(prompt.len().saturating_sub(1));
     let mut prefix = m.start();
-    m.extend(&mut prefix, &prompt[..prompt.len().saturating_sub(1)])?;
-    for sample in 0..n {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut fork = prefix.fork()?;
-        let p = params.for_sample(sample);
-        let last = &prompt[prompt.len().saturating_sub(1)..];
-        let mut generation = m.generate(&mut fork, last, &p, cancel, &mut |t| {
-            sink(JobEvent::Token { job: id, sample, token: t.clone() });
-        })?;
+    m.extend(&mut prefix, head)?;
+    let params: Vec<GenerateParams> = (0..n).map(|sample| params.for_sample(sample)).collect();
+    let mut forks = (0..n).map(|_| prefix.fork()).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut jobs: Vec<GenJob> =
+        forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: last, params }).collect();
+    let generations = m.generate_batch(&mut jobs, cancel, &mut |sample, t| {
+        sink(JobEvent::Token { job: id, sample, token: t.clone() });
+    })?;
+    for (sample, mut generation) in generations.into_iter().enumerate() {
         generation.prompt_tokens = prompt.len();
         sink(JobEvent::Generated { job: id, sample, generation });
     }

@@ -184,11 +184,13 @@ impl Taps {
     }
 }
 
-/// One sequence of a packed forward: its rows and its causal mask.
+/// One sequence of a forward: its rows, its causal mask, and the KV cache it continues (an
+/// index into the caches passed along), if any.
 struct Segment {
     start: usize,
     len: usize,
     mask: Option<Tensor>,
+    cache: Option<usize>,
 }
 
 struct Rope {
@@ -607,11 +609,51 @@ impl Transformer {
         }
         let ids = Tensor::new(tokens, &self.device)?;
         let (cos, sin) = self.rope_rows(offset, t)?;
-        let mask = causal_mask(t, offset, &self.device)?;
-        let mut kv = Some(cache);
-        let hidden = self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut kv, &[], exact, &mut Taps::none())?;
-        if let Some(cache) = kv {
-            cache.advance(t);
+        let whole = [Segment { start: 0, len: t, mask: causal_mask(t, offset, &self.device)?, cache: Some(0) }];
+        let hidden = self.layers_forward(&ids, (&cos, &sin), &whole, &mut [&mut *cache], exact, &mut Taps::none())?;
+        cache.advance(t);
+        Ok(hidden)
+    }
+
+    /// Several sequences in one pass, each continuing its own cache: `tokens[i]` after what
+    /// `caches[i]` holds. One matrix product per linear layer serves every row (the weights
+    /// are read once for all of them), attention runs per sequence over its own cache. Each
+    /// token's numbers are those of `forward_hidden` on its sequence alone (the block kernels
+    /// sum in the same order whatever the batch). Returns hidden states (total tokens, hidden),
+    /// the sequences one after another, and appends every sequence to its cache.
+    pub fn forward_hidden_batch(&self, tokens: &[&[u32]], caches: &mut [&mut KvCache]) -> Result<Tensor> {
+        if tokens.is_empty() || tokens.len() != caches.len() || tokens.iter().any(|t| t.is_empty()) {
+            bail!("a batched forward needs one non-empty token list per cache");
+        }
+        let mut positions: Vec<u32> = Vec::new();
+        let mut segments = Vec::with_capacity(tokens.len());
+        for (i, (toks, cache)) in tokens.iter().zip(caches.iter()).enumerate() {
+            self.check_ids(toks)?;
+            let (offset, t) = (cache.len(), toks.len());
+            if offset + t > self.config.context_length {
+                bail!(
+                    "sequence of {} tokens exceeds the model context of {} tokens",
+                    offset + t,
+                    self.config.context_length
+                );
+            }
+            segments.push(Segment {
+                start: positions.len(),
+                len: t,
+                mask: causal_mask(t, offset, &self.device)?,
+                cache: Some(i),
+            });
+            positions.extend(offset as u32..(offset + t) as u32);
+        }
+        let longest = positions.iter().max().map_or(0, |&p| p as usize + 1);
+        let (cos, sin) = self.rope_rows(0, longest)?;
+        let at = Tensor::new(positions.as_slice(), &self.device)?;
+        let (cos, sin) = (cos.index_select(&at, 0)?, sin.index_select(&at, 0)?);
+        let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
+        let ids = Tensor::new(ids.as_slice(), &self.device)?;
+        let hidden = self.layers_forward(&ids, (&cos, &sin), &segments, caches, false, &mut Taps::none())?;
+        for (cache, toks) in caches.iter_mut().zip(tokens) {
+            cache.advance(toks.len());
         }
         Ok(hidden)
     }
@@ -637,11 +679,11 @@ impl Transformer {
         let mut segments = Vec::with_capacity(seqs.len());
         let mut start = 0;
         for s in seqs {
-            segments.push(Segment { start, len: s.len(), mask: causal_mask(s.len(), 0, &self.device)? });
+            segments.push(Segment { start, len: s.len(), mask: causal_mask(s.len(), 0, &self.device)?, cache: None });
             start += s.len();
         }
         let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        self.layers_forward(&ids, (&cos, &sin), None, &mut None, &segments, true, &mut Taps::none())
+        self.layers_forward(&ids, (&cos, &sin), &segments, &mut [], true, &mut Taps::none())
     }
 
     /// The residual stream of one sequence after each layer in `layers` (1 = after the first
@@ -656,10 +698,11 @@ impl Transformer {
         }
         self.check_ids(tokens)?;
         let (cos, sin) = self.rope_rows(0, tokens.len())?;
-        let mask = causal_mask(tokens.len(), 0, &self.device)?;
+        let whole =
+            [Segment { start: 0, len: tokens.len(), mask: causal_mask(tokens.len(), 0, &self.device)?, cache: None }];
         let ids = Tensor::new(tokens, &self.device)?;
         let mut taps = Taps { at: layers.to_vec(), got: Vec::new() };
-        self.layers_forward(&ids, (&cos, &sin), mask.as_ref(), &mut None, &[], true, &mut taps)?;
+        self.layers_forward(&ids, (&cos, &sin), &whole, &mut [], true, &mut taps)?;
         let mut out = Vec::with_capacity(layers.len());
         for l in layers {
             let (_, t) = taps.got.iter().find(|(k, _)| k == l).expect("every asked layer is tapped");
@@ -668,17 +711,15 @@ impl Transformer {
         Ok(out)
     }
 
-    /// Embedding, every layer and the final norm; with a cache, keys and values are appended to
-    /// it (the caller advances it), without one attention sees only these tokens. With
-    /// `segments`, the rows are independent sequences and attention stays inside each.
-    #[allow(clippy::too_many_arguments)]
+    /// Embedding, every layer and the final norm. The rows are the `segments`, independent
+    /// sequences; attention stays inside each. A segment with a cache appends its keys and
+    /// values to it (the caller advances it); without one, attention sees only its own rows.
     fn layers_forward(
         &self,
         ids: &Tensor,
         rope: (&Tensor, &Tensor),
-        mask: Option<&Tensor>,
-        cache: &mut Option<&mut KvCache>,
         segments: &[Segment],
+        caches: &mut [&mut KvCache],
         exact: bool,
         taps: &mut Taps,
     ) -> Result<Tensor> {
@@ -686,7 +727,7 @@ impl Transformer {
         let mut x = self.embed.lookup(ids)?.to_dtype(self.dtype)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(&x, &layer.attn_norm)?;
-            let a = self.attention(layer, i, &h, rope, (mask, segments), cache, exact)?;
+            let a = self.attention(layer, i, &h, rope, segments, caches, exact)?;
             x = (x + a)?;
             let h = self.rms_norm(&x, &layer.ffn_norm)?;
             let [gate, up] = forward_group([&layer.gate, &layer.up], &h, exact)?;
@@ -735,8 +776,8 @@ impl Transformer {
         index: usize,
         h: &Tensor,
         (cos, sin): (&Tensor, &Tensor),
-        (mask, segments): (Option<&Tensor>, &[Segment]),
-        cache: &mut Option<&mut KvCache>,
+        segments: &[Segment],
+        caches: &mut [&mut KvCache],
         exact: bool,
     ) -> Result<Tensor> {
         let lin = |l: &Linear, x: &Tensor| if exact { l.forward_exact(x) } else { l.forward(x) };
@@ -766,22 +807,18 @@ impl Transformer {
             }
         };
         let (q, k, v) = (q.squeeze(0)?, k.squeeze(0)?, v.squeeze(0)?);
-        let out = if segments.is_empty() {
-            let (k_all, v_all) = match cache {
-                Some(cache) => cache.append(index, &k, &v)?,
+        let mut parts = Vec::with_capacity(segments.len());
+        for s in segments {
+            let whole = segments.len() == 1;
+            let part = |x: &Tensor| if whole { Ok(x.clone()) } else { x.narrow(1, s.start, s.len) };
+            let (k, v) = (part(&k)?, part(&v)?);
+            let (k_all, v_all) = match s.cache {
+                Some(c) => caches[c].append(index, &k, &v)?,
                 None => (k, v),
             };
-            self.attend(&q, k_all, v_all, mask)?
-        } else {
-            let parts = segments
-                .iter()
-                .map(|s| {
-                    let part = |x: &Tensor| x.narrow(1, s.start, s.len);
-                    self.attend(&part(&q)?, part(&k)?, part(&v)?, s.mask.as_ref())
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Tensor::cat(&parts, 0)?
-        };
+            parts.push(self.attend(&part(&q)?, k_all, v_all, s.mask.as_ref())?);
+        }
+        let out = if parts.len() == 1 { parts.remove(0) } else { Tensor::cat(&parts, 0)? };
         Ok(lin(&layer.o, &out)?)
     }
 

@@ -82,6 +82,75 @@ pub fn answer_end(text: &str) -> Option<usize> {
     text[from..].find('\n').map(|k| from + k)
 }
 
+/// One continuation of a batch: the tokens to feed after what `cache` holds, then generation
+/// with `params`.
+pub struct BatchJob<'a> {
+    pub cache: &'a mut KvCache,
+    pub feed: &'a [u32],
+    pub params: &'a GenerateParams,
+}
+
+/// A sequence being generated: its sampler and what it has produced so far.
+struct Stream<'p> {
+    params: &'p GenerateParams,
+    rng: Rng,
+    ids: Vec<u32>,
+    text: String,
+    tokens: Vec<GeneratedToken>,
+    stop: Option<StopReason>,
+}
+
+impl<'p> Stream<'p> {
+    fn new(params: &'p GenerateParams) -> Stream<'p> {
+        Stream {
+            params,
+            rng: Rng::new(params.sampling.seed),
+            ids: Vec::new(),
+            text: String::new(),
+            tokens: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// Takes the next token from the log-probs `lp`; the token to feed next, or None once the
+    /// sequence has stopped (`self.stop` says why). A new token goes to `on_token` first.
+    fn take(&mut self, model: &Model, lp: &[f32], on_token: &mut dyn FnMut(&GeneratedToken)) -> Result<Option<u32>> {
+        let params = self.params;
+        if self.tokens.len() >= params.max_tokens {
+            return Ok(self.end(StopReason::MaxTokens));
+        }
+        let id = sample(lp, &params.sampling, &mut self.rng);
+        if model.eos_ids.contains(&id) {
+            return Ok(self.end(StopReason::Eos));
+        }
+        self.ids.push(id);
+        let full = model.decode(&self.ids)?;
+        let piece = if full.starts_with(&self.text) { full[self.text.len()..].to_string() } else { full.clone() };
+        let top = top_k(lp, params.top_k)
+            .into_iter()
+            .map(|(t, l)| (model.decode(&[t]).unwrap_or_default(), l as f64))
+            .collect();
+        let token = GeneratedToken { id, text: piece, logprob: lp[id as usize] as f64, offset: self.text.len(), top };
+        on_token(&token);
+        self.tokens.push(token);
+        self.text = full;
+        if let Some(at) = params.stop.iter().filter_map(|s| self.text.find(s.as_str())).min() {
+            self.text.truncate(at);
+            return Ok(self.end(StopReason::StopString));
+        }
+        if let Some(at) = params.stop_at_answer.then(|| answer_end(&self.text)).flatten() {
+            self.text.truncate(at);
+            return Ok(self.end(StopReason::Answer));
+        }
+        Ok(Some(id))
+    }
+
+    fn end(&mut self, why: StopReason) -> Option<u32> {
+        self.stop = Some(why);
+        None
+    }
+}
+
 impl Model {
     /// Generates after `prompt`, calling `on_token` for each token. The cache is left holding the
     /// prompt and the generated tokens, so a caller can fork it.
@@ -93,49 +162,77 @@ impl Model {
         cancel: &AtomicBool,
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<Generation> {
-        let mut rng = Rng::new(params.sampling.seed);
-        let mut logits = self.transformer.forward(prompt, cache)?;
-        let mut ids: Vec<u32> = Vec::new();
-        let mut text = String::new();
-        let mut tokens = Vec::new();
-        let stop = loop {
+        let mut jobs = [BatchJob { cache, feed: prompt, params }];
+        let mut out = self.generate_batch(&mut jobs, cancel, &mut |_, t| on_token(t))?;
+        Ok(out.remove(0))
+    }
+
+    /// Several continuations at once, each after its own cache and with its own parameters
+    /// (seed, limits, stops): every step is one forward pass over the sequences still running,
+    /// so the weights are read once per step for all of them. A sequence's tokens are those
+    /// `generate` gives it alone (same kernels, same sums, its own sampler). `on_token(i, t)`
+    /// reports token `t` of job `i`; each cache is left holding its sequence.
+    pub fn generate_batch(
+        &self,
+        jobs: &mut [BatchJob],
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(usize, &GeneratedToken),
+    ) -> Result<Vec<Generation>> {
+        let mut streams: Vec<Stream> = jobs.iter().map(|j| Stream::new(j.params)).collect();
+        // (job, tokens to feed) for the sequences still running.
+        let mut live: Vec<(usize, Vec<u32>)> = jobs.iter().enumerate().map(|(i, j)| (i, j.feed.to_vec())).collect();
+        while !live.is_empty() {
+            let lps = self.next_log_probs(jobs, &live)?;
             if cancel.load(Ordering::Relaxed) {
-                break StopReason::Cancelled;
+                for (i, _) in &live {
+                    streams[*i].stop = Some(StopReason::Cancelled);
+                }
+                break;
             }
-            if tokens.len() >= params.max_tokens {
-                break StopReason::MaxTokens;
+            let mut next = Vec::with_capacity(live.len());
+            for ((i, _), lp) in live.iter().zip(&lps) {
+                let i = *i;
+                let Some(id) = streams[i].take(self, lp, &mut |t| on_token(i, t))? else { continue };
+                if jobs[i].cache.len() >= jobs[i].cache.max_len() {
+                    streams[i].stop = Some(StopReason::ContextFull);
+                    continue;
+                }
+                next.push((i, vec![id]));
             }
-            let last = logits.dim(0)? - 1;
-            let lp: Vec<f32> = log_softmax(&logits.narrow(0, last, 1)?)?.squeeze(0)?.to_vec1()?;
-            let id = sample(&lp, &params.sampling, &mut rng);
-            if self.eos_ids.contains(&id) {
-                break StopReason::Eos;
+            live = next;
+        }
+        Ok(streams
+            .into_iter()
+            .zip(jobs.iter())
+            .map(|(s, j)| Generation {
+                text: s.text,
+                tokens: s.tokens,
+                stop: s.stop.unwrap_or(StopReason::MaxTokens),
+                prompt_tokens: j.feed.len(),
+            })
+            .collect())
+    }
+
+    /// Feeds each live sequence its tokens in one pass; the log-probs after its last token.
+    fn next_log_probs(&self, jobs: &mut [BatchJob], live: &[(usize, Vec<u32>)]) -> Result<Vec<Vec<f32>>> {
+        let feeds: Vec<&[u32]> = live.iter().map(|(_, f)| f.as_slice()).collect();
+        let mut caches: Vec<&mut KvCache> = Vec::with_capacity(live.len());
+        let mut wanted = live.iter().map(|(i, _)| *i).peekable();
+        for (i, job) in jobs.iter_mut().enumerate() {
+            if wanted.next_if_eq(&i).is_some() {
+                caches.push(&mut *job.cache);
             }
-            ids.push(id);
-            let full = self.decode(&ids)?;
-            let piece = if full.starts_with(&text) { full[text.len()..].to_string() } else { full.clone() };
-            let top = top_k(&lp, params.top_k)
-                .into_iter()
-                .map(|(t, l)| (self.decode(&[t]).unwrap_or_default(), l as f64))
-                .collect();
-            let token = GeneratedToken { id, text: piece, logprob: lp[id as usize] as f64, offset: text.len(), top };
-            on_token(&token);
-            tokens.push(token);
-            text = full;
-            if let Some(at) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                text.truncate(at);
-                break StopReason::StopString;
-            }
-            if let Some(at) = params.stop_at_answer.then(|| answer_end(&text)).flatten() {
-                text.truncate(at);
-                break StopReason::Answer;
-            }
-            if cache.len() >= cache.max_len() {
-                break StopReason::ContextFull;
-            }
-            logits = self.transformer.forward(&[id], cache)?;
-        };
-        Ok(Generation { text, tokens, stop, prompt_tokens: prompt.len() })
+        }
+        let hidden = self.transformer.forward_hidden_batch(&feeds, &mut caches)?;
+        // Only each sequence's last row goes through the LM head.
+        let mut last = Vec::with_capacity(feeds.len());
+        let mut end = 0u32;
+        for f in &feeds {
+            end += f.len() as u32;
+            last.push(end - 1);
+        }
+        let rows = hidden.index_select(&candle_core::Tensor::new(last.as_slice(), hidden.device())?, 0)?;
+        Ok(log_softmax(&self.transformer.logits(&rows)?)?.to_vec2::<f32>()?)
     }
 }
 

@@ -138,6 +138,41 @@ pub trait LanguageModel: Send + Sync {
         cancel: &AtomicBool,
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<Generation>;
+    /// Several continuations, `jobs[i]` after its own prefix with its own parameters, each
+    /// token reported as `on_token(i, token)`. The local runtime decodes them together, one
+    /// forward pass per step for all (each sequence gets the tokens `generate` would give it);
+    /// by default they run one after another.
+    fn generate_batch(
+        &self,
+        jobs: &mut [GenJob],
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(usize, &GeneratedToken),
+    ) -> Result<Vec<Generation>> {
+        generate_each(self, jobs, cancel, on_token)
+    }
+}
+
+/// The jobs of a batch one after another (what a batch does where it cannot run together, and
+/// the reference the batched path is compared with).
+pub fn generate_each<M: LanguageModel + ?Sized>(
+    m: &M,
+    jobs: &mut [GenJob],
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(usize, &GeneratedToken),
+) -> Result<Vec<Generation>> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for (i, j) in jobs.iter_mut().enumerate() {
+        out.push(m.generate(j.prefix, j.ids, j.params, cancel, &mut |t| on_token(i, t))?);
+    }
+    Ok(out)
+}
+
+/// One continuation of [`LanguageModel::generate_batch`].
+pub struct GenJob<'a> {
+    pub prefix: &'a mut Prefix,
+    /// Read after the prefix before generating.
+    pub ids: &'a [u32],
+    pub params: &'a GenerateParams,
 }
 
 /// The last hidden layer of a local model, for reward heads on top of it.
@@ -228,6 +263,19 @@ impl LanguageModel for Model {
         on_token: &mut dyn FnMut(&GeneratedToken),
     ) -> Result<Generation> {
         Model::generate(self, ids, prefix.cache()?, params, cancel, on_token)
+    }
+
+    fn generate_batch(
+        &self,
+        jobs: &mut [GenJob],
+        cancel: &AtomicBool,
+        on_token: &mut dyn FnMut(usize, &GeneratedToken),
+    ) -> Result<Vec<Generation>> {
+        let mut batch = Vec::with_capacity(jobs.len());
+        for j in jobs.iter_mut() {
+            batch.push(super::generate::BatchJob { cache: j.prefix.cache()?, feed: j.ids, params: j.params });
+        }
+        Model::generate_batch(self, &mut batch, cancel, on_token)
     }
 }
 

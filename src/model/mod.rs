@@ -28,7 +28,7 @@ pub use cache::KvCache;
 pub use chat::{ChatTemplate, Message};
 pub use config::{Arch, Config};
 pub use forward::{Transformer, WeightMode};
-pub use lm::{HiddenStates, LanguageModel, Prefix};
+pub use lm::{GenJob, HiddenStates, LanguageModel, Prefix};
 
 /// Which device runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -516,6 +516,17 @@ impl Model {
     pub fn greedy_step(&self, token: u32, prefix: &mut Prefix) -> Result<u32> {
         let logits = self.transformer.forward(&[token], prefix.cache()?)?;
         Ok(sample::argmax(&logits.squeeze(0)?.to_vec1::<f32>()?))
+    }
+
+    /// One batched decode step as `bench --batch` times it: feed `tokens[i]` to sequence i (all
+    /// in one pass), return each sequence's greedy next token.
+    pub fn greedy_steps(&self, tokens: &[u32], prefixes: &mut [Prefix]) -> Result<Vec<u32>> {
+        let feeds: Vec<[u32; 1]> = tokens.iter().map(|&t| [t]).collect();
+        let feeds: Vec<&[u32]> = feeds.iter().map(|f| f.as_slice()).collect();
+        let mut caches = prefixes.iter_mut().map(|p| p.cache()).collect::<Result<Vec<_>>>()?;
+        let h = self.transformer.forward_hidden_batch(&feeds, &mut caches)?;
+        let logits = self.transformer.logits(&h)?.to_vec2::<f32>()?;
+        Ok(logits.iter().map(|l| sample::argmax(l)).collect())
     }
 
     /// Which kernels decode uses (for `bench`).

@@ -11,8 +11,9 @@ use anyhow::Result;
 
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
+use crate::model::lm::generate_each;
 use crate::model::sample::SamplingParams;
-use crate::model::{LanguageModel, Message};
+use crate::model::{GenJob, LanguageModel, Message};
 use crate::trace::answer::last_boxed;
 use crate::trace::Trace;
 
@@ -22,6 +23,7 @@ pub struct CriticVerifier {
     votes: usize,
     max_tokens: usize,
     seed: u64,
+    sequential: bool,
 }
 
 /// Our critic prompt (same structure as ProcessBench's: header, problem, tagged solution,
@@ -52,6 +54,7 @@ impl CriticVerifier {
             votes: opts.votes.max(1),
             max_tokens: opts.max_tokens,
             seed: opts.seed,
+            sequential: opts.sequential,
         }
     }
 }
@@ -84,21 +87,37 @@ impl Verifier for CriticVerifier {
             let steps = (0..n).map(|_| StepScore::none("beyond the model context")).collect();
             return Ok(Scored { steps, truncated: Some(why), forward_passes: 0 });
         }
+        ctx.check_cancel()?;
+        (ctx.progress)(&format!("{}: critic, {} sample(s)", trace.id, self.votes));
+        let params: Vec<GenerateParams> = (0..self.votes)
+            .map(|v| {
+                let sampling = if self.votes == 1 {
+                    SamplingParams { temperature: 0.0, top_p: 1.0, seed: self.seed }
+                } else {
+                    SamplingParams { temperature: 1.0, top_p: 0.9, seed: self.seed + v as u64 }
+                };
+                GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() }
+            })
+            .collect();
+        if prompt.is_empty() {
+            anyhow::bail!("the critic prompt is empty");
+        }
+        // The prompt is read once; every vote continues a fork of it, all decoding together.
+        let (head, last) = prompt.split_at(prompt.len() - 1);
+        let mut base = self.model.start();
+        self.model.extend(&mut base, head)?;
+        let mut forks = (0..self.votes).map(|_| base.fork()).collect::<Result<Vec<_>>>()?;
+        let mut jobs: Vec<GenJob> =
+            forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: last, params }).collect();
+        let generations = if self.sequential {
+            generate_each(self.model.as_ref(), &mut jobs, ctx.cancel, &mut |_, _| {})?
+        } else {
+            self.model.generate_batch(&mut jobs, ctx.cancel, &mut |_, _| {})?
+        };
+        ctx.check_cancel()?;
         let mut counts: HashMap<i64, usize> = HashMap::new();
         let mut outputs = Vec::new();
-        for v in 0..self.votes {
-            ctx.check_cancel()?;
-            (ctx.progress)(&format!("{}: critic sample {}/{}", trace.id, v + 1, self.votes));
-            let sampling = if self.votes == 1 {
-                SamplingParams { temperature: 0.0, top_p: 1.0, seed: self.seed }
-            } else {
-                SamplingParams { temperature: 1.0, top_p: 0.9, seed: self.seed + v as u64 }
-            };
-            let params =
-                GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() };
-            let mut cache = self.model.start();
-            let g = self.model.generate(&mut cache, &prompt, &params, ctx.cancel, &mut |_| {})?;
-            ctx.check_cancel()?;
+        for g in generations {
             if let Some(i) = parse_index(&g.text, n) {
                 *counts.entry(i).or_default() += 1;
             }

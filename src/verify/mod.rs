@@ -108,6 +108,9 @@ pub struct Options {
     /// Critic and rollout: most tokens generated per sample.
     pub max_tokens: usize,
     pub seed: u64,
+    /// Rollout and critic: decode the samples one after another rather than together (same
+    /// tokens; the reference the batched path is timed and checked against).
+    pub sequential: bool,
     /// PRM: the input/head format when detection cannot tell (`--prm-format`).
     pub prm_format: Option<String>,
     /// The servers behind the model spec `server` (`--server`).
@@ -122,6 +125,7 @@ impl Default for Options {
             rollouts: 4,
             max_tokens: 256,
             seed: 42,
+            sequential: false,
             prm_format: None,
             remote: RemoteOptions::default(),
         }

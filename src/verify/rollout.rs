@@ -2,7 +2,8 @@
 //! each step, K continuations are sampled; the step's value is the share that reaches the
 //! reference answer, and its hard label is whether any does. The default threshold makes the
 //! first step from which no continuation recovers the first error. The KV cache of each prefix
-//! is computed once and forked for its K samples.
+//! is computed once and forked for its K samples, which decode together (one forward pass per
+//! token for all K on the local runtime).
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use anyhow::{bail, Result};
 
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
+use crate::model::lm::generate_each;
 use crate::model::sample::SamplingParams;
-use crate::model::{LanguageModel, Message};
+use crate::model::{GenJob, LanguageModel, Message};
 use crate::trace::answer::{extract_answer, same_answer};
 use crate::trace::Trace;
 
@@ -21,6 +23,7 @@ pub struct RolloutVerifier {
     k: usize,
     max_tokens: usize,
     seed: u64,
+    sequential: bool,
 }
 
 pub const ROLLOUT_INSTRUCTION: &str = "Solve the problem step by step. End with \"The answer is\" and the number.";
@@ -33,6 +36,7 @@ impl RolloutVerifier {
             k: opts.rollouts.max(1),
             max_tokens: opts.max_tokens,
             seed: opts.seed,
+            sequential: opts.sequential,
         }
     }
 }
@@ -94,19 +98,30 @@ impl Verifier for RolloutVerifier {
             }
             fed = ids[..ids.len() - 1].to_vec();
             let last = ids[ids.len() - 1];
+            ctx.check_cancel()?;
+            (ctx.progress)(&format!("{}: step {}/{} ({} rollouts at once)", trace.id, i + 1, steps.len(), self.k));
+            // The K continuations decode together: one forward pass per token serves all of them.
+            let params: Vec<GenerateParams> = (0..self.k)
+                .map(|s| {
+                    let sampling =
+                        SamplingParams { temperature: 0.7, top_p: 0.95, seed: self.seed + (i * self.k + s) as u64 };
+                    GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() }
+                })
+                .collect();
+            let mut forks = (0..self.k).map(|_| base.fork()).collect::<Result<Vec<_>>>()?;
+            let feed = [last];
+            let mut jobs: Vec<GenJob> =
+                forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: &feed, params }).collect();
+            let generations = if self.sequential {
+                generate_each(m.as_ref(), &mut jobs, ctx.cancel, &mut |_, _| {})?
+            } else {
+                m.generate_batch(&mut jobs, ctx.cancel, &mut |_, _| {})?
+            };
+            passes += self.k;
+            ctx.check_cancel()?;
             let mut hits = 0;
             let mut answers = Vec::new();
-            for s in 0..self.k {
-                ctx.check_cancel()?;
-                (ctx.progress)(&format!("{}: step {}/{} rollout {}/{}", trace.id, i + 1, steps.len(), s + 1, self.k));
-                let mut cache = base.fork()?;
-                let sampling =
-                    SamplingParams { temperature: 0.7, top_p: 0.95, seed: self.seed + (i * self.k + s) as u64 };
-                let params =
-                    GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() };
-                let g = m.generate(&mut cache, &[last], &params, ctx.cancel, &mut |_| {})?;
-                passes += 1;
-                ctx.check_cancel()?;
+            for g in generations {
                 let answer = extract_answer(&format!("{prefix_text}{}", g.text));
                 if answer.as_deref().is_some_and(|a| same_answer(a, &reference)) {
                     hits += 1;
