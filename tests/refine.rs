@@ -527,3 +527,46 @@ fn refine_and_the_compare_screen_pick_the_same_winner_with_a_model_verifier() {
     eprintln!("refine picked {}; the compare screen {winner} ({why})", pick["winner"]);
     assert_eq!(serde_json::json!(winner), pick["winner"], "{why} / {}", pick["why"]);
 }
+
+/// Issue 31: a race decodes local, global and intervene together and makes what each plan
+/// makes alone: same texts, tokens, answers and stops, streamed under each plan's index (local
+/// may sample again afterwards; its count covers every attempt, as alone).
+#[test]
+fn a_race_makes_what_each_plan_makes_alone() {
+    use stepscope::service::refine::race;
+    if !fetched("smollm2") {
+        return;
+    }
+    let mut draft = draft();
+    draft.reference_answer.get_or_insert_with(|| "0".into());
+    let cancel = AtomicBool::new(false);
+    let mut models = Models::new(LoadOptions::default());
+    let plans: Vec<(Plan, GenerateParams)> =
+        [(Strategy::Local, Some(2)), (Strategy::Global, None), (Strategy::Intervene, Some(2))]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (s, k))| {
+                let mut params = greedy(20);
+                params.sampling = SamplingParams { temperature: 0.8, top_p: 0.95, seed: 11 + i as u64 };
+                (plan(s, &draft, k, None).unwrap(), params)
+            })
+            .collect();
+    let seg = Segmentation::BlankLine;
+    let mut streamed = [0usize; 3];
+    let together =
+        race(&mut models, "smollm2", &draft, &plans, &seg, &cancel, &mut |i, _| streamed[i] += 1, &mut |_| {}).unwrap();
+    assert_eq!(together.len(), 3);
+    for (i, ((p, params), c)) in plans.iter().zip(&together).enumerate() {
+        let alone =
+            refine(&mut models, "smollm2", &draft, p, params, &seg, &cancel, &mut |_, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(c.strategy, p.strategy);
+        assert_eq!(c.trace.id, alone.trace.id, "plan {i}");
+        assert_eq!(c.trace.solution, alone.trace.solution, "plan {i}: another text in the race");
+        assert_eq!(c.trace.final_answer, alone.trace.final_answer, "plan {i}");
+        assert_eq!((c.generated_tokens, c.stop), (alone.generated_tokens, alone.stop), "plan {i}");
+        assert_eq!(c.trace.tokens, alone.trace.tokens, "plan {i}: token log-probs differ");
+        // Intervene streams only after its replacement step (none when the step answered).
+        assert!(streamed[i] > 0 || p.strategy == Strategy::Intervene, "plan {i} streamed nothing");
+    }
+    assert_eq!(models.loads(), 1);
+}

@@ -606,6 +606,63 @@ fn refine_streams_cancels_completes_and_accepts() {
     tmux.wait_exit();
 }
 
+/// Issue 31, 4: `X` races local, global and intervene: the compare screen shows the three
+/// writing at once (each lane's token count above 0 on one screen, before any is done), each
+/// ends with its answer mark, `]` chooses the global candidate and `a` saves that one only.
+#[test]
+fn a_race_streams_three_candidates_at_once_and_a_accepts_the_chosen_one() {
+    let Some(_) = common::fetched("smollm2") else { return };
+    let Some(tmux) = Tmux::new("race") else { return };
+    generator_config(&tmux, 48);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = eggs_trace(dir.path());
+    let before = std::fs::read(&file).unwrap();
+    let args = ["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"];
+    tmux.start(&args);
+    tmux.wait_for("eggs");
+    tmux.keys(&["X", "X"]); // model work: the key twice
+    tmux.wait_for("RACE (generating)");
+    let heads = ["LOCAL from step 1 · ", "GLOBAL", "INTERVENE from step 1 · "];
+    // A lane's head: `GLOBAL from step 1 · 12 tokens · writing`.
+    let writing = |s: &str, head: &str| {
+        s.lines().any(|l| {
+            let Some(lane) = l.split(head).nth(1).and_then(|r| r.split(" tokens · writing").next()) else {
+                return false;
+            };
+            let count = lane.rsplit(' ').next().and_then(|n| n.parse::<usize>().ok());
+            count.is_some_and(|n| n > 0) && l.contains(" tokens · writing")
+        })
+    };
+    let start = Instant::now();
+    loop {
+        let s = tmux.screen();
+        if heads.iter().all(|h| writing(&s, h)) {
+            break;
+        }
+        assert!(!s.contains("race done"), "the race ended before all three were seen writing at once:\n{s}");
+        assert!(start.elapsed() < Duration::from_secs(240), "three lanes never wrote at once:\n{s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let screen = tmux.wait_for_line("race done", |l| l.contains("race done: "));
+    let race = screen.lines().find(|l| l.contains("race ") && l.contains("intervene")).expect("the race line");
+    for strategy in ["local", "global", "intervene"] {
+        let part = race.split(strategy).nth(1).unwrap_or_default();
+        assert!(part.contains('✓') || part.contains('✗'), "{strategy} has no answer mark: {race}");
+    }
+    assert!(!race.contains("cancelled"), "{race}");
+    tmux.keys(&["]"]);
+    tmux.wait_for("GLOBAL");
+    tmux.keys(&["a"]);
+    tmux.wait_for("saved: eggs~global-s42");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+    let rows = refinements(store.path());
+    assert_eq!(rows.len(), 1, "only the accepted candidate is saved: {rows:?}");
+    assert_eq!(rows[0]["refinement"]["strategy"], "global");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+}
+
 /// Issue 29: on the compare screen `v` runs the verifier chosen in the menu (a model judge)
 /// over the draft and the candidate, and the winner is picked by it, not by the arithmetic check.
 #[test]

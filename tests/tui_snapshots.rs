@@ -275,7 +275,7 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     select(&mut app, "books-weight");
     update(&mut app, Action::RefineLocal);
     assert!(app.screen.is_compare());
-    let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one refine request") };
+    let [Request::Refine { draft, plans, race: false }] = &app.requests[..] else { panic!("one refine request") };
     assert_eq!(draft.id, "books-weight");
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0].0.from_step, Some(2), "the dataset's first error");
@@ -350,7 +350,7 @@ fn a_typed_question_is_generated() {
         update(&mut app, Action::TextInput(c));
     }
     update(&mut app, Action::TextCommit);
-    let [Request::Refine { draft, plans }] = &app.requests[..] else { panic!("one request") };
+    let [Request::Refine { draft, plans, race: false }] = &app.requests[..] else { panic!("one request") };
     assert!(draft.id.starts_with("asked-") && draft.steps.is_empty(), "{}", draft.id);
     assert_eq!(plans[0].0.strategy, Strategy::Generate);
     assert_eq!(plans[0].0.ask.messages[1].content, "What is 7 + 5?");

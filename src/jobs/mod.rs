@@ -13,7 +13,7 @@ use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
 use crate::model::remote::RemoteOptions;
 use crate::model::{GenJob, LanguageModel, LoadOptions, Message};
 use crate::refine::strategy::Plan;
-use crate::service::refine::{refine, Candidate};
+use crate::service::refine::{race, refine, Candidate};
 use crate::service::train::CvMetrics;
 use crate::service::{Models, Outcome, Scorer};
 use crate::trace::store::VerifyRecord;
@@ -35,6 +35,9 @@ pub enum Job {
     Score { items: Vec<ScoreItem>, specs: Vec<String>, options: verify::Options },
     /// Refine a draft by a plan with the generator model, streaming the candidate's tokens.
     Refine { draft: Box<Trace>, plan: Box<Plan>, generator: String, params: GenerateParams, segmentation: Segmentation },
+    /// Several plans on one draft decoded together (a race); tokens stream with `sample` = the
+    /// plan's index, and each candidate comes as its own `Refined`, in plan order.
+    Race { draft: Box<Trace>, plans: Vec<(Plan, GenerateParams)>, generator: String, segmentation: Segmentation },
     /// Train a probe on labelled traces with the model `model` names (its hidden states cached,
     /// progress per trace, cancelled between traces) and write its head to `output`.
     Train { model: String, labelled: Vec<(Trace, Option<Label>)>, sources: Vec<String>, output: PathBuf },
@@ -226,6 +229,17 @@ fn run_job(models: &mut Models, scorer: &mut Option<Scorer>, env: Envelope, sink
             let seg = &segmentation;
             refine(models, &generator, &draft, &plan, &params, seg, &env.cancel, &mut on_token, &mut progress)
                 .map(|c| sink(JobEvent::Refined { job: id, candidate: Box::new(c) }))
+        }
+        Job::Race { draft, plans, generator, segmentation } => {
+            let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
+            let mut on_token =
+                |lane: usize, t: &GeneratedToken| sink(JobEvent::Token { job: id, sample: lane, token: t.clone() });
+            let seg = &segmentation;
+            race(models, &generator, &draft, &plans, seg, &env.cancel, &mut on_token, &mut progress).map(|cs| {
+                for c in cs {
+                    sink(JobEvent::Refined { job: id, candidate: Box::new(c) });
+                }
+            })
         }
         Job::Train { model, labelled, sources, output } => {
             train(models, id, &model, &labelled, sources, &output, &env.cancel, sink)

@@ -11,7 +11,7 @@ use anyhow::Result;
 use super::generation::{generated_trace, set_final_answer, Asked};
 use super::models::Models;
 use crate::model::generate::{answer_end, GenerateParams, GeneratedToken, Generation, StopReason};
-use crate::model::{LanguageModel, Prefix};
+use crate::model::{GenJob, LanguageModel, Prefix};
 use crate::refine::strategy::{
     attempt_params, continuation, first_paragraph, why_again, Ask, Plan, Strategy, RESAMPLE_RULE,
 };
@@ -87,67 +87,176 @@ pub fn refine(
 ) -> Result<Candidate> {
     let m = models.language_model(generator, progress)?;
     let started = Instant::now();
-    let (mut generated, mut attempts) = (0, 1);
-    let (ask, prepared, g) = match (plan.strategy, plan.from_step) {
-        (Strategy::Intervene, Some(k)) => {
-            progress(&format!("{}: writing a replacement for step {k}", draft.id));
-            let first = prepare(m.as_ref(), &plan.ask)?;
-            let one_step = GenerateParams { stop: vec!["\n\n".into()], ..params.clone() };
-            let r = continue_from(m.as_ref(), &first, &one_step, cancel, &mut |_| {})?;
-            generated += r.tokens.len();
-            let step = first_paragraph(&r.text);
-            // A replacement that already reaches the answer ends the candidate there.
-            let answered = answer_end(&format!("{step}\n"));
-            let ask = continuation(draft, k, answered.map_or(step, |at| &step[..at]));
-            let p = prepare(m.as_ref(), &ask)?;
-            let g = match answered {
-                Some(_) => {
-                    Generation { text: String::new(), tokens: Vec::new(), stop: StopReason::Answer, prompt_tokens: 0 }
-                }
-                None => continue_from(m.as_ref(), &p, params, cancel, &mut |t| on_token(0, t))?,
-            };
-            generated += g.tokens.len();
-            (ask, p, g)
-        }
-        _ => {
-            let p = prepare(m.as_ref(), &plan.ask)?;
-            // The candidate ends where it starts echoing the prompt's marker or instructions.
-            let mut stop = params.stop.clone();
-            stop.extend(plan.ask.echoes.iter().cloned());
-            let params = GenerateParams { stop, ..params.clone() };
-            let mut attempt = 0;
-            let g = loop {
-                let g = continue_from(m.as_ref(), &p, &attempt_params(&params, attempt), cancel, &mut |t| {
-                    on_token(attempt, t)
-                })?;
-                generated += g.tokens.len();
-                let why = match attempt < plan.resamples && g.stop != StopReason::Cancelled {
-                    true => why_resample(draft, plan, &g, seg),
-                    false => None,
-                };
-                let Some(why) = why else { break g };
-                attempt += 1;
-                progress(&format!(
-                    "{}: the rewrite {why}; sampling again ({} of {})",
-                    draft.id,
-                    attempt + 1,
-                    plan.resamples + 1
-                ));
-            };
-            attempts = attempt + 1;
-            (plan.ask.clone(), p, g)
-        }
+    let mut o = opening(m.as_ref(), draft, plan, params, cancel, progress)?;
+    let first = match o.done.take() {
+        Some(g) => g,
+        None => continue_from(m.as_ref(), &o.prepared, &o.params, cancel, &mut |t| on_token(0, t))?,
     };
+    let g = resample(m.as_ref(), draft, plan, seg, &mut o, first, cancel, on_token, progress)?;
+    Ok(finished(m.as_ref(), draft, plan, params, seg, o, g, started))
+}
+
+/// Several plans on one draft at once, e.g. local, global and intervene side by side: each
+/// plan's prefix is prepared (intervene writes its replacement step first), then every
+/// candidate decodes in one batch, one forward pass per token for all (on the local runtime),
+/// tokens streaming to `on_token(plan index, token)`. A rewrite that repeats the error is
+/// sampled again afterwards, alone. Each candidate is what `refine` makes of its plan.
+#[allow(clippy::too_many_arguments)]
+pub fn race(
+    models: &mut Models,
+    generator: &str,
+    draft: &Trace,
+    plans: &[(Plan, GenerateParams)],
+    seg: &Segmentation,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(usize, &GeneratedToken),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Candidate>> {
+    let m = models.language_model(generator, progress)?;
+    let started = Instant::now();
+    let mut openings = Vec::with_capacity(plans.len());
+    for (plan, params) in plans {
+        openings.push(opening(m.as_ref(), draft, plan, params, cancel, progress)?);
+    }
+    progress(&format!("{}: {} candidates decoding together", draft.id, plans.len()));
+    let mut forks: Vec<(usize, Prefix)> = Vec::new();
+    for (i, o) in openings.iter().enumerate().filter(|(_, o)| o.done.is_none()) {
+        forks.push((i, o.prepared.prefix.fork()?));
+    }
+    let lanes: Vec<usize> = forks.iter().map(|(i, _)| *i).collect();
+    let lasts: Vec<[u32; 1]> = lanes.iter().map(|&i| [openings[i].prepared.last]).collect();
+    let mut jobs: Vec<GenJob> = forks
+        .iter_mut()
+        .zip(&lasts)
+        .map(|((i, prefix), last)| GenJob { prefix, ids: last, params: &openings[*i].params })
+        .collect();
+    let mut together = m.generate_batch(&mut jobs, cancel, &mut |k, t| on_token(lanes[k], t))?.into_iter();
+    let mut out = Vec::with_capacity(plans.len());
+    for ((plan, params), mut o) in plans.iter().zip(openings) {
+        let first = match o.done.take() {
+            Some(g) => g,
+            None => together.next().expect("one generation per lane"),
+        };
+        let lane = out.len();
+        let mut lane_token = |_: usize, t: &GeneratedToken| on_token(lane, t);
+        let g = resample(m.as_ref(), draft, plan, seg, &mut o, first, cancel, &mut lane_token, progress)?;
+        out.push(finished(m.as_ref(), draft, plan, params, seg, o, g, started));
+    }
+    Ok(out)
+}
+
+/// What a plan needs before its main generation: the ask it continues, that prefix read, the
+/// parameters (with the plan's stops), how often it may sample again, the tokens generated so
+/// far (intervene's replacement step), and, where a replacement already reached the answer, the
+/// (empty) generation that ends the candidate.
+struct Opening {
+    ask: Ask,
+    prepared: Prepared,
+    params: GenerateParams,
+    resamples: usize,
+    generated: usize,
+    attempts: usize,
+    done: Option<Generation>,
+}
+
+fn opening(
+    m: &dyn LanguageModel,
+    draft: &Trace,
+    plan: &Plan,
+    params: &GenerateParams,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Opening> {
+    if let (Strategy::Intervene, Some(k)) = (plan.strategy, plan.from_step) {
+        progress(&format!("{}: writing a replacement for step {k}", draft.id));
+        let first = prepare(m, &plan.ask)?;
+        let one_step = GenerateParams { stop: vec!["\n\n".into()], ..params.clone() };
+        let r = continue_from(m, &first, &one_step, cancel, &mut |_| {})?;
+        let step = first_paragraph(&r.text);
+        // A replacement that already reaches the answer ends the candidate there.
+        let answered = answer_end(&format!("{step}\n"));
+        let ask = continuation(draft, k, answered.map_or(step, |at| &step[..at]));
+        let prepared = prepare(m, &ask)?;
+        let done = answered.map(|_| Generation {
+            text: String::new(),
+            tokens: Vec::new(),
+            stop: StopReason::Answer,
+            prompt_tokens: 0,
+        });
+        let (params, generated) = (params.clone(), r.tokens.len());
+        return Ok(Opening { ask, prepared, params, resamples: 0, generated, attempts: 1, done });
+    }
+    let prepared = prepare(m, &plan.ask)?;
+    // The candidate ends where it starts echoing the prompt's marker or instructions.
+    let mut stop = params.stop.clone();
+    stop.extend(plan.ask.echoes.iter().cloned());
+    let params = GenerateParams { stop, ..params.clone() };
+    Ok(Opening {
+        ask: plan.ask.clone(),
+        prepared,
+        params,
+        resamples: plan.resamples,
+        generated: 0,
+        attempts: 1,
+        done: None,
+    })
+}
+
+/// Samples again while the rewrite visibly failed (up to the opening's resamples); returns the
+/// generation kept and counts tokens and attempts into the opening.
+#[allow(clippy::too_many_arguments)]
+fn resample(
+    m: &dyn LanguageModel,
+    draft: &Trace,
+    plan: &Plan,
+    seg: &Segmentation,
+    o: &mut Opening,
+    first: Generation,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(usize, &GeneratedToken),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Generation> {
+    let mut g = first;
+    let mut attempt = 0;
+    loop {
+        o.generated += g.tokens.len();
+        let why = match attempt < o.resamples && g.stop != StopReason::Cancelled {
+            true => why_resample(draft, plan, &g, seg),
+            false => None,
+        };
+        let Some(why) = why else { break };
+        attempt += 1;
+        progress(&format!("{}: the rewrite {why}; sampling again ({} of {})", draft.id, attempt + 1, o.resamples + 1));
+        let p = attempt_params(&o.params, attempt);
+        g = continue_from(m, &o.prepared, &p, cancel, &mut |t| on_token(attempt, t))?;
+    }
+    o.attempts = attempt + 1;
+    Ok(g)
+}
+
+/// The candidate of a finished opening and its generation, with its provenance.
+#[allow(clippy::too_many_arguments)]
+fn finished(
+    m: &dyn LanguageModel,
+    draft: &Trace,
+    plan: &Plan,
+    params: &GenerateParams,
+    seg: &Segmentation,
+    o: Opening,
+    g: Generation,
+    started: Instant,
+) -> Candidate {
     let made_with = settings(&m.fingerprint(), plan, params);
-    let mut trace = candidate_trace(draft, plan, &ask, &prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
+    let mut trace =
+        candidate_trace(draft, plan, &o.ask, &o.prepared.answer_ids, &g, m.name(), params.sampling.seed, seg);
     let seconds = started.elapsed().as_secs_f64();
     if let Some(r) = trace.refinement.as_mut() {
         r.settings = Some(made_with);
-        r.generated_tokens = Some(generated);
+        r.generated_tokens = Some(o.generated);
         r.seconds = Some(seconds);
-        r.attempts = Some(attempts);
+        r.attempts = Some(o.attempts);
     }
-    Ok(Candidate { trace, strategy: plan.strategy, generated_tokens: generated, seconds, stop: g.stop })
+    Candidate { trace, strategy: plan.strategy, generated_tokens: o.generated, seconds, stop: g.stop }
 }
 
 /// Why a generation from the plan's first error should be sampled again ([`why_again`]).

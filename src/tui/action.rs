@@ -49,6 +49,8 @@ pub enum Action {
     Intervene,
     /// Sample continuations from the steps before the first error; count how many reach the answer.
     Fork,
+    /// Local, global and intervene at once: the three candidates decode together, side by side.
+    Race,
     /// Rewrite the selected step by hand; the generator continues after it.
     EditStep,
     /// Generate a new solution of the selected problem with the generator.
@@ -283,6 +285,12 @@ pub const BINDINGS: &[Binding] = &[
         name: "fork",
         keys: &["F"],
         help: "sample continuations before the first error: m of N reach the answer",
+    },
+    Binding {
+        action: Action::Race,
+        name: "race",
+        keys: &["X"],
+        help: "race: local, global and intervene stream at once, side by side",
     },
     Binding {
         action: Action::EditStep,

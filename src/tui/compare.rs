@@ -28,6 +28,8 @@ pub struct Compare {
     pub rerank_by: Option<String>,
     /// Step scores of `rerank_by` by trace id, as they come from the model thread.
     pub model_scores: std::collections::HashMap<String, Vec<Option<f64>>>,
+    /// The lanes of the last race, each with its answer, shown under the candidates.
+    pub race: Vec<Lane>,
 }
 
 /// One finished (or cancelled) candidate.
@@ -79,11 +81,33 @@ pub struct Running {
     pub tokens: usize,
     /// The attempt being written (`local` samples again when a rewrite repeats the error).
     pub attempt: usize,
+    /// A race: one lane per strategy decoding at once (empty otherwise; then `text` is the one
+    /// sample being written).
+    pub lanes: Vec<Lane>,
     /// When the sample's first token came (tokens/s while streaming leaves model loading out).
     pub first_token: Option<std::time::Instant>,
 }
 
+/// One candidate of a race as it streams in.
+pub struct Lane {
+    pub strategy: Strategy,
+    pub from_step: Option<usize>,
+    pub text: String,
+    pub tokens: usize,
+    /// Set when its candidate has come: the final answer with ✓/✗ (or without a mark).
+    pub answer: Option<String>,
+}
+
 impl Running {
+    /// What is running, for messages: the strategy, or "race".
+    pub fn name(&self) -> String {
+        if self.lanes.is_empty() {
+            self.strategy.to_string()
+        } else {
+            "race".into()
+        }
+    }
+
     pub fn owns(&self, job: u64) -> bool {
         self.jobs.iter().any(|h| h.id == job)
     }
@@ -113,6 +137,7 @@ impl Compare {
             scroll: 0,
             rerank_by: None,
             model_scores: std::collections::HashMap::new(),
+            race: Vec::new(),
         }
     }
 

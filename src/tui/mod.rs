@@ -192,20 +192,25 @@ fn submit_requests(app: &mut App, worker: &mut Worker) {
                 let handle = worker.submit(Job::Train { model, labelled, sources, output });
                 update::update(app, msg::Msg::TrainSubmitted(handle));
             }
-            state::Request::Refine { draft, plans } => {
+            state::Request::Refine { draft, plans, race } => {
                 let generator = app.settings.refine.generator.clone();
-                let handles = plans
-                    .into_iter()
-                    .map(|(plan, params)| {
-                        worker.submit(Job::Refine {
-                            draft: draft.clone(),
-                            plan: Box::new(plan),
-                            generator: generator.clone(),
-                            params,
-                            segmentation: draft.segmentation.clone(),
+                let segmentation = draft.segmentation.clone();
+                let handles = if race {
+                    vec![worker.submit(Job::Race { draft, plans, generator, segmentation })]
+                } else {
+                    plans
+                        .into_iter()
+                        .map(|(plan, params)| {
+                            worker.submit(Job::Refine {
+                                draft: draft.clone(),
+                                plan: Box::new(plan),
+                                generator: generator.clone(),
+                                params,
+                                segmentation: segmentation.clone(),
+                            })
                         })
-                    })
-                    .collect();
+                        .collect()
+                };
                 update::update(app, msg::Msg::RefineSubmitted(handles));
             }
         }

@@ -17,6 +17,7 @@ pub fn is_model_action(a: &Action) -> bool {
             | Action::RefineGlobal
             | Action::Intervene
             | Action::Fork
+            | Action::Race
             | Action::Generate
             | Action::TrainProbe
             | Action::ScoreVisible

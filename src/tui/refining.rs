@@ -11,7 +11,7 @@ use crate::refine::strategy::{plan, plan_edit, sample_params, Plan, Strategy};
 use crate::service::refine::first_error;
 use crate::trace::Trace;
 
-use super::compare::{Compare, Running, Shown};
+use super::compare::{Compare, Lane, Running, Shown};
 use super::effects::Effect;
 use super::state::{App, Focus, Overlay, Request, Screen};
 
@@ -23,8 +23,7 @@ pub fn start(app: &mut App, strategy: Strategy) {
     if blind_until_labelled(app) {
         return;
     }
-    if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
-        app.status.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+    if busy(app) {
         return;
     }
     let Some((entry, draft)) = draft(app) else {
@@ -46,6 +45,83 @@ pub fn start(app: &mut App, strategy: Strategy) {
     };
     let samples = if strategy == Strategy::Fork { app.settings.refine.fork_samples } else { 1 };
     launch(app, entry, draft, planned, samples);
+}
+
+/// `X`: local, global and intervene on the draft at once, in one job that decodes the three
+/// together; the compare screen shows the three texts as they are written. Each strategy runs
+/// once (no resample), from the same first error `r` and `i` would use.
+pub fn start_race(app: &mut App) {
+    if blind_until_labelled(app) || busy(app) {
+        return;
+    }
+    let Some((entry, draft)) = draft(app) else {
+        app.status.message = Some("no trace selected".into());
+        return;
+    };
+    let known = entry.and_then(|e| known_first_error(app, e, &draft));
+    let max_tokens = app.settings.refine.max_tokens;
+    let mut plans = Vec::new();
+    let mut skipped = Vec::new();
+    for strategy in [Strategy::Local, Strategy::Global, Strategy::Intervene] {
+        let k = if strategy == Strategy::Global { known } else { known.or(Some(app.browse.step)) };
+        match plan(strategy, &draft, k, app.settings.refine.prompts.as_deref()) {
+            Ok(p) => {
+                let seed = SEED + used_seeds(app, strategy) as u64;
+                plans.push((Plan { resamples: 0, ..p }, sample_params(strategy, 1, max_tokens, seed)));
+            }
+            Err(e) => skipped.push(format!("{strategy}: {e:#}")),
+        }
+    }
+    if plans.len() < 2 {
+        app.status.message = Some(format!("no race: {}", skipped.join(" · ")));
+        return;
+    }
+    open_compare(app, entry, draft.clone());
+    let lanes: Vec<Lane> = plans
+        .iter()
+        .map(|(p, _)| Lane {
+            strategy: p.strategy,
+            from_step: p.from_step,
+            text: String::new(),
+            tokens: 0,
+            answer: None,
+        })
+        .collect();
+    let names: Vec<String> = lanes.iter().map(|l| l.strategy.to_string()).collect();
+    let left_out = if skipped.is_empty() { String::new() } else { format!(" (left out: {})", skipped.join(" · ")) };
+    app.status.message = Some(format!(
+        "race: {} with {} at once (Esc cancels){left_out}",
+        names.join(", "),
+        app.settings.refine.generator
+    ));
+    if let Some(c) = app.compare.as_mut() {
+        c.race.clear();
+        c.running = Some(Running {
+            strategy: plans[0].0.strategy,
+            from_step: plans[0].0.from_step,
+            jobs: Vec::new(),
+            left: 1,
+            samples: 1,
+            kept: Vec::new(),
+            text: String::new(),
+            tokens: 0,
+            attempt: 0,
+            first_token: None,
+            lanes,
+        });
+    }
+    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: true });
+}
+
+/// Whether a refinement runs already (and says so).
+fn busy(app: &mut App) -> bool {
+    match app.compare.as_ref().and_then(|c| c.running.as_ref()) {
+        Some(r) => {
+            app.status.message = Some(format!("a {} refinement is running (Esc cancels it)", r.name()));
+            true
+        }
+        None => false,
+    }
 }
 
 /// `E`: opens the editor on the step to rewrite (the cursor's when the steps have the focus,
@@ -94,8 +170,7 @@ pub fn ask(app: &mut App, text: &str) {
         app.status.message = Some("no question typed".into());
         return;
     }
-    if let Some(r) = app.compare.as_ref().and_then(|c| c.running.as_ref()) {
-        app.status.message = Some(format!("a {} refinement is running (Esc cancels it)", r.strategy));
+    if busy(app) {
         return;
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -129,9 +204,10 @@ fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, 
             tokens: 0,
             attempt: 0,
             first_token: None,
+            lanes: Vec::new(),
         });
     }
-    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans });
+    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: false });
 }
 
 /// The model thread took the jobs: their handles let Esc cancel them.
@@ -147,7 +223,7 @@ pub fn cancel(app: &mut App) -> bool {
     for h in &r.jobs {
         h.cancel();
     }
-    app.status.message = Some(format!("cancelling the {} refinement…", r.strategy));
+    app.status.message = Some(format!("cancelling the {} refinement…", r.name()));
     true
 }
 
@@ -222,6 +298,15 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
     let c = app.compare.as_mut()?;
     let r = c.running.as_mut()?;
     match e {
+        JobEvent::Token { job, token, sample } if r.owns(*job) && !r.lanes.is_empty() => {
+            if let Some(lane) = r.lanes.get_mut(*sample) {
+                lane.text.push_str(&token.text);
+                lane.tokens += 1;
+            }
+            r.tokens += 1;
+            r.first_token.get_or_insert_with(std::time::Instant::now);
+            Some(Vec::new())
+        }
         JobEvent::Token { job, token, sample } if r.owns(*job) => {
             if *sample != r.attempt {
                 // A resample: what the repeated attempt wrote is replaced.
@@ -236,7 +321,7 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
             Some(Vec::new())
         }
         JobEvent::Progress { job, message } if r.owns(*job) => {
-            app.status.message = Some(format!("{}: {message}", r.strategy));
+            app.status.message = Some(format!("{}: {message}", r.name()));
             Some(Vec::new())
         }
         JobEvent::Refined { job, candidate } if r.owns(*job) => {
@@ -244,6 +329,9 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
             r.tokens = 0;
             r.first_token = None;
             let shown = Shown::from_candidate((**candidate).clone());
+            if let Some(lane) = r.lanes.iter_mut().find(|l| l.answer.is_none() && l.strategy == shown.strategy) {
+                lane.answer = Some(answer_mark(&shown.trace));
+            }
             let generated = shown.strategy == Strategy::Generate && !shown.cancelled;
             let trace = shown.trace.clone();
             c.candidates.push(shown);
@@ -278,6 +366,15 @@ pub fn job_event(app: &mut App, e: &JobEvent) -> Option<Vec<Effect>> {
 fn finish(app: &mut App) {
     let Some(c) = app.compare.as_mut() else { return };
     let Some(r) = c.running.take() else { return };
+    if !r.lanes.is_empty() {
+        let n = r.lanes.iter().filter(|l| l.answer.is_some()).count();
+        c.shown = c.candidates.len().saturating_sub(n);
+        let each: Vec<String> =
+            r.lanes.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
+        app.status.message = Some(format!("race done: {} · ] [ choose · a accepts", each.join(" · ")));
+        c.race = r.lanes;
+        return;
+    }
     let last = c.candidates.last();
     app.status.message = Some(match (r.strategy, last) {
         (Strategy::Fork, _) => {
@@ -303,6 +400,16 @@ fn finish(app: &mut App) {
         }
         (_, None) => format!("{} ended without a candidate", r.strategy),
     });
+}
+
+/// A candidate's final answer with ✓ or ✗ where its correctness is known.
+fn answer_mark(t: &Trace) -> String {
+    let a = t.final_answer.clone().unwrap_or_else(|| "(no answer)".into());
+    match t.answer_correct() {
+        Some(true) => format!("{a} ✓"),
+        Some(false) => format!("{a} ✗"),
+        None => a,
+    }
 }
 
 /// The trace to refine: the compare screen's draft there, else the selected trace.

@@ -227,6 +227,8 @@ pub enum Request {
     Refine {
         draft: Box<Trace>,
         plans: Vec<(crate::refine::strategy::Plan, crate::model::generate::GenerateParams)>,
+        /// Decode the plans together in one job (a race), not one job each.
+        race: bool,
     },
 }
 

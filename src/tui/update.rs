@@ -277,6 +277,7 @@ fn action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::RefineGlobal => refining::start(app, Strategy::Global),
         Action::Intervene => refining::start(app, Strategy::Intervene),
         Action::Fork => refining::start(app, Strategy::Fork),
+        Action::Race => refining::start_race(app),
         Action::Generate => refining::start(app, Strategy::Generate),
         Action::EditStep => refining::start_edit(app),
         Action::Accept => return refining::accept(app),

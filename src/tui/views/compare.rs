@@ -49,6 +49,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
 
 fn title(c: &Compare) -> String {
     let which = match (&c.running, c.shown()) {
+        (Some(r), _) if !r.lanes.is_empty() => format!("race running: {} candidates at once", r.lanes.len()),
         (Some(r), _) => format!("{} running, sample {}/{}", r.strategy, r.sample(), r.samples),
         (None, Some(s)) => format!("{} · candidate {}/{} (] [ next)", s.strategy, c.shown + 1, c.candidates.len()),
         (None, None) => "no candidate yet: r local · R global · i intervene · F fork · E edit · g generate".into(),
@@ -145,6 +146,7 @@ fn draft_steps(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
 
 fn right_head(c: &Compare) -> String {
     match (&c.running, c.shown()) {
+        (Some(r), _) if !r.lanes.is_empty() => "RACE (generating)".into(),
         (Some(r), _) => match r.from_step {
             Some(k) => format!("{} from step {k} (generating)", r.strategy.to_string().to_uppercase()),
             None => format!("{} (generating)", r.strategy.to_string().to_uppercase()),
@@ -210,8 +212,11 @@ fn step_lines(
     wrap(&pieces, w, first, 6)
 }
 
-/// The kept steps (dim), then the text as it is written.
+/// The kept steps (dim), then the text as it is written; a race shows every lane.
 fn streaming(r: &Running, t: &Theme, w: usize) -> Vec<Line<'static>> {
+    if !r.lanes.is_empty() {
+        return lanes(r, t, w);
+    }
     let mut lines = Vec::new();
     for (k, s) in r.kept.iter().enumerate() {
         let first = vec![Span::styled(format!(" {k:>2} = "), t.dim)];
@@ -219,6 +224,30 @@ fn streaming(r: &Running, t: &Theme, w: usize) -> Vec<Line<'static>> {
     }
     lines.extend(wrap(&[(format!("{}▌", r.text), t.base)], w, Vec::new(), 0));
     let rate = r.rate().map_or(String::new(), |x| format!(" · {x:.1} tok/s"));
+    lines.push(Line::from(Span::styled(format!("generating… {} tokens{rate} · Esc cancels", r.tokens), t.dim)));
+    lines
+}
+
+/// Lines of a lane's text shown while a race runs (its last ones: every lane stays in view).
+const LANE_LINES: usize = 4;
+
+/// Each lane of a race: its strategy, where it starts, its token count, then the end of its
+/// text as it is written.
+fn lanes(r: &Running, t: &Theme, w: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for lane in &r.lanes {
+        let from = lane.from_step.map_or(String::new(), |k| format!(" from step {k}"));
+        let state = match &lane.answer {
+            Some(a) => format!(" · done, answer {a}"),
+            None => " · writing".into(),
+        };
+        let head = format!("{}{from} · {} tokens{state}", lane.strategy.to_string().to_uppercase(), lane.tokens);
+        lines.push(Line::from(Span::styled(head, t.title)));
+        let text = wrap(&[(format!("{}▌", lane.text), t.base)], w, Vec::new(), 0);
+        let skip = text.len().saturating_sub(LANE_LINES);
+        lines.extend(text.into_iter().skip(skip));
+    }
+    let rate = r.rate().map_or(String::new(), |x| format!(" · {x:.1} tok/s in all"));
     lines.push(Line::from(Span::styled(format!("generating… {} tokens{rate} · Esc cancels", r.tokens), t.dim)));
     lines
 }
@@ -235,6 +264,11 @@ fn footer(c: &Compare, t: &Theme, how: crate::refine::rerank::Aggregate) -> Vec<
             answer(&s.trace, t),
             Span::styled(cost(s), t.dim),
         ]));
+    }
+    if c.running.is_none() && !c.race.is_empty() {
+        let each: Vec<String> =
+            c.race.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
+        lines.push(Line::from(vec![Span::styled("race      ", t.dim), Span::styled(each.join(" · "), t.base)]));
     }
     if let Some((i, why)) = c.winner(how) {
         let who =
