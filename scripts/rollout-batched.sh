@@ -46,12 +46,17 @@ def values(mode):
         for line in open(f"{d}/{name}"):
             v = json.loads(line)
             if v.get("kind") == "verify" and v.get("spec") == spec:
-                out[v["trace"]] = [s.get("score") for s in v["steps"]]
+                out[v["trace"]] = list(zip(v["scores"], v["details"]))
     return out
 a, b = values("batched"), values("sequential")
 steps = sum(len(v) for v in a.values())
+# A step's detail lists every rollout's answer: equal details mean the same samples.
 same = sum(1 for t in a for x, y in zip(a[t], b.get(t, [])) if x == y)
+for t in a:
+    for x, y in zip(a[t], b.get(t, [])):
+        if x != y:
+            print(f"differs: {t}: {x} | {y}")
 ta, tb = (float(open(f"{work}/{m}.seconds").read()) for m in ("batched", "sequential"))
-print(f"traces {len(a)} (sequential {len(b)}), steps {steps}, identical step values {same}/{steps}")
+print(f"traces {len(a)} (sequential {len(b)}), steps {steps}, identical step values and answers {same}/{steps}")
 print(f"time batched / sequential = {ta:.1f} s / {tb:.1f} s = {ta / tb:.2f}")
 PY

@@ -10,13 +10,16 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 
 use super::models::Models;
-use super::refine::{first_error, refine, refinements_path, settings, store_candidate, stored_refinements, Candidate};
+use super::refine::{
+    first_error, race, refine, refinements_path, settings, store_candidate, stored_refinements, Candidate, CandidateKey,
+};
 use super::score::{is_unavailable, score_into, Scorer};
+use crate::model::generate::GenerateParams;
 use crate::model::remote::{RemoteOptions, SERVER_SPEC};
 use crate::model::LoadOptions;
 use crate::refine::report::{DraftResult, Made};
 use crate::refine::strategy::{plan, sample_params, Plan, Strategy};
-use crate::trace::{Opener, Store};
+use crate::trace::{Opener, Store, Trace};
 use crate::verify::{Ctx, Options};
 
 /// Where a refinement's first error comes from.
@@ -113,23 +116,39 @@ pub fn run_batch(b: &Batch, event: &mut dyn FnMut(Event)) -> Result<Outcome> {
         let stored = stored_refinements(&out)?;
         let mut cand_store = Store::open(&crate::trace::store::locate_journal(&out, None).path)?;
         for (index, p) in &work.plans {
-            for s in 0..b.samples {
-                let seed = b.seed + s as u64;
-                let draft = &work.drafts[*index].trace;
-                event(Event::Progress(done, &format!("{} {} s{seed}", draft.id, p.strategy)));
-                let params = sample_params(p.strategy, b.samples, b.max_tokens, seed);
-                let key = (draft.id.clone(), p.strategy.to_string(), seed, settings(&fingerprint, p, &params));
-                let cand = if let Some(found) = stored.get(&key) {
-                    reused += 1;
-                    found.clone()
-                } else {
-                    let mut progress = |line: &str| event(Event::Progress(done, line));
-                    let seg = &draft.segmentation;
-                    let c =
-                        refine(&mut models, generator, draft, p, &params, seg, &cancel, &mut |_, _| {}, &mut progress)?;
+            let draft = &work.drafts[*index].trace;
+            let samples: Vec<(GenerateParams, CandidateKey)> = (0..b.samples)
+                .map(|s| {
+                    let seed = b.seed + s as u64;
+                    let params = sample_params(p.strategy, b.samples, b.max_tokens, seed);
+                    let key = (draft.id.clone(), p.strategy.to_string(), seed, settings(&fingerprint, p, &params));
+                    (params, key)
+                })
+                .collect();
+            // The samples not stored yet decode together: one forward pass per token for all.
+            let missing: Vec<usize> = (0..samples.len()).filter(|&i| !stored.contains_key(&samples[i].1)).collect();
+            let mut made: HashMap<usize, Trace> = HashMap::new();
+            if !missing.is_empty() {
+                let what = format!("{} {} ×{}", draft.id, p.strategy, missing.len());
+                event(Event::Progress(done, &what));
+                let plans: Vec<(Plan, GenerateParams)> =
+                    missing.iter().map(|&i| (p.clone(), samples[i].0.clone())).collect();
+                let mut progress = |line: &str| event(Event::Progress(done, line));
+                let seg = &draft.segmentation;
+                let cs = race(&mut models, generator, draft, &plans, seg, &cancel, &mut |_, _| {}, &mut progress)?;
+                for (&i, c) in missing.iter().zip(cs) {
                     store_candidate(&out, &c)?;
                     generated += 1;
-                    c.trace
+                    made.insert(i, c.trace);
+                }
+            }
+            for (s, (_, key)) in samples.iter().enumerate() {
+                let cand = match made.remove(&s) {
+                    Some(t) => t,
+                    None => {
+                        reused += 1;
+                        stored[key].clone()
+                    }
                 };
                 let mut quiet = |_: &str| {};
                 let mut ctx = Ctx { cancel: &cancel, progress: &mut quiet };

@@ -99,7 +99,8 @@ impl Verifier for RolloutVerifier {
             fed = ids[..ids.len() - 1].to_vec();
             let last = ids[ids.len() - 1];
             ctx.check_cancel()?;
-            (ctx.progress)(&format!("{}: step {}/{} ({} rollouts at once)", trace.id, i + 1, steps.len(), self.k));
+            let how = if self.sequential { "one after another" } else { "at once" };
+            (ctx.progress)(&format!("{}: step {}/{} ({} rollouts {how})", trace.id, i + 1, steps.len(), self.k));
             // The K continuations decode together: one forward pass per token serves all of them.
             let params: Vec<GenerateParams> = (0..self.k)
                 .map(|s| {
