@@ -663,6 +663,43 @@ fn a_race_streams_three_candidates_at_once_and_a_accepts_the_chosen_one() {
     assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
 }
 
+/// Issue 31, 2: `F`'s samples decode together: both lanes write at once, and the fork's count of
+/// continuations that reach the answer follows.
+#[test]
+fn fork_samples_write_at_once() {
+    let Some(_) = common::fetched("smollm2") else { return };
+    let Some(tmux) = Tmux::new("fork") else { return };
+    generator_config(&tmux, 24);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let file = eggs_trace(dir.path());
+    tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
+    tmux.wait_for("eggs");
+    tmux.keys(&["F", "F"]); // model work: the key twice
+    tmux.wait_for("FORK (generating)");
+    let lane = "FORK from step 1 · ";
+    let start = Instant::now();
+    loop {
+        let s = tmux.screen();
+        let writing = s
+            .lines()
+            .filter(|l| {
+                let n = l.split(lane).nth(1).and_then(|r| r.split(' ').next()?.parse::<usize>().ok());
+                n.is_some_and(|n| n > 0) && l.contains(" tokens · writing")
+            })
+            .count();
+        if writing == 2 {
+            break;
+        }
+        assert!(!s.contains("continuations reach"), "the fork ended before both samples were seen writing:\n{s}");
+        assert!(start.elapsed() < Duration::from_secs(240), "two samples never wrote at once:\n{s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tmux.wait_for_line("the fork's count", |l| l.contains("fork before step 1: ") && l.contains(" of 2 continuations"));
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+}
+
 /// Issue 29: on the compare screen `v` runs the verifier chosen in the menu (a model judge)
 /// over the draft and the candidate, and the winner is picked by it, not by the arithmetic check.
 #[test]

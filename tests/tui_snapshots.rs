@@ -293,7 +293,9 @@ fn refine_keys_plan_and_accept_saves_a_child() {
     app.compare.as_mut().unwrap().running = None;
 
     update(&mut app, Action::Fork);
-    let [Request::Refine { plans, .. }] = &app.requests[..] else { panic!("one fork request") };
+    let [Request::Refine { plans, race: true, .. }] = &app.requests[..] else {
+        panic!("one fork request, decoded together")
+    };
     assert_eq!(plans.len(), 4, "fork_samples samples");
     assert!(plans.iter().all(|(_, p)| p.sampling.temperature > 0.0));
     let seeds: Vec<u64> = plans.iter().map(|(_, p)| p.sampling.seed).collect();

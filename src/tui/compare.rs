@@ -98,14 +98,22 @@ pub struct Lane {
     pub answer: Option<String>,
 }
 
+impl Lane {
+    pub fn new(p: &crate::refine::strategy::Plan) -> Lane {
+        Lane { strategy: p.strategy, from_step: p.from_step, text: String::new(), tokens: 0, answer: None }
+    }
+}
+
+/// What lanes run, for messages: "race" when their strategies differ, else the strategy.
+pub fn lanes_name(lanes: &[Lane]) -> Option<String> {
+    let first = lanes.first()?.strategy;
+    Some(if lanes.iter().all(|l| l.strategy == first) { first.to_string() } else { "race".into() })
+}
+
 impl Running {
     /// What is running, for messages: the strategy, or "race".
     pub fn name(&self) -> String {
-        if self.lanes.is_empty() {
-            self.strategy.to_string()
-        } else {
-            "race".into()
-        }
+        lanes_name(&self.lanes).unwrap_or_else(|| self.strategy.to_string())
     }
 
     pub fn owns(&self, job: u64) -> bool {

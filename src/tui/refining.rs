@@ -77,16 +77,7 @@ pub fn start_race(app: &mut App) {
         return;
     }
     open_compare(app, entry, draft.clone());
-    let lanes: Vec<Lane> = plans
-        .iter()
-        .map(|(p, _)| Lane {
-            strategy: p.strategy,
-            from_step: p.from_step,
-            text: String::new(),
-            tokens: 0,
-            answer: None,
-        })
-        .collect();
+    let lanes: Vec<Lane> = plans.iter().map(|(p, _)| Lane::new(p)).collect();
     let names: Vec<String> = lanes.iter().map(|l| l.strategy.to_string()).collect();
     let left_out = if skipped.is_empty() { String::new() } else { format!(" (left out: {})", skipped.join(" · ")) };
     app.status.message = Some(format!(
@@ -181,7 +172,8 @@ pub fn ask(app: &mut App, text: &str) {
     }
 }
 
-/// Opens the compare screen on the draft and queues the jobs (fork: one per sample).
+/// Opens the compare screen on the draft and queues the job; several samples (fork) decode
+/// together in one job, each in its own lane.
 fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, samples: usize) {
     open_compare(app, entry, draft.clone());
     let first_seed = SEED + used_seeds(app, planned.strategy) as u64;
@@ -192,22 +184,28 @@ fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, 
     let from = planned.from_step.map(|k| format!(" from step {k}")).unwrap_or_default();
     app.status.message =
         Some(format!("{}{from} with {} (Esc cancels)", planned.strategy, app.settings.refine.generator));
+    let together = samples > 1;
+    let lanes: Vec<Lane> = match together {
+        true => plans.iter().map(|(p, _)| Lane::new(p)).collect(),
+        false => Vec::new(),
+    };
     if let Some(c) = app.compare.as_mut() {
+        c.race.clear();
         c.running = Some(Running {
             strategy: planned.strategy,
             from_step: planned.from_step,
             jobs: Vec::new(),
-            left: samples,
+            left: 1,
             samples,
             kept: planned.ask.kept.clone(),
             text: String::new(),
             tokens: 0,
             attempt: 0,
             first_token: None,
-            lanes: Vec::new(),
+            lanes,
         });
     }
-    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: false });
+    app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: together });
 }
 
 /// The model thread took the jobs: their handles let Esc cancel them.
@@ -369,9 +367,18 @@ fn finish(app: &mut App) {
     if !r.lanes.is_empty() {
         let n = r.lanes.iter().filter(|l| l.answer.is_some()).count();
         c.shown = c.candidates.len().saturating_sub(n);
-        let each: Vec<String> =
-            r.lanes.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
-        app.status.message = Some(format!("race done: {} · ] [ choose · a accepts", each.join(" · ")));
+        app.status.message = Some(if r.strategy == Strategy::Fork {
+            let (m, n) = c.reached(Strategy::Fork);
+            let at = r.from_step.map_or(String::new(), |k| format!(" before step {k}"));
+            format!("fork{at}: {m} of {n} continuations reach the reference answer")
+        } else {
+            let each: Vec<String> = r
+                .lanes
+                .iter()
+                .map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled")))
+                .collect();
+            format!("race done: {} · ] [ choose · a accepts", each.join(" · "))
+        });
         c.race = r.lanes;
         return;
     }

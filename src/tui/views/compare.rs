@@ -49,7 +49,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
 
 fn title(c: &Compare) -> String {
     let which = match (&c.running, c.shown()) {
-        (Some(r), _) if !r.lanes.is_empty() => format!("race running: {} candidates at once", r.lanes.len()),
+        (Some(r), _) if !r.lanes.is_empty() => format!("{} running: {} candidates at once", r.name(), r.lanes.len()),
         (Some(r), _) => format!("{} running, sample {}/{}", r.strategy, r.sample(), r.samples),
         (None, Some(s)) => format!("{} · candidate {}/{} (] [ next)", s.strategy, c.shown + 1, c.candidates.len()),
         (None, None) => "no candidate yet: r local · R global · i intervene · F fork · E edit · g generate".into(),
@@ -146,7 +146,7 @@ fn draft_steps(c: &Compare, t: &Theme, w: usize) -> Vec<Line<'static>> {
 
 fn right_head(c: &Compare) -> String {
     match (&c.running, c.shown()) {
-        (Some(r), _) if !r.lanes.is_empty() => "RACE (generating)".into(),
+        (Some(r), _) if !r.lanes.is_empty() => format!("{} (generating)", r.name().to_uppercase()),
         (Some(r), _) => match r.from_step {
             Some(k) => format!("{} from step {k} (generating)", r.strategy.to_string().to_uppercase()),
             None => format!("{} (generating)", r.strategy.to_string().to_uppercase()),
@@ -268,7 +268,9 @@ fn footer(c: &Compare, t: &Theme, how: crate::refine::rerank::Aggregate) -> Vec<
     if c.running.is_none() && !c.race.is_empty() {
         let each: Vec<String> =
             c.race.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
-        lines.push(Line::from(vec![Span::styled("race      ", t.dim), Span::styled(each.join(" · "), t.base)]));
+        let name = crate::tui::compare::lanes_name(&c.race).unwrap_or_default();
+        lines
+            .push(Line::from(vec![Span::styled(format!("{name:<10}"), t.dim), Span::styled(each.join(" · "), t.base)]));
     }
     if let Some((i, why)) = c.winner(how) {
         let who =
