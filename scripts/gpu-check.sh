@@ -15,10 +15,12 @@
 # REPORT_DIR gets report.md, results.json, doctor.txt, log.txt and both probability files.
 # f. (part prm-f32) the same scoring in f32 by both, one pass per trace: implementation parity
 #    apart from bf16 rounding, and the f32 truth each bf16 path is measured against.
-# GPU_CHECK_PARTS chooses parts (default: doctor,checkpoints,prm,gen,prm-f32).
+# g. (part gen-batch) batched decoding on the 1.5B-shaped model: `stepscope bench --batch` against
+#    transformers' batched greedy generate, aggregate decode t/s per batch size (issue 31).
+# GPU_CHECK_PARTS chooses parts (default: doctor,checkpoints,prm,gen,gen-batch,prm-f32).
 # To try the script itself on a CPU: GPU_CHECK_DEVICE=cpu GPU_CHECK_TINY=1 (tiny checkpoints).
 set -u
-parts=,${GPU_CHECK_PARTS:-doctor,checkpoints,prm,gen,prm-f32},
+parts=,${GPU_CHECK_PARTS:-doctor,checkpoints,prm,gen,gen-batch,prm-f32},
 want() { [[ $parts == *,$1,* ]]; }
 device=${GPU_CHECK_DEVICE:-cuda:0}
 pydevice=${device%%:*}
@@ -85,6 +87,13 @@ if want gen; then
 step stepscope-gen 100 "$bin" bench -m "$work/qwen1.5b" --device "$device" --dtype bf16 -p 512 -n 128 -r 3 --json \
   >"$work/stepscope_gen.json"
 (cd scripts/gpu && step reference-gen 100 python3 reference_gen.py "$work/qwen1.5b" --device "$pydevice" >"$work/reference_gen.json")
+fi
+if want gen-batch; then
+  batches=${GPU_CHECK_GEN_BATCHES:-1,4,16,64}
+  step stepscope-gen-batch 100 "$bin" bench -m "$work/qwen1.5b" --device "$device" --dtype bf16 -p 256 -n 64 -r 1 \
+    --batch "$batches" --json >"$work/stepscope_gen_batch.json"
+  (cd scripts/gpu && step reference-gen-batch 120 python3 reference_gen.py "$work/qwen1.5b" --device "$pydevice" \
+    -p 256 -n 64 -r 1 --batch "$batches" >"$work/reference_gen_batch.json")
 fi
 python3 scripts/gpu/compare.py "$work" "$report" >"$report/report.md" 2>>"$log"
 say "done"

@@ -73,12 +73,37 @@ def agreement_table(title, pairs, store):
     return lines + [""]
 
 
+def batched_generation(results):
+    """Aggregate decode t/s per batch size, stepscope against transformers (issue 31)."""
+    sb, rb = results["stepscope_gen_batch"] or [], results["reference_gen_batch"] or []
+    if not (sb or rb):
+        return []
+    ours = {r["sequences"]: r["decode_tokens_per_second"] for r in sb}
+    ref = {r["sequences"]: r["decode_tokens_per_second"] for r in rb}
+    lines = ["## Batched decoding (Qwen2.5-1.5B shapes, random weights, bf16; prompt 256, 64 new tokens each)", "",
+             "| sequences | transformers t/s (all) | stepscope t/s (all) | ratio |", "| ---: | ---: | ---: | ---: |"]
+    ratio = {}
+    for n in sorted(set(ours) | set(ref)):
+        o, r = ours.get(n), ref.get(n)
+        if o and r:
+            ratio[n] = o / r
+        cell = lambda v: f"{v:.1f}" if v else "n/a"
+        lines.append(f"| {n} | {cell(r)} | {cell(o)} | {f'{ratio[n]:.2f}×' if n in ratio else 'n/a'} |")
+    results["batched_generation_ratio"] = ratio
+    if ours and ref:
+        best = max(ours.values()) / max(ref.values())
+        results["batched_generation_best_ratio"] = best
+        lines += ["", f"stepscope ÷ transformers, each at its best batch size: {best:.2f}×", ""]
+    return lines
+
+
 def main():
     work, report = sys.argv[1], sys.argv[2]
     ours = read_probs(os.path.join(report, "stepscope_probs.jsonl"), "batch_tokens")
     ref = read_probs(os.path.join(report, "reference_probs.jsonl"), "batch")
     results = {name: read_json(os.path.join(work, name + ".json"))
-               for name in ["stepscope_prm", "reference_prm", "stepscope_gen", "reference_gen", "doctor"]}
+               for name in ["stepscope_prm", "reference_prm", "stepscope_gen", "reference_gen",
+                            "stepscope_gen_batch", "reference_gen_batch", "doctor"]}
     lines = ["# stepscope on the GPU: PRM parity and speed against transformers", ""]
     results["agreement"] = {}
     if 0 in ours and 1 in ref:
@@ -134,6 +159,7 @@ def main():
                 ratio[r["test"]] = r["tokens_per_second"] / other[0]["tokens_per_second"]
         results["generation_speed_ratio"] = ratio
         lines += ["", "stepscope ÷ transformers: " + ", ".join(f"{k} {v:.2f}×" for k, v in ratio.items()), ""]
+    lines += batched_generation(results)
     with open(os.path.join(report, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("\n".join(lines))
