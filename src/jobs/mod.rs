@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::model::generate::{GenerateParams, GeneratedToken, Generation};
+use crate::model::lm::sample_from;
 use crate::model::remote::RemoteOptions;
-use crate::model::{GenJob, LanguageModel, LoadOptions, Message};
+use crate::model::{LanguageModel, LoadOptions, Message};
 use crate::refine::strategy::Plan;
 use crate::service::refine::{race, refine, Candidate};
 use crate::service::train::CvMetrics;
@@ -370,10 +371,7 @@ fn generate(
     let mut prefix = m.start();
     m.extend(&mut prefix, head)?;
     let params: Vec<GenerateParams> = (0..n).map(|sample| params.for_sample(sample)).collect();
-    let mut forks = (0..n).map(|_| prefix.fork()).collect::<anyhow::Result<Vec<_>>>()?;
-    let mut jobs: Vec<GenJob> =
-        forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: last, params }).collect();
-    let generations = m.generate_batch(&mut jobs, cancel, &mut |sample, t| {
+    let generations = sample_from(m, &prefix, last, &params, false, cancel, &mut |sample, t| {
         sink(JobEvent::Token { job: id, sample, token: t.clone() });
     })?;
     for (sample, mut generation) in generations.into_iter().enumerate() {

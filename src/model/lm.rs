@@ -167,6 +167,27 @@ pub fn generate_each<M: LanguageModel + ?Sized>(
     Ok(out)
 }
 
+/// One continuation per `params` from forks of `base`, each reading `ids` first (the last
+/// prompt token, typically): decoded together, or one after another when `sequential`.
+pub fn sample_from<M: LanguageModel + ?Sized>(
+    m: &M,
+    base: &Prefix,
+    ids: &[u32],
+    params: &[GenerateParams],
+    sequential: bool,
+    cancel: &AtomicBool,
+    on_token: &mut dyn FnMut(usize, &GeneratedToken),
+) -> Result<Vec<Generation>> {
+    let mut forks = params.iter().map(|_| base.fork()).collect::<Result<Vec<_>>>()?;
+    let mut jobs: Vec<GenJob> =
+        forks.iter_mut().zip(params).map(|(prefix, params)| GenJob { prefix, ids, params }).collect();
+    if sequential {
+        generate_each(m, &mut jobs, cancel, on_token)
+    } else {
+        m.generate_batch(&mut jobs, cancel, on_token)
+    }
+}
+
 /// One continuation of [`LanguageModel::generate_batch`].
 pub struct GenJob<'a> {
     pub prefix: &'a mut Prefix,

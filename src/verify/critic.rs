@@ -11,9 +11,9 @@ use anyhow::Result;
 
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
-use crate::model::lm::generate_each;
+use crate::model::lm::sample_from;
 use crate::model::sample::SamplingParams;
-use crate::model::{GenJob, LanguageModel, Message};
+use crate::model::{LanguageModel, Message};
 use crate::trace::answer::last_boxed;
 use crate::trace::Trace;
 
@@ -106,14 +106,8 @@ impl Verifier for CriticVerifier {
         let (head, last) = prompt.split_at(prompt.len() - 1);
         let mut base = self.model.start();
         self.model.extend(&mut base, head)?;
-        let mut forks = (0..self.votes).map(|_| base.fork()).collect::<Result<Vec<_>>>()?;
-        let mut jobs: Vec<GenJob> =
-            forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: last, params }).collect();
-        let generations = if self.sequential {
-            generate_each(self.model.as_ref(), &mut jobs, ctx.cancel, &mut |_, _| {})?
-        } else {
-            self.model.generate_batch(&mut jobs, ctx.cancel, &mut |_, _| {})?
-        };
+        let generations =
+            sample_from(self.model.as_ref(), &base, last, &params, self.sequential, ctx.cancel, &mut |_, _| {})?;
         ctx.check_cancel()?;
         let mut counts: HashMap<i64, usize> = HashMap::new();
         let mut outputs = Vec::new();

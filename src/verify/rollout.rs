@@ -11,9 +11,9 @@ use anyhow::{bail, Result};
 
 use super::{model_info, Ctx, ModelInfo, Options, Scored, StepScore, Verifier};
 use crate::model::generate::GenerateParams;
-use crate::model::lm::generate_each;
+use crate::model::lm::sample_from;
 use crate::model::sample::SamplingParams;
-use crate::model::{GenJob, LanguageModel, Message};
+use crate::model::{LanguageModel, Message};
 use crate::trace::answer::{extract_answer, same_answer};
 use crate::trace::Trace;
 
@@ -101,7 +101,8 @@ impl Verifier for RolloutVerifier {
             ctx.check_cancel()?;
             let how = if self.sequential { "one after another" } else { "at once" };
             (ctx.progress)(&format!("{}: step {}/{} ({} rollouts {how})", trace.id, i + 1, steps.len(), self.k));
-            // The K continuations decode together: one forward pass per token serves all of them.
+            // The K continuations decode together (one forward pass per token serves all of them),
+            // unless --sequential.
             let params: Vec<GenerateParams> = (0..self.k)
                 .map(|s| {
                     let sampling =
@@ -109,15 +110,8 @@ impl Verifier for RolloutVerifier {
                     GenerateParams { max_tokens: self.max_tokens, sampling, top_k: 1, ..GenerateParams::default() }
                 })
                 .collect();
-            let mut forks = (0..self.k).map(|_| base.fork()).collect::<Result<Vec<_>>>()?;
-            let feed = [last];
-            let mut jobs: Vec<GenJob> =
-                forks.iter_mut().zip(&params).map(|(prefix, params)| GenJob { prefix, ids: &feed, params }).collect();
-            let generations = if self.sequential {
-                generate_each(m.as_ref(), &mut jobs, ctx.cancel, &mut |_, _| {})?
-            } else {
-                m.generate_batch(&mut jobs, ctx.cancel, &mut |_, _| {})?
-            };
+            let generations =
+                sample_from(m.as_ref(), &base, &[last], &params, self.sequential, ctx.cancel, &mut |_, _| {})?;
             passes += self.k;
             ctx.check_cancel()?;
             let mut hits = 0;
