@@ -104,6 +104,13 @@ impl Lane {
     }
 }
 
+/// Each lane's strategy and answer: `local 21 ✓ · global 20 ✗`.
+pub fn lanes_summary(lanes: &[Lane]) -> String {
+    let each: Vec<String> =
+        lanes.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
+    each.join(" · ")
+}
+
 /// What lanes run, for messages: "race" when their strategies differ, else the strategy.
 pub fn lanes_name(lanes: &[Lane]) -> Option<String> {
     let first = lanes.first()?.strategy;
@@ -111,6 +118,30 @@ pub fn lanes_name(lanes: &[Lane]) -> Option<String> {
 }
 
 impl Running {
+    /// A refinement about to stream: one job (one sample, or several decoding together in
+    /// `lanes`), nothing written yet.
+    pub fn new(
+        strategy: Strategy,
+        from_step: Option<usize>,
+        samples: usize,
+        kept: Vec<String>,
+        lanes: Vec<Lane>,
+    ) -> Running {
+        Running {
+            strategy,
+            from_step,
+            jobs: Vec::new(),
+            left: 1,
+            samples,
+            kept,
+            text: String::new(),
+            tokens: 0,
+            attempt: 0,
+            lanes,
+            first_token: None,
+        }
+    }
+
     /// What is running, for messages: the strategy, or "race".
     pub fn name(&self) -> String {
         lanes_name(&self.lanes).unwrap_or_else(|| self.strategy.to_string())

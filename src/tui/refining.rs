@@ -11,7 +11,7 @@ use crate::refine::strategy::{plan, plan_edit, sample_params, Plan, Strategy};
 use crate::service::refine::first_error;
 use crate::trace::Trace;
 
-use super::compare::{Compare, Lane, Running, Shown};
+use super::compare::{lanes_summary, Compare, Lane, Running, Shown};
 use super::effects::Effect;
 use super::state::{App, Focus, Overlay, Request, Screen};
 
@@ -87,19 +87,7 @@ pub fn start_race(app: &mut App) {
     ));
     if let Some(c) = app.compare.as_mut() {
         c.race.clear();
-        c.running = Some(Running {
-            strategy: plans[0].0.strategy,
-            from_step: plans[0].0.from_step,
-            jobs: Vec::new(),
-            left: 1,
-            samples: 1,
-            kept: Vec::new(),
-            text: String::new(),
-            tokens: 0,
-            attempt: 0,
-            first_token: None,
-            lanes,
-        });
+        c.running = Some(Running::new(plans[0].0.strategy, plans[0].0.from_step, 1, Vec::new(), lanes));
     }
     app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: true });
 }
@@ -191,19 +179,7 @@ fn launch(app: &mut App, entry: Option<usize>, draft: Rc<Trace>, planned: Plan, 
     };
     if let Some(c) = app.compare.as_mut() {
         c.race.clear();
-        c.running = Some(Running {
-            strategy: planned.strategy,
-            from_step: planned.from_step,
-            jobs: Vec::new(),
-            left: 1,
-            samples,
-            kept: planned.ask.kept.clone(),
-            text: String::new(),
-            tokens: 0,
-            attempt: 0,
-            first_token: None,
-            lanes,
-        });
+        c.running = Some(Running::new(planned.strategy, planned.from_step, samples, planned.ask.kept.clone(), lanes));
     }
     app.requests.push(Request::Refine { draft: Box::new((*draft).clone()), plans, race: together });
 }
@@ -372,12 +348,7 @@ fn finish(app: &mut App) {
             let at = r.from_step.map_or(String::new(), |k| format!(" before step {k}"));
             format!("fork{at}: {m} of {n} continuations reach the reference answer")
         } else {
-            let each: Vec<String> = r
-                .lanes
-                .iter()
-                .map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled")))
-                .collect();
-            format!("race done: {} · ] [ choose · a accepts", each.join(" · "))
+            format!("race done: {} · ] [ choose · a accepts", lanes_summary(&r.lanes))
         });
         c.race = r.lanes;
         return;

@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use crate::refine::diff::{align_steps, word_diff, Piece};
 use crate::trace::Trace;
-use crate::tui::compare::{Compare, Running, Shown};
+use crate::tui::compare::{lanes_name, lanes_summary, Compare, Running, Shown};
 use crate::tui::state::App;
 use crate::tui::text::wrap;
 use crate::tui::theme::Theme;
@@ -266,11 +266,9 @@ fn footer(c: &Compare, t: &Theme, how: crate::refine::rerank::Aggregate) -> Vec<
         ]));
     }
     if c.running.is_none() && !c.race.is_empty() {
-        let each: Vec<String> =
-            c.race.iter().map(|l| format!("{} {}", l.strategy, l.answer.as_deref().unwrap_or("cancelled"))).collect();
-        let name = crate::tui::compare::lanes_name(&c.race).unwrap_or_default();
-        lines
-            .push(Line::from(vec![Span::styled(format!("{name:<10}"), t.dim), Span::styled(each.join(" · "), t.base)]));
+        let name = lanes_name(&c.race).unwrap_or_default();
+        let each = lanes_summary(&c.race);
+        lines.push(Line::from(vec![Span::styled(format!("{name:<10}"), t.dim), Span::styled(each, t.base)]));
     }
     if let Some((i, why)) = c.winner(how) {
         let who =
