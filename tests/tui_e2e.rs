@@ -543,13 +543,7 @@ fn refine_streams_cancels_completes_and_accepts() {
     let Some(_) = common::fetched("smollm2") else { return };
     let Some(tmux) = Tmux::new("refine") else { return };
     generator_config(&tmux, 64);
-    let dir = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let file = eggs_trace(dir.path());
-    let before = std::fs::read(&file).unwrap();
-    let args = ["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"];
-    tmux.start(&args);
-    tmux.wait_for("eggs");
+    let eggs = Eggs::open(&tmux);
     tmux.keys(&["r", "r"]); // model work: the key twice
     tmux.wait_for("LOCAL from step 1 (generating)");
     // Tokens arrive while it is still generating.
@@ -573,7 +567,7 @@ fn refine_streams_cancels_completes_and_accepts() {
     tmux.keys(&["q"]);
     tmux.wait_exit();
 
-    let rows = refinements(store.path());
+    let rows = refinements(eggs.store.path());
     assert_eq!(rows.len(), 1, "only the accepted candidate is saved: {rows:?}");
     let r = &rows[0]["refinement"];
     assert_eq!(
@@ -593,17 +587,74 @@ fn refine_streams_cancels_completes_and_accepts() {
     let rewrite = &rows[0]["steps"][1];
     assert!(rewrite["start"].as_u64().unwrap() >= "Each box holds 6 eggs.\n\n".len() as u64, "{rewrite}");
     assert!(!rows[0]["solution"].as_str().unwrap().contains("[BAD]"));
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+    assert_eq!(std::fs::read(&eggs.file).unwrap(), eggs.before, "the source file is never modified");
 
     // After a restart the child is listed under its draft.
     let tmux = Tmux::new("refine-restart").unwrap();
-    tmux.start(&args);
+    eggs.start(&tmux);
     let screen = tmux.wait_for("↳ ~local-s43");
     let lines: Vec<&str> = screen.lines().collect();
     let draft = lines.iter().position(|l| l.contains("▶✗ eggs ")).expect("draft row");
     assert!(lines[draft + 1].contains("↳ ~local-s43"), "child right under its draft:\n{screen}");
     tmux.keys(&["q"]);
     tmux.wait_exit();
+}
+
+/// The eggs trace opened in the TUI with a fresh store; the source's bytes as they were.
+struct Eggs {
+    _dir: tempfile::TempDir,
+    store: tempfile::TempDir,
+    file: PathBuf,
+    before: Vec<u8>,
+}
+
+impl Eggs {
+    /// Writes the trace and opens it, waiting for its row.
+    fn open(tmux: &Tmux) -> Eggs {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let file = eggs_trace(dir.path());
+        let before = std::fs::read(&file).unwrap();
+        let eggs = Eggs { _dir: dir, store, file, before };
+        eggs.start(tmux);
+        tmux.wait_for("eggs");
+        eggs
+    }
+
+    /// `stepscope open` on the trace and its store (again, after a restart).
+    fn start(&self, tmux: &Tmux) {
+        let (file, store) = (self.file.to_str().unwrap(), self.store.path().to_str().unwrap());
+        tmux.start(&["open", file, "--store", store, "--annotator", "ana"]);
+    }
+}
+
+/// Lanes of a race or fork on the screen whose head starts with `head` and that are still
+/// writing with at least one token (`GLOBAL from step 1 · 12 tokens · writing`).
+fn lanes_writing(screen: &str, head: &str) -> usize {
+    screen
+        .lines()
+        .filter(|l| {
+            let lane = l.split(head).nth(1).and_then(|r| r.split(" tokens · writing").next());
+            let count = lane.and_then(|r| r.rsplit(' ').next()?.parse::<usize>().ok());
+            count.is_some_and(|n| n > 0) && l.contains(" tokens · writing")
+        })
+        .count()
+}
+
+impl Tmux {
+    /// Polls the screen until `test` passes; fails if `ended` shows first (the moment was missed).
+    fn wait_while_running(&self, what: &str, ended: &str, test: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if test(&s) {
+                return;
+            }
+            assert!(!s.contains(ended), "it ended before {what} was seen:\n{s}");
+            assert!(start.elapsed() < Duration::from_secs(240), "never saw {what}:\n{s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Issue 31, 4: `X` races local, global and intervene: the compare screen shows the three
@@ -614,36 +665,13 @@ fn a_race_streams_three_candidates_at_once_and_a_accepts_the_chosen_one() {
     let Some(_) = common::fetched("smollm2") else { return };
     let Some(tmux) = Tmux::new("race") else { return };
     generator_config(&tmux, 48);
-    let dir = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let file = eggs_trace(dir.path());
-    let before = std::fs::read(&file).unwrap();
-    let args = ["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"];
-    tmux.start(&args);
-    tmux.wait_for("eggs");
+    let eggs = Eggs::open(&tmux);
     tmux.keys(&["X", "X"]); // model work: the key twice
     tmux.wait_for("RACE (generating)");
     let heads = ["LOCAL from step 1 · ", "GLOBAL", "INTERVENE from step 1 · "];
-    // A lane's head: `GLOBAL from step 1 · 12 tokens · writing`.
-    let writing = |s: &str, head: &str| {
-        s.lines().any(|l| {
-            let Some(lane) = l.split(head).nth(1).and_then(|r| r.split(" tokens · writing").next()) else {
-                return false;
-            };
-            let count = lane.rsplit(' ').next().and_then(|n| n.parse::<usize>().ok());
-            count.is_some_and(|n| n > 0) && l.contains(" tokens · writing")
-        })
-    };
-    let start = Instant::now();
-    loop {
-        let s = tmux.screen();
-        if heads.iter().all(|h| writing(&s, h)) {
-            break;
-        }
-        assert!(!s.contains("race done"), "the race ended before all three were seen writing at once:\n{s}");
-        assert!(start.elapsed() < Duration::from_secs(240), "three lanes never wrote at once:\n{s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    tmux.wait_while_running("three lanes writing at once", "race done", |s| {
+        heads.iter().all(|h| lanes_writing(s, h) > 0)
+    });
     let screen = tmux.wait_for_line("race done", |l| l.contains("race done: "));
     let race = screen.lines().find(|l| l.contains("race ") && l.contains("intervene")).expect("the race line");
     for strategy in ["local", "global", "intervene"] {
@@ -657,10 +685,10 @@ fn a_race_streams_three_candidates_at_once_and_a_accepts_the_chosen_one() {
     tmux.wait_for("saved: eggs~global-s42");
     tmux.keys(&["q"]);
     tmux.wait_exit();
-    let rows = refinements(store.path());
+    let rows = refinements(eggs.store.path());
     assert_eq!(rows.len(), 1, "only the accepted candidate is saved: {rows:?}");
     assert_eq!(rows[0]["refinement"]["strategy"], "global");
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the source file is never modified");
+    assert_eq!(std::fs::read(&eggs.file).unwrap(), eggs.before, "the source file is never modified");
 }
 
 /// Issue 31, 2: `F`'s samples decode together: both lanes write at once, and the fork's count of
@@ -670,31 +698,12 @@ fn fork_samples_write_at_once() {
     let Some(_) = common::fetched("smollm2") else { return };
     let Some(tmux) = Tmux::new("fork") else { return };
     generator_config(&tmux, 24);
-    let dir = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let file = eggs_trace(dir.path());
-    tmux.start(&["open", file.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--annotator", "ana"]);
-    tmux.wait_for("eggs");
+    let _eggs = Eggs::open(&tmux);
     tmux.keys(&["F", "F"]); // model work: the key twice
     tmux.wait_for("FORK (generating)");
-    let lane = "FORK from step 1 · ";
-    let start = Instant::now();
-    loop {
-        let s = tmux.screen();
-        let writing = s
-            .lines()
-            .filter(|l| {
-                let n = l.split(lane).nth(1).and_then(|r| r.split(' ').next()?.parse::<usize>().ok());
-                n.is_some_and(|n| n > 0) && l.contains(" tokens · writing")
-            })
-            .count();
-        if writing == 2 {
-            break;
-        }
-        assert!(!s.contains("continuations reach"), "the fork ended before both samples were seen writing:\n{s}");
-        assert!(start.elapsed() < Duration::from_secs(240), "two samples never wrote at once:\n{s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    tmux.wait_while_running("both samples writing at once", "continuations reach", |s| {
+        lanes_writing(s, "FORK from step 1 · ") == 2
+    });
     tmux.wait_for_line("the fork's count", |l| l.contains("fork before step 1: ") && l.contains(" of 2 continuations"));
     tmux.keys(&["q"]);
     tmux.wait_exit();
