@@ -22,8 +22,13 @@ fn train_then_eval_and_score_with_the_probe() {
     let d = d.to_str().unwrap();
     let states = dir.path().join("states");
     let states = states.to_str().unwrap();
-    let train =
-        ["train", d, "--model", "smollm2", "--layer", "20", "--folds", "2", "--states", states, "--json", "-o", h];
+    let features = ["--features", "state+tokens"];
+    let train = [
+        &["train", d, "--model", "smollm2", "--layer", "20", "--folds", "2"][..],
+        &features,
+        &["--states", states, "--json", "-o", h],
+    ]
+    .concat();
     let (code, out, err) = common::run(&train);
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -34,7 +39,13 @@ fn train_then_eval_and_score_with_the_probe() {
     assert_eq!((m["layer"].as_u64(), m["folds"].as_u64(), m["traces"].as_u64()), (Some(20), Some(2), Some(7)), "{m}");
     assert_eq!(m["forward_passes"], 7, "one forward pass per labelled trace: {m}");
     let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
-    assert_eq!(head_json["weights"].as_array().unwrap().len(), 576, "smollm2's hidden size");
+    assert_eq!(m["tokens"], true, "{m}");
+    assert_eq!(head_json["tokens"], true);
+    assert_eq!(
+        head_json["weights"].as_array().unwrap().len(),
+        576 + 8,
+        "smollm2's hidden size and the token statistics"
+    );
     assert_eq!(head_json["problems"].as_array().unwrap().len(), 7);
     // Refitting reads the cached states: no forward pass.
     let (code, out, err) = common::run(&train);

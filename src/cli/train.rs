@@ -11,7 +11,7 @@ use super::modelargs::ModelArgs;
 use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::cli::range::{count, within};
-use crate::service::train::{CvMetrics, FitOptions, Labels, LayerChoice, Plan, Run, Target};
+use crate::service::train::{AfterError, CvMetrics, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, Run, Target};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -30,6 +30,15 @@ pub struct TrainArgs {
     /// each training fold among five layers spread over the depth.
     #[arg(long, default_value = "auto", value_parser = parse_layer)]
     pub layer: LayerArg,
+    /// What it reads beside the state at each step's end: `state` (nothing), `state+tokens`
+    /// (the step's token surprise: log-probs and entropies of its tokens under the same model,
+    /// from the same pass), or `auto`: chosen inside each training fold.
+    #[arg(long, default_value = "auto", value_parser = ["state", "state+tokens", "auto"])]
+    pub features: String,
+    /// Whether a PRM also learns from the steps after the first error, as wrong (`wrong`), only
+    /// from the steps up to it (`skip`), or `auto`: chosen inside each training fold.
+    #[arg(long, default_value = "auto", value_parser = ["skip", "wrong", "auto"])]
+    pub after_error: String,
     /// Folds of the cross-validation (grouped by problem).
     #[arg(long, default_value_t = 5, value_parser = within(2usize, 100))]
     pub folds: usize,
@@ -101,7 +110,17 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let bar = Progress::new(labelled.len() + extra.len());
     let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
     let fit = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
-    let plan = Plan { target, layer: args.layer.0, folds: args.folds, seed: args.seed, fit };
+    let features = match args.features.as_str() {
+        "state" => FeatureChoice::State,
+        "state+tokens" => FeatureChoice::StateAndTokens,
+        _ => FeatureChoice::Auto,
+    };
+    let after_error = match args.after_error.as_str() {
+        "skip" => AfterError::Skip,
+        "wrong" => AfterError::Wrong,
+        _ => AfterError::Auto,
+    };
+    let plan = Plan { target, layer: args.layer.0, features, after_error, folds: args.folds, seed: args.seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -133,8 +152,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
-        "fold_layers": m.layers, "fold_thresholds": m.thresholds,
-        "layer": layer, "threshold": tau, "model": args.model.model,
+        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_after_error": m.after_error, "fold_thresholds": m.thresholds,
+        "layer": layer, "tokens": t.tokens, "threshold": tau, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {
@@ -142,8 +161,9 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         print_metrics(m);
         crate::outln!(
-            "head: {} on layer {layer}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            "head: {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
             m.target,
+            if t.tokens { " + token surprise" } else { "" },
             args.output.display(),
             t.forward_passes,
             t.read_seconds,

@@ -334,12 +334,22 @@ fn train(
     cancel: &AtomicBool,
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
-    use crate::service::train::{train_head, FitOptions, Labels, LayerChoice, Plan as TrainPlan, Run, Target};
+    use crate::service::train::{
+        train_head, AfterError, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan, Run, Target,
+    };
     let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
     let model = models.language_model(spec, &mut progress)?;
     let n = labelled.iter().filter(|(_, l)| l.is_some()).count();
     let folds = (n / 2).clamp(2, 5);
-    let plan = TrainPlan { target: Target::Prm, layer: LayerChoice::Auto, folds, seed: 0, fit: FitOptions::default() };
+    let plan = TrainPlan {
+        target: Target::Prm,
+        layer: LayerChoice::Auto,
+        features: FeatureChoice::Auto,
+        after_error: AfterError::Auto,
+        folds,
+        seed: 0,
+        fit: FitOptions::default(),
+    };
     let mut read = |done: usize, total: usize| {
         sink(JobEvent::Progress { job: id, message: format!("training a probe: hidden states {done}/{total}") })
     };

@@ -690,6 +690,12 @@ impl Transformer {
     /// layer; `num_layers` = after the last, before the final norm), f32 rows (len, hidden), in
     /// the order asked. One pass on the dense weights, no cache: what a probe reads.
     pub fn layer_states(&self, tokens: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
+        Ok(self.layer_states_and_hidden(tokens, layers)?.0)
+    }
+
+    /// `layer_states` and, from the same pass, the hidden states after the final norm (len,
+    /// hidden), from which `logits_exact` gives every position's prediction.
+    pub fn layer_states_and_hidden(&self, tokens: &[u32], layers: &[usize]) -> Result<(Vec<Tensor>, Tensor)> {
         if let Some(bad) = layers.iter().find(|&&l| l == 0 || l > self.layers.len()) {
             bail!("layer {bad} does not exist (the model has layers 1 to {})", self.layers.len());
         }
@@ -702,13 +708,13 @@ impl Transformer {
             [Segment { start: 0, len: tokens.len(), mask: causal_mask(tokens.len(), 0, &self.device)?, cache: None }];
         let ids = Tensor::new(tokens, &self.device)?;
         let mut taps = Taps { at: layers.to_vec(), got: Vec::new() };
-        self.layers_forward(&ids, (&cos, &sin), &whole, &mut [], true, &mut taps)?;
+        let hidden = self.layers_forward(&ids, (&cos, &sin), &whole, &mut [], true, &mut taps)?;
         let mut out = Vec::with_capacity(layers.len());
         for l in layers {
             let (_, t) = taps.got.iter().find(|(k, _)| k == l).expect("every asked layer is tapped");
             out.push(t.clone());
         }
-        Ok(out)
+        Ok((out, hidden))
     }
 
     /// Embedding, every layer and the final norm. The rows are the `segments`, independent

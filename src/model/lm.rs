@@ -9,7 +9,7 @@ use anyhow::Result;
 use candle_core::Tensor;
 
 use super::generate::{GenerateParams, GeneratedToken, Generation};
-use super::score::TokenScore;
+use super::score::{Surprise, TokenScore};
 use super::{KvCache, Message, Model};
 
 /// What a model has already read: a prefix that can be extended, cut back or forked. For the
@@ -92,6 +92,12 @@ pub trait LanguageModel: Send + Sync {
     /// The residual stream after each of `layers` (1-based) for `ids` read from the start, one
     /// f32 tensor (len, hidden) per layer: what a probe reads. Only a local model has them.
     fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
+        let _ = (ids, layers);
+        anyhow::bail!("{}: a probe reads hidden states, which only a local model gives", self.name())
+    }
+    /// `layer_states`, and from the same pass each token's surprise (log-prob and entropy of
+    /// its prediction; the first token gets zeros): what a probe with token features reads.
+    fn layer_states_and_surprise(&self, ids: &[u32], layers: &[usize]) -> Result<(Vec<Tensor>, Vec<Surprise>)> {
         let _ = (ids, layers);
         anyhow::bail!("{}: a probe reads hidden states, which only a local model gives", self.name())
     }
@@ -231,6 +237,10 @@ impl LanguageModel for Model {
 
     fn layer_states(&self, ids: &[u32], layers: &[usize]) -> Result<Vec<Tensor>> {
         Model::layer_states(self, ids, layers)
+    }
+
+    fn layer_states_and_surprise(&self, ids: &[u32], layers: &[usize]) -> Result<(Vec<Tensor>, Vec<Surprise>)> {
+        Model::layer_states_and_surprise(self, ids, layers)
     }
 
     fn num_layers(&self) -> Option<usize> {

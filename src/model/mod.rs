@@ -29,6 +29,7 @@ pub use chat::{ChatTemplate, Message};
 pub use config::{Arch, Config};
 pub use forward::{Transformer, WeightMode};
 pub use lm::{GenJob, HiddenStates, LanguageModel, Prefix};
+pub use score::Surprise;
 
 /// Which device runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -18,10 +18,35 @@ pub struct TokenScore {
     pub top: Vec<(u32, f64)>,
 }
 
+/// How surprising a token was: its log-prob given the tokens before it, and the entropy (nats)
+/// of that prediction.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Surprise {
+    pub log_prob: f32,
+    pub entropy: f32,
+}
+
 /// Positions scored per forward call (bounds the memory of the logits).
 const CHUNK: usize = 256;
 
 impl Model {
+    /// `layer_states`, and from the same pass each token's surprise (the first token, predicted
+    /// by nothing, gets zeros).
+    pub fn layer_states_and_surprise(&self, ids: &[u32], layers: &[usize]) -> Result<(Vec<Tensor>, Vec<Surprise>)> {
+        let (states, hidden) = self.transformer.layer_states_and_hidden(ids, layers)?;
+        let mut surprise = vec![Surprise::default(); ids.len()];
+        let predicting = ids.len().saturating_sub(1);
+        for start in (0..predicting).step_by(CHUNK) {
+            let n = CHUNK.min(predicting - start);
+            let logits = self.transformer.logits_exact(&hidden.narrow(0, start, n)?)?;
+            for (i, row) in rows(&log_softmax(&logits)?)?.iter().enumerate() {
+                let next = ids[start + i + 1] as usize;
+                surprise[start + i + 1] = Surprise { log_prob: row[next], entropy: entropy(row) as f32 };
+            }
+        }
+        Ok((states, surprise))
+    }
+
     /// Scores `tokens[1..]` given their prefixes, continuing `cache` (which may already hold a
     /// shared prefix). Returns one score per token after the first.
     pub fn score(&self, tokens: &[u32], cache: &mut KvCache, k: usize) -> Result<Vec<TokenScore>> {

@@ -17,7 +17,7 @@ use crate::signals::agreement::auroc;
 use crate::signals::first_below;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{candidate_layers, step_features, Linear, ProbeHead};
+use crate::verify::probe::{candidate_layers, joined_rows, step_features, Linear, ProbeHead};
 
 /// What a head learns to predict at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,30 @@ pub struct Example {
     pub answer_correct: Option<bool>,
     /// `[layer][step][feature]`, layers as in `Dataset::layers`.
     pub features: Vec<Vec<Vec<f32>>>,
+    /// `[step][feature]`: each step's token statistics ([`crate::verify::probe::token_features`]).
+    pub tokens: Vec<Vec<f32>>,
+}
+
+/// What a head reads of each step: the state after one of the dataset's layers (an index into
+/// `Dataset::layers`), alone or followed by the step's token statistics; and for a PRM whether
+/// the steps after the first error teach too (as wrong: the trace is already broken there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub layer: usize,
+    pub tokens: bool,
+    pub after_error: bool,
+}
+
+impl View {
+    /// One example's rows in this view, one per step.
+    fn rows(self, e: &Example) -> Vec<Vec<f32>> {
+        let states = &e.features[self.layer];
+        if self.tokens {
+            joined_rows(states, &e.tokens)
+        } else {
+            states.clone()
+        }
+    }
 }
 
 pub struct Dataset {
@@ -72,15 +96,16 @@ pub fn problem_hash(problem: &str) -> String {
     format!("{:016x}", crate::model::fnv1a(crate::model::FNV_OFFSET, problem.trim().as_bytes()))
 }
 
-/// Where a trace's features after `layer` are cached for a model: one raw little-endian f32 file
-/// per (model fingerprint, trace text, layer).
-fn cache_file(dir: &Path, fingerprint: &str, t: &Trace, layer: usize) -> PathBuf {
+/// Where a trace's features are cached for a model: one raw little-endian f32 file per (model
+/// fingerprint, trace text, what: `L{layer}` for the state after a layer, `tok` for the token
+/// statistics).
+fn cache_file(dir: &Path, fingerprint: &str, t: &Trace, what: &str) -> PathBuf {
     let mut h = crate::model::fnv1a(crate::model::FNV_OFFSET, t.problem.as_bytes());
     for s in &t.steps {
         h = crate::model::fnv1a(h, &[0xff]);
         h = crate::model::fnv1a(h, s.text.as_bytes());
     }
-    dir.join(fingerprint).join(format!("{h:016x}-L{layer}.f32"))
+    dir.join(fingerprint).join(format!("{h:016x}-{what}.f32"))
 }
 
 fn read_cached(path: &Path, steps: usize) -> Option<Vec<Vec<f32>>> {
@@ -130,24 +155,33 @@ pub fn dataset(
         if t.steps.is_empty() || !target.teaches(*label, t.answer_correct()) {
             continue;
         }
-        let files: Vec<PathBuf> = layers.iter().map(|&l| cache_file(cache, fingerprint, t, l)).collect();
+        // The token statistics' file last: a trace is read again unless all are there.
+        let files: Vec<PathBuf> = layers
+            .iter()
+            .map(|&l| format!("L{l}"))
+            .chain(["tok".to_string()])
+            .map(|what| cache_file(cache, fingerprint, t, &what))
+            .collect();
         let cached: Option<Vec<Vec<Vec<f32>>>> = files.iter().map(|f| read_cached(f, t.steps.len())).collect();
-        let features = match cached {
+        let mut features = match cached {
             Some(f) => f,
             None => {
-                let f = step_features(model, &t.problem, &t.step_texts(), layers)?;
+                let f = step_features(model, &t.problem, &t.step_texts(), layers, true)?;
                 forward_passes += 1;
-                for (file, rows) in files.iter().zip(&f) {
+                let all: Vec<Vec<Vec<f32>>> = f.layers.into_iter().chain([f.tokens]).collect();
+                for (file, rows) in files.iter().zip(&all) {
                     write_cached(file, rows)?;
                 }
-                f
+                all
             }
         };
+        let tokens = features.pop().expect("the token statistics come last");
         examples.push(Example {
             problem: problem_hash(&t.problem),
             label: *label,
             answer_correct: t.answer_correct(),
             features,
+            tokens,
         });
     }
     (run.progress)(traces.len(), traces.len());
@@ -165,6 +199,8 @@ pub struct Run<'a> {
 pub struct Plan {
     pub target: Target,
     pub layer: LayerChoice,
+    pub features: FeatureChoice,
+    pub after_error: AfterError,
     pub folds: usize,
     pub seed: u64,
     pub fit: FitOptions,
@@ -174,6 +210,8 @@ pub struct Plan {
 pub struct Trained {
     pub metrics: CvMetrics,
     pub layer: usize,
+    /// Whether the head reads the token statistics too.
+    pub tokens: bool,
     pub threshold: f64,
     pub forward_passes: usize,
     pub read_seconds: f64,
@@ -214,16 +252,18 @@ pub fn train_head(
     }
     let read_seconds = started.elapsed().as_secs_f64();
     let fit_started = Instant::now();
-    let (metrics, fitted, layer, threshold) = train(&data, plan.layer, plan.folds, plan.seed, plan.fit)?;
+    let choice = Choice { layer: plan.layer, features: plan.features, after_error: plan.after_error };
+    let (metrics, fitted, view, threshold) = train(&data, choice, plan.folds, plan.seed, plan.fit)?;
+    let (layer, tokens) = (data.layers[view.layer], view.tokens);
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let mut problems: Vec<String> = data.examples.iter().chain(&data.extra).map(|e| e.problem.clone()).collect();
     problems.sort_unstable();
     problems.dedup();
     let origin =
         Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
-    write_head(&head(origin, layer, fitted, threshold, &metrics), output)?;
+    write_head(&head(origin, (layer, tokens), fitted, threshold, &metrics), output)?;
     let forward_passes = data.forward_passes;
-    Ok(Trained { metrics, layer, threshold, forward_passes, read_seconds, fit_seconds })
+    Ok(Trained { metrics, layer, tokens, threshold, forward_passes, read_seconds, fit_seconds })
 }
 
 fn write_head(head: &ProbeHead, output: &Path) -> Result<()> {
@@ -318,32 +358,43 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     Ok(Fitted { mean, scale, weights, bias })
 }
 
-/// The rows one example teaches at one layer, with their targets (1 = right). PRM: the steps
-/// up to the first error (which is 0; later steps are left out). ORM: every step, carrying the
+/// The targets (1 = right) of the steps one example teaches, from its first. PRM: the steps up
+/// to the first error (which is 0; later steps are left out). ORM: every step, carrying the
 /// trace's outcome.
-fn targets(e: &Example, layer: usize, target: Target) -> Vec<(&Vec<f32>, f32)> {
-    let rows = &e.features[layer];
+fn targets(e: &Example, target: Target) -> Vec<f32> {
+    let steps = e.tokens.len();
     match target {
         Target::Prm => {
             let first = e.first_error();
-            let upto = first.map_or(rows.len(), |f| f + 1);
-            rows.iter().take(upto).enumerate().map(|(k, r)| (r, if Some(k) == first { 0.0 } else { 1.0 })).collect()
+            let upto = first.map_or(steps, |f| (f + 1).min(steps));
+            (0..upto).map(|k| if Some(k) == first { 0.0 } else { 1.0 }).collect()
         }
-        Target::Orm => {
-            let y = if e.answer_correct == Some(true) { 1.0 } else { 0.0 };
-            rows.iter().map(|r| (r, y)).collect()
-        }
+        Target::Orm => vec![if e.answer_correct == Some(true) { 1.0 } else { 0.0 }; steps],
     }
 }
 
-fn fit_on(examples: &[&Example], layer: usize, target: Target, o: FitOptions) -> Result<Fitted> {
-    let (x, y): (Vec<Vec<f32>>, Vec<f32>) =
-        examples.iter().flat_map(|e| targets(e, layer, target)).map(|(r, t)| (r.clone(), t)).unzip();
+/// What a fit in `view` learns from an example: its targets, and with `after_error` (PRM) every
+/// step after the first error as wrong too.
+fn fit_targets(e: &Example, view: View, target: Target) -> Vec<f32> {
+    let mut t = targets(e, target);
+    if view.after_error && target == Target::Prm && e.first_error().is_some() {
+        t.resize(e.tokens.len(), 0.0);
+    }
+    t
+}
+
+fn fit_on(examples: &[&Example], view: View, target: Target, o: FitOptions) -> Result<Fitted> {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for e in examples {
+        let t = fit_targets(e, view, target);
+        x.extend(view.rows(e).into_iter().take(t.len()));
+        y.extend(t);
+    }
     fit(&x, &y, o)
 }
 
-fn step_probs(f: &Fitted, e: &Example, layer: usize) -> Vec<f64> {
-    e.features[layer].iter().map(|r| f.prob(r)).collect()
+fn step_probs(f: &Fitted, e: &Example, view: View) -> Vec<f64> {
+    view.rows(e).iter().map(|r| f.prob(r)).collect()
 }
 
 /// What a head says of a whole trace: P(answer right). A PRM's weakest step; an ORM's reading
@@ -357,8 +408,8 @@ fn trace_score(p: &[f64], target: Target) -> f64 {
 
 /// The threshold τ, chosen on `examples` (training folds only): a PRM's best ProcessBench F1 of
 /// its first step below τ; an ORM's best balanced accuracy of "answer right when P ≥ τ".
-fn best_threshold(f: &Fitted, examples: &[&Example], layer: usize, target: Target) -> f64 {
-    let probs: Vec<Vec<f64>> = examples.iter().map(|e| step_probs(f, e, layer)).collect();
+fn best_threshold(f: &Fitted, examples: &[&Example], view: View, target: Target) -> f64 {
+    let probs: Vec<Vec<f64>> = examples.iter().map(|e| step_probs(f, e, view)).collect();
     let quality = |tau: f64| match target {
         Target::Prm => {
             let pairs: Vec<(Option<usize>, Option<usize>)> =
@@ -448,6 +499,12 @@ pub struct CvMetrics {
     pub quintiles: Vec<Quintile>,
     /// The layer each fold used (its inner choice under `--layer auto`).
     pub layers: Vec<usize>,
+    /// Whether each fold's head read the token statistics too (its inner choice under
+    /// `--features auto`).
+    pub tokens: Vec<bool>,
+    /// Whether each fold's head learnt from the steps after the first error too (its inner
+    /// choice under `--after-error auto`).
+    pub after_error: Vec<bool>,
     pub thresholds: Vec<f64>,
 }
 
@@ -457,6 +514,61 @@ pub enum LayerChoice {
     Fixed(usize),
     /// Chosen among the candidates by an inner cross-validation on the training folds.
     Auto,
+}
+
+/// What a fit reads beside the state: nothing, the token statistics, or whichever of the two
+/// an inner cross-validation on the training folds prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureChoice {
+    State,
+    StateAndTokens,
+    Auto,
+}
+
+/// Whether a PRM also learns from the steps after the first error (as wrong), or an inner
+/// cross-validation on the training folds decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterError {
+    Skip,
+    Wrong,
+    Auto,
+}
+
+/// The layer and features a fit may read, and what teaches it; `train` picks among them inside
+/// the training folds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    pub layer: LayerChoice,
+    pub features: FeatureChoice,
+    pub after_error: AfterError,
+}
+
+impl Choice {
+    /// The views this choice allows over a dataset's layers (None: the layer asked for was not
+    /// extracted).
+    fn views(self, layers: &[usize], target: Target) -> Option<Vec<View>> {
+        let indices: Vec<usize> = match self.layer {
+            LayerChoice::Fixed(l) => vec![layers.iter().position(|&x| x == l)?],
+            LayerChoice::Auto => (0..layers.len()).collect(),
+        };
+        let tokens: &[bool] = match self.features {
+            FeatureChoice::State => &[false],
+            FeatureChoice::StateAndTokens => &[true],
+            FeatureChoice::Auto => &[false, true],
+        };
+        let after: &[bool] = match (target, self.after_error) {
+            (Target::Orm, _) | (_, AfterError::Skip) => &[false],
+            (_, AfterError::Wrong) => &[true],
+            (_, AfterError::Auto) => &[false, true],
+        };
+        let mut views = Vec::new();
+        for &layer in &indices {
+            for &tokens in tokens {
+                views.extend(after.iter().map(|&after_error| View { layer, tokens, after_error }));
+            }
+        }
+        Some(views)
+    }
 }
 
 /// Folds by problem: the distinct problems shuffled by `seed`, dealt round-robin.
@@ -479,13 +591,16 @@ pub fn folds_by_problem(problems: &[&str], k: usize, seed: u64) -> Vec<usize> {
     problems.iter().map(|p| fold_of[p]).collect()
 }
 
-/// The layer (an index into the dataset's layers) whose head predicts its target best (row
-/// AUROC) in a 3-fold cross-validation inside `examples`.
-fn choose_layer(examples: &[&Example], candidates: usize, target: Target, o: FitOptions, seed: u64) -> Result<usize> {
-    let mut best = (0, f64::MIN);
+/// The view whose head predicts its target best (row AUROC) in a 3-fold cross-validation
+/// inside `examples`.
+fn choose_view(examples: &[&Example], views: &[View], target: Target, o: FitOptions, seed: u64) -> Result<View> {
+    if let [only] = views {
+        return Ok(*only);
+    }
+    let mut best = (views[0], f64::MIN);
     // Inner folds are dealt like the outer ones, with another seed.
     let inner = folds_of(examples, 3, seed.wrapping_add(1));
-    for layer in 0..candidates {
+    for &view in views {
         let (mut scores, mut bad) = (Vec::new(), Vec::new());
         for f in 0..3 {
             let train: Vec<&Example> = examples.iter().zip(&inner).filter(|(_, &k)| k != f).map(|(e, _)| *e).collect();
@@ -493,17 +608,17 @@ fn choose_layer(examples: &[&Example], candidates: usize, target: Target, o: Fit
             if train.is_empty() || test.is_empty() {
                 continue;
             }
-            let fitted = fit_on(&train, layer, target, o)?;
+            let fitted = fit_on(&train, view, target, o)?;
             for e in test {
-                for (row, y) in targets(e, layer, target) {
-                    scores.push(1.0 - fitted.prob(row));
+                for (p, y) in step_probs(&fitted, e, view).into_iter().zip(targets(e, target)) {
+                    scores.push(1.0 - p);
                     bad.push(y < 0.5);
                 }
             }
         }
         let a = auroc(&scores, &bad).unwrap_or(0.0);
         if a > best.1 {
-            best = (layer, a);
+            best = (view, a);
         }
     }
     Ok(best.0)
@@ -521,11 +636,11 @@ struct HeldOut {
 }
 
 impl HeldOut {
-    fn add(&mut self, e: &Example, p: &[f64], layer: usize, target: Target, tau: f64) {
+    fn add(&mut self, e: &Example, p: &[f64], target: Target, tau: f64) {
         if let Some(label) = e.label {
             self.pairs.push((first_below(p, tau), label.first_error()));
         }
-        for (k, (_, y)) in targets(e, layer, target).into_iter().enumerate() {
+        for (k, y) in targets(e, target).into_iter().enumerate() {
             self.rows.push((1.0 - p[k], y < 0.5));
             if target == Target::Prm {
                 self.positions.push((k as f64, y < 0.5));
@@ -560,6 +675,8 @@ impl HeldOut {
             length_trace_auroc: roc(&self.lengths),
             quintiles: quintiles(&self.traces),
             layers: Vec::new(),
+            tokens: Vec::new(),
+            after_error: Vec::new(),
             thresholds: Vec::new(),
         }
     }
@@ -568,25 +685,20 @@ impl HeldOut {
 /// k-fold cross-validation grouped by problem, then the head fitted on everything.
 pub fn train(
     data: &Dataset,
-    choice: LayerChoice,
+    choice: Choice,
     k: usize,
     seed: u64,
     o: FitOptions,
-) -> Result<(CvMetrics, Fitted, usize, f64)> {
+) -> Result<(CvMetrics, Fitted, View, f64)> {
     let (ex, target) = (&data.examples, data.target);
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
     }
-    let fixed = |l: usize| data.layers.iter().position(|&x| x == l);
-    let pick = |train: &[&Example]| -> Result<usize> {
-        match choice {
-            LayerChoice::Fixed(l) => fixed(l).ok_or_else(|| anyhow::anyhow!("layer {l} was not extracted")),
-            LayerChoice::Auto => choose_layer(train, data.layers.len(), target, o, seed),
-        }
-    };
+    let Some(views) = choice.views(&data.layers, target) else { bail!("layer {:?} was not extracted", choice.layer) };
+    let pick = |train: &[&Example]| choose_view(train, &views, target, o, seed);
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
-    let (mut layers, mut thresholds) = (Vec::new(), Vec::new());
+    let (mut layers, mut tokens, mut after_error, mut thresholds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit; τ is still chosen on the fold's own training traces.
     fn joined<'a>(train: &[&'a Example], extra: &'a [Example]) -> Vec<&'a Example> {
         train.iter().copied().chain(extra).collect()
@@ -594,21 +706,23 @@ pub fn train(
     for f in 0..k {
         let train: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g != f).map(|(e, _)| e).collect();
         let test: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g == f).map(|(e, _)| e).collect();
-        let layer = pick(&joined(&train, &data.extra))?;
-        let fitted = fit_on(&joined(&train, &data.extra), layer, target, o)?;
-        let tau = best_threshold(&fitted, &train, layer, target);
-        layers.push(data.layers[layer]);
+        let view = pick(&joined(&train, &data.extra))?;
+        let fitted = fit_on(&joined(&train, &data.extra), view, target, o)?;
+        let tau = best_threshold(&fitted, &train, view, target);
+        layers.push(data.layers[view.layer]);
+        tokens.push(view.tokens);
+        after_error.push(view.after_error);
         thresholds.push(tau);
         for e in test {
-            held.add(e, &step_probs(&fitted, e, layer), layer, target, tau);
+            held.add(e, &step_probs(&fitted, e, view), target, tau);
         }
     }
-    let metrics = CvMetrics { layers, thresholds, ..held.metrics(target, k, ex.len()) };
+    let metrics = CvMetrics { layers, tokens, after_error, thresholds, ..held.metrics(target, k, ex.len()) };
     let all: Vec<&Example> = ex.iter().collect();
-    let layer = pick(&joined(&all, &data.extra))?;
-    let fitted = fit_on(&joined(&all, &data.extra), layer, target, o)?;
-    let tau = best_threshold(&fitted, &all, layer, target);
-    Ok((metrics, fitted, data.layers[layer], tau))
+    let view = pick(&joined(&all, &data.extra))?;
+    let fitted = fit_on(&joined(&all, &data.extra), view, target, o)?;
+    let tau = best_threshold(&fitted, &all, view, target);
+    Ok((metrics, fitted, view, tau))
 }
 
 /// What a head file says about where it came from.
@@ -620,13 +734,14 @@ struct Origin {
 }
 
 /// The head file's contents.
-fn head(origin: Origin, layer: usize, fitted: Fitted, tau: f64, metrics: &CvMetrics) -> ProbeHead {
+fn head(origin: Origin, (layer, tokens): (usize, bool), fitted: Fitted, tau: f64, metrics: &CvMetrics) -> ProbeHead {
     let Origin { model, fingerprint, sources, problems } = origin;
     ProbeHead {
         probe: 1,
         model,
         model_fingerprint: fingerprint,
         layer,
+        tokens,
         target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
@@ -699,6 +814,11 @@ pub fn layers_to_read(choice: LayerChoice, num_layers: usize) -> Result<Vec<usiz
 mod tests {
     use super::*;
 
+    /// States alone, on the layers given.
+    fn choice(layer: LayerChoice) -> Choice {
+        Choice { layer, features: FeatureChoice::State, after_error: AfterError::Skip }
+    }
+
     /// Two features, the first separates right from wrong steps: the fit finds it.
     #[test]
     fn a_logistic_fit_learns_a_separable_rule() {
@@ -729,16 +849,17 @@ mod tests {
                 problem: format!("p{t}"),
                 label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
                 answer_correct: Some(first_error.is_none()),
+                tokens: vec![vec![0.0]; 4],
                 features: vec![rows],
             });
         }
         let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
-        let (m, _, layer, tau) = train(&data, LayerChoice::Fixed(3), 5, 1, FitOptions::default()).unwrap();
-        assert_eq!(layer, 3);
+        let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
+        assert_eq!(view, View { layer: 0, tokens: false, after_error: false });
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
         assert!(tau > 0.0 && tau < 1.0);
         assert_eq!(m.thresholds.len(), 5);
-        assert!(train(&data, LayerChoice::Fixed(7), 5, 1, FitOptions::default()).is_err());
+        assert!(train(&data, choice(LayerChoice::Fixed(7)), 5, 1, FitOptions::default()).is_err());
     }
 
     /// Outcome labels only (no first error known): the ORM learns each trace's outcome from
@@ -754,12 +875,13 @@ mod tests {
                     problem: format!("p{}", t / 2),
                     label: None,
                     answer_correct: Some(right),
+                    tokens: vec![vec![0.0]; 3],
                     features: vec![rows],
                 }
             })
             .collect();
         let data = Dataset { target: Target::Orm, layers: vec![5], examples, extra: Vec::new(), forward_passes: 0 };
-        let (m, _, _, tau) = train(&data, LayerChoice::Auto, 5, 3, FitOptions::default()).unwrap();
+        let (m, _, _, tau) = train(&data, choice(LayerChoice::Auto), 5, 3, FitOptions::default()).unwrap();
         assert_eq!((m.target, m.f1, m.position_step_auroc), ("orm", None, None), "{m:?}");
         assert_eq!((m.trace_auroc, m.step_auroc), (Some(1.0), Some(1.0)), "{m:?}");
         assert_eq!(m.quintiles.iter().map(|q| q.traces).sum::<usize>(), 60);
@@ -786,6 +908,7 @@ mod tests {
                 problem: format!("{}{t}", if teach { "x" } else { "p" }),
                 label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
                 answer_correct: Some(first_error.is_none()),
+                tokens: vec![vec![0.0]; 3],
                 features: vec![rows],
             }
         };
@@ -796,9 +919,67 @@ mod tests {
             extra: (0..40).map(|t| example(t, true)).collect(),
             forward_passes: 0,
         };
-        let (m, _, _, _) = train(&data, LayerChoice::Fixed(2), 5, 0, FitOptions::default()).unwrap();
+        let (m, _, _, _) = train(&data, choice(LayerChoice::Fixed(2)), 5, 0, FitOptions::default()).unwrap();
         assert_eq!(m.traces, 10);
         assert_eq!(m.steps, 5 * 3 + 5 * 2, "clean traces give 3 rows, wrong ones 2 (up to the error)");
         assert_eq!(m.step_auroc, Some(1.0), "{m:?}");
+    }
+
+    /// The states are noise and the token statistics carry the first error: under
+    /// `--features auto` every fold's inner cross-validation picks them and the held-out
+    /// traces are located; with the states alone they are not.
+    #[test]
+    fn token_statistics_are_read_when_the_inner_folds_prefer_them() {
+        let examples: Vec<Example> = (0..40)
+            .map(|t| {
+                let first_error = (t % 2 == 0).then_some(t % 3);
+                let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
+                let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
+                let tokens =
+                    (0..4).map(|k| vec![if Some(k) == first_error { -3.0 } else { -0.5 }, noise(k, 9)]).collect();
+                Example {
+                    problem: format!("p{t}"),
+                    label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
+                    answer_correct: Some(first_error.is_none()),
+                    features: vec![states],
+                    tokens,
+                }
+            })
+            .collect();
+        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
+        let auto = Choice { layer: LayerChoice::Auto, features: FeatureChoice::Auto, after_error: AfterError::Skip };
+        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
+        assert_eq!(m.tokens, vec![true; 5], "{m:?}");
+        assert_eq!(view, View { layer: 0, tokens: true, after_error: false });
+        assert_eq!(fitted.weights.len(), 3 + 2);
+        assert!(m.f1 > Some(99.0), "{m:?}");
+        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
+        assert!(states.f1 < Some(80.0), "{states:?}");
+    }
+
+    /// A PRM learns from the steps up to the first error, or with `after_error` from every
+    /// step, those after the error as wrong; a trace without an error is unchanged.
+    #[test]
+    fn steps_after_the_first_error_teach_only_when_asked() {
+        let example = |label| Example {
+            problem: "p".into(),
+            label: Some(label),
+            answer_correct: None,
+            features: vec![vec![vec![0.0]; 4]],
+            tokens: vec![vec![0.0]; 4],
+        };
+        let (skip, wrong) =
+            (View { layer: 0, tokens: false, after_error: false }, View { layer: 0, tokens: false, after_error: true });
+        let broken = example(Label::FirstError(1));
+        assert_eq!(fit_targets(&broken, skip, Target::Prm), [1.0, 0.0]);
+        assert_eq!(fit_targets(&broken, wrong, Target::Prm), [1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(fit_targets(&example(Label::NoError), wrong, Target::Prm), [1.0; 4]);
+        let views = Choice { layer: LayerChoice::Auto, features: FeatureChoice::Auto, after_error: AfterError::Auto }
+            .views(&[3, 6], Target::Prm)
+            .unwrap();
+        assert_eq!(views.len(), 2 * 2 * 2);
+        let orm =
+            Choice { layer: LayerChoice::Fixed(6), features: FeatureChoice::State, after_error: AfterError::Auto };
+        assert_eq!(orm.views(&[3, 6], Target::Orm).unwrap(), [View { layer: 1, tokens: false, after_error: false }]);
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{Ctx, ModelInfo, Scored, StepScore, Verifier};
-use crate::model::{LanguageModel, Message};
+use crate::model::{LanguageModel, Message, Surprise};
 use crate::trace::Trace;
 
 /// What the head is, beside its weights: enough to refuse a wrong model and to see leakage.
@@ -26,6 +26,10 @@ pub struct ProbeHead {
     pub model_fingerprint: String,
     /// The residual stream after this layer (1-based).
     pub layer: usize,
+    /// Whether each step's row is that state followed by its token statistics
+    /// ([`token_features`]); absent in heads of states alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tokens: bool,
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
@@ -81,36 +85,95 @@ impl Linear<'_> {
     }
 }
 
-/// The token ids a probe reads for a problem and its steps, and the row of each step.
-pub fn probe_input(model: &dyn LanguageModel, problem: &str, steps: &[&str]) -> Result<(Vec<u32>, Vec<usize>)> {
+/// The token ids a probe reads for a problem and its steps, and where each step sits in them.
+pub fn probe_input(model: &dyn LanguageModel, problem: &str, steps: &[&str]) -> Result<(Vec<u32>, Vec<StepSpan>)> {
     let mut ids = model.chat_prompt(&[Message::new("user", problem)])?;
     let separator = model.encode("\n\n")?;
-    let mut positions = Vec::with_capacity(steps.len());
+    let mut spans = Vec::with_capacity(steps.len());
     for s in steps {
+        let start = ids.len();
         ids.extend(model.encode(s.trim())?);
+        let text = start..ids.len();
         ids.extend(&separator);
-        positions.push(ids.len() - 1);
+        spans.push(StepSpan { text, row: ids.len() - 1 });
     }
-    Ok((ids, positions))
+    Ok((ids, spans))
 }
 
-/// Each step's hidden state after each of `layers`: `[layer][step][feature]`. One forward pass.
+/// One step in a probe's input: the tokens of its text, and the row its state is read at (the
+/// last token of the blank line after it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSpan {
+    pub text: std::ops::Range<usize>,
+    pub row: usize,
+}
+
+/// What one pass gives a probe: `[layer][step][feature]` hidden states, and per step the
+/// statistics of its tokens' surprise (`TOKEN_FEATURES` numbers, see [`token_features`]).
+pub struct StepFeatures {
+    pub layers: Vec<Vec<Vec<f32>>>,
+    pub tokens: Vec<Vec<f32>>,
+}
+
+/// How many numbers [`token_features`] gives a step.
+pub const TOKEN_FEATURES: usize = 8;
+
+/// Each step's hidden state after each of `layers`, and with `tokens` its token statistics
+/// (else none: the logits of every position are not computed). One forward pass.
 pub fn step_features(
     model: &dyn LanguageModel,
     problem: &str,
     steps: &[&str],
     layers: &[usize],
-) -> Result<Vec<Vec<Vec<f32>>>> {
+    tokens: bool,
+) -> Result<StepFeatures> {
     if steps.is_empty() {
         bail!("a trace without steps has nothing to probe");
     }
-    let (ids, positions) = probe_input(model, problem, steps)?;
-    let states = model.layer_states(&ids, layers)?;
+    let (ids, spans) = probe_input(model, problem, steps)?;
+    let (states, surprise) = if tokens {
+        model.layer_states_and_surprise(&ids, layers)?
+    } else {
+        (model.layer_states(&ids, layers)?, Vec::new())
+    };
     let at = candle_core::Tensor::new(
-        positions.iter().map(|&p| p as u32).collect::<Vec<_>>().as_slice(),
+        spans.iter().map(|s| s.row as u32).collect::<Vec<_>>().as_slice(),
         states[0].device(),
     )?;
-    states.iter().map(|s| Ok(s.index_select(&at, 0)?.to_vec2::<f32>()?)).collect()
+    let layers = states.iter().map(|s| Ok(s.index_select(&at, 0)?.to_vec2::<f32>()?)).collect::<Result<_>>()?;
+    if !tokens {
+        return Ok(StepFeatures { layers, tokens: Vec::new() });
+    }
+    let digits: Vec<bool> = ids
+        .iter()
+        .map(|&id| model.decode(&[id]).map(|t| t.chars().any(|c| c.is_ascii_digit())))
+        .collect::<Result<_>>()?;
+    let tokens = spans.iter().map(|s| token_features(&surprise[s.text.clone()], &digits[s.text.clone()])).collect();
+    Ok(StepFeatures { layers, tokens })
+}
+
+/// How surprised the model was by a step's own tokens (the model reading a wrong number or a
+/// wrong turn it would not have written itself): mean and lowest log-prob, mean and highest
+/// entropy, lowest and mean log-prob of the tokens holding a digit (0 without any), the share
+/// of tokens below p = 0.1, and ln(1 + tokens).
+pub fn token_features(surprise: &[Surprise], digit: &[bool]) -> Vec<f32> {
+    let n = surprise.len().max(1) as f32;
+    let lp: Vec<f32> = surprise.iter().map(|s| s.log_prob).collect();
+    let mean = |v: &[f32]| if v.is_empty() { 0.0 } else { v.iter().sum::<f32>() / v.len() as f32 };
+    let low = |v: &[f32]| v.iter().copied().fold(0f32, f32::min);
+    let with_digit: Vec<f32> = lp.iter().zip(digit).filter(|(_, &d)| d).map(|(&l, _)| l).collect();
+    let entropy: Vec<f32> = surprise.iter().map(|s| s.entropy).collect();
+    let unlikely = lp.iter().filter(|&&l| l < 0.1f32.ln()).count() as f32 / n;
+    vec![
+        mean(&lp),
+        low(&lp),
+        mean(&entropy),
+        entropy.iter().copied().fold(0f32, f32::max),
+        low(&with_digit),
+        mean(&with_digit),
+        unlikely,
+        (1.0 + surprise.len() as f32).ln(),
+    ]
 }
 
 /// `probe:HEAD`: the head's P(step right) for every step, from one forward pass of its base
@@ -152,17 +215,25 @@ impl Verifier for ProbeVerifier {
     }
 
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
-        let rows = step_features(self.model.as_ref(), &trace.problem, &trace.step_texts(), &[self.head.layer])?;
-        let layer = format!("layer {} of {}", self.head.layer, self.head.model);
+        let model = self.model.as_ref();
+        let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
+        let rows = if self.head.tokens { joined_rows(&f.layers[0], &f.tokens) } else { f.layers[0].clone() };
+        let tokens = if self.head.tokens { " + token surprise" } else { "" };
+        let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
         let steps = self
             .head
-            .score_rows(&rows[0])
+            .score_rows(&rows)
             .into_iter()
             .map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}")))
             .collect();
         Ok(Scored { steps, truncated: None, forward_passes: 1 })
     }
+}
+
+/// Each step's state followed by its token statistics.
+pub fn joined_rows(states: &[Vec<f32>], tokens: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    states.iter().zip(tokens).map(|(s, t)| s.iter().chain(t).copied().collect()).collect()
 }
 
 /// Five layers spread over the model's depth, for `--layer auto` (the middle third is where
@@ -195,5 +266,32 @@ mod tests {
         assert!((p[0] - 0.5).abs() < 1e-9, "{p:?}");
         assert_eq!(candidate_layers(24), [8, 12, 16, 19, 24]);
         assert_eq!(candidate_layers(2), [1, 2]);
+    }
+
+    /// Three tokens, the middle one a surprising digit: the statistics say so, and a step
+    /// without digits gets zeros for them.
+    #[test]
+    fn token_features_summarise_a_steps_surprise() {
+        let s = |log_prob: f32, entropy: f32| Surprise { log_prob, entropy };
+        let f = token_features(&[s(-0.1, 1.0), s(-4.0, 3.0), s(-0.4, 2.0)], &[false, true, false]);
+        let want = [-1.5, -4.0, 2.0, 3.0, -4.0, -4.0, 1.0 / 3.0, 4f32.ln()];
+        assert_eq!(f.len(), TOKEN_FEATURES);
+        for (got, want) in f.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{f:?}");
+        }
+        let plain = token_features(&[s(-0.2, 0.5)], &[false]);
+        assert_eq!((plain[4], plain[5], plain[6]), (0.0, 0.0, 0.0));
+        assert_eq!(joined_rows(&[vec![1.0]], &[vec![2.0, 3.0]]), [vec![1.0, 2.0, 3.0]]);
+    }
+
+    /// A head written before token statistics existed reads its state alone; a head that
+    /// reads them says so in its file.
+    #[test]
+    fn heads_say_whether_they_read_token_statistics() {
+        let old: ProbeHead = serde_json::from_str(r#"{"probe":1,"model":"m","model_fingerprint":"f","layer":3,"target":"prm","mean":[0],"scale":[1],"weights":[1],"bias":0,"threshold":0.5,"sources":[],"problems":[],"metrics":null}"#).unwrap();
+        assert!(!old.tokens);
+        assert!(!serde_json::to_string(&old).unwrap().contains("tokens"));
+        let new = ProbeHead { tokens: true, ..old };
+        assert!(serde_json::to_string(&new).unwrap().contains("\"tokens\":true"));
     }
 }
