@@ -45,9 +45,10 @@ pub struct TrainArgs {
     /// Seed of the fold assignment.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// L2 penalty on the standardised weights.
-    #[arg(long, default_value_t = 0.01, value_parser = within(0.0, 1000.0))]
-    pub l2: f64,
+    /// L2 penalty on the standardised weights (0 to 1000), or `auto`: chosen among 0.01, 0.1
+    /// and 1 inside each training fold.
+    #[arg(long, default_value = "0.01", value_parser = parse_l2)]
+    pub l2: L2Arg,
     /// Full-batch optimiser steps per fit.
     #[arg(long, default_value_t = 300, value_parser = count(100_000))]
     pub epochs: usize,
@@ -85,6 +86,17 @@ fn parse_layer(s: &str) -> Result<LayerArg, String> {
     }
 }
 
+/// `--l2`: a penalty or `auto` (None).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct L2Arg(pub Option<f64>);
+
+fn parse_l2(s: &str) -> Result<L2Arg, String> {
+    if s == "auto" {
+        return Ok(L2Arg(None));
+    }
+    within(0.0, 1000.0)(s).map(|v| L2Arg(Some(v)))
+}
+
 pub fn run(args: TrainArgs) -> i32 {
     match train_head(&args) {
         Ok(()) => EXIT_OK,
@@ -109,7 +121,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let bar = Progress::new(labelled.len() + extra.len());
     let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
-    let fit = FitOptions { l2: args.l2, epochs: args.epochs, ..FitOptions::default() };
+    let fit =
+        FitOptions { l2: args.l2.0.unwrap_or(FitOptions::default().l2), epochs: args.epochs, ..FitOptions::default() };
     let features = match args.features.as_str() {
         "state" => FeatureChoice::State,
         "state+tokens" => FeatureChoice::StateAndTokens,
@@ -120,7 +133,9 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "wrong" => AfterError::Wrong,
         _ => AfterError::Auto,
     };
-    let plan = Plan { target, layer: args.layer.0, features, after_error, folds: args.folds, seed: args.seed, fit };
+    let auto_l2 = args.l2.0.is_none();
+    let plan =
+        Plan { target, layer: args.layer.0, features, after_error, auto_l2, folds: args.folds, seed: args.seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -152,7 +167,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
-        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_after_error": m.after_error, "fold_thresholds": m.thresholds,
+        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds,
         "layer": layer, "tokens": t.tokens, "threshold": tau, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });

@@ -346,6 +346,7 @@ fn train(
         layer: LayerChoice::Auto,
         features: FeatureChoice::Auto,
         after_error: AfterError::Auto,
+        auto_l2: false,
         folds,
         seed: 0,
         fit: FitOptions::default(),

@@ -61,12 +61,15 @@ pub struct Example {
 
 /// What a head reads of each step: the state after one of the dataset's layers (an index into
 /// `Dataset::layers`), alone or followed by the step's token statistics; and for a PRM whether
-/// the steps after the first error teach too (as wrong: the trace is already broken there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// the steps after the first error teach too (as wrong: the trace is already broken there);
+/// and how strongly its weights are held to zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
     pub layer: usize,
     pub tokens: bool,
     pub after_error: bool,
+    /// The fit's L2 penalty.
+    pub l2: f64,
 }
 
 impl View {
@@ -201,6 +204,8 @@ pub struct Plan {
     pub layer: LayerChoice,
     pub features: FeatureChoice,
     pub after_error: AfterError,
+    /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
+    pub auto_l2: bool,
     pub folds: usize,
     pub seed: u64,
     pub fit: FitOptions,
@@ -212,6 +217,8 @@ pub struct Trained {
     pub layer: usize,
     /// Whether the head reads the token statistics too.
     pub tokens: bool,
+    /// The final fit's L2 penalty.
+    pub l2: f64,
     pub threshold: f64,
     pub forward_passes: usize,
     pub read_seconds: f64,
@@ -252,9 +259,10 @@ pub fn train_head(
     }
     let read_seconds = started.elapsed().as_secs_f64();
     let fit_started = Instant::now();
-    let choice = Choice { layer: plan.layer, features: plan.features, after_error: plan.after_error };
+    let choice =
+        Choice { layer: plan.layer, features: plan.features, after_error: plan.after_error, auto_l2: plan.auto_l2 };
     let (metrics, fitted, view, threshold) = train(&data, choice, plan.folds, plan.seed, plan.fit)?;
-    let (layer, tokens) = (data.layers[view.layer], view.tokens);
+    let (layer, tokens, l2) = (data.layers[view.layer], view.tokens, view.l2);
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let mut problems: Vec<String> = data.examples.iter().chain(&data.extra).map(|e| e.problem.clone()).collect();
     problems.sort_unstable();
@@ -263,7 +271,7 @@ pub fn train_head(
         Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
     write_head(&head(origin, (layer, tokens), fitted, threshold, &metrics), output)?;
     let forward_passes = data.forward_passes;
-    Ok(Trained { metrics, layer, tokens, threshold, forward_passes, read_seconds, fit_seconds })
+    Ok(Trained { metrics, layer, tokens, l2, threshold, forward_passes, read_seconds, fit_seconds })
 }
 
 fn write_head(head: &ProbeHead, output: &Path) -> Result<()> {
@@ -384,6 +392,7 @@ fn fit_targets(e: &Example, view: View, target: Target) -> Vec<f32> {
 }
 
 fn fit_on(examples: &[&Example], view: View, target: Target, o: FitOptions) -> Result<Fitted> {
+    let o = FitOptions { l2: view.l2, ..o };
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for e in examples {
         let t = fit_targets(e, view, target);
@@ -505,6 +514,8 @@ pub struct CvMetrics {
     /// Whether each fold's head learnt from the steps after the first error too (its inner
     /// choice under `--after-error auto`).
     pub after_error: Vec<bool>,
+    /// Each fold's L2 penalty (its inner choice under `--l2 auto`).
+    pub l2: Vec<f64>,
     pub thresholds: Vec<f64>,
 }
 
@@ -541,12 +552,18 @@ pub struct Choice {
     pub layer: LayerChoice,
     pub features: FeatureChoice,
     pub after_error: AfterError,
+    /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
+    /// the training folds.
+    pub auto_l2: bool,
 }
+
+/// The L2 penalties `--l2 auto` chooses among.
+pub const L2_GRID: [f64; 3] = [0.01, 0.1, 1.0];
 
 impl Choice {
     /// The views this choice allows over a dataset's layers (None: the layer asked for was not
     /// extracted).
-    fn views(self, layers: &[usize], target: Target) -> Option<Vec<View>> {
+    fn views(self, layers: &[usize], target: Target, l2: f64) -> Option<Vec<View>> {
         let indices: Vec<usize> = match self.layer {
             LayerChoice::Fixed(l) => vec![layers.iter().position(|&x| x == l)?],
             LayerChoice::Auto => (0..layers.len()).collect(),
@@ -561,10 +578,13 @@ impl Choice {
             (_, AfterError::Wrong) => &[true],
             (_, AfterError::Auto) => &[false, true],
         };
+        let penalties: &[f64] = if self.auto_l2 { &L2_GRID } else { &[l2] };
         let mut views = Vec::new();
         for &layer in &indices {
             for &tokens in tokens {
-                views.extend(after.iter().map(|&after_error| View { layer, tokens, after_error }));
+                for &after_error in after {
+                    views.extend(penalties.iter().map(|&l2| View { layer, tokens, after_error, l2 }));
+                }
             }
         }
         Some(views)
@@ -677,6 +697,7 @@ impl HeldOut {
             layers: Vec::new(),
             tokens: Vec::new(),
             after_error: Vec::new(),
+            l2: Vec::new(),
             thresholds: Vec::new(),
         }
     }
@@ -694,11 +715,14 @@ pub fn train(
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
     }
-    let Some(views) = choice.views(&data.layers, target) else { bail!("layer {:?} was not extracted", choice.layer) };
+    let Some(views) = choice.views(&data.layers, target, o.l2) else {
+        bail!("layer {:?} was not extracted", choice.layer)
+    };
     let pick = |train: &[&Example]| choose_view(train, &views, target, o, seed);
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
-    let (mut layers, mut tokens, mut after_error, mut thresholds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut layers, mut tokens, mut after_error) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut l2, mut thresholds) = (Vec::new(), Vec::new());
     // Train-only examples join every fit; τ is still chosen on the fold's own training traces.
     fn joined<'a>(train: &[&'a Example], extra: &'a [Example]) -> Vec<&'a Example> {
         train.iter().copied().chain(extra).collect()
@@ -712,12 +736,13 @@ pub fn train(
         layers.push(data.layers[view.layer]);
         tokens.push(view.tokens);
         after_error.push(view.after_error);
+        l2.push(view.l2);
         thresholds.push(tau);
         for e in test {
             held.add(e, &step_probs(&fitted, e, view), target, tau);
         }
     }
-    let metrics = CvMetrics { layers, tokens, after_error, thresholds, ..held.metrics(target, k, ex.len()) };
+    let metrics = CvMetrics { layers, tokens, after_error, l2, thresholds, ..held.metrics(target, k, ex.len()) };
     let all: Vec<&Example> = ex.iter().collect();
     let view = pick(&joined(&all, &data.extra))?;
     let fitted = fit_on(&joined(&all, &data.extra), view, target, o)?;
@@ -816,7 +841,7 @@ mod tests {
 
     /// States alone, on the layers given.
     fn choice(layer: LayerChoice) -> Choice {
-        Choice { layer, features: FeatureChoice::State, after_error: AfterError::Skip }
+        Choice { layer, features: FeatureChoice::State, after_error: AfterError::Skip, auto_l2: false }
     }
 
     /// Two features, the first separates right from wrong steps: the fit finds it.
@@ -855,7 +880,7 @@ mod tests {
         }
         let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
-        assert_eq!(view, View { layer: 0, tokens: false, after_error: false });
+        assert_eq!(view, View { layer: 0, tokens: false, after_error: false, l2: 0.01 });
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
         assert!(tau > 0.0 && tau < 1.0);
         assert_eq!(m.thresholds.len(), 5);
@@ -947,10 +972,15 @@ mod tests {
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let auto = Choice { layer: LayerChoice::Auto, features: FeatureChoice::Auto, after_error: AfterError::Skip };
+        let auto = Choice {
+            layer: LayerChoice::Auto,
+            features: FeatureChoice::Auto,
+            after_error: AfterError::Skip,
+            auto_l2: false,
+        };
         let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.tokens, vec![true; 5], "{m:?}");
-        assert_eq!(view, View { layer: 0, tokens: true, after_error: false });
+        assert_eq!(view, View { layer: 0, tokens: true, after_error: false, l2: 0.01 });
         assert_eq!(fitted.weights.len(), 3 + 2);
         assert!(m.f1 > Some(99.0), "{m:?}");
         let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
@@ -968,18 +998,40 @@ mod tests {
             features: vec![vec![vec![0.0]; 4]],
             tokens: vec![vec![0.0]; 4],
         };
-        let (skip, wrong) =
-            (View { layer: 0, tokens: false, after_error: false }, View { layer: 0, tokens: false, after_error: true });
+        let (skip, wrong) = (
+            View { layer: 0, tokens: false, after_error: false, l2: 0.01 },
+            View { layer: 0, tokens: false, after_error: true, l2: 0.01 },
+        );
         let broken = example(Label::FirstError(1));
         assert_eq!(fit_targets(&broken, skip, Target::Prm), [1.0, 0.0]);
         assert_eq!(fit_targets(&broken, wrong, Target::Prm), [1.0, 0.0, 0.0, 0.0]);
         assert_eq!(fit_targets(&example(Label::NoError), wrong, Target::Prm), [1.0; 4]);
-        let views = Choice { layer: LayerChoice::Auto, features: FeatureChoice::Auto, after_error: AfterError::Auto }
-            .views(&[3, 6], Target::Prm)
-            .unwrap();
+        let views = Choice {
+            layer: LayerChoice::Auto,
+            features: FeatureChoice::Auto,
+            after_error: AfterError::Auto,
+            auto_l2: false,
+        }
+        .views(&[3, 6], Target::Prm, 0.01)
+        .unwrap();
         assert_eq!(views.len(), 2 * 2 * 2);
-        let orm =
-            Choice { layer: LayerChoice::Fixed(6), features: FeatureChoice::State, after_error: AfterError::Auto };
-        assert_eq!(orm.views(&[3, 6], Target::Orm).unwrap(), [View { layer: 1, tokens: false, after_error: false }]);
+        let grid = Choice {
+            layer: LayerChoice::Fixed(3),
+            features: FeatureChoice::State,
+            after_error: AfterError::Skip,
+            auto_l2: true,
+        };
+        let l2: Vec<f64> = grid.views(&[3, 6], Target::Prm, 0.5).unwrap().iter().map(|v| v.l2).collect();
+        assert_eq!(l2, L2_GRID);
+        let orm = Choice {
+            layer: LayerChoice::Fixed(6),
+            features: FeatureChoice::State,
+            after_error: AfterError::Auto,
+            auto_l2: false,
+        };
+        assert_eq!(
+            orm.views(&[3, 6], Target::Orm, 0.01).unwrap(),
+            [View { layer: 1, tokens: false, after_error: false, l2: 0.01 }]
+        );
     }
 }
