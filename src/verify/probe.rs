@@ -5,7 +5,9 @@
 //!
 //! The input is the model's chat prompt with the problem as the user's turn, then the steps as
 //! the assistant writes them, each followed by a blank line; a step's row is the hidden state at
-//! the last token of its blank line (the step is complete there, and nothing after it is seen).
+//! the last token of its blank line (the step is complete there, and nothing after it is seen),
+//! optionally followed by how surprised the same model was by the step's own tokens (their
+//! log-probs and entropies from the same pass, [`token_features`]).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
