@@ -32,8 +32,10 @@ pub struct TrainArgs {
     pub layer: LayerArg,
     /// What it reads beside the state at each step's end: `state` (nothing), `state+tokens`
     /// (the step's token surprise: log-probs and entropies of its tokens under the same model,
-    /// from the same pass), or `auto`: chosen inside each training fold.
-    #[arg(long, default_value = "auto", value_parser = ["state", "state+tokens", "auto"])]
+    /// from the same pass), `state+tokens+trace` (those followed by the mean, lowest and
+    /// highest of each statistic over the whole trace: a step is read against its trace, and
+    /// its score depends on the steps after it), or `auto`: chosen inside each training fold.
+    #[arg(long, default_value = "auto", value_parser = ["state", "state+tokens", "state+tokens+trace", "auto"])]
     pub features: String,
     /// Whether a PRM also learns from the steps after the first error, as wrong (`wrong`), only
     /// from the steps up to it (`skip`), or `auto`: chosen inside each training fold.
@@ -126,6 +128,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let features = match args.features.as_str() {
         "state" => FeatureChoice::State,
         "state+tokens" => FeatureChoice::StateAndTokens,
+        "state+tokens+trace" => FeatureChoice::StateTokensAndTrace,
         _ => FeatureChoice::Auto,
     };
     let after_error = match args.after_error.as_str() {
@@ -167,8 +170,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
-        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds,
-        "layer": layer, "tokens": t.tokens, "threshold": tau, "model": args.model.model,
+        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds,
+        "layer": layer, "tokens": t.tokens, "trace": t.trace, "threshold": tau, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {
@@ -178,7 +181,11 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         crate::outln!(
             "head: {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
             m.target,
-            if t.tokens { " + token surprise" } else { "" },
+            match (t.tokens, t.trace) {
+                (false, _) => "",
+                (true, false) => " + token surprise",
+                (true, true) => " + token surprise in its trace",
+            },
             args.output.display(),
             t.forward_passes,
             t.read_seconds,

@@ -32,6 +32,11 @@ pub struct ProbeHead {
     /// ([`token_features`]); absent in heads of states alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tokens: bool,
+    /// Whether the token statistics are followed by those of the whole trace
+    /// ([`with_trace_context`]): a step is then read against its trace's usual surprise, and
+    /// its score depends on the steps after it too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace: bool,
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
@@ -219,8 +224,16 @@ impl Verifier for ProbeVerifier {
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let model = self.model.as_ref();
         let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
-        let rows = if self.head.tokens { joined_rows(&f.layers[0], &f.tokens) } else { f.layers[0].clone() };
-        let tokens = if self.head.tokens { " + token surprise" } else { "" };
+        let rows = match (self.head.tokens, self.head.trace) {
+            (false, _) => f.layers[0].clone(),
+            (true, false) => joined_rows(&f.layers[0], &f.tokens),
+            (true, true) => joined_rows(&f.layers[0], &with_trace_context(&f.tokens)),
+        };
+        let tokens = match (self.head.tokens, self.head.trace) {
+            (false, _) => "",
+            (true, false) => " + token surprise",
+            (true, true) => " + token surprise in its trace",
+        };
         let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
         let steps = self
@@ -236,6 +249,21 @@ impl Verifier for ProbeVerifier {
 /// Each step's state followed by its token statistics.
 pub fn joined_rows(states: &[Vec<f32>], tokens: &[Vec<f32>]) -> Vec<Vec<f32>> {
     states.iter().zip(tokens).map(|(s, t)| s.iter().chain(t).copied().collect()).collect()
+}
+
+/// Each step's token statistics followed by the trace's: per statistic its mean, lowest and
+/// highest value over all the trace's steps. Every step of a trace gets the same trace block, so
+/// a linear head can weigh a step against its own trace (a solution that is surprising
+/// throughout, in style or notation, is not wrong everywhere) and lean on the trace as a whole
+/// (a trace with no surprising step anywhere is rarely wrong).
+pub fn with_trace_context(tokens: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let width = tokens.first().map_or(0, Vec::len);
+    let n = tokens.len().max(1) as f32;
+    let column = |j: usize| tokens.iter().map(move |r| r[j]);
+    let mean: Vec<f32> = (0..width).map(|j| column(j).sum::<f32>() / n).collect();
+    let low: Vec<f32> = (0..width).map(|j| column(j).fold(f32::INFINITY, f32::min)).collect();
+    let high: Vec<f32> = (0..width).map(|j| column(j).fold(f32::NEG_INFINITY, f32::max)).collect();
+    tokens.iter().map(|r| r.iter().chain(&mean).chain(&low).chain(&high).copied().collect()).collect()
 }
 
 /// Five layers spread over the model's depth, for `--layer auto` (the middle third is where
@@ -286,6 +314,15 @@ mod tests {
         assert_eq!(joined_rows(&[vec![1.0]], &[vec![2.0, 3.0]]), [vec![1.0, 2.0, 3.0]]);
     }
 
+    /// Every step keeps its own statistics and gets the trace's mean, lowest and highest.
+    #[test]
+    fn trace_context_follows_each_steps_statistics() {
+        let rows = with_trace_context(&[vec![1.0, -2.0], vec![3.0, -6.0]]);
+        assert_eq!(rows[0], [1.0, -2.0, 2.0, -4.0, 1.0, -6.0, 3.0, -2.0]);
+        assert_eq!(rows[1], [3.0, -6.0, 2.0, -4.0, 1.0, -6.0, 3.0, -2.0]);
+        assert!(with_trace_context(&[]).is_empty());
+    }
+
     /// A head written before token statistics existed reads its state alone; a head that
     /// reads them says so in its file.
     #[test]
@@ -293,7 +330,11 @@ mod tests {
         let old: ProbeHead = serde_json::from_str(r#"{"probe":1,"model":"m","model_fingerprint":"f","layer":3,"target":"prm","mean":[0],"scale":[1],"weights":[1],"bias":0,"threshold":0.5,"sources":[],"problems":[],"metrics":null}"#).unwrap();
         assert!(!old.tokens);
         assert!(!serde_json::to_string(&old).unwrap().contains("tokens"));
+        assert!(!old.trace);
         let new = ProbeHead { tokens: true, ..old };
         assert!(serde_json::to_string(&new).unwrap().contains("\"tokens\":true"));
+        assert!(!serde_json::to_string(&new).unwrap().contains("\"trace\""));
+        let traced = ProbeHead { trace: true, ..new };
+        assert!(serde_json::to_string(&traced).unwrap().contains("\"trace\":true"));
     }
 }
