@@ -78,7 +78,7 @@ fn train_then_eval_and_score_with_the_probe() {
 /// An ORM head from outcome labels (each demo trace's final answer against its reference):
 /// every trace teaches it, the held-out traces are ranked into quintiles, and it scores a file
 /// as `probe:HEAD` with P(answer right) at each step, reading each step's token statistics
-/// against its trace's.
+/// against its trace's, through a hidden layer (`--head mlp`).
 #[test]
 fn an_outcome_head_trains_and_scores() {
     if common::fetched("smollm2").is_none() {
@@ -89,7 +89,7 @@ fn an_outcome_head_trains_and_scores() {
     let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
     let d = d.to_str().unwrap();
     let args = ["train", d, "--model", "smollm2", "--labels", "outcome", "--layer", "20", "--folds", "2"];
-    let args = [&args[..], &["--features", "state+tokens+trace"]].concat();
+    let args = [&args[..], &["--features", "state+tokens+trace", "--head", "mlp"]].concat();
     let (code, out, err) = common::run(&[&args[..], &["--states", st, "--json", "-o", h]].concat());
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -101,10 +101,14 @@ fn an_outcome_head_trains_and_scores() {
     assert_eq!(head_json["target"], "orm");
     assert_eq!((m["trace"].as_bool(), head_json["trace"].as_bool()), (Some(true), Some(true)), "{m}");
     assert_eq!(
-        head_json["weights"].as_array().unwrap().len(),
+        head_json["mean"].as_array().unwrap().len(),
         576 + 8 * 4,
         "the state, the step's token statistics, and their trace's mean, lowest and highest"
     );
+    assert_eq!(m["head"], "mlp", "{m}");
+    let hidden = &head_json["hidden"];
+    assert_eq!(hidden["weights"].as_array().unwrap().len(), 32 * (576 + 8 * 4), "32 units on every feature");
+    assert_eq!(head_json["weights"].as_array().unwrap().len(), 32, "the output weighs the units");
     let spec = format!("probe:{h}");
     let (code, out, err) = common::run(&["score", d, "--verifier", &spec, "--store", s]);
     assert_eq!(code, 0, "{err}");

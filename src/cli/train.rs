@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// from the steps up to it (`skip`), or `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["skip", "wrong", "auto"])]
     pub after_error: String,
+    /// The head: `linear` (logistic regression on the row) or `mlp` (32 ReLU units between the
+    /// row and the logistic output, the same L2 penalty on both layers' weights).
+    #[arg(long, default_value = "linear", value_parser = ["linear", "mlp"])]
+    pub head: String,
     /// Folds of the cross-validation (grouped by problem).
     #[arg(long, default_value_t = 5, value_parser = within(2usize, 100))]
     pub folds: usize,
@@ -123,8 +127,12 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let bar = Progress::new(labelled.len() + extra.len());
     let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
-    let fit =
-        FitOptions { l2: args.l2.0.unwrap_or(FitOptions::default().l2), epochs: args.epochs, ..FitOptions::default() };
+    let fit = FitOptions {
+        l2: args.l2.0.unwrap_or(FitOptions::default().l2),
+        epochs: args.epochs,
+        hidden: if args.head == "mlp" { crate::service::train::MLP_UNITS } else { 0 },
+        ..FitOptions::default()
+    };
     let features = match args.features.as_str() {
         "state" => FeatureChoice::State,
         "state+tokens" => FeatureChoice::StateAndTokens,
@@ -171,7 +179,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
         "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds,
-        "layer": layer, "tokens": t.tokens, "trace": t.trace, "threshold": tau, "model": args.model.model,
+        "layer": layer, "tokens": t.tokens, "trace": t.trace, "head": args.head, "threshold": tau, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {
@@ -179,7 +187,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         print_metrics(m);
         crate::outln!(
-            "head: {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            "head: {} {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            args.head,
             m.target,
             match (t.tokens, t.trace) {
                 (false, _) => "",

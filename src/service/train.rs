@@ -17,7 +17,9 @@ use crate::signals::agreement::auroc;
 use crate::signals::first_below;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{candidate_layers, joined_rows, step_features, with_trace_context, Linear, ProbeHead};
+use crate::verify::probe::{
+    candidate_layers, joined_rows, step_features, with_trace_context, Hidden, Linear, ProbeHead,
+};
 
 /// What a head learns to predict at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,18 +291,20 @@ fn write_head(head: &ProbeHead, output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A fitted linear head on standardised features.
+/// A fitted head on standardised features: logistic, through a hidden layer or not.
 #[derive(Debug, Clone)]
 pub struct Fitted {
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
+    pub hidden: Option<Hidden>,
     pub weights: Vec<f32>,
     pub bias: f32,
 }
 
 impl Fitted {
     pub fn prob(&self, row: &[f32]) -> f64 {
-        Linear { mean: &self.mean, scale: &self.scale, weights: &self.weights, bias: self.bias }.prob(row)
+        let (mean, scale, weights) = (&self.mean, &self.scale, &self.weights);
+        Linear { mean, scale, hidden: self.hidden.as_ref(), weights, bias: self.bias }.prob(row)
     }
 }
 
@@ -311,13 +315,18 @@ pub struct FitOptions {
     pub l2: f64,
     pub epochs: usize,
     pub learning_rate: f64,
+    /// Hidden ReLU units before the logistic output (`train --head mlp`); 0: a linear head.
+    pub hidden: usize,
 }
 
 impl Default for FitOptions {
     fn default() -> FitOptions {
-        FitOptions { l2: 0.01, epochs: 300, learning_rate: 0.05 }
+        FitOptions { l2: 0.01, epochs: 300, learning_rate: 0.05, hidden: 0 }
     }
 }
+
+/// The hidden units of `train --head mlp`.
+pub const MLP_UNITS: usize = 32;
 
 /// Logistic regression of `y` (1 = step right) on `x`, classes weighted to balance (a wrong
 /// step is rare): full-batch Adam on the mean weighted log-loss plus `l2`·|w|².
@@ -342,6 +351,10 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     let sample_w: Vec<f32> =
         y.iter().map(|&v| if v > 0.5 { n as f32 / (2.0 * pos) } else { n as f32 / (2.0 * neg) }).collect();
     let sw = Tensor::from_vec(sample_w, (n, 1), &dev)?;
+    if o.hidden > 0 {
+        let (hidden, weights, bias) = fit_mlp(&xs, &ys, &sw, o)?;
+        return Ok(Fitted { mean, scale, hidden: Some(hidden), weights, bias });
+    }
     // Adam on the exact gradient, which a logistic loss has in closed form (σ(l) − y per row):
     // two matrix-vector products an epoch, no autodiff graph over the (n, d) matrix.
     let (beta1, beta2, eps) = (0.9f32, 0.999f32, 1e-8f32);
@@ -368,7 +381,49 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
             }
         }
     }
-    Ok(Fitted { mean, scale, weights, bias })
+    Ok(Fitted { mean, scale, hidden: None, weights, bias })
+}
+
+/// A head with `o.hidden` ReLU units on the standardised rows `xs` (n, d): candle-nn's AdamW
+/// (no decay of its own) on the mean weighted log-loss plus `l2`·(|W₁|² + |w₂|²), full batch,
+/// through candle's autodiff (the closed form of the linear fit does not carry over). The
+/// start is seeded, so a fit is repeatable.
+fn fit_mlp(xs: &Tensor, ys: &Tensor, sw: &Tensor, o: FitOptions) -> Result<(Hidden, Vec<f32>, f32)> {
+    use candle_nn::Optimizer;
+    let (n, d) = xs.dims2()?;
+    let h = o.hidden;
+    let dev = xs.device();
+    // Uniform in ±sqrt(6 / (fan_in + fan_out)), from a fixed hash of each weight's index.
+    let start = |count: usize, fan: usize, salt: u8| -> Vec<f32> {
+        let limit = (6.0 / fan as f32).sqrt();
+        (0..count)
+            .map(|i| {
+                let bits = crate::model::fnv1a(crate::model::FNV_OFFSET, &[&[salt][..], &i.to_le_bytes()].concat());
+                ((bits >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * limit
+            })
+            .collect()
+    };
+    let w1 = candle_core::Var::from_vec(start(d * h, d + h, 1), (d, h), dev)?;
+    let b1 = candle_core::Var::zeros(h, candle_core::DType::F32, dev)?;
+    let w2 = candle_core::Var::from_vec(start(h, h + 1, 2), (h, 1), dev)?;
+    let b2 = candle_core::Var::zeros(1, candle_core::DType::F32, dev)?;
+    let params = candle_nn::ParamsAdamW { lr: o.learning_rate, weight_decay: 0.0, ..Default::default() };
+    let mut opt = candle_nn::AdamW::new(vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()], params)?;
+    for _ in 0..o.epochs {
+        let units = xs.matmul(w1.as_tensor())?.broadcast_add(b1.as_tensor())?.relu()?;
+        let logits = units.matmul(w2.as_tensor())?.broadcast_add(b2.as_tensor())?;
+        // log(1 + e^l) − y·l, written to stay finite for large |l|.
+        let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let loss = ((softplus - (&logits * ys)?)? * sw)?.sum_all()?;
+        let penalty = (w1.as_tensor().sqr()?.sum_all()? + w2.as_tensor().sqr()?.sum_all()?)?;
+        let loss = ((loss / n as f64)? + (penalty * o.l2)?)?;
+        opt.backward_step(&loss)?;
+    }
+    // Row-major (units × features) for the head file.
+    let hidden = Hidden { weights: w1.as_tensor().t()?.flatten_all()?.to_vec1()?, bias: b1.as_tensor().to_vec1()? };
+    let weights = w2.as_tensor().flatten_all()?.to_vec1()?;
+    let bias = b2.as_tensor().to_vec1::<f32>()?[0];
+    Ok((hidden, weights, bias))
 }
 
 /// The targets (1 = right) of the steps one example teaches, from its first. PRM: the steps up
@@ -801,6 +856,7 @@ fn head(origin: Origin, (layer, view): (usize, View), fitted: Fitted, tau: f64, 
         target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
+        hidden: fitted.hidden,
         weights: fitted.weights,
         bias: fitted.bias,
         threshold: tau,
@@ -890,6 +946,36 @@ mod tests {
         let right = x.iter().zip(&y).filter(|(r, &t)| (f.prob(r) > 0.5) == (t > 0.5)).count();
         assert_eq!(right, 200, "{f:?}");
         assert!(f.weights[0].abs() > f.weights[1].abs() * 3.0, "{f:?}");
+    }
+
+    /// Right when two features share a sign (an exclusive or): no linear head reads that, a
+    /// head with hidden units does, and scores the same through its head file.
+    #[test]
+    fn hidden_units_learn_what_a_linear_head_cannot() {
+        let mut state = 0x2545f4914f6cdd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let x: Vec<Vec<f32>> = (0..400).map(|_| vec![next(), next(), next()]).collect();
+        let y: Vec<f32> = x.iter().map(|r| if r[0] * r[1] > 0.0 { 1.0 } else { 0.0 }).collect();
+        let accuracy = |f: &Fitted| {
+            x.iter().zip(&y).filter(|(r, &t)| (f.prob(r) > 0.5) == (t > 0.5)).count() as f64 / x.len() as f64
+        };
+        let linear = fit(&x, &y, FitOptions::default()).unwrap();
+        let mlp = fit(&x, &y, FitOptions { hidden: MLP_UNITS, l2: 0.0001, ..FitOptions::default() }).unwrap();
+        assert!(accuracy(&linear) < 0.7, "{}", accuracy(&linear));
+        assert!(accuracy(&mlp) > 0.9, "{}", accuracy(&mlp));
+        let again = fit(&x, &y, FitOptions { hidden: MLP_UNITS, l2: 0.0001, ..FitOptions::default() }).unwrap();
+        assert_eq!(again.weights, mlp.weights, "a seeded start: the same fit twice");
+        let metrics = HeldOut::default().metrics(Target::Prm, 2, 0);
+        let origin = Origin { model: "m".into(), fingerprint: "f".into(), sources: vec![], problems: vec![] };
+        let view = View { layer: 0, tokens: false, trace: false, after_error: false, l2: 0.0001 };
+        let file = head(origin, (1, view), mlp.clone(), 0.5, &metrics);
+        assert_eq!(file.hidden.as_ref().map(Hidden::units), Some(MLP_UNITS));
+        assert_eq!(file.score_rows(&x[..5]), x[..5].iter().map(|r| mlp.prob(r)).collect::<Vec<_>>());
     }
 
     /// A step whose position carries the label: CV finds it on held-out problems, every fold

@@ -40,9 +40,13 @@ pub struct ProbeHead {
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
-    /// Standardisation of each feature before the linear head.
+    /// Standardisation of each feature before the head.
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
+    /// `train --head mlp`: a hidden layer between the standardised features and the logistic
+    /// output, whose `weights` then weigh its units; absent in linear heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Hidden>,
     pub weights: Vec<f32>,
     pub bias: f32,
     /// First-error threshold τ on P(step right), chosen on the training folds.
@@ -61,8 +65,10 @@ impl ProbeHead {
             std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the probe head", path.display()))?;
         let head: ProbeHead =
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a probe head: {e}", path.display()))?;
-        let n = head.weights.len();
-        if head.probe != 1 || n == 0 || head.mean.len() != n || head.scale.len() != n {
+        let n = head.mean.len();
+        let inputs = head.hidden.as_ref().map_or(n, Hidden::units);
+        let hidden_fits = head.hidden.as_ref().is_none_or(|h| h.units() > 0 && h.weights.len() == h.units() * n);
+        if head.probe != 1 || n == 0 || head.scale.len() != n || head.weights.len() != inputs || !hidden_fits {
             bail!("{}: not a probe head of format 1 with matching weights and standardisation", path.display());
         }
         Ok(head)
@@ -70,24 +76,56 @@ impl ProbeHead {
 
     /// P(step right) of each row of features (one row per step).
     pub fn score_rows(&self, rows: &[Vec<f32>]) -> Vec<f64> {
-        let linear = Linear { mean: &self.mean, scale: &self.scale, weights: &self.weights, bias: self.bias };
+        let linear = Linear {
+            mean: &self.mean,
+            scale: &self.scale,
+            hidden: self.hidden.as_ref(),
+            weights: &self.weights,
+            bias: self.bias,
+        };
         rows.iter().map(|r| linear.prob(r)).collect()
     }
 }
 
-/// A logistic head on standardised features: what training fits and a head file holds.
+/// A hidden layer of ReLU units: unit u is max(0, bias[u] + Σ weights[u·n + j]·z[j]) of the
+/// n standardised features z.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hidden {
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl Hidden {
+    pub fn units(&self) -> usize {
+        self.bias.len()
+    }
+
+    pub fn apply(&self, z: &[f32]) -> Vec<f32> {
+        let rows = self.weights.chunks(z.len().max(1));
+        rows.zip(&self.bias).map(|(w, b)| (b + w.iter().zip(z).map(|(w, z)| w * z).sum::<f32>()).max(0.0)).collect()
+    }
+}
+
+/// A logistic head on standardised features, through a hidden layer or not: what training fits
+/// and a head file holds.
 pub struct Linear<'a> {
     pub mean: &'a [f32],
     pub scale: &'a [f32],
+    pub hidden: Option<&'a Hidden>,
     pub weights: &'a [f32],
     pub bias: f32,
 }
 
 impl Linear<'_> {
-    /// sigmoid(bias + Σ w·(x − mean)/scale).
+    /// sigmoid(bias + Σ w·h), h the standardised row z = (x − mean)/scale, or the hidden
+    /// layer's units on z.
     pub fn prob(&self, row: &[f32]) -> f64 {
-        let z = row.iter().zip(self.mean).zip(self.scale).map(|((x, m), s)| (x - m) / s);
-        let logit = f64::from(self.bias) + z.zip(self.weights).map(|(z, w)| f64::from(z * w)).sum::<f64>();
+        let z: Vec<f32> = row.iter().zip(self.mean).zip(self.scale).map(|((x, m), s)| (x - m) / s).collect();
+        let h = match self.hidden {
+            Some(hidden) => hidden.apply(&z),
+            None => z,
+        };
+        let logit = f64::from(self.bias) + h.iter().zip(self.weights).map(|(h, w)| f64::from(h * w)).sum::<f64>();
         1.0 / (1.0 + (-logit).exp())
     }
 }
@@ -312,6 +350,30 @@ mod tests {
         let plain = token_features(&[s(-0.2, 0.5)], &[false]);
         assert_eq!((plain[4], plain[5], plain[6]), (0.0, 0.0, 0.0));
         assert_eq!(joined_rows(&[vec![1.0]], &[vec![2.0, 3.0]]), [vec![1.0, 2.0, 3.0]]);
+    }
+
+    /// A head with a hidden layer: z = (2, −1) → units max(0, 2 − 1 + 0) = 1 and
+    /// max(0, −2 + 0 − 1) = 0 → logit 0.5 + 2·1 = 2.5; a file whose sizes disagree is refused.
+    #[test]
+    fn a_hidden_layer_sits_between_the_features_and_the_output() {
+        let head = ProbeHead {
+            probe: 1,
+            mean: vec![0.0, 0.0],
+            scale: vec![1.0, 1.0],
+            hidden: Some(Hidden { weights: vec![1.0, 1.0, -1.0, 0.0], bias: vec![0.0, -1.0] }),
+            weights: vec![2.0, 5.0],
+            bias: 0.5,
+            ..ProbeHead::default()
+        };
+        let p = head.score_rows(&[vec![2.0, -1.0]])[0];
+        assert!((p - 1.0 / (1.0 + (-2.5f64).exp())).abs() < 1e-9, "{p}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("head.json");
+        std::fs::write(&path, serde_json::to_string(&head).unwrap()).unwrap();
+        assert_eq!(ProbeHead::read(&path).unwrap(), head);
+        let wrong = ProbeHead { weights: vec![2.0, 5.0, 1.0], ..head };
+        std::fs::write(&path, serde_json::to_string(&wrong).unwrap()).unwrap();
+        assert!(ProbeHead::read(&path).is_err());
     }
 
     /// Every step keeps its own statistics and gets the trace's mean, lowest and highest.
