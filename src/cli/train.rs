@@ -190,11 +190,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
             "head: {} {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
             args.head,
             m.target,
-            match (t.tokens, t.trace) {
-                (false, _) => "",
-                (true, false) => " + token surprise",
-                (true, true) => " + token surprise in its trace",
-            },
+            crate::verify::probe::reads_note(t.tokens, t.trace),
             args.output.display(),
             t.forward_passes,
             t.read_seconds,

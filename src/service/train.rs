@@ -17,9 +17,7 @@ use crate::signals::agreement::auroc;
 use crate::signals::first_below;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{
-    candidate_layers, joined_rows, step_features, with_trace_context, Hidden, Linear, ProbeHead,
-};
+use crate::verify::probe::{candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead};
 
 /// What a head learns to predict at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +61,7 @@ pub struct Example {
 
 /// What a head reads of each step: the state after one of the dataset's layers (an index into
 /// `Dataset::layers`), alone or followed by the step's token statistics (and with `trace`,
-/// its trace's, [`with_trace_context`]); and for a PRM whether
+/// its trace's, [`crate::verify::probe::with_trace_context`]); and for a PRM whether
 /// the steps after the first error teach too (as wrong: the trace is already broken there);
 /// and how strongly its weights are held to zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,12 +78,7 @@ pub struct View {
 impl View {
     /// One example's rows in this view, one per step.
     fn rows(self, e: &Example) -> Vec<Vec<f32>> {
-        let states = &e.features[self.layer];
-        match (self.tokens, self.trace) {
-            (false, _) => states.clone(),
-            (true, false) => joined_rows(states, &e.tokens),
-            (true, true) => joined_rows(states, &with_trace_context(&e.tokens)),
-        }
+        head_rows(&e.features[self.layer], &e.tokens, self.tokens, self.trace)
     }
 }
 
@@ -589,7 +582,7 @@ pub enum LayerChoice {
 }
 
 /// What a fit reads beside the state: nothing, the token statistics, those followed by the
-/// trace's ([`with_trace_context`]), or whichever of the three an inner cross-validation on the
+/// trace's ([`crate::verify::probe::with_trace_context`]), or whichever of the three an inner cross-validation on the
 /// training folds prefers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureChoice {

@@ -262,16 +262,8 @@ impl Verifier for ProbeVerifier {
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let model = self.model.as_ref();
         let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
-        let rows = match (self.head.tokens, self.head.trace) {
-            (false, _) => f.layers[0].clone(),
-            (true, false) => joined_rows(&f.layers[0], &f.tokens),
-            (true, true) => joined_rows(&f.layers[0], &with_trace_context(&f.tokens)),
-        };
-        let tokens = match (self.head.tokens, self.head.trace) {
-            (false, _) => "",
-            (true, false) => " + token surprise",
-            (true, true) => " + token surprise in its trace",
-        };
+        let rows = head_rows(&f.layers[0], &f.tokens, self.head.tokens, self.head.trace);
+        let tokens = reads_note(self.head.tokens, self.head.trace);
         let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
         let steps = self
@@ -281,6 +273,25 @@ impl Verifier for ProbeVerifier {
             .map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}")))
             .collect();
         Ok(Scored { steps, truncated: None, forward_passes: 1 })
+    }
+}
+
+/// Each step's row as a head reads it: its state, with `tokens` followed by its token
+/// statistics, and with `trace` also by its trace's ([`with_trace_context`]).
+pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], with_tokens: bool, trace: bool) -> Vec<Vec<f32>> {
+    match (with_tokens, trace) {
+        (false, _) => states.to_vec(),
+        (true, false) => joined_rows(states, tokens),
+        (true, true) => joined_rows(states, &with_trace_context(tokens)),
+    }
+}
+
+/// What a head reads beside the state, as the verifier's details and `train` say it.
+pub fn reads_note(tokens: bool, trace: bool) -> &'static str {
+    match (tokens, trace) {
+        (false, _) => "",
+        (true, false) => " + token surprise",
+        (true, true) => " + token surprise in its trace",
     }
 }
 
