@@ -87,8 +87,8 @@ impl ProbeHead {
     }
 }
 
-/// A hidden layer of ReLU units: unit u is max(0, bias[u] + Σ weights[u·n + j]·z[j]) of the
-/// n standardised features z.
+/// A hidden layer of ReLU units on n standardised features z: unit u is
+/// max(0, `bias[u] + Σ weights[u·n + j]·z[j]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hidden {
     pub weights: Vec<f32>,
