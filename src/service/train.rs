@@ -919,6 +919,22 @@ pub fn layers_to_read(choice: LayerChoice, num_layers: usize) -> Result<Vec<usiz
 mod tests {
     use super::*;
 
+    /// A trace of problem `problem` with its first error (or none) as its label and outcome.
+    fn labelled(
+        problem: String,
+        first_error: Option<usize>,
+        layers: Vec<Vec<Vec<f32>>>,
+        tokens: Vec<Vec<f32>>,
+    ) -> Example {
+        Example {
+            problem,
+            label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
+            answer_correct: Some(first_error.is_none()),
+            features: layers,
+            tokens,
+        }
+    }
+
     /// States alone, on the layers given.
     fn choice(layer: LayerChoice) -> Choice {
         Choice { layer, features: FeatureChoice::State, after_error: AfterError::Skip, auto_l2: false }
@@ -980,13 +996,7 @@ mod tests {
             let first_error = (t % 2 == 0).then_some(2);
             let rows: Vec<Vec<f32>> =
                 (0..4).map(|k| vec![if Some(k) == first_error { -1.0 } else { 1.0 }, (t as f32).sin()]).collect();
-            examples.push(Example {
-                problem: format!("p{t}"),
-                label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
-                answer_correct: Some(first_error.is_none()),
-                tokens: vec![vec![0.0]; 4],
-                features: vec![rows],
-            });
+            examples.push(labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 4]));
         }
         let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
@@ -1039,13 +1049,7 @@ mod tests {
                     vec![signal, ((t * 5 + k) as f32).sin()]
                 })
                 .collect();
-            Example {
-                problem: format!("{}{t}", if teach { "x" } else { "p" }),
-                label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
-                answer_correct: Some(first_error.is_none()),
-                tokens: vec![vec![0.0]; 3],
-                features: vec![rows],
-            }
+            labelled(format!("{}{t}", if teach { "x" } else { "p" }), first_error, vec![rows], vec![vec![0.0]; 3])
         };
         let data = Dataset {
             target: Target::Prm,
@@ -1072,13 +1076,7 @@ mod tests {
                 let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
                 let tokens =
                     (0..4).map(|k| vec![if Some(k) == first_error { -3.0 } else { -0.5 }, noise(k, 9)]).collect();
-                Example {
-                    problem: format!("p{t}"),
-                    label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
-                    answer_correct: Some(first_error.is_none()),
-                    features: vec![states],
-                    tokens,
-                }
+                labelled(format!("p{t}"), first_error, vec![states], tokens)
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
@@ -1116,13 +1114,7 @@ mod tests {
                         vec![level + drop, noise(k, 9)]
                     })
                     .collect();
-                Example {
-                    problem: format!("p{t}"),
-                    label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
-                    answer_correct: Some(first_error.is_none()),
-                    features: vec![states],
-                    tokens,
-                }
+                labelled(format!("p{t}"), first_error, vec![states], tokens)
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
@@ -1156,13 +1148,7 @@ mod tests {
                         std::iter::once(signal).chain((0..300).map(|j| noise(k, j))).collect()
                     })
                     .collect();
-                Example {
-                    problem: format!("p{t}"),
-                    label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
-                    answer_correct: Some(first_error.is_none()),
-                    features: vec![rows],
-                    tokens: vec![vec![0.0]; 3],
-                }
+                labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 3])
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![1], examples, extra: Vec::new(), forward_passes: 0 };
