@@ -73,6 +73,28 @@ fn train_then_eval_and_score_with_the_probe() {
     let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", s]);
     assert_ne!(code, 0);
     assert!(err.contains("was trained on smollm2 with fingerprint not-these-weights"), "{err}");
+
+    // Two thresholds (`train --thresholds two` writes `flag_threshold`): τ = 1 puts every step
+    // below it, so alone it calls every trace wrong; a flagging threshold of 0 that no reading
+    // is under calls none wrong; an explicit --threshold is one threshold again.
+    let acc_corr = |flag: Option<f64>, extra: &[&str]| {
+        let mut h = head_json.clone();
+        h["threshold"] = serde_json::json!(1.0);
+        h["flag_threshold"] = serde_json::json!(flag);
+        let (path, store) =
+            (dir.path().join(format!("flag-{flag:?}.json")), dir.path().join(format!("s-{flag:?}-{}", extra.len())));
+        std::fs::write(&path, h.to_string()).unwrap();
+        let spec = format!("probe:{}", path.display());
+        let args =
+            [&["eval", d, "--verifier", &spec, "--store", store.to_str().unwrap(), "--json"][..], extra].concat();
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        v["files"][0]["acc_corr"].as_f64().unwrap()
+    };
+    assert_eq!(acc_corr(None, &[]), 0.0);
+    assert_eq!(acc_corr(Some(0.0), &[]), 100.0);
+    assert_eq!(acc_corr(Some(0.0), &["--threshold", "1"]), 0.0);
 }
 
 /// An ORM head from outcome labels (each demo trace's final answer against its reference):

@@ -39,6 +39,21 @@ fn first_error_distribution_by_hand() {
     assert_eq!(first_error_entropy(&[Some(1.0), Some(1.0)]), 0.0);
 }
 
+/// Two thresholds: a trace whose weakest step is above `flag` has no error; a flagged one's
+/// first error is its first step below `locate`, which may come before its weakest step.
+#[test]
+fn two_thresholds_flag_then_locate() {
+    use stepscope::signals::{first_below, first_flagged};
+    let p = [0.9, 0.45, 0.8, 0.2];
+    assert_eq!(first_flagged(&p, 0.3, 0.5), Some(1));
+    assert_eq!(first_flagged(&p, 0.1, 0.5), None);
+    assert_eq!(first_flagged(&p, 0.5, 0.5), first_below(&p, 0.5));
+    assert_eq!(first_flagged(&p, 0.3, 0.3), Some(3));
+    // A locate threshold under the flag one is raised to it.
+    assert_eq!(first_flagged(&p, 0.5, 0.1), Some(1));
+    assert_eq!(first_flagged(&[Some(0.9), None, Some(0.1)], 0.3, 0.95), Some(0));
+}
+
 #[test]
 fn processbench_metric_golden() {
     assert!((f1(32.4, 91.7) - 47.88).abs() < 0.005, "{}", f1(32.4, 91.7));

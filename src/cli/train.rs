@@ -11,7 +11,9 @@ use super::modelargs::ModelArgs;
 use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::cli::range::{count, within};
-use crate::service::train::{AfterError, CvMetrics, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, Run, Target};
+use crate::service::train::{
+    AfterError, CvMetrics, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target,
+};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -37,6 +39,16 @@ pub struct TrainArgs {
     /// its score depends on the steps after it), or `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["state", "state+tokens", "state+tokens+trace", "auto"])]
     pub features: String,
+    /// Whether each step's state is followed by the mean of the states at the ends of the steps
+    /// so far (`mean`: the head reads the trace up to the step, not only its last position),
+    /// not (`no`), or `auto`: chosen inside each training fold.
+    #[arg(long, default_value = "no", value_parser = ["no", "mean", "auto"])]
+    pub pool: String,
+    /// How a PRM's readings become a first error: `one` threshold τ (the first step below it),
+    /// or `two`: a trace is called wrong only when a step reads below a flagging threshold, and
+    /// its first error is then its first step below τ (both chosen inside the training folds).
+    #[arg(long, default_value = "one", value_parser = ["one", "two"])]
+    pub thresholds: String,
     /// Whether a PRM also learns from the steps after the first error, as wrong (`wrong`), only
     /// from the steps up to it (`skip`), or `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["skip", "wrong", "auto"])]
@@ -144,9 +156,15 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "wrong" => AfterError::Wrong,
         _ => AfterError::Auto,
     };
+    let pool = match args.pool.as_str() {
+        "no" => PoolChoice::No,
+        "mean" => PoolChoice::Mean,
+        _ => PoolChoice::Auto,
+    };
     let auto_l2 = args.l2.0.is_none();
-    let plan =
-        Plan { target, layer: args.layer.0, features, after_error, auto_l2, folds: args.folds, seed: args.seed, fit };
+    let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
+    let two_thresholds = args.thresholds == "two";
+    let plan = Plan { target, layer, features, after_error, pool, two_thresholds, auto_l2, folds, seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -169,7 +187,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     bar.finish();
     let m = &t.metrics;
-    let (layer, tau) = (t.layer, t.threshold);
+    let (layer, tau, flag) = (t.layer, t.threshold.locate, t.threshold.flag);
     let report = json!({
         "target": m.target,
         "f1": m.f1, "acc_err": m.acc_err, "acc_corr": m.acc_corr,
@@ -178,8 +196,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
-        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds,
-        "layer": layer, "tokens": t.tokens, "trace": t.trace, "head": args.head, "threshold": tau, "model": args.model.model,
+        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags,
+        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "head": args.head, "threshold": tau, "flag_threshold": flag, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {
@@ -187,10 +205,11 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         print_metrics(m);
         crate::outln!(
-            "head: {} {} on layer {layer}{}, τ {tau:.2} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            "head: {} {} on layer {layer}{}, τ {tau:.2}{} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
             args.head,
             m.target,
-            crate::verify::probe::reads_note(t.tokens, t.trace),
+            crate::verify::probe::reads_note(t.reads),
+            if flag < tau { format!(" (flagged below {flag:.2})") } else { String::new() },
             args.output.display(),
             t.forward_passes,
             t.read_seconds,

@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use crate::model::LanguageModel;
 use crate::signals::agreement::auroc;
-use crate::signals::first_below;
+use crate::signals::first_flagged;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead};
+use crate::verify::probe::{candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead, Reads};
 
 /// What a head learns to predict at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,15 +70,21 @@ pub struct View {
     pub tokens: bool,
     /// Only with `tokens`.
     pub trace: bool,
+    /// The state followed by the mean state of the steps so far.
+    pub pool: bool,
     pub after_error: bool,
     /// The fit's L2 penalty.
     pub l2: f64,
 }
 
 impl View {
+    pub fn reads(self) -> Reads {
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool }
+    }
+
     /// One example's rows in this view, one per step.
     fn rows(self, e: &Example) -> Vec<Vec<f32>> {
-        head_rows(&e.features[self.layer], &e.tokens, self.tokens, self.trace)
+        head_rows(&e.features[self.layer], &e.tokens, self.reads())
     }
 }
 
@@ -202,6 +208,9 @@ pub struct Plan {
     pub layer: LayerChoice,
     pub features: FeatureChoice,
     pub after_error: AfterError,
+    pub pool: PoolChoice,
+    /// A PRM's first error by two thresholds ([`Thresholds`]), both chosen inside the folds.
+    pub two_thresholds: bool,
     /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
     pub auto_l2: bool,
     pub folds: usize,
@@ -213,12 +222,11 @@ pub struct Plan {
 pub struct Trained {
     pub metrics: CvMetrics,
     pub layer: usize,
-    /// Whether the head reads the token statistics too, and its trace's.
-    pub tokens: bool,
-    pub trace: bool,
+    /// What the head reads beside the state.
+    pub reads: Reads,
     /// The final fit's L2 penalty.
     pub l2: f64,
-    pub threshold: f64,
+    pub threshold: Thresholds,
     pub forward_passes: usize,
     pub read_seconds: f64,
     pub fit_seconds: f64,
@@ -258,8 +266,14 @@ pub fn train_head(
     }
     let read_seconds = started.elapsed().as_secs_f64();
     let fit_started = Instant::now();
-    let choice =
-        Choice { layer: plan.layer, features: plan.features, after_error: plan.after_error, auto_l2: plan.auto_l2 };
+    let choice = Choice {
+        layer: plan.layer,
+        features: plan.features,
+        after_error: plan.after_error,
+        pool: plan.pool,
+        two_thresholds: plan.two_thresholds,
+        auto_l2: plan.auto_l2,
+    };
     let (metrics, fitted, view, threshold) = train(&data, choice, plan.folds, plan.seed, plan.fit)?;
     let (layer, l2) = (data.layers[view.layer], view.l2);
     let fit_seconds = fit_started.elapsed().as_secs_f64();
@@ -270,8 +284,8 @@ pub fn train_head(
         Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
     write_head(&head(origin, (layer, view), fitted, threshold, &metrics), output)?;
     let forward_passes = data.forward_passes;
-    let (tokens, trace) = (view.tokens, view.trace);
-    Ok(Trained { metrics, layer, tokens, trace, l2, threshold, forward_passes, read_seconds, fit_seconds })
+    let reads = view.reads();
+    Ok(Trained { metrics, layer, reads, l2, threshold, forward_passes, read_seconds, fit_seconds })
 }
 
 fn write_head(head: &ProbeHead, output: &Path) -> Result<()> {
@@ -468,27 +482,54 @@ fn trace_score(p: &[f64], target: Target) -> f64 {
     }
 }
 
-/// The threshold τ, chosen on `examples` (training folds only) from `probs`, their step
-/// readings: a PRM's best ProcessBench F1 of its first step below τ; an ORM's best balanced
-/// accuracy of "answer right when P ≥ τ".
-fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target) -> f64 {
-    let quality = |tau: f64| match target {
+/// How a head's step readings become a first error ([`first_flagged`]): the trace is flagged
+/// when a step reads below `flag`, and its first error is then its first step below `locate`.
+/// One threshold τ when they are equal (an ORM's always are: τ on P(answer right)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    pub flag: f64,
+    pub locate: f64,
+}
+
+impl Thresholds {
+    pub fn one(tau: f64) -> Thresholds {
+        Thresholds { flag: tau, locate: tau }
+    }
+
+    fn first_error(self, p: &[f64]) -> Option<usize> {
+        first_flagged(p, self.flag, self.locate)
+    }
+}
+
+/// The thresholds, chosen on `examples` (training folds only) from `probs`, their step
+/// readings: a PRM's best ProcessBench F1 (with `two`, over every flag ≤ locate, else one τ);
+/// an ORM's best balanced accuracy of "answer right when P ≥ τ". The first best wins, so equal
+/// thresholds win a tie.
+fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, two: bool) -> Thresholds {
+    let quality = |t: Thresholds| match target {
         Target::Prm => {
             let pairs: Vec<(Option<usize>, Option<usize>)> =
-                probs.iter().zip(examples).map(|(p, e)| (first_below(p, tau), e.first_error())).collect();
+                probs.iter().zip(examples).map(|(p, e)| (t.first_error(p), e.first_error())).collect();
             score(&pairs).f1
         }
         Target::Orm => {
             let judged: Vec<(bool, bool)> = probs
                 .iter()
                 .zip(examples)
-                .filter_map(|(p, e)| Some((trace_score(p, target) >= tau, e.answer_correct?)))
+                .filter_map(|(p, e)| Some((trace_score(p, target) >= t.locate, e.answer_correct?)))
                 .collect();
             balanced_accuracy(&judged)
         }
     };
-    let grid = (1..100).map(|k| k as f64 / 100.0);
-    grid.map(|t| (t, quality(t))).fold((0.5, f64::MIN), |best, (t, v)| if v > best.1 { (t, v) } else { best }).0
+    let grid: Vec<f64> = (1..100).map(|k| k as f64 / 100.0).collect();
+    let pairs = grid.iter().flat_map(|&locate| {
+        let flags = grid.iter().rev().filter(move |&&f| f <= locate && (two && target == Target::Prm || f == locate));
+        flags.map(move |&flag| Thresholds { flag, locate })
+    });
+    pairs
+        .map(|t| (t, quality(t)))
+        .fold((Thresholds::one(0.5), f64::MIN), |best, (t, v)| if v > best.1 { (t, v) } else { best })
+        .0
 }
 
 /// The mean of the accuracy on right and on wrong answers, of (said right, is right) pairs.
@@ -565,12 +606,18 @@ pub struct CvMetrics {
     /// `--features auto`), and those of its trace.
     pub tokens: Vec<bool>,
     pub trace: Vec<bool>,
+    /// Whether each fold's head read the mean state so far too (its inner choice under
+    /// `--pool auto`).
+    pub pool: Vec<bool>,
     /// Whether each fold's head learnt from the steps after the first error too (its inner
     /// choice under `--after-error auto`).
     pub after_error: Vec<bool>,
     /// Each fold's L2 penalty (its inner choice under `--l2 auto`).
     pub l2: Vec<f64>,
+    /// Each fold's τ (a PRM's locating threshold), and its flagging threshold (the same unless
+    /// `--thresholds two`).
     pub thresholds: Vec<f64>,
+    pub flags: Vec<f64>,
 }
 
 /// Which layers a fit may read.
@@ -592,6 +639,15 @@ pub enum FeatureChoice {
     Auto,
 }
 
+/// Whether each step's state is followed by the mean state of the steps so far, or an inner
+/// cross-validation on the training folds decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolChoice {
+    No,
+    Mean,
+    Auto,
+}
+
 /// Whether a PRM also learns from the steps after the first error (as wrong), or an inner
 /// cross-validation on the training folds decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -608,6 +664,9 @@ pub struct Choice {
     pub layer: LayerChoice,
     pub features: FeatureChoice,
     pub after_error: AfterError,
+    pub pool: PoolChoice,
+    /// A PRM flags a trace and locates its first error by two thresholds ([`Thresholds`]).
+    pub two_thresholds: bool,
     /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
     /// the training folds.
     pub auto_l2: bool,
@@ -635,12 +694,20 @@ impl Choice {
             (_, AfterError::Wrong) => &[true],
             (_, AfterError::Auto) => &[false, true],
         };
+        let pools: &[bool] = match self.pool {
+            PoolChoice::No => &[false],
+            PoolChoice::Mean => &[true],
+            PoolChoice::Auto => &[false, true],
+        };
         let penalties: &[f64] = if self.auto_l2 { &L2_GRID } else { &[l2] };
         let mut views = Vec::new();
         for &layer in &indices {
             for &(tokens, trace) in reads {
-                for &after_error in after {
-                    views.extend(penalties.iter().map(|&l2| View { layer, tokens, trace, after_error, l2 }));
+                for &pool in pools {
+                    for &after_error in after {
+                        let view = |l2| View { layer, tokens, trace, pool, after_error, l2 };
+                        views.extend(penalties.iter().map(|&l2| view(l2)));
+                    }
                 }
             }
         }
@@ -727,9 +794,9 @@ struct HeldOut {
 }
 
 impl HeldOut {
-    fn add(&mut self, e: &Example, p: &[f64], target: Target, tau: f64) {
+    fn add(&mut self, e: &Example, p: &[f64], target: Target, t: Thresholds) {
         if let Some(label) = e.label {
-            self.pairs.push((first_below(p, tau), label.first_error()));
+            self.pairs.push((t.first_error(p), label.first_error()));
         }
         for (k, y) in targets(e, target).into_iter().enumerate() {
             self.rows.push((1.0 - p[k], y < 0.5));
@@ -768,9 +835,11 @@ impl HeldOut {
             layers: Vec::new(),
             tokens: Vec::new(),
             trace: Vec::new(),
+            pool: Vec::new(),
             after_error: Vec::new(),
             l2: Vec::new(),
             thresholds: Vec::new(),
+            flags: Vec::new(),
         }
     }
 }
@@ -782,7 +851,7 @@ pub fn train(
     k: usize,
     seed: u64,
     o: FitOptions,
-) -> Result<(CvMetrics, Fitted, View, f64)> {
+) -> Result<(CvMetrics, Fitted, View, Thresholds)> {
     let (ex, target) = (&data.examples, data.target);
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
@@ -793,8 +862,9 @@ pub fn train(
     let pick = |train: &[&Example]| choose_view(train, &views, target, o, seed);
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
-    let (mut layers, mut tokens, mut trace, mut after_error) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut l2, mut thresholds) = (Vec::new(), Vec::new());
+    let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut after_error = Vec::new();
+    let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit; τ is still chosen on the fold's own training traces
     // (they come first in `joined`, so their inner held-out readings line up), and from those
     // readings rather than the fold's head's: a head reads the traces it was fitted on too
@@ -808,23 +878,35 @@ pub fn train(
         let picked = pick(&joined(&train, &data.extra))?;
         let view = picked.view;
         let fitted = fit_on(&joined(&train, &data.extra), view, target, o)?;
-        let tau = best_threshold(&picked.readings(&fitted, &train), &train, target);
+        let tau = best_threshold(&picked.readings(&fitted, &train), &train, target, choice.two_thresholds);
         layers.push(data.layers[view.layer]);
         tokens.push(view.tokens);
         trace.push(view.trace);
+        pool.push(view.pool);
         after_error.push(view.after_error);
         l2.push(view.l2);
-        thresholds.push(tau);
+        thresholds.push(tau.locate);
+        flags.push(tau.flag);
         for e in test {
             held.add(e, &step_probs(&fitted, e, view), target, tau);
         }
     }
-    let metrics = CvMetrics { layers, tokens, trace, after_error, l2, thresholds, ..held.metrics(target, k, ex.len()) };
+    let metrics = CvMetrics {
+        layers,
+        tokens,
+        trace,
+        pool,
+        after_error,
+        l2,
+        thresholds,
+        flags,
+        ..held.metrics(target, k, ex.len())
+    };
     let all: Vec<&Example> = ex.iter().collect();
     let picked = pick(&joined(&all, &data.extra))?;
     let view = picked.view;
     let fitted = fit_on(&joined(&all, &data.extra), view, target, o)?;
-    let tau = best_threshold(&picked.readings(&fitted, &all), &all, target);
+    let tau = best_threshold(&picked.readings(&fitted, &all), &all, target, choice.two_thresholds);
     Ok((metrics, fitted, view, tau))
 }
 
@@ -837,7 +919,13 @@ struct Origin {
 }
 
 /// The head file's contents.
-fn head(origin: Origin, (layer, view): (usize, View), fitted: Fitted, tau: f64, metrics: &CvMetrics) -> ProbeHead {
+fn head(
+    origin: Origin,
+    (layer, view): (usize, View),
+    fitted: Fitted,
+    tau: Thresholds,
+    metrics: &CvMetrics,
+) -> ProbeHead {
     let Origin { model, fingerprint, sources, problems } = origin;
     ProbeHead {
         probe: 1,
@@ -846,13 +934,15 @@ fn head(origin: Origin, (layer, view): (usize, View), fitted: Fitted, tau: f64, 
         layer,
         tokens: view.tokens,
         trace: view.trace,
+        pool: view.pool,
         target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
         hidden: fitted.hidden,
         weights: fitted.weights,
         bias: fitted.bias,
-        threshold: tau,
+        threshold: tau.locate,
+        flag_threshold: (tau.flag < tau.locate).then_some(tau.flag),
         sources,
         problems,
         metrics: serde_json::to_value(metrics).expect("plain data"),
@@ -918,6 +1008,7 @@ pub fn layers_to_read(choice: LayerChoice, num_layers: usize) -> Result<Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signals::first_below;
 
     /// A trace of problem `problem` with its first error (or none) as its label and outcome.
     fn labelled(
@@ -937,7 +1028,14 @@ mod tests {
 
     /// States alone, on the layers given.
     fn choice(layer: LayerChoice) -> Choice {
-        Choice { layer, features: FeatureChoice::State, after_error: AfterError::Skip, auto_l2: false }
+        Choice {
+            layer,
+            features: FeatureChoice::State,
+            after_error: AfterError::Skip,
+            pool: PoolChoice::No,
+            two_thresholds: false,
+            auto_l2: false,
+        }
     }
 
     /// Two features, the first separates right from wrong steps: the fit finds it.
@@ -981,8 +1079,8 @@ mod tests {
         assert_eq!(again.weights, mlp.weights, "a seeded start: the same fit twice");
         let metrics = HeldOut::default().metrics(Target::Prm, 2, 0);
         let origin = Origin { model: "m".into(), fingerprint: "f".into(), sources: vec![], problems: vec![] };
-        let view = View { layer: 0, tokens: false, trace: false, after_error: false, l2: 0.0001 };
-        let file = head(origin, (1, view), mlp.clone(), 0.5, &metrics);
+        let view = View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.0001 };
+        let file = head(origin, (1, view), mlp.clone(), Thresholds::one(0.5), &metrics);
         assert_eq!(file.hidden.as_ref().map(Hidden::units), Some(MLP_UNITS));
         assert_eq!(file.score_rows(&x[..5]), x[..5].iter().map(|r| mlp.prob(r)).collect::<Vec<_>>());
     }
@@ -1000,9 +1098,9 @@ mod tests {
         }
         let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
-        assert_eq!(view, View { layer: 0, tokens: false, trace: false, after_error: false, l2: 0.01 });
+        assert_eq!(view, View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 });
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
-        assert!(tau > 0.0 && tau < 1.0);
+        assert!(tau.locate > 0.0 && tau.locate < 1.0 && tau.flag == tau.locate);
         assert_eq!(m.thresholds.len(), 5);
         assert!(train(&data, choice(LayerChoice::Fixed(7)), 5, 1, FitOptions::default()).is_err());
     }
@@ -1032,7 +1130,72 @@ mod tests {
         assert_eq!(m.quintiles.iter().map(|q| q.traces).sum::<usize>(), 60);
         assert_eq!(m.quintiles[0].accuracy, 0.0, "{m:?}");
         assert_eq!(m.quintiles[4].accuracy, 1.0, "{m:?}");
-        assert!(tau > 0.0 && tau < 1.0);
+        assert!(tau.locate > 0.0 && tau.locate < 1.0 && tau.flag == tau.locate);
+    }
+
+    /// The outcome shows only in the first step's state, and a trace is judged after its last
+    /// step: the last state alone cannot tell, the mean state so far can, and `--pool auto`
+    /// chooses it inside every fold.
+    #[test]
+    fn the_mean_state_so_far_is_chosen_where_the_outcome_shows_early() {
+        let examples: Vec<Example> = (0..80)
+            .map(|t| {
+                let right = t % 3 != 0;
+                let noise = |k: usize, j: usize| ((t * 31 + k * 17 + j * 5) as f32).sin();
+                let rows = (0..4)
+                    .map(|k| match k {
+                        0 => vec![if right { 1.0 } else { -1.0 } + 0.2 * noise(k, 0), noise(k, 1)],
+                        _ => vec![noise(k, 0), noise(k, 1)],
+                    })
+                    .collect();
+                let tokens = vec![vec![0.0]; 4];
+                Example {
+                    problem: format!("p{}", t / 2),
+                    label: None,
+                    answer_correct: Some(right),
+                    tokens,
+                    features: vec![rows],
+                }
+            })
+            .collect();
+        let data = Dataset { target: Target::Orm, layers: vec![5], examples, extra: Vec::new(), forward_passes: 0 };
+        let auto = Choice { pool: PoolChoice::Auto, ..choice(LayerChoice::Auto) };
+        let (m, fitted, view, _) = train(&data, auto, 5, 0, FitOptions::default()).unwrap();
+        assert_eq!(m.pool, vec![true; 5], "{m:?}");
+        assert!(view.pool && fitted.weights.len() == 4, "{view:?}");
+        assert!(m.trace_auroc > Some(0.95), "{m:?}");
+        let (last, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
+        assert!(last.trace_auroc < Some(0.75), "{last:?}");
+    }
+
+    /// A first error reads a little low, and the trace goes far lower two steps on; half the
+    /// right traces have one step that reads a little low too. One τ either flags those right
+    /// traces or points at the later step; two thresholds flag on the far-low step and locate
+    /// the first one below the higher threshold.
+    #[test]
+    fn two_thresholds_flag_on_the_weakest_step_and_point_at_the_first_low_one() {
+        let examples: Vec<Example> = (0..80)
+            .map(|t| {
+                let first_error = (t % 2 == 0).then_some((t / 2) % 2);
+                let noise = |k: usize| 0.1 * ((t * 13 + k * 7) as f32).sin();
+                let reading = |k: usize| match first_error {
+                    Some(f) if k == f => -0.5,
+                    Some(_) if k == 3 => -2.0,
+                    None if t % 4 == 1 && k == 2 => -0.5,
+                    _ => 1.0,
+                };
+                let states = (0..4).map(|k| vec![reading(k) + noise(k), noise(k + 9)]).collect();
+                labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4])
+            })
+            .collect();
+        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
+        let (one, _, _, tau) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
+        assert_eq!(tau.flag, tau.locate);
+        assert!(one.f1 < Some(70.0), "{one:?}");
+        let two = Choice { two_thresholds: true, ..choice(LayerChoice::Auto) };
+        let (m, _, _, tau) = train(&data, two, 5, 0, FitOptions::default()).unwrap();
+        assert!(m.f1 > Some(95.0), "{m:?}");
+        assert!(tau.flag < tau.locate && m.flags.iter().zip(&m.thresholds).all(|(f, t)| f < t), "{m:?}");
     }
 
     /// Train-only examples join every fit but are never scored: the held-out numbers count the
@@ -1084,11 +1247,13 @@ mod tests {
             layer: LayerChoice::Auto,
             features: FeatureChoice::Auto,
             after_error: AfterError::Skip,
+            pool: PoolChoice::No,
+            two_thresholds: false,
             auto_l2: false,
         };
         let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.tokens, vec![true; 5], "{m:?}");
-        assert_eq!(view, View { layer: 0, tokens: true, trace: false, after_error: false, l2: 0.01 });
+        assert_eq!(view, View { layer: 0, tokens: true, trace: false, pool: false, after_error: false, l2: 0.01 });
         assert_eq!(fitted.weights.len(), 3 + 2);
         assert!(m.f1 > Some(99.0), "{m:?}");
         let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
@@ -1118,8 +1283,14 @@ mod tests {
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let with =
-            |features| Choice { layer: LayerChoice::Auto, features, after_error: AfterError::Skip, auto_l2: false };
+        let with = |features| Choice {
+            layer: LayerChoice::Auto,
+            features,
+            after_error: AfterError::Skip,
+            pool: PoolChoice::No,
+            two_thresholds: false,
+            auto_l2: false,
+        };
         let (m, fitted, view, _) = train(&data, with(FeatureChoice::Auto), 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.trace, vec![true; 5], "{m:?}");
         assert!(view.tokens && view.trace, "{view:?}");
@@ -1168,7 +1339,7 @@ mod tests {
             let own_pairs: Vec<_> =
                 own.iter().zip(&train).map(|(p, e)| (first_below(p, 0.5), e.first_error())).collect();
             assert_eq!(score(&own_pairs).f1, 100.0, "the head reads its own traces perfectly");
-            let tau = best_threshold(&own, &train, Target::Prm);
+            let tau = best_threshold(&own, &train, Target::Prm, false).locate;
             pairs.extend(test.iter().map(|e| (first_below(&step_probs(&fitted, e, view), tau), e.first_error())));
         }
         // Seeds 0 to 4 all gave held-out readings' τ the higher F1 (28–35 against 21–28).
@@ -1188,8 +1359,8 @@ mod tests {
             tokens: vec![vec![0.0]; 4],
         };
         let (skip, wrong) = (
-            View { layer: 0, tokens: false, trace: false, after_error: false, l2: 0.01 },
-            View { layer: 0, tokens: false, trace: false, after_error: true, l2: 0.01 },
+            View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 },
+            View { layer: 0, tokens: false, trace: false, pool: false, after_error: true, l2: 0.01 },
         );
         let broken = example(Label::FirstError(1));
         assert_eq!(fit_targets(&broken, skip, Target::Prm), [1.0, 0.0]);
@@ -1199,15 +1370,22 @@ mod tests {
             layer: LayerChoice::Auto,
             features: FeatureChoice::Auto,
             after_error: AfterError::Auto,
+            pool: PoolChoice::No,
+            two_thresholds: false,
             auto_l2: false,
         }
         .views(&[3, 6], Target::Prm, 0.01)
         .unwrap();
         assert_eq!(views.len(), 2 * 3 * 2);
+        let pooled = Choice { pool: PoolChoice::Auto, ..choice(LayerChoice::Auto) };
+        let pooled = pooled.views(&[3, 6], Target::Orm, 0.01).unwrap();
+        assert_eq!(pooled.iter().map(|v| v.pool).collect::<Vec<_>>(), [false, true, false, true]);
         let grid = Choice {
             layer: LayerChoice::Fixed(3),
             features: FeatureChoice::State,
             after_error: AfterError::Skip,
+            pool: PoolChoice::No,
+            two_thresholds: false,
             auto_l2: true,
         };
         let l2: Vec<f64> = grid.views(&[3, 6], Target::Prm, 0.5).unwrap().iter().map(|v| v.l2).collect();
@@ -1216,11 +1394,13 @@ mod tests {
             layer: LayerChoice::Fixed(6),
             features: FeatureChoice::State,
             after_error: AfterError::Auto,
+            pool: PoolChoice::No,
+            two_thresholds: false,
             auto_l2: false,
         };
         assert_eq!(
             orm.views(&[3, 6], Target::Orm, 0.01).unwrap(),
-            [View { layer: 1, tokens: false, trace: false, after_error: false, l2: 0.01 }]
+            [View { layer: 1, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 }]
         );
     }
 }

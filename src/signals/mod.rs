@@ -33,3 +33,11 @@ pub fn first_error_entropy(p: &[Option<f64>]) -> f64 {
 pub fn first_below<S: Copy + Into<Option<f64>>>(scores: &[S], tau: f64) -> Option<usize> {
     scores.iter().position(|&s| s.into().is_some_and(|v| v < tau))
 }
+
+/// A first error by two thresholds: the trace is flagged only when some step scores below
+/// `flag`, and its first error is then its first step below `locate` (at least `flag`). With
+/// `flag` below `locate` a verifier can be slow to call a trace wrong and still point early in
+/// it. Equal thresholds are [`first_below`].
+pub fn first_flagged<S: Copy + Into<Option<f64>>>(scores: &[S], flag: f64, locate: f64) -> Option<usize> {
+    first_below(scores, flag).and_then(|_| first_below(scores, locate.max(flag)))
+}

@@ -88,6 +88,11 @@ pub trait Verifier {
     }
     /// Default first-error threshold τ: a step scoring below it is an error.
     fn default_threshold(&self) -> f64;
+    /// With the default τ: a trace has a first error only when some step scores below this
+    /// lower threshold ([`crate::signals::first_flagged`]); None: τ alone decides.
+    fn flag_threshold(&self) -> Option<f64> {
+        None
+    }
     /// Scores every step of a trace (the trace has at least one step).
     fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored>;
 }
@@ -214,7 +219,14 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
         model_hash: model.map(|m| m.hash),
         threshold,
         segmentation: trace.segmentation.name(),
-        first_error: first_error(&scored.steps, threshold),
+        first_error: match (tau, v.flag_threshold()) {
+            (None, Some(flag)) => crate::signals::first_flagged(
+                &scored.steps.iter().map(|s| s.score).collect::<Vec<_>>(),
+                flag,
+                threshold,
+            ),
+            _ => first_error(&scored.steps, threshold),
+        },
         scores: scored.steps.iter().map(|s| s.score).collect(),
         details: scored.steps.into_iter().map(|s| s.detail).collect(),
         truncated: scored.truncated,

@@ -37,6 +37,10 @@ pub struct ProbeHead {
     /// its score depends on the steps after it too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trace: bool,
+    /// Whether each step's state is followed by the mean of the states of the steps so far
+    /// ([`with_running_mean`]): the trace up to here, not only its last step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pool: bool,
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
@@ -51,6 +55,10 @@ pub struct ProbeHead {
     pub bias: f32,
     /// First-error threshold τ on P(step right), chosen on the training folds.
     pub threshold: f64,
+    /// `train --thresholds two`: a trace has a first error only when some step reads below this
+    /// (lower than `threshold`); its first error is then its first step below `threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_threshold: Option<f64>,
     /// Where its labels came from: `dataset:FILE@fingerprint` with counts.
     pub sources: Vec<String>,
     /// Hashes of the training problems' text (`eval` says when a file shares problems).
@@ -72,6 +80,11 @@ impl ProbeHead {
             bail!("{}: not a probe head of format 1 with matching weights and standardisation", path.display());
         }
         Ok(head)
+    }
+
+    /// What the head reads of each step beside its state.
+    pub fn reads(&self) -> Reads {
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool }
     }
 
     /// P(step right) of each row of features (one row per step).
@@ -259,11 +272,15 @@ impl Verifier for ProbeVerifier {
         self.head.threshold
     }
 
+    fn flag_threshold(&self) -> Option<f64> {
+        self.head.flag_threshold
+    }
+
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let model = self.model.as_ref();
         let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
-        let rows = head_rows(&f.layers[0], &f.tokens, self.head.tokens, self.head.trace);
-        let tokens = reads_note(self.head.tokens, self.head.trace);
+        let rows = head_rows(&f.layers[0], &f.tokens, self.head.reads());
+        let tokens = reads_note(self.head.reads());
         let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
         let steps = self
@@ -276,23 +293,55 @@ impl Verifier for ProbeVerifier {
     }
 }
 
-/// Each step's row as a head reads it: its state, with `tokens` followed by its token
-/// statistics, and with `trace` also by its trace's ([`with_trace_context`]).
-pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], with_tokens: bool, trace: bool) -> Vec<Vec<f32>> {
-    match (with_tokens, trace) {
-        (false, _) => states.to_vec(),
-        (true, false) => joined_rows(states, tokens),
-        (true, true) => joined_rows(states, &with_trace_context(tokens)),
+/// What a head reads of each step beside the state at its end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The step's token statistics ([`token_features`]).
+    pub tokens: bool,
+    /// Those followed by its trace's ([`with_trace_context`]); only with `tokens`.
+    pub trace: bool,
+    /// The state followed by the mean state of the steps so far ([`with_running_mean`]).
+    pub pool: bool,
+}
+
+/// Each step's row as a head reads it: its state (with `pool`, followed by the mean state so
+/// far), then with `tokens` its token statistics, and with `trace` also its trace's.
+pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], reads: Reads) -> Vec<Vec<f32>> {
+    let states = if reads.pool { with_running_mean(states) } else { states.to_vec() };
+    match (reads.tokens, reads.trace) {
+        (false, _) => states,
+        (true, false) => joined_rows(&states, tokens),
+        (true, true) => joined_rows(&states, &with_trace_context(tokens)),
     }
 }
 
 /// What a head reads beside the state, as the verifier's details and `train` say it.
-pub fn reads_note(tokens: bool, trace: bool) -> &'static str {
-    match (tokens, trace) {
+pub fn reads_note(reads: Reads) -> String {
+    let pool = if reads.pool { " + mean state so far" } else { "" };
+    let tokens = match (reads.tokens, reads.trace) {
         (false, _) => "",
         (true, false) => " + token surprise",
         (true, true) => " + token surprise in its trace",
-    }
+    };
+    format!("{pool}{tokens}")
+}
+
+/// Each step's state followed by the mean of the states at the ends of the steps so far (itself
+/// included). The reading stays causal (nothing after the step is seen), and an outcome head
+/// reads the whole trace so far rather than one position: a state at one step's end says much
+/// about that step and little about the ones before it.
+pub fn with_running_mean(states: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let width = states.first().map_or(0, Vec::len);
+    let mut sum = vec![0f32; width];
+    states
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            sum.iter_mut().zip(s).for_each(|(a, x)| *a += x);
+            let n = (k + 1) as f32;
+            s.iter().copied().chain(sum.iter().map(|a| a / n)).collect()
+        })
+        .collect()
 }
 
 /// Each step's state followed by its token statistics.
@@ -409,5 +458,23 @@ mod tests {
         assert!(!serde_json::to_string(&new).unwrap().contains("\"trace\""));
         let traced = ProbeHead { trace: true, ..new };
         assert!(serde_json::to_string(&traced).unwrap().contains("\"trace\":true"));
+        assert!(!old.pool && !serde_json::to_string(&traced).unwrap().contains("pool"));
+        let pooled = ProbeHead { pool: true, ..traced };
+        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true });
+    }
+
+    /// Step k's state is followed by the mean of steps 1..=k (never a later one), before the
+    /// token statistics.
+    #[test]
+    fn the_running_mean_sees_only_the_steps_so_far() {
+        let states = [vec![1.0, 4.0], vec![3.0, 0.0], vec![5.0, 2.0]];
+        let rows = with_running_mean(&states);
+        assert_eq!(rows[0], [1.0, 4.0, 1.0, 4.0]);
+        assert_eq!(rows[1], [3.0, 0.0, 2.0, 2.0]);
+        assert_eq!(rows[2], [5.0, 2.0, 3.0, 2.0]);
+        let tokens = [vec![7.0], vec![8.0], vec![9.0]];
+        let reads = Reads { tokens: true, trace: false, pool: true };
+        assert_eq!(head_rows(&states, &tokens, reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
+        assert_eq!(reads_note(reads), " + mean state so far + token surprise");
     }
 }
