@@ -52,6 +52,23 @@ fn train_then_eval_and_score_with_the_probe() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"forward_passes\":0"), "{out}");
 
+    // The same file's right answers as train-only traces with no error: four (the unlabelled
+    // trace's among them); the three that share a problem with a labelled trace are each left
+    // out of the one fold that holds that problem out.
+    let other = dir.path().join("also.json");
+    let also =
+        [&train[..train.len() - 1], &[other.to_str().unwrap(), "--also", d, "--also-labels", "right-answers"]].concat();
+    let (code, out, err) = common::run(&also);
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let also_head: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&other).unwrap()).unwrap();
+    let source = also_head["sources"][1].as_str().unwrap().to_string();
+    assert!(source.starts_with("right-answers train-only:"), "{source}");
+    let n: u64 = source.rsplit_once('(').and_then(|(_, r)| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert_eq!(n, 4, "{source}");
+    assert_eq!(m["also_left_out"], 3, "{m}");
+    assert_eq!(m["traces"], 7, "train-only traces are never scored: {m}");
+
     let spec = format!("probe:{h}");
     let (code, out, err) = common::run(&["eval", d, "--verifier", &spec, "--store", s]);
     assert_eq!(code, 0, "{err}");

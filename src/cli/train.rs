@@ -71,9 +71,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 300, value_parser = count(100_000))]
     pub epochs: usize,
     /// Labelled files that only teach (synthetic slips, another dataset): added to every
-    /// fold's training data and to the final fit, never scored (repeatable).
+    /// fold's training data and to the final fit, never scored (repeatable). A fold leaves out
+    /// those of a problem it holds out.
     #[arg(long, value_name = "PATH")]
     pub also: Vec<PathBuf>,
+    /// What the `--also` files teach: their labels as `--labels` reads them (`same`), or
+    /// `right-answers`: only their traces whose final answer is right, each taken as a trace
+    /// with no error (model solutions with a correctness flag become PRM data; a right answer
+    /// mostly, not always, comes from right steps).
+    #[arg(long, default_value = "same", value_parser = ["same", "right-answers"])]
+    pub also_labels: String,
     /// At most this many traces of each file.
     #[arg(long, value_parser = count(usize::MAX))]
     pub limit: Option<usize>,
@@ -132,10 +139,10 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let mut extra = Vec::new();
     let mut sources = Vec::new();
     for path in &args.paths {
-        sources.push(read_labelled(args, path, target, &mut labelled, "")?);
+        sources.push(read_labelled(args, path, target, &mut labelled, None)?);
     }
     for path in &args.also {
-        sources.push(read_labelled(args, path, target, &mut extra, " train-only")?);
+        sources.push(read_labelled(args, path, target, &mut extra, Some(&args.also_labels))?);
     }
     let bar = Progress::new(labelled.len() + extra.len());
     let cache = args.states.clone().unwrap_or_else(crate::service::train::default_states_dir);
@@ -196,7 +203,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
-        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags,
+        "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags, "also_left_out": m.extra_left_out,
         "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "head": args.head, "threshold": tau, "flag_threshold": flag, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
@@ -219,26 +226,33 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads one file's traces with the labels `--labels` names into `into`; returns its source line.
+/// Reads one file's traces with the labels `--labels` names into `into` (a train-only file:
+/// `also`, how `--also-labels` says it teaches); returns its source line.
 fn read_labelled(
     args: &TrainArgs,
     path: &std::path::Path,
     target: Target,
     into: &mut Vec<(crate::trace::Trace, Option<crate::trace::Label>)>,
-    tag: &str,
+    also: Option<&str>,
 ) -> anyhow::Result<String> {
     let (traces, store) = args.input.load_with_store(path)?;
     let before = into.len();
+    let right_answers = also == Some("right-answers");
     for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
         let label = match args.labels.as_str() {
+            _ if right_answers => Some(crate::trace::Label::NoError),
             "human" => store.latest_label(&t.id).map(|(l, _)| l),
             "gold" => store.gold_label(&t.id),
             _ => t.label,
         };
-        into.push((t, label));
+        if !right_answers || t.answer_correct() == Some(true) {
+            into.push((t, label));
+        }
     }
     let n = into[before..].iter().filter(|(t, l)| target.teaches(*l, t.answer_correct())).count();
-    Ok(format!("{}{tag}:{}@{} ({n} traces)", args.labels, path.display(), crate::model::fingerprint(path)))
+    let how = if right_answers { "right-answers" } else { &args.labels };
+    let tag = if also.is_some() { " train-only" } else { "" };
+    Ok(format!("{how}{tag}:{}@{} ({n} traces)", path.display(), crate::model::fingerprint(path)))
 }
 
 fn print_metrics(m: &CvMetrics) {

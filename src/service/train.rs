@@ -618,6 +618,9 @@ pub struct CvMetrics {
     /// `--thresholds two`).
     pub thresholds: Vec<f64>,
     pub flags: Vec<f64>,
+    /// Train-only traces left out of a fold's training data because the fold holds out their
+    /// problem, summed over the folds.
+    pub extra_left_out: usize,
 }
 
 /// Which layers a fit may read.
@@ -840,6 +843,7 @@ impl HeldOut {
             l2: Vec::new(),
             thresholds: Vec::new(),
             flags: Vec::new(),
+            extra_left_out: 0,
         }
     }
 }
@@ -865,19 +869,24 @@ pub fn train(
     let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut after_error = Vec::new();
     let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
-    // Train-only examples join every fit; τ is still chosen on the fold's own training traces
-    // (they come first in `joined`, so their inner held-out readings line up), and from those
-    // readings rather than the fold's head's: a head reads the traces it was fitted on too
-    // confidently, and τ must suit traces it has not seen.
-    fn joined<'a>(train: &[&'a Example], extra: &'a [Example]) -> Vec<&'a Example> {
-        train.iter().copied().chain(extra).collect()
+    // Train-only examples join every fit, except in a fold that holds out their problem (another
+    // file of the same problems would teach the held-out traces' answers). τ is still chosen on
+    // the fold's own training traces (they come first in `joined`, so their inner held-out
+    // readings line up), and from those readings rather than the fold's head's: a head reads
+    // the traces it was fitted on too confidently, and τ must suit traces it has not seen.
+    fn joined<'a>(train: &[&'a Example], extra: &'a [Example], held_out: &[&Example]) -> Vec<&'a Example> {
+        let hidden: std::collections::HashSet<&str> = held_out.iter().map(|e| e.problem.as_str()).collect();
+        train.iter().copied().chain(extra.iter().filter(|e| !hidden.contains(e.problem.as_str()))).collect()
     }
+    let mut extra_left_out = 0;
     for f in 0..k {
         let train: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g != f).map(|(e, _)| e).collect();
         let test: Vec<&Example> = ex.iter().zip(&fold).filter(|(_, &g)| g == f).map(|(e, _)| e).collect();
-        let picked = pick(&joined(&train, &data.extra))?;
+        let fold_train = joined(&train, &data.extra, &test);
+        extra_left_out += train.len() + data.extra.len() - fold_train.len();
+        let picked = pick(&fold_train)?;
         let view = picked.view;
-        let fitted = fit_on(&joined(&train, &data.extra), view, target, o)?;
+        let fitted = fit_on(&fold_train, view, target, o)?;
         let tau = best_threshold(&picked.readings(&fitted, &train), &train, target, choice.two_thresholds);
         layers.push(data.layers[view.layer]);
         tokens.push(view.tokens);
@@ -900,12 +909,14 @@ pub fn train(
         l2,
         thresholds,
         flags,
+        extra_left_out,
         ..held.metrics(target, k, ex.len())
     };
     let all: Vec<&Example> = ex.iter().collect();
-    let picked = pick(&joined(&all, &data.extra))?;
+    let everything = joined(&all, &data.extra, &[]);
+    let picked = pick(&everything)?;
     let view = picked.view;
-    let fitted = fit_on(&joined(&all, &data.extra), view, target, o)?;
+    let fitted = fit_on(&everything, view, target, o)?;
     let tau = best_threshold(&picked.readings(&fitted, &all), &all, target, choice.two_thresholds);
     Ok((metrics, fitted, view, tau))
 }
@@ -1225,6 +1236,33 @@ mod tests {
         assert_eq!(m.traces, 10);
         assert_eq!(m.steps, 5 * 3 + 5 * 2, "clean traces give 3 rows, wrong ones 2 (up to the error)");
         assert_eq!(m.step_auroc, Some(1.0), "{m:?}");
+    }
+
+    /// Each step has a feature of its own (a head can only memorise), and a train-only file
+    /// holds copies of the labelled traces. Under another problem's name the copies teach the
+    /// held-out traces' answers; under their own they are left out of the fold that holds
+    /// that problem out, and the held-out steps are not told apart.
+    #[test]
+    fn train_only_traces_of_a_held_out_problem_are_left_out_of_that_fold() {
+        let example = |t: usize, problem: String| {
+            let first_error = (t * 7 % 5 < 2).then_some(1);
+            let rows = (0..3).map(|k| (0..120).map(|j| if j == t * 3 + k { 1.0 } else { 0.0 }).collect()).collect();
+            labelled(problem, first_error, vec![rows], vec![vec![0.0]; 3])
+        };
+        let data = |copies: &str| Dataset {
+            target: Target::Prm,
+            layers: vec![2],
+            examples: (0..40).map(|t| example(t, format!("p{t}"))).collect(),
+            extra: (0..40).map(|t| example(t, format!("{copies}{t}"))).collect(),
+            forward_passes: 0,
+        };
+        let fixed = choice(LayerChoice::Fixed(2));
+        let (leaked, _, _, _) = train(&data("x"), fixed, 5, 0, FitOptions::default()).unwrap();
+        assert_eq!(leaked.extra_left_out, 0);
+        assert!(leaked.step_auroc > Some(0.95), "{leaked:?}");
+        let (m, _, _, _) = train(&data("p"), fixed, 5, 0, FitOptions::default()).unwrap();
+        assert_eq!(m.extra_left_out, 40, "each copy is left out of the one fold that holds its problem out");
+        assert!(m.step_auroc < Some(0.6), "{m:?}");
     }
 
     /// The states are noise and the token statistics carry the first error: under
