@@ -97,9 +97,10 @@ pub trait Verifier {
     fn score(&mut self, trace: &Trace, ctx: &mut Ctx) -> Result<Scored>;
 }
 
-/// First step scoring below τ; steps without evidence never count.
-pub fn first_error(scores: &[StepScore], tau: f64) -> Option<usize> {
-    crate::signals::first_below(&scores.iter().map(|s| s.score).collect::<Vec<_>>(), tau)
+/// First step scoring below τ, in a trace with a step below `flag` (≤ τ; τ itself for one
+/// threshold); steps without evidence never count.
+pub fn first_error(scores: &[StepScore], flag: f64, tau: f64) -> Option<usize> {
+    crate::signals::first_flagged(&scores.iter().map(|s| s.score).collect::<Vec<_>>(), flag, tau)
 }
 
 /// Options of the model-based verifiers.
@@ -201,6 +202,8 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
         bail!("verifier {} returned {} scores for {} steps", v.spec(), scored.steps.len(), trace.steps.len());
     }
     let threshold = tau.unwrap_or_else(|| v.default_threshold());
+    // A τ given by the user is one threshold; the verifier's flagging one goes with its own τ.
+    let flag = tau.map_or_else(|| v.flag_threshold(), |_| None).unwrap_or(threshold);
     if !threshold.is_finite() {
         bail!("threshold {threshold} is not a number");
     }
@@ -219,14 +222,7 @@ pub fn run(v: &mut dyn Verifier, trace: &Trace, tau: Option<f64>, ctx: &mut Ctx)
         model_hash: model.map(|m| m.hash),
         threshold,
         segmentation: trace.segmentation.name(),
-        first_error: match (tau, v.flag_threshold()) {
-            (None, Some(flag)) => crate::signals::first_flagged(
-                &scored.steps.iter().map(|s| s.score).collect::<Vec<_>>(),
-                flag,
-                threshold,
-            ),
-            _ => first_error(&scored.steps, threshold),
-        },
+        first_error: first_error(&scored.steps, flag, threshold),
         scores: scored.steps.iter().map(|s| s.score).collect(),
         details: scored.steps.into_iter().map(|s| s.detail).collect(),
         truncated: scored.truncated,
