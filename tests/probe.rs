@@ -22,7 +22,7 @@ fn train_then_eval_and_score_with_the_probe() {
     let d = d.to_str().unwrap();
     let states = dir.path().join("states");
     let states = states.to_str().unwrap();
-    let features = ["--features", "state+tokens"];
+    let features = ["--features", "state+tokens", "--arith", "no"];
     let train = [
         &["train", d, "--model", "smollm2", "--layer", "20", "--folds", "2"][..],
         &features,
@@ -128,7 +128,7 @@ fn an_outcome_head_trains_and_scores() {
     let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
     let d = d.to_str().unwrap();
     let args = ["train", d, "--model", "smollm2", "--labels", "outcome", "--layer", "20", "--folds", "2"];
-    let args = [&args[..], &["--features", "state+tokens+trace", "--head", "mlp"]].concat();
+    let args = [&args[..], &["--features", "state+tokens+trace", "--arith", "yes", "--head", "mlp"]].concat();
     let (code, out, err) = common::run(&[&args[..], &["--states", st, "--json", "-o", h]].concat());
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -139,14 +139,17 @@ fn an_outcome_head_trains_and_scores() {
     let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
     assert_eq!(head_json["target"], "orm");
     assert_eq!((m["trace"].as_bool(), head_json["trace"].as_bool()), (Some(true), Some(true)), "{m}");
+    assert_eq!((m["arith"].as_bool(), head_json["arith"].as_bool()), (Some(true), Some(true)), "{m}");
+    assert_eq!(m["fold_arith"], serde_json::json!([true, true]), "{m}");
+    let width = 576 + 8 * 4 + 3;
     assert_eq!(
         head_json["mean"].as_array().unwrap().len(),
-        576 + 8 * 4,
-        "the state, the step's token statistics, and their trace's mean, lowest and highest"
+        width,
+        "the state, the step's token statistics, their trace's mean, lowest and highest, the arithmetic checks"
     );
     assert_eq!(m["head"], "mlp", "{m}");
     let hidden = &head_json["hidden"];
-    assert_eq!(hidden["weights"].as_array().unwrap().len(), 32 * (576 + 8 * 4), "32 units on every feature");
+    assert_eq!(hidden["weights"].as_array().unwrap().len(), 32 * width, "32 units on every feature");
     assert_eq!(head_json["weights"].as_array().unwrap().len(), 32, "the output weighs the units");
     let spec = format!("probe:{h}");
     let (code, out, err) = common::run(&["score", d, "--verifier", &spec, "--store", s]);
@@ -154,7 +157,8 @@ fn an_outcome_head_trains_and_scores() {
     assert!(out.contains("8 traces: 8 scored"), "{out}");
     let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
     let text = std::fs::read_to_string(journal).unwrap();
-    let details = text.lines().filter(|l| l.contains("\"kind\":\"verify\"") && l.contains("P(answer right)")).count();
+    let reads = |l: &&str| l.contains("P(answer right)") && l.contains("arithmetic checks");
+    let details = text.lines().filter(|l| l.contains("\"kind\":\"verify\"") && reads(l)).count();
     assert_eq!(details, 8, "each stored result says what the ORM reads:\n{text}");
 }
 

@@ -17,7 +17,9 @@ use crate::signals::agreement::auroc;
 use crate::signals::first_flagged;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
-use crate::verify::probe::{candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead, Reads};
+use crate::verify::probe::{
+    arith_features, candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead, Reads,
+};
 
 /// What a head learns to predict at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub struct Example {
     pub features: Vec<Vec<Vec<f32>>>,
     /// `[step][feature]`: each step's token statistics ([`crate::verify::probe::token_features`]).
     pub tokens: Vec<Vec<f32>>,
+    /// `[step][feature]`: the arithmetic checker's verdicts ([`arith_features`]).
+    pub arith: Vec<Vec<f32>>,
 }
 
 /// What a head reads of each step: the state after one of the dataset's layers (an index into
@@ -72,6 +76,8 @@ pub struct View {
     pub trace: bool,
     /// The state followed by the mean state of the steps so far.
     pub pool: bool,
+    /// The row ends with the arithmetic checker's verdicts.
+    pub arith: bool,
     pub after_error: bool,
     /// The fit's L2 penalty.
     pub l2: f64,
@@ -79,12 +85,12 @@ pub struct View {
 
 impl View {
     pub fn reads(self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool }
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, arith: self.arith }
     }
 
     /// One example's rows in this view, one per step.
     fn rows(self, e: &Example) -> Vec<Vec<f32>> {
-        head_rows(&e.features[self.layer], &e.tokens, self.reads())
+        head_rows(&e.features[self.layer], &e.tokens, &e.arith, self.reads())
     }
 }
 
@@ -189,6 +195,8 @@ pub fn dataset(
             answer_correct: t.answer_correct(),
             features,
             tokens,
+            // Model-free and instant: computed here, never cached.
+            arith: arith_features(&t.step_texts()),
         });
     }
     (run.progress)(traces.len(), traces.len());
@@ -209,6 +217,7 @@ pub struct Plan {
     pub features: FeatureChoice,
     pub after_error: AfterError,
     pub pool: PoolChoice,
+    pub arith: ArithChoice,
     /// A PRM's first error by two thresholds ([`Thresholds`]), both chosen inside the folds.
     pub two_thresholds: bool,
     /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
@@ -271,6 +280,7 @@ pub fn train_head(
         features: plan.features,
         after_error: plan.after_error,
         pool: plan.pool,
+        arith: plan.arith,
         two_thresholds: plan.two_thresholds,
         auto_l2: plan.auto_l2,
     };
@@ -609,6 +619,9 @@ pub struct CvMetrics {
     /// Whether each fold's head read the mean state so far too (its inner choice under
     /// `--pool auto`).
     pub pool: Vec<bool>,
+    /// Whether each fold's head read the arithmetic checker's verdicts (its inner choice under
+    /// `--arith auto`).
+    pub arith: Vec<bool>,
     /// Whether each fold's head learnt from the steps after the first error too (its inner
     /// choice under `--after-error auto`).
     pub after_error: Vec<bool>,
@@ -651,6 +664,15 @@ pub enum PoolChoice {
     Auto,
 }
 
+/// Whether each row ends with the arithmetic checker's verdicts, or an inner cross-validation on
+/// the training folds decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithChoice {
+    No,
+    Yes,
+    Auto,
+}
+
 /// Whether a PRM also learns from the steps after the first error (as wrong), or an inner
 /// cross-validation on the training folds decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -668,6 +690,7 @@ pub struct Choice {
     pub features: FeatureChoice,
     pub after_error: AfterError,
     pub pool: PoolChoice,
+    pub arith: ArithChoice,
     /// A PRM flags a trace and locates its first error by two thresholds ([`Thresholds`]).
     pub two_thresholds: bool,
     /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
@@ -702,13 +725,18 @@ impl Choice {
             PoolChoice::Mean => &[true],
             PoolChoice::Auto => &[false, true],
         };
+        let checks: &[bool] = match self.arith {
+            ArithChoice::No => &[false],
+            ArithChoice::Yes => &[true],
+            ArithChoice::Auto => &[false, true],
+        };
         let penalties: &[f64] = if self.auto_l2 { &L2_GRID } else { &[l2] };
         let mut views = Vec::new();
         for &layer in &indices {
             for &(tokens, trace) in reads {
-                for &pool in pools {
+                for (&pool, &arith) in pools.iter().flat_map(|p| checks.iter().map(move |a| (p, a))) {
                     for &after_error in after {
-                        let view = |l2| View { layer, tokens, trace, pool, after_error, l2 };
+                        let view = |l2| View { layer, tokens, trace, pool, arith, after_error, l2 };
                         views.extend(penalties.iter().map(|&l2| view(l2)));
                     }
                 }
@@ -839,6 +867,7 @@ impl HeldOut {
             tokens: Vec::new(),
             trace: Vec::new(),
             pool: Vec::new(),
+            arith: Vec::new(),
             after_error: Vec::new(),
             l2: Vec::new(),
             thresholds: Vec::new(),
@@ -867,7 +896,7 @@ pub fn train(
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
     let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut after_error = Vec::new();
+    let (mut arith, mut after_error) = (Vec::new(), Vec::new());
     let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit, except in a fold that holds out their problem (another
     // file of the same problems would teach the held-out traces' answers). τ is still chosen on
@@ -892,6 +921,7 @@ pub fn train(
         tokens.push(view.tokens);
         trace.push(view.trace);
         pool.push(view.pool);
+        arith.push(view.arith);
         after_error.push(view.after_error);
         l2.push(view.l2);
         thresholds.push(tau.locate);
@@ -905,6 +935,7 @@ pub fn train(
         tokens,
         trace,
         pool,
+        arith,
         after_error,
         l2,
         thresholds,
@@ -946,6 +977,7 @@ fn head(
         tokens: view.tokens,
         trace: view.trace,
         pool: view.pool,
+        arith: view.arith,
         target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
@@ -1033,6 +1065,7 @@ mod tests {
             label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
             answer_correct: Some(first_error.is_none()),
             features: layers,
+            arith: vec![vec![0.0; 3]; tokens.len()],
             tokens,
         }
     }
@@ -1044,6 +1077,7 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
+            arith: ArithChoice::No,
             two_thresholds: false,
             auto_l2: false,
         }
@@ -1090,7 +1124,8 @@ mod tests {
         assert_eq!(again.weights, mlp.weights, "a seeded start: the same fit twice");
         let metrics = HeldOut::default().metrics(Target::Prm, 2, 0);
         let origin = Origin { model: "m".into(), fingerprint: "f".into(), sources: vec![], problems: vec![] };
-        let view = View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.0001 };
+        let view =
+            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.0001 };
         let file = head(origin, (1, view), mlp.clone(), Thresholds::one(0.5), &metrics);
         assert_eq!(file.hidden.as_ref().map(Hidden::units), Some(MLP_UNITS));
         assert_eq!(file.score_rows(&x[..5]), x[..5].iter().map(|r| mlp.prob(r)).collect::<Vec<_>>());
@@ -1109,7 +1144,10 @@ mod tests {
         }
         let data = Dataset { target: Target::Prm, layers: vec![3], examples, extra: Vec::new(), forward_passes: 0 };
         let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
-        assert_eq!(view, View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 });
+        assert_eq!(
+            view,
+            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }
+        );
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
         assert!(tau.locate > 0.0 && tau.locate < 1.0 && tau.flag == tau.locate);
         assert_eq!(m.thresholds.len(), 5);
@@ -1130,6 +1168,7 @@ mod tests {
                     label: None,
                     answer_correct: Some(right),
                     tokens: vec![vec![0.0]; 3],
+                    arith: vec![vec![0.0; 3]; 3],
                     features: vec![rows],
                 }
             })
@@ -1164,6 +1203,7 @@ mod tests {
                     problem: format!("p{}", t / 2),
                     label: None,
                     answer_correct: Some(right),
+                    arith: vec![vec![0.0; 3]; tokens.len()],
                     tokens,
                     features: vec![rows],
                 }
@@ -1286,13 +1326,45 @@ mod tests {
             features: FeatureChoice::Auto,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
+            arith: ArithChoice::No,
             two_thresholds: false,
             auto_l2: false,
         };
         let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.tokens, vec![true; 5], "{m:?}");
-        assert_eq!(view, View { layer: 0, tokens: true, trace: false, pool: false, after_error: false, l2: 0.01 });
+        assert_eq!(
+            view,
+            View { layer: 0, tokens: true, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }
+        );
         assert_eq!(fitted.weights.len(), 3 + 2);
+        assert!(m.f1 > Some(99.0), "{m:?}");
+        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
+        assert!(states.f1 < Some(80.0), "{states:?}");
+    }
+
+    /// The states are noise and the arithmetic checker finds every first error (a wrong claim):
+    /// under `--arith auto` every fold's inner cross-validation reads its verdicts and the
+    /// held-out first errors are located; without them they are not.
+    #[test]
+    fn arithmetic_verdicts_are_read_when_the_inner_folds_prefer_them() {
+        let examples: Vec<Example> = (0..40)
+            .map(|t| {
+                let first_error = (t % 2 == 0).then_some(t % 3);
+                let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
+                let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
+                let mut e = labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4]);
+                let wrong = |k: usize| first_error.is_some_and(|f| k == f);
+                let so_far = |k: usize| first_error.is_some_and(|f| k >= f);
+                e.arith =
+                    (0..4).map(|k| vec![f32::from(wrong(k)), f32::from(k % 2 == 1), f32::from(so_far(k))]).collect();
+                e
+            })
+            .collect();
+        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
+        let auto = Choice { arith: ArithChoice::Auto, ..choice(LayerChoice::Auto) };
+        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
+        assert_eq!(m.arith, vec![true; 5], "{m:?}");
+        assert!(view.arith && fitted.weights.len() == 3 + 3, "{view:?}");
         assert!(m.f1 > Some(99.0), "{m:?}");
         let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
         assert!(states.f1 < Some(80.0), "{states:?}");
@@ -1326,6 +1398,7 @@ mod tests {
             features,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
+            arith: ArithChoice::No,
             two_thresholds: false,
             auto_l2: false,
         };
@@ -1395,10 +1468,11 @@ mod tests {
             answer_correct: None,
             features: vec![vec![vec![0.0]; 4]],
             tokens: vec![vec![0.0]; 4],
+            arith: vec![vec![0.0; 3]; 4],
         };
         let (skip, wrong) = (
-            View { layer: 0, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 },
-            View { layer: 0, tokens: false, trace: false, pool: false, after_error: true, l2: 0.01 },
+            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 },
+            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: true, l2: 0.01 },
         );
         let broken = example(Label::FirstError(1));
         assert_eq!(fit_targets(&broken, skip, Target::Prm), [1.0, 0.0]);
@@ -1409,12 +1483,14 @@ mod tests {
             features: FeatureChoice::Auto,
             after_error: AfterError::Auto,
             pool: PoolChoice::No,
+            arith: ArithChoice::Auto,
             two_thresholds: false,
             auto_l2: false,
         }
         .views(&[3, 6], Target::Prm, 0.01)
         .unwrap();
-        assert_eq!(views.len(), 2 * 3 * 2);
+        assert_eq!(views.len(), 2 * 3 * 2 * 2);
+        assert_eq!(views.iter().filter(|v| v.arith).count(), 2 * 3 * 2);
         let pooled = Choice { pool: PoolChoice::Auto, ..choice(LayerChoice::Auto) };
         let pooled = pooled.views(&[3, 6], Target::Orm, 0.01).unwrap();
         assert_eq!(pooled.iter().map(|v| v.pool).collect::<Vec<_>>(), [false, true, false, true]);
@@ -1423,6 +1499,7 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
+            arith: ArithChoice::No,
             two_thresholds: false,
             auto_l2: true,
         };
@@ -1433,12 +1510,13 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Auto,
             pool: PoolChoice::No,
+            arith: ArithChoice::No,
             two_thresholds: false,
             auto_l2: false,
         };
         assert_eq!(
             orm.views(&[3, 6], Target::Orm, 0.01).unwrap(),
-            [View { layer: 1, tokens: false, trace: false, pool: false, after_error: false, l2: 0.01 }]
+            [View { layer: 1, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }]
         );
     }
 }

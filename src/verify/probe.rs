@@ -41,6 +41,10 @@ pub struct ProbeHead {
     /// ([`with_running_mean`]): the trace up to here, not only its last step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pool: bool,
+    /// Whether the row ends with what the arithmetic checker says of the step
+    /// ([`arith_features`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub arith: bool,
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
@@ -84,7 +88,7 @@ impl ProbeHead {
 
     /// What the head reads of each step beside its state.
     pub fn reads(&self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool }
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, arith: self.arith }
     }
 
     /// P(step right) of each row of features (one row per step).
@@ -279,7 +283,8 @@ impl Verifier for ProbeVerifier {
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let model = self.model.as_ref();
         let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
-        let rows = head_rows(&f.layers[0], &f.tokens, self.head.reads());
+        let arith = arith_features(&trace.step_texts());
+        let rows = head_rows(&f.layers[0], &f.tokens, &arith, self.head.reads());
         let tokens = reads_note(self.head.reads());
         let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
@@ -302,17 +307,47 @@ pub struct Reads {
     pub trace: bool,
     /// The state followed by the mean state of the steps so far ([`with_running_mean`]).
     pub pool: bool,
+    /// The row ends with the arithmetic checker's verdicts ([`arith_features`]).
+    pub arith: bool,
 }
 
 /// Each step's row as a head reads it: its state (with `pool`, followed by the mean state so
-/// far), then with `tokens` its token statistics, and with `trace` also its trace's.
-pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], reads: Reads) -> Vec<Vec<f32>> {
+/// far), then with `tokens` its token statistics, and with `trace` also its trace's, then with
+/// `arith` the arithmetic checker's verdicts.
+pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], arith: &[Vec<f32>], reads: Reads) -> Vec<Vec<f32>> {
     let states = if reads.pool { with_running_mean(states) } else { states.to_vec() };
-    match (reads.tokens, reads.trace) {
+    let rows = match (reads.tokens, reads.trace) {
         (false, _) => states,
         (true, false) => joined_rows(&states, tokens),
         (true, true) => joined_rows(&states, &with_trace_context(tokens)),
+    };
+    if reads.arith {
+        joined_rows(&rows, arith)
+    } else {
+        rows
     }
+}
+
+/// How many numbers [`arith_features`] gives each step.
+pub const ARITH_FEATURES: usize = 3;
+
+/// What the arithmetic checker (`src/arith`, model-free) says of each step: 1 when one of its
+/// claims is wrong, 1 when it has claims and all check, 1 when some step so far had a wrong
+/// claim. The checker is precise but sees only visible computations; a head weighs its verdicts
+/// beside what the states show (a wrong claim is nearly always an error; a step whose claims
+/// all check is less often one), and an outcome head carries an early wrong claim to the end.
+pub fn arith_features(steps: &[&str]) -> Vec<Vec<f32>> {
+    let mut wrong_so_far = false;
+    steps
+        .iter()
+        .map(|text| {
+            let claims = crate::arith::check_step(text);
+            let wrong = claims.iter().any(|c| !c.ok);
+            wrong_so_far |= wrong;
+            let checked = !claims.is_empty() && !wrong;
+            [wrong, checked, wrong_so_far].map(|b| if b { 1.0 } else { 0.0 }).to_vec()
+        })
+        .collect()
 }
 
 /// What a head reads beside the state, as the verifier's details and `train` say it.
@@ -323,7 +358,8 @@ pub fn reads_note(reads: Reads) -> String {
         (true, false) => " + token surprise",
         (true, true) => " + token surprise in its trace",
     };
-    format!("{pool}{tokens}")
+    let arith = if reads.arith { " + arithmetic checks" } else { "" };
+    format!("{pool}{tokens}{arith}")
 }
 
 /// Each step's state followed by the mean of the states at the ends of the steps so far (itself
@@ -460,7 +496,7 @@ mod tests {
         assert!(serde_json::to_string(&traced).unwrap().contains("\"trace\":true"));
         assert!(!old.pool && !serde_json::to_string(&traced).unwrap().contains("pool"));
         let pooled = ProbeHead { pool: true, ..traced };
-        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true });
+        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true, arith: false });
     }
 
     /// Step k's state is followed by the mean of steps 1..=k (never a later one), before the
@@ -473,8 +509,22 @@ mod tests {
         assert_eq!(rows[1], [3.0, 0.0, 2.0, 2.0]);
         assert_eq!(rows[2], [5.0, 2.0, 3.0, 2.0]);
         let tokens = [vec![7.0], vec![8.0], vec![9.0]];
-        let reads = Reads { tokens: true, trace: false, pool: true };
-        assert_eq!(head_rows(&states, &tokens, reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
+        let reads = Reads { tokens: true, trace: false, pool: true, arith: false };
+        assert_eq!(head_rows(&states, &tokens, &[], reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
         assert_eq!(reads_note(reads), " + mean state so far + token surprise");
+    }
+
+    /// The checker's verdicts per step: a wrong claim, claims that all check, and a wrong claim
+    /// somewhere so far (it stays on after the wrong step); they end the row when read.
+    #[test]
+    fn arithmetic_verdicts_end_the_row() {
+        let steps = ["She has 2 + 3 = 5 apples.", "Then 5 * 4 = 21 apples.", "So she keeps them all."];
+        let arith = arith_features(&steps);
+        assert_eq!(arith, [vec![0.0, 1.0, 0.0], vec![1.0, 0.0, 1.0], vec![0.0, 0.0, 1.0]]);
+        let states = vec![vec![7.0]; 3];
+        let reads = Reads { arith: true, ..Reads::default() };
+        assert_eq!(head_rows(&states, &[], &arith, reads)[1], [7.0, 1.0, 0.0, 1.0]);
+        assert_eq!(head_rows(&states, &[], &arith, Reads::default())[1], [7.0]);
+        assert_eq!(reads_note(reads), " + arithmetic checks");
     }
 }
