@@ -51,6 +51,30 @@ fn train_then_eval_and_score_with_the_probe() {
     let (code, out, err) = common::run(&train);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"forward_passes\":0"), "{out}");
+    // The mean states over each step are not in that cache: one more pass per trace fills it,
+    // then they are read from it, and the head reads them beside the state.
+    let spans = dir.path().join("spans.json");
+    let with_spans = [&train[..train.len() - 1], &[spans.to_str().unwrap(), "--span-mean", "yes"]].concat();
+    for passes in [7, 0] {
+        let (code, out, err) = common::run(&with_spans);
+        assert_eq!(code, 0, "{err}");
+        let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!((m["forward_passes"].as_u64(), m["span"].as_bool()), (Some(passes), Some(true)), "{m}");
+    }
+    let span_head: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spans).unwrap()).unwrap();
+    assert_eq!(span_head["weights"].as_array().unwrap().len(), 576 * 2 + 8, "the state, its step's mean, the tokens");
+    let span_store = dir.path().join("span-store");
+    let spec = format!("probe:{}", spans.display());
+    let (code, out, err) = common::run(&["score", d, "--verifier", &spec, "--store", span_store.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("8 traces: 8 scored"), "{out}");
+    let journal = std::fs::read_dir(&span_store).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    assert_eq!(
+        text.matches("mean state over the step").count(),
+        32,
+        "each of the 32 steps says what it reads:\n{text}"
+    );
 
     // The same file's right answers as train-only traces with no error: four (the unlabelled
     // trace's among them); the three that share a problem with a labelled trace are each left

@@ -335,8 +335,8 @@ fn train(
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
     use crate::service::train::{
-        train_head, AfterError, ArithChoice, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan,
-        PoolChoice, Run, Target,
+        train_head, AfterError, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan, PoolChoice, Run,
+        Target, Toggle,
     };
     let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
     let model = models.language_model(spec, &mut progress)?;
@@ -348,7 +348,8 @@ fn train(
         features: FeatureChoice::Auto,
         after_error: AfterError::Auto,
         pool: PoolChoice::No,
-        arith: ArithChoice::Auto,
+        span: Toggle::No,
+        arith: Toggle::Auto,
         two_thresholds: false,
         auto_l2: false,
         folds,

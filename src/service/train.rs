@@ -18,7 +18,7 @@ use crate::signals::first_flagged;
 use crate::signals::metrics::score;
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{
-    arith_features, candidate_layers, head_rows, step_features, Hidden, Linear, ProbeHead, Reads,
+    arith_features, candidate_layers, head_rows, step_features, Blocks, Hidden, Linear, ProbeHead, Reads,
 };
 
 /// What a head learns to predict at each step.
@@ -59,6 +59,9 @@ pub struct Example {
     pub features: Vec<Vec<Vec<f32>>>,
     /// `[step][feature]`: each step's token statistics ([`crate::verify::probe::token_features`]).
     pub tokens: Vec<Vec<f32>>,
+    /// `[layer][step][feature]`: the mean state over each step's own tokens, layers as in
+    /// `features` (empty unless a view may read it).
+    pub spans: Vec<Vec<Vec<f32>>>,
     /// `[step][feature]`: the arithmetic checker's verdicts ([`arith_features`]).
     pub arith: Vec<Vec<f32>>,
 }
@@ -76,6 +79,8 @@ pub struct View {
     pub trace: bool,
     /// The state followed by the mean state of the steps so far.
     pub pool: bool,
+    /// The state followed by the mean state over the step's own tokens.
+    pub span: bool,
     /// The row ends with the arithmetic checker's verdicts.
     pub arith: bool,
     pub after_error: bool,
@@ -85,12 +90,14 @@ pub struct View {
 
 impl View {
     pub fn reads(self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, arith: self.arith }
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, span: self.span, arith: self.arith }
     }
 
     /// One example's rows in this view, one per step.
     fn rows(self, e: &Example) -> Vec<Vec<f32>> {
-        head_rows(&e.features[self.layer], &e.tokens, &e.arith, self.reads())
+        let spans = e.spans.get(self.layer).map_or(&[][..], Vec::as_slice);
+        let blocks = Blocks { states: &e.features[self.layer], spans, tokens: &e.tokens, arith: &e.arith };
+        head_rows(blocks, self.reads())
     }
 }
 
@@ -147,14 +154,15 @@ impl Example {
     }
 }
 
-/// Step features of every trace that teaches `target` after each of `layers`, from the cache
-/// when there (refitting never reruns the model), else by one forward pass that fills it.
+/// Step features of every trace that teaches `target` after each of `layers` (with `spans`, also
+/// the mean states over each step's tokens), from the cache when there (refitting never reruns
+/// the model), else by one forward pass that fills it.
 pub fn dataset(
     model: &dyn LanguageModel,
     cache: &Path,
     target: Target,
     traces: &[(Trace, Option<Label>)],
-    layers: &[usize],
+    (layers, spans): (&[usize], bool),
     run: &mut Run,
 ) -> Result<Dataset> {
     let fingerprint = &model.fingerprint();
@@ -168,10 +176,14 @@ pub fn dataset(
         if t.steps.is_empty() || !target.teaches(*label, t.answer_correct()) {
             continue;
         }
-        // The token statistics' file last: a trace is read again unless all are there.
+        // The states, then the span means when asked, then the token statistics' file last: a
+        // trace is read again unless all are there (caches from before span means still serve
+        // the heads that do not read them).
+        let span_files = if spans { layers } else { &[] };
         let files: Vec<PathBuf> = layers
             .iter()
             .map(|&l| format!("L{l}"))
+            .chain(span_files.iter().map(|&l| format!("S{l}")))
             .chain(["tok".to_string()])
             .map(|what| cache_file(cache, fingerprint, t, &what))
             .collect();
@@ -181,7 +193,8 @@ pub fn dataset(
             None => {
                 let f = step_features(model, &t.problem, &t.step_texts(), layers, true)?;
                 forward_passes += 1;
-                let all: Vec<Vec<Vec<f32>>> = f.layers.into_iter().chain([f.tokens]).collect();
+                let span_means = f.spans.into_iter().take(span_files.len());
+                let all: Vec<Vec<Vec<f32>>> = f.layers.into_iter().chain(span_means).chain([f.tokens]).collect();
                 for (file, rows) in files.iter().zip(&all) {
                     write_cached(file, rows)?;
                 }
@@ -189,11 +202,13 @@ pub fn dataset(
             }
         };
         let tokens = features.pop().expect("the token statistics come last");
+        let spans = features.split_off(layers.len());
         examples.push(Example {
             problem: problem_hash(&t.problem),
             label: *label,
             answer_correct: t.answer_correct(),
             features,
+            spans,
             tokens,
             // Model-free and instant: computed here, never cached.
             arith: arith_features(&t.step_texts()),
@@ -217,7 +232,9 @@ pub struct Plan {
     pub features: FeatureChoice,
     pub after_error: AfterError,
     pub pool: PoolChoice,
-    pub arith: ArithChoice,
+    /// Each step's state followed by the mean state over the step's own tokens.
+    pub span: Toggle,
+    pub arith: Toggle,
     /// A PRM's first error by two thresholds ([`Thresholds`]), both chosen inside the folds.
     pub two_thresholds: bool,
     /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
@@ -267,9 +284,10 @@ pub fn train_head(
         bail!("{}: a probe reads hidden states, which only a local model gives", model.name())
     };
     let layers = layers_to_read(plan.layer, depth)?;
-    let mut data = dataset(model, cache, plan.target, labels.traces, &layers, run)?;
+    let read = (layers.as_slice(), plan.span != Toggle::No);
+    let mut data = dataset(model, cache, plan.target, labels.traces, read, run)?;
     if !labels.extra.is_empty() {
-        let extra = dataset(model, cache, plan.target, labels.extra, &layers, run)?;
+        let extra = dataset(model, cache, plan.target, labels.extra, read, run)?;
         data.extra = extra.examples;
         data.forward_passes += extra.forward_passes;
     }
@@ -280,6 +298,7 @@ pub fn train_head(
         features: plan.features,
         after_error: plan.after_error,
         pool: plan.pool,
+        span: plan.span,
         arith: plan.arith,
         two_thresholds: plan.two_thresholds,
         auto_l2: plan.auto_l2,
@@ -619,8 +638,9 @@ pub struct CvMetrics {
     /// Whether each fold's head read the mean state so far too (its inner choice under
     /// `--pool auto`).
     pub pool: Vec<bool>,
-    /// Whether each fold's head read the arithmetic checker's verdicts (its inner choice under
-    /// `--arith auto`).
+    /// Whether each fold's head read the mean state over the step (`--span-mean auto`) and the
+    /// arithmetic checker's verdicts (`--arith auto`), as its inner choice.
+    pub span: Vec<bool>,
     pub arith: Vec<bool>,
     /// Whether each fold's head learnt from the steps after the first error too (its inner
     /// choice under `--after-error auto`).
@@ -664,13 +684,24 @@ pub enum PoolChoice {
     Auto,
 }
 
-/// Whether each row ends with the arithmetic checker's verdicts, or an inner cross-validation on
-/// the training folds decides.
+/// Whether a head reads a block of features (the arithmetic checker's verdicts, the mean state
+/// over the step), or an inner cross-validation on the training folds decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArithChoice {
+pub enum Toggle {
     No,
     Yes,
     Auto,
+}
+
+impl Toggle {
+    /// The values a view may take.
+    fn options(self) -> &'static [bool] {
+        match self {
+            Toggle::No => &[false],
+            Toggle::Yes => &[true],
+            Toggle::Auto => &[false, true],
+        }
+    }
 }
 
 /// Whether a PRM also learns from the steps after the first error (as wrong), or an inner
@@ -690,7 +721,8 @@ pub struct Choice {
     pub features: FeatureChoice,
     pub after_error: AfterError,
     pub pool: PoolChoice,
-    pub arith: ArithChoice,
+    pub span: Toggle,
+    pub arith: Toggle,
     /// A PRM flags a trace and locates its first error by two thresholds ([`Thresholds`]).
     pub two_thresholds: bool,
     /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
@@ -725,18 +757,18 @@ impl Choice {
             PoolChoice::Mean => &[true],
             PoolChoice::Auto => &[false, true],
         };
-        let checks: &[bool] = match self.arith {
-            ArithChoice::No => &[false],
-            ArithChoice::Yes => &[true],
-            ArithChoice::Auto => &[false, true],
-        };
+        let blocks: Vec<(bool, bool, bool)> = pools
+            .iter()
+            .flat_map(|&p| self.span.options().iter().map(move |&s| (p, s)))
+            .flat_map(|(p, s)| self.arith.options().iter().map(move |&a| (p, s, a)))
+            .collect();
         let penalties: &[f64] = if self.auto_l2 { &L2_GRID } else { &[l2] };
         let mut views = Vec::new();
         for &layer in &indices {
             for &(tokens, trace) in reads {
-                for (&pool, &arith) in pools.iter().flat_map(|p| checks.iter().map(move |a| (p, a))) {
+                for &(pool, span, arith) in &blocks {
                     for &after_error in after {
-                        let view = |l2| View { layer, tokens, trace, pool, arith, after_error, l2 };
+                        let view = |l2| View { layer, tokens, trace, pool, span, arith, after_error, l2 };
                         views.extend(penalties.iter().map(|&l2| view(l2)));
                     }
                 }
@@ -867,6 +899,7 @@ impl HeldOut {
             tokens: Vec::new(),
             trace: Vec::new(),
             pool: Vec::new(),
+            span: Vec::new(),
             arith: Vec::new(),
             after_error: Vec::new(),
             l2: Vec::new(),
@@ -896,7 +929,7 @@ pub fn train(
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
     let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut arith, mut after_error) = (Vec::new(), Vec::new());
+    let (mut span, mut arith, mut after_error) = (Vec::new(), Vec::new(), Vec::new());
     let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit, except in a fold that holds out their problem (another
     // file of the same problems would teach the held-out traces' answers). τ is still chosen on
@@ -921,6 +954,7 @@ pub fn train(
         tokens.push(view.tokens);
         trace.push(view.trace);
         pool.push(view.pool);
+        span.push(view.span);
         arith.push(view.arith);
         after_error.push(view.after_error);
         l2.push(view.l2);
@@ -935,6 +969,7 @@ pub fn train(
         tokens,
         trace,
         pool,
+        span,
         arith,
         after_error,
         l2,
@@ -977,6 +1012,7 @@ fn head(
         tokens: view.tokens,
         trace: view.trace,
         pool: view.pool,
+        span: view.span,
         arith: view.arith,
         target: metrics.target.into(),
         mean: fitted.mean,
@@ -1065,6 +1101,7 @@ mod tests {
             label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
             answer_correct: Some(first_error.is_none()),
             features: layers,
+            spans: Vec::new(),
             arith: vec![vec![0.0; 3]; tokens.len()],
             tokens,
         }
@@ -1077,7 +1114,8 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
-            arith: ArithChoice::No,
+            span: Toggle::No,
+            arith: Toggle::No,
             two_thresholds: false,
             auto_l2: false,
         }
@@ -1124,8 +1162,16 @@ mod tests {
         assert_eq!(again.weights, mlp.weights, "a seeded start: the same fit twice");
         let metrics = HeldOut::default().metrics(Target::Prm, 2, 0);
         let origin = Origin { model: "m".into(), fingerprint: "f".into(), sources: vec![], problems: vec![] };
-        let view =
-            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.0001 };
+        let view = View {
+            layer: 0,
+            tokens: false,
+            trace: false,
+            pool: false,
+            span: false,
+            arith: false,
+            after_error: false,
+            l2: 0.0001,
+        };
         let file = head(origin, (1, view), mlp.clone(), Thresholds::one(0.5), &metrics);
         assert_eq!(file.hidden.as_ref().map(Hidden::units), Some(MLP_UNITS));
         assert_eq!(file.score_rows(&x[..5]), x[..5].iter().map(|r| mlp.prob(r)).collect::<Vec<_>>());
@@ -1146,7 +1192,16 @@ mod tests {
         let (m, _, view, tau) = train(&data, choice(LayerChoice::Fixed(3)), 5, 1, FitOptions::default()).unwrap();
         assert_eq!(
             view,
-            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }
+            View {
+                layer: 0,
+                tokens: false,
+                trace: false,
+                pool: false,
+                span: false,
+                arith: false,
+                after_error: false,
+                l2: 0.01
+            }
         );
         assert!(m.f1 > Some(99.0) && m.step_auroc == Some(1.0), "{m:?}");
         assert!(tau.locate > 0.0 && tau.locate < 1.0 && tau.flag == tau.locate);
@@ -1170,6 +1225,7 @@ mod tests {
                     tokens: vec![vec![0.0]; 3],
                     arith: vec![vec![0.0; 3]; 3],
                     features: vec![rows],
+                    spans: Vec::new(),
                 }
             })
             .collect();
@@ -1206,6 +1262,7 @@ mod tests {
                     arith: vec![vec![0.0; 3]; tokens.len()],
                     tokens,
                     features: vec![rows],
+                    spans: Vec::new(),
                 }
             })
             .collect();
@@ -1326,7 +1383,8 @@ mod tests {
             features: FeatureChoice::Auto,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
-            arith: ArithChoice::No,
+            span: Toggle::No,
+            arith: Toggle::No,
             two_thresholds: false,
             auto_l2: false,
         };
@@ -1334,7 +1392,16 @@ mod tests {
         assert_eq!(m.tokens, vec![true; 5], "{m:?}");
         assert_eq!(
             view,
-            View { layer: 0, tokens: true, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }
+            View {
+                layer: 0,
+                tokens: true,
+                trace: false,
+                pool: false,
+                span: false,
+                arith: false,
+                after_error: false,
+                l2: 0.01
+            }
         );
         assert_eq!(fitted.weights.len(), 3 + 2);
         assert!(m.f1 > Some(99.0), "{m:?}");
@@ -1361,10 +1428,35 @@ mod tests {
             })
             .collect();
         let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let auto = Choice { arith: ArithChoice::Auto, ..choice(LayerChoice::Auto) };
+        let auto = Choice { arith: Toggle::Auto, ..choice(LayerChoice::Auto) };
         let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.arith, vec![true; 5], "{m:?}");
         assert!(view.arith && fitted.weights.len() == 3 + 3, "{view:?}");
+        assert!(m.f1 > Some(99.0), "{m:?}");
+        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
+        assert!(states.f1 < Some(80.0), "{states:?}");
+    }
+
+    /// The state at each step's end is noise and the first error shows only in the mean state
+    /// over the step: under `--span-mean auto` every fold reads it and locates the first errors.
+    #[test]
+    fn the_mean_state_over_the_step_is_read_when_the_inner_folds_prefer_it() {
+        let examples: Vec<Example> = (0..40)
+            .map(|t| {
+                let first_error = (t % 2 == 0).then_some(t % 3);
+                let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
+                let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
+                let mut e = labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4]);
+                let mean = |k: usize| vec![if Some(k) == first_error { -2.0 } else { 1.0 }, noise(k, 5)];
+                e.spans = vec![(0..4).map(mean).collect()];
+                e
+            })
+            .collect();
+        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
+        let auto = Choice { span: Toggle::Auto, ..choice(LayerChoice::Auto) };
+        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
+        assert_eq!(m.span, vec![true; 5], "{m:?}");
+        assert!(view.span && fitted.weights.len() == 3 + 2, "{view:?}");
         assert!(m.f1 > Some(99.0), "{m:?}");
         let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
         assert!(states.f1 < Some(80.0), "{states:?}");
@@ -1398,7 +1490,8 @@ mod tests {
             features,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
-            arith: ArithChoice::No,
+            span: Toggle::No,
+            arith: Toggle::No,
             two_thresholds: false,
             auto_l2: false,
         };
@@ -1467,12 +1560,31 @@ mod tests {
             label: Some(label),
             answer_correct: None,
             features: vec![vec![vec![0.0]; 4]],
+            spans: Vec::new(),
             tokens: vec![vec![0.0]; 4],
             arith: vec![vec![0.0; 3]; 4],
         };
         let (skip, wrong) = (
-            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 },
-            View { layer: 0, tokens: false, trace: false, pool: false, arith: false, after_error: true, l2: 0.01 },
+            View {
+                layer: 0,
+                tokens: false,
+                trace: false,
+                pool: false,
+                span: false,
+                arith: false,
+                after_error: false,
+                l2: 0.01,
+            },
+            View {
+                layer: 0,
+                tokens: false,
+                trace: false,
+                pool: false,
+                span: false,
+                arith: false,
+                after_error: true,
+                l2: 0.01,
+            },
         );
         let broken = example(Label::FirstError(1));
         assert_eq!(fit_targets(&broken, skip, Target::Prm), [1.0, 0.0]);
@@ -1483,7 +1595,8 @@ mod tests {
             features: FeatureChoice::Auto,
             after_error: AfterError::Auto,
             pool: PoolChoice::No,
-            arith: ArithChoice::Auto,
+            span: Toggle::No,
+            arith: Toggle::Auto,
             two_thresholds: false,
             auto_l2: false,
         }
@@ -1499,7 +1612,8 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Skip,
             pool: PoolChoice::No,
-            arith: ArithChoice::No,
+            span: Toggle::No,
+            arith: Toggle::No,
             two_thresholds: false,
             auto_l2: true,
         };
@@ -1510,13 +1624,23 @@ mod tests {
             features: FeatureChoice::State,
             after_error: AfterError::Auto,
             pool: PoolChoice::No,
-            arith: ArithChoice::No,
+            span: Toggle::No,
+            arith: Toggle::No,
             two_thresholds: false,
             auto_l2: false,
         };
         assert_eq!(
             orm.views(&[3, 6], Target::Orm, 0.01).unwrap(),
-            [View { layer: 1, tokens: false, trace: false, pool: false, arith: false, after_error: false, l2: 0.01 }]
+            [View {
+                layer: 1,
+                tokens: false,
+                trace: false,
+                pool: false,
+                span: false,
+                arith: false,
+                after_error: false,
+                l2: 0.01
+            }]
         );
     }
 }

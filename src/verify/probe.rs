@@ -41,6 +41,10 @@ pub struct ProbeHead {
     /// ([`with_running_mean`]): the trace up to here, not only its last step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pool: bool,
+    /// Whether each step's state is followed by the mean state over the step's own tokens
+    /// (`StepFeatures::spans`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub span: bool,
     /// Whether the row ends with what the arithmetic checker says of the step
     /// ([`arith_features`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -88,7 +92,7 @@ impl ProbeHead {
 
     /// What the head reads of each step beside its state.
     pub fn reads(&self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, arith: self.arith }
+        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, span: self.span, arith: self.arith }
     }
 
     /// P(step right) of each row of features (one row per step).
@@ -170,10 +174,12 @@ pub struct StepSpan {
     pub row: usize,
 }
 
-/// What one pass gives a probe: `[layer][step][feature]` hidden states, and per step the
-/// statistics of its tokens' surprise (`TOKEN_FEATURES` numbers, see [`token_features`]).
+/// What one pass gives a probe: `[layer][step][feature]` hidden states at each step's end and
+/// their means over each step's own text tokens (`spans`), and per step the statistics of its
+/// tokens' surprise (`TOKEN_FEATURES` numbers, see [`token_features`]).
 pub struct StepFeatures {
     pub layers: Vec<Vec<Vec<f32>>>,
+    pub spans: Vec<Vec<Vec<f32>>>,
     pub tokens: Vec<Vec<f32>>,
 }
 
@@ -203,15 +209,29 @@ pub fn step_features(
         states[0].device(),
     )?;
     let layers = states.iter().map(|s| Ok(s.index_select(&at, 0)?.to_vec2::<f32>()?)).collect::<Result<_>>()?;
+    let means = states.iter().map(|s| span_means(s, &spans)).collect::<Result<_>>()?;
     if !tokens {
-        return Ok(StepFeatures { layers, tokens: Vec::new() });
+        return Ok(StepFeatures { layers, spans: means, tokens: Vec::new() });
     }
     let digits: Vec<bool> = ids
         .iter()
         .map(|&id| model.decode(&[id]).map(|t| t.chars().any(|c| c.is_ascii_digit())))
         .collect::<Result<_>>()?;
     let tokens = spans.iter().map(|s| token_features(&surprise[s.text.clone()], &digits[s.text.clone()])).collect();
-    Ok(StepFeatures { layers, tokens })
+    Ok(StepFeatures { layers, spans: means, tokens })
+}
+
+/// The mean of one layer's states (`[position, feature]`) over each step's text tokens (its
+/// end row alone when the step has no token). The state at a step's end is one position;
+/// where the model reads a wrong number, its states right after it may show more.
+fn span_means(states: &candle_core::Tensor, spans: &[StepSpan]) -> Result<Vec<Vec<f32>>> {
+    spans
+        .iter()
+        .map(|s| {
+            let (start, len) = if s.text.is_empty() { (s.row, 1) } else { (s.text.start, s.text.len()) };
+            Ok(states.narrow(0, start, len)?.mean(0)?.to_vec1::<f32>()?)
+        })
+        .collect()
 }
 
 /// How surprised the model was by a step's own tokens (the model reading a wrong number or a
@@ -284,7 +304,8 @@ impl Verifier for ProbeVerifier {
         let model = self.model.as_ref();
         let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
         let arith = arith_features(&trace.step_texts());
-        let rows = head_rows(&f.layers[0], &f.tokens, &arith, self.head.reads());
+        let blocks = Blocks { states: &f.layers[0], spans: &f.spans[0], tokens: &f.tokens, arith: &arith };
+        let rows = head_rows(blocks, self.head.reads());
         let tokens = reads_note(self.head.reads());
         let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
@@ -307,22 +328,37 @@ pub struct Reads {
     pub trace: bool,
     /// The state followed by the mean state of the steps so far ([`with_running_mean`]).
     pub pool: bool,
+    /// Then by the mean state over the step's own tokens.
+    pub span: bool,
     /// The row ends with the arithmetic checker's verdicts ([`arith_features`]).
     pub arith: bool,
 }
 
+/// What a trace gives a head, `[step][feature]` each: the states at the steps' ends, their means
+/// over the steps' tokens, the token statistics and the arithmetic checker's verdicts (a block
+/// the head does not read may be empty).
+#[derive(Debug, Clone, Copy)]
+pub struct Blocks<'a> {
+    pub states: &'a [Vec<f32>],
+    pub spans: &'a [Vec<f32>],
+    pub tokens: &'a [Vec<f32>],
+    pub arith: &'a [Vec<f32>],
+}
+
 /// Each step's row as a head reads it: its state (with `pool`, followed by the mean state so
-/// far), then with `tokens` its token statistics, and with `trace` also its trace's, then with
-/// `arith` the arithmetic checker's verdicts.
-pub fn head_rows(states: &[Vec<f32>], tokens: &[Vec<f32>], arith: &[Vec<f32>], reads: Reads) -> Vec<Vec<f32>> {
-    let states = if reads.pool { with_running_mean(states) } else { states.to_vec() };
+/// far; with `span`, by the mean state over the step), then with `tokens` its token statistics,
+/// and with `trace` also its trace's, then with `arith` the arithmetic checker's verdicts.
+pub fn head_rows(b: Blocks, reads: Reads) -> Vec<Vec<f32>> {
+    let states = if reads.pool { with_running_mean(b.states) } else { b.states.to_vec() };
+    let states = if reads.span { joined_rows(&states, b.spans) } else { states };
+    let tokens = b.tokens;
     let rows = match (reads.tokens, reads.trace) {
         (false, _) => states,
         (true, false) => joined_rows(&states, tokens),
         (true, true) => joined_rows(&states, &with_trace_context(tokens)),
     };
     if reads.arith {
-        joined_rows(&rows, arith)
+        joined_rows(&rows, b.arith)
     } else {
         rows
     }
@@ -352,7 +388,12 @@ pub fn arith_features(steps: &[&str]) -> Vec<Vec<f32>> {
 
 /// What a head reads beside the state, as the verifier's details and `train` say it.
 pub fn reads_note(reads: Reads) -> String {
-    let pool = if reads.pool { " + mean state so far" } else { "" };
+    let pool = match (reads.pool, reads.span) {
+        (false, false) => "",
+        (true, false) => " + mean state so far",
+        (false, true) => " + mean state over the step",
+        (true, true) => " + mean states so far and over the step",
+    };
     let tokens = match (reads.tokens, reads.trace) {
         (false, _) => "",
         (true, false) => " + token surprise",
@@ -496,7 +537,7 @@ mod tests {
         assert!(serde_json::to_string(&traced).unwrap().contains("\"trace\":true"));
         assert!(!old.pool && !serde_json::to_string(&traced).unwrap().contains("pool"));
         let pooled = ProbeHead { pool: true, ..traced };
-        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true, arith: false });
+        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true, span: false, arith: false });
     }
 
     /// Step k's state is followed by the mean of steps 1..=k (never a later one), before the
@@ -509,8 +550,9 @@ mod tests {
         assert_eq!(rows[1], [3.0, 0.0, 2.0, 2.0]);
         assert_eq!(rows[2], [5.0, 2.0, 3.0, 2.0]);
         let tokens = [vec![7.0], vec![8.0], vec![9.0]];
-        let reads = Reads { tokens: true, trace: false, pool: true, arith: false };
-        assert_eq!(head_rows(&states, &tokens, &[], reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
+        let reads = Reads { tokens: true, trace: false, pool: true, span: false, arith: false };
+        let blocks = Blocks { states: &states, spans: &[], tokens: &tokens, arith: &[] };
+        assert_eq!(head_rows(blocks, reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
         assert_eq!(reads_note(reads), " + mean state so far + token surprise");
     }
 
@@ -522,9 +564,14 @@ mod tests {
         let arith = arith_features(&steps);
         assert_eq!(arith, [vec![0.0, 1.0, 0.0], vec![1.0, 0.0, 1.0], vec![0.0, 0.0, 1.0]]);
         let states = vec![vec![7.0]; 3];
+        let spans = vec![vec![5.0]; 3];
+        let blocks = Blocks { states: &states, spans: &spans, tokens: &[], arith: &arith };
         let reads = Reads { arith: true, ..Reads::default() };
-        assert_eq!(head_rows(&states, &[], &arith, reads)[1], [7.0, 1.0, 0.0, 1.0]);
-        assert_eq!(head_rows(&states, &[], &arith, Reads::default())[1], [7.0]);
+        assert_eq!(head_rows(blocks, reads)[1], [7.0, 1.0, 0.0, 1.0]);
+        assert_eq!(head_rows(blocks, Reads::default())[1], [7.0]);
         assert_eq!(reads_note(reads), " + arithmetic checks");
+        let both = Reads { span: true, ..reads };
+        assert_eq!(head_rows(blocks, both)[1], [7.0, 5.0, 1.0, 0.0, 1.0]);
+        assert_eq!(reads_note(both), " + mean state over the step + arithmetic checks");
     }
 }
