@@ -1362,51 +1362,55 @@ mod tests {
         assert!(m.step_auroc < Some(0.6), "{m:?}");
     }
 
-    /// The states are noise and the token statistics carry the first error: under
-    /// `--features auto` every fold's inner cross-validation picks them and the held-out
-    /// traces are located; with the states alone they are not.
-    #[test]
-    fn token_statistics_are_read_when_the_inner_folds_prefer_them() {
+    /// 40 traces of 4 steps whose states are noise, half with a first error; `mark` gives each
+    /// the block that shows it (the trace, its first error, its noise at step k and feature j).
+    fn noisy_traces(mark: impl Fn(&mut Example, Option<usize>, &dyn Fn(usize, usize) -> f32)) -> Dataset {
         let examples: Vec<Example> = (0..40)
             .map(|t| {
                 let first_error = (t % 2 == 0).then_some(t % 3);
                 let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
                 let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
-                let tokens =
-                    (0..4).map(|k| vec![if Some(k) == first_error { -3.0 } else { -0.5 }, noise(k, 9)]).collect();
-                labelled(format!("p{t}"), first_error, vec![states], tokens)
+                let mut e = labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4]);
+                mark(&mut e, first_error, &noise);
+                e
             })
             .collect();
-        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let auto = Choice {
-            layer: LayerChoice::Auto,
-            features: FeatureChoice::Auto,
-            after_error: AfterError::Skip,
-            pool: PoolChoice::No,
-            span: Toggle::No,
-            arith: Toggle::No,
-            two_thresholds: false,
-            auto_l2: false,
-        };
-        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
-        assert_eq!(m.tokens, vec![true; 5], "{m:?}");
-        assert_eq!(
-            view,
-            View {
-                layer: 0,
-                tokens: true,
-                trace: false,
-                pool: false,
-                span: false,
-                arith: false,
-                after_error: false,
-                l2: 0.01
-            }
-        );
-        assert_eq!(fitted.weights.len(), 3 + 2);
+        Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 }
+    }
+
+    /// Cross-validates with `auto` and with the states alone: the held-out first errors are
+    /// located only with the block that shows them.
+    fn located_only_with(data: &Dataset, auto: Choice) -> (CvMetrics, Fitted, View) {
+        let (m, fitted, view, _) = train(data, auto, 5, 2, FitOptions::default()).unwrap();
         assert!(m.f1 > Some(99.0), "{m:?}");
-        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
+        let (states, _, _, _) = train(data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
         assert!(states.f1 < Some(80.0), "{states:?}");
+        (m, fitted, view)
+    }
+
+    /// The states are noise and the token statistics carry the first error: under
+    /// `--features auto` every fold's inner cross-validation picks them and the held-out
+    /// traces are located; with the states alone they are not.
+    #[test]
+    fn token_statistics_are_read_when_the_inner_folds_prefer_them() {
+        let data = noisy_traces(|e, first_error, noise| {
+            e.tokens = (0..4).map(|k| vec![if Some(k) == first_error { -3.0 } else { -0.5 }, noise(k, 9)]).collect();
+        });
+        let auto = Choice { features: FeatureChoice::Auto, ..choice(LayerChoice::Auto) };
+        let (m, fitted, view) = located_only_with(&data, auto);
+        assert_eq!(m.tokens, vec![true; 5], "{m:?}");
+        let tokens = View {
+            layer: 0,
+            tokens: true,
+            trace: false,
+            pool: false,
+            span: false,
+            arith: false,
+            after_error: false,
+            l2: 0.01,
+        };
+        assert_eq!(view, tokens);
+        assert_eq!(fitted.weights.len(), 3 + 2);
     }
 
     /// The states are noise and the arithmetic checker finds every first error (a wrong claim):
@@ -1414,52 +1418,27 @@ mod tests {
     /// held-out first errors are located; without them they are not.
     #[test]
     fn arithmetic_verdicts_are_read_when_the_inner_folds_prefer_them() {
-        let examples: Vec<Example> = (0..40)
-            .map(|t| {
-                let first_error = (t % 2 == 0).then_some(t % 3);
-                let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
-                let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
-                let mut e = labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4]);
-                let wrong = |k: usize| first_error.is_some_and(|f| k == f);
-                let so_far = |k: usize| first_error.is_some_and(|f| k >= f);
-                e.arith =
-                    (0..4).map(|k| vec![f32::from(wrong(k)), f32::from(k % 2 == 1), f32::from(so_far(k))]).collect();
-                e
-            })
-            .collect();
-        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let auto = Choice { arith: Toggle::Auto, ..choice(LayerChoice::Auto) };
-        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
+        let data = noisy_traces(|e, first_error, _| {
+            let wrong = |k: usize| first_error.is_some_and(|f| k == f);
+            let so_far = |k: usize| first_error.is_some_and(|f| k >= f);
+            e.arith = (0..4).map(|k| vec![f32::from(wrong(k)), f32::from(k % 2 == 1), f32::from(so_far(k))]).collect();
+        });
+        let (m, fitted, view) = located_only_with(&data, Choice { arith: Toggle::Auto, ..choice(LayerChoice::Auto) });
         assert_eq!(m.arith, vec![true; 5], "{m:?}");
         assert!(view.arith && fitted.weights.len() == 3 + 3, "{view:?}");
-        assert!(m.f1 > Some(99.0), "{m:?}");
-        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
-        assert!(states.f1 < Some(80.0), "{states:?}");
     }
 
     /// The state at each step's end is noise and the first error shows only in the mean state
     /// over the step: under `--span-mean auto` every fold reads it and locates the first errors.
     #[test]
     fn the_mean_state_over_the_step_is_read_when_the_inner_folds_prefer_it() {
-        let examples: Vec<Example> = (0..40)
-            .map(|t| {
-                let first_error = (t % 2 == 0).then_some(t % 3);
-                let noise = |k: usize, j: usize| ((t * 13 + k * 7 + j * 3) as f32).sin();
-                let states = (0..4).map(|k| (0..3).map(|j| noise(k, j)).collect()).collect();
-                let mut e = labelled(format!("p{t}"), first_error, vec![states], vec![vec![0.0]; 4]);
-                let mean = |k: usize| vec![if Some(k) == first_error { -2.0 } else { 1.0 }, noise(k, 5)];
-                e.spans = vec![(0..4).map(mean).collect()];
-                e
-            })
-            .collect();
-        let data = Dataset { target: Target::Prm, layers: vec![4], examples, extra: Vec::new(), forward_passes: 0 };
-        let auto = Choice { span: Toggle::Auto, ..choice(LayerChoice::Auto) };
-        let (m, fitted, view, _) = train(&data, auto, 5, 2, FitOptions::default()).unwrap();
+        let data = noisy_traces(|e, first_error, noise| {
+            let mean = |k: usize| vec![if Some(k) == first_error { -2.0 } else { 1.0 }, noise(k, 5)];
+            e.spans = vec![(0..4).map(mean).collect()];
+        });
+        let (m, fitted, view) = located_only_with(&data, Choice { span: Toggle::Auto, ..choice(LayerChoice::Auto) });
         assert_eq!(m.span, vec![true; 5], "{m:?}");
         assert!(view.span && fitted.weights.len() == 3 + 2, "{view:?}");
-        assert!(m.f1 > Some(99.0), "{m:?}");
-        let (states, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
-        assert!(states.f1 < Some(80.0), "{states:?}");
     }
 
     /// Each trace has its own level of surprise and the first error is the step far below its
