@@ -51,6 +51,8 @@ fn every_numeric_option_is_range_checked() {
         vec!["bench", "-p", "0"],
         vec!["score", f, "--verifier", "arith", "--lambda=-1"],
         vec!["open", f, "--sample", "0"],
+        vec!["train", f, "--model", "smollm2", "--labels", "dataset", "-o", "h.json", "--min-acc-corr", "101"],
+        vec!["train", f, "--model", "smollm2", "--labels", "dataset", "-o", "h.json", "--min-acc-corr=-1"],
     ];
     for args in &cases {
         refused(args, "out of range");

@@ -12,7 +12,8 @@ use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::cli::range::{count, within};
 use crate::service::train::{
-    AfterError, CvMetrics, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target, Toggle,
+    AfterError, CvMetrics, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target,
+    Toggle,
 };
 
 #[derive(Args, Debug)]
@@ -49,6 +50,11 @@ pub struct TrainArgs {
     /// its first error is then its first step below τ (both chosen inside the training folds).
     #[arg(long, default_value = "one", value_parser = ["one", "two"])]
     pub thresholds: String,
+    /// A PRM's floor on acc_corr, in percent (0 to 100): the thresholds are the best F1 among
+    /// those that leave at least this share of the training folds' right traces unflagged (a
+    /// budget of false alarms, chosen inside the folds like the thresholds themselves).
+    #[arg(long, value_name = "PERCENT", value_parser = within(0.0, 100.0))]
+    pub min_acc_corr: Option<f64>,
     /// Whether each step's state is followed by the mean of the states over the step's own
     /// tokens (`yes`; a cache without them is read again, one forward pass per trace), not
     /// (`no`), or `auto`: chosen inside each training fold.
@@ -186,9 +192,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let (span, arith) = (toggle(&args.span_mean), toggle(&args.arith));
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
-    let two_thresholds = args.thresholds == "two";
-    let plan =
-        Plan { target, layer, features, after_error, pool, span, arith, two_thresholds, auto_l2, folds, seed, fit };
+    let decode = Decode { two: args.thresholds == "two", min_acc_corr: args.min_acc_corr };
+    let plan = Plan { target, layer, features, after_error, pool, span, arith, decode, auto_l2, folds, seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -221,7 +226,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
         "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_span": m.span, "fold_arith": m.arith, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags, "also_left_out": m.extra_left_out,
-        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "model": args.model.model,
+        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {

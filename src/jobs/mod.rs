@@ -335,8 +335,8 @@ fn train(
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
     use crate::service::train::{
-        train_head, AfterError, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan, PoolChoice, Run,
-        Target, Toggle,
+        train_head, AfterError, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan, PoolChoice,
+        Run, Target, Toggle,
     };
     let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
     let model = models.language_model(spec, &mut progress)?;
@@ -350,7 +350,7 @@ fn train(
         pool: PoolChoice::No,
         span: Toggle::No,
         arith: Toggle::Auto,
-        two_thresholds: false,
+        decode: Decode::default(),
         auto_l2: false,
         folds,
         seed: 0,

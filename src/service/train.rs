@@ -235,8 +235,8 @@ pub struct Plan {
     /// Each step's state followed by the mean state over the step's own tokens.
     pub span: Toggle,
     pub arith: Toggle,
-    /// A PRM's first error by two thresholds ([`Thresholds`]), both chosen inside the folds.
-    pub two_thresholds: bool,
+    /// How a PRM's first error is read from its steps ([`Decode`]), chosen inside the folds.
+    pub decode: Decode,
     /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
     pub auto_l2: bool,
     pub folds: usize,
@@ -300,7 +300,7 @@ pub fn train_head(
         pool: plan.pool,
         span: plan.span,
         arith: plan.arith,
-        two_thresholds: plan.two_thresholds,
+        decode: plan.decode,
         auto_l2: plan.auto_l2,
     };
     let (metrics, fitted, view, threshold) = train(&data, choice, plan.folds, plan.seed, plan.fit)?;
@@ -530,16 +530,32 @@ impl Thresholds {
     }
 }
 
+/// How a PRM's readings become a first error, chosen inside the training folds: one τ or two
+/// thresholds ([`Thresholds`]), and a floor under the acc_corr the thresholds give there.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Decode {
+    pub two: bool,
+    /// In percent: only thresholds that leave at least this share of the training folds' right
+    /// traces unflagged are candidates (the best acc_corr when none does).
+    pub min_acc_corr: Option<f64>,
+}
+
 /// The thresholds, chosen on `examples` (training folds only) from `probs`, their step
-/// readings: a PRM's best ProcessBench F1 (with `two`, over every flag ≤ locate, else one τ);
-/// an ORM's best balanced accuracy of "answer right when P ≥ τ". The first best wins, so equal
-/// thresholds win a tie.
-fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, two: bool) -> Thresholds {
+/// readings: a PRM's best ProcessBench F1 (with `decode.two`, over every flag ≤ locate, else
+/// one τ) among those that keep `decode.min_acc_corr`; an ORM's best balanced accuracy of
+/// "answer right when P ≥ τ". The first best wins, so equal thresholds win a tie.
+fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, decode: Decode) -> Thresholds {
+    // (keeps the floor, value, then): F1 where it does, else acc_corr then F1, so an
+    // unreachable floor falls back to the fewest right traces flagged.
     let quality = |t: Thresholds| match target {
         Target::Prm => {
             let pairs: Vec<(Option<usize>, Option<usize>)> =
                 probs.iter().zip(examples).map(|(p, e)| (t.first_error(p), e.first_error())).collect();
-            score(&pairs).f1
+            let s = score(&pairs);
+            match decode.min_acc_corr {
+                Some(floor) if s.acc_corr < floor => (false, s.acc_corr, s.f1),
+                _ => (true, s.f1, 0.0),
+            }
         }
         Target::Orm => {
             let judged: Vec<(bool, bool)> = probs
@@ -547,17 +563,21 @@ fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, two
                 .zip(examples)
                 .filter_map(|(p, e)| Some((trace_score(p, target) >= t.locate, e.answer_correct?)))
                 .collect();
-            balanced_accuracy(&judged)
+            (true, balanced_accuracy(&judged), 0.0)
         }
     };
+    let two = decode.two && target == Target::Prm;
     let grid: Vec<f64> = (1..100).map(|k| k as f64 / 100.0).collect();
     let pairs = grid.iter().flat_map(|&locate| {
-        let flags = grid.iter().rev().filter(move |&&f| f <= locate && (two && target == Target::Prm || f == locate));
+        let flags = grid.iter().rev().filter(move |&&f| f <= locate && (two || f == locate));
         flags.map(move |&flag| Thresholds { flag, locate })
     });
     pairs
         .map(|t| (t, quality(t)))
-        .fold((Thresholds::one(0.5), f64::MIN), |best, (t, v)| if v > best.1 { (t, v) } else { best })
+        .fold(
+            (Thresholds::one(0.5), (false, f64::MIN, f64::MIN)),
+            |best, (t, v)| if v > best.1 { (t, v) } else { best },
+        )
         .0
 }
 
@@ -723,8 +743,8 @@ pub struct Choice {
     pub pool: PoolChoice,
     pub span: Toggle,
     pub arith: Toggle,
-    /// A PRM flags a trace and locates its first error by two thresholds ([`Thresholds`]).
-    pub two_thresholds: bool,
+    /// How a PRM flags a trace and locates its first error ([`Decode`]).
+    pub decode: Decode,
     /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
     /// the training folds.
     pub auto_l2: bool,
@@ -949,7 +969,7 @@ pub fn train(
         let picked = pick(&fold_train)?;
         let view = picked.view;
         let fitted = fit_on(&fold_train, view, target, o)?;
-        let tau = best_threshold(&picked.readings(&fitted, &train), &train, target, choice.two_thresholds);
+        let tau = best_threshold(&picked.readings(&fitted, &train), &train, target, choice.decode);
         layers.push(data.layers[view.layer]);
         tokens.push(view.tokens);
         trace.push(view.trace);
@@ -983,7 +1003,7 @@ pub fn train(
     let picked = pick(&everything)?;
     let view = picked.view;
     let fitted = fit_on(&everything, view, target, o)?;
-    let tau = best_threshold(&picked.readings(&fitted, &all), &all, target, choice.two_thresholds);
+    let tau = best_threshold(&picked.readings(&fitted, &all), &all, target, choice.decode);
     Ok((metrics, fitted, view, tau))
 }
 
@@ -1116,7 +1136,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
-            two_thresholds: false,
+            decode: Decode::default(),
             auto_l2: false,
         }
     }
@@ -1300,10 +1320,38 @@ mod tests {
         let (one, _, _, tau) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
         assert_eq!(tau.flag, tau.locate);
         assert!(one.f1 < Some(70.0), "{one:?}");
-        let two = Choice { two_thresholds: true, ..choice(LayerChoice::Auto) };
+        let two = Choice { decode: Decode { two: true, min_acc_corr: None }, ..choice(LayerChoice::Auto) };
         let (m, _, _, tau) = train(&data, two, 5, 0, FitOptions::default()).unwrap();
         assert!(m.f1 > Some(95.0), "{m:?}");
         assert!(tau.flag < tau.locate && m.flags.iter().zip(&m.thresholds).all(|(f, t)| f < t), "{m:?}");
+    }
+
+    /// Ten wrong traces read 0.305–0.485 at their first error, ten right ones 0.405–0.585 at
+    /// their weakest step: the F1-best τ flags two right traces in ten. A floor of 90 on
+    /// acc_corr keeps only thresholds that flag at most one, and among them the best F1; a floor
+    /// no threshold keeps (a right trace reads below the lowest) falls back to the fewest flagged.
+    #[test]
+    fn a_floor_on_acc_corr_bounds_the_right_traces_flagged() {
+        let mut examples: Vec<Example> =
+            (0..10).map(|k| labelled(format!("w{k}"), Some(1), vec![vec![vec![0.0]; 2]], vec![vec![0.0]; 2])).collect();
+        examples.extend((0..10).map(|k| labelled(format!("r{k}"), None, vec![vec![vec![0.0]; 2]], vec![vec![0.0]; 2])));
+        let mut probs: Vec<Vec<f64>> = (0..10).map(|k| vec![0.9, 0.305 + 0.02 * k as f64]).collect();
+        probs.extend((0..10).map(|k| vec![0.9, 0.405 + 0.02 * k as f64]));
+        let all: Vec<&Example> = examples.iter().collect();
+        let scores = |probs: &[Vec<f64>], t: Thresholds| {
+            score(&probs.iter().zip(&all).map(|(p, e)| (t.first_error(p), e.first_error())).collect::<Vec<_>>())
+        };
+        for two in [false, true] {
+            let free = scores(&probs, best_threshold(&probs, &all, Target::Prm, Decode { two, min_acc_corr: None }));
+            assert!(free.acc_corr < 90.0, "{free:?}");
+            let floor = Decode { two, min_acc_corr: Some(90.0) };
+            let held = scores(&probs, best_threshold(&probs, &all, Target::Prm, floor));
+            assert!(held.acc_corr >= 90.0 && held.f1 > 70.0 && held.f1 <= free.f1, "{held:?} against {free:?}");
+        }
+        probs[19][0] = 0.005;
+        let unreachable = Decode { two: false, min_acc_corr: Some(100.0) };
+        let fallback = scores(&probs, best_threshold(&probs, &all, Target::Prm, unreachable));
+        assert!(fallback.acc_corr == 90.0 && fallback.f1 > 60.0, "{fallback:?}");
     }
 
     /// Train-only examples join every fit but are never scored: the held-out numbers count the
@@ -1471,7 +1519,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
-            two_thresholds: false,
+            decode: Decode::default(),
             auto_l2: false,
         };
         let (m, fitted, view, _) = train(&data, with(FeatureChoice::Auto), 5, 2, FitOptions::default()).unwrap();
@@ -1522,7 +1570,7 @@ mod tests {
             let own_pairs: Vec<_> =
                 own.iter().zip(&train).map(|(p, e)| (first_below(p, 0.5), e.first_error())).collect();
             assert_eq!(score(&own_pairs).f1, 100.0, "the head reads its own traces perfectly");
-            let tau = best_threshold(&own, &train, Target::Prm, false).locate;
+            let tau = best_threshold(&own, &train, Target::Prm, Decode::default()).locate;
             pairs.extend(test.iter().map(|e| (first_below(&step_probs(&fitted, e, view), tau), e.first_error())));
         }
         // Seeds 0 to 4 all gave held-out readings' τ the higher F1 (28–35 against 21–28).
@@ -1576,7 +1624,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::Auto,
-            two_thresholds: false,
+            decode: Decode::default(),
             auto_l2: false,
         }
         .views(&[3, 6], Target::Prm, 0.01)
@@ -1593,7 +1641,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
-            two_thresholds: false,
+            decode: Decode::default(),
             auto_l2: true,
         };
         let l2: Vec<f64> = grid.views(&[3, 6], Target::Prm, 0.5).unwrap().iter().map(|v| v.l2).collect();
@@ -1605,7 +1653,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
-            two_thresholds: false,
+            decode: Decode::default(),
             auto_l2: false,
         };
         assert_eq!(
