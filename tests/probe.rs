@@ -136,6 +136,33 @@ fn train_then_eval_and_score_with_the_probe() {
     assert_eq!(acc_corr(None, &[]), 0.0);
     assert_eq!(acc_corr(Some(0.0), &[]), 100.0);
     assert_eq!(acc_corr(Some(0.0), &["--threshold", "1"]), 0.0);
+
+    // A bag (`train --bag yes` writes `also`): each step reads the sigmoid of its members' mean
+    // logit, so a member with the head's weights and bias negated holds every step at 0.5. A
+    // member of another width is refused.
+    let negated =
+        |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|w| -w.as_f64().unwrap()).collect() };
+    let member = |weights: serde_json::Value, bias: f64| serde_json::json!({"mean": head_json["mean"], "scale": head_json["scale"], "weights": weights, "bias": bias});
+    let mut bagged = head_json.clone();
+    bagged["also"] = serde_json::json!([member(
+        serde_json::json!(negated(&head_json["weights"])),
+        -head_json["bias"].as_f64().unwrap()
+    )]);
+    let (path, store) = (dir.path().join("bag.json"), dir.path().join("s-bag"));
+    std::fs::write(&path, bagged.to_string()).unwrap();
+    let spec = format!("probe:{}", path.display());
+    let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", store.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    let readings: Vec<&str> = text.split("P(right) ").skip(1).map(|r| &r[..5]).collect();
+    assert!(readings.len() >= 32 && readings.iter().all(|r| *r == "0.500"), "{readings:?}");
+    bagged["also"] = serde_json::json!([member(serde_json::json!([1.0]), 0.0)]);
+    std::fs::write(&path, bagged.to_string()).unwrap();
+    let other_store = dir.path().join("s-bag-2");
+    let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", other_store.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a probe head of format 1 with matching weights"), "{err}");
 }
 
 /// An ORM head from outcome labels (each demo trace's final answer against its reference):

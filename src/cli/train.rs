@@ -55,6 +55,12 @@ pub struct TrainArgs {
     /// budget of false alarms, chosen inside the folds like the thresholds themselves).
     #[arg(long, value_name = "PERCENT", value_parser = within(0.0, 100.0))]
     pub min_acc_corr: Option<f64>,
+    /// The head written, and each fold's: one logistic fit on all the training traces (`no`),
+    /// or `yes`: the inner cross-validation's three heads of the chosen view, their logits
+    /// averaged (each saw two thirds of the traces; their held-out readings chose the
+    /// thresholds, so the thresholds are applied to the heads they were chosen for).
+    #[arg(long, default_value = "no", value_parser = ["no", "yes"])]
+    pub bag: String,
     /// Whether each step's state is followed by the mean of the states over the step's own
     /// tokens (`yes`; a cache without them is read again, one forward pass per trace), not
     /// (`no`), or `auto`: chosen inside each training fold.
@@ -193,7 +199,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
     let decode = Decode { two: args.thresholds == "two", min_acc_corr: args.min_acc_corr };
-    let plan = Plan { target, layer, features, after_error, pool, span, arith, decode, auto_l2, folds, seed, fit };
+    let bag = args.bag == "yes";
+    let plan = Plan { target, layer, features, after_error, pool, span, arith, decode, bag, auto_l2, folds, seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -219,14 +226,14 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let (layer, tau, flag) = (t.layer, t.threshold.locate, t.threshold.flag);
     let report = json!({
         "target": m.target,
-        "f1": m.f1, "acc_err": m.acc_err, "acc_corr": m.acc_corr,
+        "f1": m.f1, "acc_err": m.acc_err, "acc_corr": m.acc_corr, "confusion": m.confusion,
         "step_auroc": m.step_auroc, "trace_auroc": m.trace_auroc,
         "first_step_trace_auroc": m.first_step_trace_auroc,
         "position_step_auroc": m.position_step_auroc, "length_trace_auroc": m.length_trace_auroc,
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
         "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_span": m.span, "fold_arith": m.arith, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags, "also_left_out": m.extra_left_out,
-        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "model": args.model.model,
+        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "bag": args.bag == "yes", "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {

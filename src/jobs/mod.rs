@@ -351,6 +351,7 @@ fn train(
         span: Toggle::No,
         arith: Toggle::Auto,
         decode: Decode::default(),
+        bag: false,
         auto_l2: false,
         folds,
         seed: 0,

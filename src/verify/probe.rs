@@ -61,6 +61,10 @@ pub struct ProbeHead {
     pub hidden: Option<Hidden>,
     pub weights: Vec<f32>,
     pub bias: f32,
+    /// `train --bag yes`: more heads on the same rows (the inner cross-validation's others);
+    /// a step's reading is then the sigmoid of the mean logit of this head and these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Member>,
     /// First-error threshold τ on P(step right), chosen on the training folds.
     pub threshold: f64,
     /// `train --thresholds two`: a trace has a first error only when some step reads below this
@@ -82,9 +86,12 @@ impl ProbeHead {
         let head: ProbeHead =
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a probe head: {e}", path.display()))?;
         let n = head.mean.len();
-        let inputs = head.hidden.as_ref().map_or(n, Hidden::units);
-        let hidden_fits = head.hidden.as_ref().is_none_or(|h| h.units() > 0 && h.weights.len() == h.units() * n);
-        if head.probe != 1 || n == 0 || head.scale.len() != n || head.weights.len() != inputs || !hidden_fits {
+        let fits = |m: &Member| {
+            let inputs = m.hidden.as_ref().map_or(n, Hidden::units);
+            let hidden_fits = m.hidden.as_ref().is_none_or(|h| h.units() > 0 && h.weights.len() == h.units() * n);
+            m.mean.len() == n && m.scale.len() == n && m.weights.len() == inputs && hidden_fits
+        };
+        if head.probe != 1 || n == 0 || !fits(&head.member()) || !head.also.iter().all(fits) {
             bail!("{}: not a probe head of format 1 with matching weights and standardisation", path.display());
         }
         Ok(head)
@@ -95,17 +102,64 @@ impl ProbeHead {
         Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, span: self.span, arith: self.arith }
     }
 
-    /// P(step right) of each row of features (one row per step).
+    /// The head's own weights, as one member of its bag.
+    pub fn member(&self) -> Member {
+        Member {
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+            hidden: self.hidden.clone(),
+            weights: self.weights.clone(),
+            bias: self.bias,
+        }
+    }
+
+    /// P(step right) of each row of features (one row per step): the sigmoid of the mean logit
+    /// of the head and its `also`.
     pub fn score_rows(&self, rows: &[Vec<f32>]) -> Vec<f64> {
-        let linear = Linear {
+        let members: Vec<Member> = std::iter::once(self.member()).chain(self.also.iter().cloned()).collect();
+        rows.iter().map(|r| bag_prob(&members, r)).collect()
+    }
+}
+
+/// One fitted head on standardised rows: logistic, through a hidden layer or not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Hidden>,
+    pub weights: Vec<f32>,
+    pub bias: f32,
+}
+
+impl Member {
+    fn linear(&self) -> Linear<'_> {
+        Linear {
             mean: &self.mean,
             scale: &self.scale,
             hidden: self.hidden.as_ref(),
             weights: &self.weights,
             bias: self.bias,
-        };
-        rows.iter().map(|r| linear.prob(r)).collect()
+        }
     }
+
+    pub fn logit(&self, row: &[f32]) -> f64 {
+        self.linear().logit(row)
+    }
+
+    pub fn prob(&self, row: &[f32]) -> f64 {
+        self.linear().prob(row)
+    }
+}
+
+/// The sigmoid of the members' mean logit on `row` (one member: its own P).
+pub fn bag_prob(members: &[Member], row: &[f32]) -> f64 {
+    let logit = members.iter().map(|m| m.logit(row)).sum::<f64>() / members.len().max(1) as f64;
+    sigmoid(logit)
+}
+
+fn sigmoid(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
 }
 
 /// A hidden layer of ReLU units on n standardised features z: unit u is
@@ -141,13 +195,17 @@ impl Linear<'_> {
     /// sigmoid(bias + Σ w·h), h the standardised row z = (x − mean)/scale, or the hidden
     /// layer's units on z.
     pub fn prob(&self, row: &[f32]) -> f64 {
+        sigmoid(self.logit(row))
+    }
+
+    /// bias + Σ w·h, the log-odds of [`Linear::prob`].
+    pub fn logit(&self, row: &[f32]) -> f64 {
         let z: Vec<f32> = row.iter().zip(self.mean).zip(self.scale).map(|((x, m), s)| (x - m) / s).collect();
         let h = match self.hidden {
             Some(hidden) => hidden.apply(&z),
             None => z,
         };
-        let logit = f64::from(self.bias) + h.iter().zip(self.weights).map(|(h, w)| f64::from(h * w)).sum::<f64>();
-        1.0 / (1.0 + (-logit).exp())
+        f64::from(self.bias) + h.iter().zip(self.weights).map(|(h, w)| f64::from(h * w)).sum::<f64>()
     }
 }
 
@@ -469,6 +527,17 @@ mod tests {
         // z = (1.5, 2) → 0.5 + 1.5 − 2 = 0.0 → 0.5.
         let p = head.score_rows(&[vec![4.0, 2.0]]);
         assert!((p[0] - 0.5).abs() < 1e-9, "{p:?}");
+        // A second member reading logit 1.0 (z = (1.5, 2) → 1.0 + 0 + 0): mean logit 0.5.
+        let also = Member {
+            mean: head.mean.clone(),
+            scale: head.scale.clone(),
+            weights: vec![0.0, 0.0],
+            bias: 1.0,
+            hidden: None,
+        };
+        let bagged = ProbeHead { also: vec![also], ..head };
+        let p = bagged.score_rows(&[vec![4.0, 2.0]]);
+        assert!((p[0] - 1.0 / (1.0 + (-0.5f64).exp())).abs() < 1e-9, "{p:?}");
         assert_eq!(candidate_layers(24), [8, 12, 16, 19, 24]);
         assert_eq!(candidate_layers(2), [1, 2]);
     }
