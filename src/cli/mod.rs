@@ -92,7 +92,7 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Fit a probe on the model's hidden states from first-error labels: cross-validated by
     /// problem, written as a head `--verifier probe:HEAD` reads.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Synthetic training data for probes: `synth slips` puts one wrong computed result into
     /// GSM8K reference solutions (labelled first error) beside the clean references.
     Synth(synth::SynthArgs),
@@ -192,7 +192,7 @@ fn dispatch(cli: Cli) -> i32 {
         Some(Command::Refine(args)) => refine::run(args),
         Some(Command::Agree(args)) => agree::run(args),
         Some(Command::Report(args)) => report::run(args),
-        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Train(args)) => train::run(*args),
         Some(Command::Synth(args)) => synth::run(args),
         None if cli.open.paths.is_empty() => {
             crate::errln!("stepscope: give trace files to open, or a command (see `stepscope --help`)");
