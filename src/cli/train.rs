@@ -12,7 +12,7 @@ use super::verifyargs::Progress;
 use super::{InputArgs, EXIT_OK, EXIT_USAGE};
 use crate::cli::range::{count, within};
 use crate::service::train::{
-    AfterError, CvMetrics, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target,
+    AfterError, Bag, CvMetrics, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target,
     Toggle,
 };
 
@@ -58,8 +58,9 @@ pub struct TrainArgs {
     /// The head written, and each fold's: one logistic fit on all the training traces (`no`),
     /// or `yes`: the inner cross-validation's three heads of the chosen view, their logits
     /// averaged (each saw two thirds of the traces; their held-out readings chose the
-    /// thresholds, so the thresholds are applied to the heads they were chosen for).
-    #[arg(long, default_value = "no", value_parser = ["no", "yes"])]
+    /// thresholds, so the thresholds are applied to the heads they were chosen for), or
+    /// `layers`: those of every candidate layer's best view, all read together.
+    #[arg(long, default_value = "no", value_parser = ["no", "yes", "layers"])]
     pub bag: String,
     /// Whether each step's state is followed by the mean of the states over the step's own
     /// tokens (`yes`; a cache without them is read again, one forward pass per trace), not
@@ -199,7 +200,11 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
     let decode = Decode { two: args.thresholds == "two", min_acc_corr: args.min_acc_corr };
-    let bag = args.bag == "yes";
+    let bag = match args.bag.as_str() {
+        "yes" => Bag::Inner,
+        "layers" => Bag::Layers,
+        _ => Bag::One,
+    };
     let plan = Plan { target, layer, features, after_error, pool, span, arith, decode, bag, auto_l2, folds, seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
@@ -233,7 +238,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "quintiles": m.quintiles,
         "folds": m.folds, "traces": m.traces, "steps": m.steps,
         "fold_layers": m.layers, "fold_tokens": m.tokens, "fold_trace": m.trace, "fold_pool": m.pool, "fold_span": m.span, "fold_arith": m.arith, "fold_after_error": m.after_error, "fold_l2": m.l2, "l2": t.l2, "fold_thresholds": m.thresholds, "fold_flags": m.flags, "also_left_out": m.extra_left_out,
-        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "bag": args.bag == "yes", "model": args.model.model,
+        "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "bag": args.bag, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     if args.json {

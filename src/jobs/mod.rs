@@ -335,8 +335,8 @@ fn train(
     sink: &impl Fn(JobEvent),
 ) -> anyhow::Result<()> {
     use crate::service::train::{
-        train_head, AfterError, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan, PoolChoice,
-        Run, Target, Toggle,
+        train_head, AfterError, Bag, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan as TrainPlan,
+        PoolChoice, Run, Target, Toggle,
     };
     let mut progress = |m: &str| sink(JobEvent::Progress { job: id, message: m.to_string() });
     let model = models.language_model(spec, &mut progress)?;
@@ -351,7 +351,7 @@ fn train(
         span: Toggle::No,
         arith: Toggle::Auto,
         decode: Decode::default(),
-        bag: false,
+        bag: Bag::One,
         auto_l2: false,
         folds,
         seed: 0,

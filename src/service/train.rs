@@ -18,7 +18,7 @@ use crate::signals::first_flagged;
 use crate::signals::metrics::{score, Confusion};
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{
-    arith_features, bag_prob, candidate_layers, head_rows, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
+    arith_features, candidate_layers, head_rows, sigmoid, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
 };
 
 /// What a head learns to predict at each step.
@@ -237,9 +237,8 @@ pub struct Plan {
     pub arith: Toggle,
     /// How a PRM's first error is read from its steps ([`Decode`]), chosen inside the folds.
     pub decode: Decode,
-    /// The head is the inner cross-validation's heads of the chosen view, their logits
-    /// averaged (else one head fitted on all the training traces).
-    pub bag: bool,
+    /// One head fitted on all the training traces, or several read together ([`Bag`]).
+    pub bag: Bag,
     /// Choose the L2 penalty among [`L2_GRID`] inside the training folds (else `fit.l2`).
     pub auto_l2: bool,
     pub folds: usize,
@@ -315,7 +314,7 @@ pub fn train_head(
     problems.dedup();
     let origin =
         Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
-    write_head(&head(origin, (layer, view), heads, threshold, &metrics), output)?;
+    write_head(&head(origin, &data.layers, heads, threshold, &metrics), output)?;
     let forward_passes = data.forward_passes;
     let reads = view.reads();
     Ok(Trained { metrics, layer, reads, l2, threshold, forward_passes, read_seconds, fit_seconds })
@@ -379,7 +378,7 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     let sw = Tensor::from_vec(sample_w, (n, 1), &dev)?;
     if o.hidden > 0 {
         let (hidden, weights, bias) = fit_mlp(&xs, &ys, &sw, o)?;
-        return Ok(Fitted { mean, scale, hidden: Some(hidden), weights, bias });
+        return Ok(Fitted { layer: None, reads: None, mean, scale, hidden: Some(hidden), weights, bias });
     }
     // Adam on the exact gradient, which a logistic loss has in closed form (σ(l) − y per row):
     // two matrix-vector products an epoch, no autodiff graph over the (n, d) matrix.
@@ -407,7 +406,7 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
             }
         }
     }
-    Ok(Fitted { mean, scale, hidden: None, weights, bias })
+    Ok(Fitted { layer: None, reads: None, mean, scale, hidden: None, weights, bias })
 }
 
 /// A head with `o.hidden` ReLU units on the standardised rows `xs` (n, d): candle-nn's AdamW
@@ -488,9 +487,18 @@ fn fit_on(examples: &[&Example], view: View, target: Target, o: FitOptions) -> R
     fit(&x, &y, o)
 }
 
-/// Each step's P(right) by `heads` together: the sigmoid of their mean logit (one head: its P).
-fn step_probs(heads: &[Fitted], e: &Example, view: View) -> Vec<f64> {
-    view.rows(e).iter().map(|r| bag_prob(heads, r)).collect()
+/// Each step's P(right) by `heads` together, each reading its own view: the sigmoid of their
+/// mean logit (one head: its P).
+fn step_probs(heads: &[(View, Fitted)], e: &Example) -> Vec<f64> {
+    let mut sum: Vec<f64> = Vec::new();
+    for (view, head) in heads {
+        let rows = view.rows(e);
+        sum.resize(rows.len(), 0.0);
+        for (s, r) in sum.iter_mut().zip(&rows) {
+            *s += head.logit(r);
+        }
+    }
+    sum.into_iter().map(|s| sigmoid(s / heads.len().max(1) as f64)).collect()
 }
 
 /// What a head says of a whole trace: P(answer right). A PRM's weakest step; an ORM's reading
@@ -739,11 +747,24 @@ pub struct Choice {
     pub arith: Toggle,
     /// How a PRM flags a trace and locates its first error ([`Decode`]).
     pub decode: Decode,
-    /// The inner cross-validation's heads read together instead of one fit on everything.
-    pub bag: bool,
+    /// One head fitted on everything, or the inner cross-validation's heads read together.
+    pub bag: Bag,
     /// The L2 penalty: `FitOptions::l2`, or with `auto_l2` one of [`L2_GRID`] chosen inside
     /// the training folds.
     pub auto_l2: bool,
+}
+
+/// What a head is: one fit on all the training traces, or heads read together (the sigmoid of
+/// their mean logit) whose held-out readings chose the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bag {
+    #[default]
+    One,
+    /// The inner cross-validation's three heads of the chosen view.
+    Inner,
+    /// Those of each candidate layer's best view (the inner folds are the same for every view,
+    /// so a trace's held-out readings of all layers come from heads that did not see it).
+    Layers,
 }
 
 /// The L2 penalties `--l2 auto` chooses among.
@@ -814,29 +835,41 @@ pub fn folds_by_problem(problems: &[&str], k: usize, seed: u64) -> Vec<usize> {
     problems.iter().map(|p| fold_of[p]).collect()
 }
 
-/// The view chosen inside some training traces, and each trace's step readings by a head that
-/// did not see it (None where the inner split left it no such head).
+/// The view chosen inside some training traces, and each trace's step logits by heads that did
+/// not see it (None where the inner split left it no such head).
 struct Picked {
     view: View,
     held_out: Vec<Option<Vec<f64>>>,
-    /// The inner heads of that view, one per inner fold.
-    inner: Vec<Fitted>,
+    /// The heads read together (with their views): the inner heads of `view`, or with
+    /// [`Bag::Layers`] those of each layer's best view.
+    inner: Vec<(View, Fitted)>,
 }
 
 impl Picked {
     /// The readings τ is chosen on: each trace's held-out reading, else `heads`'.
-    fn readings(&self, heads: &[Fitted], examples: &[&Example]) -> Vec<Vec<f64>> {
-        let own = |e: &Example| step_probs(heads, e, self.view);
-        examples.iter().zip(&self.held_out).map(|(e, p)| p.clone().unwrap_or_else(|| own(e))).collect()
+    fn readings(&self, heads: &[(View, Fitted)], examples: &[&Example]) -> Vec<Vec<f64>> {
+        let own = |e: &Example| step_probs(heads, e);
+        let held = |logits: &Vec<f64>| logits.iter().map(|&z| sigmoid(z)).collect();
+        examples.iter().zip(&self.held_out).map(|(e, p)| p.as_ref().map_or_else(|| own(e), held)).collect()
     }
 }
 
-/// The view whose head predicts its target best (row AUROC) in a 3-fold cross-validation
-/// inside `examples`, with that view's held-out readings of them.
-fn choose_view(examples: &[&Example], views: &[View], target: Target, o: FitOptions, seed: u64) -> Result<Picked> {
-    let mut best: Option<(f64, Picked)> = None;
-    // Inner folds are dealt like the outer ones, with another seed.
+/// One candidate view judged by an inner 3-fold cross-validation: its row AUROC, its held-out
+/// step logits of each trace, and its inner heads.
+struct Judged {
+    auroc: f64,
+    view: View,
+    held_out: Vec<Option<Vec<f64>>>,
+    heads: Vec<Fitted>,
+}
+
+/// Each view judged by a 3-fold cross-validation inside `examples` (row AUROC of its heads'
+/// held-out readings).
+fn judge_views(examples: &[&Example], views: &[View], target: Target, o: FitOptions, seed: u64) -> Result<Vec<Judged>> {
+    // Inner folds are dealt like the outer ones, with another seed; every view sees the same
+    // split, so held-out logits of different views can be averaged.
     let inner = folds_of(examples, 3, seed.wrapping_add(1));
+    let mut judged = Vec::new();
     for &view in views {
         let mut held_out = vec![None; examples.len()];
         let (mut scores, mut bad, mut heads) = (Vec::new(), Vec::new(), Vec::new());
@@ -847,21 +880,60 @@ fn choose_view(examples: &[&Example], views: &[View], target: Target, o: FitOpti
             }
             let fitted = fit_on(&train, view, target, o)?;
             for (i, e) in examples.iter().enumerate().filter(|&(i, _)| inner[i] == f) {
-                let p = step_probs(std::slice::from_ref(&fitted), e, view);
-                for (p, y) in p.iter().zip(targets(e, target)) {
-                    scores.push(1.0 - p);
+                let z: Vec<f64> = view.rows(e).iter().map(|r| fitted.logit(r)).collect();
+                for (z, y) in z.iter().zip(targets(e, target)) {
+                    scores.push(-z);
                     bad.push(y < 0.5);
                 }
-                held_out[i] = Some(p);
+                held_out[i] = Some(z);
             }
             heads.push(fitted);
         }
-        let a = auroc(&scores, &bad).unwrap_or(0.0);
-        if best.as_ref().is_none_or(|(b, _)| a > *b) {
-            best = Some((a, Picked { view, held_out, inner: heads }));
+        let auroc = auroc(&scores, &bad).unwrap_or(0.0);
+        judged.push(Judged { auroc, view, held_out, heads });
+    }
+    Ok(judged)
+}
+
+/// The view whose head predicts its target best (row AUROC) in a 3-fold cross-validation
+/// inside `examples`, with its held-out readings of them; with [`Bag::Layers`], the best view
+/// of every layer read together (their held-out logits averaged, their inner heads all kept).
+fn choose_view(
+    examples: &[&Example],
+    views: &[View],
+    (target, bag): (Target, Bag),
+    o: FitOptions,
+    seed: u64,
+) -> Result<Picked> {
+    let judged = judge_views(examples, views, target, o, seed)?;
+    // The first best wins a tie.
+    let better = |best: Option<&Judged>, j: &Judged| best.is_none_or(|b| j.auroc > b.auroc);
+    let mut best: Option<&Judged> = None;
+    let mut by_layer: Vec<&Judged> = Vec::new();
+    for j in &judged {
+        if better(best, j) {
+            best = Some(j);
+        }
+        match by_layer.iter_mut().find(|b| b.view.layer == j.view.layer) {
+            Some(b) if j.auroc > b.auroc => *b = j,
+            Some(_) => {}
+            None => by_layer.push(j),
         }
     }
-    best.map(|(_, p)| p).ok_or_else(|| anyhow::anyhow!("no view to choose from"))
+    let best = best.ok_or_else(|| anyhow::anyhow!("no view to choose from"))?;
+    // The best view's heads come first: the head file is theirs, the others its `also`.
+    by_layer.sort_by_key(|j| j.view.layer != best.view.layer);
+    let chosen: Vec<&Judged> = if bag == Bag::Layers { by_layer } else { vec![best] };
+    let held_out = (0..examples.len())
+        .map(|i| {
+            let each: Option<Vec<&Vec<f64>>> = chosen.iter().map(|j| j.held_out[i].as_ref()).collect();
+            each.map(|each| {
+                (0..each[0].len()).map(|k| each.iter().map(|z| z[k]).sum::<f64>() / each.len() as f64).collect()
+            })
+        })
+        .collect();
+    let inner = chosen.iter().flat_map(|j| j.heads.iter().map(|h| (j.view, h.clone()))).collect();
+    Ok(Picked { view: best.view, held_out, inner })
 }
 
 /// What the held-out folds said, gathered over the folds.
@@ -937,7 +1009,7 @@ pub fn train(
     k: usize,
     seed: u64,
     o: FitOptions,
-) -> Result<(CvMetrics, Vec<Fitted>, View, Thresholds)> {
+) -> Result<(CvMetrics, Vec<(View, Fitted)>, View, Thresholds)> {
     let (ex, target) = (&data.examples, data.target);
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
@@ -945,13 +1017,13 @@ pub fn train(
     let Some(views) = choice.views(&data.layers, target, o.l2) else {
         bail!("layer {:?} was not extracted", choice.layer)
     };
-    let pick = |train: &[&Example]| choose_view(train, &views, target, o, seed);
+    let pick = |train: &[&Example]| choose_view(train, &views, (target, choice.bag), o, seed);
     // With `bag`, the inner heads whose held-out readings chose τ are the ones τ is applied to.
-    let heads_of = |picked: &Picked, train: &[&Example]| -> Result<Vec<Fitted>> {
-        if choice.bag && !picked.inner.is_empty() {
+    let heads_of = |picked: &Picked, train: &[&Example]| -> Result<Vec<(View, Fitted)>> {
+        if choice.bag != Bag::One && !picked.inner.is_empty() {
             Ok(picked.inner.clone())
         } else {
-            Ok(vec![fit_on(train, picked.view, target, o)?])
+            Ok(vec![(picked.view, fit_on(train, picked.view, target, o)?)])
         }
     };
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
@@ -989,7 +1061,7 @@ pub fn train(
         thresholds.push(tau.locate);
         flags.push(tau.flag);
         for e in test {
-            held.add(e, &step_probs(&heads, e, view), target, tau);
+            held.add(e, &step_probs(&heads, e), target, tau);
         }
     }
     let metrics = CvMetrics {
@@ -1026,14 +1098,22 @@ struct Origin {
 /// The head file's contents.
 fn head(
     origin: Origin,
-    (layer, view): (usize, View),
-    heads: Vec<Fitted>,
+    layers: &[usize],
+    heads: Vec<(View, Fitted)>,
     tau: Thresholds,
     metrics: &CvMetrics,
 ) -> ProbeHead {
     let Origin { model, fingerprint, sources, problems } = origin;
     let mut heads = heads.into_iter();
-    let fitted = heads.next().expect("train gives at least one head");
+    let (view, fitted) = heads.next().expect("train gives at least one head");
+    let layer = layers[view.layer];
+    // A member that reads other rows than the head's says which.
+    let also = heads.map(|(v, mut m)| {
+        if (v.layer, v.reads()) != (view.layer, view.reads()) {
+            (m.layer, m.reads) = (Some(layers[v.layer]), Some(v.reads()));
+        }
+        m
+    });
     ProbeHead {
         probe: 1,
         model,
@@ -1050,7 +1130,7 @@ fn head(
         hidden: fitted.hidden,
         weights: fitted.weights,
         bias: fitted.bias,
-        also: heads.collect(),
+        also: also.collect(),
         threshold: tau.locate,
         flag_threshold: (tau.flag < tau.locate).then_some(tau.flag),
         sources,
@@ -1148,7 +1228,7 @@ mod tests {
             span: Toggle::No,
             arith: Toggle::No,
             decode: Decode::default(),
-            bag: false,
+            bag: Bag::One,
             auto_l2: false,
         }
     }
@@ -1204,7 +1284,7 @@ mod tests {
             after_error: false,
             l2: 0.0001,
         };
-        let file = head(origin, (1, view), vec![mlp.clone()], Thresholds::one(0.5), &metrics);
+        let file = head(origin, &[1], vec![(view, mlp.clone())], Thresholds::one(0.5), &metrics);
         assert_eq!(file.hidden.as_ref().map(Hidden::units), Some(MLP_UNITS));
         assert_eq!(file.score_rows(&x[..5]), x[..5].iter().map(|r| mlp.prob(r)).collect::<Vec<_>>());
     }
@@ -1302,7 +1382,7 @@ mod tests {
         let auto = Choice { pool: PoolChoice::Auto, ..choice(LayerChoice::Auto) };
         let (m, fitted, view, _) = train(&data, auto, 5, 0, FitOptions::default()).unwrap();
         assert_eq!(m.pool, vec![true; 5], "{m:?}");
-        assert!(view.pool && fitted[0].weights.len() == 4, "{view:?}");
+        assert!(view.pool && fitted[0].1.weights.len() == 4, "{view:?}");
         assert!(m.trace_auroc > Some(0.95), "{m:?}");
         let (last, _, _, _) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
         assert!(last.trace_auroc < Some(0.75), "{last:?}");
@@ -1366,33 +1446,46 @@ mod tests {
         assert!(fallback.acc_corr == 90.0 && fallback.f1 > 60.0, "{fallback:?}");
     }
 
-    /// With `bag`, the head is the inner cross-validation's three heads (each fitted on two
-    /// thirds of the traces, so no two alike), and a fold's held-out readings are the sigmoid of
-    /// their mean logit; without it, one head.
+    /// With `Bag::Inner`, the head is the inner cross-validation's three heads of the chosen
+    /// view (each fitted on two thirds of the traces, so no two alike); with `Bag::Layers`, those
+    /// of each layer's best view; a step reads the sigmoid of their mean logit, each on its own
+    /// view's row. Without a bag, one head. The head file holds the others as `also`, saying the
+    /// layer of those that read another.
     #[test]
     fn a_bag_is_the_inner_heads_read_together() {
         let examples: Vec<Example> = (0..60)
             .map(|t| {
                 let first_error = (t % 2 == 0).then_some(1);
                 let noise = |k: usize| ((t * 7 + k * 3) as f32).sin();
-                let rows = (0..3)
-                    .map(|k| vec![if Some(k) == first_error { -1.0 } else { 1.0 } + noise(k), noise(k + 5)])
-                    .collect();
-                labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 3])
+                let sign = |k: usize| if Some(k) == first_error { -1.0 } else { 1.0 };
+                let layer = |shift: usize| (0..3).map(|k| vec![sign(k) + noise(k + shift), noise(k + 5)]).collect();
+                labelled(format!("p{t}"), first_error, vec![layer(0), layer(11)], vec![vec![0.0]; 3])
             })
             .collect();
-        let data = Dataset { target: Target::Prm, layers: vec![1], examples, extra: Vec::new(), forward_passes: 0 };
+        let data = Dataset { target: Target::Prm, layers: vec![4, 8], examples, extra: Vec::new(), forward_passes: 0 };
         let (_, one, _, _) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
         assert_eq!(one.len(), 1);
-        let bag = Choice { bag: true, ..choice(LayerChoice::Auto) };
-        let (m, heads, view, _) = train(&data, bag, 5, 0, FitOptions::default()).unwrap();
-        assert_eq!(heads.len(), 3);
-        assert!(heads[0].weights != heads[1].weights && heads[1].weights != heads[2].weights);
-        let row = &view.rows(&data.examples[0])[1];
-        let mean_logit = heads.iter().map(|h| h.logit(row)).sum::<f64>() / 3.0;
-        let p = step_probs(&heads, &data.examples[0], view)[1];
-        assert!((p - 1.0 / (1.0 + (-mean_logit).exp())).abs() < 1e-12, "{p} against {mean_logit}");
-        assert!(m.f1 > Some(90.0) && m.step_auroc > Some(0.95), "{m:?}");
+        for (bag, n) in [(Bag::Inner, 3), (Bag::Layers, 6)] {
+            let (m, heads, view, _) =
+                train(&data, Choice { bag, ..choice(LayerChoice::Auto) }, 5, 0, FitOptions::default()).unwrap();
+            assert_eq!(heads.len(), n);
+            assert!(heads.iter().all(|(v, _)| v.layer == view.layer) == (bag == Bag::Inner), "{bag:?}");
+            assert_eq!(heads[0].0, view, "the chosen view's heads come first");
+            assert!(heads.windows(2).all(|w| w[0].1.weights != w[1].1.weights));
+            let e = &data.examples[0];
+            let mean_logit = heads.iter().map(|(v, h)| h.logit(&v.rows(e)[1])).sum::<f64>() / n as f64;
+            let p = step_probs(&heads, e)[1];
+            assert!((p - 1.0 / (1.0 + (-mean_logit).exp())).abs() < 1e-12, "{p} against {mean_logit}");
+            assert!(m.f1 > Some(90.0) && m.step_auroc > Some(0.95), "{m:?}");
+            let origin =
+                Origin { model: "m".into(), fingerprint: "f".into(), sources: Vec::new(), problems: Vec::new() };
+            let file = head(origin, &data.layers, heads, Thresholds::one(0.5), &m);
+            assert_eq!(file.also.len(), n - 1);
+            let other = if view.layer == 0 { 8 } else { 4 };
+            let layers: Vec<Option<usize>> = file.also.iter().map(|a| a.layer).collect();
+            assert_eq!(layers.iter().filter(|l| **l == Some(other)).count(), if bag == Bag::Layers { 3 } else { 0 });
+            assert_eq!(file.layers().len(), if bag == Bag::Layers { 2 } else { 1 });
+        }
     }
 
     /// Train-only examples join every fit but are never scored: the held-out numbers count the
@@ -1469,7 +1562,7 @@ mod tests {
 
     /// Cross-validates with `auto` and with the states alone: the held-out first errors are
     /// located only with the block that shows them.
-    fn located_only_with(data: &Dataset, auto: Choice) -> (CvMetrics, Vec<Fitted>, View) {
+    fn located_only_with(data: &Dataset, auto: Choice) -> (CvMetrics, Vec<(View, Fitted)>, View) {
         let (m, fitted, view, _) = train(data, auto, 5, 2, FitOptions::default()).unwrap();
         assert!(m.f1 > Some(99.0), "{m:?}");
         let (states, _, _, _) = train(data, choice(LayerChoice::Auto), 5, 2, FitOptions::default()).unwrap();
@@ -1499,7 +1592,7 @@ mod tests {
             l2: 0.01,
         };
         assert_eq!(view, tokens);
-        assert_eq!(fitted[0].weights.len(), 3 + 2);
+        assert_eq!(fitted[0].1.weights.len(), 3 + 2);
     }
 
     /// The states are noise and the arithmetic checker finds every first error (a wrong claim):
@@ -1514,7 +1607,7 @@ mod tests {
         });
         let (m, fitted, view) = located_only_with(&data, Choice { arith: Toggle::Auto, ..choice(LayerChoice::Auto) });
         assert_eq!(m.arith, vec![true; 5], "{m:?}");
-        assert!(view.arith && fitted[0].weights.len() == 3 + 3, "{view:?}");
+        assert!(view.arith && fitted[0].1.weights.len() == 3 + 3, "{view:?}");
     }
 
     /// The state at each step's end is noise and the first error shows only in the mean state
@@ -1527,7 +1620,7 @@ mod tests {
         });
         let (m, fitted, view) = located_only_with(&data, Choice { span: Toggle::Auto, ..choice(LayerChoice::Auto) });
         assert_eq!(m.span, vec![true; 5], "{m:?}");
-        assert!(view.span && fitted[0].weights.len() == 3 + 2, "{view:?}");
+        assert!(view.span && fitted[0].1.weights.len() == 3 + 2, "{view:?}");
     }
 
     /// Each trace has its own level of surprise and the first error is the step far below its
@@ -1561,13 +1654,13 @@ mod tests {
             span: Toggle::No,
             arith: Toggle::No,
             decode: Decode::default(),
-            bag: false,
+            bag: Bag::One,
             auto_l2: false,
         };
         let (m, fitted, view, _) = train(&data, with(FeatureChoice::Auto), 5, 2, FitOptions::default()).unwrap();
         assert_eq!(m.trace, vec![true; 5], "{m:?}");
         assert!(view.tokens && view.trace, "{view:?}");
-        assert_eq!(fitted[0].weights.len(), 3 + 2 * 4);
+        assert_eq!(fitted[0].1.weights.len(), 3 + 2 * 4);
         assert!(m.f1 > Some(90.0), "{m:?}");
         let (own, _, _, _) = train(&data, with(FeatureChoice::StateAndTokens), 5, 2, FitOptions::default()).unwrap();
         assert!(own.f1 < Some(70.0), "{own:?}");
@@ -1608,14 +1701,13 @@ mod tests {
             };
             let (test, train) = (side(true), side(false));
             let fitted = fit_on(&train, view, Target::Prm, o).unwrap();
-            let own: Vec<Vec<f64>> = train.iter().map(|e| step_probs(std::slice::from_ref(&fitted), e, view)).collect();
+            let own: Vec<Vec<f64>> = train.iter().map(|e| step_probs(&[(view, fitted.clone())], e)).collect();
             let own_pairs: Vec<_> =
                 own.iter().zip(&train).map(|(p, e)| (first_below(p, 0.5), e.first_error())).collect();
             assert_eq!(score(&own_pairs).f1, 100.0, "the head reads its own traces perfectly");
             let tau = best_threshold(&own, &train, Target::Prm, Decode::default()).locate;
             pairs.extend(
-                test.iter()
-                    .map(|e| (first_below(&step_probs(std::slice::from_ref(&fitted), e, view), tau), e.first_error())),
+                test.iter().map(|e| (first_below(&step_probs(&[(view, fitted.clone())], e), tau), e.first_error())),
             );
         }
         // Seeds 0 to 4 all gave held-out readings' τ the higher F1 (28–35 against 21–28).
@@ -1670,7 +1762,7 @@ mod tests {
             span: Toggle::No,
             arith: Toggle::Auto,
             decode: Decode::default(),
-            bag: false,
+            bag: Bag::One,
             auto_l2: false,
         }
         .views(&[3, 6], Target::Prm, 0.01)
@@ -1688,7 +1780,7 @@ mod tests {
             span: Toggle::No,
             arith: Toggle::No,
             decode: Decode::default(),
-            bag: false,
+            bag: Bag::One,
             auto_l2: true,
         };
         let l2: Vec<f64> = grid.views(&[3, 6], Target::Prm, 0.5).unwrap().iter().map(|v| v.l2).collect();
@@ -1701,7 +1793,7 @@ mod tests {
             span: Toggle::No,
             arith: Toggle::No,
             decode: Decode::default(),
-            bag: false,
+            bag: Bag::One,
             auto_l2: false,
         };
         assert_eq!(

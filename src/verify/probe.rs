@@ -61,8 +61,9 @@ pub struct ProbeHead {
     pub hidden: Option<Hidden>,
     pub weights: Vec<f32>,
     pub bias: f32,
-    /// `train --bag yes`: more heads on the same rows (the inner cross-validation's others);
-    /// a step's reading is then the sigmoid of the mean logit of this head and these.
+    /// `train --bag`: more heads (the inner cross-validation's others, and with `--bag layers`
+    /// those of other layers); a step's reading is then the sigmoid of the mean logit of this
+    /// head and these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Member>,
     /// First-error threshold τ on P(step right), chosen on the training folds.
@@ -85,13 +86,15 @@ impl ProbeHead {
             std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the probe head", path.display()))?;
         let head: ProbeHead =
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a probe head: {e}", path.display()))?;
-        let n = head.mean.len();
+        // A member reading the head's own rows has the head's width; one of another layer or
+        // blocks, its own.
         let fits = |m: &Member| {
+            let n = if m.layer.is_none() && m.reads.is_none() { head.mean.len() } else { m.mean.len() };
             let inputs = m.hidden.as_ref().map_or(n, Hidden::units);
             let hidden_fits = m.hidden.as_ref().is_none_or(|h| h.units() > 0 && h.weights.len() == h.units() * n);
-            m.mean.len() == n && m.scale.len() == n && m.weights.len() == inputs && hidden_fits
+            n > 0 && m.mean.len() == n && m.scale.len() == n && m.weights.len() == inputs && hidden_fits
         };
-        if head.probe != 1 || n == 0 || !fits(&head.member()) || !head.also.iter().all(fits) {
+        if head.probe != 1 || !fits(&head.member()) || !head.also.iter().all(fits) {
             bail!("{}: not a probe head of format 1 with matching weights and standardisation", path.display());
         }
         Ok(head)
@@ -105,6 +108,8 @@ impl ProbeHead {
     /// The head's own weights, as one member of its bag.
     pub fn member(&self) -> Member {
         Member {
+            layer: None,
+            reads: None,
             mean: self.mean.clone(),
             scale: self.scale.clone(),
             hidden: self.hidden.clone(),
@@ -113,17 +118,54 @@ impl ProbeHead {
         }
     }
 
-    /// P(step right) of each row of features (one row per step): the sigmoid of the mean logit
-    /// of the head and its `also`.
+    /// Every member of the head's bag (itself first) with the layer and blocks it reads.
+    pub fn members(&self) -> Vec<(usize, Reads, Member)> {
+        let own = |m: &Member| (m.layer.unwrap_or(self.layer), m.reads.unwrap_or(self.reads()), m.clone());
+        std::iter::once(own(&self.member())).chain(self.also.iter().map(own)).collect()
+    }
+
+    /// The layers its members read, each once.
+    pub fn layers(&self) -> Vec<usize> {
+        let mut layers: Vec<usize> = self.members().iter().map(|(l, _, _)| *l).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        layers
+    }
+
+    /// P(step right) of each row of features (one row per step), for heads whose members all
+    /// read the head's own rows: the sigmoid of the mean logit of the head and its `also`.
     pub fn score_rows(&self, rows: &[Vec<f32>]) -> Vec<f64> {
-        let members: Vec<Member> = std::iter::once(self.member()).chain(self.also.iter().cloned()).collect();
+        let members: Vec<Member> = self.members().into_iter().map(|(_, _, m)| m).collect();
         rows.iter().map(|r| bag_prob(&members, r)).collect()
+    }
+
+    /// P(step right) of each step of a trace, from the blocks each layer gives (`blocks(layer)`):
+    /// each member reads its own layer's rows; a step reads the sigmoid of their mean logit.
+    pub fn score_blocks<'a>(&self, blocks: impl Fn(usize) -> Blocks<'a>) -> Result<Vec<f64>> {
+        let mut sum: Vec<f64> = Vec::new();
+        let members = self.members();
+        for (layer, reads, m) in &members {
+            let rows = head_rows(blocks(*layer), *reads);
+            if let Some(r) = rows.first().filter(|r| r.len() != m.mean.len()) {
+                bail!("a member of the head reads {} features, but layer {layer} gives {}", m.mean.len(), r.len());
+            }
+            sum.resize(rows.len(), 0.0);
+            for (s, r) in sum.iter_mut().zip(&rows) {
+                *s += m.logit(r);
+            }
+        }
+        Ok(sum.into_iter().map(|s| sigmoid(s / members.len() as f64)).collect())
     }
 }
 
 /// One fitted head on standardised rows: logistic, through a hidden layer or not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Member {
+    /// The layer and blocks it reads, where they are not its head's (`train --bag layers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Reads>,
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,7 +200,7 @@ pub fn bag_prob(members: &[Member], row: &[f32]) -> f64 {
     sigmoid(logit)
 }
 
-fn sigmoid(logit: f64) -> f64 {
+pub fn sigmoid(logit: f64) -> f64 {
     1.0 / (1.0 + (-logit).exp())
 }
 
@@ -360,25 +402,30 @@ impl Verifier for ProbeVerifier {
 
     fn score(&mut self, trace: &Trace, _ctx: &mut Ctx) -> Result<Scored> {
         let model = self.model.as_ref();
-        let f = step_features(model, &trace.problem, &trace.step_texts(), &[self.head.layer], self.head.tokens)?;
+        let layers = self.head.layers();
+        let tokens = self.head.members().iter().any(|(_, r, _)| r.tokens);
+        let f = step_features(model, &trace.problem, &trace.step_texts(), &layers, tokens)?;
         let arith = arith_features(&trace.step_texts());
-        let blocks = Blocks { states: &f.layers[0], spans: &f.spans[0], tokens: &f.tokens, arith: &arith };
-        let rows = head_rows(blocks, self.head.reads());
-        let tokens = reads_note(self.head.reads());
-        let layer = format!("layer {}{tokens} of {}", self.head.layer, self.head.model);
+        let blocks = |layer: usize| {
+            let at = layers.iter().position(|&l| l == layer).expect("every member's layer was read");
+            Blocks { states: &f.layers[at], spans: &f.spans[at], tokens: &f.tokens, arith: &arith }
+        };
+        let probs = self.head.score_blocks(blocks).map_err(|e| anyhow::anyhow!("{}: {e}", self.path))?;
+        let reads = reads_note(self.head.reads());
+        let also = match layers.len() {
+            1 => String::new(),
+            n => format!(" and {} other layers", n - 1),
+        };
+        let layer = format!("layer {}{reads}{also} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
-        let steps = self
-            .head
-            .score_rows(&rows)
-            .into_iter()
-            .map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}")))
-            .collect();
+        let steps = probs.into_iter().map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}"))).collect();
         Ok(Scored { steps, truncated: None, forward_passes: 1 })
     }
 }
 
 /// What a head reads of each step beside the state at its end.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Reads {
     /// The step's token statistics ([`token_features`]).
     pub tokens: bool,
@@ -529,6 +576,8 @@ mod tests {
         assert!((p[0] - 0.5).abs() < 1e-9, "{p:?}");
         // A second member reading logit 1.0 (z = (1.5, 2) → 1.0 + 0 + 0): mean logit 0.5.
         let also = Member {
+            layer: None,
+            reads: None,
             mean: head.mean.clone(),
             scale: head.scale.clone(),
             weights: vec![0.0, 0.0],
@@ -538,6 +587,31 @@ mod tests {
         let bagged = ProbeHead { also: vec![also], ..head };
         let p = bagged.score_rows(&[vec![4.0, 2.0]]);
         assert!((p[0] - 1.0 / (1.0 + (-0.5f64).exp())).abs() < 1e-9, "{p:?}");
+        // A member of another layer, reading the arithmetic verdicts too, reads its own rows:
+        // layer 8 gives (0, 0) and the verdicts (1, 0, 0), so its logit is bias + 2·1 = 1.0.
+        let other = Member {
+            layer: Some(8),
+            reads: Some(Reads { arith: true, ..Reads::default() }),
+            mean: vec![0.0; 5],
+            scale: vec![1.0; 5],
+            weights: vec![0.0, 0.0, 2.0, 0.0, 0.0],
+            bias: -1.0,
+            hidden: None,
+        };
+        let layered = ProbeHead { layer: 4, also: vec![other], ..bagged.clone() };
+        assert_eq!(layered.layers(), [4, 8]);
+        let (at4, at8, arith) = (vec![vec![4.0, 2.0]], vec![vec![0.0, 0.0]], vec![vec![1.0, 0.0, 0.0]]);
+        let blocks = |layer: usize| Blocks {
+            states: if layer == 4 { &at4 } else { &at8 },
+            spans: &[],
+            tokens: &[],
+            arith: &arith,
+        };
+        let p = layered.score_blocks(blocks).unwrap();
+        assert!((p[0] - 1.0 / (1.0 + (-0.5f64).exp())).abs() < 1e-9, "(0 + 1) / 2: {p:?}");
+        let narrow = ProbeHead { also: vec![Member { reads: None, ..layered.also[0].clone() }], ..layered };
+        let err = narrow.score_blocks(blocks).unwrap_err().to_string();
+        assert!(err.contains("reads 5 features, but layer 8 gives 2"), "{err}");
         assert_eq!(candidate_layers(24), [8, 12, 16, 19, 24]);
         assert_eq!(candidate_layers(2), [1, 2]);
     }
