@@ -754,6 +754,9 @@ pub struct Choice {
     pub auto_l2: bool,
 }
 
+/// Heads read together, each on its own view's rows.
+pub type Heads = Vec<(View, Fitted)>;
+
 /// What a head is: one fit on all the training traces, or heads read together (the sigmoid of
 /// their mean logit) whose held-out readings chose the thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1009,7 +1012,7 @@ pub fn train(
     k: usize,
     seed: u64,
     o: FitOptions,
-) -> Result<(CvMetrics, Vec<(View, Fitted)>, View, Thresholds)> {
+) -> Result<(CvMetrics, Heads, View, Thresholds)> {
     let (ex, target) = (&data.examples, data.target);
     if ex.len() < k || k < 2 {
         bail!("{} labelled traces cannot be split into {k} folds", ex.len());
