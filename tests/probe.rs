@@ -264,3 +264,39 @@ fn synthetic_slips_label_their_first_error_and_train_a_probe() {
     assert_eq!(head_json["problems"].as_array().unwrap().len(), 7 + 10, "both teach: {head_json}");
     assert!(head_json["sources"][1].as_str().unwrap().starts_with("dataset train-only:"), "{head_json}");
 }
+
+/// `--bag layers`: the head file holds the inner heads of every candidate layer's best view
+/// (three per layer, the others as `also`, each naming its layer when it is not the head's),
+/// and `score` reads all those layers in one pass per trace and says so in each step's detail.
+#[test]
+fn a_bag_of_layers_trains_and_scores() {
+    if common::fetched("smollm2").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (head, store, states) = (dir.path().join("head.json"), dir.path().join("store"), dir.path().join("states"));
+    let (h, s, d) = (head.to_str().unwrap(), store.to_str().unwrap(), demo());
+    let d = d.to_str().unwrap();
+    let args = ["train", d, "--model", "smollm2", "--folds", "2", "--features", "state", "--arith", "no"];
+    let args =
+        [&args[..], &["--after-error", "skip", "--bag", "layers", "--states", states.to_str().unwrap()]].concat();
+    let (code, out, err) = common::run(&[&args[..], &["--json", "-o", h]].concat());
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(m["bag"], "layers", "{m}");
+    let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    let also = head_json["also"].as_array().unwrap();
+    assert_eq!(also.len(), 5 * 3 - 1, "three inner heads for each of five layers");
+    let mut layers: Vec<u64> = also.iter().filter_map(|a| a["layer"].as_u64()).collect();
+    assert_eq!(layers.len(), 4 * 3, "the head's own layer goes unnamed: {layers:?}");
+    layers.push(head_json["layer"].as_u64().unwrap());
+    layers.sort_unstable();
+    layers.dedup();
+    assert_eq!(layers.len(), 5, "{layers:?}");
+    let (code, out, err) = common::run(&["score", d, "--verifier", &format!("probe:{h}"), "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("8 traces: 8 scored"), "{out}");
+    let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    assert!(text.matches("and 4 other layers").count() >= 32, "every step's detail names the other layers");
+}
