@@ -22,13 +22,14 @@ fn train_then_eval_and_score_with_the_probe() {
     let d = d.to_str().unwrap();
     let states = dir.path().join("states");
     let states = states.to_str().unwrap();
-    let features = ["--features", "state+tokens", "--arith", "no"];
-    let train = [
+    let features = ["--features", "state+tokens", "--arith", "no", "--bag", "no"];
+    let base = [
         &["train", d, "--model", "smollm2", "--layer", "20", "--folds", "2"][..],
         &features,
-        &["--states", states, "--json", "-o", h],
+        &["--states", states, "--json"],
     ]
     .concat();
+    let train = [&base[..], &["--span-mean", "no", "-o", h]].concat();
     let (code, out, err) = common::run(&train);
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -54,7 +55,7 @@ fn train_then_eval_and_score_with_the_probe() {
     // The mean states over each step are not in that cache: one more pass per trace fills it,
     // then they are read from it, and the head reads them beside the state.
     let spans = dir.path().join("spans.json");
-    let with_spans = [&train[..train.len() - 1], &[spans.to_str().unwrap(), "--span-mean", "yes"]].concat();
+    let with_spans = [&base[..], &["--span-mean", "yes", "-o", spans.to_str().unwrap()]].concat();
     for passes in [7, 0] {
         let (code, out, err) = common::run(&with_spans);
         assert_eq!(code, 0, "{err}");
@@ -179,7 +180,9 @@ fn an_outcome_head_trains_and_scores() {
     let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
     let d = d.to_str().unwrap();
     let args = ["train", d, "--model", "smollm2", "--labels", "outcome", "--layer", "20", "--folds", "2"];
-    let args = [&args[..], &["--features", "state+tokens+trace", "--arith", "yes", "--head", "mlp"]].concat();
+    let args =
+        [&args[..], &["--features", "state+tokens+trace", "--arith", "yes", "--head", "mlp", "--bag", "no"]].concat();
+    let args = [&args[..], &["--span-mean", "no"]].concat();
     let (code, out, err) = common::run(&[&args[..], &["--states", st, "--json", "-o", h]].concat());
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));

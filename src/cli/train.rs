@@ -60,12 +60,12 @@ pub struct TrainArgs {
     /// averaged (each saw two thirds of the traces; their held-out readings chose the
     /// thresholds, so the thresholds are applied to the heads they were chosen for), or
     /// `layers`: those of every candidate layer's best view, all read together.
-    #[arg(long, default_value = "no", value_parser = ["no", "yes", "layers"])]
+    #[arg(long, default_value = "layers", value_parser = ["no", "yes", "layers"])]
     pub bag: String,
     /// Whether each step's state is followed by the mean of the states over the step's own
     /// tokens (`yes`; a cache without them is read again, one forward pass per trace), not
     /// (`no`), or `auto`: chosen inside each training fold.
-    #[arg(long, default_value = "no", value_parser = ["no", "yes", "auto"])]
+    #[arg(long, default_value = "yes", value_parser = ["no", "yes", "auto"])]
     pub span_mean: String,
     /// Whether each row ends with what the arithmetic checker (`arith`, model-free) says of the
     /// step: a wrong claim, claims that all check, a wrong claim so far (`yes`), not (`no`), or
