@@ -18,7 +18,7 @@ use crate::signals::first_flagged;
 use crate::signals::metrics::{score, Confusion};
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{
-    arith_features, candidate_layers, head_rows, sigmoid, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
+    arith_features, candidate_layers, head_rows, read_together, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
 };
 
 /// What a head learns to predict at each step.
@@ -490,15 +490,7 @@ fn fit_on(examples: &[&Example], view: View, target: Target, o: FitOptions) -> R
 /// Each step's P(right) by `heads` together, each reading its own view: the sigmoid of their
 /// mean logit (one head: its P).
 fn step_probs(heads: &[(View, Fitted)], e: &Example) -> Vec<f64> {
-    let mut sum: Vec<f64> = Vec::new();
-    for (view, head) in heads {
-        let rows = view.rows(e);
-        sum.resize(rows.len(), 0.0);
-        for (s, r) in sum.iter_mut().zip(&rows) {
-            *s += head.logit(r);
-        }
-    }
-    sum.into_iter().map(|s| sigmoid(s / heads.len().max(1) as f64)).collect()
+    read_together(heads.iter().map(|(view, head)| view.rows(e).iter().map(|r| head.logit(r)).collect()))
 }
 
 /// What a head says of a whole trace: P(answer right). A PRM's weakest step; an ORM's reading
@@ -838,7 +830,7 @@ pub fn folds_by_problem(problems: &[&str], k: usize, seed: u64) -> Vec<usize> {
     problems.iter().map(|p| fold_of[p]).collect()
 }
 
-/// The view chosen inside some training traces, and each trace's step logits by heads that did
+/// The view chosen inside some training traces, and each trace's step readings by heads that did
 /// not see it (None where the inner split left it no such head).
 struct Picked {
     view: View,
@@ -852,8 +844,7 @@ impl Picked {
     /// The readings τ is chosen on: each trace's held-out reading, else `heads`'.
     fn readings(&self, heads: &[(View, Fitted)], examples: &[&Example]) -> Vec<Vec<f64>> {
         let own = |e: &Example| step_probs(heads, e);
-        let held = |logits: &Vec<f64>| logits.iter().map(|&z| sigmoid(z)).collect();
-        examples.iter().zip(&self.held_out).map(|(e, p)| p.as_ref().map_or_else(|| own(e), held)).collect()
+        examples.iter().zip(&self.held_out).map(|(e, p)| p.clone().unwrap_or_else(|| own(e))).collect()
     }
 }
 
@@ -929,10 +920,8 @@ fn choose_view(
     let chosen: Vec<&Judged> = if bag == Bag::Layers { by_layer } else { vec![best] };
     let held_out = (0..examples.len())
         .map(|i| {
-            let each: Option<Vec<&Vec<f64>>> = chosen.iter().map(|j| j.held_out[i].as_ref()).collect();
-            each.map(|each| {
-                (0..each[0].len()).map(|k| each.iter().map(|z| z[k]).sum::<f64>() / each.len() as f64).collect()
-            })
+            let each: Option<Vec<Vec<f64>>> = chosen.iter().map(|j| j.held_out[i].clone()).collect();
+            each.map(read_together)
         })
         .collect();
     let inner = chosen.iter().flat_map(|j| j.heads.iter().map(|h| (j.view, h.clone()))).collect();

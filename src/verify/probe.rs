@@ -135,26 +135,21 @@ impl ProbeHead {
     /// P(step right) of each row of features (one row per step), for heads whose members all
     /// read the head's own rows: the sigmoid of the mean logit of the head and its `also`.
     pub fn score_rows(&self, rows: &[Vec<f32>]) -> Vec<f64> {
-        let members: Vec<Member> = self.members().into_iter().map(|(_, _, m)| m).collect();
-        rows.iter().map(|r| bag_prob(&members, r)).collect()
+        read_together(self.members().iter().map(|(_, _, m)| rows.iter().map(|r| m.logit(r)).collect()))
     }
 
     /// P(step right) of each step of a trace, from the blocks each layer gives (`blocks(layer)`):
     /// each member reads its own layer's rows; a step reads the sigmoid of their mean logit.
     pub fn score_blocks<'a>(&self, blocks: impl Fn(usize) -> Blocks<'a>) -> Result<Vec<f64>> {
-        let mut sum: Vec<f64> = Vec::new();
-        let members = self.members();
-        for (layer, reads, m) in &members {
-            let rows = head_rows(blocks(*layer), *reads);
+        let mut logits = Vec::new();
+        for (layer, reads, m) in self.members() {
+            let rows = head_rows(blocks(layer), reads);
             if let Some(r) = rows.first().filter(|r| r.len() != m.mean.len()) {
                 bail!("a member of the head reads {} features, but layer {layer} gives {}", m.mean.len(), r.len());
             }
-            sum.resize(rows.len(), 0.0);
-            for (s, r) in sum.iter_mut().zip(&rows) {
-                *s += m.logit(r);
-            }
+            logits.push(rows.iter().map(|r| m.logit(r)).collect());
         }
-        Ok(sum.into_iter().map(|s| sigmoid(s / members.len() as f64)).collect())
+        Ok(read_together(logits))
     }
 }
 
@@ -194,10 +189,18 @@ impl Member {
     }
 }
 
-/// The sigmoid of the members' mean logit on `row` (one member: its own P).
-pub fn bag_prob(members: &[Member], row: &[f32]) -> f64 {
-    let logit = members.iter().map(|m| m.logit(row)).sum::<f64>() / members.len().max(1) as f64;
-    sigmoid(logit)
+/// Heads read together: each step's P is the sigmoid of the mean of the heads' logits there
+/// (`logits[head][step]`; one head: its own P).
+pub fn read_together(logits: impl IntoIterator<Item = Vec<f64>>) -> Vec<f64> {
+    let (mut sum, mut heads): (Vec<f64>, usize) = (Vec::new(), 0);
+    for z in logits {
+        sum.resize(sum.len().max(z.len()), 0.0);
+        for (s, z) in sum.iter_mut().zip(z) {
+            *s += z;
+        }
+        heads += 1;
+    }
+    sum.into_iter().map(|s| sigmoid(s / heads.max(1) as f64)).collect()
 }
 
 pub fn sigmoid(logit: f64) -> f64 {
