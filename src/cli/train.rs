@@ -46,20 +46,22 @@ pub struct TrainArgs {
     #[arg(long, default_value = "no", value_parser = ["no", "mean", "auto"])]
     pub pool: String,
     /// How a PRM's readings become a first error: `one` threshold τ (the first step below it),
-    /// or `two`: a trace is called wrong only when a step reads below a flagging threshold, and
-    /// its first error is then its first step below τ (both chosen inside the training folds).
-    #[arg(long, default_value = "one", value_parser = ["one", "two"])]
+    /// or `two` (the default): a trace is called wrong only when a step reads below a flagging
+    /// threshold, and its first error is then its first step below τ (both chosen inside the
+    /// training folds).
+    #[arg(long, default_value = "two", value_parser = ["one", "two"])]
     pub thresholds: String,
-    /// A PRM's floor on acc_corr, in percent (0 to 100): the thresholds are the best F1 among
-    /// those that leave at least this share of the training folds' right traces unflagged (a
-    /// budget of false alarms, chosen inside the folds like the thresholds themselves).
-    #[arg(long, value_name = "PERCENT", value_parser = within(0.0, 100.0))]
-    pub min_acc_corr: Option<f64>,
+    /// A PRM's floor on acc_corr, in percent (0 to 100; 0: none): the thresholds are the best F1
+    /// among those that leave at least this share of the training folds' right traces unflagged
+    /// (a budget of false alarms, chosen inside the folds like the thresholds themselves).
+    #[arg(long, value_name = "PERCENT", default_value_t = 80.0, value_parser = within(0.0, 100.0))]
+    pub min_acc_corr: f64,
     /// The head written, and each fold's: one logistic fit on all the training traces (`no`),
-    /// or `yes`: the inner cross-validation's three heads of the chosen view, their logits
-    /// averaged (each saw two thirds of the traces; their held-out readings chose the
-    /// thresholds, so the thresholds are applied to the heads they were chosen for), or
-    /// `layers`: those of every candidate layer's best view, all read together.
+    /// or `yes`: three heads of the chosen view, one from each of three repeated inner
+    /// cross-validations, their logits averaged (each saw two thirds of the traces; the
+    /// thresholds were chosen on readings made the same way, each training trace read by three
+    /// heads that did not see it), or `layers`: those of every candidate layer's best view, all
+    /// read together.
     #[arg(long, default_value = "layers", value_parser = ["no", "yes", "layers"])]
     pub bag: String,
     /// Whether each step's state is followed by the mean of the states over the step's own
@@ -199,7 +201,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let (span, arith) = (toggle(&args.span_mean), toggle(&args.arith));
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
-    let decode = Decode { two: args.thresholds == "two", min_acc_corr: args.min_acc_corr };
+    let floor = (args.min_acc_corr > 0.0).then_some(args.min_acc_corr);
+    let decode = Decode { two: args.thresholds == "two", min_acc_corr: floor };
     let bag = match args.bag.as_str() {
         "yes" => Bag::Inner,
         "layers" => Bag::Layers,

@@ -350,7 +350,7 @@ fn train(
         pool: PoolChoice::No,
         span: Toggle::Yes,
         arith: Toggle::Auto,
-        decode: Decode::default(),
+        decode: Decode::TRAIN,
         bag: Bag::Layers,
         auto_l2: false,
         folds,
