@@ -61,9 +61,9 @@ pub struct ProbeHead {
     pub hidden: Option<Hidden>,
     pub weights: Vec<f32>,
     pub bias: f32,
-    /// `train --bag`: more heads (the inner cross-validation's others, and with `--bag layers`
-    /// those of other layers); a step's reading is then the sigmoid of the mean logit of this
-    /// head and these.
+    /// `train --bag`: more heads (the others of its view, one per repeated inner split, and
+    /// with `--bag layers` those of other layers); a step's reading is then the sigmoid of the
+    /// mean logit of this head and these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Member>,
     /// First-error threshold τ on P(step right), chosen on the training folds.
