@@ -842,8 +842,9 @@ pub fn folds_by_problem(problems: &[&str], k: usize, seed: u64) -> Vec<usize> {
 struct Picked {
     view: View,
     held_out: Vec<Option<Vec<f64>>>,
-    /// The heads read together (with their views): `view`'s first head of each repeated inner
-    /// split, or with [`Bag::Layers`] those of each layer's best view.
+    /// With a bag, the heads read together (with their views): `view`'s first head of each
+    /// repeated inner split, or with [`Bag::Layers`] those of each layer's best view. Empty
+    /// without a bag (the head is then fitted on all the traces).
     inner: Vec<(View, Fitted)>,
 }
 
@@ -961,9 +962,9 @@ fn choose_view(
     // Without a bag the held-out readings are those of the judging split, the head is fitted
     // on everything later.
     let mut readings: Vec<HeldOutLogits> = chosen.iter().map(|j| j.held_out.clone()).collect();
-    let mut inner: Vec<(View, Fitted)> =
-        chosen.iter().flat_map(|j| j.heads.first().map(|h| (j.view, h.clone()))).collect();
+    let mut inner: Vec<(View, Fitted)> = Vec::new();
     if bag != Bag::One {
+        inner.extend(chosen.iter().filter_map(|j| Some((j.view, j.heads.first()?.clone()))));
         for repeat in 1..INNER_FOLDS {
             let split = inner_split(examples, seed, repeat);
             for j in &chosen {
@@ -972,9 +973,9 @@ fn choose_view(
                 inner.extend(heads.into_iter().next().map(|h| (j.view, h)));
             }
         }
+        // The best view's heads come first: the head file is theirs, the others its `also`.
+        inner.sort_by_key(|(v, _)| *v != best.view);
     }
-    // The best view's heads come first: the head file is theirs, the others its `also`.
-    inner.sort_by_key(|(v, _)| *v != best.view);
     let held_out = (0..examples.len())
         .map(|i| {
             let each: Option<Vec<Vec<f64>>> = readings.iter().map(|r| r[i].clone()).collect();
@@ -1068,7 +1069,7 @@ pub fn train(
     let pick = |train: &[&Example]| choose_view(train, &views, (target, choice.bag), o, seed);
     // With `bag`, the inner heads whose held-out readings chose τ are the ones τ is applied to.
     let heads_of = |picked: &Picked, train: &[&Example]| -> Result<Vec<(View, Fitted)>> {
-        if choice.bag != Bag::One && !picked.inner.is_empty() {
+        if !picked.inner.is_empty() {
             Ok(picked.inner.clone())
         } else {
             Ok(vec![(picked.view, fit_on(train, picked.view, target, o)?)])
