@@ -1267,6 +1267,26 @@ mod tests {
         }
     }
 
+    /// Traces `ts` of three steps, a first error on every other one, whose rows are a weak
+    /// signal (±0.5 plus `spread` times noise) followed by `features` features of pure noise.
+    fn traces_in_noise(ts: std::ops::Range<usize>, features: usize, spread: f32) -> Vec<Example> {
+        ts.map(|t| {
+            let first_error = (t % 2 == 0).then_some(t % 3);
+            let noise = |k: usize, j: usize| {
+                let h = crate::model::fnv1a(crate::model::FNV_OFFSET, format!("{t}/{k}/{j}").as_bytes());
+                (h % 2001) as f32 / 1000.0 - 1.0
+            };
+            let rows = (0..3)
+                .map(|k| {
+                    let signal = if Some(k) == first_error { -0.5 } else { 0.5 } + spread * noise(k, 999);
+                    std::iter::once(signal).chain((0..features).map(|j| noise(k, j))).collect()
+                })
+                .collect();
+            labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 3])
+        })
+        .collect()
+    }
+
     /// States alone, on the layers given.
     fn choice(layer: LayerChoice) -> Choice {
         Choice {
@@ -1543,25 +1563,7 @@ mod tests {
     /// (the first split's, all a trace's held-out reading was before) spreads wider.
     #[test]
     fn a_bags_held_out_readings_spread_like_the_bag() {
-        let traces = |from: usize| -> Vec<Example> {
-            (from..from + 120)
-                .map(|t| {
-                    let first_error = (t % 2 == 0).then_some(t % 3);
-                    let noise = |k: usize, j: usize| {
-                        let h = crate::model::fnv1a(crate::model::FNV_OFFSET, format!("{t}/{k}/{j}").as_bytes());
-                        (h % 2001) as f32 / 1000.0 - 1.0
-                    };
-                    let rows = (0..3)
-                        .map(|k| {
-                            let signal = if Some(k) == first_error { -0.5 } else { 0.5 } + noise(k, 999);
-                            std::iter::once(signal).chain((0..200).map(|j| noise(k, j))).collect()
-                        })
-                        .collect();
-                    labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 3])
-                })
-                .collect()
-        };
-        let (seen, fresh) = (traces(0), traces(1000));
+        let (seen, fresh) = (traces_in_noise(0..120, 200, 1.0), traces_in_noise(1000..1120, 200, 1.0));
         let seen: Vec<&Example> = seen.iter().collect();
         let o = FitOptions { l2: 0.0001, epochs: 300, ..FitOptions::default() };
         let views = choice(LayerChoice::Fixed(1)).views(&[1], Target::Prm, o.l2).unwrap();
@@ -1766,22 +1768,7 @@ mod tests {
     /// instead, and finds more held-out first errors than a τ chosen on the head's own readings.
     #[test]
     fn the_threshold_is_chosen_on_readings_of_traces_the_head_did_not_see() {
-        let examples: Vec<Example> = (0..150)
-            .map(|t| {
-                let first_error = (t % 2 == 0).then_some(t % 3);
-                let noise = |k: usize, j: usize| {
-                    let h = crate::model::fnv1a(crate::model::FNV_OFFSET, format!("{t}/{k}/{j}").as_bytes());
-                    (h % 2001) as f32 / 1000.0 - 1.0
-                };
-                let rows = (0..3)
-                    .map(|k| {
-                        let signal = if Some(k) == first_error { -0.5 } else { 0.5 } + 1.5 * noise(k, 999);
-                        std::iter::once(signal).chain((0..300).map(|j| noise(k, j))).collect()
-                    })
-                    .collect();
-                labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 3])
-            })
-            .collect();
+        let examples = traces_in_noise(0..150, 300, 1.5);
         let data = Dataset { target: Target::Prm, layers: vec![1], examples, extra: Vec::new(), forward_passes: 0 };
         let o = FitOptions { l2: 0.0001, epochs: 500, ..FitOptions::default() };
         let (m, _, view, _) = train(&data, choice(LayerChoice::Fixed(1)), 5, 0, o).unwrap();
