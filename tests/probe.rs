@@ -303,3 +303,77 @@ fn a_bag_of_layers_trains_and_scores() {
     let text = std::fs::read_to_string(journal).unwrap();
     assert!(text.matches("and 4 other layers").count() >= 32, "every step's detail names the other layers");
 }
+
+/// `train --ask yes`: each step's row is read at the end of a question put after it. Those
+/// states are cached apart from the plain ones, the head keeps the question, and `probe:HEAD`
+/// asks it again when it scores (the same weights read without it give other readings).
+#[test]
+fn a_head_that_asks_reads_at_its_question() {
+    if common::fetched("smollm2").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo();
+    let d = d.to_str().unwrap();
+    let states = dir.path().join("states");
+    let base = [
+        "train",
+        d,
+        "--model",
+        "smollm2",
+        "--layer",
+        "20",
+        "--folds",
+        "2",
+        "--features",
+        "state",
+        "--arith",
+        "no",
+        "--span-mean",
+        "no",
+        "--bag",
+        "no",
+        "--states",
+        states.to_str().unwrap(),
+        "--json",
+    ];
+    let (asked, plain) = (dir.path().join("asked.json"), dir.path().join("plain.json"));
+    let train = |extra: &[&str], head: &std::path::Path| {
+        let args = [&base[..], extra, &["-o", head.to_str().unwrap()]].concat();
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let question = "Check: is every step so far correct? Answer yes or no:";
+    for passes in [7, 0] {
+        let m = train(&["--ask", "yes"], &asked);
+        assert_eq!((m["forward_passes"].as_u64(), m["ask"].as_str()), (Some(passes), Some(question)), "{m}");
+    }
+    let m = train(&[], &plain);
+    assert_eq!((m["forward_passes"].as_u64(), m["ask"].is_null()), (Some(7), true), "the asked states are others: {m}");
+    let head: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&asked).unwrap()).unwrap();
+    assert_eq!(head["ask"], question);
+    let plain_head: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plain).unwrap()).unwrap();
+    assert!(plain_head.get("ask").is_none(), "{plain_head}");
+
+    let readings = |h: &serde_json::Value, name: &str| -> Vec<String> {
+        let (path, store) = (dir.path().join(format!("{name}.json")), dir.path().join(format!("s-{name}")));
+        std::fs::write(&path, h.to_string()).unwrap();
+        let spec = format!("probe:{}", path.display());
+        let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", store.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
+        let text = std::fs::read_to_string(journal).unwrap();
+        text.split("P(right) ").skip(1).map(|r| r[..5].to_string()).collect()
+    };
+    let with_question = readings(&head, "with");
+    assert_eq!(with_question.len(), 32, "{with_question:?}");
+    let mut unasked = head.clone();
+    unasked.as_object_mut().unwrap().remove("ask");
+    assert_ne!(readings(&unasked, "without"), with_question, "the verifier reads where the head's question ends");
+
+    let args = [&base[..], &["--ask", " ", "-o", asked.to_str().unwrap()]].concat();
+    let (code, _, err) = common::run(&args);
+    assert_ne!(code, 0);
+    assert!(err.contains("the question is empty"), "{err}");
+}

@@ -74,6 +74,12 @@ pub struct TrainArgs {
     /// `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["no", "yes", "auto"])]
     pub arith: String,
+    /// A question put after each step (`yes`: the built-in one, "Check: is every step so far
+    /// correct? Answer yes or no:"; or its own text, one line), whose last token's states are
+    /// read instead of those at the step's end; `no`: none. Read and cached apart from the plain
+    /// states (one more forward pass per trace); the head asks it again when it scores.
+    #[arg(long, default_value = "no", value_parser = parse_ask)]
+    pub ask: AskArg,
     /// Whether a PRM also learns from the steps after the first error, as wrong (`wrong`), only
     /// from the steps up to it (`skip`), or `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["skip", "wrong", "auto"])]
@@ -133,6 +139,22 @@ fn parse_layer(s: &str) -> Result<LayerArg, String> {
     match s.parse::<usize>() {
         Ok(l) if (1..=1024).contains(&l) => Ok(LayerArg(LayerChoice::Fixed(l))),
         _ => Err(format!("'{s}' is not a layer (1 to 1024) or auto")),
+    }
+}
+
+/// `--ask`: no question (None), the built-in one, or a line of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AskArg(pub Option<String>);
+
+fn parse_ask(s: &str) -> Result<AskArg, String> {
+    match s.trim() {
+        "no" => Ok(AskArg(None)),
+        "yes" => Ok(AskArg(Some(crate::verify::probe::built_in_ask().to_string()))),
+        "" => Err("the question is empty (yes, no or a line of text)".into()),
+        q if q.contains(['\n', '\r']) || q.chars().any(char::is_control) => {
+            Err("the question must be one line of text without control characters".into())
+        }
+        q => Ok(AskArg(Some(q.to_string()))),
     }
 }
 
@@ -208,7 +230,9 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "layers" => Bag::Layers,
         _ => Bag::One,
     };
-    let plan = Plan { target, layer, features, after_error, pool, span, arith, decode, bag, auto_l2, folds, seed, fit };
+    let ask = args.ask.0.as_deref();
+    let plan =
+        Plan { target, ask, layer, features, after_error, pool, span, arith, decode, bag, auto_l2, folds, seed, fit };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -232,7 +256,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     bar.finish();
     let m = &t.metrics;
     let (layer, tau, flag) = (t.layer, t.threshold.locate, t.threshold.flag);
-    let report = json!({
+    let mut report = json!({
         "target": m.target,
         "f1": m.f1, "acc_err": m.acc_err, "acc_corr": m.acc_corr, "confusion": m.confusion,
         "step_auroc": m.step_auroc, "trace_auroc": m.trace_auroc,
@@ -244,6 +268,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "layer": layer, "tokens": t.reads.tokens, "trace": t.reads.trace, "pool": t.reads.pool, "span": t.reads.span, "arith": t.reads.arith, "head": args.head, "threshold": tau, "flag_threshold": flag, "min_acc_corr": args.min_acc_corr, "bag": args.bag, "model": args.model.model,
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
+    report["ask"] = json!(ask);
     if args.json {
         crate::outln!("{report}");
     } else {

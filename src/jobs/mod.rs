@@ -344,6 +344,7 @@ fn train(
     let folds = (n / 2).clamp(2, 5);
     let plan = TrainPlan {
         target: Target::Prm,
+        ask: None,
         layer: LayerChoice::Auto,
         features: FeatureChoice::Auto,
         after_error: AfterError::Auto,

@@ -154,17 +154,30 @@ impl Example {
     }
 }
 
-/// Step features of every trace that teaches `target` after each of `layers` (with `spans`, also
-/// the mean states over each step's tokens), from the cache when there (refitting never reruns
-/// the model), else by one forward pass that fills it.
+/// What a pass reads of each trace: the states after each of `layers`, with `spans` also their
+/// means over each step's tokens, and with `ask` at the end of that question after each step.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub layers: &'a [usize],
+    pub spans: bool,
+    pub ask: Option<&'a str>,
+}
+
+/// Step features of every trace that teaches `target` as `read` says, from the cache when there
+/// (refitting never reruns the model), else by one forward pass that fills it.
 pub fn dataset(
     model: &dyn LanguageModel,
     cache: &Path,
     target: Target,
     traces: &[(Trace, Option<Label>)],
-    (layers, spans): (&[usize], bool),
+    read: Read,
     run: &mut Run,
 ) -> Result<Dataset> {
+    let Read { layers, spans, ask } = read;
+    // States read after a question are other states: cached under the question's own name.
+    let asked = ask.map_or(String::new(), |q| {
+        format!("ask{:016x}-", crate::model::fnv1a(crate::model::FNV_OFFSET, q.trim().as_bytes()))
+    });
     let fingerprint = &model.fingerprint();
     let mut examples = Vec::new();
     let mut forward_passes = 0;
@@ -185,13 +198,13 @@ pub fn dataset(
             .map(|&l| format!("L{l}"))
             .chain(span_files.iter().map(|&l| format!("S{l}")))
             .chain(["tok".to_string()])
-            .map(|what| cache_file(cache, fingerprint, t, &what))
+            .map(|what| cache_file(cache, fingerprint, t, &format!("{asked}{what}")))
             .collect();
         let cached: Option<Vec<Vec<Vec<f32>>>> = files.iter().map(|f| read_cached(f, t.steps.len())).collect();
         let mut features = match cached {
             Some(f) => f,
             None => {
-                let f = step_features(model, &t.problem, &t.step_texts(), layers, true)?;
+                let f = step_features(model, &t.problem, &t.step_texts(), layers, true, ask)?;
                 forward_passes += 1;
                 let span_means = f.spans.into_iter().take(span_files.len());
                 let all: Vec<Vec<Vec<f32>>> = f.layers.into_iter().chain(span_means).chain([f.tokens]).collect();
@@ -226,8 +239,10 @@ pub struct Run<'a> {
 
 /// What to train: the target, where to read, how to cross-validate and fit.
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub struct Plan<'a> {
     pub target: Target,
+    /// A question put after each step, whose last token's states are read ([`crate::verify::probe::assemble`]).
+    pub ask: Option<&'a str>,
     pub layer: LayerChoice,
     pub features: FeatureChoice,
     pub after_error: AfterError,
@@ -286,7 +301,7 @@ pub fn train_head(
         bail!("{}: a probe reads hidden states, which only a local model gives", model.name())
     };
     let layers = layers_to_read(plan.layer, depth)?;
-    let read = (layers.as_slice(), plan.span != Toggle::No);
+    let read = Read { layers: &layers, spans: plan.span != Toggle::No, ask: plan.ask };
     let mut data = dataset(model, cache, plan.target, labels.traces, read, run)?;
     if !labels.extra.is_empty() {
         let extra = dataset(model, cache, plan.target, labels.extra, read, run)?;
@@ -312,8 +327,8 @@ pub fn train_head(
     let mut problems: Vec<String> = data.examples.iter().chain(&data.extra).map(|e| e.problem.clone()).collect();
     problems.sort_unstable();
     problems.dedup();
-    let origin =
-        Origin { model: model_name.to_string(), fingerprint: model.fingerprint(), sources: labels.sources, problems };
+    let (model_name, fingerprint, ask) = (model_name.to_string(), model.fingerprint(), plan.ask.map(str::to_string));
+    let origin = Origin { model: model_name, fingerprint, ask, sources: labels.sources, problems };
     write_head(&head(origin, &data.layers, heads, threshold, &metrics), output)?;
     let forward_passes = data.forward_passes;
     let reads = view.reads();
@@ -1140,6 +1155,7 @@ pub fn train(
 struct Origin {
     pub model: String,
     pub fingerprint: String,
+    pub ask: Option<String>,
     pub sources: Vec<String>,
     pub problems: Vec<String>,
 }
@@ -1152,7 +1168,7 @@ fn head(
     tau: Thresholds,
     metrics: &CvMetrics,
 ) -> ProbeHead {
-    let Origin { model, fingerprint, sources, problems } = origin;
+    let Origin { model, fingerprint, ask, sources, problems } = origin;
     let mut heads = heads.into_iter();
     let (view, fitted) = heads.next().expect("train gives at least one head");
     let layer = layers[view.layer];
@@ -1173,6 +1189,7 @@ fn head(
         pool: view.pool,
         span: view.span,
         arith: view.arith,
+        ask,
         target: metrics.target.into(),
         mean: fitted.mean,
         scale: fitted.scale,
@@ -1342,7 +1359,8 @@ mod tests {
         let again = fit(&x, &y, FitOptions { hidden: MLP_UNITS, l2: 0.0001, ..FitOptions::default() }).unwrap();
         assert_eq!(again.weights, mlp.weights, "a seeded start: the same fit twice");
         let metrics = HeldOut::default().metrics(Target::Prm, 2, 0);
-        let origin = Origin { model: "m".into(), fingerprint: "f".into(), sources: vec![], problems: vec![] };
+        let origin =
+            Origin { model: "m".into(), fingerprint: "f".into(), ask: None, sources: vec![], problems: vec![] };
         let view = View {
             layer: 0,
             tokens: false,
@@ -1546,8 +1564,13 @@ mod tests {
             let p = step_probs(&heads, e)[1];
             assert!((p - 1.0 / (1.0 + (-mean_logit).exp())).abs() < 1e-12, "{p} against {mean_logit}");
             assert!(m.f1 > Some(90.0) && m.step_auroc > Some(0.95), "{m:?}");
-            let origin =
-                Origin { model: "m".into(), fingerprint: "f".into(), sources: Vec::new(), problems: Vec::new() };
+            let origin = Origin {
+                model: "m".into(),
+                fingerprint: "f".into(),
+                ask: None,
+                sources: Vec::new(),
+                problems: Vec::new(),
+            };
             let file = head(origin, &data.layers, heads, Thresholds::one(0.5), &m);
             assert_eq!(file.also.len(), n - 1);
             let other = if view.layer == 0 { 8 } else { 4 };

@@ -7,7 +7,8 @@
 //! the assistant writes them, each followed by a blank line; a step's row is the hidden state at
 //! the last token of its blank line (the step is complete there, and nothing after it is seen),
 //! optionally followed by how surprised the same model was by the step's own tokens (their
-//! log-probs and entropies from the same pass, [`token_features`]).
+//! log-probs and entropies from the same pass, [`token_features`]). A head trained with
+//! `--ask` reads instead at the end of a fixed question put after each step ([`assemble`]).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,10 @@ pub struct ProbeHead {
     /// ([`arith_features`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub arith: bool,
+    /// `train --ask`: the question put after each step; its states are read at the question's
+    /// last token ([`assemble`]). Absent: at the end of the step's blank line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<String>,
     /// What it predicts: `prm` (P(step is right | steps so far)) or `orm` (P(the final answer
     /// will be right | steps so far)).
     pub target: String,
@@ -254,19 +259,50 @@ impl Linear<'_> {
     }
 }
 
-/// The token ids a probe reads for a problem and its steps, and where each step sits in them.
-pub fn probe_input(model: &dyn LanguageModel, problem: &str, steps: &[&str]) -> Result<(Vec<u32>, Vec<StepSpan>)> {
-    let mut ids = model.chat_prompt(&[Message::new("user", problem)])?;
-    let separator = model.encode("\n\n")?;
+/// The question `train --ask yes` puts after each step (`assets/prompts/probe-ask.txt`).
+pub fn built_in_ask() -> &'static str {
+    include_str!("../../assets/prompts/probe-ask.txt").trim()
+}
+
+/// The token ids a probe reads for a problem and its steps, and where each step sits in them;
+/// with `ask`, that question follows each step's blank line (see [`assemble`]).
+pub fn probe_input(
+    model: &dyn LanguageModel,
+    problem: &str,
+    steps: &[&str],
+    ask: Option<&str>,
+) -> Result<(Vec<u32>, Vec<StepSpan>)> {
+    let prompt = model.chat_prompt(&[Message::new("user", problem)])?;
+    let steps = steps.iter().map(|s| model.encode(s.trim())).collect::<Result<Vec<_>>>()?;
+    let ask = ask.map(|q| model.encode(q.trim())).transpose()?;
+    Ok(assemble(prompt, &steps, &model.encode("\n\n")?, ask.as_deref()))
+}
+
+/// The prompt, then each step followed by `separator`; a step's row is the separator's last
+/// token. With `ask`, each separator is followed by the question and another separator, and
+/// the row is the question's last token: where the model would answer whether the steps so far
+/// are right, so its state there may say more than at the step's end.
+pub fn assemble(
+    mut ids: Vec<u32>,
+    steps: &[Vec<u32>],
+    separator: &[u32],
+    ask: Option<&[u32]>,
+) -> (Vec<u32>, Vec<StepSpan>) {
     let mut spans = Vec::with_capacity(steps.len());
     for s in steps {
         let start = ids.len();
-        ids.extend(model.encode(s.trim())?);
+        ids.extend(s);
         let text = start..ids.len();
-        ids.extend(&separator);
-        spans.push(StepSpan { text, row: ids.len() - 1 });
+        ids.extend(separator);
+        let mut row = ids.len() - 1;
+        if let Some(q) = ask.filter(|q| !q.is_empty()) {
+            ids.extend(q);
+            row = ids.len() - 1;
+            ids.extend(separator);
+        }
+        spans.push(StepSpan { text, row });
     }
-    Ok((ids, spans))
+    (ids, spans)
 }
 
 /// One step in a probe's input: the tokens of its text, and the row its state is read at (the
@@ -290,18 +326,20 @@ pub struct StepFeatures {
 pub const TOKEN_FEATURES: usize = 8;
 
 /// Each step's hidden state after each of `layers`, and with `tokens` its token statistics
-/// (else none: the logits of every position are not computed). One forward pass.
+/// (else none: the logits of every position are not computed); with `ask`, read where that
+/// question follows each step ([`assemble`]). One forward pass.
 pub fn step_features(
     model: &dyn LanguageModel,
     problem: &str,
     steps: &[&str],
     layers: &[usize],
     tokens: bool,
+    ask: Option<&str>,
 ) -> Result<StepFeatures> {
     if steps.is_empty() {
         bail!("a trace without steps has nothing to probe");
     }
-    let (ids, spans) = probe_input(model, problem, steps)?;
+    let (ids, spans) = probe_input(model, problem, steps, ask)?;
     let (states, surprise) = if tokens {
         model.layer_states_and_surprise(&ids, layers)?
     } else {
@@ -407,7 +445,7 @@ impl Verifier for ProbeVerifier {
         let model = self.model.as_ref();
         let layers = self.head.layers();
         let tokens = self.head.members().iter().any(|(_, r, _)| r.tokens);
-        let f = step_features(model, &trace.problem, &trace.step_texts(), &layers, tokens)?;
+        let f = step_features(model, &trace.problem, &trace.step_texts(), &layers, tokens, self.head.ask.as_deref())?;
         let arith = arith_features(&trace.step_texts());
         let blocks = |layer: usize| {
             let at = layers.iter().position(|&l| l == layer).expect("every member's layer was read");
@@ -621,6 +659,19 @@ mod tests {
 
     /// Three tokens, the middle one a surprising digit: the statistics say so, and a step
     /// without digits gets zeros for them.
+    #[test]
+    fn a_question_after_each_step_moves_its_row_to_the_questions_end() {
+        let (steps, sep) = ([vec![10, 11], vec![12]], [0, 1]);
+        let (ids, spans) = assemble(vec![7], &steps, &sep, None);
+        assert_eq!(ids, [7, 10, 11, 0, 1, 12, 0, 1]);
+        assert_eq!(spans, [StepSpan { text: 1..3, row: 4 }, StepSpan { text: 5..6, row: 7 }]);
+        let (ids, spans) = assemble(vec![7], &steps, &sep, Some(&[20, 21, 22]));
+        assert_eq!(ids, [7, 10, 11, 0, 1, 20, 21, 22, 0, 1, 12, 0, 1, 20, 21, 22, 0, 1]);
+        // Each row is the question's last token; the steps' own tokens are where they were read.
+        assert_eq!(spans, [StepSpan { text: 1..3, row: 7 }, StepSpan { text: 10..11, row: 15 }]);
+        assert!(built_in_ask().ends_with(':') && !built_in_ask().contains('\n'));
+    }
+
     #[test]
     fn token_features_summarise_a_steps_surprise() {
         let s = |log_prob: f32, entropy: f32| Surprise { log_prob, entropy };
