@@ -11,6 +11,16 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
 }
 
+/// `score FILE --verifier SPEC` into a fresh `store`: every step's reading (`P(right) 0.xxx`)
+/// in the journal it wrote.
+fn scored_readings(file: &str, spec: &str, store: &std::path::Path) -> Vec<String> {
+    let (code, _, err) = common::run(&["score", file, "--verifier", spec, "--store", store.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let journal = std::fs::read_dir(store).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(journal).unwrap();
+    text.split("P(right) ").skip(1).map(|r| r[..5].to_string()).collect()
+}
+
 #[test]
 fn train_then_eval_and_score_with_the_probe() {
     if common::fetched("smollm2").is_none() {
@@ -149,15 +159,11 @@ fn train_then_eval_and_score_with_the_probe() {
         serde_json::json!(negated(&head_json["weights"])),
         -head_json["bias"].as_f64().unwrap()
     )]);
-    let (path, store) = (dir.path().join("bag.json"), dir.path().join("s-bag"));
+    let path = dir.path().join("bag.json");
     std::fs::write(&path, bagged.to_string()).unwrap();
     let spec = format!("probe:{}", path.display());
-    let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", store.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
-    let text = std::fs::read_to_string(journal).unwrap();
-    let readings: Vec<&str> = text.split("P(right) ").skip(1).map(|r| &r[..5]).collect();
-    assert!(readings.len() >= 32 && readings.iter().all(|r| *r == "0.500"), "{readings:?}");
+    let readings = scored_readings(d, &spec, &dir.path().join("s-bag"));
+    assert!(readings.len() >= 32 && readings.iter().all(|r| r == "0.500"), "{readings:?}");
     bagged["also"] = serde_json::json!([member(serde_json::json!([1.0]), 0.0)]);
     std::fs::write(&path, bagged.to_string()).unwrap();
     let other_store = dir.path().join("s-bag-2");
@@ -357,14 +363,9 @@ fn a_head_that_asks_reads_at_its_question() {
     assert!(plain_head.get("ask").is_none(), "{plain_head}");
 
     let readings = |h: &serde_json::Value, name: &str| -> Vec<String> {
-        let (path, store) = (dir.path().join(format!("{name}.json")), dir.path().join(format!("s-{name}")));
+        let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, h.to_string()).unwrap();
-        let spec = format!("probe:{}", path.display());
-        let (code, _, err) = common::run(&["score", d, "--verifier", &spec, "--store", store.to_str().unwrap()]);
-        assert_eq!(code, 0, "{err}");
-        let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
-        let text = std::fs::read_to_string(journal).unwrap();
-        text.split("P(right) ").skip(1).map(|r| r[..5].to_string()).collect()
+        scored_readings(d, &format!("probe:{}", path.display()), &dir.path().join(format!("s-{name}")))
     };
     let with_question = readings(&head, "with");
     assert_eq!(with_question.len(), 32, "{with_question:?}");

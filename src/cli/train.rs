@@ -151,7 +151,7 @@ fn parse_ask(s: &str) -> Result<AskArg, String> {
         "no" => Ok(AskArg(None)),
         "yes" => Ok(AskArg(Some(crate::verify::probe::built_in_ask().to_string()))),
         "" => Err("the question is empty (yes, no or a line of text)".into()),
-        q if q.contains(['\n', '\r']) || q.chars().any(char::is_control) => {
+        q if q.chars().any(char::is_control) => {
             Err("the question must be one line of text without control characters".into())
         }
         q => Ok(AskArg(Some(q.to_string()))),

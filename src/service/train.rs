@@ -175,9 +175,7 @@ pub fn dataset(
 ) -> Result<Dataset> {
     let Read { layers, spans, ask } = read;
     // States read after a question are other states: cached under the question's own name.
-    let asked = ask.map_or(String::new(), |q| {
-        format!("ask{:016x}-", crate::model::fnv1a(crate::model::FNV_OFFSET, q.trim().as_bytes()))
-    });
+    let asked = ask.map_or(String::new(), |q| format!("ask{}-", problem_hash(q)));
     let fingerprint = &model.fingerprint();
     let mut examples = Vec::new();
     let mut forward_passes = 0;
