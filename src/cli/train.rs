@@ -54,7 +54,7 @@ pub struct TrainArgs {
     /// A PRM's floor on acc_corr, in percent (0 to 100; 0: none): the thresholds are the best F1
     /// among those that leave at least this share of the training folds' right traces unflagged
     /// (a budget of false alarms, chosen inside the folds like the thresholds themselves).
-    #[arg(long, value_name = "PERCENT", default_value_t = 83.0, value_parser = within(0.0, 100.0))]
+    #[arg(long, value_name = "PERCENT", default_value_t = Decode::MIN_ACC_CORR, value_parser = within(0.0, 100.0))]
     pub min_acc_corr: f64,
     /// The head written, and each fold's: one logistic fit on all the training traces (`no`),
     /// or `yes`: three heads of the chosen view, one from each of three repeated inner

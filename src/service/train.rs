@@ -545,11 +545,13 @@ pub struct Decode {
 }
 
 impl Decode {
-    /// `train`'s (and the TUI's train key's) unless told otherwise: two thresholds, and at most
-    /// 17% of the right traces flagged inside the training folds — a floor of 83, three points
-    /// above the 80, because held-out acc_corr scatters by about that much from split to
-    /// split. (`Default` is one τ and no floor.)
-    pub const TRAIN: Decode = Decode { two: true, min_acc_corr: Some(83.0) };
+    /// The floor `train` (and the TUI's train key) uses unless told otherwise: at most 17% of the
+    /// right traces flagged inside the training folds — three points above the 80,
+    /// because held-out acc_corr scatters by about that much from split to split.
+    pub const MIN_ACC_CORR: f64 = 83.0;
+    /// `train`'s (and the TUI's train key's) unless told otherwise: two thresholds and the floor
+    /// above. (`Default` is one τ and no floor.)
+    pub const TRAIN: Decode = Decode { two: true, min_acc_corr: Some(Decode::MIN_ACC_CORR) };
 }
 
 /// The thresholds, chosen on `examples` (training folds only) from `probs`, their step
