@@ -378,3 +378,54 @@ fn a_head_that_asks_reads_at_its_question() {
     assert_ne!(code, 0);
     assert!(err.contains("the question is empty"), "{err}");
 }
+
+/// `train --labels rollout:MODEL@K` learns GLoRe's stepwise labels from the rollouts `score`
+/// stored for the file: until they are stored no trace teaches and it says which command stores
+/// them; then every trace with a stored run teaches (the unlabelled one too), with as many rows
+/// as the steps up to the one after its last recoverable prefix.
+#[test]
+fn a_stepwise_orm_learns_from_stored_rollouts() {
+    if common::fetched("smollm2").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (head, store, states) = (dir.path().join("sorm.json"), dir.path().join("store"), dir.path().join("states"));
+    let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
+    let d = d.to_str().unwrap();
+    let spec = "rollout:smollm2@2";
+    let args = ["train", d, "--model", "smollm2", "--labels", spec, "--layer", "20", "--folds", "2"];
+    let reads = ["--features", "state", "--arith", "no", "--span-mean", "no", "--bag", "no", "--after-error", "skip"];
+    let train = [&args[..], &reads, &["--store", s, "--states", st, "--json", "-o", h]].concat();
+    let (code, _, err) = common::run(&train);
+    assert_ne!(code, 0, "nothing to learn from yet");
+    assert!(err.contains("8 traces have no stored rollout:smollm2@2 result"), "{err}");
+    assert!(err.contains("-v rollout:smollm2@2` stores them"), "{err}");
+
+    // Short continuations: a prefix that already states the right answer reaches it.
+    let (code, _, err) = common::run(&["score", d, "-v", spec, "--max-tokens", "8", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    let journal = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
+    let mut rows = 0;
+    for line in std::fs::read_to_string(journal).unwrap().lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if r["spec"] != spec {
+            continue;
+        }
+        let hit: Vec<bool> = r["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() > 0.0).collect();
+        // Steps up to the last prefix some continuation recovers from, and the one after it.
+        rows += hit.iter().rposition(|&h| h).map_or(1, |last| (last + 2).min(hit.len()));
+    }
+    let (code, out, err) = common::run(&train);
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!((m["target"].as_str(), m["traces"].as_u64()), (Some("prm"), Some(8)), "the file's labels teach 7: {m}");
+    assert_eq!(m["steps"].as_u64(), Some(rows as u64), "{m}");
+    let head_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    let source = head_json["sources"][0].as_str().unwrap();
+    assert!(source.starts_with("rollout:smollm2@2:") && source.ends_with("(8 traces)"), "{source}");
+
+    // A count is part of the name the results are stored under.
+    let (code, _, err) = common::run(&[&args[..5], &["rollout:smollm2", "-o", h]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rollout:MODEL@K"), "{err}");
+}

@@ -15,6 +15,8 @@ use crate::service::train::{
     AfterError, Bag, CvMetrics, Decode, FeatureChoice, FitOptions, Labels, LayerChoice, Plan, PoolChoice, Run, Target,
     Toggle,
 };
+use crate::verify::rollout::sorm_label;
+use crate::verify::VerifierSpec;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -26,8 +28,11 @@ pub struct TrainArgs {
     /// What teaches it: `dataset` (the file's own first-error labels), `human` (the latest
     /// label in the label journal, any annotator) or `gold` (the adjudicated labels) train a
     /// PRM; `outcome` (each trace's final answer against its reference, or the file's own
-    /// correctness flag) trains an ORM.
-    #[arg(long, default_value = "dataset", value_parser = ["dataset", "human", "gold", "outcome"])]
+    /// correctness flag) trains an ORM; `rollout:MODEL@K` (the results `score -v
+    /// rollout:MODEL@K` stored for the file: a step is right while some continuation from a
+    /// later or the same prefix still reaches the reference, GLoRe's SORM label) trains a
+    /// stepwise ORM.
+    #[arg(long, default_value = "dataset", value_parser = parse_labels)]
     pub labels: String,
     /// The layer whose residual stream it reads (1 = after the first), or `auto`: chosen inside
     /// each training fold among five layers spread over the depth.
@@ -109,8 +114,9 @@ pub struct TrainArgs {
     /// What the `--also` files teach: their labels as `--labels` reads them (`same`), or
     /// `right-answers`: only their traces whose final answer is right, each taken as a trace
     /// with no error (model solutions with a correctness flag become PRM data; a right answer
-    /// mostly, not always, comes from right steps).
-    #[arg(long, default_value = "same", value_parser = ["same", "right-answers"])]
+    /// mostly, not always, comes from right steps), or `rollout:MODEL@K`: the SORM labels of
+    /// their stored rollouts (as `--labels` reads them).
+    #[arg(long, default_value = "same", value_parser = parse_also_labels)]
     pub also_labels: String,
     /// At most this many traces of each file.
     #[arg(long, value_parser = count(usize::MAX))]
@@ -131,6 +137,33 @@ pub struct TrainArgs {
 /// `--layer`: a number or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerArg(pub LayerChoice);
+
+/// `--labels`: a named source, or a stored rollout run.
+fn parse_labels(s: &str) -> Result<String, String> {
+    match s {
+        "dataset" | "human" | "gold" | "outcome" => Ok(s.to_string()),
+        _ => rollout_labels(s).map_err(|e| format!("{e} (expected dataset, human, gold, outcome or rollout:MODEL@K)")),
+    }
+}
+
+/// `--also-labels`: as `--labels` says, right answers only, or a stored rollout run.
+fn parse_also_labels(s: &str) -> Result<String, String> {
+    match s {
+        "same" | "right-answers" => Ok(s.to_string()),
+        _ => rollout_labels(s).map_err(|e| format!("{e} (expected same, right-answers or rollout:MODEL@K)")),
+    }
+}
+
+/// A rollout run as the store names its results: with its count of rollouts.
+fn rollout_labels(s: &str) -> Result<String, String> {
+    match VerifierSpec::parse(s)? {
+        spec @ VerifierSpec::Rollout { rollouts: Some(_), .. } => Ok(spec.to_string()),
+        VerifierSpec::Rollout { .. } => {
+            Err("rollout labels need the count of rollouts, as stored: rollout:MODEL@K".into())
+        }
+        _ => Err("not a source of labels".into()),
+    }
+}
 
 fn parse_layer(s: &str) -> Result<LayerArg, String> {
     if s == "auto" {
@@ -180,8 +213,14 @@ pub fn run(args: TrainArgs) -> i32 {
 }
 
 fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
-    let model = args.model.load()?;
     let target = if args.labels == "outcome" { Target::Orm } else { Target::Prm };
+    if target == Target::Orm && args.also_labels.starts_with("rollout:") {
+        anyhow::bail!(
+            "--also-labels {} gives first errors, which an outcome head (--labels outcome) does not learn from",
+            args.also_labels
+        );
+    }
+    let model = args.model.load()?;
     let mut labelled = Vec::new();
     let mut extra = Vec::new();
     let mut sources = Vec::new();
@@ -299,20 +338,34 @@ fn read_labelled(
 ) -> anyhow::Result<String> {
     let (traces, store) = args.input.load_with_store(path)?;
     let before = into.len();
-    let right_answers = also == Some("right-answers");
+    let how = also.filter(|&a| a != "same").unwrap_or(&args.labels);
+    let right_answers = how == "right-answers";
+    let mut unrolled = 0;
     for t in traces.into_iter().take(args.limit.unwrap_or(usize::MAX)) {
-        let label = match args.labels.as_str() {
-            _ if right_answers => Some(crate::trace::Label::NoError),
+        let label = match how {
+            "right-answers" => Some(crate::trace::Label::NoError),
             "human" => store.latest_label(&t.id).map(|(l, _)| l),
             "gold" => store.gold_label(&t.id),
+            spec if spec.starts_with("rollout:") => {
+                // A run stored under another segmentation scored other steps.
+                let stored = store.result(&t.id, spec).filter(|r| r.scores.len() == t.steps.len());
+                unrolled += usize::from(stored.is_none());
+                stored.and_then(|r| sorm_label(&r.scores))
+            }
             _ => t.label,
         };
         if !right_answers || t.answer_correct() == Some(true) {
             into.push((t, label));
         }
     }
+    if unrolled > 0 {
+        crate::errln!(
+            "{}: {unrolled} traces have no stored {how} result for their steps and do not teach (`stepscope score {} -v {how}` stores them)",
+            path.display(),
+            path.display()
+        );
+    }
     let n = into[before..].iter().filter(|(t, l)| target.teaches(*l, t.answer_correct())).count();
-    let how = if right_answers { "right-answers" } else { &args.labels };
     let tag = if also.is_some() { " train-only" } else { "" };
     Ok(format!("{how}{tag}:{}@{} ({n} traces)", path.display(), crate::model::fingerprint(path)))
 }

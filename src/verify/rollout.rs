@@ -15,7 +15,24 @@ use crate::model::lm::sample_from;
 use crate::model::sample::SamplingParams;
 use crate::model::{LanguageModel, Message};
 use crate::trace::answer::{extract_answer, same_answer};
-use crate::trace::Trace;
+use crate::trace::{Label, Trace};
+
+/// The GLoRe SORM label of a trace from its stored rollout values (methods.md §1.2, steps 3
+/// and 4a): a prefix is recoverable when any of its continuations reached the reference
+/// (value > 0), and every prefix before a recoverable one is recoverable too, so the first error
+/// is the step after the last recoverable one. None when a step was left unscored (beyond the
+/// model's context) or there are no steps: such a trace does not teach.
+pub fn sorm_label(values: &[Option<f64>]) -> Option<Label> {
+    let values: Vec<f64> = values.iter().copied().collect::<Option<_>>()?;
+    if values.is_empty() {
+        return None;
+    }
+    Some(match values.iter().rposition(|&v| v > 0.0) {
+        Some(last) if last + 1 == values.len() => Label::NoError,
+        Some(last) => Label::FirstError(last + 1),
+        None => Label::FirstError(0),
+    })
+}
 
 pub struct RolloutVerifier {
     model: Arc<dyn LanguageModel>,
@@ -133,5 +150,23 @@ impl Verifier for RolloutVerifier {
             out.push(StepScore::none("beyond the model context"));
         }
         Ok(Scored { steps: out, truncated, forward_passes: passes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_error_follows_the_last_recoverable_step() {
+        let label = |v: &[f64]| sorm_label(&v.iter().map(|&x| Some(x)).collect::<Vec<_>>());
+        assert_eq!(label(&[1.0, 0.5, 0.25]), Some(Label::NoError));
+        assert_eq!(label(&[1.0, 0.5, 0.0, 0.0]), Some(Label::FirstError(2)));
+        // A later success makes the steps before it recoverable (positive back-propagation).
+        assert_eq!(label(&[0.0, 0.25, 0.0]), Some(Label::FirstError(2)));
+        assert_eq!(label(&[0.0, 0.0, 0.75]), Some(Label::NoError));
+        assert_eq!(label(&[0.0, 0.0]), Some(Label::FirstError(0)));
+        assert_eq!(label(&[]), None);
+        assert_eq!(sorm_label(&[Some(1.0), None]), None, "a step beyond the context leaves the trace unlabelled");
     }
 }
