@@ -11,6 +11,15 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/demo.jsonl")
 }
 
+/// A fresh folder (kept while the first value lives) and the paths a training test writes in
+/// it: the head named `head`, the label store and the state cache.
+fn scratch(head: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (head, store, states) = (path(head), path("store"), path("states"));
+    (dir, head, store, states)
+}
+
 /// `score FILE --verifier SPEC` into a fresh `store`: every step's reading (`P(right) 0.xxx`)
 /// in the journal it wrote.
 fn scored_readings(file: &str, spec: &str, store: &std::path::Path) -> Vec<String> {
@@ -181,8 +190,7 @@ fn an_outcome_head_trains_and_scores() {
     if common::fetched("smollm2").is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (head, store, states) = (dir.path().join("orm.json"), dir.path().join("store"), dir.path().join("states"));
+    let (_dir, head, store, states) = scratch("orm.json");
     let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
     let d = d.to_str().unwrap();
     let args = ["train", d, "--model", "smollm2", "--labels", "outcome", "--layer", "20", "--folds", "2"];
@@ -388,8 +396,7 @@ fn a_stepwise_orm_learns_from_stored_rollouts() {
     if common::fetched("smollm2").is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (head, store, states) = (dir.path().join("sorm.json"), dir.path().join("store"), dir.path().join("states"));
+    let (_dir, head, store, states) = scratch("sorm.json");
     let (h, s, st, d) = (head.to_str().unwrap(), store.to_str().unwrap(), states.to_str().unwrap(), demo());
     let d = d.to_str().unwrap();
     let spec = "rollout:smollm2@2";
