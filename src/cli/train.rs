@@ -79,6 +79,12 @@ pub struct TrainArgs {
     /// `auto`: chosen inside each training fold.
     #[arg(long, default_value = "auto", value_parser = ["no", "yes", "auto"])]
     pub arith: String,
+    /// Whether a PRM's row goes on with the state at the end of the next step (`yes`: an error
+    /// often shows more plainly once a later step uses it; a step's score then depends on the
+    /// step after it), not (`no`), or `auto`: chosen inside each training fold. An ORM never
+    /// reads it.
+    #[arg(long, default_value = "no", value_parser = ["no", "yes", "auto"])]
+    pub next_step: String,
     /// A question put after each step (`yes`: the built-in one, "Check: is every step so far
     /// correct? Answer yes or no:"; or its own text, one line), whose last token's states are
     /// read instead of those at the step's end; `no`: none. Read and cached apart from the plain
@@ -118,6 +124,11 @@ pub struct TrainArgs {
     /// their stored rollouts (as `--labels` reads them).
     #[arg(long, default_value = "same", value_parser = parse_also_labels)]
     pub also_labels: String,
+    /// What each step of an `--also` file weighs in a fit against a step of the main files
+    /// (0.01 to 10): below 1, many train-only traces teach without outweighing the traces
+    /// that are scored.
+    #[arg(long, value_name = "W", default_value_t = 1.0, value_parser = within(0.01, 10.0))]
+    pub also_weight: f64,
     /// At most this many traces of each file.
     #[arg(long, value_parser = count(usize::MAX))]
     pub limit: Option<usize>,
@@ -236,6 +247,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         l2: args.l2.0.unwrap_or(FitOptions::default().l2),
         epochs: args.epochs,
         hidden: if args.head == "mlp" { crate::service::train::MLP_UNITS } else { 0 },
+        extra_weight: args.also_weight,
         ..FitOptions::default()
     };
     let features = match args.features.as_str() {
@@ -259,7 +271,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "yes" => Toggle::Yes,
         _ => Toggle::Auto,
     };
-    let (span, arith) = (toggle(&args.span_mean), toggle(&args.arith));
+    let (span, arith, next) = (toggle(&args.span_mean), toggle(&args.arith), toggle(&args.next_step));
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
     let floor = (args.min_acc_corr > 0.0).then_some(args.min_acc_corr);
@@ -270,8 +282,23 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         _ => Bag::One,
     };
     let ask = args.ask.0.as_deref();
-    let plan =
-        Plan { target, ask, layer, features, after_error, pool, span, arith, decode, bag, auto_l2, folds, seed, fit };
+    let plan = Plan {
+        target,
+        ask,
+        layer,
+        features,
+        after_error,
+        pool,
+        span,
+        arith,
+        next,
+        decode,
+        bag,
+        auto_l2,
+        folds,
+        seed,
+        fit,
+    };
     let never = AtomicBool::new(false);
     // The labelled files are read first, then the train-only ones: one bar over both.
     let (mut offset, mut last) = (0, (0, 0));
@@ -308,6 +335,9 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     report["ask"] = json!(ask);
+    report["next"] = json!(t.reads.next);
+    report["fold_next"] = json!(m.next);
+    report["also_weight"] = json!(args.also_weight);
     if args.json {
         crate::outln!("{report}");
     } else {

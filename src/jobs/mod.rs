@@ -351,6 +351,7 @@ fn train(
         pool: PoolChoice::No,
         span: Toggle::Yes,
         arith: Toggle::Auto,
+        next: Toggle::No,
         decode: Decode::TRAIN,
         bag: Bag::Layers,
         auto_l2: false,

@@ -64,6 +64,9 @@ pub struct Example {
     pub spans: Vec<Vec<Vec<f32>>>,
     /// `[step][feature]`: the arithmetic checker's verdicts ([`arith_features`]).
     pub arith: Vec<Vec<f32>>,
+    /// A train-only trace (`train --also`): it teaches with [`FitOptions::extra_weight`] and is
+    /// never scored, not even by the inner cross-validations that choose a view.
+    pub extra: bool,
 }
 
 /// What a head reads of each step: the state after one of the dataset's layers (an index into
@@ -83,6 +86,8 @@ pub struct View {
     pub span: bool,
     /// The row ends with the arithmetic checker's verdicts.
     pub arith: bool,
+    /// The state followed by the next step's ([`crate::verify::probe::with_next_state`]).
+    pub next: bool,
     pub after_error: bool,
     /// The fit's L2 penalty.
     pub l2: f64,
@@ -90,7 +95,9 @@ pub struct View {
 
 impl View {
     pub fn reads(self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, span: self.span, arith: self.arith }
+        let (tokens, trace, pool, span, arith, next) =
+            (self.tokens, self.trace, self.pool, self.span, self.arith, self.next);
+        Reads { tokens, trace, pool, span, arith, next }
     }
 
     /// One example's rows in this view, one per step.
@@ -223,6 +230,7 @@ pub fn dataset(
             tokens,
             // Model-free and instant: computed here, never cached.
             arith: arith_features(&t.step_texts()),
+            extra: false,
         });
     }
     (run.progress)(traces.len(), traces.len());
@@ -248,6 +256,8 @@ pub struct Plan<'a> {
     /// Each step's state followed by the mean state over the step's own tokens.
     pub span: Toggle,
     pub arith: Toggle,
+    /// Each step's state followed by the next step's (a PRM's only).
+    pub next: Toggle,
     /// How a PRM's first error is read from its steps ([`Decode`]), chosen inside the folds.
     pub decode: Decode,
     /// One head fitted on all the training traces, or several read together ([`Bag`]).
@@ -303,7 +313,7 @@ pub fn train_head(
     let mut data = dataset(model, cache, plan.target, labels.traces, read, run)?;
     if !labels.extra.is_empty() {
         let extra = dataset(model, cache, plan.target, labels.extra, read, run)?;
-        data.extra = extra.examples;
+        data.extra = extra.examples.into_iter().map(|e| Example { extra: true, ..e }).collect();
         data.forward_passes += extra.forward_passes;
     }
     let read_seconds = started.elapsed().as_secs_f64();
@@ -315,6 +325,7 @@ pub fn train_head(
         pool: plan.pool,
         span: plan.span,
         arith: plan.arith,
+        next: plan.next,
         decode: plan.decode,
         bag: plan.bag,
         auto_l2: plan.auto_l2,
@@ -355,11 +366,14 @@ pub struct FitOptions {
     pub learning_rate: f64,
     /// Hidden ReLU units before the logistic output (`train --head mlp`); 0: a linear head.
     pub hidden: usize,
+    /// What a train-only trace's step weighs in a fit against one of the main files'
+    /// (`train --also-weight`).
+    pub extra_weight: f64,
 }
 
 impl Default for FitOptions {
     fn default() -> FitOptions {
-        FitOptions { l2: 0.01, epochs: 300, learning_rate: 0.05, hidden: 0 }
+        FitOptions { l2: 0.01, epochs: 300, learning_rate: 0.05, hidden: 0, extra_weight: 1.0 }
     }
 }
 
@@ -369,9 +383,18 @@ pub const MLP_UNITS: usize = 32;
 /// Logistic regression of `y` (1 = step right) on `x`, classes weighted to balance (a wrong
 /// step is rare): full-batch Adam on the mean weighted log-loss plus `l2`·|w|².
 pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
+    fit_weighted(x, y, &vec![1.0; y.len()], o)
+}
+
+/// [`fit`] with a weight for each row (a train-only trace's steps may weigh less): the classes
+/// are balanced by their weights, and the loss is the mean over the weights.
+pub fn fit_weighted(x: &[Vec<f32>], y: &[f32], row_w: &[f32], o: FitOptions) -> Result<Fitted> {
     let (n, d) = (x.len(), x.first().map_or(0, Vec::len));
     if n == 0 || d == 0 {
         bail!("nothing to fit: no labelled step");
+    }
+    if row_w.len() != n || y.len() != n || row_w.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+        bail!("a fit needs one positive weight and one target per row");
     }
     let mean: Vec<f32> = (0..d).map(|j| x.iter().map(|r| r[j]).sum::<f32>() / n as f32).collect();
     let scale: Vec<f32> = (0..d)
@@ -384,13 +407,19 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
     let dev = Device::Cpu;
     let xs = Tensor::from_vec(z, (n, d), &dev)?;
     let ys = Tensor::from_vec(y.to_vec(), (n, 1), &dev)?;
-    let pos = y.iter().filter(|&&v| v > 0.5).count().max(1) as f32;
-    let neg = (n as f32 - pos).max(1.0);
-    let sample_w: Vec<f32> =
-        y.iter().map(|&v| if v > 0.5 { n as f32 / (2.0 * pos) } else { n as f32 / (2.0 * neg) }).collect();
+    // Weighted counts (with unit weights, the counts themselves): the whole weighs `total`,
+    // split evenly between the classes.
+    let total: f32 = row_w.iter().sum();
+    let pos: f32 = y.iter().zip(row_w).filter(|(&v, _)| v > 0.5).map(|(_, w)| w).sum::<f32>().max(1.0);
+    let neg = (total - pos).max(1.0);
+    let sample_w: Vec<f32> = y
+        .iter()
+        .zip(row_w)
+        .map(|(&v, &w)| if v > 0.5 { w * total / (2.0 * pos) } else { w * total / (2.0 * neg) })
+        .collect();
     let sw = Tensor::from_vec(sample_w, (n, 1), &dev)?;
     if o.hidden > 0 {
-        let (hidden, weights, bias) = fit_mlp(&xs, &ys, &sw, o)?;
+        let (hidden, weights, bias) = fit_mlp(&xs, &ys, &sw, total, o)?;
         return Ok(Fitted { layer: None, reads: None, mean, scale, hidden: Some(hidden), weights, bias });
     }
     // Adam on the exact gradient, which a logistic loss has in closed form (σ(l) − y per row):
@@ -403,7 +432,7 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
         let w = Tensor::from_slice(&weights, (d, 1), &dev)?;
         let logits = (xs.matmul(&w)? + f64::from(bias))?;
         let residual = ((candle_nn::ops::sigmoid(&logits)? - &ys)? * &sw)?;
-        let residual = (residual / n as f64)?;
+        let residual = (residual / f64::from(total))?;
         let grad_w: Vec<f32> = residual.t()?.matmul(&xs)?.flatten_all()?.to_vec1()?;
         let grad_b: f32 = residual.sum_all()?.to_scalar()?;
         let (c1, c2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
@@ -426,9 +455,9 @@ pub fn fit(x: &[Vec<f32>], y: &[f32], o: FitOptions) -> Result<Fitted> {
 /// (no decay of its own) on the mean weighted log-loss plus `l2`·(|W₁|² + |w₂|²), full batch,
 /// through candle's autodiff (the closed form of the linear fit does not carry over). The
 /// start is seeded, so a fit is repeatable.
-fn fit_mlp(xs: &Tensor, ys: &Tensor, sw: &Tensor, o: FitOptions) -> Result<(Hidden, Vec<f32>, f32)> {
+fn fit_mlp(xs: &Tensor, ys: &Tensor, sw: &Tensor, total: f32, o: FitOptions) -> Result<(Hidden, Vec<f32>, f32)> {
     use candle_nn::Optimizer;
-    let (n, d) = xs.dims2()?;
+    let (_, d) = xs.dims2()?;
     let h = o.hidden;
     let dev = xs.device();
     // Uniform in ±sqrt(6 / (fan_in + fan_out)), from a fixed hash of each weight's index.
@@ -454,7 +483,7 @@ fn fit_mlp(xs: &Tensor, ys: &Tensor, sw: &Tensor, o: FitOptions) -> Result<(Hidd
         let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         let loss = ((softplus - (&logits * ys)?)? * sw)?.sum_all()?;
         let penalty = (w1.as_tensor().sqr()?.sum_all()? + w2.as_tensor().sqr()?.sum_all()?)?;
-        let loss = ((loss / n as f64)? + (penalty * o.l2)?)?;
+        let loss = ((loss / f64::from(total))? + (penalty * o.l2)?)?;
         opt.backward_step(&loss)?;
     }
     // Row-major (units × features) for the head file.
@@ -491,13 +520,15 @@ fn fit_targets(e: &Example, view: View, target: Target) -> Vec<f32> {
 
 fn fit_on(examples: &[&Example], view: View, target: Target, o: FitOptions) -> Result<Fitted> {
     let o = FitOptions { l2: view.l2, ..o };
-    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut x, mut y, mut w) = (Vec::new(), Vec::new(), Vec::new());
     for e in examples {
         let t = fit_targets(e, view, target);
+        let weight = if e.extra { o.extra_weight as f32 } else { 1.0 };
         x.extend(view.rows(e).into_iter().take(t.len()));
+        w.extend(std::iter::repeat_n(weight, t.len()));
         y.extend(t);
     }
-    fit(&x, &y, o)
+    fit_weighted(&x, &y, &w, o)
 }
 
 /// Each step's P(right) by `heads` together, each reading its own view: the sigmoid of their
@@ -682,6 +713,8 @@ pub struct CvMetrics {
     /// Whether each fold's head learnt from the steps after the first error too (its inner
     /// choice under `--after-error auto`).
     pub after_error: Vec<bool>,
+    /// Per fold: whether its head read the next step's state.
+    pub next: Vec<bool>,
     /// Each fold's L2 penalty (its inner choice under `--l2 auto`).
     pub l2: Vec<f64>,
     /// Each fold's τ (a PRM's locating threshold), and its flagging threshold (the same unless
@@ -760,6 +793,8 @@ pub struct Choice {
     pub pool: PoolChoice,
     pub span: Toggle,
     pub arith: Toggle,
+    /// Whether a PRM's row goes on with the next step's state.
+    pub next: Toggle,
     /// How a PRM flags a trace and locates its first error ([`Decode`]).
     pub decode: Decode,
     /// One head fitted on everything, or the inner cross-validation's heads read together.
@@ -807,6 +842,8 @@ impl Choice {
             (_, AfterError::Wrong) => &[true],
             (_, AfterError::Auto) => &[false, true],
         };
+        // An ORM's reading after the last step, which has no next one, judges the trace.
+        let nexts: &[bool] = if target == Target::Orm { &[false] } else { self.next.options() };
         let pools: &[bool] = match self.pool {
             PoolChoice::No => &[false],
             PoolChoice::Mean => &[true],
@@ -822,8 +859,8 @@ impl Choice {
         for &layer in &indices {
             for &(tokens, trace) in reads {
                 for &(pool, span, arith) in &blocks {
-                    for &after_error in after {
-                        let view = |l2| View { layer, tokens, trace, pool, span, arith, after_error, l2 };
+                    for (&next, &after_error) in nexts.iter().flat_map(|n| after.iter().map(move |a| (n, a))) {
+                        let view = |l2| View { layer, tokens, trace, pool, span, arith, next, after_error, l2 };
                         views.extend(penalties.iter().map(|&l2| view(l2)));
                     }
                 }
@@ -929,7 +966,8 @@ fn judge_views(examples: &[&Example], views: &[View], target: Target, o: FitOpti
     for &view in views {
         let (held_out, heads) = inner_fits(examples, &inner, view, target, o)?;
         let (mut scores, mut bad) = (Vec::new(), Vec::new());
-        for (z, e) in held_out.iter().zip(examples) {
+        // Train-only traces teach, but the view is judged on the rows that will be scored.
+        for (z, e) in held_out.iter().zip(examples).filter(|(_, e)| !e.extra) {
             for (z, y) in z.iter().flatten().zip(targets(e, target)) {
                 scores.push(-z);
                 bad.push(y < 0.5);
@@ -1059,6 +1097,7 @@ impl HeldOut {
             span: Vec::new(),
             arith: Vec::new(),
             after_error: Vec::new(),
+            next: Vec::new(),
             l2: Vec::new(),
             thresholds: Vec::new(),
             flags: Vec::new(),
@@ -1094,7 +1133,7 @@ pub fn train(
     let fold = folds_of(&ex.iter().collect::<Vec<_>>(), k, seed);
     let mut held = HeldOut::default();
     let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut span, mut arith, mut after_error) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut span, mut arith, mut after_error, mut next) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit, except in a fold that holds out their problem (another
     // file of the same problems would teach the held-out traces' answers). τ is still chosen on
@@ -1122,6 +1161,7 @@ pub fn train(
         span.push(view.span);
         arith.push(view.arith);
         after_error.push(view.after_error);
+        next.push(view.next);
         l2.push(view.l2);
         thresholds.push(tau.locate);
         flags.push(tau.flag);
@@ -1137,6 +1177,7 @@ pub fn train(
         span,
         arith,
         after_error,
+        next,
         l2,
         thresholds,
         flags,
@@ -1190,6 +1231,7 @@ fn head(
         pool: view.pool,
         span: view.span,
         arith: view.arith,
+        next: view.next,
         ask,
         target: metrics.target.into(),
         mean: fitted.mean,
@@ -1282,6 +1324,7 @@ mod tests {
             spans: Vec::new(),
             arith: vec![vec![0.0; 3]; tokens.len()],
             tokens,
+            extra: false,
         }
     }
 
@@ -1314,6 +1357,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
+            next: Toggle::No,
             decode: Decode::default(),
             bag: Bag::One,
             auto_l2: false,
@@ -1369,6 +1413,7 @@ mod tests {
             pool: false,
             span: false,
             arith: false,
+            next: false,
             after_error: false,
             l2: 0.0001,
         };
@@ -1399,6 +1444,7 @@ mod tests {
                 pool: false,
                 span: false,
                 arith: false,
+                next: false,
                 after_error: false,
                 l2: 0.01
             }
@@ -1426,6 +1472,7 @@ mod tests {
                     arith: vec![vec![0.0; 3]; 3],
                     features: vec![rows],
                     spans: Vec::new(),
+                    extra: false,
                 }
             })
             .collect();
@@ -1463,6 +1510,7 @@ mod tests {
                     tokens,
                     features: vec![rows],
                     spans: Vec::new(),
+                    extra: false,
                 }
             })
             .collect();
@@ -1708,6 +1756,7 @@ mod tests {
             pool: false,
             span: false,
             arith: false,
+            next: false,
             after_error: false,
             l2: 0.01,
         };
@@ -1743,6 +1792,44 @@ mod tests {
         assert!(view.span && fitted[0].1.weights.len() == 3 + 2, "{view:?}");
     }
 
+    /// Main traces teach "a high first feature is right"; twice as many train-only traces teach
+    /// the opposite. At full weight they win the fit; at `--also-weight 0.1` the main traces do.
+    #[test]
+    fn train_only_traces_pull_as_much_as_their_weight() {
+        let trace = |t: usize, flipped: bool| {
+            let first_error = Some(1);
+            let high = |k: usize| if (Some(k) == first_error) != flipped { -1.0 } else { 1.0 };
+            let rows = (0..2).map(|k| vec![high(k), ((t * 7 + k) as f32).sin()]).collect();
+            labelled(format!("p{t}"), first_error, vec![rows], vec![vec![0.0]; 2])
+        };
+        let main: Vec<Example> = (0..20).map(|t| trace(t, false)).collect();
+        let extra: Vec<Example> = (20..60).map(|t| Example { extra: true, ..trace(t, true) }).collect();
+        let all: Vec<&Example> = main.iter().chain(&extra).collect();
+        let view = choice(LayerChoice::Fixed(4)).views(&[4], Target::Prm, 0.01).unwrap()[0];
+        let pull = |extra_weight| fit_on(&all, view, Target::Prm, FitOptions { extra_weight, ..FitOptions::default() });
+        assert!(pull(1.0).unwrap().weights[0] < 0.0, "twice as many rows at full weight");
+        assert!(pull(0.1).unwrap().weights[0] > 0.0, "a tenth of the weight each");
+        assert!(fit_weighted(&[vec![1.0]], &[1.0], &[0.0], FitOptions::default()).is_err());
+    }
+
+    /// The first error shows only in the state at the end of the step after it (a wrong result
+    /// the model notices once it is used): under `--next-step auto` every fold's inner
+    /// cross-validation reads the next step's state and locates the held-out first errors;
+    /// without it they are not. An ORM never reads it.
+    #[test]
+    fn the_next_steps_state_is_read_when_the_inner_folds_prefer_it() {
+        let data = noisy_traces(|e, first_error, noise| {
+            for (k, s) in e.features[0].iter_mut().enumerate() {
+                s[0] = if first_error.is_some_and(|f| k == f + 1) { -2.0 } else { 1.0 + 0.2 * noise(k, 7) };
+            }
+        });
+        let (m, fitted, view) = located_only_with(&data, Choice { next: Toggle::Auto, ..choice(LayerChoice::Auto) });
+        assert_eq!(m.next, vec![true; 5], "{m:?}");
+        assert!(view.next && fitted[0].1.weights.len() == 3 + 3 + 1, "{view:?}");
+        let orm = Choice { next: Toggle::Yes, ..choice(LayerChoice::Auto) }.views(&[4], Target::Orm, 0.01).unwrap();
+        assert!(!orm.is_empty() && orm.iter().all(|v| !v.next), "{orm:?}");
+    }
+
     /// Each trace has its own level of surprise and the first error is the step far below its
     /// trace's usual level (no fixed threshold separates it): under `--features auto` every
     /// fold's inner cross-validation picks the trace context and the held-out traces are
@@ -1773,6 +1860,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
+            next: Toggle::No,
             decode: Decode::default(),
             bag: Bag::One,
             auto_l2: false,
@@ -1832,6 +1920,7 @@ mod tests {
             spans: Vec::new(),
             tokens: vec![vec![0.0]; 4],
             arith: vec![vec![0.0; 3]; 4],
+            extra: false,
         };
         let (skip, wrong) = (
             View {
@@ -1841,6 +1930,7 @@ mod tests {
                 pool: false,
                 span: false,
                 arith: false,
+                next: false,
                 after_error: false,
                 l2: 0.01,
             },
@@ -1851,6 +1941,7 @@ mod tests {
                 pool: false,
                 span: false,
                 arith: false,
+                next: false,
                 after_error: true,
                 l2: 0.01,
             },
@@ -1866,6 +1957,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::Auto,
+            next: Toggle::No,
             decode: Decode::default(),
             bag: Bag::One,
             auto_l2: false,
@@ -1884,6 +1976,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
+            next: Toggle::No,
             decode: Decode::default(),
             bag: Bag::One,
             auto_l2: true,
@@ -1897,6 +1990,7 @@ mod tests {
             pool: PoolChoice::No,
             span: Toggle::No,
             arith: Toggle::No,
+            next: Toggle::No,
             decode: Decode::default(),
             bag: Bag::One,
             auto_l2: false,
@@ -1910,6 +2004,7 @@ mod tests {
                 pool: false,
                 span: false,
                 arith: false,
+                next: false,
                 after_error: false,
                 l2: 0.01
             }]

@@ -50,6 +50,10 @@ pub struct ProbeHead {
     /// ([`arith_features`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub arith: bool,
+    /// Whether the row goes on with the state at the end of the next step ([`with_next_state`]):
+    /// a step's score then depends on the step after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next: bool,
     /// `train --ask`: the question put after each step; its states are read at the question's
     /// last token ([`assemble`]). Absent: at the end of the step's blank line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +111,14 @@ impl ProbeHead {
 
     /// What the head reads of each step beside its state.
     pub fn reads(&self) -> Reads {
-        Reads { tokens: self.tokens, trace: self.trace, pool: self.pool, span: self.span, arith: self.arith }
+        Reads {
+            tokens: self.tokens,
+            trace: self.trace,
+            pool: self.pool,
+            span: self.span,
+            arith: self.arith,
+            next: self.next,
+        }
     }
 
     /// The head's own weights, as one member of its bag.
@@ -478,6 +489,8 @@ pub struct Reads {
     pub span: bool,
     /// The row ends with the arithmetic checker's verdicts ([`arith_features`]).
     pub arith: bool,
+    /// The state (and its span mean) followed by the next step's state ([`with_next_state`]).
+    pub next: bool,
 }
 
 /// What a trace gives a head, `[step][feature]` each: the states at the steps' ends, their means
@@ -492,11 +505,13 @@ pub struct Blocks<'a> {
 }
 
 /// Each step's row as a head reads it: its state (with `pool`, followed by the mean state so
-/// far; with `span`, by the mean state over the step), then with `tokens` its token statistics,
-/// and with `trace` also its trace's, then with `arith` the arithmetic checker's verdicts.
+/// far; with `span`, by the mean state over the step; with `next`, by the next step's state),
+/// then with `tokens` its token statistics, and with `trace` also its trace's, then with `arith`
+/// the arithmetic checker's verdicts.
 pub fn head_rows(b: Blocks, reads: Reads) -> Vec<Vec<f32>> {
     let states = if reads.pool { with_running_mean(b.states) } else { b.states.to_vec() };
     let states = if reads.span { joined_rows(&states, b.spans) } else { states };
+    let states = if reads.next { joined_rows(&states, &with_next_state(b.states)) } else { states };
     let tokens = b.tokens;
     let rows = match (reads.tokens, reads.trace) {
         (false, _) => states,
@@ -546,7 +561,22 @@ pub fn reads_note(reads: Reads) -> String {
         (true, true) => " + token surprise in its trace",
     };
     let arith = if reads.arith { " + arithmetic checks" } else { "" };
-    format!("{pool}{tokens}{arith}")
+    let next = if reads.next { " + next step's state" } else { "" };
+    format!("{pool}{next}{tokens}{arith}")
+}
+
+/// Each step's block of what follows it: the state at the end of the next step, then 1 (zeros
+/// and 0 for the last step, which has none). An error often shows more plainly in the model's
+/// states once a later step uses its result than at the step itself; with this block a step's
+/// row sees that too (and its score depends on the step after it, as with the trace block).
+pub fn with_next_state(states: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let width = states.first().map_or(0, Vec::len);
+    (0..states.len())
+        .map(|k| match states.get(k + 1) {
+            Some(next) => next.iter().copied().chain([1.0]).collect(),
+            None => vec![0.0; width + 1],
+        })
+        .collect()
 }
 
 /// Each step's state followed by the mean of the states at the ends of the steps so far (itself
@@ -734,7 +764,7 @@ mod tests {
         assert!(serde_json::to_string(&traced).unwrap().contains("\"trace\":true"));
         assert!(!old.pool && !serde_json::to_string(&traced).unwrap().contains("pool"));
         let pooled = ProbeHead { pool: true, ..traced };
-        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true, span: false, arith: false });
+        assert_eq!(pooled.reads(), Reads { tokens: true, trace: true, pool: true, ..Reads::default() });
     }
 
     /// Step k's state is followed by the mean of steps 1..=k (never a later one), before the
@@ -747,7 +777,7 @@ mod tests {
         assert_eq!(rows[1], [3.0, 0.0, 2.0, 2.0]);
         assert_eq!(rows[2], [5.0, 2.0, 3.0, 2.0]);
         let tokens = [vec![7.0], vec![8.0], vec![9.0]];
-        let reads = Reads { tokens: true, trace: false, pool: true, span: false, arith: false };
+        let reads = Reads { tokens: true, pool: true, ..Reads::default() };
         let blocks = Blocks { states: &states, spans: &[], tokens: &tokens, arith: &[] };
         assert_eq!(head_rows(blocks, reads)[1], [3.0, 0.0, 2.0, 2.0, 8.0]);
         assert_eq!(reads_note(reads), " + mean state so far + token surprise");
@@ -770,5 +800,26 @@ mod tests {
         let both = Reads { span: true, ..reads };
         assert_eq!(head_rows(blocks, both)[1], [7.0, 5.0, 1.0, 0.0, 1.0]);
         assert_eq!(reads_note(both), " + mean state over the step + arithmetic checks");
+    }
+
+    /// Each step's row goes on with the next step's state and a 1; the last step's with zeros
+    /// and a 0. It comes after the span mean and before the token statistics, and a head file
+    /// without the field reads no next state.
+    #[test]
+    fn the_next_steps_state_follows_the_row() {
+        let states = [vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]];
+        assert_eq!(with_next_state(&states), [vec![3.0, 4.0, 1.0], vec![5.0, 6.0, 1.0], vec![0.0, 0.0, 0.0]]);
+        let spans = [vec![9.0, 9.0], vec![8.0, 8.0], vec![7.0, 7.0]];
+        let tokens = [vec![-1.0], vec![-2.0], vec![-3.0]];
+        let blocks = Blocks { states: &states, spans: &spans, tokens: &tokens, arith: &[] };
+        let reads = Reads { span: true, next: true, tokens: true, ..Reads::default() };
+        let rows = head_rows(blocks, reads);
+        assert_eq!(rows[0], [1.0, 2.0, 9.0, 9.0, 3.0, 4.0, 1.0, -1.0]);
+        assert_eq!(rows[2], [5.0, 6.0, 7.0, 7.0, 0.0, 0.0, 0.0, -3.0]);
+        assert_eq!(reads_note(reads), " + mean state over the step + next step's state + token surprise");
+        let old: ProbeHead = serde_json::from_str(r#"{"probe":1,"model":"m","model_fingerprint":"f","layer":3,"target":"prm","mean":[0],"scale":[1],"weights":[1],"bias":0,"threshold":0.5,"sources":[],"problems":[],"metrics":null}"#).unwrap();
+        assert!(!old.reads().next && !serde_json::to_string(&old).unwrap().contains("next"));
+        let ahead = ProbeHead { next: true, ..old };
+        assert!(serde_json::to_string(&ahead).unwrap().contains("\"next\":true") && ahead.reads().next);
     }
 }
