@@ -208,6 +208,11 @@ fn model_verifiers_end_to_end() {
             assert!(r["model"].as_str().unwrap().ends_with(".gguf"), "{r}");
             let scores = r["scores"].as_array().unwrap();
             assert!(scores.iter().all(|x| x.is_null() || (0.0..=1.0).contains(&x.as_f64().unwrap())), "{r}");
+            if spec.starts_with("rollout") {
+                // Back-propagated (GLoRe 4a): a rollout's scores never rise along a trace.
+                let v: Vec<f64> = scores.iter().filter_map(|x| x.as_f64()).collect();
+                assert!(v.windows(2).all(|w| w[0] >= w[1]), "{r}");
+            }
         }
         // Scoring again reuses the stored results.
         let (code, out, err) = common::run(&args);

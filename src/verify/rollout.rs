@@ -1,7 +1,11 @@
 //! `rollout:MODEL`: GLoRe SORM labels by Monte Carlo (methods.md §1.2). From the prefix ending at
 //! each step, K continuations are sampled; the step's value is the share that reaches the
-//! reference answer, and its hard label is whether any does. The default threshold makes the
-//! first step from which no continuation recovers the first error. The KV cache of each prefix
+//! reference answer, and its hard label is whether any does. Labels are then back-propagated
+//! (§1.2 4a, on by default in GLoRe's design): a prefix before a recoverable one is recoverable
+//! too, so a step's score is the highest share of any prefix from it on, and the default
+//! threshold makes the step after the last recoverable prefix the first error (a step whose K
+//! continuations all happened to miss, followed by one that recovers, is no longer flagged).
+//! The raw share stays in each step's detail. The KV cache of each prefix
 //! is computed once and forked for its K samples, which decode together (one forward pass per
 //! token for all K on the local runtime).
 
@@ -16,6 +20,24 @@ use crate::model::sample::SamplingParams;
 use crate::model::{LanguageModel, Message};
 use crate::trace::answer::{extract_answer, same_answer};
 use crate::trace::{Label, Trace};
+
+/// GLoRe's positive back-propagation (methods.md §1.2 4a) on the shares: each step's score is
+/// the highest share of its own prefix and every later one, so scores never rise along a trace
+/// and the first below any threshold under the lowest positive share is the step after the last
+/// recoverable prefix.
+pub fn back_propagated(values: &[f64]) -> Vec<f64> {
+    let mut best = 0f64;
+    let mut out: Vec<f64> = values
+        .iter()
+        .rev()
+        .map(|&v| {
+            best = best.max(v);
+            best
+        })
+        .collect();
+    out.reverse();
+    out
+}
 
 /// The GLoRe SORM label of a trace from its stored rollout values (methods.md §1.2, steps 3
 /// and 4a): a prefix is recoverable when any of its continuations reached the reference
@@ -146,6 +168,13 @@ impl Verifier for RolloutVerifier {
                 format!("{hits}/{} rollouts reach {reference} (answers: {})", self.k, answers.join(", ")),
             ));
         }
+        let shares: Vec<f64> = out.iter().filter_map(|s| s.score).collect();
+        for (step, (share, kept)) in out.iter_mut().zip(shares.iter().zip(back_propagated(&shares))) {
+            if kept > *share {
+                step.score = Some(kept);
+                step.detail.push_str(&format!(" · {kept:.2}: a later prefix still recovers (GLoRe 4a)"));
+            }
+        }
         while out.len() < steps.len() {
             out.push(StepScore::none("beyond the model context"));
         }
@@ -168,5 +197,21 @@ mod tests {
         assert_eq!(label(&[0.0, 0.0]), Some(Label::FirstError(0)));
         assert_eq!(label(&[]), None);
         assert_eq!(sorm_label(&[Some(1.0), None]), None, "a step beyond the context leaves the trace unlabelled");
+    }
+
+    /// Hand-worked: a share only rises to the best share of a later prefix; with the default
+    /// threshold (half a success in K) the first error is the step after the last recoverable
+    /// prefix, the same step `sorm_label` names.
+    #[test]
+    fn back_propagation_keeps_a_step_before_a_recovery() {
+        let shares = [0.0, 0.25, 0.0, 0.5, 0.0, 0.0];
+        let kept = back_propagated(&shares);
+        assert_eq!(kept, [0.5, 0.5, 0.5, 0.5, 0.0, 0.0]);
+        assert_eq!(crate::signals::first_below(&kept, 0.5 / 4.0), Some(4));
+        assert_eq!(crate::signals::first_below(&shares, 0.5 / 4.0), Some(0), "the raw shares flag step 1");
+        let label = sorm_label(&shares.iter().map(|&v| Some(v)).collect::<Vec<_>>());
+        assert_eq!(label, Some(Label::FirstError(4)));
+        assert_eq!(back_propagated(&[0.75, 0.25]), [0.75, 0.25], "falling shares stay as they are");
+        assert!(back_propagated(&[]).is_empty());
     }
 }
