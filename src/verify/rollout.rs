@@ -49,10 +49,10 @@ pub fn sorm_label(values: &[Option<f64>]) -> Option<Label> {
     if values.is_empty() {
         return None;
     }
-    Some(match values.iter().rposition(|&v| v > 0.0) {
-        Some(last) if last + 1 == values.len() => Label::NoError,
-        Some(last) => Label::FirstError(last + 1),
-        None => Label::FirstError(0),
+    // Back-propagated, the shares fall to 0 at the step after the last recoverable prefix.
+    Some(match back_propagated(&values).iter().position(|&v| v <= 0.0) {
+        Some(first) => Label::FirstError(first),
+        None => Label::NoError,
     })
 }
 
