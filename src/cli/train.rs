@@ -61,6 +61,13 @@ pub struct TrainArgs {
     /// (a budget of false alarms, chosen inside the folds like the thresholds themselves).
     #[arg(long, value_name = "PERCENT", default_value_t = Decode::MIN_ACC_CORR, value_parser = within(0.0, 100.0))]
     pub min_acc_corr: f64,
+    /// What a PRM's thresholds apply to: each step's reading (`no`: a trace is flagged by its
+    /// weakest step), the chance that no step so far is wrong, the running product of the
+    /// readings with a logit shift of 0 to 4 chosen with the thresholds (`yes`: a trace is
+    /// flagged on all its steps' evidence together), or `auto`: whichever gives the better F1
+    /// inside each training fold. A head so decoded scores each step by that running product.
+    #[arg(long, default_value = "auto", value_parser = ["no", "yes", "auto"])]
+    pub cumulative: String,
     /// The head written, and each fold's: one logistic fit on all the training traces (`no`),
     /// or `yes`: three heads of the chosen view, one from each of three repeated inner
     /// cross-validations, their logits averaged (each saw two thirds of the traces; the
@@ -275,7 +282,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     let auto_l2 = args.l2.0.is_none();
     let (layer, folds, seed) = (args.layer.0, args.folds, args.seed);
     let floor = (args.min_acc_corr > 0.0).then_some(args.min_acc_corr);
-    let decode = Decode { two: args.thresholds == "two", min_acc_corr: floor };
+    let decode = Decode { two: args.thresholds == "two", min_acc_corr: floor, cumulative: toggle(&args.cumulative) };
     let bag = match args.bag.as_str() {
         "yes" => Bag::Inner,
         "layers" => Bag::Layers,
@@ -338,6 +345,8 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     report["next"] = json!(t.reads.next);
     report["fold_next"] = json!(m.next);
     report["also_weight"] = json!(args.also_weight);
+    report["cumulative"] = json!(t.threshold.cumulative);
+    report["fold_cumulative"] = json!(m.cumulative);
     if args.json {
         crate::outln!("{report}");
     } else {

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::model::LanguageModel;
 use crate::signals::agreement::auroc;
-use crate::signals::first_flagged;
 use crate::signals::metrics::{score, Confusion};
+use crate::signals::{first_flagged, survival};
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{
     arith_features, candidate_layers, head_rows, read_together, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
@@ -553,17 +553,28 @@ fn trace_score(p: &[f64], target: Target) -> f64 {
 pub struct Thresholds {
     pub flag: f64,
     pub locate: f64,
+    /// Some(shift): the thresholds apply to the chance that no step so far is wrong
+    /// ([`survival`] of the readings with this logit shift), not to the readings themselves.
+    pub cumulative: Option<f64>,
 }
 
 impl Thresholds {
     pub fn one(tau: f64) -> Thresholds {
-        Thresholds { flag: tau, locate: tau }
+        Thresholds { flag: tau, locate: tau, cumulative: None }
     }
 
     fn first_error(self, p: &[f64]) -> Option<usize> {
-        first_flagged(p, self.flag, self.locate)
+        match self.cumulative {
+            None => first_flagged(p, self.flag, self.locate),
+            Some(shift) => first_flagged(&survival(p, shift), self.flag, self.locate),
+        }
     }
 }
+
+/// The logit shifts a cumulative decode ([`Decode::cumulative`]) chooses among: none, and up to
+/// the ~2.5 that balancing classes of about one wrong step in twelve takes off a right step's
+/// logit, and a little beyond.
+pub const CUMULATIVE_SHIFTS: [f64; 5] = [0.0, 1.0, 2.0, 3.0, 4.0];
 
 /// How a PRM's readings become a first error, chosen inside the training folds: one τ or two
 /// thresholds ([`Thresholds`]), and a floor under the acc_corr the thresholds give there.
@@ -573,6 +584,10 @@ pub struct Decode {
     /// In percent: only thresholds that leave at least this share of the training folds' right
     /// traces unflagged are candidates (the best acc_corr when none does).
     pub min_acc_corr: Option<f64>,
+    /// Whether the thresholds apply to each step's reading (`No`), to the chance that no step
+    /// so far is wrong with a logit shift from [`CUMULATIVE_SHIFTS`] (`Yes`), or to whichever
+    /// gives the better F1 on the training folds (`Auto`; the readings themselves win a tie).
+    pub cumulative: Toggle,
 }
 
 impl Decode {
@@ -582,7 +597,7 @@ impl Decode {
     pub const MIN_ACC_CORR: f64 = 83.0;
     /// `train`'s (and the TUI's train key's) unless told otherwise: two thresholds and the floor
     /// above. (`Default` is one τ and no floor.)
-    pub const TRAIN: Decode = Decode { two: true, min_acc_corr: Some(Decode::MIN_ACC_CORR) };
+    pub const TRAIN: Decode = Decode { two: true, min_acc_corr: Some(Decode::MIN_ACC_CORR), cumulative: Toggle::Auto };
 }
 
 /// The thresholds, chosen on `examples` (training folds only) from `probs`, their step
@@ -591,11 +606,15 @@ impl Decode {
 /// "answer right when P ≥ τ". The first best wins, so equal thresholds win a tie.
 fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, decode: Decode) -> Thresholds {
     // (keeps the floor, value, then): F1 where it does, else acc_corr then F1, so an
-    // unreachable floor falls back to the fewest right traces flagged.
-    let quality = |t: Thresholds| match target {
+    // unreachable floor falls back to the fewest right traces flagged. A PRM's thresholds apply
+    // to `scores`: the readings, or their survival.
+    let quality = |t: Thresholds, scores: &[Vec<f64>]| match target {
         Target::Prm => {
-            let pairs: Vec<(Option<usize>, Option<usize>)> =
-                probs.iter().zip(examples).map(|(p, e)| (t.first_error(p), e.first_error())).collect();
+            let pairs: Vec<(Option<usize>, Option<usize>)> = scores
+                .iter()
+                .zip(examples)
+                .map(|(p, e)| (first_flagged(p, t.flag, t.locate), e.first_error()))
+                .collect();
             let s = score(&pairs);
             match decode.min_acc_corr {
                 Some(floor) if s.acc_corr < floor => (false, s.acc_corr, s.f1),
@@ -613,12 +632,25 @@ fn best_threshold(probs: &[Vec<f64>], examples: &[&Example], target: Target, dec
     };
     let two = decode.two && target == Target::Prm;
     let grid: Vec<f64> = (1..100).map(|k| k as f64 / 100.0).collect();
-    let pairs = grid.iter().flat_map(|&locate| {
-        let flags = grid.iter().rev().filter(move |&&f| f <= locate && (two || f == locate));
-        flags.map(move |&flag| Thresholds { flag, locate })
+    let shifts: Vec<Option<f64>> = match (target, decode.cumulative) {
+        (Target::Orm, _) | (_, Toggle::No) => vec![None],
+        (_, Toggle::Yes) => CUMULATIVE_SHIFTS.iter().copied().map(Some).collect(),
+        (_, Toggle::Auto) => std::iter::once(None).chain(CUMULATIVE_SHIFTS.iter().copied().map(Some)).collect(),
+    };
+    // Each decode's scores, worked out once.
+    let decoded: Vec<(Option<f64>, Vec<Vec<f64>>)> = shifts
+        .into_iter()
+        .map(|c| (c, c.map_or_else(|| probs.to_vec(), |shift| probs.iter().map(|p| survival(p, shift)).collect())))
+        .collect();
+    let candidates = decoded.iter().flat_map(|(cumulative, scores)| {
+        let grid = &grid;
+        grid.iter().flat_map(move |&locate| {
+            let flags = grid.iter().rev().filter(move |&&f| f <= locate && (two || f == locate));
+            flags.map(move |&flag| (Thresholds { flag, locate, cumulative: *cumulative }, scores))
+        })
     });
-    pairs
-        .map(|t| (t, quality(t)))
+    candidates
+        .map(|(t, scores)| (t, quality(t, scores)))
         .fold(
             (Thresholds::one(0.5), (false, f64::MIN, f64::MIN)),
             |best, (t, v)| if v > best.1 { (t, v) } else { best },
@@ -721,6 +753,9 @@ pub struct CvMetrics {
     /// `--thresholds two`).
     pub thresholds: Vec<f64>,
     pub flags: Vec<f64>,
+    /// Per fold: the logit shift of a cumulative decode ([`Decode::cumulative`]), None where
+    /// its thresholds apply to the readings themselves.
+    pub cumulative: Vec<Option<f64>>,
     /// Train-only traces left out of a fold's training data because the fold holds out their
     /// problem, summed over the folds.
     pub extra_left_out: usize,
@@ -756,8 +791,9 @@ pub enum PoolChoice {
 
 /// Whether a head reads a block of features (the arithmetic checker's verdicts, the mean state
 /// over the step), or an inner cross-validation on the training folds decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Toggle {
+    #[default]
     No,
     Yes,
     Auto,
@@ -1101,6 +1137,7 @@ impl HeldOut {
             l2: Vec::new(),
             thresholds: Vec::new(),
             flags: Vec::new(),
+            cumulative: Vec::new(),
             extra_left_out: 0,
         }
     }
@@ -1134,7 +1171,7 @@ pub fn train(
     let mut held = HeldOut::default();
     let (mut layers, mut tokens, mut trace, mut pool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut span, mut arith, mut after_error, mut next) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut l2, mut thresholds, mut flags) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut l2, mut thresholds, mut flags, mut cumulative) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Train-only examples join every fit, except in a fold that holds out their problem (another
     // file of the same problems would teach the held-out traces' answers). τ is still chosen on
     // the fold's own training traces (they come first in `joined`, so their inner held-out
@@ -1165,6 +1202,7 @@ pub fn train(
         l2.push(view.l2);
         thresholds.push(tau.locate);
         flags.push(tau.flag);
+        cumulative.push(tau.cumulative);
         for e in test {
             held.add(e, &step_probs(&heads, e), target, tau);
         }
@@ -1181,6 +1219,7 @@ pub fn train(
         l2,
         thresholds,
         flags,
+        cumulative,
         extra_left_out,
         ..held.metrics(target, k, ex.len())
     };
@@ -1242,6 +1281,7 @@ fn head(
         also: also.collect(),
         threshold: tau.locate,
         flag_threshold: (tau.flag < tau.locate).then_some(tau.flag),
+        cumulative: tau.cumulative,
         sources,
         problems,
         metrics: serde_json::to_value(metrics).expect("plain data"),
@@ -1548,7 +1588,10 @@ mod tests {
         let (one, _, _, tau) = train(&data, choice(LayerChoice::Auto), 5, 0, FitOptions::default()).unwrap();
         assert_eq!(tau.flag, tau.locate);
         assert!(one.f1 < Some(70.0), "{one:?}");
-        let two = Choice { decode: Decode { two: true, min_acc_corr: None }, ..choice(LayerChoice::Auto) };
+        let two = Choice {
+            decode: Decode { two: true, min_acc_corr: None, ..Decode::default() },
+            ..choice(LayerChoice::Auto)
+        };
         let (m, _, _, tau) = train(&data, two, 5, 0, FitOptions::default()).unwrap();
         assert!(m.f1 > Some(95.0), "{m:?}");
         assert!(tau.flag < tau.locate && m.flags.iter().zip(&m.thresholds).all(|(f, t)| f < t), "{m:?}");
@@ -1570,16 +1613,53 @@ mod tests {
             score(&probs.iter().zip(&all).map(|(p, e)| (t.first_error(p), e.first_error())).collect::<Vec<_>>())
         };
         for two in [false, true] {
-            let free = scores(&probs, best_threshold(&probs, &all, Target::Prm, Decode { two, min_acc_corr: None }));
+            let free = scores(
+                &probs,
+                best_threshold(&probs, &all, Target::Prm, Decode { two, min_acc_corr: None, ..Decode::default() }),
+            );
             assert!(free.acc_corr < 90.0, "{free:?}");
-            let floor = Decode { two, min_acc_corr: Some(90.0) };
+            let floor = Decode { two, min_acc_corr: Some(90.0), ..Decode::default() };
             let held = scores(&probs, best_threshold(&probs, &all, Target::Prm, floor));
             assert!(held.acc_corr >= 90.0 && held.f1 > 70.0 && held.f1 <= free.f1, "{held:?} against {free:?}");
         }
         probs[19][0] = 0.005;
-        let unreachable = Decode { two: false, min_acc_corr: Some(100.0) };
+        let unreachable = Decode { two: false, min_acc_corr: Some(100.0), ..Decode::default() };
         let fallback = scores(&probs, best_threshold(&probs, &all, Target::Prm, unreachable));
         assert!(fallback.acc_corr == 90.0 && fallback.f1 > 60.0, "{fallback:?}");
+    }
+
+    /// Right traces dip once, to 0.55, and read 0.95 elsewhere; wrong ones read 0.6 from their
+    /// first error (step 1 or 2) on. No threshold on the readings flags a wrong trace without
+    /// every right one (their weakest step is lower); the chance of no error so far (0.95³ ·
+    /// 0.55 ≈ 0.47 for a right trace, at most 0.33 for a wrong one) flags all the wrong ones and
+    /// none of the right ones, and drops below 0.6 first at the first error (0.57 at step 1;
+    /// 0.90 then 0.54 when it is step 2). `auto` picks it; the head's scores are then that product.
+    #[test]
+    fn a_cumulative_decode_flags_on_every_steps_evidence_together() {
+        let mut examples: Vec<Example> = Vec::new();
+        let mut probs: Vec<Vec<f64>> = Vec::new();
+        for t in 0..40 {
+            let first_error = (t % 2 == 0).then_some(1 + (t / 2) % 2);
+            examples.push(labelled(format!("p{t}"), first_error, vec![vec![vec![0.0]; 4]], vec![vec![0.0]; 4]));
+            probs.push(match first_error {
+                Some(f) => (0..4).map(|k| if k < f { 0.95 } else { 0.6 }).collect(),
+                None => (0..4).map(|k| if k == t % 4 { 0.55 } else { 0.95 }).collect(),
+            });
+        }
+        let all: Vec<&Example> = examples.iter().collect();
+        let f1 = |t: Thresholds| {
+            score(&probs.iter().zip(&all).map(|(p, e)| (t.first_error(p), e.first_error())).collect::<Vec<_>>()).f1
+        };
+        let decode = |cumulative| Decode { two: true, min_acc_corr: Some(83.0), cumulative };
+        let plain = best_threshold(&probs, &all, Target::Prm, decode(Toggle::No));
+        assert!(plain.cumulative.is_none() && f1(plain) < 50.0, "{plain:?}");
+        for c in [Toggle::Yes, Toggle::Auto] {
+            let t = best_threshold(&probs, &all, Target::Prm, decode(c));
+            assert!(t.cumulative.is_some() && f1(t) > 99.0, "{c:?}: {t:?}");
+        }
+        // An ORM's threshold is always on its readings.
+        let orm = best_threshold(&probs, &all, Target::Orm, decode(Toggle::Yes));
+        assert!(orm.cumulative.is_none(), "{orm:?}");
     }
 
     /// With `Bag::Inner`, the head is three heads of the chosen view, one per repeated inner

@@ -486,6 +486,13 @@ fn uncertain_order(app: &App, order: &[usize]) -> Result<(Vec<usize>, String), S
             (mine, scores.map(|r| r.scores.clone()))
         })
         .collect();
+    // A cumulatively decoded head stores the chance of no error so far; the first-error
+    // distribution wants each step's own reading.
+    let head = crate::verify::probe::ProbeHead::read(std::path::Path::new(spec.trim_start_matches("probe:")));
+    let items = match head.ok().and_then(|h| h.cumulative) {
+        Some(_) => items.into_iter().map(|(m, s)| (m, s.map(|s| crate::signals::from_survival(&s)))).collect(),
+        None => items,
+    };
     let scored = items.iter().filter(|(_, s)| s.is_some()).count();
     let ordered = crate::service::campaign::uncertainty_order(&items).into_iter().map(|i| order[i]).collect();
     Ok((ordered, format!("queue: the probe's least sure first errors first ({scored}/{} scored by it)", order.len())))

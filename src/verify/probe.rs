@@ -81,6 +81,11 @@ pub struct ProbeHead {
     /// (lower than `threshold`); its first error is then its first step below `threshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag_threshold: Option<f64>,
+    /// `train --cumulative`: the thresholds apply to the chance that no step so far is wrong,
+    /// the running product of the readings with this logit shift ([`crate::signals::survival`]);
+    /// each step's score is then that product (its reading stays in the detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<f64>,
     /// Where its labels came from: `dataset:FILE@fingerprint` with counts.
     pub sources: Vec<String>,
     /// Hashes of the training problems' text (`eval` says when a file shares problems).
@@ -107,6 +112,15 @@ impl ProbeHead {
             bail!("{}: not a probe head of format 1 with matching weights and standardisation", path.display());
         }
         Ok(head)
+    }
+
+    /// Each step's score from its reading: the reading, or with [`ProbeHead::cumulative`] the
+    /// chance that no step so far is wrong.
+    pub fn decoded(&self, readings: &[f64]) -> Vec<f64> {
+        match self.cumulative {
+            Some(shift) => crate::signals::survival(readings, shift),
+            None => readings.to_vec(),
+        }
     }
 
     /// What the head reads of each step beside its state.
@@ -470,7 +484,13 @@ impl Verifier for ProbeVerifier {
         };
         let layer = format!("layer {}{reads}{also} of {}", self.head.layer, self.head.model);
         let what = if self.head.target == "orm" { "P(answer right)" } else { "P(right)" };
-        let steps = probs.into_iter().map(|p| StepScore::new(p, format!("{what} {p:.3} · {layer}"))).collect();
+        let scores = self.head.decoded(&probs);
+        let so_far = if self.head.cumulative.is_some() { "P(no error so far) · " } else { "" };
+        let steps = probs
+            .iter()
+            .zip(scores)
+            .map(|(p, s)| StepScore::new(s, format!("{so_far}{what} {p:.3} · {layer}")))
+            .collect();
         Ok(Scored { steps, truncated: None, forward_passes: 1 })
     }
 }
@@ -717,6 +737,21 @@ mod tests {
     }
 
     /// A head with a hidden layer: z = (2, −1) → units max(0, 2 − 1 + 0) = 1 and
+    /// A head decoded cumulatively with a shift of ln 3 scores 0.5, 0.5 as 3/4, then 9/16; a
+    /// head without the field (as every head written before it) scores the readings.
+    #[test]
+    fn a_cumulative_head_scores_the_chance_of_no_error_so_far() {
+        let plain = ProbeHead::default();
+        assert_eq!(plain.decoded(&[0.5, 0.5]), [0.5, 0.5]);
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("cumulative"), "{text}");
+        let head = ProbeHead { cumulative: Some(3f64.ln()), ..plain };
+        let s = head.decoded(&[0.5, 0.5]);
+        assert!((s[0] - 0.75).abs() < 1e-9 && (s[1] - 0.5625).abs() < 1e-9, "{s:?}");
+        let back: ProbeHead = serde_json::from_str(&serde_json::to_string(&head).unwrap()).unwrap();
+        assert_eq!(back.cumulative, head.cumulative);
+    }
+
     /// max(0, −2 + 0 − 1) = 0 → logit 0.5 + 2·1 = 2.5; a file whose sizes disagree is refused.
     #[test]
     fn a_hidden_layer_sits_between_the_features_and_the_output() {
