@@ -352,11 +352,14 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         print_metrics(m);
         crate::outln!(
-            "head: {} {} on layer {layer}{}, τ {tau:.2}{} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
+            "head: {} {} on layer {layer}{}, τ {tau:.2}{}{} → {} · {} forward passes, {:.1} s reading, {:.1} s fitting",
             args.head,
             m.target,
             crate::verify::probe::reads_note(t.reads),
             if flag < tau { format!(" (flagged below {flag:.2})") } else { String::new() },
+            t.threshold
+                .cumulative
+                .map_or(String::new(), |shift| format!(" on P(no error so far), logit shift {shift}")),
             args.output.display(),
             t.forward_passes,
             t.read_seconds,

@@ -595,8 +595,9 @@ impl Decode {
     /// right traces flagged inside the training folds — three points above the 80,
     /// because held-out acc_corr scatters by about that much from split to split.
     pub const MIN_ACC_CORR: f64 = 83.0;
-    /// `train`'s (and the TUI's train key's) unless told otherwise: two thresholds and the floor
-    /// above. (`Default` is one τ and no floor.)
+    /// `train`'s (and the TUI's train key's) unless told otherwise: two thresholds, the floor
+    /// above, and the readings or their product as the folds prefer. (`Default` is one τ on the
+    /// readings and no floor.)
     pub const TRAIN: Decode = Decode { two: true, min_acc_corr: Some(Decode::MIN_ACC_CORR), cumulative: Toggle::Auto };
 }
 
