@@ -736,7 +736,6 @@ mod tests {
         assert_eq!(joined_rows(&[vec![1.0]], &[vec![2.0, 3.0]]), [vec![1.0, 2.0, 3.0]]);
     }
 
-    /// A head with a hidden layer: z = (2, −1) → units max(0, 2 − 1 + 0) = 1 and
     /// A head decoded cumulatively with a shift of ln 3 scores 0.5, 0.5 as 3/4, then 9/16; a
     /// head without the field (as every head written before it) scores the readings.
     #[test]
@@ -752,6 +751,7 @@ mod tests {
         assert_eq!(back.cumulative, head.cumulative);
     }
 
+    /// A head with a hidden layer: z = (2, −1) → units max(0, 2 − 1 + 0) = 1 and
     /// max(0, −2 + 0 − 1) = 0 → logit 0.5 + 2·1 = 2.5; a file whose sizes disagree is refused.
     #[test]
     fn a_hidden_layer_sits_between_the_features_and_the_output() {
