@@ -22,6 +22,11 @@ pub fn first_error_distribution(p: &[Option<f64>]) -> Vec<f64> {
     out
 }
 
+/// P from a logit.
+pub fn sigmoid(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
+}
+
 /// The chance that no step so far is wrong, step by step: the running product of each step's
 /// P(right) after its logit is moved by `shift` (a head fitted with balanced classes reads
 /// wrong steps as more common than they are; a positive shift undoes some of that). It never
@@ -32,8 +37,7 @@ pub fn survival(p: &[f64], shift: f64) -> Vec<f64> {
     p.iter()
         .map(|&right| {
             let right = right.clamp(1e-12, 1.0 - 1e-12);
-            let logit = (right / (1.0 - right)).ln() + shift;
-            clean_so_far *= 1.0 / (1.0 + (-logit).exp());
+            clean_so_far *= sigmoid((right / (1.0 - right)).ln() + shift);
             clean_so_far
         })
         .collect()

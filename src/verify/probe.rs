@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use super::{Ctx, ModelInfo, Scored, StepScore, Verifier};
 use crate::model::{LanguageModel, Message, Surprise};
+use crate::signals::sigmoid;
 use crate::trace::Trace;
 
 /// What the head is, beside its weights: enough to refuse a wrong model and to see leakage.
@@ -231,10 +232,6 @@ pub fn read_together(logits: impl IntoIterator<Item = Vec<f64>>) -> Vec<f64> {
         heads += 1;
     }
     sum.into_iter().map(|s| sigmoid(s / heads.max(1) as f64)).collect()
-}
-
-pub fn sigmoid(logit: f64) -> f64 {
-    1.0 / (1.0 + (-logit).exp())
 }
 
 /// A hidden layer of ReLU units on n standardised features z: unit u is
