@@ -342,6 +342,7 @@ fn train_head(args: &TrainArgs) -> anyhow::Result<()> {
         "forward_passes": t.forward_passes, "read_seconds": t.read_seconds, "fit_seconds": t.fit_seconds,
     });
     report["ask"] = json!(ask);
+    report["agreement_trace_auroc"] = json!(m.agreement_trace_auroc);
     report["next"] = json!(t.reads.next);
     report["fold_next"] = json!(m.next);
     report["also_weight"] = json!(args.also_weight);
@@ -418,8 +419,10 @@ fn print_metrics(m: &CvMetrics) {
         (Some(f1), Some(e), Some(c)) => format!("F1 {f1:.1} (acc_err {e:.1}, acc_corr {c:.1}) · "),
         _ => String::new(),
     };
+    // Only where solutions share problems: a majority vote among them, for scale.
+    let agree = m.agreement_trace_auroc.map_or(String::new(), |a| format!(", answer agreement alone {a:.3}"));
     crate::outln!(
-        "{} traces, {} rows, {}-fold CV by problem: {pb}step AUROC {} (position alone {}) · trace AUROC {} (first step alone {}, length alone {})",
+        "{} traces, {} rows, {}-fold CV by problem: {pb}step AUROC {} (position alone {}) · trace AUROC {} (first step alone {}, length alone {}{agree})",
         m.traces,
         m.steps,
         m.folds,

@@ -13,9 +13,10 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::model::LanguageModel;
-use crate::signals::agreement::auroc;
+use crate::signals::agreement::{answer_agreement, auroc};
 use crate::signals::metrics::{score, Confusion};
 use crate::signals::{first_flagged, survival};
+use crate::trace::answer::normalize;
 use crate::trace::{Label, Trace};
 use crate::verify::probe::{
     arith_features, candidate_layers, head_rows, read_together, step_features, Blocks, Hidden, Member, ProbeHead, Reads,
@@ -55,6 +56,9 @@ pub struct Example {
     pub problem: String,
     pub label: Option<Label>,
     pub answer_correct: Option<bool>,
+    /// The share of the file's other solutions to the same problem with the same final answer
+    /// ([`answer_agreements`]): a baseline the ORM is reported against, never a feature.
+    pub agreement: Option<f64>,
     /// `[layer][step][feature]`, layers as in `Dataset::layers`.
     pub features: Vec<Vec<Vec<f32>>>,
     /// `[step][feature]`: each step's token statistics ([`crate::verify::probe::token_features`]).
@@ -161,6 +165,14 @@ impl Example {
     }
 }
 
+/// Each trace's answer agreement: the share of the other traces of its problem whose final
+/// answer is the same once normalised ([`crate::signals::agreement::answer_agreement`]).
+fn answer_agreements<'a>(traces: impl Iterator<Item = &'a Trace>) -> Vec<Option<f64>> {
+    let items: Vec<(String, Option<String>)> =
+        traces.map(|t| (problem_hash(&t.problem), t.final_answer.as_deref().map(normalize))).collect();
+    answer_agreement(&items)
+}
+
 /// What a pass reads of each trace: the states after each of `layers`, with `spans` also their
 /// means over each step's tokens, and with `ask` at the end of that question after each step.
 #[derive(Debug, Clone, Copy)]
@@ -186,6 +198,7 @@ pub fn dataset(
     let fingerprint = &model.fingerprint();
     let mut examples = Vec::new();
     let mut forward_passes = 0;
+    let agreements = answer_agreements(traces.iter().map(|(t, _)| t));
     for (i, (t, label)) in traces.iter().enumerate() {
         (run.progress)(i, traces.len());
         if run.cancel.load(Ordering::Relaxed) {
@@ -225,6 +238,7 @@ pub fn dataset(
             problem: problem_hash(&t.problem),
             label: *label,
             answer_correct: t.answer_correct(),
+            agreement: agreements[i],
             features,
             spans,
             tokens,
@@ -728,6 +742,9 @@ pub struct CvMetrics {
     /// alone for a wrong answer.
     pub position_step_auroc: Option<f64>,
     pub length_trace_auroc: Option<f64>,
+    /// And the answer agreement alone (a majority vote among the file's solutions to the same
+    /// problem), where traces have siblings.
+    pub agreement_trace_auroc: Option<f64>,
     /// Held-out traces by the head's P(answer right), lowest fifth first.
     pub quintiles: Vec<Quintile>,
     /// The layer each fold used (its inner choice under `--layer auto`).
@@ -1085,6 +1102,7 @@ struct HeldOut {
     traces: Vec<(f64, bool)>,
     first_steps: Vec<(f64, bool)>,
     lengths: Vec<(f64, bool)>,
+    agreements: Vec<(f64, bool)>,
 }
 
 impl HeldOut {
@@ -1102,6 +1120,9 @@ impl HeldOut {
             self.traces.push((trace_score(p, target), right));
             self.first_steps.push((1.0 - p[0], !right));
             self.lengths.push((p.len() as f64, !right));
+            if let Some(a) = e.agreement {
+                self.agreements.push((1.0 - a, !right));
+            }
         }
     }
 
@@ -1126,6 +1147,7 @@ impl HeldOut {
             first_step_trace_auroc: roc(&self.first_steps),
             position_step_auroc: roc(&self.positions),
             length_trace_auroc: roc(&self.lengths),
+            agreement_trace_auroc: roc(&self.agreements),
             quintiles: quintiles(&self.traces),
             layers: Vec::new(),
             tokens: Vec::new(),
@@ -1361,6 +1383,7 @@ mod tests {
             problem,
             label: Some(first_error.map_or(Label::NoError, Label::FirstError)),
             answer_correct: Some(first_error.is_none()),
+            agreement: None,
             features: layers,
             spans: Vec::new(),
             arith: vec![vec![0.0; 3]; tokens.len()],
@@ -1509,6 +1532,8 @@ mod tests {
                     problem: format!("p{}", t / 2),
                     label: None,
                     answer_correct: Some(right),
+                    // Siblings backing the right answers only, for the first 30 traces.
+                    agreement: (t < 30).then_some(if right { 0.75 } else { 0.25 }),
                     tokens: vec![vec![0.0]; 3],
                     arith: vec![vec![0.0; 3]; 3],
                     features: vec![rows],
@@ -1521,10 +1546,30 @@ mod tests {
         let (m, _, _, tau) = train(&data, choice(LayerChoice::Auto), 5, 3, FitOptions::default()).unwrap();
         assert_eq!((m.target, m.f1, m.position_step_auroc), ("orm", None, None), "{m:?}");
         assert_eq!((m.trace_auroc, m.step_auroc), (Some(1.0), Some(1.0)), "{m:?}");
+        // Low agreement is the sign of a wrong answer: a perfect baseline here, not a reversed one.
+        assert_eq!(m.agreement_trace_auroc, Some(1.0), "{m:?}");
         assert_eq!(m.quintiles.iter().map(|q| q.traces).sum::<usize>(), 60);
         assert_eq!(m.quintiles[0].accuracy, 0.0, "{m:?}");
         assert_eq!(m.quintiles[4].accuracy, 1.0, "{m:?}");
         assert!(tau.locate > 0.0 && tau.locate < 1.0 && tau.flag == tau.locate);
+    }
+
+    /// Answers agree once normalised ("18" and "$18.00"), siblings are solutions to the same
+    /// problem text, and a lone solution has no agreement to report.
+    #[test]
+    fn answer_agreement_groups_by_problem_and_normalises_answers() {
+        let solution = |problem: &str, answer: Option<&str>| {
+            let mut t = Trace::from_step_texts("t", problem, &["a step"]);
+            t.final_answer = answer.map(str::to_string);
+            t
+        };
+        let traces = [
+            solution("eggs", Some("18")),
+            solution("eggs", Some("$18.00")),
+            solution("eggs", Some("26")),
+            solution("ducks", Some("18")),
+        ];
+        assert_eq!(answer_agreements(traces.iter()), [Some(0.5), Some(0.5), Some(0.0), None]);
     }
 
     /// The outcome shows only in the first step's state, and a trace is judged after its last
@@ -1547,6 +1592,7 @@ mod tests {
                     problem: format!("p{}", t / 2),
                     label: None,
                     answer_correct: Some(right),
+                    agreement: None,
                     arith: vec![vec![0.0; 3]; tokens.len()],
                     tokens,
                     features: vec![rows],
@@ -1997,6 +2043,7 @@ mod tests {
             problem: "p".into(),
             label: Some(label),
             answer_correct: None,
+            agreement: None,
             features: vec![vec![vec![0.0]; 4]],
             spans: Vec::new(),
             tokens: vec![vec![0.0]; 4],

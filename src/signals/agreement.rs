@@ -1,8 +1,10 @@
 //! Inter-annotator agreement: Cohen's κ for two raters, Krippendorff's α (nominal) for any
 //! number with missing values, and the rank AUROC used to judge a signal. Labels are any
-//! comparable category; for first-error labels "no error" is a category of its own.
+//! comparable category; for first-error labels "no error" is a category of its own. Also the
+//! answer agreement of solutions to one problem (self-consistency), a baseline for an ORM.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 /// Cohen's κ of two raters over the same items: (p_o − p_e) / (1 − p_e). `None` when there are
 /// no items or chance agreement is already total (both raters always give one same category).
@@ -83,6 +85,29 @@ pub fn auroc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     Some(u / (pos * neg) as f64)
 }
 
+/// For each solution, the share of the other solutions to its problem (`key`) that reached the
+/// same final answer: how much a majority vote backs it. A sibling with no answer counts as
+/// disagreeing. `None` for a solution with no answer or no sibling. No label is read.
+pub fn answer_agreement<K: Eq + Hash, A: Eq>(items: &[(K, Option<A>)]) -> Vec<Option<f64>> {
+    let mut groups: HashMap<&K, Vec<usize>> = HashMap::new();
+    for (i, (key, _)) in items.iter().enumerate() {
+        groups.entry(key).or_default().push(i);
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, (key, answer))| {
+            let answer = answer.as_ref()?;
+            let others: Vec<usize> = groups[key].iter().copied().filter(|&j| j != i).collect();
+            if others.is_empty() {
+                return None;
+            }
+            let same = others.iter().filter(|&&j| items[j].1.as_ref() == Some(answer)).count();
+            Some(same as f64 / others.len() as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +178,15 @@ mod tests {
         // One positive at 0.5 against negatives 0.5 and 0.2: (0.5 + 1) / 2.
         assert_eq!(auroc(&[0.5, 0.5, 0.2], &[true, false, false]), Some(0.75));
         assert_eq!(auroc(&[0.5], &[true]), None);
+    }
+
+    /// Two problems: "a" with answers 5, 5, 7 and one without; "b" with a single solution.
+    /// The first 5 is backed by one of its three siblings (the other 5), the 7 by none; the
+    /// answerless one and the lone solution get no share.
+    #[test]
+    fn answer_agreement_is_the_share_of_siblings_with_the_same_answer() {
+        let items = [("a", Some(5)), ("a", Some(5)), ("a", Some(7)), ("a", None), ("b", Some(5))];
+        let third = 1.0 / 3.0;
+        assert_eq!(answer_agreement(&items), [Some(third), Some(third), Some(0.0), None, None]);
     }
 }
