@@ -98,12 +98,13 @@ pub fn answer_agreement<K: Eq + Hash, A: Eq>(items: &[(K, Option<A>)]) -> Vec<Op
         .enumerate()
         .map(|(i, (key, answer))| {
             let answer = answer.as_ref()?;
-            let others: Vec<usize> = groups[key].iter().copied().filter(|&j| j != i).collect();
-            if others.is_empty() {
+            let group = &groups[key];
+            let others = group.len() - 1;
+            if others == 0 {
                 return None;
             }
-            let same = others.iter().filter(|&&j| items[j].1.as_ref() == Some(answer)).count();
-            Some(same as f64 / others.len() as f64)
+            let same = group.iter().filter(|&&j| j != i && items[j].1.as_ref() == Some(answer)).count();
+            Some(same as f64 / others as f64)
         })
         .collect()
 }
